@@ -1,0 +1,684 @@
+"""Configuration: YAML in, validated models out, every mistake reported at once.
+
+Loading goes in three passes over the same YAML document: ``${VAR}`` expansion from the
+environment, field validation by the pydantic models (strict: unknown keys are errors),
+then the cross-references between sections (a link's customer, a contract's links, ...).
+All problems from all passes are collected and raised together as one `ConfigError`, each
+naming its path, the YAML line, the bad value and what is allowed. This module never
+touches the network or the database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from linkwatch.durations import format_duration, parse_duration
+from linkwatch.errors import ConfigError, ConfigProblem
+
+# --- field types -------------------------------------------------------------------------
+
+
+def _to_duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float):  # bool is an int too
+        raise ValueError(f"{value!r} has no unit; write it as e.g. {value}s")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"{format_duration(value)} is not positive; use a duration above 0s")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_to_duration), AfterValidator(_positive)]
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid id; use 1-63 lower-case letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a known time zone; use an IANA name such as Europe/Berlin or UTC"
+        ) from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(
+            f"{value.isoformat()} has no UTC offset; write it with one, e.g. "
+            f"{value.isoformat()}+01:00 or {value.isoformat()}Z"
+        )
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _check_host_port(value: str) -> str:
+    _split_host_port(value, default_port=0)
+    return value
+
+
+def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
+    """Split ``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
+    host, port_text = value, ""
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0 or (len(value) > end + 1 and value[end + 1] != ":"):
+            raise ValueError(f"{value!r} is not host or host:port; write IPv6 as [::1]:161")
+        host, port_text = value[1:end], value[end + 2 :]
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+    if not host:
+        raise ValueError(f"{value!r} has no host; write host or host:port, e.g. 127.0.0.1:161")
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"port {port_text!r} in {value!r} is not a number from 1 to 65535")
+        return host, int(port_text)
+    return host, default_port
+
+
+HostPort = Annotated[str, AfterValidator(_check_host_port)]
+
+
+def _blank_is_none(value: object) -> object:
+    # `${VAR:-}` expands to "" when VAR is unset; that means "not configured".
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sections ----------------------------------------------------------------------------
+
+
+class DatabaseConfig(_Strict):
+    """Where samples are stored. No ``url`` means the embedded PostgreSQL under data_dir."""
+
+    url: Annotated[str | None, BeforeValidator(_blank_is_none)] = None
+    timescaledb: Literal["auto", "require", "off"] = "auto"
+    retention: Duration = timedelta(days=395)  # 13 months: long enough for credit disputes
+    compress_after: Duration = timedelta(days=7)
+    chunk_interval: Duration = timedelta(days=1)
+    pool_min_size: int = Field(default=1, ge=1, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _pool_sizes(self) -> DatabaseConfig:
+        if self.pool_max_size < self.pool_min_size:
+            raise ValueError(
+                f"pool_max_size {self.pool_max_size} is below pool_min_size "
+                f"{self.pool_min_size}; make it at least as large"
+            )
+        return self
+
+
+class PortalConfig(_Strict):
+    listen: HostPort = "127.0.0.1:8080"
+    secret_key: Annotated[
+        Annotated[str, Field(min_length=32)] | None, BeforeValidator(_blank_is_none)
+    ] = None
+    session_ttl: Duration = timedelta(hours=12)
+    refresh: Duration = timedelta(seconds=30)
+
+    @property
+    def host(self) -> str:
+        return _split_host_port(self.listen, 8080)[0]
+
+    @property
+    def port(self) -> int:
+        return _split_host_port(self.listen, 8080)[1]
+
+
+class Customer(_Strict):
+    id: Id
+    name: str = Field(min_length=1)
+    timezone: TimeZoneName = "UTC"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Thresholds(_Strict):
+    """Above these a reachable link is shown amber (degraded) but still counts as available."""
+
+    loss_pct: float | None = Field(default=None, gt=0, le=100)
+    rtt_ms: float | None = Field(default=None, gt=0)
+
+
+class _ProbeBase(_Strict):
+    id: Id
+    interval: Duration = timedelta(seconds=30)
+    timeout: Duration = timedelta(seconds=2)
+    confirm: int = Field(default=2, ge=1, le=100)
+    stale_after: Duration | None = None  # None: 3 x interval
+    availability: bool = True  # counts toward the link's availability
+
+    @property
+    def stale_after_effective(self) -> timedelta:
+        return self.stale_after if self.stale_after is not None else 3 * self.interval
+
+    def max_run_time(self) -> timedelta:
+        """The longest one run may take; the scheduler's deadline for it."""
+        return self.timeout
+
+    @model_validator(mode="after")
+    def _fits_interval(self) -> _ProbeBase:
+        busy = self.max_run_time()
+        if busy >= self.interval:
+            raise ValueError(
+                f"a run takes up to {format_duration(busy)} (timeout"
+                f"{self._busy_detail()}), which must be shorter than interval "
+                f"{format_duration(self.interval)}; lower the timeout or raise the interval"
+            )
+        if self.stale_after is not None and self.stale_after < self.interval:
+            raise ValueError(
+                f"stale_after {format_duration(self.stale_after)} is shorter than interval "
+                f"{format_duration(self.interval)}; every gap between samples would be unknown"
+            )
+        return self
+
+    def _busy_detail(self) -> str:
+        return ""
+
+
+class IcmpProbe(_ProbeBase):
+    kind: Literal["icmp"]
+    host: str = Field(min_length=1)
+    count: int = Field(default=5, ge=1, le=100)
+    spacing: Duration = timedelta(milliseconds=200)
+
+    def max_run_time(self) -> timedelta:
+        return (self.count - 1) * self.spacing + self.timeout
+
+    def _busy_detail(self) -> str:
+        return f" plus {self.count - 1} x spacing {format_duration(self.spacing)}"
+
+
+class SnmpInterface(_Strict):
+    """Which interface to watch; exactly one of the four names."""
+
+    index: int | None = Field(default=None, ge=1)
+    name: str | None = None
+    descr: str | None = None
+    alias: str | None = None  # ISPs put circuit ids here
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SnmpInterface:
+        given = [k for k in ("index", "name", "descr", "alias") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"name the interface by exactly one of index, name, descr or alias "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        return self
+
+
+class SnmpProbe(_ProbeBase):
+    kind: Literal["snmp"]
+    host: HostPort
+    version: Literal["2c", "3"] = "2c"
+    community: str | None = None
+    user: str | None = None
+    auth_protocol: Literal["sha", "sha256", "sha512", "md5"] = "sha"
+    auth_key: str | None = None
+    priv_protocol: Literal["aes", "aes256", "des"] = "aes"
+    priv_key: str | None = None
+    interface: SnmpInterface | None = None
+    retries: int = Field(default=1, ge=0, le=5)
+
+    @property
+    def port(self) -> int:
+        return _split_host_port(self.host, 161)[1]
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SnmpProbe:
+        if self.version == "2c" and not self.community:
+            raise ValueError("version 2c needs a community, e.g. community: ${SNMP_COMMUNITY}")
+        if self.version == "3" and not (self.user and self.auth_key and self.priv_key):
+            raise ValueError("version 3 needs user, auth_key and priv_key (authPriv)")
+        return self
+
+    def max_run_time(self) -> timedelta:
+        return self.timeout * (self.retries + 1)
+
+    def _busy_detail(self) -> str:
+        return f" x {self.retries + 1} tries"
+
+
+class HttpProbe(_ProbeBase):
+    kind: Literal["http"]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=lambda: list(range(200, 400))
+    )
+    body_contains: str | None = None
+    body_regex: str | None = None
+    follow_redirects: bool = True
+    timeout: Duration = timedelta(seconds=5)
+
+    @model_validator(mode="after")
+    def _regex(self) -> HttpProbe:
+        if self.body_regex is not None:
+            try:
+                re.compile(self.body_regex)
+            except re.error as exc:
+                raise ValueError(f"body_regex {self.body_regex!r} is not a regex: {exc}") from None
+        return self
+
+
+class TcpProbe(_ProbeBase):
+    kind: Literal["tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+
+
+AnyProbe = IcmpProbe | SnmpProbe | HttpProbe | TcpProbe
+ProbeSpec = Annotated[AnyProbe, Field(discriminator="kind")]
+PROBE_KINDS = ("icmp", "snmp", "http", "tcp")
+
+
+class Link(_Strict):
+    id: Id
+    customer: Id
+    description: str = ""
+    probes: list[ProbeSpec] = Field(min_length=1)
+    thresholds: Thresholds = Thresholds()
+
+
+class CreditTerms(_Strict):
+    step: Decimal = Field(default=Decimal("0.5"), gt=0, le=100)
+    per_step: Decimal = Field(default=Decimal("0"), ge=0, le=100)
+    rounding: Literal["ceil", "floor"] = "ceil"
+    cap: Decimal = Field(default=Decimal("100"), ge=0, le=100)
+
+
+class Contract(_Strict):
+    id: Id
+    customer: Id
+    links: list[Id] = Field(min_length=1)
+    target: Decimal = Field(gt=0, le=100)  # percent
+    window: Literal["week", "month"] = "month"
+    fee: Decimal = Field(default=Decimal("0"), ge=0, decimal_places=2)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    credit: CreditTerms = CreditTerms()
+    minimum_credit: Decimal = Field(default=Decimal("0"), ge=0)
+    unknown: Literal["exclude", "count_as_up", "count_as_down"] = "exclude"
+    maintenance_notice: Duration = timedelta(hours=72)
+    effective_from: AwareDatetime | None = None
+
+
+class Maintenance(_Strict):
+    """A planned window; empty links and customers means it covers everything."""
+
+    id: Id
+    description: str = ""
+    links: list[Id] = Field(default_factory=list)
+    customers: list[Id] = Field(default_factory=list)
+    start: AwareDatetime
+    end: AwareDatetime
+    announced_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _order(self) -> Maintenance:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
+            )
+        return self
+
+
+class User(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
+    role: Literal["customer", "ops", "billing", "admin"]
+    customer: Id | None = None
+    password_hash: Annotated[str, Field(pattern=r"^\$argon2id\$")]
+    disabled: bool = False
+
+    @model_validator(mode="after")
+    def _customer_role(self) -> User:
+        if self.role == "customer" and self.customer is None:
+            raise ValueError("role customer needs the customer this user belongs to")
+        if self.role != "customer" and self.customer is not None:
+            raise ValueError(f"role {self.role} sees every customer; remove customer")
+        return self
+
+
+class Config(_Strict):
+    database: DatabaseConfig = DatabaseConfig()
+    data_dir: Path = Path(".linkwatch")
+    portal: PortalConfig = PortalConfig()
+    customers: list[Customer] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    contracts: list[Contract] = Field(default_factory=list)
+    maintenance: list[Maintenance] = Field(default_factory=list)
+    users: list[User] = Field(default_factory=list)
+
+    def customer(self, customer_id: str) -> Customer:
+        return next(c for c in self.customers if c.id == customer_id)
+
+    def link(self, link_id: str) -> Link:
+        return next(link for link in self.links if link.id == link_id)
+
+
+# --- loading -----------------------------------------------------------------------------
+
+_ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+Path_ = tuple[str | int, ...]
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a YAML config file; raise ConfigError listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError([ConfigProblem("", f"cannot read the file: {reason}")], source) from None
+    return parse_config(text, source=source, environ=environ)
+
+
+def parse_config(
+    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    env = os.environ if environ is None else environ
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem("", f"not valid YAML: {problem}", line)], source) from None
+    if data is None:
+        data = {}
+    lines = dict(_node_lines(node, ())) if node is not None else {}
+    if not isinstance(data, dict):
+        problem = f"the file must be a mapping of sections, got {type(data).__name__}"
+        raise ConfigError([ConfigProblem("", problem, 1)], source)
+
+    problems: list[tuple[Path_, str]] = []
+    data = _expand_env(data, (), env, problems)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_describe_validation(exc))
+    problems.extend(_check_references(data))
+
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        unique.sort(key=lambda p: _line_for(lines, p[0]) or 0)
+        raise ConfigError(
+            [ConfigProblem(_render_path(p), msg, _line_for(lines, p)) for p, msg in unique], source
+        )
+    assert config is not None
+    return config
+
+
+def _node_lines(node: yaml.Node, path: Path_) -> Iterator[tuple[Path_, int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                yield (*path, key.value), key.start_mark.line + 1
+                yield from ((p, ln) for p, ln in _node_lines(value, (*path, key.value)) if p)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _node_lines(item, (*path, index))
+
+
+def _line_for(lines: Mapping[Path_, int], path: Path_) -> int | None:
+    # A missing key has no line of its own: point at the nearest enclosing item.
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _render_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _expand_env(
+    value: object, path: Path_, env: Mapping[str, str], problems: list[tuple[Path_, str]]
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, (*path, k), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, (*path, i), env, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(
+            (
+                path,
+                f"environment variable {name} is not set; set it, or give a default "
+                f"as ${{{name}:-value}}",
+            )
+        )
+        # Keep the reference so that later rules (e.g. "needs a community") do not
+        # report the same mistake a second time.
+        return match.group(0)
+
+    return _ENV_RE.sub(replace, value)
+
+
+def _describe_validation(exc: ValidationError) -> Iterator[tuple[Path_, str]]:
+    for error in exc.errors(include_url=False):
+        loc: Path_ = tuple(
+            part for part in error["loc"] if not (isinstance(part, str) and part in PROBE_KINDS)
+        )
+        # Errors from a model-level validator carry no field: their loc is the item itself.
+        kind = error["type"]
+        value = error.get("input")
+        ctx = error.get("ctx") or {}
+        if kind == "extra_forbidden":
+            parent = _parent_model(loc[:-1], exc)
+            allowed = f"; allowed keys here: {', '.join(parent)}" if parent else ""
+            yield loc, f"unknown key {loc[-1]!r}{allowed}"
+        elif kind == "missing":
+            yield loc, f"required key {loc[-1]!r} is missing"
+        elif kind == "union_tag_invalid":
+            yield (
+                (*loc, "kind"),
+                f"unknown probe kind {ctx.get('tag')!r}; allowed: {', '.join(PROBE_KINDS)}",
+            )
+        elif kind == "union_tag_not_found":
+            yield (*loc, "kind"), f"probe has no kind; allowed: {', '.join(PROBE_KINDS)}"
+        elif kind == "literal_error":
+            yield loc, f"{value!r} is not allowed; use one of {ctx.get('expected')}"
+        elif kind == "value_error":
+            message = str(ctx.get("error", error["msg"]))
+            yield loc, message
+        elif kind == "string_pattern_mismatch":
+            yield loc, f"{value!r} {_pattern_hint(loc)}"
+        else:
+            yield loc, f"{value!r}: {error['msg'][0].lower()}{error['msg'][1:]}"
+
+
+def _pattern_hint(loc: Path_) -> str:
+    field = loc[-1] if loc else ""
+    return {
+        "currency": "is not a currency code; use three capital letters, e.g. EUR",
+        "password_hash": "is not an argon2id hash; create one with `linkwatch users hash`",
+        "url": "is not an http(s) URL, e.g. http://127.0.0.1:8080/health",
+        "name": "is not a valid user name; use letters, digits, '.', '_', '@' or '-'",
+    }.get(str(field), "does not have the required form")
+
+
+def _parent_model(loc: Path_, exc: ValidationError) -> list[str]:
+    """The keys allowed at `loc`, found by walking the model tree along the path."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _inner_model(field.annotation)
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _inner_model(annotation: Any) -> Any:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
+    """Cross-section rules, checked on the raw data so they are reported alongside
+    field errors rather than only after those are fixed."""
+
+    def items(section: str) -> list[tuple[int, dict[str, Any]]]:
+        raw = data.get(section)
+        if not isinstance(raw, list):
+            return []
+        return [(i, item) for i, item in enumerate(raw) if isinstance(item, dict)]
+
+    def ids(section: str) -> set[str]:
+        return {str(item["id"]) for _, item in items(section) if "id" in item}
+
+    for section in ("customers", "links", "contracts", "maintenance"):
+        seen: dict[str, int] = {}
+        for index, item in items(section):
+            item_id = item.get("id")
+            if not isinstance(item_id, str):
+                continue
+            if item_id in seen:
+                yield (
+                    (section, index, "id"),
+                    f"duplicate id {item_id!r}; already used by {section}[{seen[item_id]}]",
+                )
+            else:
+                seen[item_id] = index
+
+    customers, links = ids("customers"), ids("links")
+    known_customers = ", ".join(sorted(customers)) or "none defined"
+    known_links = ", ".join(sorted(links)) or "none defined"
+
+    def customer_ref(path: Path_, value: object) -> Iterator[tuple[Path_, str]]:
+        if isinstance(value, str) and value not in customers:
+            yield path, f"unknown customer {value!r}; defined customers: {known_customers}"
+
+    for index, link in items("links"):
+        yield from customer_ref(("links", index, "customer"), link.get("customer"))
+        probes = link.get("probes")
+        seen_probes: set[str] = set()
+        for p_index, probe in enumerate(probes if isinstance(probes, list) else []):
+            probe_id = probe.get("id") if isinstance(probe, dict) else None
+            if isinstance(probe_id, str):
+                if probe_id in seen_probes:
+                    yield (
+                        ("links", index, "probes", p_index, "id"),
+                        f"duplicate probe id {probe_id!r} within link {link.get('id')!r}",
+                    )
+                seen_probes.add(probe_id)
+
+    link_customer = {
+        str(link.get("id")): link.get("customer") for _, link in items("links") if "id" in link
+    }
+    for index, contract in items("contracts"):
+        yield from customer_ref(("contracts", index, "customer"), contract.get("customer"))
+        for l_index, link_id in enumerate(_list(contract.get("links"))):
+            path = ("contracts", index, "links", l_index)
+            if isinstance(link_id, str) and link_id not in links:
+                yield path, f"unknown link {link_id!r}; defined links: {known_links}"
+            elif (
+                isinstance(link_id, str)
+                and link_customer.get(link_id) != contract.get("customer")
+                and contract.get("customer") in customers
+                and link_customer.get(link_id) in customers
+            ):
+                yield (
+                    path,
+                    f"link {link_id!r} belongs to customer {link_customer.get(link_id)!r}, "
+                    f"not to the contract's customer {contract.get('customer')!r}",
+                )
+
+    for index, window in items("maintenance"):
+        for l_index, link_id in enumerate(_list(window.get("links"))):
+            if isinstance(link_id, str) and link_id not in links:
+                yield (
+                    ("maintenance", index, "links", l_index),
+                    f"unknown link {link_id!r}; defined links: {known_links}",
+                )
+        for c_index, customer_id in enumerate(_list(window.get("customers"))):
+            yield from customer_ref(("maintenance", index, "customers", c_index), customer_id)
+
+    seen_users: dict[str, int] = {}
+    for index, user in items("users"):
+        if user.get("customer") is not None:
+            yield from customer_ref(("users", index, "customer"), user.get("customer"))
+        name = user.get("name")
+        if isinstance(name, str):
+            if name in seen_users:
+                yield (
+                    ("users", index, "name"),
+                    f"duplicate user {name!r}; already defined as users[{seen_users[name]}]",
+                )
+            seen_users.setdefault(name, index)
+
+
+def _list(value: object) -> Sequence[object]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,126 @@
+"""Domain types shared by probes, collector, SLA engine and portal.
+
+Frozen dataclasses, units in names, times in UTC and timezone-aware. Nothing here
+does I/O or imports another package of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What one sample says about its target."""
+
+    UP = "up"
+    DEGRADED = "degraded"  # reachable, but loss or RTT crossed the link's thresholds
+    DOWN = "down"
+    UNKNOWN = "unknown"  # the monitor itself could not measure
+
+    @property
+    def available(self) -> bool:
+        return self in (Outcome.UP, Outcome.DEGRADED)
+
+
+class LinkStatus(StrEnum):
+    """A link's state as people see it; the colour follows from it."""
+
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+    MAINTENANCE = "maintenance"
+
+    @property
+    def severity(self) -> int:
+        """Higher is worse; sorts a NOC list worst first."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {
+    LinkStatus.DOWN: 4,
+    LinkStatus.DEGRADED: 3,
+    LinkStatus.UNKNOWN: 2,
+    LinkStatus.MAINTENANCE: 1,
+    LinkStatus.UP: 0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one probe run measured. A target's failure is data here, never an exception."""
+
+    outcome: Outcome
+    rtt_ms: float | None = None  # mean round trip of the replies received
+    rtt_min_ms: float | None = None
+    rtt_max_ms: float | None = None
+    jitter_ms: float | None = None
+    loss_pct: float | None = None
+    error: str | None = None  # short reason for down/unknown, e.g. "timeout", "dns: no such host"
+    phases_ms: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One stored measurement. Its identity is (link_id, probe_id, observed_at)."""
+
+    link_id: str
+    probe_id: str
+    observed_at: datetime  # UTC, tz-aware: when the probe run started
+    outcome: Outcome
+    rtt_ms: float | None = None
+    rtt_min_ms: float | None = None
+    rtt_max_ms: float | None = None
+    jitter_ms: float | None = None
+    loss_pct: float | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.observed_at.tzinfo is None:
+            raise ValueError("Sample.observed_at must be timezone-aware")
+
+    @classmethod
+    def from_result(
+        cls, link_id: str, probe_id: str, observed_at: datetime, result: ProbeResult
+    ) -> Sample:
+        return cls(
+            link_id=link_id,
+            probe_id=probe_id,
+            observed_at=observed_at,
+            outcome=result.outcome,
+            rtt_ms=result.rtt_ms,
+            rtt_min_ms=result.rtt_min_ms,
+            rtt_max_ms=result.rtt_max_ms,
+            jitter_ms=result.jitter_ms,
+            loss_pct=result.loss_pct,
+            error=result.error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeState:
+    """A probe's current status, derived from its recent samples by the DESIGN.md rules."""
+
+    probe_id: str
+    kind: str
+    status: LinkStatus  # UP, DEGRADED, DOWN or UNKNOWN
+    since: datetime | None  # start of the current status (an outage starts at its first down)
+    last_observed_at: datetime | None
+    rtt_ms: float | None = None
+    loss_pct: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """A link's current status with the probe states it was derived from."""
+
+    link_id: str
+    customer_id: str
+    description: str
+    status: LinkStatus
+    since: datetime | None
+    probes: tuple[ProbeState, ...] = ()

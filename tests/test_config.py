@@ -1,0 +1,317 @@
+"""Config validation: one invalid fixture per rule, each with the exact message expected."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from linkwatch.config import load_config, parse_config
+from linkwatch.durations import format_duration, parse_duration
+from linkwatch.errors import ConfigError
+
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$USNLIyNyoXXJYOcyUxAOwQ$cNzdFdpP2fSuq4XxPBeRfxhCgyjwuH7mfMGcV88iNcY"
+REPO = Path(__file__).resolve().parent.parent
+
+BASE: dict[str, Any] = {
+    "customers": [{"id": "acme", "name": "ACME Corp", "timezone": "Europe/Berlin"}],
+    "links": [
+        {
+            "id": "acme-hq",
+            "customer": "acme",
+            "probes": [{"id": "icmp", "kind": "icmp", "host": "127.0.0.1", "interval": "30s"}],
+        }
+    ],
+    "contracts": [
+        {"id": "gold", "customer": "acme", "links": ["acme-hq"], "target": 99.5, "window": "week"}
+    ],
+    "maintenance": [
+        {
+            "id": "mw-1",
+            "links": ["acme-hq"],
+            "start": "2026-11-24T02:00:00+01:00",
+            "end": "2026-11-24T04:00:00+01:00",
+            "announced_at": "2026-11-17T10:00:00+01:00",
+        }
+    ],
+    "users": [{"name": "alice", "role": "customer", "customer": "acme", "password_hash": HASH}],
+}
+
+
+def problems(data: dict[str, Any], environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(data), environ=environ or {})
+    return [f"{p.path}: {p.message}" for p in info.value.problems]
+
+
+def edit(path: str, value: Any) -> dict[str, Any]:
+    """BASE with the value at a dotted path (ints index lists) replaced or added."""
+    data = copy.deepcopy(BASE)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node: Any = data
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return data
+
+
+def test_base_is_valid() -> None:
+    config = parse_config(yaml.safe_dump(BASE), environ={})
+    probe = config.links[0].probes[0]
+    assert probe.interval == timedelta(seconds=30)
+    assert probe.stale_after_effective == timedelta(seconds=90)
+    assert config.customer("acme").tz.key == "Europe/Berlin"
+    assert config.database.url is None  # embedded database by default
+    assert config.database.retention == timedelta(days=395)
+
+
+CASES = [
+    pytest.param(
+        edit("links.0.colour", "red"),
+        "links[0].colour: unknown key 'colour'; allowed keys here: id, customer, description,"
+        " probes, thresholds",
+        id="unknown-key",
+    ),
+    pytest.param(
+        edit("links.0.probes.0.interval", "30x"),
+        "links[0].probes[0].interval: '30x' is not a duration; use a number with a unit ms, s,"
+        " m, h, d or w, e.g. 200ms, 30s, 5m, 72h or 1h30m",
+        id="bad-duration",
+    ),
+    pytest.param(
+        edit("links.0.probes.0.interval", 30),
+        "links[0].probes[0].interval: 30 has no unit; write it as e.g. 30s",
+        id="duration-without-unit",
+    ),
+    pytest.param(
+        edit("links.0.probes.0.count", "five"),
+        "links[0].probes[0].count: 'five': input should be a valid integer, unable to parse"
+        " string as an integer",
+        id="wrong-type",
+    ),
+    pytest.param(
+        edit("links.0.customer", "acmee"),
+        "links[0].customer: unknown customer 'acmee'; defined customers: acme",
+        id="unknown-customer",
+    ),
+    pytest.param(
+        edit("contracts.0.links", ["acme-hq", "acme-dc"]),
+        "contracts[0].links[1]: unknown link 'acme-dc'; defined links: acme-hq",
+        id="unknown-link",
+    ),
+    pytest.param(
+        edit("customers", [*BASE["customers"], {"id": "acme", "name": "Again"}]),
+        "customers[1].id: duplicate id 'acme'; already used by customers[0]",
+        id="duplicate-id",
+    ),
+    pytest.param(
+        edit(
+            "links.0.probes",
+            [BASE["links"][0]["probes"][0], BASE["links"][0]["probes"][0]],
+        ),
+        "links[0].probes[1].id: duplicate probe id 'icmp' within link 'acme-hq'",
+        id="duplicate-probe-id",
+    ),
+    pytest.param(
+        edit(
+            "links.0.probes.0",
+            {"id": "t", "kind": "tcp", "host": "127.0.0.1", "port": 80, "interval": "2s",
+             "timeout": "3s"},
+        ),
+        "links[0].probes[0]: a run takes up to 3s (timeout), which must be shorter than"
+        " interval 2s; lower the timeout or raise the interval",
+        id="timeout-not-below-interval",
+    ),
+    pytest.param(
+        edit("links.0.probes.0.interval", "1s"),
+        "links[0].probes[0]: a run takes up to 2.8s (timeout plus 4 x spacing 200ms),"
+        " which must be shorter than interval 1s; lower the timeout or raise the interval",
+        id="icmp-burst-longer-than-interval",
+    ),
+    pytest.param(
+        edit("customers.0.timezone", "Europe/Berlinn"),
+        "customers[0].timezone: 'Europe/Berlinn' is not a known time zone; use an IANA name"
+        " such as Europe/Berlin or UTC",
+        id="bad-timezone",
+    ),
+    pytest.param(
+        edit("links.0.probes.0.kind", "ftp"),
+        "links[0].probes[0].kind: unknown probe kind 'ftp'; allowed: icmp, snmp, http, tcp",
+        id="unknown-probe-kind",
+    ),
+    pytest.param(
+        edit("contracts.0.window", "fortnight"),
+        "contracts[0].window: 'fortnight' is not allowed; use one of 'week' or 'month'",
+        id="bad-choice",
+    ),
+    pytest.param(
+        edit("contracts.0.target", 120),
+        "contracts[0].target: 120: input should be less than or equal to 100",
+        id="target-out-of-range",
+    ),
+    pytest.param(
+        edit("maintenance.0.end", "2026-11-24T01:00:00+01:00"),
+        "maintenance[0]: end 2026-11-24T01:00:00+01:00 is not after start"
+        " 2026-11-24T02:00:00+01:00",
+        id="maintenance-ends-before-start",
+    ),
+    pytest.param(
+        edit("maintenance.0.start", "2026-11-24T02:00:00"),
+        "maintenance[0].start: 2026-11-24T02:00:00 has no UTC offset; write it with one, e.g."
+        " 2026-11-24T02:00:00+01:00 or 2026-11-24T02:00:00Z",
+        id="naive-time",
+    ),
+    pytest.param(
+        edit("users.0.customer", None),
+        "users[0]: role customer needs the customer this user belongs to",
+        id="customer-user-without-customer",
+    ),
+    pytest.param(
+        edit("users.0.password_hash", "hunter2"),
+        "users[0].password_hash: 'hunter2' is not an argon2id hash; create one with"
+        " `linkwatch users hash`",
+        id="password-not-hashed",
+    ),
+    pytest.param(
+        edit("contracts.0.currency", "eur"),
+        "contracts[0].currency: 'eur' is not a currency code; use three capital letters, e.g."
+        " EUR",
+        id="bad-currency",
+    ),
+    pytest.param(
+        edit("portal", {"listen": "127.0.0.1:99999"}),
+        "portal.listen: port '99999' in '127.0.0.1:99999' is not a number from 1 to 65535",
+        id="bad-port",
+    ),
+    pytest.param(
+        edit("links.0.probes.0", {"id": "s", "kind": "snmp", "host": "127.0.0.1"}),
+        "links[0].probes[0]: version 2c needs a community, e.g. community: ${SNMP_COMMUNITY}",
+        id="snmp-without-community",
+    ),
+    pytest.param(
+        edit(
+            "links.0.probes.0",
+            {"id": "s", "kind": "snmp", "host": "127.0.0.1", "community": "c",
+             "interface": {"alias": "CID-1", "index": 3}},
+        ),
+        "links[0].probes[0].interface: name the interface by exactly one of index, name,"
+        " descr or alias (got index, alias)",
+        id="snmp-interface-two-names",
+    ),
+    pytest.param(
+        edit("links.0.probes.0", {"id": "icmp", "host": "127.0.0.1"}),
+        "links[0].probes[0].kind: probe has no kind; allowed: icmp, snmp, http, tcp",
+        id="probe-without-kind",
+    ),
+    pytest.param(
+        {k: v for k, v in edit("links.0.description", "x").items() if k != "customers"},
+        "links[0].customer: unknown customer 'acme'; defined customers: none defined",
+        id="no-customers-at-all",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), CASES)
+def test_each_rule_reports_its_exact_message(data: dict[str, Any], expected: str) -> None:
+    found = problems(data)
+    assert expected in found, "\n".join(found)
+
+
+def test_unset_environment_variable_is_named_once() -> None:
+    data = edit(
+        "links.0.probes.0",
+        {"id": "s", "kind": "snmp", "host": "127.0.0.1:16161", "community": "${SNMP_COMMUNITY}"},
+    )
+    assert problems(data) == [
+        "links[0].probes[0].community: environment variable SNMP_COMMUNITY is not set; set it,"
+        " or give a default as ${SNMP_COMMUNITY:-value}"
+    ]
+
+
+def test_environment_variables_are_expanded_with_defaults_and_escapes() -> None:
+    data = edit(
+        "links.0.probes.0",
+        {"id": "s", "kind": "snmp", "host": "127.0.0.1:16161", "community": "${COMM}$$x"},
+    )
+    data["database"] = {"url": "${DB_URL:-}"}
+    config = parse_config(yaml.safe_dump(data), environ={"COMM": "s3cret"})
+    probe = config.links[0].probes[0]
+    assert probe.kind == "snmp"
+    assert probe.community == "s3cret$x"
+    assert probe.port == 16161
+    assert config.database.url is None  # an empty default means "embedded"
+
+
+def test_all_mistakes_are_reported_at_once_with_lines(tmp_path: Path) -> None:
+    text = """\
+customers:
+  - {id: acme, name: ACME, timezone: Mars/Olympus}
+links:
+  - id: acme-hq
+    customer: acme
+    probes:
+      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 10q}
+contracts:
+  - {id: c, customer: acme, links: [acme-dc], target: 99.5, window: week, colour: red}
+"""
+    path = tmp_path / "linkwatch.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{path}: 4 problems"
+    assert [line.split(": ")[0].strip() for line in lines[1:]] == [
+        f"{path}:2",
+        f"{path}:7",
+        f"{path}:9",
+        f"{path}:9",
+    ]
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("customers:\n  - {id: acme, name: ACME\nlinks: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.problems[0].message.startswith("not valid YAML")
+    assert info.value.problems[0].line == 3
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file: No such file or directory"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("name", ["example.yaml", "demo.yaml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    config = load_config(REPO / "config" / name, environ={"SNMP_COMMUNITY": "public"})
+    assert config.links
+    hosts = [getattr(p, "host", "") for link in config.links for p in link.probes]
+    # Shipped configs only ever point at loopback.
+    assert all(h.startswith("127.") for h in hosts if h), hosts
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("200ms", timedelta(milliseconds=200)),
+        ("30s", timedelta(seconds=30)),
+        ("1h30m", timedelta(minutes=90)),
+        ("72h", timedelta(days=3)),
+        ("1.5s", timedelta(milliseconds=1500)),
+        ("2w", timedelta(days=14)),
+    ],
+)
+def test_durations_parse_and_round_trip(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+    assert parse_duration(format_duration(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "30", "s", "30 s", "-5s", "5m30", "1y"])
+def test_bad_durations_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
