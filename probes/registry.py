@@ -1,0 +1,27 @@
+"""The one map from probe kind to probe function."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+from linkwatch.config import Link
+from linkwatch.domain import ProbeResult
+from probes.context import ProbeContext
+from probes.icmp import probe_icmp
+from probes.tcp import probe_tcp
+
+ProbeFunction = Callable[[Any, ProbeContext], Awaitable[ProbeResult]]
+
+PROBES: dict[str, ProbeFunction] = {
+    "icmp": probe_icmp,
+    "tcp": probe_tcp,
+}
+
+
+def unsupported_probes(links: Iterable[Link]) -> Iterator[tuple[str, str, str]]:
+    """(link id, probe id, kind) of every configured probe this version cannot run."""
+    for link in links:
+        for spec in link.probes:
+            if spec.kind not in PROBES:
+                yield link.id, spec.id, spec.kind
