@@ -1,0 +1,61 @@
+"""How times and measurements read on the portal's pages.
+
+Pure functions of their arguments. Times arrive in UTC; local time appears only here,
+in what a person reads, and always with its zone abbreviation.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, tzinfo
+
+from linkwatch.domain import LinkStatus
+
+NBSP = "\u00a0"  # keeps a number and its unit on one line
+MISSING = "—"
+
+STATUS_LABELS = {
+    LinkStatus.UP: "Up",
+    LinkStatus.DEGRADED: "Degraded",
+    LinkStatus.DOWN: "Down",
+    LinkStatus.UNKNOWN: "Unknown",
+    LinkStatus.MAINTENANCE: "Maintenance",
+}
+
+
+def elapsed(delta: timedelta) -> str:
+    """A short, truncated duration: "under a minute", "12 min", "3 h 5 min", "2 d 4 h"."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return "under a minute"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}{NBSP}min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
+
+
+def local_time(moment: datetime, tz: tzinfo) -> str:
+    """E.g. "2024-03-31 02:59 CEST" in the customer's time zone."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").rstrip()
+
+
+def milliseconds(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return MISSING
+    if value < 10:
+        return f"{value:.2f}{NBSP}ms"
+    if value < 100:
+        return f"{value:.1f}{NBSP}ms"
+    return f"{value:.0f}{NBSP}ms"
+
+
+def percent(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return MISSING
+    if value == int(value):
+        return f"{int(value)}{NBSP}%"
+    return f"{value:.1f}{NBSP}%"

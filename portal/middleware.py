@@ -1,0 +1,171 @@
+"""What wraps every request: error pages, sessions, CSRF checks and security headers.
+
+No response may ever carry a traceback, SQL or an exception message: unexpected errors
+are logged here and answered with a generic page (or JSON under /api/).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+from multidict import MultiDict, MultiDictProxy
+
+from linkwatch.errors import DatabaseError
+from portal.auth import Viewer, tokens_match
+from portal.keys import CLOCK, LOGIN_TOKENS, PASSWORDS, SESSIONS, VIEWER
+from portal.rendering import render
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "linkwatch_session"
+LOGIN_CSRF_COOKIE = "linkwatch_login_csrf"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+ERROR_MESSAGES: Mapping[int, str] = {
+    400: "The request could not be understood.",
+    401: "Please sign in to see this page.",
+    403: "The form was not accepted: it has expired or was not sent from this site. "
+    "Reload the page and try again.",
+    404: "There is nothing here. The page may have moved, or it is not available to you.",
+    405: "This address does not accept that kind of request.",
+    413: "The request is too large.",
+    415: "The request was sent in a format this page does not accept.",
+    429: "Too many requests. Wait a little and try again.",
+    500: "Something went wrong on our side. It has been logged; please try again later.",
+    503: "Link status is temporarily unavailable. Please try again in a moment.",
+}
+_KEPT_HEADERS = (hdrs.ALLOW, hdrs.RETRY_AFTER)
+
+
+def error_response(
+    request: web.Request,
+    status: int,
+    *,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    text = message or ERROR_MESSAGES.get(status, title)
+    if request.path.startswith("/api/"):
+        body = {"error": {"status": status, "title": title, "message": text}}
+        response = web.json_response(body, status=status)
+    else:
+        try:
+            response = render(
+                request,
+                "error.html",
+                {"status": status, "title": title, "message": text},
+                status=status,
+            )
+        except Exception:
+            log.exception("error page could not be rendered status=%d", status)
+            response = web.Response(text=f"{status} {title}\n", status=status)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turns every failure into a clean page; the outermost middleware."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects
+        kept = {str(name): exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
+        return error_response(request, exc.status, headers=kept)
+    except (DatabaseError, TimeoutError) as exc:
+        log.warning(
+            "page unavailable path=%s error=%s", request.path, type(exc).__name__, exc_info=exc
+        )
+        return error_response(request, 503, headers={hdrs.RETRY_AFTER: "10"})
+    except Exception:
+        log.exception("request failed method=%s path=%s", request.method, request.path)
+        return error_response(request, 500)
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Attaches the viewer, if any, and checks the CSRF token of every unsafe request."""
+    request[VIEWER] = current_viewer(request)
+    routed = request.match_info.http_exception is None  # let 404 and 405 stay what they are
+    if routed and request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
+        await check_csrf(request)
+    return await handler(request)
+
+
+def current_viewer(request: web.Request) -> Viewer | None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    sessions = request.app[SESSIONS]
+    session = sessions.get(session_id, request.app[CLOCK]())
+    if session is None:
+        return None
+    user = request.app[PASSWORDS].users.get(session.user_name)
+    if user is None or user.disabled:
+        sessions.delete(session.id)
+        return None
+    return Viewer(session=session, user=user)
+
+
+async def check_csrf(request: web.Request) -> None:
+    """A signed-in form carries its session's token; the sign-in form its cookie's token."""
+    form = await read_form(request)
+    given = form.get(CSRF_FIELD)
+    viewer = request[VIEWER]
+    if viewer is not None and tokens_match(viewer.session.csrf_token, given):
+        return
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if request.app[LOGIN_TOKENS].is_valid(cookie) and tokens_match(cookie, given):
+        return
+    log.info("csrf check failed method=%s path=%s", request.method, request.path)
+    raise web.HTTPForbidden()
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str]:
+    """The request's url-encoded form, text fields only; 4xx for anything else."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise web.HTTPUnsupportedMediaType()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError) as exc:  # bad encoding, unknown charset
+        raise web.HTTPBadRequest() from exc
+    fields: MultiDict[str] = MultiDict()
+    for name, value in form.items():
+        if isinstance(value, str):
+            fields.add(name, value)
+    return MultiDictProxy(fields)
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: runs for every response, static files and errors included."""
+    headers = response.headers
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    if request.secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.path.startswith("/static/"):
+        headers.setdefault(hdrs.CACHE_CONTROL, "public, max-age=86400")
+    else:
+        headers.setdefault(hdrs.CACHE_CONTROL, "no-store")
+    headers[hdrs.SERVER] = "linkwatch"

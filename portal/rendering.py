@@ -1,0 +1,53 @@
+"""Templates and the responses built from them.
+
+Autoescaping is always on and undefined variables are errors, so a template can neither
+inject markup nor silently render a blank where data was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from linkwatch import __version__
+from portal import formatting
+from portal.keys import SETTINGS, TEMPLATES, VIEWER
+
+
+def create_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("portal", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static"] = static_url
+    env.globals["status_label"] = formatting.STATUS_LABELS.__getitem__
+    return env
+
+
+def static_url(name: str) -> str:
+    # The version busts browser caches when a release changes the stylesheet or script.
+    return f"/static/{name}?v={__version__}"
+
+
+def render(
+    request: web.Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+) -> web.Response:
+    viewer = request.get(VIEWER)
+    page = request.app[TEMPLATES].get_template(template)
+    html = page.render(
+        viewer=viewer,
+        csrf_token=viewer.session.csrf_token if viewer is not None else None,
+        refresh_seconds=int(request.app[SETTINGS].refresh.total_seconds()),
+        **(context or {}),
+    )
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
