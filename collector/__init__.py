@@ -1,0 +1,31 @@
+"""Storage for Linkwatch: the database, its schema, sample writes and current status.
+
+Everything that talks SQL lives in this package; callers get domain types and
+`linkwatch.errors.DatabaseError`, never a raw psycopg exception. Nothing here probes a
+network target or computes SLA figures.
+"""
+
+from collector.database import Database, connect
+from collector.embedded import EmbeddedPostgres
+from collector.migrate import migrate, timescaledb_enabled
+from collector.settings import StorageSettings
+from collector.status import current_link_states, link_status, probe_state
+from collector.stored import latest_sample_time, maintenance_windows, upsert_maintenance
+from collector.writer import SampleWriter, write_samples
+
+__all__ = [
+    "Database",
+    "EmbeddedPostgres",
+    "SampleWriter",
+    "StorageSettings",
+    "connect",
+    "current_link_states",
+    "latest_sample_time",
+    "link_status",
+    "maintenance_windows",
+    "migrate",
+    "probe_state",
+    "timescaledb_enabled",
+    "upsert_maintenance",
+    "write_samples",
+]

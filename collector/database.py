@@ -1,0 +1,209 @@
+"""The database handle: one checked connection pool, migrated at start-up.
+
+This is the one boundary where psycopg errors become `linkwatch.errors.DatabaseError`,
+with a message naming the database (never its password) and the cause. Code elsewhere
+gets connections from `Database.connection()` and never builds its own pool. Nothing
+here knows about tables beyond running the migrations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from collector.embedded import EmbeddedPostgres
+from collector.migrate import migrate, timescaledb_enabled
+from collector.settings import StorageSettings
+from linkwatch.errors import DatabaseError
+
+logger = logging.getLogger(__name__)
+
+APPLICATION_NAME = "linkwatch"
+
+
+def describe(conninfo: str) -> str:
+    """A URL-like name for a database that is safe to log: the password is left out."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "(unparsable database URL)"
+    user = params.get("user")
+    host = params.get("host") or params.get("hostaddr") or "default host"
+    port = params.get("port")
+    dbname = params.get("dbname") or "default database"
+    who = f"{user}@" if user else ""
+    if str(host).startswith("/"):  # a unix socket directory
+        return f"postgresql://{who}/{dbname}?host={host}"
+    where = f"{host}:{port}" if port else str(host)
+    return f"postgresql://{who}{where}/{dbname}"
+
+
+def describe_pool(pool: AsyncConnectionPool[Any]) -> str:
+    """A loggable name for a pool's database (its conninfo may be a callable)."""
+    conninfo = pool.conninfo
+    return describe(conninfo) if isinstance(conninfo, str) else f"of pool {pool.name!r}"
+
+
+def _cause(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextmanager
+def database_errors(name: str) -> Iterator[None]:
+    """Turn psycopg errors raised inside the block into DatabaseError naming `name`."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DatabaseError(f"database {name}: {_cause(exc)}") from exc
+
+
+class Database:
+    """A migrated database reached through an open, checked connection pool.
+
+    Use `connect()` to make one. Connections handed out are in autocommit mode: open a
+    transaction with `conn.transaction()` where several statements must hold together.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        name: str,
+        conninfo: str,
+        timescaledb: bool,
+        migrations_applied: tuple[str, ...] = (),
+        embedded: EmbeddedPostgres | None = None,
+    ) -> None:
+        self.pool = pool
+        self.name = name
+        self._conninfo = conninfo
+        self.timescaledb = timescaledb
+        self.migrations_applied = migrations_applied  # by the connect() that made this
+        self.embedded = embedded
+        self._closed = False
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection; psycopg errors inside the block become DatabaseError."""
+        try:
+            with database_errors(self.name):
+                async with self.pool.connection() as conn:
+                    yield conn
+        except DatabaseError as exc:
+            if isinstance(exc.__cause__, PoolTimeout):
+                # The pool only says it timed out; one direct attempt tells the user why.
+                raise DatabaseError(f"{exc} ({await self._why_unreachable()})") from exc
+            raise
+
+    async def _why_unreachable(self) -> str:
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, connect_timeout=2)
+        except psycopg.Error as exc:
+            return _cause(exc)
+        await conn.close()
+        return "the server accepts connections now: the pool is reconnecting or fully busy"
+
+    async def close(self) -> None:
+        """Close the pool, then stop the embedded server if this handle started it."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.pool.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+        logger.info("database closed database=%s", self.name)
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    # Times come back in UTC (datetime.timezone.utc), as the domain types expect,
+    # whatever the server's or the role's default time zone is.
+    await conn.execute("SET TimeZone TO 'UTC'")
+
+
+async def connect(
+    settings: StorageSettings,
+    *,
+    open_timeout_s: float = 30.0,
+    acquire_timeout_s: float = 10.0,
+) -> Database:
+    """Reach (or start) the database, migrate it, and open the pool.
+
+    With `settings.url` None the embedded PostgreSQL in `settings.data_dir` is started
+    and is stopped again by `Database.close()`. `acquire_timeout_s` bounds how long one
+    operation waits for a connection, which is how long a write blocks while the
+    database is away.
+    """
+    if settings.pool_min_size < 0 or settings.pool_max_size < max(1, settings.pool_min_size):
+        raise ValueError("need 0 <= pool_min_size <= pool_max_size and pool_max_size >= 1")
+    embedded: EmbeddedPostgres | None = None
+    if settings.url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = await asyncio.to_thread(embedded.start)
+        name = f"{describe(url)} (embedded, in {embedded.root})"
+    else:
+        url = settings.url
+        name = describe(url)
+    try:
+        with database_errors(name):
+            # A direct connection first: its failure names the cause, where a pool that
+            # cannot fill would only report a timeout.
+            async with await psycopg.AsyncConnection.connect(
+                url, connect_timeout=max(1, int(open_timeout_s)), application_name=APPLICATION_NAME
+            ) as conn:
+                applied = await migrate(conn, settings)
+                timescaledb = await timescaledb_enabled(conn)
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                url,
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                open=False,
+                timeout=acquire_timeout_s,
+                # Skip connections broken by a server restart instead of failing on them.
+                check=AsyncConnectionPool.check_connection,
+                kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+                configure=_configure,
+                name="linkwatch",
+            )
+            try:
+                await pool.open(wait=True, timeout=open_timeout_s)
+            except BaseException:
+                await pool.close()
+                raise
+    except BaseException:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        raise
+    logger.info(
+        "database ready database=%s timescaledb=%s migrations_applied=%s pool_max=%d",
+        name,
+        timescaledb,
+        ",".join(applied) or "none",
+        settings.pool_max_size,
+    )
+    return Database(
+        pool,
+        name=name,
+        conninfo=url,
+        timescaledb=timescaledb,
+        migrations_applied=tuple(applied),
+        embedded=embedded,
+    )

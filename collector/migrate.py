@@ -1,0 +1,160 @@
+"""Schema migrations: numbered SQL files, applied once each, plus the TimescaleDB setup.
+
+`migrate()` is safe to re-run and safe for two processes at once (an advisory lock
+serialises them). TimescaleDB is used when the server has it, unless configured off; every
+step of its setup is re-runnable and brings the policies in line with the settings.
+This module must never drop or rewrite data, and never edit an applied migration file:
+a change to the schema is a new numbered file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from collector.queries import query
+from collector.settings import StorageSettings
+from linkwatch.errors import DatabaseError
+
+logger = logging.getLogger(__name__)
+
+# Any constant works as long as no other application on the database uses it: "LNKWTCH".
+_LOCK_KEY = 0x4C4E4B57544348
+_FILE_NAME = re.compile(r"^(\d{3}_[a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str  # e.g. "001_samples"
+    sql: str
+    checksum: str  # sha256 of the text, to notice an applied file that was edited
+
+
+def migrations() -> list[Migration]:
+    """The migration files shipped with this version, in the order they apply."""
+    found = []
+    for entry in (resources.files(__package__) / "migrations").iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if match:
+            text = entry.read_text(encoding="utf-8")
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            found.append(Migration(match.group(1), text, digest))
+    return sorted(found, key=lambda m: m.name)
+
+
+async def migrate(conn: psycopg.AsyncConnection[Any], settings: StorageSettings) -> list[str]:
+    """Apply the migrations this database lacks and set up TimescaleDB; return names applied.
+
+    Everything runs in one transaction: a failure leaves the schema as it was.
+    """
+    applied_now: list[str] = []
+    async with conn.transaction():
+        await conn.execute(query("migrations_lock"), {"key": _LOCK_KEY})
+        await conn.execute(query("schema_migrations"))
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("migrations_applied"))
+        applied: dict[str, str] = {name: checksum for name, checksum in await cur.fetchall()}
+        known = migrations()
+        for migration in known:
+            if migration.name in applied:
+                if applied[migration.name] != migration.checksum:
+                    logger.warning(
+                        "applied migration changed since name=%s; schema changes belong "
+                        "in a new numbered file",
+                        migration.name,
+                    )
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                query("migration_record"),
+                {"name": migration.name, "checksum": migration.checksum},
+            )
+            applied_now.append(migration.name)
+        unknown = sorted(set(applied) - {m.name for m in known})
+        if unknown:
+            logger.warning(
+                "database has migrations this version does not know names=%s; "
+                "was it migrated by a newer Linkwatch?",
+                ",".join(unknown),
+            )
+        await _setup_timescaledb(conn, settings)
+    for name in applied_now:
+        logger.info("migration applied name=%s", name)
+    return applied_now
+
+
+async def timescaledb_enabled(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether `samples` is a TimescaleDB hypertable in this database."""
+    if not await _scalar(conn, "timescaledb_installed"):
+        return False
+    return bool(await _scalar(conn, "samples_is_hypertable"))
+
+
+async def _setup_timescaledb(conn: psycopg.AsyncConnection[Any], settings: StorageSettings) -> None:
+    mode = settings.timescaledb
+    if mode == "off":
+        return
+    if not await _scalar(conn, "timescaledb_available"):
+        if mode == "require":
+            raise DatabaseError(
+                "database.timescaledb is 'require' but this PostgreSQL server has no "
+                "timescaledb extension; install TimescaleDB (the timescale/timescaledb image "
+                "has it) or set database.timescaledb to 'auto'"
+            )
+        logger.info("timescaledb not available; samples stay a plain table")
+        return
+    try:
+        # A savepoint: in "auto" mode a refusal must not abort the migration transaction.
+        async with conn.transaction():
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        if mode == "require":
+            raise DatabaseError(
+                f"database.timescaledb is 'require' but CREATE EXTENSION timescaledb failed: "
+                f"{exc}; it must be in shared_preload_libraries and the user needs the "
+                "privilege to create it"
+            ) from exc
+        logger.warning("timescaledb available but not usable, plain tables used cause=%s", exc)
+        return
+
+    await conn.execute(query("timescaledb_hypertable"), {"chunk_interval": settings.chunk_interval})
+    await conn.execute(
+        query("timescaledb_chunk_interval"), {"chunk_interval": settings.chunk_interval}
+    )
+    if not await _scalar(conn, "timescaledb_compression_enabled"):
+        # Only once: changing these settings fails while compressed chunks exist.
+        await conn.execute(query("timescaledb_enable_compression"))
+    await _policy(conn, "policy_compression", "compress_after", settings.compress_after)
+    await _policy(conn, "policy_retention", "drop_after", settings.retention)
+
+
+async def _policy(
+    conn: psycopg.AsyncConnection[Any], proc_name: str, key: str, wanted: timedelta
+) -> None:
+    """Create a policy job, or replace it when the configured interval has changed."""
+    kind = "compression" if proc_name == "policy_compression" else "retention"
+    current = await _scalar(conn, "timescaledb_policy_config", {"key": key, "proc_name": proc_name})
+    if current == wanted:
+        return
+    if current is not None:
+        await conn.execute(query(f"timescaledb_remove_{kind}_policy"))
+    param = "compress_after" if kind == "compression" else "retention"
+    await conn.execute(query(f"timescaledb_add_{kind}_policy"), {param: wanted})
+    logger.info("timescaledb policy set policy=%s interval=%s previous=%s", kind, wanted, current)
+
+
+async def _scalar(
+    conn: psycopg.AsyncConnection[Any], name: str, params: dict[str, Any] | None = None
+) -> Any:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query(name), params)
+    row = await cur.fetchone()
+    return None if row is None else row[0]

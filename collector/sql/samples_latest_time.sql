@@ -1,0 +1,1 @@
+SELECT max(observed_at) FROM samples

@@ -1,0 +1,3 @@
+SELECT compression_enabled
+FROM timescaledb_information.hypertables
+WHERE hypertable_schema = current_schema() AND hypertable_name = 'samples'

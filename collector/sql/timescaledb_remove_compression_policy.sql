@@ -1,0 +1,1 @@
+SELECT remove_compression_policy('samples', if_exists => true)

@@ -1,0 +1,1 @@
+SELECT remove_retention_policy('samples', if_exists => true)

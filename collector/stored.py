@@ -1,0 +1,81 @@
+"""Stored data other than the sample writes: maintenance windows and sample bookkeeping.
+
+Small named queries for the daemon, the demo and the SLA engine. Nothing here derives
+status or availability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from psycopg.rows import tuple_row
+
+from collector.database import Database
+from collector.queries import query
+from linkwatch.domain import MaintenanceWindow
+
+MaintenanceSource = Literal["config", "demo", "portal"]
+
+
+async def upsert_maintenance(
+    db: Database, windows: Sequence[MaintenanceWindow], *, source: MaintenanceSource
+) -> int:
+    """Store `windows` as coming from `source`, updating those with the same id.
+
+    Returns how many rows were inserted or updated. A window with no links and no
+    customers covers everything (stored as `global`). Windows missing from `windows` are
+    kept: history stays reportable after a window leaves the config.
+    """
+    if not windows:
+        return 0
+    params = [
+        {
+            "id": w.id,
+            "description": w.description,
+            "link_ids": list(w.link_ids),
+            "customer_ids": list(w.customer_ids),
+            "global": not w.link_ids and not w.customer_ids,
+            "starts_at": w.starts_at,
+            "ends_at": w.ends_at,
+            "announced_at": w.announced_at,
+            "source": source,
+        }
+        for w in windows
+    ]
+    async with db.connection() as conn, conn.transaction():
+        cur = conn.cursor()
+        await cur.executemany(query("maintenance_upsert"), params, returning=False)
+        return max(cur.rowcount, 0)
+
+
+async def maintenance_windows(
+    db: Database, start: datetime, end: datetime
+) -> list[MaintenanceWindow]:
+    """Windows overlapping [start, end), in start order."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("maintenance_overlapping"), {"start": start, "end": end})
+        rows = await cur.fetchall()
+    return [
+        MaintenanceWindow(
+            id=row[0],
+            starts_at=row[1],
+            ends_at=row[2],
+            announced_at=row[3],
+            description=row[4],
+            link_ids=tuple(row[5]),
+            customer_ids=tuple(row[6]),
+        )
+        for row in rows
+    ]
+
+
+async def latest_sample_time(db: Database) -> datetime | None:
+    """When the newest stored sample was observed; None when there are none."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("samples_latest_time"))
+        row = await cur.fetchone()
+    return None if row is None else row[0]

@@ -1,0 +1,244 @@
+"""Sample writes: idempotent batch inserts and the writer task that feeds them.
+
+`write_samples` stores a batch with COPY into a staging table and one
+`INSERT ... ON CONFLICT DO NOTHING`, so a sample written twice is stored once and a failed
+batch leaves nothing behind (retrying it is safe). `SampleWriter` drains the probes' queue
+into such batches. Nothing here derives status or touches other tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from collector.database import Database, database_errors, describe_pool
+from collector.queries import query
+from linkwatch.domain import Sample
+from linkwatch.errors import DatabaseError
+
+logger = logging.getLogger(__name__)
+
+# Binary COPY needs the column types up front; same order as samples_incoming_copy.sql.
+_COPY_TYPES = [
+    "text",
+    "text",
+    "timestamptz",
+    "text",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "text",
+]
+
+SampleSink = Callable[[Sequence[Sample]], Awaitable[int]]
+"""Where batches go: stores them and returns how many were new; raises DatabaseError."""
+
+
+@asynccontextmanager
+async def _connection(
+    target: Database | AsyncConnectionPool[Any],
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    if isinstance(target, Database):
+        async with target.connection() as conn:
+            yield conn
+    else:
+        with database_errors(describe_pool(target)):
+            async with target.connection() as conn:
+                yield conn
+
+
+async def write_samples(
+    target: Database | AsyncConnectionPool[Any], samples: Sequence[Sample]
+) -> int:
+    """Store `samples`, skipping any already stored; return how many were newly stored."""
+    if not samples:
+        return 0
+    began = time.monotonic()
+    async with _connection(target) as conn, conn.transaction():
+        await conn.execute(query("samples_incoming_create"))
+        async with conn.cursor().copy(query("samples_incoming_copy")) as copy:
+            copy.set_types(_COPY_TYPES)
+            for s in samples:
+                await copy.write_row(
+                    (
+                        s.link_id,
+                        s.probe_id,
+                        s.observed_at,
+                        s.outcome.value,
+                        s.rtt_ms,
+                        s.rtt_min_ms,
+                        s.rtt_max_ms,
+                        s.jitter_ms,
+                        s.loss_pct,
+                        s.error,
+                    )
+                )
+        cur = await conn.execute(query("samples_insert_incoming"))
+        stored = max(cur.rowcount, 0)
+    logger.debug(
+        "samples written batch=%d stored=%d took_ms=%.1f",
+        len(samples),
+        stored,
+        (time.monotonic() - began) * 1000,
+    )
+    return stored
+
+
+class SampleWriter:
+    """Drains a bounded queue of samples into batched writes.
+
+    A batch is written when it reaches `batch_size` samples or when its oldest sample has
+    waited `max_delay`. While the database is away the current batch is retried with
+    backoff and the queue fills up: producers then wait in `queue.put()` (back-pressure)
+    rather than memory growing without bound. `stop()` writes everything held and queued.
+
+    The sink is the seam for surviving longer outages: the disk spool wraps
+    `write_samples` in a sink that spools a batch when it raises DatabaseError and
+    replays it later; this class stays as it is.
+    """
+
+    def __init__(
+        self,
+        sink: SampleSink,
+        queue: asyncio.Queue[Sample],
+        *,
+        batch_size: int = 500,
+        max_delay: timedelta = timedelta(seconds=1),
+        max_retry_delay: timedelta = timedelta(seconds=30),
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._sink = sink
+        self._queue = queue
+        self._batch_size = batch_size
+        self._max_delay_s = max_delay.total_seconds()
+        self._max_retry_delay_s = max_retry_delay.total_seconds()
+        self._stopping = asyncio.Event()
+        self._done = asyncio.Event()
+        self._running = False
+        self.received = 0  # samples taken from the queue
+        self.stored = 0  # samples newly stored (duplicates are not counted)
+        self.dropped = 0  # samples given up at shutdown because the database was away
+
+    @classmethod
+    def to_database(
+        cls,
+        target: Database | AsyncConnectionPool[Any],
+        queue: asyncio.Queue[Sample],
+        **options: Any,
+    ) -> SampleWriter:
+        """A writer whose batches go straight to `write_samples(target, ...)`."""
+        return cls(partial(write_samples, target), queue, **options)
+
+    async def run(self) -> None:
+        """Write batches until `stop()`; then write what is held and queued, and return."""
+        self._running = True
+        stop_waiter = asyncio.create_task(self._stopping.wait(), name="sample-writer-stop")
+        try:
+            while not self._stopping.is_set():
+                batch = await self._collect(stop_waiter)
+                if batch:
+                    await self._write(batch)
+            while batch := self._take_queued(self._batch_size):
+                await self._write(batch)
+        finally:
+            stop_waiter.cancel()
+            self._done.set()
+
+    async def stop(self) -> None:
+        """Ask `run()` to flush and finish, and wait until it has."""
+        self._stopping.set()
+        if self._running:
+            await self._done.wait()
+
+    async def _collect(self, stop_waiter: asyncio.Task[Any]) -> list[Sample]:
+        first = await self._next(stop_waiter, None)
+        if first is None:
+            return []
+        batch = [first]
+        # Fixed deadline from the first sample: a trickle of samples cannot delay it.
+        deadline = time.monotonic() + self._max_delay_s
+        while len(batch) < self._batch_size:
+            batch += self._take_queued(self._batch_size - len(batch))
+            remaining = deadline - time.monotonic()
+            if len(batch) >= self._batch_size or remaining <= 0:
+                break
+            item = await self._next(stop_waiter, remaining)
+            if item is None:
+                break
+            batch.append(item)
+        return batch
+
+    def _take_queued(self, limit: int) -> list[Sample]:
+        taken: list[Sample] = []
+        while len(taken) < limit and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        self.received += len(taken)
+        return taken
+
+    async def _next(self, stop_waiter: asyncio.Task[Any], wait_s: float | None) -> Sample | None:
+        """The next sample, or None on timeout or stop."""
+        if not self._queue.empty():
+            self.received += 1
+            return self._queue.get_nowait()
+        getter = asyncio.ensure_future(self._queue.get())
+        try:
+            await asyncio.wait(
+                {getter, stop_waiter}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if not getter.done():
+                # Cancelling a waiting Queue.get() leaves any item in the queue.
+                getter.cancel()
+        await asyncio.wait({getter})
+        if getter.cancelled():
+            return None
+        self.received += 1
+        return getter.result()
+
+    async def _write(self, batch: list[Sample]) -> None:
+        delay_s = 1.0
+        last_attempt = False
+        while True:
+            try:
+                self.stored += await self._sink(batch)
+                break
+            except DatabaseError as exc:
+                if last_attempt:
+                    self.dropped += len(batch)
+                    logger.error(
+                        "samples dropped at shutdown, database unavailable samples=%d cause=%s",
+                        len(batch),
+                        exc,
+                    )
+                    break
+                logger.warning(
+                    "sample write failed, retrying samples=%d retry_in_s=%.0f cause=%s",
+                    len(batch),
+                    delay_s,
+                    exc,
+                )
+                # A stop during the wait gets one more attempt, then gives the batch up.
+                last_attempt = await self._stop_requested_within(delay_s)
+                delay_s = min(delay_s * 2, self._max_retry_delay_s)
+        for _ in batch:
+            self._queue.task_done()
+
+    async def _stop_requested_within(self, seconds: float) -> bool:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            return False
+        return True

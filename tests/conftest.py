@@ -1,0 +1,78 @@
+"""Fixtures shared by every test package.
+
+`database` is a migrated `collector.Database` on one embedded PostgreSQL started for the
+whole session, with every table emptied before each test. `embedded_postgres` is that
+server (its `url` reaches the `linkwatch` database). `pg_data_dir` is an empty directory
+for a test that needs a PostgreSQL cluster of its own.
+
+The directories live under a mkdtemp directory made traversable, because when the tests
+run as root PostgreSQL runs as an unprivileged user, which cannot enter pytest's own
+0700 tmp directories.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from collector.database import Database, connect
+from collector.embedded import EmbeddedPostgres
+from collector.settings import StorageSettings
+
+
+@pytest.fixture(scope="session")
+def pg_base_dir() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="linkwatch-test-"))
+    base.chmod(0o711)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_data_dir(pg_base_dir: Path) -> Path:
+    """An empty data_dir for a test's own embedded cluster; the test must stop it."""
+    path = Path(tempfile.mkdtemp(dir=pg_base_dir))
+    path.chmod(0o711)
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres(pg_base_dir: Path) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(pg_base_dir / "session", durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def session_database(
+    embedded_postgres: EmbeddedPostgres, pg_base_dir: Path
+) -> AsyncIterator[Database]:
+    settings = StorageSettings(url=embedded_postgres.url, data_dir=pg_base_dir / "session")
+    db = await connect(settings, acquire_timeout_s=5)
+    yield db
+    await db.close()
+
+
+@pytest_asyncio.fixture
+async def database(session_database: Database) -> Database:
+    """The session's database with every table but schema_migrations emptied."""
+    async with session_database.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            "SELECT tablename FROM pg_tables"
+            " WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'"
+        )
+        tables = [name for (name,) in await cur.fetchall()]
+        if tables:
+            await conn.execute(
+                sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
+            )
+    return session_database
