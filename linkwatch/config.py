@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from linkwatch.domain import MaintenanceWindow
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError, ConfigProblem
 
@@ -359,6 +360,17 @@ class Maintenance(_Strict):
     start: AwareDatetime
     end: AwareDatetime
     announced_at: AwareDatetime
+
+    def to_window(self) -> MaintenanceWindow:
+        return MaintenanceWindow(
+            id=self.id,
+            starts_at=self.start,
+            ends_at=self.end,
+            announced_at=self.announced_at,
+            description=self.description,
+            link_ids=tuple(self.links),
+            customer_ids=tuple(self.customers),
+        )
 
     @model_validator(mode="after")
     def _order(self) -> Maintenance:

@@ -124,3 +124,16 @@ class LinkState:
     status: LinkStatus
     since: datetime | None
     probes: tuple[ProbeState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """Planned work. Empty link_ids and customer_ids means it covers every link."""
+
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    announced_at: datetime
+    description: str = ""
+    link_ids: tuple[str, ...] = ()
+    customer_ids: tuple[str, ...] = ()

@@ -14,7 +14,10 @@ from linkwatch.config import load_config, parse_config
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError
 
-HASH = "$argon2id$v=19$m=65536,t=3,p=4$USNLIyNyoXXJYOcyUxAOwQ$cNzdFdpP2fSuq4XxPBeRfxhCgyjwuH7mfMGcV88iNcY"
+HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$USNLIyNyoXXJYOcyUxAOwQ$"
+    "cNzdFdpP2fSuq4XxPBeRfxhCgyjwuH7mfMGcV88iNcY"
+)
 REPO = Path(__file__).resolve().parent.parent
 
 BASE: dict[str, Any] = {
@@ -119,8 +122,14 @@ CASES = [
     pytest.param(
         edit(
             "links.0.probes.0",
-            {"id": "t", "kind": "tcp", "host": "127.0.0.1", "port": 80, "interval": "2s",
-             "timeout": "3s"},
+            {
+                "id": "t",
+                "kind": "tcp",
+                "host": "127.0.0.1",
+                "port": 80,
+                "interval": "2s",
+                "timeout": "3s",
+            },
         ),
         "links[0].probes[0]: a run takes up to 3s (timeout), which must be shorter than"
         " interval 2s; lower the timeout or raise the interval",
@@ -178,8 +187,7 @@ CASES = [
     ),
     pytest.param(
         edit("contracts.0.currency", "eur"),
-        "contracts[0].currency: 'eur' is not a currency code; use three capital letters, e.g."
-        " EUR",
+        "contracts[0].currency: 'eur' is not a currency code; use three capital letters, e.g. EUR",
         id="bad-currency",
     ),
     pytest.param(
@@ -195,8 +203,13 @@ CASES = [
     pytest.param(
         edit(
             "links.0.probes.0",
-            {"id": "s", "kind": "snmp", "host": "127.0.0.1", "community": "c",
-             "interface": {"alias": "CID-1", "index": 3}},
+            {
+                "id": "s",
+                "kind": "snmp",
+                "host": "127.0.0.1",
+                "community": "c",
+                "interface": {"alias": "CID-1", "index": 3},
+            },
         ),
         "links[0].probes[0].interface: name the interface by exactly one of index, name,"
         " descr or alias (got index, alias)",

@@ -1,0 +1,163 @@
+"""The `linkwatch` command line.
+
+Parses arguments, sets up logging and turns every `LinkwatchError` into a clear message
+and an exit code, never a traceback. It is the composition root: the commands that need
+storage, probes or the portal import those packages inside the command, so the rest of
+`linkwatch` stays free of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from linkwatch import __version__
+from linkwatch.config import PortalConfig, load_config
+from linkwatch.errors import ConfigError, ConfigProblem, LinkwatchError
+from linkwatch.logs import setup_logging
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2  # bad arguments or bad config: the user has something to fix
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except LinkwatchError as exc:
+        print(f"linkwatch: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkwatch",
+        description="Link availability monitoring, SLA reports and service credits.",
+    )
+    parser.add_argument("--version", action="version", version=f"linkwatch {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity (default: info)",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="probes, collector and portal in one process")
+    run.add_argument("--config", "-c", required=True, type=Path, help="YAML config file")
+    run.add_argument(
+        "--role",
+        choices=["all", "collector", "portal"],
+        default="all",
+        help="run everything (default), only probes and collector, or only the portal",
+    )
+    run.set_defaults(command=_run)
+
+    demo = commands.add_parser(
+        "demo", help="embedded database, demo config, eight weeks of history, live probes"
+    )
+    demo.add_argument("--config", "-c", type=Path, default=DEMO_CONFIG, help=argparse.SUPPRESS)
+    demo.add_argument("--data-dir", type=Path, help="where the demo keeps its database")
+    demo.add_argument("--listen", help="portal address host:port (default 127.0.0.1:8080)")
+    demo.add_argument("--weeks", type=int, default=8, help="weeks of history (default 8)")
+    demo.set_defaults(command=_demo)
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(command=_check_config)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(title="db commands", required=True, metavar="COMMAND")
+    migrate = db_commands.add_parser("migrate", help="apply schema migrations")
+    migrate.add_argument("--config", "-c", required=True, type=Path)
+    migrate.set_defaults(command=_db_migrate)
+
+    users = commands.add_parser("users", help="portal accounts")
+    users_commands = users.add_subparsers(title="users commands", required=True, metavar="COMMAND")
+    hash_ = users_commands.add_parser(
+        "hash", help="print the argon2id hash of a password for a config file"
+    )
+    hash_.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    hash_.set_defaults(command=_users_hash)
+    return parser
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    probes = sum(len(link.probes) for link in config.links)
+    print(
+        f"{args.file}: OK ({len(config.customers)} customers, {len(config.links)} links, "
+        f"{probes} probes, {len(config.contracts)} contracts, {len(config.users)} users)"
+    )
+    return EXIT_OK
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    from linkwatch.daemon import migrate_only
+
+    config = load_config(args.config)
+    applied = asyncio.run(migrate_only(config))
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from linkwatch.daemon import serve
+
+    config = load_config(args.config)
+    asyncio.run(serve(config, role=args.role))
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from linkwatch.daemon import serve_demo
+
+    config = load_config(args.config)
+    update: dict[str, object] = {}
+    if args.data_dir is not None:
+        update["data_dir"] = args.data_dir
+    if args.listen is not None:
+        try:
+            update["portal"] = PortalConfig.model_validate(
+                {**config.portal.model_dump(), "listen": args.listen}
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            message = str((error.get("ctx") or {}).get("error", error["msg"]))
+            raise ConfigError([ConfigProblem("--listen", message)], "demo options") from None
+    asyncio.run(serve_demo(config.model_copy(update=update), weeks=args.weeks))
+    return EXIT_OK
+
+
+def _users_hash(args: argparse.Namespace) -> int:
+    from argon2 import PasswordHasher
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("linkwatch: the passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    if len(password) < 8:
+        print("linkwatch: use a password of at least 8 characters", file=sys.stderr)
+        return EXIT_USAGE
+    print(PasswordHasher().hash(password))
+    return EXIT_OK

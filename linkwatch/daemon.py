@@ -1,0 +1,204 @@
+"""The long-running process: probes, collector and portal wired together.
+
+This is the composition root that `linkwatch run` and `linkwatch demo` start. It owns the
+order of start-up (database, migrations, maintenance sync, writer, probes, portal) and of
+shutdown (stop probing, flush every held sample, close the portal, close the database),
+and stops the whole process when any part of it dies rather than limping on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from aiohttp import web
+
+from collector import (
+    Database,
+    SampleWriter,
+    StorageSettings,
+    connect,
+    current_link_states,
+    latest_sample_time,
+    upsert_maintenance,
+    write_samples,
+)
+from linkwatch.config import Config
+from linkwatch.demo import generate_history
+from linkwatch.domain import Sample
+from linkwatch.errors import LinkwatchError
+from portal import PortalSettings, create_app
+from probes import Scheduler, detect_context, unsupported_probes
+
+log = logging.getLogger(__name__)
+
+Role = Literal["all", "collector", "portal"]
+QUEUE_SIZE = 10_000  # samples held in memory before probes wait for the writer
+
+
+def storage_settings(config: Config) -> StorageSettings:
+    database = config.database
+    return StorageSettings(
+        url=database.url,
+        data_dir=config.data_dir,
+        timescaledb=database.timescaledb,
+        retention=database.retention,
+        compress_after=database.compress_after,
+        chunk_interval=database.chunk_interval,
+        pool_min_size=database.pool_min_size,
+        pool_max_size=database.pool_max_size,
+    )
+
+
+async def migrate_only(config: Config) -> list[str]:
+    """Connect (which applies pending migrations) and report what was applied."""
+    db = await connect(storage_settings(config))
+    await db.close()
+    return list(db.migrations_applied)
+
+
+async def serve(
+    config: Config,
+    *,
+    role: Role = "all",
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Database, str], Awaitable[None]] | None = None,
+    before_start: Callable[[Database], Awaitable[None]] | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop` is set), then shut down in order."""
+    stop = stop or asyncio.Event()
+    _stop_on_signals(stop)
+    db = await connect(storage_settings(config))
+    try:
+        await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
+        if before_start is not None:
+            await before_start(db)
+        # A part that dies cancels the others through the task group: the process stops
+        # (and says why) instead of running on without probes or without a portal.
+        async with asyncio.TaskGroup() as group:
+            runner: web.AppRunner | None = None
+            url = ""
+            if role in ("all", "portal"):
+                runner, url = await _start_portal(config, db)
+            try:
+                if role in ("all", "collector"):
+                    group.create_task(_collect(config, db, stop), name="collector")
+                if on_ready is not None:
+                    await on_ready(db, url)
+                await stop.wait()
+            finally:
+                if runner is not None:
+                    await runner.cleanup()
+    finally:
+        await db.close()
+        log.info("linkwatch stopped")
+
+
+async def _start_portal(config: Config, db: Database) -> tuple[web.AppRunner, str]:
+    app = create_app(
+        PortalSettings.from_config(config.portal),
+        users=config.users,
+        customers=config.customers,
+        links=config.links,
+        states=functools.partial(current_link_states, db),
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = config.portal.host, config.portal.port
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise LinkwatchError(
+            f"the portal cannot listen on {config.portal.listen}: {exc.strerror or exc}; "
+            "choose another address with portal.listen (or --listen for the demo)"
+        ) from None
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    log.info("portal listening url=%s", url)
+    return runner, url
+
+
+async def _collect(config: Config, db: Database, stop: asyncio.Event) -> None:
+    """Probes feed a bounded queue; the writer drains it. On stop, the probes finish
+    their runs first and the writer then flushes everything they produced."""
+    for link_id, probe_id, kind in unsupported_probes(config.links):
+        log.warning(
+            "probe kind not available in this version link=%s probe=%s kind=%s",
+            link_id,
+            probe_id,
+            kind,
+        )
+    queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=QUEUE_SIZE)
+    writer = SampleWriter.to_database(db, queue)
+    scheduler = Scheduler(config.links, queue.put, await asyncio.to_thread(detect_context))
+    async with asyncio.TaskGroup() as group:
+        group.create_task(writer.run(), name="sample-writer")
+        probing = group.create_task(scheduler.run(stop), name="scheduler")
+        await probing
+        await writer.stop()
+    log.info("collector stopped samples_stored=%d", writer.stored)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, _request_stop, stop, signum)
+
+
+def _request_stop(stop: asyncio.Event, signum: int) -> None:
+    if not stop.is_set():
+        log.info("shutting down signal=%s", signal.Signals(signum).name)
+    stop.set()
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+# config/demo.yaml: every demo account's password is its name plus this suffix.
+DEMO_PASSWORD_SUFFIX = "-demo"  # noqa: S105 - published demo logins, not a secret
+
+
+async def serve_demo(config: Config, *, weeks: int = 8) -> None:
+    async def load_history(db: Database) -> None:
+        now = datetime.now(UTC)
+        start = now - timedelta(weeks=weeks)
+        last = await latest_sample_time(db)
+        if last is not None and last > start:
+            start = last  # history up to the previous run is already there
+        history = await asyncio.to_thread(generate_history, config, start, now)
+        stored = 0
+        for offset in range(0, len(history.samples), 50_000):
+            stored += await write_samples(db, history.samples[offset : offset + 50_000])
+        await upsert_maintenance(db, history.maintenance, source="demo")
+        log.info(
+            "demo history loaded from=%s samples_stored=%d maintenance_windows=%d",
+            start.isoformat(timespec="seconds"),
+            stored,
+            len(history.maintenance),
+        )
+
+    async def banner(db: Database, url: str) -> None:
+        lines = [
+            "",
+            f"Linkwatch demo is running: {url}",
+            f"  database: {db.name}",
+            "  logins (user / password):",
+        ]
+        for user in config.users:
+            scope = (
+                f"customer {config.customer(user.customer).name}" if user.customer else user.role
+            )
+            lines.append(f"    {user.name:<10} {user.name + DEMO_PASSWORD_SUFFIX:<15} {scope}")
+        lines.append("  Stop with Ctrl-C.\n")
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
+    await serve(config, before_start=load_history, on_ready=banner)

@@ -1,0 +1,77 @@
+"""Helpers for tests that drive Linkwatch as a user would: files, processes, HTTP."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+from argon2 import PasswordHasher
+
+# Cheap parameters: the tests check behaviour, not the hash's strength.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def linkwatch(
+    *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the `linkwatch` command as a user would, in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "linkwatch", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def start_linkwatch(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "linkwatch", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+
+
+def browser() -> aiohttp.ClientSession:
+    """A client that keeps cookies for 127.0.0.1, as a browser does (aiohttp's default
+    jar ignores cookies from IP addresses)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def login(session: aiohttp.ClientSession, base: str, user: str, password: str) -> str:
+    """Sign in through the login form (CSRF token included); return the landing page."""
+    async with session.get(f"{base}/login") as response:
+        form = await response.text()
+    match = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert match, form
+    data = {"csrf_token": match.group(1), "username": user, "password": password, "next": "/"}
+    async with session.post(f"{base}/login", data=data) as response:
+        assert response.status == 200, await response.text()
+        return await response.text()
+
+
+def board_statuses(page: str) -> list[tuple[str, str]]:
+    """(link id, status) of each row of the links board, in the order shown."""
+    return [
+        (link, status)
+        for status, link in re.findall(
+            r'<tr class="row-(\w+)">.*?<a class="link-id" href="/links/[^"]+">([^<]+)</a>',
+            page,
+            flags=re.S,
+        )
+    ]

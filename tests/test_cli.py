@@ -1,0 +1,100 @@
+"""The command line as a user meets it: exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from tests.helpers import REPO, linkwatch
+
+FIVE_MISTAKES = """\
+customers:
+  - {id: acme, name: ACME Corp, timezone: Europe/Berln}
+links:
+  - id: acme-hq
+    customer: acme
+    probes:
+      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 30 seconds}
+      - {id: port, kind: tcp, host: 127.0.0.1, port: 179, interval: 5s, timeout: 5s}
+  - id: acme-hq
+    customer: acme
+    probes:
+      - {id: icmp, kind: icmp, host: 127.0.0.2}
+contracts:
+  - {id: gold, customer: acme, links: [acme-dc], target: 99.5}
+"""
+
+
+def test_check_config_accepts_the_shipped_example() -> None:
+    result = linkwatch("check-config", str(REPO / "config" / "demo.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "OK (3 customers, 5 links, 5 probes, 5 contracts, 6 users)" in result.stdout
+
+
+def test_check_config_lists_five_different_mistakes(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(FIVE_MISTAKES)
+    result = linkwatch("check-config", str(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"{config}: 5 problems"
+    assert lines[1:] == [
+        f"  {config}:2: customers[0].timezone: 'Europe/Berln' is not a known time zone; use an"
+        " IANA name such as Europe/Berlin or UTC",
+        f"  {config}:7: links[0].probes[0].interval: '30 seconds' is not a duration; use a number"
+        " with a unit ms, s, m, h, d or w, e.g. 200ms, 30s, 5m, 72h or 1h30m",
+        f"  {config}:8: links[0].probes[1]: a run takes up to 5s (timeout), which must be shorter"
+        " than interval 5s; lower the timeout or raise the interval",
+        f"  {config}:9: links[1].id: duplicate id 'acme-hq'; already used by links[0]",
+        f"  {config}:14: contracts[0].links[0]: unknown link 'acme-dc'; defined links: acme-hq",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_on_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = linkwatch("check-config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert "cannot read the file: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_migrate_applies_once_then_nothing(pg_data_dir: Path) -> None:
+    config = pg_data_dir / "linkwatch.yaml"
+    config.write_text(f"data_dir: {pg_data_dir}\n")
+    first = linkwatch("db", "migrate", "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("applied 2 migration(s): 001_samples, 002_maintenance_windows")
+    second = linkwatch("db", "migrate", "--config", str(config))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "applied 0 migration(s)"
+    # The embedded server was stopped again by each command.
+    assert not (pg_data_dir / "postgres" / "data" / "postmaster.pid").exists()
+
+
+def test_db_migrate_against_an_unreachable_database_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "linkwatch.yaml"
+    config.write_text(
+        "database: {url: 'postgresql://linkwatch@/linkwatch?host=/nonexistent&connect_timeout=2'}\n"
+    )
+    result = linkwatch("db", "migrate", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.startswith("linkwatch: ")
+    assert "/nonexistent" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_users_hash_prints_a_verifiable_argon2id_hash() -> None:
+    result = linkwatch("users", "hash", "--stdin", stdin="correct horse battery\n")
+    assert result.returncode == 0, result.stderr
+    hashed = result.stdout.strip()
+    assert hashed.startswith("$argon2id$")
+    assert PasswordHasher().verify(hashed, "correct horse battery")
+
+
+def test_demo_rejects_a_bad_listen_address() -> None:
+    result = linkwatch("demo", "--listen", "127.0.0.1:70000")
+    assert result.returncode == 2
+    assert "--listen: port '70000' in '127.0.0.1:70000' is not a number from 1 to 65535" in (
+        result.stderr
+    )
