@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import logging
 import os
 import pwd
 import re
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -37,6 +39,9 @@ from linkwatch.errors import DatabaseError
 logger = logging.getLogger(__name__)
 
 BINDIR_ENV = "LINKWATCH_PG_BINDIR"
+# Where a root-run Linkwatch keeps a copy of pgserver's binaries that the unprivileged
+# server account can reach when the venv itself is not reachable (e.g. under /root).
+SHARED_BINARIES = Path(os.environ.get("LINKWATCH_SHARED_DIR", "/var/lib/linkwatch"))
 DATABASE = "linkwatch"
 SUPERUSER = "linkwatch"
 # Nothing else listens in our private socket directory, so the standard port is free.
@@ -196,7 +201,7 @@ class EmbeddedPostgres:
         with self._locked():
             binaries = self.binaries
             self._user = _server_user()
-            self._prepare(binaries)
+            binaries = self._prepare(binaries)
             initialised = self._ensure_cluster(binaries)
             running = self._running_postmaster()
             if running is not None:
@@ -296,14 +301,21 @@ class EmbeddedPostgres:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _prepare(self, binaries: PgBinaries) -> None:
-        """Make the binaries and the cluster directory usable by the server's account."""
+    def _prepare(self, binaries: PgBinaries) -> PgBinaries:
+        """Make the binaries and the cluster directory usable by the server's account;
+        return the binaries to run, which may be a reachable copy of pgserver's."""
         user = self._user
         if user is None:
-            return
+            return binaries
         if binaries.own_tree is not None:
-            _check_traversable(binaries.own_tree.parent, user, "the PostgreSQL binaries")
-            _open_up_tree(binaries.own_tree)
+            tree = binaries.own_tree
+            if not _may_traverse(tree.parent, user):
+                # A venv under root's 0700 home: the server's account cannot reach the
+                # wheel's binaries, so run a copy of them from a shared location.
+                tree = _shared_copy(tree, binaries.major)
+                binaries = _describe(tree / "bin", "pgserver (shared copy)", own_tree=tree)
+                self._binaries = binaries
+            _open_up_tree(tree)
         else:
             _check_traversable(binaries.bin_dir, user, "the PostgreSQL binaries")
         _check_traversable(self.root.parent, user, "the data directory")
@@ -311,6 +323,7 @@ class EmbeddedPostgres:
             for path in [self.root, *self.root.rglob("*")]:
                 os.chown(path, user.uid, user.gid, follow_symlinks=False)
         self.root.chmod(0o700)
+        return binaries
 
     def _ensure_cluster(self, binaries: PgBinaries) -> bool:
         """initdb on first use; refuse a cluster made by another major version."""
@@ -543,6 +556,44 @@ def _server_user() -> _ServerUser | None:
 def _account(entry: pwd.struct_passwd) -> _ServerUser:
     groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
     return _ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
+
+
+def _may_traverse(path: Path, user: _ServerUser) -> bool:
+    return all(
+        user.may(directory.stat(), stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)
+        for directory in [path, *path.parents]
+    )
+
+
+def _shared_copy(tree: Path, major: int) -> Path:
+    """Copy pgserver's install tree (about 35 MB) once to SHARED_BINARIES, keyed by the
+    tree's location and version so that upgrades and other venvs get their own copy.
+
+    The wheel's binaries find their libraries through an rpath relative to themselves
+    (``$ORIGIN/../../../pgserver.libs``), so the copy keeps that layout."""
+    key = hashlib.sha256(str(tree).encode()).hexdigest()[:12]
+    target = SHARED_BINARIES / f"pgserver-{major}-{key}"
+    copied_tree = target / "pgserver" / "pginstall"
+    if not _has_server_binaries(copied_tree / "bin"):
+        SHARED_BINARIES.mkdir(parents=True, exist_ok=True)
+        SHARED_BINARIES.chmod(0o755)
+        staging = Path(tempfile.mkdtemp(prefix=".copy-", dir=SHARED_BINARIES))
+        try:
+            shutil.copytree(tree, staging / "pgserver" / "pginstall", symlinks=True)
+            libs = tree.parent.parent / "pgserver.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, staging / "pgserver.libs", symlinks=True)
+            _open_up_tree(staging)
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DatabaseError(
+                f"cannot copy the PostgreSQL binaries from {tree} to {target}, "
+                f"where the embedded server's account can reach them: {exc}"
+            ) from exc
+        logger.info("embedded postgres binaries copied from=%s to=%s", tree, target)
+    return copied_tree
 
 
 def _check_traversable(path: Path, user: _ServerUser, what: str) -> None:

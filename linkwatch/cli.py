@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2  # bad arguments or bad config: the user has something to fix
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+ROOT_DEMO_DATA_DIR = Path("/var/lib/linkwatch/demo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +136,10 @@ def _demo(args: argparse.Namespace) -> int:
     update: dict[str, object] = {}
     if args.data_dir is not None:
         update["data_dir"] = args.data_dir
+    elif os.geteuid() == 0 and not _others_may_enter(config.data_dir.absolute()):
+        # As root the embedded PostgreSQL runs as an unprivileged account, which cannot
+        # reach a data dir under e.g. root's 0700 home.
+        update["data_dir"] = ROOT_DEMO_DATA_DIR
     if args.listen is not None:
         try:
             update["portal"] = PortalConfig.model_validate(
@@ -144,6 +151,12 @@ def _demo(args: argparse.Namespace) -> int:
             raise ConfigError([ConfigProblem("--listen", message)], "demo options") from None
     asyncio.run(serve_demo(config.model_copy(update=update), weeks=args.weeks))
     return EXIT_OK
+
+
+def _others_may_enter(path: Path) -> bool:
+    """Whether an unprivileged account can reach `path` (or create it, if missing)."""
+    existing = [p for p in [path, *path.parents] if p.exists()]
+    return all(p.stat().st_mode & stat.S_IXOTH for p in existing)
 
 
 def _users_hash(args: argparse.Namespace) -> int:

@@ -128,3 +128,38 @@ def test_pgserver_install_tree_is_opened_up_for_the_server_user(tmp_path: Path) 
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tree, tree / "bin", exe, header)}
     assert modes == {"pginstall": "0o705", "bin": "0o705", "postgres": "0o705", "header.h": "0o604"}
     assert oct(tmp_path.stat().st_mode & 0o777) != "0o705"  # parents are never touched
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root-run Linkwatch copies the binaries")
+def test_root_runs_a_reachable_copy_of_binaries_it_cannot_share(
+    tmp_path: Path, pg_data_dir: Path
+) -> None:
+    """A venv under root's 0700 home: the server account cannot reach the wheel's
+    binaries, so a copy under the shared directory runs instead."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("pgserver")
+    assert spec is not None
+    assert spec.origin is not None
+    site = Path(spec.origin).parent.parent
+    private = tmp_path / "private-home" / "site"  # pytest's tmp dirs are 0700 as root
+    private.mkdir(parents=True)
+    (tmp_path / "private-home").chmod(0o700)
+    shutil.copytree(site / "pgserver", private / "pgserver")
+    shutil.copytree(site / "pgserver.libs", private / "pgserver.libs")
+    shared = pg_data_dir / "shared"
+    script = (
+        "from pathlib import Path; from collector.embedded import EmbeddedPostgres;"
+        f"server = EmbeddedPostgres(Path({str(pg_data_dir)!r}), durable=False);"
+        "server.start(); print(server.binaries.source, server.binaries.bin_dir); server.stop()"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{private}:{REPO}", "LINKWATCH_SHARED_DIR": str(shared)}
+    env.pop("LINKWATCH_PG_BINDIR", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    source, bin_dir = done.stdout.strip().rsplit(" ", 1)
+    assert source == "pgserver (shared copy)"
+    assert Path(bin_dir).is_relative_to(shared)

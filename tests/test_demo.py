@@ -1,0 +1,125 @@
+"""The demo as a first-time user meets it, and the history it generates."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from linkwatch.config import load_config
+from linkwatch.demo import STEP, generate_history
+from linkwatch.domain import Outcome
+from tests.helpers import REPO, board_statuses, browser, free_port, login, start_linkwatch
+
+CONFIG = load_config(REPO / "config" / "demo.yaml")
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+HISTORY = generate_history(CONFIG, NOW - timedelta(weeks=8), NOW)
+
+
+def test_history_is_deterministic_so_reruns_store_nothing_twice() -> None:
+    later = generate_history(CONFIG, NOW - timedelta(weeks=3), NOW + timedelta(hours=5))
+    overlap = {s for s in later.samples if s.observed_at < NOW}
+    assert overlap <= set(HISTORY.samples)
+    earlier_windows = {m for m in later.maintenance if m.ends_at <= NOW}
+    assert earlier_windows <= set(HISTORY.maintenance)
+
+
+def test_history_covers_eight_weeks_of_every_probe_on_a_minute_grid() -> None:
+    per_probe = Counter((s.link_id, s.probe_id) for s in HISTORY.samples)
+    assert set(per_probe) == {(link.id, p.id) for link in CONFIG.links for p in link.probes}
+    expected = timedelta(weeks=8) / STEP
+    # Monitor gaps leave a few hours out; everything else is there.
+    assert all(0.97 * expected < n <= expected for n in per_probe.values()), per_probe
+    assert all(s.observed_at.second == 0 for s in HISTORY.samples)
+    assert min(s.observed_at for s in HISTORY.samples) >= NOW - timedelta(weeks=8)
+
+
+def test_history_has_outages_breaches_gaps_and_maintenance() -> None:
+    down_minutes: dict[tuple[str, str], int] = defaultdict(int)
+    for s in HISTORY.samples:
+        if s.outcome is Outcome.DOWN:
+            week = s.observed_at.isocalendar()
+            down_minutes[(s.link_id, f"{week.year}-W{week.week:02d}")] += 1
+    # A weekly 99.5 % target allows 50.4 minutes down: some link-weeks breach it.
+    assert sum(1 for minutes in down_minutes.values() if minutes > 50.4) >= 3
+    assert len(down_minutes) >= 20  # outages are spread over links and weeks
+    assert any(s.outcome is Outcome.DEGRADED for s in HISTORY.samples if s.link_id == "acme-hq")
+
+    # The monitor was offline now and then: minutes with no sample from any probe.
+    minutes = {s.observed_at for s in HISTORY.samples}
+    grid = {NOW - timedelta(weeks=8) + i * STEP for i in range(int(timedelta(weeks=8) / STEP))}
+    grid = {m.replace(second=0, microsecond=0) for m in grid}
+    assert len(grid - minutes) >= 60
+
+    notice = {m.starts_at - m.announced_at for m in HISTORY.maintenance}
+    assert timedelta(days=7) in notice  # announced in time: excluded from the window
+    assert any(n < timedelta(hours=72) for n in notice)  # too late to be excluded
+    assert all(m.link_ids for m in HISTORY.maintenance)
+
+
+async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Path) -> None:
+    port = free_port()
+    log = pg_data_dir / "demo.log"
+    proc = start_linkwatch(
+        "demo",
+        "--data-dir",
+        str(pg_data_dir),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--weeks",
+        "2",
+        log=log,
+    )
+    try:
+        banner = await asyncio.to_thread(_wait_for_banner, log, proc, 90)
+        assert f"Linkwatch demo is running: http://127.0.0.1:{port}/" in banner
+        logins = dict(re.findall(r"^\s{4}(\S+)\s+(\S+-demo)\s", banner, flags=re.M))
+        assert logins["noc"] == "noc-demo"
+        assert logins["acme"] == "acme-demo"
+
+        url = re.search(r"database: (\S+)", banner)
+        assert url is not None
+        with psycopg.connect(url.group(1)) as conn:
+            oldest = conn.execute("SELECT min(observed_at) FROM samples").fetchone()
+            windows = conn.execute(
+                "SELECT count(*) FROM maintenance_windows WHERE source = 'demo'"
+            ).fetchone()
+        assert oldest is not None
+        assert oldest[0] < datetime.now(UTC) - timedelta(days=13)
+        assert windows is not None
+        assert windows[0] > 0
+
+        base = f"http://127.0.0.1:{port}"
+        async with browser() as session:
+            board = await login(session, base, "acme", logins["acme"])
+            assert {link for link, _ in board_statuses(board)} == {"acme-hq", "acme-branch"}
+        async with browser() as session:
+            board = await login(session, base, "noc", logins["noc"])
+            assert len(board_statuses(board)) == len(CONFIG.links)
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text()
+
+
+def _wait_for_banner(log: Path, proc: object, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if "Stop with Ctrl-C." in text:
+            return text
+        if proc.poll() is not None:  # type: ignore[attr-defined]
+            pytest.fail(f"demo exited early:\n{text}")
+        time.sleep(0.3)
+    pytest.fail(f"demo did not come up in {timeout_s}s:\n{log.read_text()}")

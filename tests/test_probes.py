@@ -1,0 +1,208 @@
+"""Probes against real loopback targets, and the scheduler's cadence and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from datetime import timedelta
+
+import pytest
+
+from linkwatch.config import IcmpProbe, Link, TcpProbe, Thresholds
+from linkwatch.domain import Outcome, ProbeResult, Sample
+from probes import PROBES, ProbeContext, Scheduler, apply_thresholds, detect_context
+from probes.icmp import probe_icmp
+from probes.tcp import probe_tcp
+from tests.helpers import free_port
+
+CTX = detect_context()
+
+
+def icmp(host: str, **extra: object) -> IcmpProbe:
+    return IcmpProbe.model_validate(
+        {
+            "id": "icmp",
+            "kind": "icmp",
+            "host": host,
+            "count": 3,
+            "spacing": "20ms",
+            "timeout": "500ms",
+            **extra,
+        }
+    )
+
+
+@pytest.mark.skipif(CTX.icmp_privileged is None, reason="no ICMP socket permission here")
+async def test_icmp_to_loopback_is_up_with_rtt_and_no_loss() -> None:
+    result = await probe_icmp(icmp("127.0.0.7"), CTX)
+    assert result.outcome is Outcome.UP
+    assert result.loss_pct == 0.0
+    assert result.rtt_ms is not None
+    assert 0 < result.rtt_ms < 100
+    assert result.rtt_min_ms is not None
+    assert result.rtt_max_ms is not None
+    assert result.rtt_min_ms <= result.rtt_ms <= result.rtt_max_ms
+    assert result.jitter_ms is not None
+
+
+@pytest.mark.skipif(CTX.icmp_privileged is None, reason="no ICMP socket permission here")
+async def test_icmp_to_ipv6_loopback_is_up() -> None:
+    result = await probe_icmp(icmp("::1"), CTX)
+    assert result.outcome is Outcome.UP, result.error
+
+
+async def test_icmp_without_socket_permission_is_unknown_not_down() -> None:
+    ctx = ProbeContext(icmp_privileged=None, icmp_error="no permission for ICMP sockets")
+    result = await probe_icmp(icmp("127.0.0.1"), ctx)
+    assert result.outcome is Outcome.UNKNOWN
+    assert result.error == "no permission for ICMP sockets"
+
+
+async def test_tcp_to_a_listening_port_is_up_with_connect_time() -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        spec = TcpProbe(id="tcp", kind="tcp", host="127.0.0.1", port=port)
+        result = await probe_tcp(spec, CTX)
+    assert result.outcome is Outcome.UP
+    assert result.rtt_ms is not None
+    assert result.phases_ms["connect"] == result.rtt_ms
+
+
+async def test_tcp_to_a_closed_port_is_down_connection_refused() -> None:
+    spec = TcpProbe(id="tcp", kind="tcp", host="127.0.0.1", port=free_port())
+    result = await probe_tcp(spec, CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "connection refused"
+
+
+@pytest.mark.parametrize(
+    ("result", "thresholds", "expected"),
+    [
+        pytest.param(
+            ProbeResult(Outcome.UP, rtt_ms=10, loss_pct=0),
+            Thresholds(rtt_ms=40),
+            Outcome.UP,
+            id="under-rtt",
+        ),
+        pytest.param(
+            ProbeResult(Outcome.UP, rtt_ms=40, loss_pct=0),
+            Thresholds(rtt_ms=40),
+            Outcome.DEGRADED,
+            id="at-rtt",
+        ),
+        pytest.param(
+            ProbeResult(Outcome.UP, rtt_ms=1, loss_pct=20),
+            Thresholds(loss_pct=5),
+            Outcome.DEGRADED,
+            id="lossy",
+        ),
+        pytest.param(
+            ProbeResult(Outcome.DOWN, loss_pct=100),
+            Thresholds(loss_pct=5),
+            Outcome.DOWN,
+            id="down-stays-down",
+        ),
+        pytest.param(
+            ProbeResult(Outcome.UP, rtt_ms=500), Thresholds(), Outcome.UP, id="no-thresholds"
+        ),
+    ],
+)
+def test_thresholds_mark_slow_or_lossy_replies_degraded(
+    result: ProbeResult, thresholds: Thresholds, expected: Outcome
+) -> None:
+    marked = apply_thresholds(result, thresholds)
+    assert marked.outcome is expected
+    assert marked.rtt_ms == result.rtt_ms  # the measurement itself is kept
+
+
+def _link(link_id: str, interval: str, kind: str = "tcp") -> Link:
+    probe = {"id": "p", "kind": kind, "host": "127.0.0.1", "interval": interval, "timeout": "50ms"}
+    if kind == "tcp":
+        probe["port"] = 9
+    return Link.model_validate({"id": link_id, "customer": "c", "probes": [probe]})
+
+
+async def test_scheduler_keeps_a_fixed_cadence_although_runs_take_time() -> None:
+    samples: list[tuple[float, Sample]] = []
+
+    async def slow_probe(spec: object, ctx: ProbeContext) -> ProbeResult:
+        await asyncio.sleep(0.12)  # a run takes more than half the interval
+        return ProbeResult(Outcome.UP, rtt_ms=1.0)
+
+    async def sink(sample: Sample) -> None:
+        samples.append((time.monotonic(), sample))
+
+    stop = asyncio.Event()
+    scheduler = Scheduler([_link("a", "200ms")], sink, CTX, probes={"tcp": slow_probe})
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(2.1)
+    stop.set()
+    await task
+    starts = [s.observed_at for _, s in samples]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    # Start-to-start stays at the interval; sleeping the interval after each run would
+    # give 0.32 s and only about 6 samples.
+    assert len(samples) >= 9
+    assert all(0.15 < gap < 0.25 for gap in gaps), gaps
+
+
+async def test_scheduler_stop_lets_a_run_in_flight_deliver_its_sample() -> None:
+    delivered: list[Sample] = []
+    started = asyncio.Event()
+
+    async def probe(spec: object, ctx: ProbeContext) -> ProbeResult:
+        started.set()
+        await asyncio.sleep(0.3)
+        return ProbeResult(Outcome.DOWN, error="connection refused")
+
+    async def sink(sample: Sample) -> None:
+        delivered.append(sample)
+
+    stop = asyncio.Event()
+    scheduler = Scheduler([_link("a", "5s")], sink, CTX, probes={"tcp": probe})
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.wait_for(started.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert [s.outcome for s in delivered] == [Outcome.DOWN]
+    assert delivered[0].link_id == "a"
+    assert delivered[0].error == "connection refused"
+
+
+async def test_scheduler_turns_a_hung_probe_into_unknown_not_a_stall() -> None:
+    async def hung(spec: object, ctx: ProbeContext) -> ProbeResult:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    link = _link("a", "2s")
+    scheduler = Scheduler([link], lambda s: asyncio.sleep(0), CTX, probes={"tcp": hung})
+    sample = await scheduler.run_once(link, link.probes[0], hung)
+    assert sample.outcome is Outcome.UNKNOWN
+    assert sample.error == "probe overran its deadline"
+
+
+async def test_scheduler_skips_kinds_it_cannot_run_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    link = Link.model_validate(
+        {
+            "id": "a",
+            "customer": "c",
+            "probes": [{"id": "port", "kind": "snmp", "host": "127.0.0.1:16161", "community": "x"}],
+        }
+    )
+    stop = asyncio.Event()
+    stop.set()
+    await Scheduler([link], lambda s: asyncio.sleep(0), CTX).run(stop)
+    assert "probe not run link=a probe=port kind=snmp reason=unsupported-kind" in caplog.text
+
+
+def test_registry_maps_each_kind_to_its_probe() -> None:
+    assert PROBES["icmp"] is probe_icmp
+    assert PROBES["tcp"] is probe_tcp
+
+
+def test_max_run_time_bounds_the_whole_icmp_burst() -> None:
+    assert icmp("127.0.0.1").max_run_time() == timedelta(milliseconds=540)
