@@ -72,11 +72,13 @@ def probe_state(
     now: datetime,
     kind: str,
     probe_id: str,
+    complete: bool = True,
 ) -> ProbeState:
     """A probe's status at `now` from its samples, oldest first.
 
-    `since` is the start of the current status as far as the samples reach back: when
-    the status began before the oldest sample given, `since` is that sample's time.
+    `complete` says the samples reach back to the probe's first one. When they do not
+    and the current status runs back to the oldest sample given, `since` is that
+    sample's time and `since_exact` is False: the status began then or earlier.
     Samples after `now` are ignored.
     """
     if confirm < 1:
@@ -88,10 +90,13 @@ def probe_state(
 
     timeline = _timeline(samples, _effective_statuses(samples, confirm, stale), stale, now)
     status, since = timeline[-1]
-    for earlier_status, earlier_start in reversed(timeline[:-1]):
+    since_exact = len(timeline) > 1 or complete
+    for index in range(len(timeline) - 2, -1, -1):
+        earlier_status, earlier_start = timeline[index]
         if earlier_status is not status:
             break
         since = earlier_start
+        since_exact = index > 0 or complete
 
     last = samples[-1]
     error = last.error
@@ -106,6 +111,7 @@ def probe_state(
         rtt_ms=last.rtt_ms,
         loss_pct=last.loss_pct,
         error=error,
+        since_exact=since_exact,
     )
 
 
@@ -151,8 +157,11 @@ def _timeline(
     return pieces
 
 
-def link_status(probe_states: Sequence[ProbeState]) -> tuple[LinkStatus, datetime | None]:
-    """A link's status and since when, from its probes' current states.
+def link_status(
+    probe_states: Sequence[ProbeState],
+) -> tuple[LinkStatus, datetime | None, bool]:
+    """A link's status, since when, and whether that start is exact (not a lower bound),
+    from its probes' current states.
 
     DOWN if any probe is DOWN, since the earliest of their outages: that is exact. Else
     DEGRADED if an available probe is degraded (loss or RTT thresholds are the link's, so
@@ -160,10 +169,12 @@ def link_status(probe_states: Sequence[ProbeState]) -> tuple[LinkStatus, datetim
     For these `since` is the latest change of any probe: without history that is the
     only time known to lie inside the current status, so it never overstates it.
     """
-    down = [p.since for p in probe_states if p.status is LinkStatus.DOWN]
+    down = [p for p in probe_states if p.status is LinkStatus.DOWN and p.since is not None]
     if down:
-        known = [since for since in down if since is not None]
-        return LinkStatus.DOWN, min(known) if known else None
+        first = min(down, key=_since)
+        return LinkStatus.DOWN, first.since, first.since_exact
+    if any(p.status is LinkStatus.DOWN for p in probe_states):
+        return LinkStatus.DOWN, None, True
     statuses = {p.status for p in probe_states}
     if LinkStatus.DEGRADED in statuses:
         status = LinkStatus.DEGRADED
@@ -171,8 +182,16 @@ def link_status(probe_states: Sequence[ProbeState]) -> tuple[LinkStatus, datetim
         status = LinkStatus.UP
     else:
         status = LinkStatus.UNKNOWN
-    sinces = [p.since for p in probe_states if p.since is not None]
-    return status, max(sinces) if sinces else None
+    known = [p for p in probe_states if p.since is not None]
+    if not known:
+        return status, None, True
+    latest = max(known, key=_since)
+    return status, latest.since, latest.since_exact
+
+
+def _since(state: ProbeState) -> datetime:
+    assert state.since is not None
+    return state.since
 
 
 async def current_link_states(
@@ -186,8 +205,8 @@ async def current_link_states(
 
     Each probe's newest `confirm + history / interval` samples are read: enough for its
     status, and for `since` when the status began within `history`; an older start shows
-    as the oldest sample read. (Exact starts of long-running states will come from the
-    stored state intervals.)
+    as the oldest sample read, with `since_exact` False. (Exact starts of long-running
+    states will come from the stored state intervals.)
     """
     probes = [(link, probe) for link in links for probe in link.probes]
     limits = [_sample_limit(probe, history) for _, probe in probes]
@@ -217,7 +236,7 @@ async def current_link_states(
                 )
 
     states_by_link: dict[int, list[ProbeState]] = {id(link): [] for link in links}
-    for (link, probe), samples in zip(probes, recent, strict=True):
+    for (link, probe), samples, limit in zip(probes, recent, limits, strict=True):
         states_by_link[id(link)].append(
             probe_state(
                 samples,
@@ -227,12 +246,13 @@ async def current_link_states(
                 now=now,
                 kind=str(probe.kind),
                 probe_id=probe.id,
+                complete=len(samples) < limit,
             )
         )
     result = []
     for link in links:
         probe_states = tuple(states_by_link[id(link)])
-        status, since = link_status(probe_states)
+        status, since, since_exact = link_status(probe_states)
         result.append(
             LinkState(
                 link_id=link.id,
@@ -241,6 +261,7 @@ async def current_link_states(
                 status=status,
                 since=since,
                 probes=probe_states,
+                since_exact=since_exact,
             )
         )
     return result

@@ -112,6 +112,7 @@ class ProbeState:
     rtt_ms: float | None = None
     loss_pct: float | None = None
     error: str | None = None
+    since_exact: bool = True  # False: the status began at or before `since`
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,7 @@ class LinkState:
     status: LinkStatus
     since: datetime | None
     probes: tuple[ProbeState, ...] = ()
+    since_exact: bool = True  # False: the status began at or before `since`
 
 
 @dataclass(frozen=True, slots=True)

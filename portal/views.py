@@ -84,12 +84,13 @@ class Board:
     updated: str  # when the states were read, in the viewer's time zone
 
 
-def moment(at: datetime | None, now: datetime, tz: tzinfo) -> Moment | None:
+def moment(at: datetime | None, now: datetime, tz: tzinfo, *, exact: bool = True) -> Moment | None:
+    """`exact` False: the event was at `at` or earlier (only recent samples were read)."""
     if at is None:
         return None
     return Moment(
-        relative=f"{elapsed(now - at)} ago",
-        local=local_time(at, tz),
+        relative=f"{'' if exact else 'over '}{elapsed(now - at)} ago",
+        local=local_time(at, tz) if exact else f"at or before {local_time(at, tz)}",
         iso=at.astimezone(UTC).isoformat(timespec="seconds"),
     )
 
@@ -99,7 +100,7 @@ def probe_row(probe: ProbeState, now: datetime, tz: tzinfo) -> ProbeRow:
         id=probe.probe_id,
         kind=probe.kind,
         status=probe.status,
-        since=moment(probe.since, now, tz),
+        since=moment(probe.since, now, tz, exact=probe.since_exact),
         last_observed=moment(probe.last_observed_at, now, tz),
         rtt=milliseconds(probe.rtt_ms),
         loss=percent(probe.loss_pct),
@@ -119,7 +120,12 @@ def link_row(
         description=link.description,
         customer_name=directory.customer_name(link.customer),
         status=state.status if state is not None else LinkStatus.UNKNOWN,
-        since=moment(state.since if state is not None else None, now, tz),
+        since=moment(
+            state.since if state is not None else None,
+            now,
+            tz,
+            exact=state.since_exact if state is not None else True,
+        ),
         rtt=milliseconds(measured.rtt_ms if measured else None),
         loss=percent(measured.loss_pct if measured else None),
         probes=tuple(probe_row(p, now, tz) for p in probes),

@@ -317,6 +317,27 @@ async def test_link_detail_shows_probes_in_the_customers_time_zone(portal: Porta
     assert "100\u00a0%" in down
 
 
+async def test_a_start_older_than_the_samples_read_is_not_shown_as_a_change() -> None:
+    bounded = LinkState(
+        "acme-fra-1",
+        "acme",
+        "",
+        LinkStatus.UP,
+        NOW - timedelta(hours=2),
+        (probe(LinkStatus.UP, NOW - timedelta(hours=2)),),
+        since_exact=False,
+    )
+
+    async def states(links: list[Link], now: datetime) -> list[LinkState]:
+        return [bounded] if any(link.id == "acme-fra-1" for link in links) else []
+
+    async for portal in make_portal(states):
+        await signed_in(portal, "alice", "alice-pw-1")
+        html = await (await portal.client.get("/links/acme-fra-1")).text()
+        assert "over 2\u00a0h ago" in html
+        assert "at or before 2024-05-01 12:00 CEST" in html
+
+
 async def test_text_from_config_is_escaped(portal: Portal) -> None:
     await signed_in(portal, "alice", "alice-pw-1")
     html = await _page(portal)

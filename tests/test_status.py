@@ -155,7 +155,29 @@ LINK_CASES: list[tuple[str, Sequence[ProbeState], LinkStatus, float | None]] = [
     ids=[case[0] for case in LINK_CASES],
 )
 def test_link_status(states: Sequence[ProbeState], status: LinkStatus, since: float | None) -> None:
-    assert link_status(states) == (status, None if since is None else at(since))
+    assert link_status(states) == (status, None if since is None else at(since), True)
+
+
+def test_a_status_older_than_the_samples_read_is_a_lower_bound() -> None:
+    """With only the newest samples read, a status running back to the oldest of them
+    began then or earlier: the portal must not present that time as a change."""
+    points = samples((0, "up"), (30, "up"), (60, "up"))
+    common = {
+        "interval": INTERVAL,
+        "confirm": 2,
+        "stale_after": None,
+        "now": at(70),
+        "kind": "icmp",
+        "probe_id": "p",
+    }
+    truncated = probe_state(points, complete=False, **common)  # type: ignore[arg-type]
+    assert (truncated.since, truncated.since_exact) == (at(0), False)
+    whole = probe_state(points, complete=True, **common)  # type: ignore[arg-type]
+    assert (whole.since, whole.since_exact) == (at(0), True)
+    changed = probe_state(samples((0, "down"), (30, "down"), (60, "up")), complete=False, **common)  # type: ignore[arg-type]
+    assert (changed.status, changed.since, changed.since_exact) == (UP, at(60), True)
+    assert link_status([truncated, changed]) == (UP, at(60), True)
+    assert link_status([truncated]) == (UP, at(0), False)
 
 
 @dataclass(frozen=True)
