@@ -45,8 +45,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LinkwatchError as exc:
         print(f"linkwatch: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except ExceptionGroup as group:
+        # A part of the running daemon failed; say so plainly when the user can act on it.
+        leaves = _leaves(group)
+        if not all(isinstance(leaf, LinkwatchError) for leaf in leaves):
+            raise
+        for leaf in leaves:
+            print(f"linkwatch: {leaf}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+
+
+def _leaves(group: ExceptionGroup[Exception]) -> list[Exception]:
+    found: list[Exception] = []
+    for exc in group.exceptions:
+        found += _leaves(exc) if isinstance(exc, ExceptionGroup) else [exc]
+    return found
 
 
 def _parser() -> argparse.ArgumentParser:

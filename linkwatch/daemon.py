@@ -80,22 +80,22 @@ async def serve(
         await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
         if before_start is not None:
             await before_start(db)
-        # A part that dies cancels the others through the task group: the process stops
-        # (and says why) instead of running on without probes or without a portal.
-        async with asyncio.TaskGroup() as group:
-            runner: web.AppRunner | None = None
-            url = ""
-            if role in ("all", "portal"):
-                runner, url = await _start_portal(config, db)
-            try:
+        runner: web.AppRunner | None = None
+        url = ""
+        if role in ("all", "portal"):
+            runner, url = await _start_portal(config, db)
+        try:
+            # A part that dies cancels the others through the task group: the process
+            # stops (and says why) instead of running on without probes or a portal.
+            async with asyncio.TaskGroup() as group:
                 if role in ("all", "collector"):
                     group.create_task(_collect(config, db, stop), name="collector")
                 if on_ready is not None:
                     await on_ready(db, url)
                 await stop.wait()
-            finally:
-                if runner is not None:
-                    await runner.cleanup()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
     finally:
         await db.close()
         log.info("linkwatch stopped")

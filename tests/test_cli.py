@@ -98,3 +98,19 @@ def test_demo_rejects_a_bad_listen_address() -> None:
     assert "--listen: port '70000' in '127.0.0.1:70000' is not a number from 1 to 65535" in (
         result.stderr
     )
+
+
+def test_run_with_the_portal_port_taken_says_so_and_cleans_up(pg_data_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = pg_data_dir / "linkwatch.yaml"
+        config.write_text(f'data_dir: {pg_data_dir}\nportal: {{listen: "127.0.0.1:{port}"}}\n')
+        result = linkwatch("run", "--config", str(config))
+    assert result.returncode == 1
+    assert f"linkwatch: the portal cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (pg_data_dir / "postgres" / "data" / "postmaster.pid").exists()
