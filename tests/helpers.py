@@ -6,9 +6,12 @@ import re
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from argon2 import PasswordHasher
 
 # Cheap parameters: the tests check behaviour, not the hash's strength.
@@ -75,3 +78,24 @@ def board_statuses(page: str) -> list[tuple[str, str]]:
             flags=re.S,
         )
     ]
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], bool],
+    timeout_s: float,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+) -> None:
+    """Poll `check` until it holds; fail with the process log if it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"linkwatch exited with {proc.returncode} while waiting for {what}:\n"
+                f"{log.read_text()}"
+            )
+        if check():
+            return
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()}")

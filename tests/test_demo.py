@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from linkwatch.config import load_config
 from linkwatch.demo import STEP, generate_history
 from linkwatch.domain import Outcome
-from tests.helpers import REPO, board_statuses, browser, free_port, login, start_linkwatch
+from tests.helpers import (
+    REPO,
+    board_statuses,
+    browser,
+    free_port,
+    login,
+    start_linkwatch,
+    wait_for,
+)
 
 CONFIG = load_config(REPO / "config" / "demo.yaml")
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
@@ -78,7 +84,15 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
         log=log,
     )
     try:
-        banner = await asyncio.to_thread(_wait_for_banner, log, proc, 90)
+        await asyncio.to_thread(
+            wait_for,
+            "the demo banner",
+            lambda: "Stop with Ctrl-C." in log.read_text(),
+            90,
+            proc,
+            log,
+        )
+        banner = log.read_text()
         assert f"Linkwatch demo is running: http://127.0.0.1:{port}/" in banner
         logins = dict(re.findall(r"^\s{4}(\S+)\s+(\S+-demo)\s", banner, flags=re.M))
         assert logins["noc"] == "noc-demo"
@@ -111,15 +125,3 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text()
-
-
-def _wait_for_banner(log: Path, proc: object, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        text = log.read_text()
-        if "Stop with Ctrl-C." in text:
-            return text
-        if proc.poll() is not None:  # type: ignore[attr-defined]
-            pytest.fail(f"demo exited early:\n{text}")
-        time.sleep(0.3)
-    pytest.fail(f"demo did not come up in {timeout_s}s:\n{log.read_text()}")

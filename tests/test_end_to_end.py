@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from tests.helpers import (
     free_port,
     login,
     start_linkwatch,
+    wait_for,
 )
 
 PASSWORD = "e2e-password"
@@ -103,22 +102,6 @@ def sample_counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT link_id, count(*) FROM samples GROUP BY link_id").fetchall()
     return {link: count for link, count in rows}
-
-
-def wait_for(
-    what: str, check: object, timeout_s: float, proc: subprocess.Popen[bytes], log: Path
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"linkwatch exited with {proc.returncode} while waiting for {what}:\n"
-                f"{log.read_text()}"
-            )
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()}")
 
 
 async def test_run_probes_stores_and_serves_until_sigterm(
