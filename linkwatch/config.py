@@ -153,6 +153,18 @@ class DatabaseConfig(_Strict):
         return self
 
 
+class CollectorConfig(_Strict):
+    """How samples travel from probes to the database, and what holds them meanwhile."""
+
+    queue_size: int = Field(default=10_000, ge=100, le=10_000_000)
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    batch_delay: Duration = timedelta(seconds=1)
+    # Samples are spooled to disk while the database is away; at this size the collector
+    # stops taking new samples (the probes wait) rather than lose any already taken.
+    spool_max_mb: int = Field(default=1024, ge=1, le=1_048_576)
+    spool_warn_pct: int = Field(default=80, ge=1, le=100)
+
+
 class PortalConfig(_Strict):
     listen: HostPort = "127.0.0.1:8080"
     secret_key: Annotated[
@@ -400,6 +412,7 @@ class User(_Strict):
 class Config(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     data_dir: Path = Path(".linkwatch")
+    collector: CollectorConfig = CollectorConfig()
     portal: PortalConfig = PortalConfig()
     customers: list[Customer] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
