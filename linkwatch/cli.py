@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except LinkwatchError as exc:
         print(f"linkwatch: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return exc.exit_code
     except ExceptionGroup as group:
         # A part of the running daemon failed; say so plainly when the user can act on it.
         leaves = _leaves(group)
@@ -107,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--config", "-c", required=True, type=Path)
     migrate.set_defaults(command=_db_migrate)
 
+    import_ = commands.add_parser("import", help="load data from another monitor")
+    import_commands = import_.add_subparsers(
+        title="import commands", required=True, metavar="COMMAND"
+    )
+    import_samples = import_commands.add_parser(
+        "samples",
+        help="samples from CSV: time,link,probe,outcome,rtt_ms,loss_pct"
+        " [,rtt_min_ms,rtt_max_ms,jitter_ms,error]",
+    )
+    import_samples.add_argument("--config", "-c", required=True, type=Path)
+    import_samples.add_argument("file", type=Path, help="CSV file with a header line")
+    import_samples.set_defaults(command=_import_samples)
+
     users = commands.add_parser("users", help="portal accounts")
     users_commands = users.add_subparsers(title="users commands", required=True, metavar="COMMAND")
     hash_ = users_commands.add_parser(
@@ -165,6 +178,18 @@ def _demo(args: argparse.Namespace) -> int:
             message = str((error.get("ctx") or {}).get("error", error["msg"]))
             raise ConfigError([ConfigProblem("--listen", message)], "demo options") from None
     asyncio.run(serve_demo(config.model_copy(update=update), weeks=args.weeks))
+    return EXIT_OK
+
+
+def _import_samples(args: argparse.Namespace) -> int:
+    from linkwatch.admin import import_file
+
+    config = load_config(args.config)
+    report = asyncio.run(import_file(config, args.file))
+    print(
+        f"{args.file}: imported {report.rows} samples, {report.stored} new"
+        f" ({report.rows - report.stored} already stored)"
+    )
     return EXIT_OK
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 class LinkwatchError(Exception):
     """Base of every error Linkwatch reports to a user."""
 
+    exit_code = 1  # the command line's exit status for it; 2 means "fix your input"
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigProblem:
@@ -32,6 +34,8 @@ class ConfigProblem:
 
 class ConfigError(LinkwatchError):
     """A configuration file is invalid; carries every problem found, not just the first."""
+
+    exit_code = 2
 
     def __init__(self, problems: list[ConfigProblem], source: str | None = None) -> None:
         self.problems = problems

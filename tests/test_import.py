@@ -1,0 +1,179 @@
+"""Importing samples from another monitor's CSV: all or nothing, errors by line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from collector.embedded import EmbeddedPostgres
+from collector.importer import parse_samples_csv
+from linkwatch.config import Link
+from linkwatch.domain import Outcome
+from tests.helpers import linkwatch
+
+LINKS = [
+    Link.model_validate(
+        {
+            "id": "acme-hq",
+            "customer": "acme",
+            "probes": [{"id": "icmp", "kind": "icmp", "host": "127.0.0.1"}],
+        }
+    )
+]
+HEADER = "time,link,probe,outcome,rtt_ms,loss_pct"
+
+
+def test_a_good_file_parses_every_field() -> None:
+    parsed = parse_samples_csv(
+        [
+            "time,link,probe,outcome,rtt_ms,loss_pct,jitter_ms,error\n",
+            "2026-11-24T10:00:00+01:00,acme-hq,icmp,up,12.5,0,0.8,\n",
+            "2026-11-24T09:00:30Z,acme-hq,icmp,DOWN,,100,,no reply\n",
+            "\n",
+        ],
+        LINKS,
+    )
+    assert parsed.errors == []
+    first, second = parsed.samples
+    assert first.observed_at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert (first.outcome, first.rtt_ms, first.loss_pct, first.jitter_ms) == (
+        Outcome.UP,
+        12.5,
+        0.0,
+        0.8,
+    )
+    assert first.error is None
+    assert (second.outcome, second.rtt_ms, second.error) == (Outcome.DOWN, None, "no reply")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        pytest.param(
+            "2026-11-24T10:00:00,acme-hq,icmp,up,1,0",
+            "time '2026-11-24T10:00:00' has no UTC offset; add one, e.g."
+            " 2026-11-24T10:00:00+01:00 or 2026-11-24T10:00:00Z",
+            id="naive-time",
+        ),
+        pytest.param(
+            "yesterday,acme-hq,icmp,up,1,0",
+            "time 'yesterday' is not ISO 8601, e.g. 2026-11-24T10:00:00+01:00",
+            id="bad-time",
+        ),
+        pytest.param(
+            "2026-11-24T10:00:00Z,acme-dc,icmp,up,1,0",
+            "unknown link 'acme-dc'; it must be defined in the config",
+            id="link",
+        ),
+        pytest.param(
+            "2026-11-24T10:00:00Z,acme-hq,snmp,up,1,0",
+            "link 'acme-hq' has no probe 'snmp'; its probes: icmp",
+            id="probe",
+        ),
+        pytest.param(
+            "2026-11-24T10:00:00Z,acme-hq,icmp,flaky,1,0",
+            "outcome 'flaky' is not one of up, degraded, down, unknown",
+            id="outcome",
+        ),
+        pytest.param(
+            "2026-11-24T10:00:00Z,acme-hq,icmp,up,fast,0",
+            "rtt_ms 'fast' is not a number",
+            id="not-a-number",
+        ),
+        pytest.param(
+            "2026-11-24T10:00:00Z,acme-hq,icmp,up,-3,0",
+            "rtt_ms '-3' must be a finite number of at least 0",
+            id="negative",
+        ),
+        pytest.param(
+            "2026-11-24T10:00:00Z,acme-hq,icmp,up,1,140",
+            "loss_pct 140.0 is above 100",
+            id="loss-over-100",
+        ),
+        pytest.param(
+            "2026-11-24T10:00:00Z,acme-hq,icmp,up,1",
+            "5 fields, expected 6 as in the header",
+            id="short-row",
+        ),
+    ],
+)
+def test_each_bad_row_is_reported_with_its_line(row: str, message: str) -> None:
+    good = "2026-11-24T09:00:00Z,acme-hq,icmp,up,1,0"
+    parsed = parse_samples_csv([HEADER, good, row, good], LINKS)
+    assert [(e.line, e.message) for e in parsed.errors] == [(3, message)]
+
+
+def test_a_bad_header_is_reported_on_line_one() -> None:
+    parsed = parse_samples_csv(["when,link,probe,outcome,rtt_ms,loss_pct,colour"], LINKS)
+    assert [(e.line, e.message) for e in parsed.errors] == [
+        (1, "missing column(s) time; required: time, link, probe, outcome, rtt_ms, loss_pct"),
+        (
+            1,
+            "unknown column(s) when, colour; allowed: time, link, probe, outcome, rtt_ms,"
+            " loss_pct, rtt_min_ms, rtt_max_ms, jitter_ms, error",
+        ),
+    ]
+
+
+def test_empty_files_are_errors() -> None:
+    assert parse_samples_csv([], LINKS).errors[0].message.startswith("the file is empty")
+    assert parse_samples_csv([HEADER], LINKS).errors[0].message == (
+        "the file has a header but no rows"
+    )
+
+
+def _config(directory: Path) -> Path:
+    config = directory / "linkwatch.yaml"
+    config.write_text(
+        f"""\
+data_dir: {directory}
+customers: [{{id: acme, name: ACME}}]
+links:
+  - {{id: acme-hq, customer: acme, probes: [{{id: icmp, kind: icmp, host: 127.0.0.1}}]}}
+"""
+    )
+    return config
+
+
+def _stored(directory: Path) -> int:
+    import psycopg
+
+    with EmbeddedPostgres(directory) as server, psycopg.connect(server.url) as conn:
+        row = conn.execute("SELECT count(*) FROM samples").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_import_command_is_all_or_nothing_and_idempotent(pg_data_dir: Path) -> None:
+    config = _config(pg_data_dir)
+    good = pg_data_dir / "good.csv"
+    good.write_text(
+        HEADER
+        + "\n"
+        + "".join(f"2026-11-24T09:{m:02d}:00Z,acme-hq,icmp,up,1.5,0\n" for m in range(30))
+    )
+    first = linkwatch("import", "samples", "--config", str(config), str(good))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"{good}: imported 30 samples, 30 new (0 already stored)"
+    again = linkwatch("import", "samples", "--config", str(config), str(good))
+    assert again.stdout.strip() == f"{good}: imported 30 samples, 0 new (30 already stored)"
+
+    bad = pg_data_dir / "bad.csv"
+    bad.write_text(
+        HEADER + "\n"
+        "2026-11-24T10:00:00Z,acme-hq,icmp,up,1.5,0\n"
+        "2026-11-24T10:01:00Z,acme-hq,icmp,sideways,1.5,0\n"
+        "2026-11-24T10:02:00Z,acme-hq,icmp,up,1.5,0\n"
+        "2026-11-24T10:03:00,acme-hq,icmp,up,1.5,0\n"
+    )
+    rejected = linkwatch("import", "samples", "--config", str(config), str(bad))
+    assert rejected.returncode == 2
+    assert rejected.stderr.splitlines() == [
+        f"linkwatch: {bad}: 2 bad rows; nothing was imported",
+        f"  {bad}:3: outcome 'sideways' is not one of up, degraded, down, unknown",
+        f"  {bad}:5: time '2026-11-24T10:03:00' has no UTC offset; add one, e.g."
+        " 2026-11-24T10:03:00+01:00 or 2026-11-24T10:03:00Z",
+    ]
+    assert _stored(pg_data_dir) == 30  # none of the bad file's good rows either
