@@ -1,0 +1,90 @@
+"""Contract windows: ISO weeks and calendar months in the contract's own time zone.
+
+A window runs from local midnight (Monday for a week, the 1st for a month) to the next,
+and its length is real elapsed time: a week with a DST change is 167 or 169 hours.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+WindowKind = Literal["week", "month"]
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    kind: WindowKind
+    label: str  # "2026-W47" or "2026-11"
+    start: datetime  # local midnight, tz-aware in the contract's zone
+    end: datetime
+
+    @property
+    def length(self) -> timedelta:
+        # Aware datetimes in one zone subtract as wall time; go through UTC for elapsed.
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
+
+    def next(self) -> Window:
+        return window_containing(self.kind, _zone(self.start), self.end)
+
+    def previous(self) -> Window:
+        return window_containing(self.kind, _zone(self.start), self.start - timedelta(days=1))
+
+
+def _zone(moment: datetime) -> ZoneInfo:
+    assert isinstance(moment.tzinfo, ZoneInfo)
+    return moment.tzinfo
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    # Normalise through UTC: where a zone skips midnight, this lands on the first
+    # existing instant of the day.
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC).astimezone(tz)
+
+
+def window_containing(kind: WindowKind, tz: ZoneInfo, moment: datetime) -> Window:
+    local = moment.astimezone(tz)
+    if kind == "week":
+        year, week, _ = local.isocalendar()
+        return _week(year, week, tz)
+    return _month(local.year, local.month, tz)
+
+
+def _week(year: int, week: int, tz: ZoneInfo) -> Window:
+    monday = date.fromisocalendar(year, week, 1)
+    return Window(
+        "week",
+        f"{year}-W{week:02d}",
+        _midnight(monday, tz),
+        _midnight(monday + timedelta(days=7), tz),
+    )
+
+
+def _month(year: int, month: int, tz: ZoneInfo) -> Window:
+    first = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return Window("month", f"{year}-{month:02d}", _midnight(first, tz), _midnight(following, tz))
+
+
+def parse_window(label: str, tz: ZoneInfo) -> Window:
+    """`2026-W47` (ISO week) or `2026-11` (month) in zone `tz`; ValueError otherwise."""
+    if match := _WEEK.fullmatch(label):
+        year, week = int(match.group(1)), int(match.group(2))
+        try:
+            return _week(year, week, tz)
+        except ValueError:
+            raise ValueError(f"{label!r}: {year} has no ISO week {week}") from None
+    if match := _MONTH.fullmatch(label):
+        year, month = int(match.group(1)), int(match.group(2))
+        if not 1 <= month <= 12:
+            raise ValueError(f"{label!r}: month must be 01 to 12")
+        return _month(year, month, tz)
+    raise ValueError(
+        f"{label!r} is not a window; use an ISO week like 2026-W47 or a month like 2026-11"
+    )

@@ -1,0 +1,446 @@
+"""SLA golden cases, one per rule boundary, and properties over random timelines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkwatch.domain import LinkStatus, MaintenanceWindow
+from sla.compute import (
+    Band,
+    IncidentRule,
+    Period,
+    Terms,
+    WindowResult,
+    compute_credit,
+    compute_window,
+    seconds,
+    truncate_pct,
+)
+from sla.spans import SpanSet
+from sla.windows import parse_window, window_containing
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WEEK = parse_window("2026-W47", BERLIN)  # Mon 2026-11-16 00:00 CET .. Mon 2026-11-23
+START = WEEK.start
+AFTER = WEEK.end + timedelta(days=1)  # a "now" after the window: it is complete
+GOLD = Terms(
+    target_pct=Decimal("99.5"),
+    fee=Decimal("250.00"),
+    per_step_pct=Decimal("5"),
+    cap_pct=Decimal("50"),
+)
+UP, DOWN, UNKNOWN = LinkStatus.UP, LinkStatus.DOWN, LinkStatus.UNKNOWN
+
+
+def at(hours: float) -> datetime:
+    return START + timedelta(hours=hours)
+
+
+def timeline(*downs: tuple[float, float], end: datetime | None = None) -> list[Period]:
+    """UP for the whole window except the given (start_h, end_h) DOWN spans."""
+    periods, cursor = [], START
+    for begin, finish in sorted(downs):
+        if at(begin) > cursor:
+            periods.append(Period(cursor, at(begin), UP))
+        periods.append(Period(at(begin), at(finish), DOWN))
+        cursor = at(finish)
+    periods.append(Period(cursor, end or WEEK.end, UP))
+    return periods
+
+
+def down_seconds(total: int) -> list[Period]:
+    return [
+        Period(START, START + timedelta(days=1), UP),
+        Period(START + timedelta(days=1), START + timedelta(days=1, seconds=total), DOWN),
+        Period(START + timedelta(days=1, seconds=total), WEEK.end, UP),
+    ]
+
+
+def mw(start_h: float, end_h: float, notice: timedelta, mw_id: str = "mw") -> MaintenanceWindow:
+    return MaintenanceWindow(mw_id, at(start_h), at(end_h), at(start_h) - notice, link_ids=("l",))
+
+
+def one(
+    periods: list[Period],
+    terms: Terms = GOLD,
+    maintenance: tuple[MaintenanceWindow, ...] = (),
+    now: datetime = AFTER,
+) -> WindowResult:
+    return compute_window(WEEK, terms, [periods], [list(maintenance)], now)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    periods: list[Period]
+    terms: Terms
+    availability: str | None  # truncated display, e.g. "99.4047"
+    steps: int
+    credit_pct: str
+    amount: str
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+
+CASES = [
+    Case(
+        "DESIGN example: 3,600 s down in a 604,800 s week -> 1 step",
+        down_seconds(3600),
+        GOLD,
+        "99.4047",
+        1,
+        "5",
+        "12.50",
+    ),
+    Case("exactly at target: no step", down_seconds(3024), GOLD, "99.5000", 0, "0", "0.00"),
+    Case(
+        "shortfall exactly 0.5 with ceil: 1 step",
+        down_seconds(6048),
+        GOLD,
+        "99.0000",
+        1,
+        "5",
+        "12.50",
+    ),
+    Case(
+        "shortfall exactly 0.5 with floor: 1 step",
+        down_seconds(6048),
+        replace(GOLD, rounding="floor"),
+        "99.0000",
+        1,
+        "5",
+        "12.50",
+    ),
+    Case(
+        "a hair over 0.5 with ceil: 2 steps", down_seconds(6049), GOLD, "98.9998", 2, "10", "25.00"
+    ),
+    Case(
+        "a hair over 0.5 with floor: 1 step",
+        down_seconds(6049),
+        replace(GOLD, rounding="floor"),
+        "98.9998",
+        1,
+        "5",
+        "12.50",
+    ),
+    Case("cap reached", down_seconds(86400), GOLD, "85.7142", 28, "50", "125.00"),
+    Case(
+        "minimum credit: 5 % of 10.00 is under 1.00",
+        down_seconds(3600),
+        replace(GOLD, fee=Decimal("10.00"), minimum_credit=Decimal("1.00")),
+        "99.4047",
+        1,
+        "5",
+        "0.00",
+    ),
+    Case(
+        "amounts round half up in minor units",
+        down_seconds(3600),
+        replace(GOLD, fee=Decimal("0.10")),
+        "99.4047",
+        1,
+        "5",
+        "0.01",
+    ),
+    Case(
+        "zero-decimal currency",
+        down_seconds(3600),
+        replace(GOLD, fee=Decimal("40010"), currency="JPY"),
+        "99.4047",
+        1,
+        "5",
+        "2001",
+    ),
+    Case("all unknown, exclude: n/a and no credit", [], GOLD, None, 0, "0", "0.00"),
+    Case(
+        "all unknown, count_as_up: 100 %",
+        [],
+        replace(GOLD, unknown="count_as_up"),
+        "100.0000",
+        0,
+        "0",
+        "0.00",
+    ),
+    Case(
+        "all unknown, count_as_down: 0 %, capped",
+        [],
+        replace(GOLD, unknown="count_as_down"),
+        "0.0000",
+        199,
+        "50",
+        "125.00",
+    ),
+    Case(
+        "maintenance announced too late counts",
+        timeline((30, 32)),
+        GOLD,
+        "98.8095",
+        2,
+        "10",
+        "25.00",
+        (mw(30, 32, timedelta(hours=20)),),
+    ),
+    Case(
+        "maintenance announced in time is excluded",
+        timeline((30, 32)),
+        GOLD,
+        "100.0000",
+        0,
+        "0",
+        "0.00",
+        (mw(30, 32, timedelta(days=7)),),
+    ),
+    Case(
+        "maintenance overlapping an outage: only the overlap is excused",
+        timeline((29, 31)),
+        GOLD,
+        "99.3975",
+        1,
+        "5",
+        "12.50",
+        (mw(30, 32, timedelta(days=7)),),
+    ),
+    Case(
+        "overrun past the announced end counts",
+        timeline((30, 33)),
+        GOLD,
+        "99.3975",
+        1,
+        "5",
+        "12.50",
+        (mw(30, 32, timedelta(days=7)),),
+    ),
+    Case(
+        "bands: the highest band below which availability falls",
+        down_seconds(4800),
+        replace(
+            GOLD,
+            per_step_pct=Decimal("0"),
+            bands=(Band(Decimal("99.5"), Decimal("10")), Band(Decimal("99.0"), Decimal("25"))),
+        ),
+        "99.2063",
+        0,
+        "10",
+        "25.00",
+    ),
+    Case(
+        "incident rule: three outages of at least 5 min add 10 %",
+        timeline((1, 1.1), (20, 20.1), (50, 50.1)),
+        replace(GOLD, incident_rule=IncidentRule(3, timedelta(minutes=5), Decimal("10"))),
+        "99.8214",
+        0,
+        "10",
+        "25.00",
+    ),
+    Case(
+        "incident rule: a short outage does not count",
+        timeline((1, 1.1), (20, 20.1), (50, 50.05)),
+        replace(GOLD, incident_rule=IncidentRule(3, timedelta(minutes=5), Decimal("10"))),
+        "99.8511",
+        0,
+        "0",
+        "0.00",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_cases(case: Case) -> None:
+    result = one(case.periods, case.terms, case.maintenance)
+    assert truncate_pct(result.availability) == (
+        None if case.availability is None else Decimal(case.availability)
+    )
+    assert result.credit.steps == case.steps
+    assert result.credit.total_pct == Decimal(case.credit_pct)
+    assert result.credit.amount == Decimal(case.amount)
+    assert str(result.credit.amount) == case.amount  # minor units, exactly
+
+
+def test_design_example_in_full() -> None:
+    result = one(down_seconds(3600))
+    assert seconds(result.window_us) == 604800
+    assert seconds(result.down_us) == 3600
+    assert seconds(result.eligible_us) == 604800
+    assert result.met is False
+    assert result.incidents == 1
+    assert result.coverage == 1
+    assert result.budget_us == Fraction(3024 * 10**6)
+    assert result.budget_used == Fraction(3600, 3024)
+
+
+def test_display_truncates_never_rounds_up() -> None:
+    assert truncate_pct(Fraction(9999995, 10**7) - Fraction(1, 10**9)) == Decimal("99.9999")
+    assert truncate_pct(Fraction(99_49995, 100_00000)) == Decimal("99.4999")
+
+
+def test_unknown_time_is_reported_and_excluded_by_default() -> None:
+    periods = [Period(START, at(24), UP), Period(at(30), WEEK.end, UP)]  # 6 h without data
+    result = one(periods)
+    assert seconds(result.unknown_us) == 6 * 3600
+    assert seconds(result.eligible_us) == 604800 - 6 * 3600
+    assert result.availability == 1
+    assert result.coverage == Fraction(162, 168)
+    as_down = one(periods, replace(GOLD, unknown="count_as_down"))
+    assert seconds(as_down.down_us) == 6 * 3600
+    assert as_down.incidents == 1
+
+
+def test_excluded_time_takes_precedence_over_unknown() -> None:
+    periods = [Period(START, at(30), UP), Period(at(32), WEEK.end, UP)]
+    result = one(periods, maintenance=(mw(29, 33, timedelta(days=7)),))
+    assert result.unknown_us == 0
+    assert seconds(result.excluded_us) == 4 * 3600
+    assert [d.excluded for d in result.maintenance] == [True]
+    assert "announced 168 h ahead" in result.maintenance[0].reason
+
+
+def test_late_maintenance_says_why_it_counted() -> None:
+    result = one(timeline(), maintenance=(mw(30, 32, timedelta(hours=20)),))
+    assert result.maintenance[0].excluded is False
+    assert result.maintenance[0].reason == (
+        "announced only 20 h ahead; the contract requires 72 h, so it counts normally"
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "hours"),
+    [
+        ("2026-W13", 167),
+        ("2026-W43", 169),
+        ("2026-W47", 168),
+        ("2026-03", 743),
+        ("2026-10", 745),
+        ("2026-02", 672),
+    ],
+)
+def test_windows_are_real_elapsed_time_across_dst(label: str, hours: int) -> None:
+    window = parse_window(label, BERLIN)
+    assert window.length == timedelta(hours=hours)
+    periods = [Period(window.start, window.end, UP)]
+    result = compute_window(window, GOLD, [periods], [[]], window.end)
+    assert seconds(result.window_us) == hours * 3600
+    assert result.availability == 1
+
+
+def test_week_starts_monday_midnight_local() -> None:
+    assert WEEK.start.isoformat() == "2026-11-16T00:00:00+01:00"
+    assert WEEK.end.isoformat() == "2026-11-23T00:00:00+01:00"
+    moment = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # Monday 00:30 in Berlin
+    assert window_containing("week", BERLIN, moment).label == "2026-W48"
+    assert (
+        window_containing(
+            "month", ZoneInfo("Asia/Tokyo"), datetime(2026, 11, 30, 16, tzinfo=UTC)
+        ).label
+        == "2026-12"
+    )
+
+
+@pytest.mark.parametrize("label", ["2026-W54", "2026-13", "2026-w47", "47", "2026-11-01"])
+def test_bad_window_labels_say_what_is_allowed(label: str) -> None:
+    with pytest.raises(ValueError, match=label):
+        parse_window(label, BERLIN)
+
+
+def test_a_window_that_starts_inside_an_outage_counts_only_its_part() -> None:
+    periods = [
+        Period(START - timedelta(hours=5), START + timedelta(hours=1), DOWN),
+        Period(START + timedelta(hours=1), WEEK.end, UP),
+    ]
+    result = one(periods)
+    assert seconds(result.down_us) == 3600
+    assert result.outages == (
+        (START.astimezone(UTC), (START + timedelta(hours=1)).astimezone(UTC)),
+    )
+
+
+def test_a_redundant_group_is_down_only_while_every_member_is() -> None:
+    a = timeline((10, 11), (40, 41))
+    b = timeline((10.5, 11.5), (60, 61))
+    result = compute_window(WEEK, GOLD, [a, b], [[], []], AFTER)
+    assert seconds(result.down_us) == 1800
+    assert result.incidents == 1
+    # Maintenance on one path does not excuse the group: only both at once would.
+    only_a = compute_window(WEEK, GOLD, [a, b], [[mw(10, 11, timedelta(days=7))], []], AFTER)
+    assert only_a.excluded_us == 0
+    assert seconds(only_a.down_us) == 1800
+
+
+def test_a_running_window_is_measured_so_far_with_the_budget_of_the_whole_window() -> None:
+    now = at(48)
+    result = one(timeline((10, 10.5), end=now), now=now)
+    assert seconds(result.measured_us) == 48 * 3600
+    assert seconds(result.eligible_us) == 48 * 3600
+    assert seconds(result.down_us) == 1800
+    assert result.budget_us == Fraction(3024 * 10**6)
+    assert result.budget_used == Fraction(1800, 3024)
+
+
+# --- properties --------------------------------------------------------------------------
+
+HOURS = st.integers(min_value=0, max_value=167)
+
+
+@st.composite
+def outages(draw: st.DrawFn) -> list[tuple[float, float]]:
+    spans = draw(st.lists(st.tuples(HOURS, st.integers(1, 300)), max_size=6))
+    return [(h, min(168, h + minutes / 60)) for h, minutes in spans]
+
+
+def _down_periods(spans: list[tuple[float, float]]) -> list[Period]:
+    union = SpanSet.of((int(a * 3600e6), int(b * 3600e6)) for a, b in spans)
+    periods = [Period(START, WEEK.end, UP)]
+    for a, b in union.spans:
+        periods.append(
+            Period(START + timedelta(microseconds=a), START + timedelta(microseconds=b), DOWN)
+        )
+    return periods
+
+
+@settings(max_examples=200, deadline=None)
+@given(outages(), outages())
+def test_more_downtime_never_raises_availability_or_lowers_credit(
+    first: list[tuple[float, float]], more: list[tuple[float, float]]
+) -> None:
+    less = one(_down_periods(first))
+    most = one(_down_periods(first + more))
+    assert less.availability is not None
+    assert most.availability is not None
+    assert most.availability <= less.availability
+    assert most.credit.total_pct >= less.credit.total_pct
+    assert most.credit.amount >= less.credit.amount
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fractions(min_value=0, max_value=1), st.fractions(min_value=0, max_value=1))
+def test_credit_never_falls_as_availability_falls_and_stays_within_cap(
+    a: Fraction, b: Fraction
+) -> None:
+    terms = replace(
+        GOLD,
+        bands=(Band(Decimal("99"), Decimal("20")),),
+        incident_rule=IncidentRule(1, timedelta(minutes=1), Decimal("7")),
+    )
+    high, low = max(a, b), min(a, b)
+    credit_high = compute_credit(terms, high, [])
+    credit_low = compute_credit(terms, low, [])
+    assert credit_low.total_pct >= credit_high.total_pct
+    for credit in (credit_high, credit_low):
+        assert Decimal(0) <= credit.total_pct <= terms.cap_pct
+
+
+@settings(max_examples=100, deadline=None)
+@given(outages(), st.randoms(use_true_random=False))
+def test_results_do_not_depend_on_the_order_periods_arrive_in(
+    spans: list[tuple[float, float]], rng: object
+) -> None:
+    periods = _down_periods(spans)
+    shuffled = list(periods)
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert one(periods) == one(shuffled)
