@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +33,7 @@ from pydantic import (
 from linkwatch.domain import MaintenanceWindow
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError, ConfigProblem
+from linkwatch.money import minor_units
 
 # --- field types -------------------------------------------------------------------------
 
@@ -340,26 +341,141 @@ class Link(_Strict):
     thresholds: Thresholds = Thresholds()
 
 
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+
+
+class CreditBand(_Strict):
+    """Availability below `below` percent earns `credit` percent of the fee."""
+
+    below: Annotated[Decimal, Field(gt=0, le=100)]
+    credit: Percent
+
+
+class IncidentCredit(_Strict):
+    """`count` or more outages of at least `min_duration` in a window earn `credit` %."""
+
+    count: int = Field(ge=1, le=10_000)
+    min_duration: Duration
+    credit: Percent
+
+
 class CreditTerms(_Strict):
     step: Decimal = Field(default=Decimal("0.5"), gt=0, le=100)
-    per_step: Decimal = Field(default=Decimal("0"), ge=0, le=100)
+    per_step: Percent = Decimal("0")
     rounding: Literal["ceil", "floor"] = "ceil"
-    cap: Decimal = Field(default=Decimal("100"), ge=0, le=100)
+    cap: Percent = Decimal("100")
+    bands: list[CreditBand] = Field(default_factory=list)
+    incidents: IncidentCredit | None = None
 
 
-class Contract(_Strict):
+class LatencyObjective(_Strict):
+    """Round-trip time over the window's available time, met when at or under the limit."""
+
+    p95_ms: float | None = Field(default=None, gt=0)
+    mean_ms: float | None = Field(default=None, gt=0)
+    credit: Percent = Decimal("0")  # earned when the objective is missed
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> LatencyObjective:
+        if self.p95_ms is None and self.mean_ms is None:
+            raise ValueError("give p95_ms, mean_ms or both")
+        return self
+
+
+class LossObjective(_Strict):
+    """Mean packet loss over the window's available time, met when at or under max_pct."""
+
+    max_pct: float = Field(ge=0, le=100)
+    credit: Percent = Decimal("0")
+
+
+class Terms(_Strict):
+    """Terms a plan, a contract or a contract version may set. Unset fields come from the
+    layer below: built-in defaults <- plan <- contract <- version in force."""
+
+    target: Annotated[Decimal, Field(gt=0, le=100)] | None = None  # percent
+    window: Literal["week", "month"] | None = None
+    fee: Annotated[Decimal, Field(ge=0)] | None = None  # per window
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    credit: CreditTerms | None = None
+    minimum_credit: Annotated[Decimal, Field(ge=0)] | None = None
+    unknown: Literal["exclude", "count_as_up", "count_as_down"] | None = None
+    maintenance_notice: Duration | None = None
+    grace: Duration | None = None  # after a window ends, before its ledger row closes
+    budget_warnings: list[Annotated[int, Field(gt=0, le=100)]] | None = None
+    latency: LatencyObjective | None = None
+    loss: LossObjective | None = None
+
+
+class ResolvedTerms(_Strict):
+    """Every term set, as they apply to one window."""
+
+    target: Annotated[Decimal, Field(gt=0, le=100)]
+    window: Literal["week", "month"] = "month"
+    fee: Decimal = Decimal("0")
+    currency: str = "EUR"
+    credit: CreditTerms = CreditTerms()
+    minimum_credit: Decimal = Decimal("0")
+    unknown: Literal["exclude", "count_as_up", "count_as_down"] = "exclude"
+    maintenance_notice: timedelta = timedelta(hours=72)
+    grace: timedelta = timedelta(days=2)
+    budget_warnings: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    latency: LatencyObjective | None = None
+    loss: LossObjective | None = None
+
+
+class Plan(Terms):
+    """A reusable SLA template that contracts name and override only where they differ."""
+
+    id: Id
+
+
+class ContractVersion(Terms):
+    """Changed terms from `effective_from` on (until a later version)."""
+
+    effective_from: AwareDatetime
+
+
+class Contract(Terms):
     id: Id
     customer: Id
     links: list[Id] = Field(min_length=1)
-    target: Decimal = Field(gt=0, le=100)  # percent
-    window: Literal["week", "month"] = "month"
-    fee: Decimal = Field(default=Decimal("0"), ge=0, decimal_places=2)
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
-    credit: CreditTerms = CreditTerms()
-    minimum_credit: Decimal = Field(default=Decimal("0"), ge=0)
-    unknown: Literal["exclude", "count_as_up", "count_as_down"] = "exclude"
-    maintenance_notice: Duration = timedelta(hours=72)
-    effective_from: AwareDatetime | None = None
+    plan: Id | None = None
+    # redundant: the links form one service, down only while all of them are down.
+    group: Literal["none", "redundant"] = "none"
+    effective_from: AwareDatetime | None = None  # the contract's start; None: always
+    versions: list[ContractVersion] = Field(default_factory=list)
+
+    def terms_at(self, moment: datetime, plans: Sequence[Plan]) -> ResolvedTerms | None:
+        """The terms in force at `moment`, or None before the contract starts."""
+        if self.effective_from is not None and moment < self.effective_from:
+            return None
+        layers: list[Terms] = [p for p in plans if p.id == self.plan]
+        layers.append(self)
+        in_force = sorted(
+            (v for v in self.versions if v.effective_from <= moment), key=_effective_from
+        )
+        layers += in_force
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            _merge(merged, layer.model_dump(include=_TERM_FIELDS, exclude_unset=True))
+        return ResolvedTerms.model_validate(merged)
+
+
+_TERM_FIELDS = set(Terms.model_fields)
+
+
+def _effective_from(version: ContractVersion) -> datetime:
+    return version.effective_from
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """Field by field, nested sections too: a layer changes only what it sets."""
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 class Maintenance(_Strict):
@@ -416,6 +532,7 @@ class Config(_Strict):
     portal: PortalConfig = PortalConfig()
     customers: list[Customer] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
+    plans: list[Plan] = Field(default_factory=list)
     contracts: list[Contract] = Field(default_factory=list)
     maintenance: list[Maintenance] = Field(default_factory=list)
     users: list[User] = Field(default_factory=list)
@@ -471,6 +588,8 @@ def parse_config(
     except ValidationError as exc:
         problems.extend(_describe_validation(exc))
     problems.extend(_check_references(data))
+    if config is not None:
+        problems.extend(_check_terms(config))
 
     if problems:
         unique = list(dict.fromkeys(problems))
@@ -624,7 +743,7 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
     def ids(section: str) -> set[str]:
         return {str(item["id"]) for _, item in items(section) if "id" in item}
 
-    for section in ("customers", "links", "contracts", "maintenance"):
+    for section in ("customers", "links", "plans", "contracts", "maintenance"):
         seen: dict[str, int] = {}
         for index, item in items(section):
             item_id = item.get("id")
@@ -663,8 +782,16 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
     link_customer = {
         str(link.get("id")): link.get("customer") for _, link in items("links") if "id" in link
     }
+    plans = ids("plans")
     for index, contract in items("contracts"):
         yield from customer_ref(("contracts", index, "customer"), contract.get("customer"))
+        plan = contract.get("plan")
+        if isinstance(plan, str) and plan not in plans:
+            known_plans = ", ".join(sorted(plans)) or "none defined"
+            yield (
+                ("contracts", index, "plan"),
+                f"unknown plan {plan!r}; defined plans: {known_plans}",
+            )
         for l_index, link_id in enumerate(_list(contract.get("links"))):
             path = ("contracts", index, "links", l_index)
             if isinstance(link_id, str) and link_id not in links:
@@ -703,6 +830,34 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
                     f"duplicate user {name!r}; already defined as users[{seen_users[name]}]",
                 )
             seen_users.setdefault(name, index)
+
+
+def _check_terms(config: Config) -> Iterator[tuple[Path_, str]]:
+    """Rules that need a contract's terms resolved through its plan and versions."""
+    for index, contract in enumerate(config.contracts):
+        path: Path_ = ("contracts", index)
+        starts = [(contract.effective_from, path)] + [
+            (v.effective_from, (*path, "versions", i)) for i, v in enumerate(contract.versions)
+        ]
+        for moment, where in starts:
+            try:
+                terms = contract.terms_at(moment or datetime.min.replace(tzinfo=UTC), config.plans)
+            except ValidationError as exc:
+                if any(e["type"] == "missing" and e["loc"] == ("target",) for e in exc.errors()):
+                    yield where, "no target; set target (percent) or name a plan that has one"
+                    break
+                raise
+            if terms is None:
+                continue
+            places = minor_units(terms.currency)
+            if terms.fee != terms.fee.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN):
+                yield (
+                    (*where, "fee"),
+                    f"fee {terms.fee} has more decimals than {terms.currency} allows ({places})",
+                )
+        dates = [v.effective_from for v in contract.versions]
+        if len(set(dates)) != len(dates):
+            yield (*path, "versions"), "two versions take effect at the same time"
 
 
 def _list(value: object) -> Sequence[object]:

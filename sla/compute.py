@@ -13,42 +13,17 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from functools import reduce
 from typing import Literal
 
 from linkwatch.domain import LinkStatus, MaintenanceWindow
+from linkwatch.money import quantise
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
 
 UnknownPolicy = Literal["exclude", "count_as_up", "count_as_down"]
-
-# ISO 4217 minor units where they are not 2.
-_MINOR_UNITS = {
-    **dict.fromkeys(
-        (
-            "BIF",
-            "CLP",
-            "DJF",
-            "GNF",
-            "ISK",
-            "JPY",
-            "KMF",
-            "KRW",
-            "PYG",
-            "RWF",
-            "UGX",
-            "VND",
-            "VUV",
-            "XAF",
-            "XOF",
-            "XPF",
-        ),
-        0,
-    ),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +115,6 @@ def truncate_pct(ratio: Fraction | None, places: int = 4) -> Decimal | None:
         return None
     scaled = ratio * 100 * 10**places
     return Decimal(math.floor(scaled)) / Decimal(10**places)
-
-
-def minor_units(currency: str) -> int:
-    return _MINOR_UNITS.get(currency, 2)
 
 
 def member_spans(periods: Iterable[Period], measured: SpanSet) -> tuple[SpanSet, SpanSet]:
@@ -282,7 +253,7 @@ def compute_credit(
     """Linear steps, bands and the incident rule, summed, capped, priced and floored."""
     zero = Decimal(0)
     if availability is None:
-        return Credit(0, zero, zero, zero, zero, _quantise(zero, terms.currency), terms.currency)
+        return Credit(0, zero, zero, zero, zero, quantise(zero, terms.currency), terms.currency)
     availability_pct = availability * 100
     shortfall = Fraction(terms.target_pct) - availability_pct
     steps = 0
@@ -301,15 +272,10 @@ def compute_credit(
         if sum(1 for length in outage_lengths_us if length >= long_enough) >= rule.count:
             incident_pct = rule.credit_pct
     total_pct = min(terms.cap_pct, steps_pct + band_pct + incident_pct)
-    amount = _quantise(terms.fee * total_pct / 100, terms.currency)
+    amount = quantise(terms.fee * total_pct / 100, terms.currency)
     if amount < terms.minimum_credit:
-        amount = _quantise(zero, terms.currency)
+        amount = quantise(zero, terms.currency)
     return Credit(steps, steps_pct, band_pct, incident_pct, total_pct, amount, terms.currency)
-
-
-def _quantise(amount: Decimal, currency: str) -> Decimal:
-    exponent = Decimal(1).scaleb(-minor_units(currency))
-    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
 def seconds(micros: int | Fraction) -> Decimal:

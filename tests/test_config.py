@@ -228,6 +228,42 @@ CASES = [
 ]
 
 
+CONTRACT = BASE["contracts"][0]
+CASES += [
+    pytest.param(
+        edit("contracts.0", {k: v for k, v in CONTRACT.items() if k != "target"}),
+        "contracts[0]: no target; set target (percent) or name a plan that has one",
+        id="contract-without-target",
+    ),
+    pytest.param(
+        edit("contracts.0.plan", "platinum"),
+        "contracts[0].plan: unknown plan 'platinum'; defined plans: none defined",
+        id="unknown-plan",
+    ),
+    pytest.param(
+        edit("contracts.0.fee", "10.005"),
+        "contracts[0].fee: fee 10.005 has more decimals than EUR allows (2)",
+        id="fee-finer-than-currency",
+    ),
+    pytest.param(
+        edit(
+            "contracts.0.versions",
+            [
+                {"effective_from": "2026-12-01T00:00:00+01:00"},
+                {"effective_from": "2026-12-01T00:00:00+01:00"},
+            ],
+        ),
+        "contracts[0].versions: two versions take effect at the same time",
+        id="duplicate-version-dates",
+    ),
+    pytest.param(
+        edit("contracts.0.latency", {"credit": 5}),
+        "contracts[0].latency: give p95_ms, mean_ms or both",
+        id="latency-objective-without-limit",
+    ),
+]
+
+
 @pytest.mark.parametrize(("data", "expected"), CASES)
 def test_each_rule_reports_its_exact_message(data: dict[str, Any], expected: str) -> None:
     found = problems(data)
@@ -328,3 +364,47 @@ def test_durations_parse_and_round_trip(text: str, expected: timedelta) -> None:
 def test_bad_durations_are_rejected(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    data = copy.deepcopy(BASE)
+    data["plans"] = [
+        {
+            "id": "gold",
+            "target": 99.9,
+            "window": "week",
+            "fee": "100.00",
+            "credit": {"per_step": 10, "cap": 30, "bands": [{"below": 99, "credit": 25}]},
+        }
+    ]
+    data["contracts"] = [
+        {
+            "id": "c1",
+            "customer": "acme",
+            "links": ["acme-hq"],
+            "plan": "gold",
+            "effective_from": "2026-01-01T00:00:00+01:00",
+            "credit": {"cap": 50},
+            "versions": [{"effective_from": "2026-12-01T00:00:00+01:00", "target": 99.95}],
+        }
+    ]
+    contract = parse_config(yaml.safe_dump(data), environ={}).contracts[0]
+    plans = parse_config(yaml.safe_dump(data), environ={}).plans
+    november = contract.terms_at(datetime(2026, 11, 16, tzinfo=UTC), plans)
+    assert november is not None
+    assert (november.target, november.window, november.fee) == (
+        Decimal("99.9"),
+        "week",
+        Decimal("100.00"),
+    )
+    # The contract changes only the cap; the plan's step credit and bands stay.
+    assert (november.credit.per_step, november.credit.cap) == (Decimal(10), Decimal(50))
+    assert [b.credit for b in november.credit.bands] == [Decimal(25)]
+    december = contract.terms_at(datetime(2026, 12, 7, tzinfo=UTC), plans)
+    assert december is not None
+    assert december.target == Decimal("99.95")
+    assert december.credit.cap == Decimal(50)
+    assert contract.terms_at(datetime(2025, 12, 1, tzinfo=UTC), plans) is None
