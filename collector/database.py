@@ -177,6 +177,10 @@ async def connect(
                 max_size=settings.pool_max_size,
                 open=False,
                 timeout=acquire_timeout_s,
+                # Give up a reconnect backoff after a few seconds (the next request starts
+                # a fresh attempt): the default lets the backoff grow to half a minute, so
+                # spooled samples would wait that long after the database is back.
+                reconnect_timeout=5,
                 # Skip connections broken by a server restart instead of failing on them.
                 check=AsyncConnectionPool.check_connection,
                 kwargs={"autocommit": True, "application_name": APPLICATION_NAME},

@@ -103,9 +103,10 @@ class SampleWriter:
     backoff and the queue fills up: producers then wait in `queue.put()` (back-pressure)
     rather than memory growing without bound. `stop()` writes everything held and queued.
 
-    The sink is the seam for surviving longer outages: the disk spool wraps
-    `write_samples` in a sink that spools a batch when it raises DatabaseError and
-    replays it later; this class stays as it is.
+    The sink is the seam for surviving longer outages: `collector.pipeline.SpoolingSink`
+    wraps `write_samples` in a sink that spools a batch when it raises DatabaseError (and
+    is replayed later), so it never raises DatabaseError and the retry and give-up-at-
+    shutdown path below is never taken. Only a bare database sink can drop at shutdown.
     """
 
     def __init__(

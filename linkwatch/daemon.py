@@ -22,7 +22,6 @@ from aiohttp import web
 
 from collector import (
     Database,
-    SampleWriter,
     StorageSettings,
     connect,
     current_link_states,
@@ -30,9 +29,9 @@ from collector import (
     upsert_maintenance,
     write_samples,
 )
+from collector.pipeline import PipelineSettings, SamplePipeline
 from linkwatch.config import Config
 from linkwatch.demo import generate_history
-from linkwatch.domain import Sample
 from linkwatch.errors import LinkwatchError
 from portal import PortalSettings, create_app
 from probes import Scheduler, detect_context, unsupported_probes
@@ -40,7 +39,6 @@ from probes import Scheduler, detect_context, unsupported_probes
 log = logging.getLogger(__name__)
 
 Role = Literal["all", "collector", "portal"]
-QUEUE_SIZE = 10_000  # samples held in memory before probes wait for the writer
 
 
 def storage_settings(config: Config) -> StorageSettings:
@@ -128,8 +126,9 @@ async def _start_portal(config: Config, db: Database) -> tuple[web.AppRunner, st
 
 
 async def _collect(config: Config, db: Database, stop: asyncio.Event) -> None:
-    """Probes feed a bounded queue; the writer drains it. On stop, the probes finish
-    their runs first and the writer then flushes everything they produced."""
+    """Probes feed the sample pipeline's bounded queue; the pipeline writes to the
+    database, or to the disk spool while the database is away. On stop, the probes finish
+    their runs first and the pipeline then flushes everything they produced."""
     for link_id, probe_id, kind in unsupported_probes(config.links):
         log.warning(
             "probe kind not available in this version link=%s probe=%s kind=%s",
@@ -137,15 +136,27 @@ async def _collect(config: Config, db: Database, stop: asyncio.Event) -> None:
             probe_id,
             kind,
         )
-    queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=QUEUE_SIZE)
-    writer = SampleWriter.to_database(db, queue)
-    scheduler = Scheduler(config.links, queue.put, await asyncio.to_thread(detect_context))
+    context = await asyncio.to_thread(detect_context)
+    pipeline = await SamplePipeline.open(db, pipeline_settings(config))
+    scheduler = Scheduler(config.links, pipeline.queue.put, context)
     async with asyncio.TaskGroup() as group:
-        group.create_task(writer.run(), name="sample-writer")
+        group.create_task(pipeline.run(), name="sample-pipeline")
         probing = group.create_task(scheduler.run(stop), name="scheduler")
         await probing
-        await writer.stop()
-    log.info("collector stopped samples_stored=%d", writer.stored)
+        await pipeline.stop()
+    log.info("collector stopped samples_stored=%d", pipeline.stored)
+
+
+def pipeline_settings(config: Config) -> PipelineSettings:
+    collector = config.collector
+    return PipelineSettings(
+        spool_dir=config.data_dir / "spool",
+        spool_max_bytes=collector.spool_max_mb * 1024 * 1024,
+        spool_warn_pct=collector.spool_warn_pct,
+        queue_size=collector.queue_size,
+        batch_size=collector.batch_size,
+        batch_delay=collector.batch_delay,
+    )
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -1,0 +1,325 @@
+"""Faults the spool exists for, with real processes and a real PostgreSQL: a process killed
+while it appends and replays, the database stopped under a steady stream of samples, and
+`linkwatch run` killed while it spools and started again."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from collector.database import connect
+from collector.embedded import EmbeddedPostgres
+from collector.pipeline import PipelineSettings, SamplePipeline
+from collector.settings import StorageSettings
+from collector.spool import Spool, inspect_spool, read_pending
+from linkwatch.domain import Outcome, Sample
+from tests.helpers import REPO, free_port, start_linkwatch, wait_for
+
+SAMPLE_COLUMNS = (
+    "link_id, probe_id, observed_at, outcome, rtt_ms, rtt_min_ms, rtt_max_ms, jitter_ms,"
+    " loss_pct, error"
+)
+
+
+def stored_samples(url: str) -> list[Sample]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT {SAMPLE_COLUMNS} FROM samples").fetchall()
+    return [Sample(r[0], r[1], r[2], Outcome(r[3]), *r[4:]) for r in rows]
+
+
+# --- killed at any point ------------------------------------------------------------------
+
+# Appends numbered batches and acknowledges the oldest now and then, printing each step
+# only once it has returned, until it is killed.
+_APPENDER = textwrap.dedent(
+    """
+    import asyncio, random, sys
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+    from collector.spool import Spool
+    from linkwatch.domain import Outcome, Sample
+
+    def batch(n):
+        at = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
+        return [Sample(f"l{n}", f"p{i}", at, Outcome.UP, rtt_ms=n + i / 7) for i in range(20)]
+
+    async def main():
+        spool = await Spool.open(Path(sys.argv[1]), max_bytes=10**9, segment_bytes=2048)
+        n = int(sys.argv[2])
+        print("ready", flush=True)
+        while True:
+            await spool.append(batch(n))
+            print("append", n, flush=True)
+            n += 1
+            if random.random() < 0.4:
+                item = await spool.peek()
+                if item is not None:
+                    await spool.ack(item[0])
+                    print("ack", item[1][0].link_id[1:], flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _ids(spool_dir: Path) -> list[int]:
+    ids = []
+    for batch in read_pending(spool_dir):
+        assert len(batch) == 20  # never a partial batch or garbage
+        assert {s.link_id for s in batch} == {batch[0].link_id}
+        ids.append(int(batch[0].link_id[1:]))
+    return ids
+
+
+async def test_a_process_killed_at_any_point_loses_no_acknowledged_batch(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    rng = random.Random(7)
+    expected: list[int] = []  # what the spool holds before each round
+    next_batch = 0
+    for _round in range(6):
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _APPENDER,
+            str(spool_dir),
+            str(next_batch),
+            stdout=subprocess.PIPE,
+            cwd=REPO,
+        )
+        assert child.stdout is not None
+        assert await child.stdout.readline() == b"ready\n"
+        await asyncio.sleep(rng.uniform(0.05, 0.4))
+        child.send_signal(signal.SIGKILL)
+        output, _ = await child.communicate()
+        appended, acked = [], set()
+        # A line the kill cut short counts as not printed.
+        for line in output.decode().split("\n")[:-1]:
+            step, number = line.split()
+            (appended.append if step == "append" else acked.add)(int(number))
+        assert appended, "the child was killed before its first append returned"
+
+        replayed = _ids(spool_dir)
+        should = sorted((set(expected) | set(appended)) - acked)
+        assert replayed == sorted(replayed)
+        assert not set(replayed) & acked
+        # Only an ack cut short after its position was durable may be missing (the
+        # oldest); only an append cut short after its fsync may be extra (the next one).
+        missing = set(should) - set(replayed)
+        assert missing <= {should[0]}, (missing, should)
+        assert set(replayed) - set(should) <= {appended[-1] + 1}
+
+        # Reopen as the next process does (a torn tail is cut off here), replay about
+        # half as a replayer would, and go round again.
+        spool = await Spool.open(spool_dir, max_bytes=10**9)
+        assert [int(s[0].link_id[1:]) for s in read_pending(spool_dir)] == replayed
+        for _ in range(len(replayed) // 2):
+            item = await spool.peek()
+            assert item is not None
+            await spool.ack(item[0])
+        await spool.close()
+        expected = replayed[len(replayed) // 2 :]
+        assert _ids(spool_dir) == expected
+        next_batch = appended[-1] + 2
+
+
+# --- the database away under a steady stream ----------------------------------------------
+
+OUTAGE_S = 30
+RATE_PER_S = 300
+T0 = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+async def test_a_30s_database_outage_loses_and_doubles_nothing(pg_data_dir: Path) -> None:
+    server = EmbeddedPostgres(pg_data_dir)
+    url = await asyncio.to_thread(server.start)
+    db = await connect(StorageSettings(url=url, data_dir=pg_data_dir), acquire_timeout_s=1)
+    pipeline = await SamplePipeline.open(
+        db,
+        PipelineSettings(
+            spool_dir=pg_data_dir / "spool",
+            spool_max_bytes=64 * 1024 * 1024,
+            batch_size=100,
+            batch_delay=timedelta(milliseconds=200),
+            replay_max_retry_delay=timedelta(seconds=1),
+        ),
+    )
+    generated: list[Sample] = []
+    producing = asyncio.Event()
+    producing.set()
+
+    async def produce() -> None:
+        """Three probes every 10 ms, on a fixed cadence, each sample unique."""
+        tick = 0
+        next_at = time.monotonic()
+        while producing.is_set():
+            for link in ("a", "b", "c"):
+                sample = Sample(
+                    link_id=f"link-{link}",
+                    probe_id="icmp",
+                    observed_at=T0 + timedelta(microseconds=10_001 * tick),
+                    outcome=Outcome.DOWN if tick % 17 == 0 else Outcome.UP,
+                    rtt_ms=None if tick % 17 == 0 else 0.1 * tick,
+                    loss_pct=100.0 if tick % 17 == 0 else 0.0,
+                    error="timeout" if tick % 17 == 0 else None,
+                )
+                await pipeline.queue.put(sample)
+                generated.append(sample)
+            tick += 1
+            next_at += 3 / RATE_PER_S
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    running = asyncio.create_task(pipeline.run(), name="pipeline")
+    producer = asyncio.create_task(produce(), name="producer")
+    try:
+        await asyncio.sleep(3)
+        await asyncio.to_thread(server.stop)
+        stopped_at = len(generated)
+        await asyncio.sleep(OUTAGE_S)
+        during = pipeline.status()
+        assert during.samples_pending > RATE_PER_S * (OUTAGE_S - 5)  # on disk, not in memory
+        assert during.oldest_pending_at is not None
+        assert during.oldest_pending_at <= generated[stopped_at].observed_at
+        await asyncio.to_thread(server.start)
+        await asyncio.sleep(3)
+        producing.clear()
+        await producer
+        await asyncio.wait_for(pipeline.queue.join(), timeout=30)
+        # The pool reconnects on its own exponential backoff (1, 2, 4, 8, 16, 32 s ...),
+        # so after a 30 s outage its next attempt may come up to ~35 s after the restart.
+        deadline = time.monotonic() + 60
+        while pipeline.spool.has_pending:
+            assert time.monotonic() < deadline, f"spool not drained: {pipeline.status()}"
+            await asyncio.sleep(0.1)
+        await pipeline.stop()
+        await running
+    finally:
+        producing.clear()
+        producer.cancel()
+        await pipeline.stop()
+        await asyncio.gather(running, producer, return_exceptions=True)
+        await db.close()
+        await asyncio.to_thread(server.stop)
+
+    with EmbeddedPostgres(pg_data_dir) as again:
+        stored = stored_samples(again.url)
+    assert len(stored) == len(generated)
+    assert set(stored) == set(generated)
+    assert pipeline.sink.spooled > RATE_PER_S * OUTAGE_S * 0.8
+    assert pipeline.replayer.replayed >= pipeline.sink.spooled - 3 * 100  # all but in-flight
+    assert pipeline.writer.dropped == 0
+    assert read_pending(pg_data_dir / "spool") == []
+
+
+# --- linkwatch run, killed while spooling -------------------------------------------------
+
+
+def write_config(directory: Path, url: str, closed_port: int) -> Path:
+    config = directory / "linkwatch.yaml"
+    config.write_text(
+        f"""\
+data_dir: {directory / "lw"}
+database: {{url: "{url}"}}
+collector: {{batch_delay: 200ms, spool_max_mb: 8}}
+customers:
+  - {{id: alpha, name: Alpha GmbH}}
+links:
+  - id: alpha-hq
+    customer: alpha
+    probes:
+      - {{id: icmp, kind: icmp, host: 127.0.0.1, interval: 200ms, count: 1,
+          timeout: 150ms}}
+      - {{id: tcp, kind: tcp, host: 127.0.0.1, port: {closed_port}, interval: 200ms,
+          timeout: 150ms}}
+"""
+    )
+    return config
+
+
+def _count(url: str) -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            row = conn.execute("SELECT count(*) FROM samples").fetchone()
+    except psycopg.Error:
+        return 0
+    return int(row[0]) if row else 0
+
+
+async def test_samples_spooled_by_a_killed_linkwatch_reach_the_database_after_restart(
+    pg_data_dir: Path,
+) -> None:
+    server = EmbeddedPostgres(pg_data_dir / "db")
+    url = await asyncio.to_thread(server.start)
+    config = write_config(pg_data_dir, url, free_port())
+    spool_dir = pg_data_dir / "lw" / "spool"
+    first_log, second_log = pg_data_dir / "first.log", pg_data_dir / "second.log"
+    first = start_linkwatch("run", "--role", "collector", "--config", str(config), log=first_log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await asyncio.to_thread(
+            wait_for, "samples in the database", lambda: _count(url) >= 4, 30, first, first_log
+        )
+        await asyncio.to_thread(server.stop)
+        # The first write after the outage waits for the pool (10 s), then batches spool.
+        await asyncio.to_thread(
+            wait_for,
+            "samples in the spool",
+            lambda: inspect_spool(spool_dir, max_bytes=1).records_pending >= 3,
+            40,
+            first,
+            first_log,
+        )
+        await asyncio.sleep(2)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+        spooled = [s for batch in read_pending(spool_dir) for s in batch]
+        assert len(spooled) >= 10
+        assert {s.probe_id for s in spooled} == {"icmp", "tcp"}
+        assert all(s.outcome == Outcome.DOWN for s in spooled if s.probe_id == "tcp")
+
+        await asyncio.to_thread(server.start)
+        before = {(s.link_id, s.probe_id, s.observed_at) for s in stored_samples(url)}
+        assert not before & {(s.link_id, s.probe_id, s.observed_at) for s in spooled}
+        second = start_linkwatch(
+            "run", "--role", "collector", "--config", str(config), log=second_log
+        )
+
+        def replayed() -> bool:
+            return inspect_spool(spool_dir, max_bytes=1).records_pending == 0 and set(
+                spooled
+            ) <= set(stored_samples(url))
+
+        await asyncio.to_thread(wait_for, "the spool replayed", replayed, 30, second, second_log)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0, second_log.read_text()
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        await asyncio.to_thread(server.stop)
+
+    output = second_log.read_text()
+    assert "Traceback" not in output
+    assert "spool opened" in output
+    assert f"samples_pending={len(spooled)}" in output
+    with EmbeddedPostgres(pg_data_dir / "db") as again:
+        with psycopg.connect(again.url) as conn:
+            counts = conn.execute(
+                "SELECT link_id, probe_id, observed_at, count(*) FROM samples"
+                " GROUP BY link_id, probe_id, observed_at"
+            ).fetchall()
+        stored = stored_samples(again.url)
+    assert all(count == 1 for *_, count in counts)
+    assert set(spooled) <= set(stored)  # every field as spooled
+    assert read_pending(spool_dir) == []
+    assert list(spool_dir.glob("*.seg")) == []
