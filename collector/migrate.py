@@ -3,6 +3,7 @@
 `migrate()` is safe to re-run and safe for two processes at once (an advisory lock
 serialises them). TimescaleDB is used when the server has it, unless configured off; every
 step of its setup is re-runnable and brings the policies in line with the settings.
+The rollup continuous aggregates and their refresh policies are part of that setup.
 This module must never drop or rewrite data, and never edit an applied migration file:
 a change to the schema is a new numbered file.
 """
@@ -134,6 +135,9 @@ async def _setup_timescaledb(conn: psycopg.AsyncConnection[Any], settings: Stora
         await conn.execute(query("timescaledb_enable_compression"))
     await _policy(conn, "policy_compression", "compress_after", settings.compress_after)
     await _policy(conn, "policy_retention", "drop_after", settings.retention)
+    for rollup in _ROLLUP_AGGREGATES:
+        await conn.execute(query(rollup.create_query))
+        await _refresh_policy(conn, rollup, settings)
 
 
 async def _policy(
@@ -149,6 +153,86 @@ async def _policy(
     param = "compress_after" if kind == "compression" else "retention"
     await conn.execute(query(f"timescaledb_add_{kind}_policy"), {param: wanted})
     logger.info("timescaledb policy set policy=%s interval=%s previous=%s", kind, wanted, current)
+
+
+@dataclass(frozen=True, slots=True)
+class _RollupAggregate:
+    """A continuous aggregate of samples and how its refresh policy runs."""
+
+    view: str
+    create_query: str
+    width: timedelta
+    # How far back each policy run looks for late samples (older ones need an explicit
+    # collector.rollups.refresh_rollups), how recent a bucket it leaves to real-time
+    # aggregation, and how often it runs.
+    start_offset: timedelta
+    end_offset: timedelta
+    schedule_interval: timedelta
+
+
+_ROLLUP_AGGREGATES = (
+    _RollupAggregate(
+        "samples_hourly",
+        "rollups_timescaledb_create_hourly",
+        timedelta(hours=1),
+        timedelta(days=3),
+        timedelta(hours=1),
+        timedelta(minutes=30),
+    ),
+    _RollupAggregate(
+        "samples_daily",
+        "rollups_timescaledb_create_daily",
+        timedelta(days=1),
+        timedelta(days=7),
+        timedelta(hours=1),
+        timedelta(hours=1),
+    ),
+)
+
+
+async def _refresh_policy(
+    conn: psycopg.AsyncConnection[Any], rollup: _RollupAggregate, settings: StorageSettings
+) -> None:
+    """Create a rollup aggregate's refresh policy, or replace it when it should differ."""
+    # A refresh over a range whose raw chunks the retention policy dropped empties the
+    # aggregate there: the policy's window must stay clear of the retention horizon.
+    start_offset = min(rollup.start_offset, settings.retention - settings.chunk_interval)
+    shortest = rollup.end_offset + 2 * rollup.width  # TimescaleDB's minimum window
+    if start_offset < shortest:
+        logger.warning(
+            "retention too short for rollup refresh policy view=%s retention=%s "
+            "start_offset=%s; aggregates may lose buckets whose samples are dropped",
+            rollup.view,
+            settings.retention,
+            shortest,
+        )
+        start_offset = shortest
+    wanted = (start_offset, rollup.end_offset, rollup.schedule_interval)
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query("rollups_timescaledb_policy_config"), {"view": rollup.view})
+    current = await cur.fetchone()
+    if current == wanted:
+        return
+    if current is not None:
+        await conn.execute(query("rollups_timescaledb_policy_remove"), {"view": rollup.view})
+    await conn.execute(
+        query("rollups_timescaledb_policy_add"),
+        {
+            "view": rollup.view,
+            "start_offset": start_offset,
+            "end_offset": rollup.end_offset,
+            "schedule_interval": rollup.schedule_interval,
+        },
+    )
+    logger.info(
+        "timescaledb rollup refresh policy set view=%s start_offset=%s end_offset=%s "
+        "schedule=%s previous=%s",
+        rollup.view,
+        start_offset,
+        rollup.end_offset,
+        rollup.schedule_interval,
+        current,
+    )
 
 
 async def _scalar(

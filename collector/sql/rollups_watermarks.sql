@@ -1,0 +1,1 @@
+SELECT bucket, materialized_until, claimed_until FROM rollup_watermarks

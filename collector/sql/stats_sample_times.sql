@@ -1,0 +1,1 @@
+SELECT min(observed_at), max(observed_at) FROM samples
