@@ -169,7 +169,7 @@ class PipelineSettings:
     spool_max_bytes: int = 1024 * 1024 * 1024
     spool_warn_pct: int = 80
     queue_size: int = 10_000  # samples held in memory before the probes wait
-    batch_size: int = 500
+    batch_size: int = 5000
     batch_delay: timedelta = timedelta(seconds=1)
     replay_max_retry_delay: timedelta = timedelta(seconds=10)
     spool_segment_bytes: int | None = None  # None: sized from spool_max_bytes

@@ -65,27 +65,20 @@ async def write_samples(
     if not samples:
         return 0
     began = time.monotonic()
-    async with _connection(target) as conn, conn.transaction():
-        await conn.execute(query("samples_incoming_create"))
-        async with conn.cursor().copy(query("samples_incoming_copy")) as copy:
-            copy.set_types(_COPY_TYPES)
-            for s in samples:
-                await copy.write_row(
-                    (
-                        s.link_id,
-                        s.probe_id,
-                        s.observed_at,
-                        s.outcome.value,
-                        s.rtt_ms,
-                        s.rtt_min_ms,
-                        s.rtt_max_ms,
-                        s.jitter_ms,
-                        s.loss_pct,
-                        s.error,
-                    )
-                )
-        cur = await conn.execute(query("samples_insert_incoming"))
-        stored = max(cur.rowcount, 0)
+    async with _connection(target) as conn:
+        try:
+            # Fast path: COPY straight into the table, the way psql \copy does. Almost
+            # every live batch is new; a duplicate aborts the COPY, which discards the
+            # batch whole, and the staged path below then skips what is stored.
+            async with conn.transaction():
+                await _copy(conn, "samples_copy", samples)
+            stored = len(samples)
+        except psycopg.errors.UniqueViolation:
+            async with conn.transaction():
+                await conn.execute(query("samples_incoming_create"))
+                await _copy(conn, "samples_incoming_copy", samples)
+                cur = await conn.execute(query("samples_insert_incoming"))
+                stored = max(cur.rowcount, 0)
     logger.debug(
         "samples written batch=%d stored=%d took_ms=%.1f",
         len(samples),
@@ -93,6 +86,28 @@ async def write_samples(
         (time.monotonic() - began) * 1000,
     )
     return stored
+
+
+async def _copy(
+    conn: psycopg.AsyncConnection[Any], statement: str, samples: Sequence[Sample]
+) -> None:
+    async with conn.cursor().copy(query(statement)) as copy:
+        copy.set_types(_COPY_TYPES)
+        for s in samples:
+            await copy.write_row(
+                (
+                    s.link_id,
+                    s.probe_id,
+                    s.observed_at,
+                    s.outcome.value,
+                    s.rtt_ms,
+                    s.rtt_min_ms,
+                    s.rtt_max_ms,
+                    s.jitter_ms,
+                    s.loss_pct,
+                    s.error,
+                )
+            )
 
 
 class SampleWriter:
