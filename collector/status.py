@@ -1,53 +1,51 @@
-"""Current status of probes and links, derived from their recent samples.
+"""Current status of probes and links, from their recent samples and the stored intervals.
 
-The rules are DESIGN.md's SLA semantics: a sample's outcome holds until the next sample
-but never longer than `stale_after`; a probe is DOWN only after `confirm` consecutive
-down samples, from the first of them, and an unconfirmed run of downs counts as UP; a
-link is DOWN if any probe is DOWN. `probe_state` and `link_status` are pure; only
-`current_link_states` reads the database. Nothing here writes, or computes availability
-over a window (that is `sla/`).
+The rules are DESIGN.md's SLA semantics as `collector.states` implements them:
+`probe_state` runs `derive_probe_intervals` over a probe's recent samples and reads the
+status at `now`; `link_status` combines probe states with `combine_statuses`. Only
+`current_link_states` reads the database: the newest samples for the status, and the
+stored intervals for an exact start of a state older than those samples. Nothing here
+writes, or computes availability over a window (that is `sla/`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import psycopg
 from psycopg.rows import tuple_row
 
+from collector import states
 from collector.database import Database
 from collector.queries import query
+from collector.states import combine_statuses, derive_probe_intervals, effective_stale_after
 from linkwatch.domain import LinkState, LinkStatus, Outcome, ProbeState, Sample
 
-_STATUS_OF = {
-    Outcome.UP: LinkStatus.UP,
-    Outcome.DEGRADED: LinkStatus.DEGRADED,
-    Outcome.DOWN: LinkStatus.DOWN,
-    Outcome.UNKNOWN: LinkStatus.UNKNOWN,
-}
-_AVAILABLE = (LinkStatus.UP, LinkStatus.DEGRADED)
+__all__ = [
+    "LinkSpec",
+    "ProbeSpec",
+    "current_link_states",
+    "effective_stale_after",
+    "link_status",
+    "probe_state",
+]
+
 _MAX_SAMPLES_PER_PROBE = 10_000
 
 
-class ProbeSpec(Protocol):
-    """What status derivation needs to know about a probe (a config model fits)."""
+class ProbeSpec(states.ProbeSpec, Protocol):
+    """What current status needs to know about a probe (a config model fits)."""
 
     @property
-    def id(self) -> str: ...
-    @property
     def kind(self) -> str: ...
-    @property
-    def interval(self) -> timedelta: ...
-    @property
-    def confirm(self) -> int: ...
-    @property
-    def stale_after(self) -> timedelta | None: ...  # None: 3 x interval
 
 
 class LinkSpec(Protocol):
-    """What status derivation needs to know about a link (a config model fits)."""
+    """What current status needs to know about a link (a config model fits)."""
 
     @property
     def id(self) -> str: ...
@@ -57,10 +55,6 @@ class LinkSpec(Protocol):
     def description(self) -> str | None: ...
     @property
     def probes(self) -> Sequence[ProbeSpec]: ...
-
-
-def effective_stale_after(interval: timedelta, stale_after: timedelta | None) -> timedelta:
-    return 3 * interval if stale_after is None else stale_after
 
 
 def probe_state(
@@ -83,105 +77,53 @@ def probe_state(
     """
     if confirm < 1:
         raise ValueError("confirm must be at least 1")
-    stale = effective_stale_after(interval, stale_after)
     samples = [s for s in samples_newest_last if s.observed_at <= now]
     if not samples:
         return ProbeState(probe_id, kind, LinkStatus.UNKNOWN, None, None)
 
-    timeline = _timeline(samples, _effective_statuses(samples, confirm, stale), stale, now)
-    status, since = timeline[-1]
-    since_exact = len(timeline) > 1 or complete
-    for index in range(len(timeline) - 2, -1, -1):
-        earlier_status, earlier_start = timeline[index]
-        if earlier_status is not status:
-            break
-        since = earlier_start
-        since_exact = index > 0 or complete
+    intervals = derive_probe_intervals(
+        samples, interval=interval, confirm=confirm, stale_after=stale_after
+    )
+    # The last sample is at or before `now`, so some interval contains it.
+    index = next(i for i, piece in enumerate(intervals) if piece.contains(now))
+    current = intervals[index]
 
     last = samples[-1]
     error = last.error
-    if now - last.observed_at >= stale:
+    if now - last.observed_at >= effective_stale_after(interval, stale_after):
         error = f"no sample since {last.observed_at.isoformat()}"
     return ProbeState(
         probe_id=probe_id,
         kind=kind,
-        status=status,
-        since=since,
+        status=current.status,
+        since=current.starts_at,
         last_observed_at=last.observed_at,
         rtt_ms=last.rtt_ms,
         loss_pct=last.loss_pct,
         error=error,
-        since_exact=since_exact,
+        since_exact=index > 0 or complete,
     )
-
-
-def _effective_statuses(
-    samples: Sequence[Sample], confirm: int, stale: timedelta
-) -> list[LinkStatus]:
-    """Each sample's status once confirmation is applied to runs of downs."""
-    result: list[LinkStatus] = []
-    i = 0
-    while i < len(samples):
-        if samples[i].outcome is not Outcome.DOWN:
-            result.append(_STATUS_OF[samples[i].outcome])
-            i += 1
-            continue
-        end = i
-        # Downs are consecutive only without an UNKNOWN gap between them.
-        while (
-            end + 1 < len(samples)
-            and samples[end + 1].outcome is Outcome.DOWN
-            and samples[end + 1].observed_at - samples[end].observed_at <= stale
-        ):
-            end += 1
-        run = end - i + 1
-        result += [LinkStatus.DOWN if run >= confirm else LinkStatus.UP] * run
-        i = end + 1
-    return result
-
-
-def _timeline(
-    samples: Sequence[Sample], statuses: Sequence[LinkStatus], stale: timedelta, now: datetime
-) -> list[tuple[LinkStatus, datetime]]:
-    """(status, start) pieces up to `now`, with UNKNOWN where samples went stale."""
-    pieces: list[tuple[LinkStatus, datetime]] = []
-    for i, (sample, status) in enumerate(zip(samples, statuses, strict=True)):
-        pieces.append((status, sample.observed_at))
-        if i + 1 < len(samples):
-            gone_stale = samples[i + 1].observed_at - sample.observed_at > stale
-        else:
-            # An outcome holds for [t, t + stale): at exactly t + stale it is UNKNOWN.
-            gone_stale = now - sample.observed_at >= stale
-        if gone_stale:
-            pieces.append((LinkStatus.UNKNOWN, sample.observed_at + stale))
-    return pieces
 
 
 def link_status(
     probe_states: Sequence[ProbeState],
 ) -> tuple[LinkStatus, datetime | None, bool]:
     """A link's status, since when, and whether that start is exact (not a lower bound),
-    from its probes' current states.
+    from its availability probes' current states.
 
-    DOWN if any probe is DOWN, since the earliest of their outages: that is exact. Else
-    DEGRADED if an available probe is degraded (loss or RTT thresholds are the link's, so
-    one probe crossing them is what the customer sees), UP if any probe is UP, else UNKNOWN.
-    For these `since` is the latest change of any probe: without history that is the
-    only time known to lie inside the current status, so it never overstates it.
+    The status is `combine_statuses` of theirs. DOWN is since the earliest of the
+    probes' outages: that is exact. For the others `since` is the latest change of any
+    probe: without history that is the only time known to lie inside the current status,
+    so it never overstates it (`current_link_states` uses the stored link intervals,
+    which know the real start).
     """
     down = [p for p in probe_states if p.status is LinkStatus.DOWN and p.since is not None]
     if down:
         first = min(down, key=_since)
         return LinkStatus.DOWN, first.since, first.since_exact
-    if any(p.status is LinkStatus.DOWN for p in probe_states):
+    status = combine_statuses(p.status for p in probe_states)
+    if status is LinkStatus.DOWN:
         return LinkStatus.DOWN, None, True
-    statuses = {p.status for p in probe_states}
-    if LinkStatus.DEGRADED in statuses:
-        status = LinkStatus.DEGRADED
-    elif LinkStatus.UP in statuses:
-        status = LinkStatus.UP
-    else:
-        status = LinkStatus.UNKNOWN
     known = [p for p in probe_states if p.since is not None]
     if not known:
         return status, None, True
@@ -201,12 +143,14 @@ async def current_link_states(
     *,
     history: timedelta = timedelta(hours=1),
 ) -> list[LinkState]:
-    """The current state of each link, in the order given, from one query.
+    """The current state of each link, in the order given.
 
     Each probe's newest `confirm + history / interval` samples are read: enough for its
-    status, and for `since` when the status began within `history`; an older start shows
-    as the oldest sample read, with `since_exact` False. (Exact starts of long-running
-    states will come from the stored state intervals.)
+    status, and for `since` when the status began within `history`. The link's status
+    counts its availability probes only. Where the stored intervals include every sample
+    read and agree on the status at `now`, their start is used: exact however long ago
+    the state began. Otherwise an older start shows as the oldest sample read, with
+    `since_exact` False.
     """
     probes = [(link, probe) for link in links for probe in link.probes]
     limits = [_sample_limit(probe, history) for _, probe in probes]
@@ -217,6 +161,8 @@ async def current_link_states(
         "now": now,
     }
     recent: list[list[Sample]] = [[] for _ in probes]
+    stored_probes: list[tuple[LinkStatus | None, datetime | None, datetime | None]] = []
+    stored_links: dict[str, tuple[LinkStatus, datetime]] = {}
     if probes:
         async with db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
@@ -234,25 +180,58 @@ async def current_link_states(
                         error=error,
                     )
                 )
+            stored_probes, stored_links = await _stored_at(cur, params, now)
 
-    states_by_link: dict[int, list[ProbeState]] = {id(link): [] for link in links}
-    for (link, probe), samples, limit in zip(probes, recent, limits, strict=True):
-        states_by_link[id(link)].append(
-            probe_state(
-                samples,
-                interval=probe.interval,
-                confirm=probe.confirm,
-                stale_after=probe.stale_after,
-                now=now,
-                kind=str(probe.kind),
-                probe_id=probe.id,
-                complete=len(samples) < limit,
-            )
+    states_by_link: dict[int, list[tuple[ProbeSpec, ProbeState, bool]]] = {
+        id(link): [] for link in links
+    }
+    for index, ((link, probe), samples, limit) in enumerate(
+        zip(probes, recent, limits, strict=True)
+    ):
+        state = probe_state(
+            samples,
+            interval=probe.interval,
+            confirm=probe.confirm,
+            stale_after=probe.stale_after,
+            now=now,
+            kind=str(probe.kind),
+            probe_id=probe.id,
+            complete=len(samples) < limit,
         )
+        fresh = True
+        if stored_probes:
+            stored_status, stored_since, derived_through = stored_probes[index]
+            # Stored intervals that include every sample read are the same derivation
+            # over the whole history; ones that lag behind the samples are not used.
+            fresh = state.last_observed_at is None or (
+                derived_through is not None and derived_through >= state.last_observed_at
+            )
+            if (
+                fresh
+                and stored_status is state.status
+                and stored_since is not None
+                and state.since is not None
+                and stored_since <= state.since
+            ):
+                state = replace(state, since=stored_since, since_exact=True)
+        states_by_link[id(link)].append((probe, state, fresh))
+
     result = []
     for link in links:
-        probe_states = tuple(states_by_link[id(link)])
-        status, since, since_exact = link_status(probe_states)
+        entries = states_by_link[id(link)]
+        counted = [entry for entry in entries if entry[0].availability]
+        status, since, since_exact = link_status([state for _, state, _ in counted])
+        stored = stored_links.get(link.id)
+        if (
+            stored is not None
+            and counted
+            and all(fresh for _, _, fresh in counted)
+            and stored[0] is status
+            and (since is None or stored[1] <= since)
+        ):
+            # The stored link interval knows when this status really began (a status
+            # change of the link, not merely the latest change of one of its probes).
+            since, since_exact = stored[1], True
         result.append(
             LinkState(
                 link_id=link.id,
@@ -260,11 +239,37 @@ async def current_link_states(
                 description=link.description or "",
                 status=status,
                 since=since,
-                probes=probe_states,
+                probes=tuple(state for _, state, _ in entries),
                 since_exact=since_exact,
             )
         )
     return result
+
+
+async def _stored_at(
+    cur: psycopg.AsyncCursor[tuple[Any, ...]], params: dict[str, Any], now: datetime
+) -> tuple[
+    list[tuple[LinkStatus | None, datetime | None, datetime | None]],
+    dict[str, tuple[LinkStatus, datetime]],
+]:
+    """Each probe's stored (status, start, derived_through) at `now`, and each link's
+    stored (status, start) at `now`."""
+    pairs = {"link_ids": params["link_ids"], "probe_ids": params["probe_ids"], "at": now}
+    await cur.execute(query("states_probe_at"), pairs)
+    probes: list[tuple[LinkStatus | None, datetime | None, datetime | None]] = [
+        (None, None, None) for _ in params["probe_ids"]
+    ]
+    for ord_, status, starts_at, derived_through in await cur.fetchall():
+        stored = None if status is None else LinkStatus(status)
+        probes[ord_ - 1] = (stored, starts_at, derived_through)
+    await cur.execute(
+        query("states_link_at"), {"link_ids": sorted(set(params["link_ids"])), "at": now}
+    )
+    links = {
+        link_id: (LinkStatus(status), starts_at)
+        for link_id, status, starts_at in await cur.fetchall()
+    }
+    return probes, links
 
 
 def _sample_limit(probe: ProbeSpec, history: timedelta) -> int:

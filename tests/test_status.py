@@ -187,6 +187,7 @@ class ProbeSpec:
     interval: timedelta = INTERVAL
     confirm: int = 2
     stale_after: timedelta | None = None
+    availability: bool = True
 
 
 @dataclass(frozen=True)

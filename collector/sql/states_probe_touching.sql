@@ -1,0 +1,18 @@
+-- For each requested probe, its stored intervals that overlap or touch [from, to]
+-- (to NULL: unbounded): the rows a splice over [from, to) rewrites or merges with.
+-- Intervals do not overlap, so these are the last one starting before `from` and those
+-- starting from there on: a range of the primary key, whatever the probe's history.
+-- (That last one may end before `from` after a gap; the splice keeps it as it is.)
+SELECT p.ord, s.status, s.starts_at, s.ends_at, s.error
+FROM unnest(
+    %(link_ids)s::text[], %(probe_ids)s::text[], %(from)s::timestamptz[], %(to)s::timestamptz[]
+) WITH ORDINALITY AS p (link_id, probe_id, from_, to_, ord)
+JOIN probe_states AS s
+  ON s.link_id = p.link_id
+ AND s.probe_id = p.probe_id
+ AND s.starts_at >= COALESCE(
+         (SELECT max(b.starts_at) FROM probe_states AS b
+          WHERE b.link_id = p.link_id AND b.probe_id = p.probe_id AND b.starts_at < p.from_),
+         '-infinity')
+ AND (p.to_ IS NULL OR s.starts_at <= p.to_)
+ORDER BY p.ord, s.starts_at
