@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -28,6 +28,7 @@ from collector.database import Database
 from collector.queries import query
 from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_watermarks
 from collector.settings import StorageSettings
+from collector.spool import SpoolStatus
 
 logger = logging.getLogger(__name__)
 
@@ -237,26 +238,6 @@ async def _sample_times(db: Database) -> tuple[datetime | None, datetime | None]
 # -- db stats --------------------------------------------------------------------------
 
 
-class SpoolStatusLike(Protocol):
-    """What `database_stats` reads from the disk spool's status (collector.spool)."""
-
-    @property
-    def bytes_used(self) -> int | None: ...
-
-    @property
-    def max_bytes(self) -> int | None: ...
-
-    @property
-    def records(self) -> int | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolStats:
-    bytes_used: int | None
-    max_bytes: int | None
-    records: int | None
-
-
 RelationKind = Literal["table", "hypertable", "continuous aggregate"]
 
 
@@ -295,13 +276,13 @@ class DbStats:
     lag: timedelta | None  # now - newest sample
     rollups_materialized_until: Mapping[Bucket, datetime | None]
     now: datetime
-    spool: SpoolStats | None = None
+    spool: SpoolStatus | None = None
 
 
 async def database_stats(
     db: Database,
     *,
-    spool_status: SpoolStatusLike | None = None,
+    spool_status: SpoolStatus | None = None,
     now: datetime,
     exact_count_max_bytes: int = DEFAULT_EXACT_COUNT_MAX_BYTES,
 ) -> DbStats:
@@ -333,9 +314,6 @@ async def database_stats(
                 RelationStats(name, kind, rows, exact, table_b, index_b, total_b, *chunks)
             )
     oldest, newest = await _sample_times(db)
-    spool = None
-    if spool_status is not None:
-        spool = SpoolStats(spool_status.bytes_used, spool_status.max_bytes, spool_status.records)
     return DbStats(
         database=db.name,
         server_version=version,
@@ -347,7 +325,7 @@ async def database_stats(
         lag=None if newest is None else now - newest,
         rollups_materialized_until=await rollup_watermarks(db),
         now=now,
-        spool=spool,
+        spool=spool_status,
     )
 
 
@@ -436,15 +414,15 @@ def render_stats(stats: DbStats) -> str:
     return "\n".join(out) + "\n"
 
 
-def _spool(spool: SpoolStats) -> str:
-    used = "?" if spool.bytes_used is None else _size(spool.bytes_used)
-    text = used
-    if spool.max_bytes:
-        text += f" of {_size(spool.max_bytes)}"
-        if spool.bytes_used is not None:
-            text += f" ({100 * spool.bytes_used / spool.max_bytes:.1f} %)"
-    if spool.records is not None:
-        text += f", {spool.records:,} record{'s' if spool.records != 1 else ''}"
+def _spool(spool: SpoolStatus) -> str:
+    text = f"{_size(spool.bytes_used)} of {_size(spool.max_bytes)} ({spool.used_pct:.1f} %)"
+    text += f", {spool.samples_pending:,} samples waiting"
+    if spool.oldest_pending_at is not None:
+        text += f" since {spool.oldest_pending_at:%Y-%m-%d %H:%M:%S} UTC"
+    if spool.full:
+        text += " - FULL: probing paused"
+    elif spool.warning:
+        text += " - above the warning level"
     return text
 
 

@@ -15,6 +15,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -106,6 +107,30 @@ def _parser() -> argparse.ArgumentParser:
     migrate = db_commands.add_parser("migrate", help="apply schema migrations")
     migrate.add_argument("--config", "-c", required=True, type=Path)
     migrate.set_defaults(command=_db_migrate)
+    rebuild = db_commands.add_parser(
+        "rebuild-states",
+        help="recompute link and probe state intervals from the samples in a time range",
+    )
+    rebuild.add_argument("--config", "-c", required=True, type=Path)
+    rebuild.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        type=_moment,
+        help="ISO 8601 with offset, e.g. 2026-11-01T00:00:00+01:00",
+    )
+    rebuild.add_argument("--to", dest="end", required=True, type=_moment)
+    rebuild.set_defaults(command=_db_rebuild)
+    stats = db_commands.add_parser(
+        "stats", help="rows, sizes, compression, newest sample and lag, spool"
+    )
+    stats.add_argument("--config", "-c", required=True, type=Path)
+    stats.set_defaults(command=_db_stats)
+    housekeeping = db_commands.add_parser(
+        "housekeeping", help="roll up finished buckets and apply retention now"
+    )
+    housekeeping.add_argument("--config", "-c", required=True, type=Path)
+    housekeeping.set_defaults(command=_db_housekeeping)
 
     import_ = commands.add_parser("import", help="load data from another monitor")
     import_commands = import_.add_subparsers(
@@ -119,6 +144,21 @@ def _parser() -> argparse.ArgumentParser:
     import_samples.add_argument("--config", "-c", required=True, type=Path)
     import_samples.add_argument("file", type=Path, help="CSV file with a header line")
     import_samples.set_defaults(command=_import_samples)
+
+    report = commands.add_parser("report", help="SLA reports")
+    report_commands = report.add_subparsers(
+        title="report commands", required=True, metavar="COMMAND"
+    )
+    report_sla = report_commands.add_parser(
+        "sla", help="availability, budget and credit per contract and link for one window"
+    )
+    report_sla.add_argument("--config", "-c", required=True, type=Path)
+    report_sla.add_argument(
+        "--window", required=True, help="an ISO week (2026-W47) or a month (2026-11)"
+    )
+    report_sla.add_argument("--customer", help="only this customer's contracts")
+    report_sla.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report_sla.set_defaults(command=_report_sla)
 
     users = commands.add_parser("users", help="portal accounts")
     users_commands = users.add_subparsers(title="users commands", required=True, metavar="COMMAND")
@@ -146,6 +186,40 @@ def _db_migrate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     applied = asyncio.run(migrate_only(config))
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return EXIT_OK
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not ISO 8601, e.g. 2026-11-01T00:00:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add one, e.g. +01:00 or Z")
+    return moment
+
+
+def _db_rebuild(args: argparse.Namespace) -> int:
+    from linkwatch.admin import rebuild
+
+    lines = asyncio.run(rebuild(load_config(args.config), args.start, args.end))
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _db_stats(args: argparse.Namespace) -> int:
+    from linkwatch.admin import db_stats
+
+    print(asyncio.run(db_stats(load_config(args.config), datetime.now(UTC))))
+    return EXIT_OK
+
+
+def _db_housekeeping(args: argparse.Namespace) -> int:
+    from linkwatch.admin import housekeeping
+
+    print(asyncio.run(housekeeping(load_config(args.config), datetime.now(UTC))))
     return EXIT_OK
 
 
@@ -190,6 +264,17 @@ def _import_samples(args: argparse.Namespace) -> int:
         f"{args.file}: imported {report.rows} samples, {report.stored} new"
         f" ({report.rows - report.stored} already stored)"
     )
+    return EXIT_OK
+
+
+def _report_sla(args: argparse.Namespace) -> int:
+    from linkwatch.admin import sla_report
+    from sla.records import to_csv, to_json, to_table
+
+    config = load_config(args.config)
+    records = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
+    render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
+    print(render(records))
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ import functools
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -29,16 +29,21 @@ from collector import (
     upsert_maintenance,
     write_samples,
 )
+from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline
+from collector.rollups import refresh_after_write
+from collector.states import StateDeriver
 from linkwatch.config import Config
 from linkwatch.demo import generate_history
-from linkwatch.errors import LinkwatchError
+from linkwatch.domain import Sample
+from linkwatch.errors import DatabaseError, LinkwatchError
 from portal import PortalSettings, create_app
 from probes import Scheduler, detect_context, unsupported_probes
 
 log = logging.getLogger(__name__)
 
 Role = Literal["all", "collector", "portal"]
+HOUSEKEEPING_EVERY = timedelta(minutes=30)
 
 
 def storage_settings(config: Config) -> StorageSettings:
@@ -78,16 +83,24 @@ async def serve(
         await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
         if before_start is not None:
             await before_start(db)
+        pipeline: SamplePipeline | None = None
+        deriver = StateDeriver(db, config.links)
+        if role in ("all", "collector"):
+            pipeline = await SamplePipeline.open(
+                db, pipeline_settings(config), on_stored=functools.partial(_stored, db, deriver)
+            )
         runner: web.AppRunner | None = None
         url = ""
         if role in ("all", "portal"):
-            runner, url = await _start_portal(config, db)
+            runner, url = await _start_portal(config, db, functools.partial(_notices, pipeline))
         try:
             # A part that dies cancels the others through the task group: the process
             # stops (and says why) instead of running on without probes or a portal.
             async with asyncio.TaskGroup() as group:
-                if role in ("all", "collector"):
-                    group.create_task(_collect(config, db, stop), name="collector")
+                if pipeline is not None:
+                    group.create_task(_collect(config, pipeline, stop), name="collector")
+                    group.create_task(_catch_up(deriver), name="state-catch-up")
+                    group.create_task(_housekeeping(config, db, stop), name="housekeeping")
                 if on_ready is not None:
                     await on_ready(db, url)
                 await stop.wait()
@@ -99,13 +112,16 @@ async def serve(
         log.info("linkwatch stopped")
 
 
-async def _start_portal(config: Config, db: Database) -> tuple[web.AppRunner, str]:
+async def _start_portal(
+    config: Config, db: Database, notices: Callable[[], Sequence[str]]
+) -> tuple[web.AppRunner, str]:
     app = create_app(
         PortalSettings.from_config(config.portal),
         users=config.users,
         customers=config.customers,
         links=config.links,
         states=functools.partial(current_link_states, db),
+        notices=notices,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -125,7 +141,28 @@ async def _start_portal(config: Config, db: Database) -> tuple[web.AppRunner, st
     return runner, url
 
 
-async def _collect(config: Config, db: Database, stop: asyncio.Event) -> None:
+def _notices(pipeline: SamplePipeline | None) -> list[str]:
+    """What the NOC must know about the monitor itself (shown to staff in the portal)."""
+    if pipeline is None:
+        return []
+    status = pipeline.status()
+    if status.full:
+        return [
+            f"The disk spool is full ({status.bytes_used / 2**20:.0f} MB): the database has "
+            "not taken samples for a while and probing is paused until it does. "
+            "Check the database, or raise collector.spool_max_mb."
+        ]
+    if status.warning or status.samples_pending:
+        since = status.oldest_pending_at
+        waiting = f" since {since:%Y-%m-%d %H:%M UTC}" if since else ""
+        return [
+            f"{status.samples_pending:,} samples are waiting in the disk spool{waiting}: "
+            f"the database is not taking writes ({status.used_pct:.0f} % of the spool limit)."
+        ]
+    return []
+
+
+async def _collect(config: Config, pipeline: SamplePipeline, stop: asyncio.Event) -> None:
     """Probes feed the sample pipeline's bounded queue; the pipeline writes to the
     database, or to the disk spool while the database is away. On stop, the probes finish
     their runs first and the pipeline then flushes everything they produced."""
@@ -137,7 +174,6 @@ async def _collect(config: Config, db: Database, stop: asyncio.Event) -> None:
             kind,
         )
     context = await asyncio.to_thread(detect_context)
-    pipeline = await SamplePipeline.open(db, pipeline_settings(config))
     scheduler = Scheduler(config.links, pipeline.queue.put, context)
     async with asyncio.TaskGroup() as group:
         group.create_task(pipeline.run(), name="sample-pipeline")
@@ -157,6 +193,38 @@ def pipeline_settings(config: Config) -> PipelineSettings:
         batch_size=collector.batch_size,
         batch_delay=collector.batch_delay,
     )
+
+
+async def _stored(db: Database, deriver: StateDeriver, batch: Sequence[Sample]) -> None:
+    """After each committed batch: link states and rollups follow the new samples.
+    A DatabaseError here has the pipeline deliver the batch again."""
+    await deriver.samples_stored(batch)
+    await refresh_after_write(db, batch)
+
+
+async def _catch_up(deriver: StateDeriver) -> None:
+    """Derive states for samples stored while no deriver ran (imports, an earlier
+    version, a crash between commit and derivation); safe alongside live batches."""
+    try:
+        derived = await deriver.catch_up()
+    except DatabaseError as exc:
+        log.warning("state catch-up skipped, database unavailable cause=%s", exc)
+        return
+    if derived:
+        log.info("state catch-up done probes=%d", derived)
+
+
+async def _housekeeping(config: Config, db: Database, stop: asyncio.Event) -> None:
+    """Roll up finished buckets and apply retention at start-up and then periodically."""
+    settings = storage_settings(config)
+    while not stop.is_set():
+        try:
+            report = await run_housekeeping(db, settings, datetime.now(UTC))
+            log.info("housekeeping done %s", report.summary())
+        except DatabaseError as exc:
+            log.warning("housekeeping skipped, database unavailable cause=%s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY.total_seconds())
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

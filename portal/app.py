@@ -22,6 +22,7 @@ from portal.keys import (
     CLOCK,
     DIRECTORY,
     LOGIN_TOKENS,
+    NOTICES,
     PASSWORDS,
     SESSIONS,
     SETTINGS,
@@ -55,13 +56,15 @@ def create_app(
     links: Sequence[LinkT],
     states: StateSource[LinkT],
     clock: Callable[[], datetime] = utc_now,
+    notices: Callable[[], Sequence[str]] = tuple,
 ) -> web.Application:
     """Build the portal.
 
     `states(links, now)` returns the current states of the links it is given (e.g.
     `functools.partial(collector.status.current_link_states, db)`); the portal passes
     only the links the viewer may see, as the same objects it was given in `links`.
-    `clock` returns the current UTC time; tests pass a fake one.
+    `clock` returns the current UTC time; tests pass a fake one. `notices` returns
+    operational warnings shown to staff (never to customers) above the link board.
     """
     by_id = {link.id: link for link in links}
 
@@ -84,6 +87,7 @@ def create_app(
     app[THROTTLE] = LoginThrottle(settings.login_max_failures, settings.login_failure_window)
     app[LOGIN_TOKENS] = LoginTokens(key)
     app[CLOCK] = clock
+    app[NOTICES] = notices
 
     async def prepare_passwords(app: web.Application) -> None:
         await passwords.prepare()  # argon2 work done once, in a thread, before serving

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import jinja2
@@ -21,6 +21,8 @@ THROTTLE = web.AppKey("throttle", LoginThrottle)
 LOGIN_TOKENS = web.AppKey("login_tokens", LoginTokens)
 STATES: web.AppKey[StateSource[LinkLike]] = web.AppKey("states")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+# Operational notices for staff (e.g. samples waiting in the disk spool).
+NOTICES: web.AppKey[Callable[[], Sequence[str]]] = web.AppKey("notices")
 
 # Set by the session middleware on every request: None when nobody is signed in.
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer")

@@ -26,6 +26,7 @@ from portal.keys import (
     CLOCK,
     DIRECTORY,
     LOGIN_TOKENS,
+    NOTICES,
     PASSWORDS,
     SESSIONS,
     SETTINGS,
@@ -82,6 +83,7 @@ class Board:
     rows: list[LinkRow]  # worst first, then by id
     counts: list[tuple[LinkStatus, int]]  # worst first, statuses present only
     updated: str  # when the states were read, in the viewer's time zone
+    notices: tuple[str, ...] = ()  # operational warnings, for staff only
 
 
 def moment(at: datetime | None, now: datetime, tz: tzinfo, *, exact: bool = True) -> Moment | None:
@@ -150,6 +152,7 @@ async def load_board(request: web.Request, viewer: Viewer, links: Sequence[LinkL
         rows=rows,
         counts=[(status, counts[status]) for status in STATUS_ORDER if counts[status]],
         updated=now.astimezone(tz).strftime("%H:%M:%S %Z"),
+        notices=tuple(app[NOTICES]()) if user.role != "customer" else (),
     )
 
 

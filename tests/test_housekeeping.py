@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from collector.housekeeping import (
 )
 from collector.rollups import materialize_rollups, rollups
 from collector.settings import StorageSettings
+from collector.spool import SpoolStatus
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
 
@@ -159,11 +159,9 @@ async def test_rollups_outlive_samples_until_their_own_retention(database: Datab
     assert timedelta(days=5 * 365) <= DEFAULT_ROLLUP_RETENTION
 
 
-@dataclass
-class FakeSpool:
-    bytes_used: int
-    max_bytes: int | None
-    records: int
+def spool_status(bytes_used: int, max_bytes: int, samples: int) -> SpoolStatus:
+    oldest = None if not samples else datetime(2026, 11, 24, 9, 58, tzinfo=UTC)
+    return SpoolStatus(bytes_used, max_bytes, samples // 100, samples, oldest, False, False)
 
 
 async def test_stats_on_plain_postgresql(database: Database) -> None:
@@ -184,7 +182,7 @@ async def test_stats_on_plain_postgresql(database: Database) -> None:
     )
     await write_samples(database, batch)
     stats = await database_stats(
-        database, spool_status=FakeSpool(3 * 1024 * 1024, 512 * 1024 * 1024, 1234), now=NOW
+        database, spool_status=spool_status(3 * 1024 * 1024, 512 * 1024 * 1024, 1234), now=NOW
     )
     assert stats.timescaledb_version is None
     tables = {r.name: r for r in stats.relations}
@@ -201,7 +199,7 @@ async def test_stats_on_plain_postgresql(database: Database) -> None:
 
     text = render_stats(stats)
     assert "(5m 56s ago)" in text
-    assert "3.0 MiB of 512.0 MiB (0.6 %), 1,234 records" in text
+    assert "3.0 MiB of 512.0 MiB (0.6 %), 1,234 samples waiting since 2026-11-24 09:58:00" in text
     assert "rollups maintained by Linkwatch" in text
     header = next(line for line in text.splitlines() if line.startswith("Table"))
     assert header.split() == ["Table", "Kind", "Rows", "Data", "Indexes", "Total"]
@@ -303,7 +301,9 @@ async def test_stats_on_timescaledb(timescale_db: Database) -> None:
     assert compressed >= 1
     await materialize_rollups(timescale_db, now)
 
-    stats = await database_stats(timescale_db, spool_status=FakeSpool(0, None, 0), now=now)
+    stats = await database_stats(
+        timescale_db, spool_status=spool_status(0, 512 * 1024 * 1024, 0), now=now
+    )
     assert isinstance(stats, DbStats)
     assert stats.timescaledb_version
     relations = {r.name: r for r in stats.relations}
@@ -330,4 +330,4 @@ async def test_stats_on_timescaledb(timescale_db: Database) -> None:
     row = next(line for line in text.splitlines() if line.startswith("samples "))
     assert f"{compressed} chunks" in row
     assert " -> " in row
-    assert "0 B, 0 records" in text
+    assert "Spool          0 B of 512.0 MiB (0.0 %), 0 samples waiting" in text

@@ -555,3 +555,27 @@ async def test_customer_with_no_links_sees_an_empty_page() -> None:
         assert "No links to show." in html
         assert "0 links" in html
         assert portal.asked_for == []
+
+
+async def test_operational_notices_reach_staff_but_never_customers() -> None:
+    app = create_app(
+        PortalSettings(session_ttl=TTL),
+        users=USERS,
+        customers=CUSTOMERS,
+        links=LINKS,
+        states=lambda links, now: _no_states(),
+        clock=FakeClock(NOW),
+        notices=lambda: ["1,200 samples are waiting in the disk spool"],
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        portal = Portal(client, FakeClock(NOW), [])
+        await signed_in(portal, "olga", "olga-pw-1")
+        assert "1,200 samples are waiting in the disk spool" in await _page(portal)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        portal = Portal(client, FakeClock(NOW), [])
+        await signed_in(portal, "alice", "alice-pw-1")
+        assert "disk spool" not in await _page(portal)
+
+
+async def _no_states() -> list[LinkState]:
+    return []
