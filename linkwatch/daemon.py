@@ -60,6 +60,18 @@ def storage_settings(config: Config) -> StorageSettings:
     )
 
 
+async def open_database(config: Config) -> Database:
+    """Connect (starting the embedded server if configured so, and migrating), then bring
+    the config's maintenance windows into the database where reports read them."""
+    db = await connect(storage_settings(config))
+    try:
+        await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
 async def migrate_only(config: Config) -> list[str]:
     """Connect (which applies pending migrations) and report what was applied."""
     db = await connect(storage_settings(config))
@@ -78,9 +90,8 @@ async def serve(
     """Run until SIGINT/SIGTERM (or `stop` is set), then shut down in order."""
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
-    db = await connect(storage_settings(config))
+    db = await open_database(config)
     try:
-        await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
         if before_start is not None:
             await before_start(db)
         pipeline: SamplePipeline | None = None

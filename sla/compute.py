@@ -113,8 +113,8 @@ def truncate_pct(ratio: Fraction | None, places: int = 4) -> Decimal | None:
     """A ratio as a percentage truncated (never rounded up) to `places` decimals."""
     if ratio is None:
         return None
-    scaled = ratio * 100 * 10**places
-    return Decimal(math.floor(scaled)) / Decimal(10**places)
+    scaled = math.floor(ratio * 100 * 10**places)
+    return Decimal(scaled).scaleb(-places)
 
 
 def member_spans(periods: Iterable[Period], measured: SpanSet) -> tuple[SpanSet, SpanSet]:

@@ -1,0 +1,115 @@
+"""The SLA report's record: the fields billing systems rely on, and their renderings.
+
+Field names and formats are an interface (JSON for machines, CSV for spreadsheets, a
+table for people): change them only by adding. Percentages are decimal strings truncated
+to four places, money is a decimal string in the currency's minor units, times are
+ISO 8601 with the customer's offset. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sla.compute import seconds, truncate_pct
+from sla.report import ContractWindow
+
+FIELDS = (
+    "contract", "customer", "link", "window", "window_start", "window_end", "window_s",
+    "excluded_s", "unknown_s", "down_s", "eligible_s", "coverage_pct", "availability_pct",
+    "target_pct", "met", "budget_s", "budget_used_pct", "incidents", "credit_steps",
+    "credit_pct", "credit_amount", "currency", "status",
+)  # fmt: skip
+
+
+def window_status(item: ContractWindow, now: datetime) -> str:
+    """open while the window runs or late data may still come; closed after its grace."""
+    end = item.result.window.end
+    return "closed" if now >= end + item.terms.grace else "open"
+
+
+def record(item: ContractWindow, now: datetime, status: str | None = None) -> dict[str, Any]:
+    r = item.result
+    return {
+        "contract": item.contract.id,
+        "customer": item.customer_id,
+        "link": item.subject.id,
+        "window": r.window.label,
+        "window_start": r.window.start.isoformat(),
+        "window_end": r.window.end.isoformat(),
+        "window_s": seconds(r.window_us),
+        "excluded_s": seconds(r.excluded_us),
+        "unknown_s": seconds(r.unknown_us),
+        "down_s": seconds(r.down_us),
+        "eligible_s": seconds(r.eligible_us),
+        "coverage_pct": _pct(truncate_pct(r.coverage)),
+        "availability_pct": _pct(truncate_pct(r.availability)),
+        "target_pct": _pct(Decimal(item.terms.target)),
+        "met": r.met,
+        "budget_s": seconds(r.budget_us),
+        "budget_used_pct": _pct(truncate_pct(r.budget_used)),
+        "incidents": r.incidents,
+        "credit_steps": r.credit.steps,
+        "credit_pct": _pct(r.credit.total_pct),
+        "credit_amount": str(r.credit.amount),
+        "currency": r.credit.currency,
+        "status": status or window_status(item, now),
+    }
+
+
+def _pct(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:f}"
+
+
+def to_json(records: Sequence[dict[str, Any]]) -> str:
+    def default(value: object) -> object:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(list(records), indent=2, default=default)
+
+
+def to_csv(records: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in records:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def to_table(records: Sequence[dict[str, Any]]) -> str:
+    columns = [
+        ("contract", "contract"), ("link", "link"), ("window", "window"),
+        ("availability_pct", "avail %"), ("target_pct", "target %"), ("met", "met"),
+        ("down_s", "down s"), ("unknown_s", "unknown s"), ("excluded_s", "excl. s"),
+        ("coverage_pct", "coverage %"), ("incidents", "inc."), ("credit_pct", "credit %"),
+        ("credit_amount", "credit"), ("currency", ""), ("status", "status"),
+    ]  # fmt: skip
+    rows = [[h for _, h in columns]]
+    for r in records:
+        rows.append(["n/a" if r[k] is None else _show(r[k]) for k, _ in columns])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return str(value)

@@ -1,0 +1,123 @@
+"""SLA results for contract windows, from stored link state intervals and maintenance.
+
+This is where contracts meet data: pick the terms in force at the window's start, read
+each link's (or redundant group's) state intervals and the maintenance that concerns it,
+and hand them to the pure `compute_window`. It reads the database; it never writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from collector import Database
+from collector.states import link_intervals
+from collector.stored import maintenance_windows
+from linkwatch.config import Config, Contract, ResolvedTerms
+from linkwatch.domain import MaintenanceWindow
+from sla.compute import Band, IncidentRule, Period, Terms, WindowResult, compute_window
+from sla.windows import Window, WindowKind, parse_window
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What one result is about: a link, or a contract's redundant group of links."""
+
+    id: str  # the link id, or "group:<contract id>"
+    link_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContractWindow:
+    contract: Contract
+    customer_id: str
+    subject: Subject
+    terms: ResolvedTerms
+    result: WindowResult
+
+
+def subjects(contract: Contract) -> list[Subject]:
+    if contract.group == "redundant":
+        return [Subject(f"group:{contract.id}", tuple(contract.links))]
+    return [Subject(link_id, (link_id,)) for link_id in contract.links]
+
+
+def sla_terms(terms: ResolvedTerms) -> Terms:
+    credit = terms.credit
+    rule = credit.incidents
+    return Terms(
+        target_pct=terms.target,
+        fee=terms.fee,
+        currency=terms.currency,
+        step_pct=credit.step,
+        per_step_pct=credit.per_step,
+        rounding=credit.rounding,
+        bands=tuple(Band(b.below, b.credit) for b in credit.bands),
+        incident_rule=None
+        if rule is None
+        else IncidentRule(rule.count, rule.min_duration, rule.credit),
+        cap_pct=credit.cap,
+        minimum_credit=terms.minimum_credit,
+        unknown=terms.unknown,
+        maintenance_notice=terms.maintenance_notice,
+    )
+
+
+def concerns(window: MaintenanceWindow, link_id: str, customer_id: str) -> bool:
+    """Whether planned work applies to a link: named, its customer named, or global."""
+    if not window.link_ids and not window.customer_ids:
+        return True
+    return link_id in window.link_ids or customer_id in window.customer_ids
+
+
+def window_for(config: Config, contract: Contract, label: str) -> Window:
+    """`label` (2026-W47 or 2026-11) in the contract's customer's time zone."""
+    return parse_window(label, config.customer(contract.customer).tz)
+
+
+async def contract_windows(
+    db: Database,
+    config: Config,
+    label: str,
+    now: datetime,
+    *,
+    customer_id: str | None = None,
+) -> list[ContractWindow]:
+    """Results for every contract measured in windows of `label`'s kind (a week label
+    covers the weekly contracts, a month label the monthly ones)."""
+    kind: WindowKind = "week" if "-W" in label else "month"
+    results: list[ContractWindow] = []
+    for contract in config.contracts:
+        if customer_id is not None and contract.customer != customer_id:
+            continue
+        window = window_for(config, contract, label)
+        terms = contract.terms_at(window.start.astimezone(UTC), config.plans)
+        if terms is None or terms.window != kind:
+            continue
+        results += await _compute(db, contract, window, terms, now)
+    return results
+
+
+async def _compute(
+    db: Database, contract: Contract, window: Window, terms: ResolvedTerms, now: datetime
+) -> list[ContractWindow]:
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    measured_end = min(max(now, start), end)
+    intervals = await link_intervals(db, contract.links, start, measured_end)
+    planned = await maintenance_windows(db, start, end)
+    out = []
+    for subject in subjects(contract):
+        members: list[Sequence[Period]] = []
+        maintenance: list[Sequence[MaintenanceWindow]] = []
+        for link_id in subject.link_ids:
+            members.append(
+                [
+                    Period(i.starts_at, i.ends_at or measured_end, i.status)
+                    for i in intervals[link_id]
+                ]
+            )
+            maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])
+        result = compute_window(window, sla_terms(terms), members, maintenance, now)
+        out.append(ContractWindow(contract, contract.customer, subject, terms, result))
+    return out

@@ -1,0 +1,185 @@
+"""`linkwatch report sla` end to end: samples imported from CSV, states derived, the
+window computed, and the record billing systems read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sla.records import FIELDS
+from tests.helpers import linkwatch
+
+WEEK_START = datetime(2026, 11, 15, 23, 0, tzinfo=UTC)  # 2026-W47 starts Mon 00:00 Berlin
+OUTAGE = (WEEK_START + timedelta(days=2, hours=3), WEEK_START + timedelta(days=2, hours=5))
+
+
+def _config(directory: Path) -> Path:
+    config = directory / "linkwatch.yaml"
+    config.write_text(
+        f"""\
+data_dir: {directory}
+customers:
+  - {{id: acme, name: ACME Corp, timezone: Europe/Berlin}}
+  - {{id: globex, name: Globex, timezone: America/New_York}}
+links:
+  - {{id: acme-hq, customer: acme, probes: [{{id: icmp, kind: icmp, host: 127.0.0.1,
+      interval: 1m}}]}}
+  - {{id: globex-dc, customer: globex, probes: [{{id: icmp, kind: icmp, host: 127.0.0.2,
+      interval: 1m}}]}}
+plans:
+  - {{id: gold, target: 99.5, window: week, currency: EUR,
+      credit: {{step: 0.5, per_step: 5, cap: 50}}}}
+contracts:
+  - {{id: acme-gold, customer: acme, links: [acme-hq], plan: gold, fee: "250.00"}}
+  - {{id: globex-monthly, customer: globex, links: [globex-dc], target: 99.9,
+      window: month, fee: "100.00", currency: USD}}
+maintenance:
+  - {{id: mw-1, links: [acme-hq], start: "2026-11-20T02:00:00+01:00",
+      end: "2026-11-20T03:00:00+01:00", announced_at: "2026-11-10T10:00:00+01:00"}}
+"""
+    )
+    return config
+
+
+def _week_of_samples(path: Path) -> None:
+    """One sample a minute for 2026-W47 on acme-hq: down for two hours, and down during
+    the announced maintenance hour (which is excluded)."""
+    maintenance = (datetime(2026, 11, 20, 1, tzinfo=UTC), datetime(2026, 11, 20, 2, tzinfo=UTC))
+    with path.open("w") as handle:
+        handle.write("time,link,probe,outcome,rtt_ms,loss_pct\n")
+        for minute in range(7 * 24 * 60):
+            moment = WEEK_START + timedelta(minutes=minute)
+            down = OUTAGE[0] <= moment < OUTAGE[1] or maintenance[0] <= moment < maintenance[1]
+            outcome, rtt, loss = ("down", "", "100") if down else ("up", "4.2", "0")
+            handle.write(f"{moment.isoformat()},acme-hq,icmp,{outcome},{rtt},{loss}\n")
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory, pg_base_dir: Path) -> Path:
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(dir=pg_base_dir))
+    directory.chmod(0o711)
+    config = _config(directory)
+    samples = directory / "week.csv"
+    _week_of_samples(samples)
+    result = linkwatch("import", "samples", "--config", str(config), str(samples))
+    assert result.returncode == 0, result.stderr
+    return config
+
+
+def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
+    result = linkwatch(
+        "report", "sla", "--config", str(loaded), "--window", "2026-W47", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert len(records) == 1  # the monthly contract is not measured in weeks
+    record = records[0]
+    assert set(FIELDS) <= set(record)
+    # 7,200 s down (the outage); the maintenance hour is excluded; the last sample's
+    # minute ends the data, so the week's final 60 s are unknown (excluded by policy).
+    assert record == {
+        "contract": "acme-gold",
+        "customer": "acme",
+        "link": "acme-hq",
+        "window": "2026-W47",
+        "window_start": "2026-11-16T00:00:00+01:00",
+        "window_end": "2026-11-23T00:00:00+01:00",
+        "window_s": 604800,
+        "excluded_s": 3600,
+        "unknown_s": 0,
+        "down_s": 7200,
+        "eligible_s": 601200,
+        "coverage_pct": "100.0000",
+        "availability_pct": "98.8023",
+        "target_pct": "99.5",
+        "met": False,
+        "budget_s": 3006,
+        "budget_used_pct": "239.5209",
+        "incidents": 1,
+        "credit_steps": 2,
+        "credit_pct": "10",
+        "credit_amount": "25.00",
+        "currency": "EUR",
+        "status": "closed",
+    }
+
+
+def test_csv_and_table_forms(loaded: Path) -> None:
+    result = linkwatch(
+        "report", "sla", "--config", str(loaded), "--window", "2026-W47", "--format", "csv"
+    )
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == list(FIELDS)
+    assert (rows[0]["availability_pct"], rows[0]["met"], rows[0]["credit_amount"]) == (
+        "98.8023",
+        "false",
+        "25.00",
+    )
+    table = linkwatch("report", "sla", "--config", str(loaded), "--window", "2026-W47")
+    assert "acme-gold" in table.stdout
+    assert "98.8023" in table.stdout
+
+
+def test_a_month_without_data_is_not_applicable(loaded: Path) -> None:
+    result = linkwatch(
+        "report",
+        "sla",
+        "--config",
+        str(loaded),
+        "--window",
+        "2026-10",
+        "--customer",
+        "globex",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert (record["contract"], record["availability_pct"], record["met"]) == (
+        "globex-monthly",
+        None,
+        None,
+    )
+    assert record["credit_amount"] == "0.00"
+    assert record["coverage_pct"] == "0.0000"
+    assert record["unknown_s"] == 31 * 86400  # no data at all: all of October is unknown
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--window", "2026-W54"], "--window '2026-W54': 2026 has no ISO week 54"),
+        (["--window", "last week"], "--window 'last week' is not a window; use an ISO week"),
+        (
+            ["--window", "2026-W47", "--customer", "initech"],
+            "--customer 'initech' is not a customer; defined: acme, globex",
+        ),
+    ],
+)
+def test_bad_arguments_are_explained(loaded: Path, args: list[str], message: str) -> None:
+    result = linkwatch("report", "sla", "--config", str(loaded), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rebuild_states_recomputes_a_range(loaded: Path) -> None:
+    result = linkwatch(
+        "db",
+        "rebuild-states",
+        "--config",
+        str(loaded),
+        "--from",
+        "2026-11-16T00:00:00+01:00",
+        "--to",
+        "2026-11-23T00:00:00+01:00",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
