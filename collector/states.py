@@ -1051,3 +1051,31 @@ async def incidents(
         )
         for link_id, starts_at, ends_at, seen_until, probe_ids, probe_starts, errors in rows
     ]
+
+
+async def state_seconds(
+    db: Database,
+    link_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    origin: datetime,
+) -> dict[tuple[str, datetime], dict[LinkStatus, timedelta]]:
+    """Time each link spent in each status per bucket of [start, end), from the stored
+    intervals: the state half of the hourly and daily rollups (buckets aligned to
+    `origin`, as in `collector.rollups`). Time no interval covers is not counted: it is
+    unknown to the SLA engine. Pass `end <= now`: stored intervals run ahead of the clock.
+    """
+    result: dict[tuple[str, datetime], dict[LinkStatus, timedelta]] = {}
+    for link_id, intervals in (await link_intervals(db, link_ids, start, end)).items():
+        for interval in intervals:
+            cursor, stop = interval.starts_at, interval.ends_at or end
+            while cursor < stop:
+                bucket_start = origin + ((cursor - origin) // bucket) * bucket
+                piece_end = min(stop, bucket_start + bucket)
+                per_status = result.setdefault((link_id, bucket_start), {})
+                per_status[interval.status] = (
+                    per_status.get(interval.status, timedelta()) + piece_end - cursor
+                )
+                cursor = piece_end
+    return result

@@ -479,3 +479,51 @@ async def test_timescaledb_aggregates_and_refresh_policies_are_rerunnable(
             " ORDER BY 1"
         )
         assert await cur.fetchall() == [("samples_daily", False), ("samples_hourly", False)]
+
+
+@pytest.mark.timescaledb
+@pytest.mark.skipif(NO_TIMESCALEDB, reason=SKIP_REASON)
+async def test_timescaledb_and_plain_postgresql_derive_the_same_states(
+    database: Database, timescale_db: Database
+) -> None:
+    """The state half of the rollups: intervals and seconds per state per bucket."""
+    from collector.states import StateDeriver, link_intervals, state_seconds
+    from linkwatch.config import Link
+    from linkwatch.domain import LinkStatus
+
+    start = datetime(2024, 4, 1, tzinfo=UTC)
+    links = [
+        Link.model_validate(
+            {
+                "id": link_id,
+                "customer": "c",
+                "probes": [{"id": "icmp", "kind": "icmp", "host": "127.0.0.1", "interval": "1m"}],
+            }
+        )
+        for link_id in ("core-1", "edge-2", "edge-3")
+    ]
+    samples = [s for s in generated_samples(1, start, 36) if s.probe_id == "icmp"]
+    rng = random.Random(5)
+    end = start + timedelta(hours=36)
+    results = []
+    for db in (database, timescale_db):
+        shuffled = list(samples)
+        rng.shuffle(shuffled)
+        deriver = StateDeriver(db, links)
+        for i in range(0, len(shuffled), 97):
+            batch = shuffled[i : i + 97]
+            await write_samples(db, batch)
+            await deriver.samples_stored(batch)
+        ids = [link.id for link in links]
+        results.append(
+            (
+                await link_intervals(db, ids, start, end),
+                await state_seconds(db, ids, start, end, timedelta(hours=1), start),
+            )
+        )
+    (plain_intervals, plain_seconds), (ts_intervals, ts_seconds) = results
+    assert ts_intervals == plain_intervals
+    assert ts_seconds == plain_seconds
+    assert any(LinkStatus.DOWN in per for per in plain_seconds.values())
+    hour = plain_seconds[("core-1", start + timedelta(hours=3))]
+    assert sum(hour.values(), timedelta()) == timedelta(hours=1)

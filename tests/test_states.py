@@ -831,3 +831,21 @@ async def test_current_status_counts_availability_probes_only(database: Database
     (state,) = await current_link_states(database, [link], at(40))
     assert state.status is UP
     assert {p.probe_id: p.status for p in state.probes} == {"a": UP, "http": DOWN}
+
+
+async def test_state_seconds_split_intervals_at_bucket_boundaries(database: Database) -> None:
+    from collector.states import state_seconds
+
+    link = Link("l1", (Probe("a"),))
+    all_samples = samples((0, "up"), (30, "down"), (60, "down"), (90, "up"), probe="a")
+    await write_samples(database, all_samples)
+    await StateDeriver(database, [link]).samples_stored(all_samples)
+    # 50-second buckets from T0: UP 0-30, DOWN 30-90, UP 90-180, then UNKNOWN.
+    found = await state_seconds(database, ["l1"], at(0), at(200), timedelta(seconds=50), T0)
+    s = timedelta(seconds=1)
+    assert found == {
+        ("l1", at(0)): {UP: 30 * s, DOWN: 20 * s},
+        ("l1", at(50)): {DOWN: 40 * s, UP: 10 * s},
+        ("l1", at(100)): {UP: 50 * s},
+        ("l1", at(150)): {UP: 30 * s, UNKNOWN: 20 * s},
+    }
