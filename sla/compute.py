@@ -55,6 +55,45 @@ class Terms:
     minimum_credit: Decimal = Decimal("0")
     unknown: UnknownPolicy = "exclude"
     maintenance_notice: timedelta = timedelta(hours=72)
+    budget_warnings: tuple[int, ...] = (50, 80, 100)  # percent of the budget used
+    objectives: tuple[Objective, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """A performance objective over the window's available time: met at or under `limit`."""
+
+    name: Literal["latency p95", "latency mean", "loss"]
+    limit: Decimal  # ms for latency, percent for loss
+    credit_pct: Decimal = Decimal("0")  # earned when missed
+
+    @property
+    def unit(self) -> str:
+        return "%" if self.name == "loss" else "ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    """Performance over the window's available (up or degraded) samples."""
+
+    rtt_mean_ms: float | None = None
+    rtt_p95_ms: float | None = None
+    loss_mean_pct: float | None = None
+
+    def of(self, objective: Objective) -> float | None:
+        return {
+            "latency p95": self.rtt_p95_ms,
+            "latency mean": self.rtt_mean_ms,
+            "loss": self.loss_mean_pct,
+        }[objective.name]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveResult:
+    objective: Objective
+    measured: float | None  # None: no available sample to measure it on
+    met: bool | None
+    credit_pct: Decimal  # what missing it added to the credit
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +118,7 @@ class Credit:
     steps_pct: Decimal
     band_pct: Decimal
     incident_pct: Decimal
+    objective_pct: Decimal  # from missed performance objectives
     total_pct: Decimal  # after the cap
     amount: Decimal  # in the currency's minor units (quantised), 0 under minimum_credit
     currency: str
@@ -103,10 +143,25 @@ class WindowResult:
     budget_used: Fraction | None  # down / budget; None when the budget is zero
     credit: Credit
     maintenance: tuple[MaintenanceDecision, ...] = field(default=())
+    objectives: tuple[ObjectiveResult, ...] = field(default=())
+    warnings: tuple[int, ...] = field(default=())  # budget warning levels reached, percent
 
     @property
     def incidents(self) -> int:
         return len(self.outages)
+
+    @property
+    def budget_remaining_us(self) -> Fraction:
+        """Downtime still allowed in the window; negative once the budget is exceeded."""
+        return self.budget_us - self.down_us
+
+    @property
+    def burn_rate(self) -> Fraction | None:
+        """How fast the budget is used relative to an even pace through the window:
+        1 uses it up exactly at the window's end, 2 at its middle."""
+        if self.budget_used is None or not self.measured_us:
+            return None
+        return self.budget_used / Fraction(self.measured_us, self.window_us)
 
 
 def truncate_pct(ratio: Fraction | None, places: int = 4) -> Decimal | None:
@@ -162,6 +217,7 @@ def compute_window(
     members: Sequence[Sequence[Period]],
     maintenance: Sequence[Sequence[MaintenanceWindow]],
     now: datetime,
+    measurements: Measurements | None = None,
 ) -> WindowResult:
     """One result for a link (one member) or a redundant group (several members).
 
@@ -220,7 +276,13 @@ def compute_window(
 
     outage_spans = down if terms.unknown != "count_as_down" else down | unknown
     outages = tuple(_datetime_span(span) for span in outage_spans.spans)
-    credit = compute_credit(terms, availability, [end - start for start, end in outage_spans.spans])
+    objectives = evaluate_objectives(terms.objectives, measurements or Measurements())
+    credit = compute_credit(
+        terms,
+        availability,
+        [end - start for start, end in outage_spans.spans],
+        extra_pct=sum((o.credit_pct for o in objectives), Decimal(0)),
+    )
     known_us = measured_us - unknown_us
     return WindowResult(
         window=window,
@@ -240,7 +302,25 @@ def compute_window(
         budget_used=budget_used,
         credit=credit,
         maintenance=tuple(decisions),
+        objectives=objectives,
+        warnings=tuple(
+            level
+            for level in sorted(terms.budget_warnings)
+            if budget_used is not None and budget_used * 100 >= level
+        ),
     )
+
+
+def evaluate_objectives(
+    objectives: Sequence[Objective], measurements: Measurements
+) -> tuple[ObjectiveResult, ...]:
+    results = []
+    for objective in objectives:
+        measured = measurements.of(objective)
+        met = None if measured is None else Decimal(str(measured)) <= objective.limit
+        credit = objective.credit_pct if met is False else Decimal(0)
+        results.append(ObjectiveResult(objective, measured, met, credit))
+    return tuple(results)
 
 
 def _datetime_span(span: tuple[int, int]) -> tuple[datetime, datetime]:
@@ -248,12 +328,19 @@ def _datetime_span(span: tuple[int, int]) -> tuple[datetime, datetime]:
 
 
 def compute_credit(
-    terms: Terms, availability: Fraction | None, outage_lengths_us: Sequence[int]
+    terms: Terms,
+    availability: Fraction | None,
+    outage_lengths_us: Sequence[int],
+    *,
+    extra_pct: Decimal = Decimal(0),
 ) -> Credit:
-    """Linear steps, bands and the incident rule, summed, capped, priced and floored."""
+    """Linear steps, bands, the incident rule and `extra_pct` (missed performance
+    objectives), summed, capped, priced and floored."""
     zero = Decimal(0)
     if availability is None:
-        return Credit(0, zero, zero, zero, zero, quantise(zero, terms.currency), terms.currency)
+        return Credit(
+            0, zero, zero, zero, zero, zero, quantise(zero, terms.currency), terms.currency
+        )
     availability_pct = availability * 100
     shortfall = Fraction(terms.target_pct) - availability_pct
     steps = 0
@@ -271,11 +358,13 @@ def compute_credit(
         long_enough = rule.min_duration // timedelta(microseconds=1)
         if sum(1 for length in outage_lengths_us if length >= long_enough) >= rule.count:
             incident_pct = rule.credit_pct
-    total_pct = min(terms.cap_pct, steps_pct + band_pct + incident_pct)
+    total_pct = min(terms.cap_pct, steps_pct + band_pct + incident_pct + extra_pct)
     amount = quantise(terms.fee * total_pct / 100, terms.currency)
     if amount < terms.minimum_credit:
         amount = quantise(zero, terms.currency)
-    return Credit(steps, steps_pct, band_pct, incident_pct, total_pct, amount, terms.currency)
+    return Credit(
+        steps, steps_pct, band_pct, incident_pct, extra_pct, total_pct, amount, terms.currency
+    )
 
 
 def seconds(micros: int | Fraction) -> Decimal:

@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from collector import Database
 from collector.states import link_intervals
 from collector.stored import maintenance_windows
 from linkwatch.config import Config, Contract, ResolvedTerms
 from linkwatch.domain import MaintenanceWindow
-from sla.compute import Band, IncidentRule, Period, Terms, WindowResult, compute_window
+from sla.compute import (
+    Band,
+    IncidentRule,
+    Objective,
+    Period,
+    Terms,
+    WindowResult,
+    compute_window,
+)
 from sla.windows import Window, WindowKind, parse_window
 
 
@@ -61,7 +70,25 @@ def sla_terms(terms: ResolvedTerms) -> Terms:
         minimum_credit=terms.minimum_credit,
         unknown=terms.unknown,
         maintenance_notice=terms.maintenance_notice,
+        budget_warnings=tuple(terms.budget_warnings),
+        objectives=objectives(terms),
     )
+
+
+def objectives(terms: ResolvedTerms) -> tuple[Objective, ...]:
+    found: list[Objective] = []
+    if terms.latency is not None:
+        latency = terms.latency
+        # One latency objective earns its credit once, even when both limits are missed:
+        # the credit rides on the p95 limit when there is one.
+        if latency.p95_ms is not None:
+            found.append(Objective("latency p95", Decimal(str(latency.p95_ms)), latency.credit))
+        if latency.mean_ms is not None:
+            credit = latency.credit if latency.p95_ms is None else Decimal(0)
+            found.append(Objective("latency mean", Decimal(str(latency.mean_ms)), credit))
+    if terms.loss is not None:
+        found.append(Objective("loss", Decimal(str(terms.loss.max_pct)), terms.loss.credit))
+    return tuple(found)
 
 
 def concerns(window: MaintenanceWindow, link_id: str, customer_id: str) -> bool:

@@ -16,6 +16,8 @@ from linkwatch.domain import LinkStatus, MaintenanceWindow
 from sla.compute import (
     Band,
     IncidentRule,
+    Measurements,
+    Objective,
     Period,
     Terms,
     WindowResult,
@@ -444,3 +446,43 @@ def test_results_do_not_depend_on_the_order_periods_arrive_in(
     shuffled = list(periods)
     rng.shuffle(shuffled)  # type: ignore[attr-defined]
     assert one(periods) == one(shuffled)
+
+
+def test_error_budget_remaining_burn_rate_and_warnings() -> None:
+    now = at(84)  # half the week
+    result = one(timeline((10, 10.7), end=now), now=now)  # 2,520 s down of a 3,024 s budget
+    assert seconds(result.budget_remaining_us) == 504
+    assert result.budget_used == Fraction(2520, 3024)
+    assert result.burn_rate == Fraction(2520, 3024) * 2  # twice the even pace
+    assert result.warnings == (50, 80)  # warned before the breach, not after it
+    assert one(timeline((10, 11)), now=AFTER).warnings == (50, 80, 100)
+    assert one(timeline(), now=AFTER).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("measured", "met", "credit"),
+    [
+        pytest.param(Measurements(rtt_p95_ms=39.9, loss_mean_pct=0.05), True, "0", id="met"),
+        pytest.param(Measurements(rtt_p95_ms=40.0, loss_mean_pct=0.1), True, "0", id="at-limit"),
+        pytest.param(
+            Measurements(rtt_p95_ms=40.01, loss_mean_pct=0.0), False, "5", id="latency-missed"
+        ),
+        pytest.param(Measurements(), None, "0", id="nothing-measured"),
+    ],
+)
+def test_performance_objectives_are_reported_and_credited_when_missed(
+    measured: Measurements, met: bool | None, credit: str
+) -> None:
+    terms = replace(
+        GOLD,
+        objectives=(
+            Objective("latency p95", Decimal("40"), Decimal("5")),
+            Objective("loss", Decimal("0.1")),
+        ),
+    )
+    result = compute_window(WEEK, terms, [timeline()], [[]], AFTER, measured)
+    latency, loss = result.objectives
+    assert latency.met is met
+    assert result.credit.objective_pct == Decimal(credit)
+    assert result.credit.total_pct == Decimal(credit)
+    assert loss.met is (None if measured.loss_mean_pct is None else True)
