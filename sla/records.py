@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sla.compute import seconds, truncate_pct
@@ -24,6 +25,8 @@ FIELDS = (
     "excluded_s", "unknown_s", "down_s", "eligible_s", "coverage_pct", "availability_pct",
     "target_pct", "met", "budget_s", "budget_used_pct", "incidents", "credit_steps",
     "credit_pct", "credit_amount", "currency", "status",
+    # Added after the first release: appended, so positional CSV readers keep working.
+    "budget_remaining_s", "burn_rate", "budget_warning_pct", "objectives_met",
 )  # fmt: skip
 
 
@@ -59,7 +62,21 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "credit_amount": str(r.credit.amount),
         "currency": r.credit.currency,
         "status": status or window_status(item, now),
+        "budget_remaining_s": seconds(r.budget_remaining_us),
+        "burn_rate": None if r.burn_rate is None else f"{_two_places(r.burn_rate):f}",
+        "budget_warning_pct": max(r.warnings) if r.warnings else None,
+        "objectives_met": _all_met([o.met for o in r.objectives]),
     }
+
+
+def _two_places(value: Fraction) -> Decimal:
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.01"))
+
+
+def _all_met(results: list[bool | None]) -> bool | None:
+    """None when there is no objective (or nothing to measure it on)."""
+    known = [met for met in results if met is not None]
+    return all(known) if known else None
 
 
 def _pct(value: Decimal | None) -> str | None:

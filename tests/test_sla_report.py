@@ -108,6 +108,10 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "credit_amount": "25.00",
         "currency": "EUR",
         "status": "closed",
+        "budget_remaining_s": -4194,
+        "burn_rate": "2.40",
+        "budget_warning_pct": 100,
+        "objectives_met": None,
     }
 
 
