@@ -230,8 +230,7 @@ async def _housekeeping(config: Config, db: Database, stop: asyncio.Event) -> No
     settings = storage_settings(config)
     while not stop.is_set():
         try:
-            report = await run_housekeeping(db, settings, datetime.now(UTC))
-            log.info("housekeeping done %s", report.summary())
+            await run_housekeeping(db, settings, datetime.now(UTC))  # it logs its summary
         except DatabaseError as exc:
             log.warning("housekeeping skipped, database unavailable cause=%s", exc)
         with contextlib.suppress(TimeoutError):

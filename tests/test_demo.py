@@ -37,6 +37,14 @@ def test_history_is_deterministic_so_reruns_store_nothing_twice() -> None:
     assert earlier_windows <= set(HISTORY.maintenance)
 
 
+def test_history_is_dense_enough_to_leave_no_false_unknown_time() -> None:
+    # Samples further apart than a probe's stale_after would make unknown time that no
+    # real monitor gap caused.
+    for link in CONFIG.links:
+        for probe in link.probes:
+            assert probe.stale_after_effective > STEP, (link.id, probe.id)
+
+
 def test_history_covers_eight_weeks_of_every_probe_on_a_minute_grid() -> None:
     per_probe = Counter((s.link_id, s.probe_id) for s in HISTORY.samples)
     assert set(per_probe) == {(link.id, p.id) for link in CONFIG.links for p in link.probes}
