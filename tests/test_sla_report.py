@@ -35,7 +35,9 @@ plans:
   - {{id: gold, target: 99.5, window: week, currency: EUR,
       credit: {{step: 0.5, per_step: 5, cap: 50}}}}
 contracts:
-  - {{id: acme-gold, customer: acme, links: [acme-hq], plan: gold, fee: "250.00"}}
+  - {{id: acme-gold, customer: acme, links: [acme-hq], plan: gold, fee: "250.00",
+      versions: [{{effective_from: "2026-11-18T00:00:00+01:00", target: 99.9,
+                  fee: "300.00"}}]}}
   - {{id: globex-monthly, customer: globex, links: [globex-dc], target: 99.9,
       window: month, fee: "100.00", currency: USD}}
 maintenance:
@@ -113,6 +115,22 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "budget_warning_pct": 100,
         "objectives_met": None,
     }
+
+
+def test_a_window_uses_the_contract_version_in_force_at_its_start(loaded: Path) -> None:
+    # The version from Wednesday of week 47 applies from week 48 on, not mid-window.
+    reports = {}
+    for window in ("2026-W47", "2026-W48"):
+        result = linkwatch(
+            "report", "sla", "--config", str(loaded), "--window", window, "--format", "json"
+        )
+        assert result.returncode == 0, result.stderr
+        (reports[window],) = json.loads(result.stdout)
+    assert reports["2026-W47"]["target_pct"] == "99.5"
+    assert reports["2026-W48"]["target_pct"] == "99.9"
+    # No samples that week: only the last sample of week 47, good for stale_after (3 min)
+    # into week 48, is known time there.
+    assert reports["2026-W48"]["eligible_s"] == 120
 
 
 def test_csv_and_table_forms(loaded: Path) -> None:
