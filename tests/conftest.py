@@ -12,19 +12,24 @@ run as root PostgreSQL runs as an unprivileged user, which cannot enter pytest's
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 import pytest_asyncio
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import tuple_row
 
 from collector.database import Database, connect
 from collector.embedded import EmbeddedPostgres
 from collector.settings import StorageSettings
+from tests.helpers import TIMESCALEDB_BINDIR, TIMESCALEDB_SKIP_REASON
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +81,41 @@ async def database(session_database: Database) -> Database:
                 sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
             )
     return session_database
+
+
+@pytest.fixture(scope="session")
+def timescaledb_server(pg_base_dir: Path) -> Iterator[EmbeddedPostgres]:
+    """One PostgreSQL with TimescaleDB for the session; skips where it is not installed."""
+    if TIMESCALEDB_BINDIR is None:
+        pytest.skip(TIMESCALEDB_SKIP_REASON)
+    directory = Path(tempfile.mkdtemp(dir=pg_base_dir))
+    directory.chmod(0o711)
+    server = EmbeddedPostgres(directory, durable=False, bin_dir=TIMESCALEDB_BINDIR)
+    server.start()
+    yield server
+    server.stop()
+
+
+_timescale_databases = itertools.count()
+
+
+@pytest_asyncio.fixture
+async def timescale_db(
+    timescaledb_server: EmbeddedPostgres, pg_base_dir: Path
+) -> AsyncIterator[Database]:
+    """A fresh migrated database with TimescaleDB; raw samples kept 100 years."""
+    name = f"timescale_{next(_timescale_databases)}"
+    async with await psycopg.AsyncConnection.connect(
+        make_conninfo(timescaledb_server.url, dbname="postgres"), autocommit=True
+    ) as admin:
+        await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    settings = StorageSettings(
+        url=make_conninfo(timescaledb_server.url, dbname=name),
+        data_dir=pg_base_dir,
+        timescaledb="require",
+        retention=timedelta(days=36_500),
+    )
+    db = await connect(settings)
+    assert db.timescaledb
+    yield db
+    await db.close()

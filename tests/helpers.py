@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -99,3 +100,37 @@ def wait_for(
             return
         time.sleep(0.3)
     pytest.fail(f"timed out waiting for {what}:\n{log.read_text()}")
+
+
+def _timescaledb_bindir() -> Path | None:
+    """A PostgreSQL bin directory whose installation has the timescaledb extension:
+    LINKWATCH_TEST_TIMESCALEDB_BINDIR if set, else the newest /usr/lib/postgresql/*/bin."""
+    from collector.embedded import BINDIR_ENV, find_binaries
+    from linkwatch.errors import DatabaseError
+
+    override = os.environ.get("LINKWATCH_TEST_TIMESCALEDB_BINDIR")
+    candidates = [Path(override)] if override else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    saved = os.environ.get(BINDIR_ENV)
+    try:
+        for candidate in candidates:
+            os.environ[BINDIR_ENV] = str(candidate)
+            try:
+                if find_binaries().timescaledb:
+                    return candidate
+            except DatabaseError:
+                continue
+    finally:
+        if saved is None:
+            os.environ.pop(BINDIR_ENV, None)
+        else:
+            os.environ[BINDIR_ENV] = saved
+    return None
+
+
+TIMESCALEDB_BINDIR = _timescaledb_bindir()
+NO_TIMESCALEDB = TIMESCALEDB_BINDIR is None
+TIMESCALEDB_SKIP_REASON = (
+    "the timescaledb extension is not installed for any PostgreSQL here (looked at "
+    "LINKWATCH_TEST_TIMESCALEDB_BINDIR and /usr/lib/postgresql/*/bin)"
+)

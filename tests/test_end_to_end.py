@@ -4,7 +4,6 @@ the embedded PostgreSQL (and TimescaleDB where installed), and the portal over H
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from collector.embedded import BINDIR_ENV, find_binaries
+from collector.embedded import BINDIR_ENV
 from tests.helpers import (
     FAST_HASHER,
+    TIMESCALEDB_BINDIR,
+    TIMESCALEDB_SKIP_REASON,
     board_statuses,
     browser,
     free_port,
@@ -26,28 +27,7 @@ from tests.helpers import (
 PASSWORD = "e2e-password"
 
 
-def timescaledb_bindir() -> Path | None:
-    """A PostgreSQL bin directory whose installation has the timescaledb extension."""
-    candidates = [Path(p) for p in [os.environ.get("LINKWATCH_TEST_TIMESCALEDB_BINDIR")] if p]
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    saved = os.environ.get(BINDIR_ENV)
-    try:
-        for candidate in candidates:
-            os.environ[BINDIR_ENV] = str(candidate)
-            try:
-                if find_binaries().timescaledb:
-                    return candidate
-            except Exception:  # noqa: S112 - not a usable installation: try the next one
-                continue
-    finally:
-        if saved is None:
-            os.environ.pop(BINDIR_ENV, None)
-        else:
-            os.environ[BINDIR_ENV] = saved
-    return None
-
-
-TIMESCALEDB = timescaledb_bindir()
+TIMESCALEDB = TIMESCALEDB_BINDIR
 
 
 def write_config(directory: Path, port: int, closed_port: int) -> Path:
@@ -89,7 +69,7 @@ users:
             id="timescaledb",
             marks=pytest.mark.skipif(
                 TIMESCALEDB is None,
-                reason="the timescaledb extension is not installed for any PostgreSQL here",
+                reason=TIMESCALEDB_SKIP_REASON,
             ),
         ),
     ]

@@ -7,19 +7,12 @@ there and skip otherwise.
 
 from __future__ import annotations
 
-import itertools
-import tempfile
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
-import pytest_asyncio
-from psycopg.conninfo import make_conninfo
 
-from collector.database import Database, connect
-from collector.embedded import EmbeddedPostgres
+from collector.database import Database
 from collector.housekeeping import (
     DEFAULT_ROLLUP_RETENTION,
     DbStats,
@@ -33,10 +26,8 @@ from collector.spool import SpoolStatus
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
 
-PG15_BIN = Path("/usr/lib/postgresql/15/bin")
-CONTROL = Path("/usr/share/postgresql/15/extension/timescaledb.control")
-NO_TIMESCALEDB = not (CONTROL.is_file() and PG15_BIN.is_dir())
-SKIP_REASON = f"TimescaleDB is not installed for PostgreSQL 15 ({CONTROL} missing)"
+# The `timescale_db` fixture (conftest) keeps raw samples this long.
+TS_RETENTION = timedelta(days=36_500)
 
 NOW = datetime(2024, 6, 15, 12, 34, 56, tzinfo=UTC)
 RETENTION = timedelta(days=30)
@@ -216,44 +207,6 @@ async def test_stats_on_plain_postgresql(database: Database) -> None:
 
 
 # -- TimescaleDB --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def timescaledb_server(pg_base_dir: Path) -> Iterator[EmbeddedPostgres]:
-    if NO_TIMESCALEDB:
-        pytest.skip(SKIP_REASON)
-    directory = Path(tempfile.mkdtemp(dir=pg_base_dir))
-    directory.chmod(0o711)
-    server = EmbeddedPostgres(directory, durable=False, bin_dir=PG15_BIN)
-    server.start()
-    yield server
-    server.stop()
-
-
-_databases = itertools.count()
-TS_RETENTION = timedelta(days=36_500)
-
-
-@pytest_asyncio.fixture
-async def timescale_db(
-    timescaledb_server: EmbeddedPostgres, pg_base_dir: Path
-) -> AsyncIterator[Database]:
-    """A fresh database with TimescaleDB on the module's server; samples kept 100 years."""
-    name = f"housekeeping_{next(_databases)}"
-    async with await psycopg.AsyncConnection.connect(
-        make_conninfo(timescaledb_server.url, dbname="postgres"), autocommit=True
-    ) as admin:
-        await admin.execute(f"CREATE DATABASE {name}")
-    settings = StorageSettings(
-        url=make_conninfo(timescaledb_server.url, dbname=name),
-        data_dir=pg_base_dir,
-        timescaledb="require",
-        retention=TS_RETENTION,
-    )
-    db = await connect(settings)
-    assert db.timescaledb
-    yield db
-    await db.close()
 
 
 @pytest.mark.timescaledb

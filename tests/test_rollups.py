@@ -8,22 +8,15 @@ there and skip otherwise.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 import random
-import tempfile
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import psycopg
 import pytest
-import pytest_asyncio
-from psycopg.conninfo import make_conninfo
 
-from collector.database import Database, connect
-from collector.embedded import EmbeddedPostgres
+from collector.database import Database
 from collector.rollups import (
     Rollup,
     bucket_ceil,
@@ -38,11 +31,6 @@ from collector.rollups import (
 from collector.settings import StorageSettings
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
-
-PG15_BIN = Path("/usr/lib/postgresql/15/bin")
-CONTROL = Path("/usr/share/postgresql/15/extension/timescaledb.control")
-NO_TIMESCALEDB = not (CONTROL.is_file() and PG15_BIN.is_dir())
-SKIP_REASON = f"TimescaleDB is not installed for PostgreSQL 15 ({CONTROL} missing)"
 
 UP, DEGRADED, DOWN, UNKNOWN = Outcome.UP, Outcome.DEGRADED, Outcome.DOWN, Outcome.UNKNOWN
 DAY = datetime(2024, 3, 10, tzinfo=UTC)
@@ -303,43 +291,6 @@ async def test_refreshes_racing_materialization_leave_no_bucket_stale(database: 
 # -- TimescaleDB --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def timescaledb_server(pg_base_dir: Path) -> Iterator[EmbeddedPostgres]:
-    if NO_TIMESCALEDB:
-        pytest.skip(SKIP_REASON)
-    directory = Path(tempfile.mkdtemp(dir=pg_base_dir))
-    directory.chmod(0o711)
-    server = EmbeddedPostgres(directory, durable=False, bin_dir=PG15_BIN)
-    server.start()
-    yield server
-    server.stop()
-
-
-_databases = itertools.count()
-
-
-@pytest_asyncio.fixture
-async def timescale_db(
-    timescaledb_server: EmbeddedPostgres, pg_base_dir: Path
-) -> AsyncIterator[Database]:
-    """A fresh database with TimescaleDB on the module's server; samples kept 100 years."""
-    name = f"rollups_{next(_databases)}"
-    async with await psycopg.AsyncConnection.connect(
-        make_conninfo(timescaledb_server.url, dbname="postgres"), autocommit=True
-    ) as admin:
-        await admin.execute(f"CREATE DATABASE {name}")
-    settings = StorageSettings(
-        url=make_conninfo(timescaledb_server.url, dbname=name),
-        data_dir=pg_base_dir,
-        timescaledb="require",
-        retention=timedelta(days=36_500),
-    )
-    db = await connect(settings)
-    assert db.timescaledb
-    yield db
-    await db.close()
-
-
 def generated_samples(seed: int, start: datetime, hours: int) -> list[Sample]:
     """Three links, two probes each, a sample a minute with gaps and every outcome."""
     rng = random.Random(seed)
@@ -482,7 +433,6 @@ async def test_timescaledb_aggregates_and_refresh_policies_are_rerunnable(
 
 
 @pytest.mark.timescaledb
-@pytest.mark.skipif(NO_TIMESCALEDB, reason=SKIP_REASON)
 async def test_timescaledb_and_plain_postgresql_derive_the_same_states(
     database: Database, timescale_db: Database
 ) -> None:

@@ -18,16 +18,11 @@ from collector.migrate import migrate
 from collector.settings import StorageSettings
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
-
-PG15_BIN = Path("/usr/lib/postgresql/15/bin")
-CONTROL = Path("/usr/share/postgresql/15/extension/timescaledb.control")
+from tests.helpers import NO_TIMESCALEDB, TIMESCALEDB_BINDIR, TIMESCALEDB_SKIP_REASON
 
 pytestmark = [
     pytest.mark.timescaledb,
-    pytest.mark.skipif(
-        not (CONTROL.is_file() and PG15_BIN.is_dir()),
-        reason=f"TimescaleDB is not installed for PostgreSQL 15 ({CONTROL} missing)",
-    ),
+    pytest.mark.skipif(NO_TIMESCALEDB, reason=TIMESCALEDB_SKIP_REASON),
 ]
 
 
@@ -42,7 +37,7 @@ async def _policies(conn: psycopg.AsyncConnection[Any]) -> dict[str, str]:
 async def test_samples_become_a_compressed_hypertable_with_policies(
     pg_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LINKWATCH_PG_BINDIR", str(PG15_BIN))
+    monkeypatch.setenv("LINKWATCH_PG_BINDIR", str(TIMESCALEDB_BINDIR))
     server = EmbeddedPostgres(pg_data_dir, durable=False)
     assert server.binaries.timescaledb
     settings = StorageSettings(
