@@ -12,7 +12,9 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from linkwatch.config import AnyProbe, Link, Thresholds
@@ -61,7 +63,24 @@ def apply_thresholds(result: ProbeResult, thresholds: Thresholds) -> ProbeResult
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LagStats:
+    """How late runs started against their fixed schedule, over the recent runs."""
+
+    runs: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+
+
 class Scheduler:
+    """Probes every configured probe on its own fixed cadence until stopped.
+
+    `update(links)` applies a new configuration while running: probes whose spec and
+    link thresholds are unchanged keep their tasks and cadence; changed ones restart;
+    removed ones finish a run in flight and stop.
+    """
+
     def __init__(
         self,
         links: Sequence[Link],
@@ -71,45 +90,86 @@ class Scheduler:
         probes: Mapping[str, ProbeFunction] = PROBES,
         concurrency: int = 512,
         rng: random.Random | None = None,
+        lag_window: int = 10_000,
     ) -> None:
-        self._links = links
+        self._links = list(links)
         self._sink = sink
         self._ctx = ctx
         self._probes = probes
         self._semaphore = asyncio.Semaphore(concurrency)
         self._rng = rng or random.Random()  # noqa: S311 - start offsets, not secrets
+        self._lags: deque[float] = deque(maxlen=lag_window)
+        self._running: dict[tuple[str, str], _Running] = {}
+        self._group: asyncio.TaskGroup | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Probe until `stop` is set; a run in flight is finished and its sample delivered."""
+        """Probe until `stop` is set; runs in flight finish and deliver their samples."""
         async with asyncio.TaskGroup() as group:
-            for link in self._links:
-                for spec in link.probes:
-                    probe = self._probes.get(spec.kind)
-                    if probe is None:
-                        log.warning(
-                            "probe not run link=%s probe=%s kind=%s reason=unsupported-kind",
-                            link.id,
-                            spec.id,
-                            spec.kind,
-                        )
-                        continue
-                    group.create_task(
-                        self._cadence(link, spec, probe, stop), name=f"probe:{link.id}/{spec.id}"
-                    )
+            self._group = group
+            self._apply(self._links)
+            await stop.wait()
+            for running in self._running.values():
+                running.retire.set()
+        self._group = None
+        self._running.clear()
+
+    def update(self, links: Sequence[Link]) -> None:
+        """Apply a new (already validated) configuration to the running scheduler."""
+        self._links = list(links)
+        if self._group is not None:
+            self._apply(self._links)
+
+    def lag_stats(self) -> LagStats | None:
+        if not self._lags:
+            return None
+        ordered = sorted(self._lags)
+        return LagStats(
+            runs=len(ordered),
+            p50_s=ordered[len(ordered) // 2],
+            p99_s=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+            max_s=ordered[-1],
+        )
+
+    def _apply(self, links: Sequence[Link]) -> None:
+        assert self._group is not None
+        wanted = {(link.id, spec.id): (link, spec) for link in links for spec in link.probes}
+        for key, running in list(self._running.items()):
+            link, spec = wanted.get(key, (None, None))
+            if link is None or spec != running.spec or link.thresholds != running.link.thresholds:
+                running.retire.set()
+                del self._running[key]
+        for key, (link, spec) in wanted.items():
+            if key in self._running:
+                continue
+            probe = self._probes.get(spec.kind)
+            if probe is None:
+                log.warning(
+                    "probe not run link=%s probe=%s kind=%s reason=unsupported-kind",
+                    link.id,
+                    spec.id,
+                    spec.kind,
+                )
+                continue
+            retire = asyncio.Event()
+            self._running[key] = _Running(link, spec, retire)
+            self._group.create_task(
+                self._cadence(link, spec, probe, retire), name=f"probe:{link.id}/{spec.id}"
+            )
 
     async def _cadence(
-        self, link: Link, spec: AnyProbe, probe: ProbeFunction, stop: asyncio.Event
+        self, link: Link, spec: AnyProbe, probe: ProbeFunction, retire: asyncio.Event
     ) -> None:
         interval = spec.interval.total_seconds()
         next_at = time.monotonic() + self._rng.uniform(0, interval)
-        while not stop.is_set():
+        while not retire.is_set():
             delay = next_at - time.monotonic()
             if delay > 0:
                 try:
-                    await asyncio.wait_for(stop.wait(), delay)
+                    await asyncio.wait_for(retire.wait(), delay)
                     return
                 except TimeoutError:
                     pass
+            self._lags.append(max(0.0, time.monotonic() - next_at))
             sample = await self.run_once(link, spec, probe)
             await self._sink(sample)
             next_at += interval
@@ -125,7 +185,8 @@ class Scheduler:
                 )
 
     async def run_once(self, link: Link, spec: AnyProbe, probe: ProbeFunction) -> Sample:
-        """One probe run under the shared semaphore and a hard deadline."""
+        """One probe run under the shared semaphore and a hard deadline. A probe that
+        crashes yields an `unknown` sample (and a logged traceback), not a dead cadence."""
         budget = spec.max_run_time() + _DEADLINE_SLACK
         async with self._semaphore:
             observed_at = datetime.now(UTC)
@@ -134,6 +195,11 @@ class Scheduler:
                     result = await probe(spec, self._ctx)
             except TimeoutError:
                 result = ProbeResult(Outcome.UNKNOWN, error="probe overran its deadline")
+            except Exception as exc:
+                log.exception("probe crashed link=%s probe=%s kind=%s", link.id, spec.id, spec.kind)
+                result = ProbeResult(
+                    Outcome.UNKNOWN, error=f"probe crashed: {type(exc).__name__}: {exc}"
+                )
         result = apply_thresholds(result, link.thresholds)
         sample = Sample.from_result(link.id, spec.id, observed_at, result)
         log.debug(
@@ -146,3 +212,10 @@ class Scheduler:
             sample.error,
         )
         return sample
+
+
+@dataclass(slots=True)
+class _Running:
+    link: Link
+    spec: AnyProbe
+    retire: asyncio.Event

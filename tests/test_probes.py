@@ -206,3 +206,82 @@ def test_registry_maps_each_kind_to_its_probe() -> None:
 
 def test_max_run_time_bounds_the_whole_icmp_burst() -> None:
     assert icmp("127.0.0.1").max_run_time() == timedelta(milliseconds=540)
+
+
+async def test_a_crashing_probe_gives_unknown_samples_and_keeps_its_cadence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    samples: list[Sample] = []
+
+    async def broken(spec: object, ctx: ProbeContext) -> ProbeResult:
+        raise KeyError("ifHCInOctets")
+
+    async def sink(sample: Sample) -> None:
+        samples.append(sample)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        Scheduler([_link("a", "200ms")], sink, CTX, probes={"tcp": broken}).run(stop)
+    )
+    await asyncio.sleep(0.7)
+    stop.set()
+    await task
+    assert len(samples) >= 2  # the cadence survived the crash
+    assert {s.outcome for s in samples} == {Outcome.UNKNOWN}
+    assert samples[0].error == "probe crashed: KeyError: 'ifHCInOctets'"
+    assert "Traceback" in caplog.text
+    assert "probe crashed link=a probe=p kind=tcp" in caplog.text
+
+
+async def test_scheduler_reports_how_late_runs_start() -> None:
+    async def quick(spec: object, ctx: ProbeContext) -> ProbeResult:
+        return ProbeResult(Outcome.UP, rtt_ms=1.0)
+
+    stop = asyncio.Event()
+    scheduler = Scheduler(
+        [_link(f"l{i}", "200ms") for i in range(20)],
+        lambda s: asyncio.sleep(0),
+        CTX,
+        probes={"tcp": quick},
+    )
+    assert scheduler.lag_stats() is None
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0.9)
+    stop.set()
+    await task
+    lag = scheduler.lag_stats()
+    assert lag is not None
+    assert lag.runs >= 60
+    assert 0 <= lag.p50_s <= lag.p99_s <= lag.max_s < 0.2  # an idle loop keeps time
+
+
+async def test_a_reloaded_config_keeps_unchanged_probes_and_restarts_changed_ones() -> None:
+    seen: list[tuple[str, float]] = []
+
+    async def probe(spec: object, ctx: ProbeContext) -> ProbeResult:
+        return ProbeResult(Outcome.UP, rtt_ms=1.0)
+
+    async def sink(sample: Sample) -> None:
+        seen.append((sample.link_id, time.monotonic()))
+
+    stop = asyncio.Event()
+    scheduler = Scheduler(
+        [_link("kept", "300ms"), _link("changed", "300ms"), _link("removed", "300ms")],
+        sink,
+        CTX,
+        probes={"tcp": probe},
+    )
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0.7)
+    kept_task = next(t for t in asyncio.all_tasks() if t.get_name() == "probe:kept/p")
+    scheduler.update([_link("kept", "300ms"), _link("changed", "1s"), _link("added", "300ms")])
+    await asyncio.sleep(0.05)
+    tasks = {t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("probe:")}
+    assert tasks == {"probe:kept/p", "probe:changed/p", "probe:added/p"}
+    assert kept_task in asyncio.all_tasks()  # same task: its cadence continues
+    reloaded_at = time.monotonic()
+    await asyncio.sleep(1.2)
+    stop.set()
+    await task
+    assert not [t for link, t in seen if link == "removed" and t > reloaded_at]
+    assert any(link == "added" for link, _ in seen)
