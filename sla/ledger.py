@@ -1,0 +1,795 @@
+"""The credit ledger: what billing approves, applies and exports, and who did it when.
+
+One `window` row per contract, subject (a link, or `group:<contract>`) and window, moving
+open (window running, or ended less than its grace ago) -> closed -> approved (by a
+billing user) -> applied (exported to billing, with an invoice reference). Open and closed
+rows follow the data: `refresh_ledger` recomputes them from stored states. Approved and
+applied rows never change: when a recomputation gives a different credit, an `adjustment`
+row carries the difference, the new figures and the reason, and goes through its own
+approval. Every status change and every adjustment is written to `ledger_audit`.
+
+This module must never update a settled row's figures, never delete a row, and never
+let two writers interleave: every write runs in one transaction under one advisory lock
+(and the database's own trigger refuses what slips past, see 005_ledger.sql). Money is
+`Decimal` in the currency's minor units, never a float.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row, tuple_row
+from psycopg.types.json import Jsonb
+
+from collector import Database
+from linkwatch.config import Config
+from linkwatch.errors import LinkwatchError
+from linkwatch.money import quantise
+from sla.records import FIELDS, record, window_status
+from sla.report import ContractWindow, contract_windows
+from sla.windows import WindowKind, parse_window, window_containing
+
+log = logging.getLogger(__name__)
+
+Status = Literal["open", "closed", "approved", "applied"]
+Kind = Literal["window", "adjustment"]
+STATUSES: tuple[Status, ...] = ("open", "closed", "approved", "applied")
+SETTLED: tuple[Status, ...] = ("approved", "applied")
+SYSTEM = "system"  # the actor of automatic recomputation; never approves or applies
+
+# Any constant no other application on the database uses: "LNKLEDG".
+_LOCK_KEY = 0x4C4E4B4C454447
+
+# Report record fields stored in a column of their own: the ones billing relies on. Any
+# field the record gains later is kept in `extra_figures` under its record name.
+_TIMES = ("window_start", "window_end")
+_NUMBERS = (
+    "window_s", "excluded_s", "unknown_s", "down_s", "eligible_s", "coverage_pct",
+    "availability_pct", "target_pct", "budget_s", "budget_used_pct", "credit_pct",
+    "credit_amount",
+)  # fmt: skip
+_PLAIN = ("met", "incidents", "credit_steps", "currency")
+_IDENTITY = {"contract": "contract_id", "customer": "customer_id", "link": "subject_id"}
+_COLUMN_FIELDS = frozenset((*_IDENTITY, "window", *_TIMES, *_NUMBERS, *_PLAIN, "status"))
+
+# The billing export: the report record's fields, then the ledger's own.
+LEDGER_FIELDS = (
+    "id", "kind", "parent", "amount", "reason", "invoice_ref", "approved_by", "approved_at",
+    "applied_by", "applied_at",
+)  # fmt: skip
+
+
+class LedgerError(LinkwatchError):
+    """A ledger request the user can fix: an unknown row, a step out of order."""
+
+    exit_code = 2
+
+
+@cache
+def _query(name: str) -> str:
+    return (resources.files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+# --- rows --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One ledger row as stored; times are in the customer's zone."""
+
+    id: int
+    kind: Kind
+    parent_id: int | None
+    status: Status
+    contract_id: str
+    customer_id: str
+    subject_id: str
+    window_label: str
+    window_start: datetime
+    window_end: datetime
+    timezone: str
+    measured_until: datetime
+    closes_at: datetime
+    window_s: Decimal
+    excluded_s: Decimal
+    unknown_s: Decimal
+    down_s: Decimal
+    eligible_s: Decimal
+    coverage_pct: Decimal
+    availability_pct: Decimal | None
+    target_pct: Decimal
+    met: bool | None
+    budget_s: Decimal
+    budget_used_pct: Decimal | None
+    incidents: int
+    credit_steps: int
+    credit_pct: Decimal
+    credit_amount: Decimal
+    currency: str
+    extra_figures: Mapping[str, Any]
+    amount: Decimal  # what this row credits: the credit, or an adjustment's difference
+    reason: str | None
+    created_by: str
+    created_at: datetime
+    computed_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    applied_by: str | None
+    applied_at: datetime | None
+    invoice_ref: str | None
+
+    def describe(self) -> str:
+        """How a person names the row: `#12 acme-gold acme-hq 2026-W47`."""
+        what = f"#{self.id} {self.contract_id} {self.subject_id} {self.window_label}"
+        return what if self.kind == "window" else f"{what} (adjustment of #{self.parent_id})"
+
+    def local(self, moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(ZoneInfo(self.timezone)).isoformat()
+
+    def record(self) -> dict[str, Any]:
+        """The report record's fields (same names and formats) plus LEDGER_FIELDS."""
+        out: dict[str, Any] = {name: self.extra_figures.get(name) for name in FIELDS}
+        out.update(
+            contract=self.contract_id,
+            customer=self.customer_id,
+            link=self.subject_id,
+            window=self.window_label,
+            window_start=self.local(self.window_start),
+            window_end=self.local(self.window_end),
+            status=self.status,
+        )
+        for name in _NUMBERS:
+            value: Decimal | None = getattr(self, name)
+            # Seconds are numbers in the record; percentages and money decimal strings.
+            if name.endswith("_s"):
+                out[name] = value
+            else:
+                out[name] = None if value is None else f"{value:f}"
+        for name in _PLAIN:
+            out[name] = getattr(self, name)
+        out.update(
+            id=self.id,
+            kind=self.kind,
+            parent=self.parent_id,
+            amount=f"{self.amount:f}",
+            reason=self.reason,
+            invoice_ref=self.invoice_ref,
+            approved_by=self.approved_by,
+            approved_at=self.local(self.approved_at),
+            applied_by=self.applied_by,
+            applied_at=self.local(self.applied_at),
+        )
+        return out
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(LedgerRow))
+
+
+def _row(values: Mapping[str, Any]) -> LedgerRow:
+    zone = ZoneInfo(values["timezone"])
+    data = {name: values[name] for name in _ROW_FIELDS}
+    data["window_start"] = values["window_start"].astimezone(zone)
+    data["window_end"] = values["window_end"].astimezone(zone)
+    return LedgerRow(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    ledger_id: int
+    at: datetime
+    actor: str
+    action: str  # created, recomputed, closed, approved, applied, adjusted
+    from_status: Status | None
+    to_status: Status
+    detail: str
+
+
+# --- which windows -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Every contract window overlapping [start, end) that has begun by `now`."""
+
+    start: datetime
+    end: datetime
+
+
+def window_labels(config: Config, span: TimeRange, now: datetime) -> list[str]:
+    """Labels of the windows, in each contract's own zone, that overlap `span`."""
+    end = min(span.end, now)
+    labels: set[str] = set()
+    if span.start >= end:
+        return []
+    kinds: tuple[WindowKind, ...] = ("week", "month")
+    for zone in {config.customer(c.customer).tz for c in config.contracts}:
+        for kind in kinds:
+            window = window_containing(kind, zone, span.start)
+            while window.start < end:
+                labels.add(window.label)
+                window = window.next()
+    return sorted(labels)
+
+
+def samples_range(config: Config, first: datetime, last: datetime) -> TimeRange:
+    """The windows that samples observed in [first, last] can change: states reach back
+    to the first sample of a confirmed outage and forward to the last one's staleness."""
+    margin = max(
+        (p.confirm * p.interval + p.stale_after_effective for link in config.links
+         for p in link.probes),
+        default=timedelta(0),
+    )  # fmt: skip
+    return TimeRange(first - margin, last + margin)
+
+
+def recent_range(config: Config, now: datetime) -> TimeRange:
+    """The windows whose rows may still be open: the running one and those in grace."""
+    grace = max(
+        (t.grace for c in config.contracts if (t := c.terms_at(now, config.plans)) is not None),
+        default=timedelta(0),
+    )
+    # A month is the longest window: its start lies at most 31 days before its end.
+    return TimeRange(now - grace - timedelta(days=32), now)
+
+
+async def history_range(db: Database, now: datetime) -> TimeRange | None:
+    """From the oldest stored sample to now; None when nothing is stored."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(_query("ledger_first_sample"))
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return TimeRange(row[0], now)
+
+
+# --- refresh -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRefresh:
+    windows: tuple[str, ...]  # labels computed for at least one contract
+    created: int  # new window rows
+    recomputed: int  # open or closed rows with new figures
+    closed: int  # rows that passed their grace now
+    unchanged: int
+    adjustments: tuple[int, ...]  # ids of adjustment rows written (new or recomputed)
+    orphaned: int  # open rows whose contract or subject is no longer configured
+
+    def summary(self) -> str:
+        text = (
+            f"ledger: {len(self.windows)} window(s) computed, {self.created} row(s) new, "
+            f"{self.recomputed} recomputed, {self.closed} closed, {self.unchanged} unchanged, "
+            f"{len(self.adjustments)} adjustment(s)"
+        )
+        if self.adjustments:
+            text += " (" + ", ".join(f"#{i}" for i in self.adjustments) + ")"
+        if self.orphaned:
+            text += f"; {self.orphaned} open row(s) no longer in the config"
+        return text
+
+
+async def refresh_ledger(
+    db: Database,
+    config: Config,
+    labels_or_range: Sequence[str] | TimeRange,
+    now: datetime,
+    *,
+    actor: str = SYSTEM,
+) -> LedgerRefresh:
+    """Recompute the ledger for some windows (labels, or every window of a time range).
+
+    Open and closed rows take the new figures (and close once past their grace); a
+    settled row whose credit differs from what was settled for it (the row plus its
+    settled adjustments) gets an adjustment row, or its pending one is recomputed.
+    Runs as one transaction under the ledger lock: all of it or nothing.
+    """
+    if isinstance(labels_or_range, TimeRange):
+        requested = window_labels(config, labels_or_range, now)
+    else:
+        requested = list(labels_or_range)
+        for label in requested:
+            parse_window(label, ZoneInfo("UTC"))  # ValueError for a bad label
+    async with db.connection() as conn, conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
+        # Rows still open past their grace get their final recomputation before closing,
+        # whatever windows the caller asked for.
+        await cur.execute(_query("ledger_overdue_labels"), {"now": now})
+        overdue = [r["window_label"] for r in await cur.fetchall()]
+        labels = sorted(set(requested) | set(overdue))
+        # Computed under the lock (on other pooled connections) so that a computation
+        # never lands after a newer one.
+        items: list[ContractWindow] = []
+        for label in labels:
+            items += await contract_windows(db, config, label, now)
+        await cur.execute(_query("ledger_rows_for_labels"), {"labels": labels})
+        rows = [_row(r) for r in await cur.fetchall()]
+        by_key: dict[tuple[str, str, str], list[LedgerRow]] = {}
+        for row in rows:
+            by_key.setdefault((row.contract_id, row.subject_id, row.window_label), []).append(row)
+        writer = _Writer(cur, config, now, actor)
+        for item in items:
+            key = (item.contract.id, item.subject.id, item.result.window.label)
+            await writer.write(item, by_key.get(key, []))
+        seen = {(i.contract.id, i.subject.id, i.result.window.label) for i in items}
+        orphaned = sum(
+            1
+            for r in rows
+            if r.kind == "window"
+            and r.status == "open"
+            and (r.contract_id, r.subject_id, r.window_label) not in seen
+        )
+    result = LedgerRefresh(
+        windows=tuple(sorted({i.result.window.label for i in items})),
+        created=writer.created,
+        recomputed=writer.recomputed,
+        closed=writer.closed,
+        unchanged=writer.unchanged,
+        adjustments=tuple(writer.adjustments),
+        orphaned=orphaned,
+    )
+    if writer.closed or writer.adjustments:
+        log.info("ledger refreshed %s", result.summary())
+    if orphaned:
+        log.warning(
+            "ledger has open rows of contracts or links no longer configured count=%d", orphaned
+        )
+    return result
+
+
+class _Writer:
+    """Writes one refresh's results; counts what it did."""
+
+    def __init__(
+        self, cur: psycopg.AsyncCursor[dict[str, Any]], config: Config, now: datetime, actor: str
+    ) -> None:
+        self.cur, self.config, self.now, self.actor = cur, config, now, actor
+        self.created = self.recomputed = self.closed = self.unchanged = 0
+        self.adjustments: list[int] = []
+
+    async def write(self, item: ContractWindow, mine: Sequence[LedgerRow]) -> None:
+        """`mine`: the stored rows (window row and adjustments) of the item's window."""
+        window_row = next((r for r in mine if r.kind == "window"), None)
+        figures = _figures(self.config, item, self.now)
+        status: Status = "closed" if window_status(item, self.now) == "closed" else "open"
+        if window_row is None:
+            new = await self._insert(figures, kind="window", status=status, amount=None)
+            await self._audit(new, "created", None, f"created: {_summary(new)}")
+            self.created += 1
+        elif window_row.status in SETTLED:
+            adjustments = [r for r in mine if r.kind == "adjustment"]
+            await self._adjust(window_row, adjustments, figures)
+        else:
+            # A closed row stays closed: its grace has passed, whatever the terms say now.
+            if window_row.status == "closed":
+                status = "closed"
+            await self._recompute(window_row, figures, status)
+
+    async def _recompute(
+        self,
+        row: LedgerRow,
+        figures: dict[str, Any],
+        status: Status,
+        *,
+        amount: Decimal | None = None,
+        reason: str | None = None,
+    ) -> LedgerRow | None:
+        params = {
+            **figures,
+            "id": row.id,
+            "status": status,
+            "amount": figures["credit_amount"] if amount is None else amount,
+            "reason": reason,
+        }
+        if _same(row, params):
+            self.unchanged += 1
+            return None
+        await self.cur.execute(_query("ledger_recompute"), _bind(params))
+        new = _row(_one(await self.cur.fetchone()))
+        if status != row.status:
+            self.closed += 1
+            await self._audit(new, "closed", row.status, f"closed after its grace: {_summary(new)}")
+            return new
+        self.recomputed += 1
+        # Open rows follow the clock on every refresh; only a change to a row billing may
+        # already be looking at (a closed one) is worth an audit entry.
+        if row.status == "closed":
+            detail = f"recomputed: {_changes(row, new)}"
+            if row.kind == "adjustment":
+                await self._audit(new, "adjusted", row.status, f"{detail}; {reason}")
+            else:
+                await self._audit(new, "recomputed", row.status, detail)
+        return new
+
+    async def _adjust(
+        self, settled: LedgerRow, adjustments: Sequence[LedgerRow], figures: dict[str, Any]
+    ) -> None:
+        """A settled window row never changes: a differing credit becomes an adjustment."""
+        done = [a for a in adjustments if a.status in SETTLED]
+        pending = next((a for a in adjustments if a.status not in SETTLED), None)
+        credited = settled.credit_amount + sum((a.amount for a in done), Decimal(0))
+        latest = max([settled, *done], key=lambda r: r.id)  # the figures billing agreed to
+        new_credit: Decimal = figures["credit_amount"]
+        delta = quantise(new_credit - credited, figures["currency"])
+        if pending is None and delta == 0:
+            self.unchanged += 1
+            return
+        reason = _reason(latest, figures)
+        if pending is None:
+            row = await self._insert(
+                figures,
+                kind="adjustment",
+                status="closed",
+                amount=delta,
+                parent_id=settled.id,
+                reason=reason,
+            )
+            detail = (
+                f"adjustment of #{settled.id} ({settled.status}): {_signed(delta)} "
+                f"{row.currency}; {reason}"
+            )
+            await self._audit(row, "adjusted", None, detail)
+            self.adjustments.append(row.id)
+            self.created += 1
+            return
+        new = await self._recompute(pending, figures, "closed", amount=delta, reason=reason)
+        if new is not None:
+            self.adjustments.append(new.id)
+
+    async def _insert(
+        self,
+        figures: dict[str, Any],
+        *,
+        kind: Kind,
+        status: Status,
+        amount: Decimal | None,
+        parent_id: int | None = None,
+        reason: str | None = None,
+    ) -> LedgerRow:
+        params = {
+            **figures,
+            "kind": kind,
+            "parent_id": parent_id,
+            "status": status,
+            "amount": figures["credit_amount"] if amount is None else amount,
+            "reason": reason,
+            "created_by": self.actor,
+            "created_at": self.now,
+        }
+        await self.cur.execute(_query("ledger_insert"), _bind(params))
+        return _row(_one(await self.cur.fetchone()))
+
+    async def _audit(
+        self, row: LedgerRow, action: str, from_status: Status | None, detail: str
+    ) -> None:
+        await _audit(self.cur, row, self.now, self.actor, action, from_status, detail)
+
+
+def _figures(config: Config, item: ContractWindow, now: datetime) -> dict[str, Any]:
+    """The columns of a row for one result, taken from the report record itself so that
+    the ledger and the report can never disagree on a figure's value or format."""
+    rec = record(item, now)
+    window = item.result.window
+    figures: dict[str, Any] = {
+        "contract_id": item.contract.id,
+        "customer_id": item.customer_id,
+        "subject_id": item.subject.id,
+        "window_label": window.label,
+        "window_start": window.start.astimezone(UTC),
+        "window_end": window.end.astimezone(UTC),
+        "timezone": config.customer(item.customer_id).timezone,
+        "measured_until": item.result.measured_until.astimezone(UTC),
+        "closes_at": window.end.astimezone(UTC) + item.terms.grace,
+        "computed_at": now,
+    }
+    for name in _NUMBERS:
+        value = rec[name]
+        figures[name] = None if value is None else Decimal(str(value))
+    for name in _PLAIN:
+        figures[name] = rec[name]
+    figures["extra_figures"] = {
+        name: _json_value(value) for name, value in rec.items() if name not in _COLUMN_FIELDS
+    }
+    return figures
+
+
+def _json_value(value: object) -> object:
+    # Decimals as their exact text: what the CSV shows, without a float in between.
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _bind(params: dict[str, Any]) -> dict[str, Any]:
+    return {**params, "extra_figures": Jsonb(params["extra_figures"])}
+
+
+def _same(row: LedgerRow, params: Mapping[str, Any]) -> bool:
+    """Whether recomputed values equal the stored ones (computed_at aside)."""
+    for name, value in params.items():
+        if name in ("id", "computed_at"):
+            continue
+        if getattr(row, name) != value:
+            return False
+    return True
+
+
+def _one(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        raise RuntimeError("the ledger statement returned no row")
+    return row
+
+
+def _pct(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value:f} %"
+
+
+def _signed(amount: Decimal) -> str:
+    return f"{amount:+f}"
+
+
+def _summary(row: LedgerRow) -> str:
+    return (
+        f"availability {_pct(row.availability_pct)}, credit {row.credit_amount:f} {row.currency}"
+        + ("" if row.kind == "window" else f", amount {_signed(row.amount)} {row.currency}")
+    )
+
+
+def _changes(old: LedgerRow, new: LedgerRow) -> str:
+    parts = []
+    if old.availability_pct != new.availability_pct:
+        parts.append(f"availability {_pct(old.availability_pct)} -> {_pct(new.availability_pct)}")
+    if old.credit_amount != new.credit_amount:
+        parts.append(f"credit {old.credit_amount:f} -> {new.credit_amount:f} {new.currency}")
+    if old.amount != new.amount and new.kind == "adjustment":
+        parts.append(f"amount {_signed(old.amount)} -> {_signed(new.amount)} {new.currency}")
+    return ", ".join(parts) or f"other figures changed ({_summary(new)} unchanged)"
+
+
+def _reason(basis: LedgerRow, figures: Mapping[str, Any]) -> str:
+    new_pct: Decimal | None = figures["availability_pct"]
+    credit = f"credit {basis.credit_amount:f} -> {figures['credit_amount']:f} {basis.currency}"
+    if new_pct != basis.availability_pct:
+        return (
+            f"late data changed availability from {_pct(basis.availability_pct)} to "
+            f"{_pct(new_pct)}; {credit}"
+        )
+    return (
+        f"recomputation changed the credit with availability unchanged at "
+        f"{_pct(new_pct)} (terms or incidents changed); {credit}"
+    )
+
+
+async def _audit(
+    cur: psycopg.AsyncCursor[Any],
+    row: LedgerRow,
+    at: datetime,
+    actor: str,
+    action: str,
+    from_status: Status | None,
+    detail: str,
+) -> None:
+    await cur.execute(
+        _query("ledger_audit_insert"),
+        {
+            "ledger_id": row.id,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "from_status": from_status,
+            "to_status": row.status,
+            "detail": detail,
+        },
+    )
+    log.info(
+        "ledger %s row=%d contract=%s link=%s window=%s from=%s to=%s actor=%s",
+        action,
+        row.id,
+        row.contract_id,
+        row.subject_id,
+        row.window_label,
+        from_status,
+        row.status,
+        actor,
+    )
+
+
+# --- approval and application ------------------------------------------------------------
+
+
+async def approve(db: Database, ids: Iterable[int], actor: str, now: datetime) -> list[LedgerRow]:
+    """closed -> approved for every row in `ids`, or (on any problem) for none of them."""
+    return await _settle(db, ids, actor, now, "approved", None)
+
+
+async def apply(
+    db: Database, ids: Iterable[int], actor: str, invoice_ref: str, now: datetime
+) -> list[LedgerRow]:
+    """approved -> applied with an invoice reference, for every row in `ids` or none."""
+    invoice = invoice_ref.strip()
+    if not invoice:
+        raise LedgerError("give the invoice reference the credits were applied to")
+    return await _settle(db, ids, actor, now, "applied", invoice)
+
+
+async def _settle(
+    db: Database,
+    ids: Iterable[int],
+    actor: str,
+    now: datetime,
+    to: Literal["approved", "applied"],
+    invoice_ref: str | None,
+) -> list[LedgerRow]:
+    wanted = sorted(set(ids))
+    verb = "approve" if to == "approved" else "apply"
+    if not wanted:
+        raise LedgerError(f"give the id of at least one ledger row to {verb}")
+    if not actor.strip() or actor == SYSTEM:
+        raise LedgerError(f"{actor!r} cannot {verb} credits; name the billing user who does")
+    async with db.connection() as conn, conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(_query("ledger_rows_by_id"), {"ids": wanted})
+        found = {row.id: row for row in map(_row, await cur.fetchall())}
+        problems = [_problem(found.get(i), i, to, now) for i in wanted]
+        if any(problems):
+            done = "approved" if to == "approved" else "applied"
+            raise LedgerError(f"nothing was {done}:\n" + "\n".join(f"  {p}" for p in problems if p))
+        settled = []
+        for row_id in wanted:
+            before = found[row_id]
+            if to == "approved":
+                await cur.execute(
+                    _query("ledger_approve"), {"id": row_id, "actor": actor, "now": now}
+                )
+            else:
+                await cur.execute(
+                    _query("ledger_apply"),
+                    {"id": row_id, "actor": actor, "now": now, "invoice_ref": invoice_ref},
+                )
+            row = _row(_one(await cur.fetchone()))
+            detail = f"{to} {_signed_amount(row)} {row.currency}" + (
+                f" to invoice {invoice_ref}" if invoice_ref else ""
+            )
+            await _audit(cur, row, now, actor, to, before.status, detail)
+            settled.append(row)
+    return settled
+
+
+def _signed_amount(row: LedgerRow) -> str:
+    return f"{row.amount:f}" if row.kind == "window" else _signed(row.amount)
+
+
+def _problem(row: LedgerRow | None, row_id: int, to: str, now: datetime) -> str | None:
+    if row is None:
+        return f"there is no ledger row {row_id}"
+    what = row.describe()
+    if to == "approved":
+        if row.status == "closed":
+            return None
+        if row.status == "open":
+            if now < row.window_end:
+                why = "its window is still running"
+            else:
+                why = f"late data may still come until {row.local(row.closes_at)}"
+            return f"{what} is open ({why}); only closed rows can be approved"
+        when = row.local(row.approved_at)
+        return (
+            f"{what} is already {row.status} (approved by {row.approved_by} at {when}); "
+            "a settled row never changes, a correction is an adjustment row"
+        )
+    if row.status == "approved":
+        return None
+    if row.status == "applied":
+        return (
+            f"{what} is already applied (invoice {row.invoice_ref}, by {row.applied_by} at "
+            f"{row.local(row.applied_at)})"
+        )
+    return f"{what} is {row.status}; approve it before applying it"
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+async def list_rows(
+    db: Database,
+    *,
+    window: str | None = None,
+    customer: str | None = None,
+    status: Status | Sequence[Status] | None = None,
+) -> list[LedgerRow]:
+    """Rows in window, contract, subject order (an adjustment after what it adjusts)."""
+    statuses = [status] if isinstance(status, str) else status
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            _query("ledger_select"),
+            {
+                "window": window,
+                "customer": customer,
+                "statuses": None if statuses is None else list(statuses),
+            },
+        )
+        return [_row(r) for r in await cur.fetchall()]
+
+
+async def window_statuses(db: Database, label: str) -> dict[tuple[str, str], Status]:
+    """(contract id, subject id) -> status of each window row of `label`."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(_query("ledger_window_statuses"), {"window": label})
+        return {(c, s): cast(Status, st) for c, s, st in await cur.fetchall()}
+
+
+async def audit_log(db: Database, ledger_ids: Sequence[int] | None = None) -> list[AuditEntry]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            _query("ledger_audit_select"),
+            {"ids": None if ledger_ids is None else list(ledger_ids)},
+        )
+        return [AuditEntry(**r) for r in await cur.fetchall()]
+
+
+def export_fields() -> tuple[str, ...]:
+    return (*FIELDS, *LEDGER_FIELDS)
+
+
+def export_csv(rows: Sequence[LedgerRow]) -> str:
+    """The billing system's file: one line per row, the report's fields and formats plus
+    the ledger's own (id, kind, parent, amount, reason, invoice and who/when)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=export_fields(), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.record().items()})
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def to_table(rows: Sequence[LedgerRow]) -> str:
+    """The ledger for a person at a terminal."""
+    header = ["id", "kind", "contract", "link", "window", "avail %", "credit", "amount", "",
+              "status", "by", "invoice"]  # fmt: skip
+    lines = [header]
+    for r in rows:
+        by = r.applied_by or r.approved_by or r.created_by
+        lines.append(
+            [
+                str(r.id),
+                r.kind if r.parent_id is None else f"adj. of #{r.parent_id}",
+                r.contract_id,
+                r.subject_id,
+                r.window_label,
+                "n/a" if r.availability_pct is None else f"{r.availability_pct:f}",
+                f"{r.credit_amount:f}",
+                f"{r.amount:f}" if r.kind == "window" else _signed(r.amount),
+                r.currency,
+                r.status,
+                by,
+                r.invoice_ref or "",
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )

@@ -1,0 +1,7 @@
+-- Every row (window rows and their adjustments) of these windows, locked, in id order so
+-- that two lockers always take the same rows in the same order.
+SELECT l.*
+FROM ledger AS l
+WHERE l.window_label = ANY(%(labels)s::text[])
+ORDER BY l.id
+FOR UPDATE

@@ -1,0 +1,7 @@
+-- The ledger for people and billing exports; each filter applies only when given.
+SELECT l.*
+FROM ledger AS l
+WHERE (%(window)s::text IS NULL OR l.window_label = %(window)s::text)
+  AND (%(customer)s::text IS NULL OR l.customer_id = %(customer)s::text)
+  AND (%(statuses)s::text[] IS NULL OR l.status = ANY(%(statuses)s::text[]))
+ORDER BY l.window_start, l.contract_id, l.subject_id, l.id

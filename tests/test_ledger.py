@@ -1,0 +1,504 @@
+"""The credit ledger: rows follow the data while open or closed, settled rows never
+change (late data becomes an adjustment), transitions only go forward, every step is
+audited, and the database itself refuses to alter a settled row.
+
+The command-line tests drive Linkwatch as billing staff would (import, report, refresh,
+approve, apply, export); the others call `sla.ledger` on the shared embedded database
+with a fixed clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg.rows import tuple_row
+
+from collector import Database, write_samples
+from collector.states import StateDeriver
+from linkwatch.config import Config, load_config, parse_config
+from linkwatch.daemon import open_database
+from linkwatch.domain import Outcome, Sample
+from linkwatch.errors import DatabaseError
+from sla.ledger import (
+    LEDGER_FIELDS,
+    LedgerError,
+    LedgerRow,
+    apply,
+    approve,
+    audit_log,
+    list_rows,
+    refresh_ledger,
+)
+from sla.records import FIELDS
+from tests.helpers import FAST_HASHER, linkwatch
+
+# 2026-W40 runs from Monday 2026-09-28 00:00 Berlin (summer time, UTC+2).
+WEEK = "2026-W40"
+WEEK_START = datetime(2026, 9, 27, 22, 0, tzinfo=UTC)
+WEEK_END = WEEK_START + timedelta(days=7)
+GRACE = timedelta(days=2)
+OUTAGE = (WEEK_START + timedelta(days=2, hours=3), WEEK_START + timedelta(days=2, hours=4))
+# No samples here at first (unknown time, left out of the availability); the late data
+# that fills them says the link was down.
+GAP = (WEEK_START + timedelta(days=4, hours=10), WEEK_START + timedelta(days=4, hours=12))
+GAP_2 = (WEEK_START + timedelta(days=5, hours=10), WEEK_START + timedelta(days=5, hours=11))
+PASSWORD_HASH = FAST_HASHER.hash("billing-password")
+
+
+def _config_text(data_dir: Path | str) -> str:
+    return f"""\
+data_dir: {data_dir}
+customers:
+  - {{id: acme, name: ACME Corp, timezone: Europe/Berlin}}
+links:
+  - {{id: acme-hq, customer: acme, probes: [{{id: icmp, kind: icmp, host: 127.0.0.1,
+      interval: 1m}}]}}
+plans:
+  - {{id: gold, target: 99.5, window: week, currency: EUR,
+      credit: {{step: 0.5, per_step: 5, cap: 50}}}}
+contracts:
+  - {{id: acme-gold, customer: acme, links: [acme-hq], plan: gold, fee: "250.00"}}
+users:
+  - {{name: betty, role: billing, password_hash: "{PASSWORD_HASH}"}}
+  - {{name: oscar, role: ops, password_hash: "{PASSWORD_HASH}"}}
+"""
+
+
+def _minutes(start: datetime, end: datetime) -> Iterable[datetime]:
+    moment = start
+    while moment < end:
+        yield moment
+        moment += timedelta(minutes=1)
+
+
+def _week_samples() -> list[Sample]:
+    """A sample a minute over the week: down for an hour, nothing during the gaps."""
+    samples = []
+    for moment in _minutes(WEEK_START, WEEK_END):
+        if GAP[0] <= moment < GAP[1] or GAP_2[0] <= moment < GAP_2[1]:
+            continue
+        down = OUTAGE[0] <= moment < OUTAGE[1]
+        samples.append(Sample("acme-hq", "icmp", moment, Outcome.DOWN if down else Outcome.UP))
+    return samples
+
+
+def _down(span: tuple[datetime, datetime]) -> list[Sample]:
+    return [Sample("acme-hq", "icmp", m, Outcome.DOWN) for m in _minutes(*span)]
+
+
+def _csv(samples: Sequence[Sample]) -> str:
+    lines = ["time,link,probe,outcome,rtt_ms,loss_pct"]
+    for s in samples:
+        up = s.outcome is Outcome.UP
+        lines.append(
+            f"{s.observed_at.isoformat()},acme-hq,icmp,{s.outcome.value},"
+            f"{'4.2' if up else ''},{'0' if up else '100'}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _run(*args: str) -> str:
+    result = linkwatch(*args)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _data_dir(base: Path) -> Path:
+    directory = Path(tempfile.mkdtemp(dir=base))
+    directory.chmod(0o711)  # the embedded server may run as another user
+    return directory
+
+
+async def _ledger_table(config: Config, row_id: int) -> tuple[Any, ...]:
+    """The row exactly as the database holds it, every column."""
+    db = await open_database(config)
+    try:
+        async with db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute("SELECT ledger::text FROM ledger WHERE id = %s", [row_id])
+            row = await cur.fetchone()
+            assert row is not None
+            return row
+    finally:
+        await db.close()
+
+
+async def _audit(config: Config) -> list[tuple[Any, ...]]:
+    db = await open_database(config)
+    try:
+        return [
+            (e.ledger_id, e.actor, e.action, e.from_status, e.to_status, e.at, e.detail)
+            for e in await audit_log(db)
+        ]
+    finally:
+        await db.close()
+
+
+# --- the billing flow, end to end ----------------------------------------------------------
+
+
+def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
+    pg_base_dir: Path,
+) -> None:
+    directory = _data_dir(pg_base_dir)
+    config_path = directory / "linkwatch.yaml"
+    config_path.write_text(_config_text(directory))
+    config = load_config(config_path)
+    c = ["--config", str(config_path)]
+    week = directory / "week.csv"
+    week.write_text(_csv(_week_samples()))
+    started = datetime.now(UTC)
+
+    # The import computes the window's row; the week and its grace are long past.
+    _run("import", "samples", *c, str(week))
+    (report,) = json.loads(_run("report", "sla", *c, "--window", WEEK, "--format", "json"))
+    assert (report["availability_pct"], report["credit_amount"], report["status"]) == (
+        "99.3941",  # 3,600 s down of 594,240 s known (the two gaps are unknown)
+        "12.50",  # 1 step of 5 % of 250.00
+        "closed",
+    )
+    assert "1 unchanged" in _run("credits", "refresh", *c, "--window", WEEK)
+    listing = _run("credits", "list", *c, "--window", WEEK)
+    match = re.search(r"^(\d+)\s+window\s+acme-gold\s+acme-hq\s+2026-W40\s+99\.3941\s+12\.50"
+                      r"\s+12\.50\s+EUR\s+closed\s+system", listing, flags=re.M)  # fmt: skip
+    assert match, listing
+    row_id = match.group(1)
+    # Refreshing everything since the first sample adds the later (empty) weeks and
+    # changes nothing already there.
+    refreshed = _run("credits", "refresh", *c)
+    assert "0 recomputed, 0 closed, 2 unchanged, 0 adjustment(s)" in refreshed
+
+    assert _run("credits", "approve", *c, "--id", row_id, "--user", "betty") == (
+        f"approved #{row_id} acme-gold acme-hq 2026-W40: 12.50 EUR\n"
+    )
+    (report,) = json.loads(_run("report", "sla", *c, "--window", WEEK, "--format", "json"))
+    assert report["status"] == "approved"  # the ledger's status; the figures as before
+    approved_export = _rows(_run("credits", "export", *c, "--window", WEEK))
+    assert [r["status"] for r in approved_export] == ["approved"]
+
+    out = _run(
+        "credits", "apply", *c, "--id", row_id, "--user", "betty", "--invoice", "INV-2026-1042"
+    )
+    assert out == f"applied #{row_id} acme-gold acme-hq 2026-W40: 12.50 EUR to INV-2026-1042\n"
+    export_file = directory / "applied.csv"
+    _run("credits", "export", *c, "--status", "applied", "--output", str(export_file))
+    text = export_file.read_text()
+    (line,) = _rows(text)
+    assert text.splitlines()[0].split(",") == [*FIELDS, *LEDGER_FIELDS]
+    report_csv = _rows(_run("report", "sla", *c, "--window", WEEK, "--format", "csv"))[0]
+    assert {k: line[k] for k in FIELDS} == report_csv  # the same figures, the same formats
+    assert line["status"] == "applied"
+    assert (line["id"], line["kind"], line["parent"], line["amount"]) == (
+        row_id,
+        "window",
+        "",
+        "12.50",
+    )
+    assert (line["invoice_ref"], line["approved_by"], line["applied_by"], line["reason"]) == (
+        "INV-2026-1042",
+        "betty",
+        "betty",
+        "",
+    )
+    assert line["window_start"] == "2026-09-28T00:00:00+02:00"
+    for when in ("approved_at", "applied_at"):
+        moment = datetime.fromisoformat(line[when])
+        assert moment.utcoffset() == timedelta(hours=1)  # Berlin in November
+        assert started <= moment <= datetime.now(UTC)
+    settled = asyncio.run(_ledger_table(config, int(row_id)))
+
+    # Late data: the link was down during the first gap. The applied row stays as it was;
+    # an adjustment carries the difference, the new figures and the reason.
+    late = directory / "late.csv"
+    late.write_text(_csv(_down(GAP)))
+    out = _run("import", "samples", *c, str(late))
+    match = re.search(r"adjustment row\(s\) to review and approve: --id (\d+)$", out, re.M)
+    assert match, out
+    adjustment_id = match.group(1)
+    assert asyncio.run(_ledger_table(config, int(row_id))) == settled  # byte for byte
+    assert _run("credits", "export", *c, "--status", "applied") == text
+    (report,) = json.loads(_run("report", "sla", *c, "--window", WEEK, "--format", "json"))
+    assert (report["availability_pct"], report["credit_amount"], report["status"]) == (
+        "98.2039",  # 10,800 s down of 601,320 s known: 3 steps
+        "37.50",
+        "applied",  # the window row's status; its figures are the ledger's adjustment's
+    )
+    rows = _rows(_run("credits", "export", *c, "--status", "approved")) + _rows(
+        _run("credits", "export", *c, "--status", "applied")
+    )
+    assert len(rows) == 1  # the adjustment waits for its own approval
+    listing = _run("credits", "list", *c, "--status", "closed")
+    assert f"adj. of #{row_id}" in listing
+    _run("credits", "approve", *c, "--id", adjustment_id, "--user", "betty")
+    (adjustment,) = _rows(_run("credits", "export", *c, "--status", "approved"))
+    assert (adjustment["kind"], adjustment["parent"]) == ("adjustment", row_id)
+    assert adjustment["availability_pct"] == report["availability_pct"]
+    assert adjustment["credit_amount"] == report["credit_amount"]
+    assert adjustment["amount"] == "25.00"  # 37.50 now, 12.50 already applied
+    assert (adjustment["status"], adjustment["approved_by"], adjustment["invoice_ref"]) == (
+        "approved",
+        "betty",
+        "",
+    )
+    assert adjustment["reason"] == (
+        "late data changed availability from 99.3941 % to 98.2039 %; credit 12.50 -> 37.50 EUR"
+    )
+
+    audit = [a for a in asyncio.run(_audit(config)) if a[0] in (int(row_id), int(adjustment_id))]
+    steps = [(a[0], a[1], a[2], a[3], a[4]) for a in audit]
+    assert steps == [
+        (int(row_id), "system", "created", None, "closed"),
+        (int(row_id), "betty", "approved", "closed", "approved"),
+        (int(row_id), "betty", "applied", "approved", "applied"),
+        (int(adjustment_id), "system", "adjusted", None, "closed"),
+        (int(adjustment_id), "betty", "approved", "closed", "approved"),
+    ]
+    assert all(started <= a[5] <= datetime.now(UTC) for a in audit)
+    assert audit[2][6] == "applied 12.50 EUR to invoice INV-2026-1042"
+    assert f"adjustment of #{row_id} (applied)" in audit[3][6]
+
+
+def test_illegal_transitions_are_refused_with_exit_code_2_and_change_nothing(
+    pg_base_dir: Path,
+) -> None:
+    directory = _data_dir(pg_base_dir)
+    config_path = directory / "linkwatch.yaml"
+    config_path.write_text(_config_text(directory))
+    config = load_config(config_path)
+    c = ["--config", str(config_path)]
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    samples = directory / "samples.csv"
+    # The past week (closed) and the last ten minutes (the running week: open).
+    recent = [
+        Sample("acme-hq", "icmp", m, Outcome.UP) for m in _minutes(now - timedelta(minutes=10), now)
+    ]
+    samples.write_text(_csv([*_week_samples(), *recent]))
+    _run("import", "samples", *c, str(samples))
+    listing = _run("credits", "list", *c)
+    # The import touched every window from the old week to now: one row each, only the
+    # running week's open.
+    rows = re.findall(r"^(\d+)\s+window\s+\S+\s+\S+\s+(\S+)\s.*\s(open|closed)\s", listing, re.M)
+    assert [status for _, _, status in rows] == ["closed"] * (len(rows) - 1) + ["open"], listing
+    open_id = rows[-1][0]
+    (closed_id,) = [row_id for row_id, label, _ in rows if label == WEEK]
+    before = asyncio.run(_audit(config))
+
+    def refused(args: list[str], message: str) -> None:
+        result = linkwatch("credits", *args)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+    refused(
+        ["approve", *c, "--id", open_id, "--user", "betty"],
+        f"linkwatch: nothing was approved:\n  #{open_id} acme-gold acme-hq",
+    )
+    refused(
+        ["approve", *c, "--id", open_id, "--user", "betty"],
+        "is open (its window is still running); only closed rows can be approved",
+    )
+    refused(
+        ["apply", *c, "--id", closed_id, "--user", "betty", "--invoice", "INV-1"],
+        f"#{closed_id} acme-gold acme-hq 2026-W40 is closed; approve it before applying it",
+    )
+    # All or nothing: the closed row is not approved alongside the open one.
+    refused(
+        ["approve", *c, "--id", closed_id, "--id", open_id, "--id", "999", "--user", "betty"],
+        "there is no ledger row 999",
+    )
+    refused(
+        ["approve", *c, "--id", closed_id, "--user", "oscar"],
+        "--user 'oscar' is not an enabled billing or admin user of this config; allowed: betty",
+    )
+    assert asyncio.run(_audit(config)) == before
+    assert _run("credits", "list", *c, "--status", "approved").count("\n") == 1  # header only
+
+    _run("credits", "approve", *c, "--id", closed_id, "--user", "betty")
+    refused(
+        ["approve", *c, "--id", closed_id, "--user", "betty"],
+        f"#{closed_id} acme-gold acme-hq 2026-W40 is already approved (approved by betty at",
+    )
+    _run("credits", "apply", *c, "--id", closed_id, "--user", "betty", "--invoice", "INV-1")
+    refused(
+        ["apply", *c, "--id", closed_id, "--user", "betty", "--invoice", "INV-2"],
+        "is already applied (invoice INV-1, by betty at",
+    )
+    assert len(asyncio.run(_audit(config))) == len(before) + 2
+    refused(["list", *c, "--window", "2026-W60"], "--window '2026-W60': 2026 has no ISO week 60")
+
+
+# --- the ledger module on the shared database, with a fixed clock -------------------------
+
+
+CONFIG = parse_config(_config_text("/nonexistent"))
+CLOSED_AT = WEEK_END + GRACE
+
+
+async def _store(db: Database, samples: Sequence[Sample]) -> None:
+    await write_samples(db, samples)
+    await StateDeriver(db, CONFIG.links).samples_stored(samples)
+
+
+async def _window_row(db: Database) -> LedgerRow:
+    (row,) = [r for r in await list_rows(db, window=WEEK) if r.kind == "window"]
+    return row
+
+
+async def test_rows_are_open_until_the_grace_has_passed_then_closed(database: Database) -> None:
+    await _store(database, _week_samples()[: 3 * 24 * 60])
+    midweek = WEEK_START + timedelta(days=3)
+    await refresh_ledger(database, CONFIG, [WEEK], midweek)
+    row = await _window_row(database)
+    assert (row.status, row.measured_until, row.window_end) == ("open", midweek, WEEK_END)
+    with pytest.raises(LedgerError, match="is open \\(its window is still running\\)"):
+        await approve(database, [row.id], "betty", midweek)
+
+    await _store(database, _week_samples()[3 * 24 * 60 :])
+    result = await refresh_ledger(database, CONFIG, [WEEK], CLOSED_AT - timedelta(seconds=1))
+    assert (result.recomputed, result.closed) == (1, 0)
+    in_grace = "late data may still come until 2026-10-07T00:00:00\\+02:00"
+    with pytest.raises(LedgerError, match=in_grace):
+        await approve(database, [row.id], "betty", CLOSED_AT - timedelta(seconds=1))
+    # Housekeeping asks only for recent windows; an overdue open row is closed anyway.
+    result = await refresh_ledger(database, CONFIG, [], CLOSED_AT)
+    assert (result.windows, result.closed) == ((WEEK,), 1)
+    row = await _window_row(database)
+    assert (row.status, row.availability_pct, row.credit_amount) == (
+        "closed",
+        Decimal("99.3941"),
+        Decimal("12.50"),
+    )
+    audit = await audit_log(database, [row.id])
+    assert [(a.actor, a.action, a.from_status, a.to_status, a.at) for a in audit] == [
+        ("system", "created", None, "open", midweek),
+        ("system", "closed", "open", "closed", CLOSED_AT),
+    ]
+
+
+async def test_adjustments_carry_the_difference_and_are_recomputed_until_approved(
+    database: Database,
+) -> None:
+    later = CLOSED_AT + timedelta(days=1)
+    await _store(database, _week_samples())
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    (row,) = await approve(database, [(await _window_row(database)).id], "betty", later)
+
+    await _store(database, _down(GAP))
+    result = await refresh_ledger(database, CONFIG, [WEEK], later)
+    assert await _window_row(database) == row  # settled: untouched
+    (adjustment,) = [r for r in await list_rows(database, window=WEEK) if r.kind == "adjustment"]
+    assert result.adjustments == (adjustment.id,)
+    assert (adjustment.parent_id, adjustment.status, adjustment.created_by) == (
+        row.id,
+        "closed",
+        "system",
+    )
+    assert adjustment.amount == adjustment.credit_amount - row.credit_amount > 0
+
+    # More late data before the adjustment is approved: it is recomputed in place.
+    await _store(database, _down(GAP_2))
+    result = await refresh_ledger(database, CONFIG, [WEEK], later)
+    rows = await list_rows(database, window=WEEK)
+    (again,) = [r for r in rows if r.kind == "adjustment"]
+    assert again.id == adjustment.id
+    assert again.credit_amount > adjustment.credit_amount
+    assert again.amount == again.credit_amount - row.credit_amount
+    assert again.reason is not None
+    assert again.reason.startswith("late data changed availability from 99.3941 % to ")
+
+    # Once approved, a further change would be a new adjustment against both.
+    await approve(database, [again.id], "betty", later)
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    assert len(await list_rows(database, window=WEEK)) == 2
+    actions = [(a.ledger_id, a.action) for a in await audit_log(database)]
+    assert actions == [
+        (row.id, "created"),
+        (row.id, "approved"),
+        (adjustment.id, "adjusted"),
+        (adjustment.id, "adjusted"),
+        (adjustment.id, "approved"),
+    ]
+
+
+async def test_the_database_refuses_to_change_a_settled_row(database: Database) -> None:
+    later = CLOSED_AT + timedelta(days=1)
+    await _store(database, _week_samples())
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    (row,) = await approve(database, [(await _window_row(database)).id], "betty", later)
+
+    refused = [
+        ("UPDATE ledger SET amount = 0, credit_amount = 0 WHERE id = %s", "figures never change"),
+        ("UPDATE ledger SET credit_amount = 12.5 WHERE id = %s", "figures never change"),
+        ("UPDATE ledger SET approved_by = 'mallory' WHERE id = %s", "figures never change"),
+        ("UPDATE ledger SET status = 'closed' WHERE id = %s", "cannot become closed"),
+        ("UPDATE ledger SET status = 'applied' WHERE id = %s", "ledger_check"),
+        ("DELETE FROM ledger WHERE id = %s", "cannot be deleted"),
+        ("UPDATE ledger_audit SET actor = 'mallory' WHERE ledger_id = %s", "append-only"),
+        ("DELETE FROM ledger_audit WHERE ledger_id = %s", "append-only"),
+    ]
+    for statement, message in refused:
+        with pytest.raises(DatabaseError, match=message):
+            async with database.connection() as conn:
+                await conn.execute(statement, [row.id])
+    assert await _window_row(database) == row
+    assert len(await audit_log(database)) == 2
+
+
+async def test_concurrent_refreshes_and_an_approval_lose_nothing(database: Database) -> None:
+    later = CLOSED_AT + timedelta(days=1)
+    await _store(database, _week_samples())
+    await asyncio.gather(*(refresh_ledger(database, CONFIG, [WEEK], later) for _ in range(3)))
+    row = await _window_row(database)
+    assert [a.action for a in await audit_log(database)] == ["created"]
+
+    # Late data races the approval: whichever comes first, what is credited in the end
+    # (the settled row plus its adjustments) is the credit of the new data.
+    await _store(database, _down(GAP))
+    await asyncio.gather(
+        refresh_ledger(database, CONFIG, [WEEK], later),
+        approve(database, [row.id], "betty", later),
+        refresh_ledger(database, CONFIG, [WEEK], later),
+    )
+    rows = await list_rows(database, window=WEEK)
+    window = await _window_row(database)
+    assert window.status == "approved"
+    adjustments = [r for r in rows if r.kind == "adjustment"]
+    assert len(adjustments) <= 1
+    newest = adjustments[0] if adjustments else window
+    assert window.amount + sum(a.amount for a in adjustments) == newest.credit_amount
+    assert newest.credit_amount > row.credit_amount
+
+
+async def test_apply_needs_an_invoice_and_a_person(database: Database) -> None:
+    later = CLOSED_AT + timedelta(days=1)
+    await _store(database, _week_samples())
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    row = await _window_row(database)
+    with pytest.raises(LedgerError, match="'system' cannot approve credits"):
+        await approve(database, [row.id], "system", later)
+    await approve(database, [row.id], "betty", later)
+    with pytest.raises(LedgerError, match="give the invoice reference"):
+        await apply(database, [row.id], "betty", "  ", later)
+    (applied,) = await apply(database, [row.id], "betty", "INV-7", later)
+    assert (applied.status, applied.invoice_ref, applied.applied_by, applied.applied_at) == (
+        "applied",
+        "INV-7",
+        "betty",
+        later,
+    )
