@@ -7,13 +7,13 @@ and hand them to the pure `compute_window`. It reads the database; it never writ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from collector import Database
-from collector.states import link_intervals
+from collector.states import Interval, clip_intervals, link_intervals
 from collector.stored import maintenance_windows
 from linkwatch.config import Config, Contract, ResolvedTerms
 from linkwatch.domain import MaintenanceWindow
@@ -114,7 +114,7 @@ async def contract_windows(
     """Results for every contract measured in windows of `label`'s kind (a week label
     covers the weekly contracts, a month label the monthly ones)."""
     kind: WindowKind = "week" if "-W" in label else "month"
-    results: list[ContractWindow] = []
+    todo: list[tuple[Contract, Window, ResolvedTerms]] = []
     for contract in config.contracts:
         if customer_id is not None and contract.customer != customer_id:
             continue
@@ -122,17 +122,50 @@ async def contract_windows(
         terms = contract.terms_at(window.start.astimezone(UTC), config.plans)
         if terms is None or terms.window != kind:
             continue
-        results += await _compute(db, contract, window, terms, now)
+        todo.append((contract, window, terms))
+    if not todo:
+        return []
+
+    # Batched reads: per-contract queries cost a round trip each, which dominates with
+    # thousands of contracts. One interval read spans every window of this label (they
+    # differ only by time zone); each contract then takes its own part of it, exactly as
+    # a read of its own window would have returned.
+    spans = {_utc_span(window, now) for _, window, _ in todo}
+    read_start = min(start for start, _, _ in spans)
+    read_end = max(measured_end for _, _, measured_end in spans)
+    link_ids = list(dict.fromkeys(link_id for c, _, _ in todo for link_id in c.links))
+    intervals = await link_intervals(db, link_ids, read_start, read_end)
+    planned: dict[tuple[datetime, datetime], list[MaintenanceWindow]] = {}
+    for start, end, _ in sorted(spans):
+        if (start, end) not in planned:
+            planned[start, end] = await maintenance_windows(db, start, end)
+
+    results: list[ContractWindow] = []
+    for contract, window, terms in todo:
+        start, end, measured_end = _utc_span(window, now)
+        results += _compute(
+            contract, window, terms, now, intervals, planned[start, end], start, measured_end
+        )
     return results
 
 
-async def _compute(
-    db: Database, contract: Contract, window: Window, terms: ResolvedTerms, now: datetime
-) -> list[ContractWindow]:
+def _utc_span(window: Window, now: datetime) -> tuple[datetime, datetime, datetime]:
+    """(start, end, end of what can be measured so far), in UTC."""
     start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
-    measured_end = min(max(now, start), end)
-    intervals = await link_intervals(db, contract.links, start, measured_end)
-    planned = await maintenance_windows(db, start, end)
+    return start, end, min(max(now, start), end)
+
+
+def _compute(
+    contract: Contract,
+    window: Window,
+    terms: ResolvedTerms,
+    now: datetime,
+    intervals: Mapping[str, Sequence[Interval]],
+    planned: Sequence[MaintenanceWindow],
+    start: datetime,
+    measured_end: datetime,
+) -> list[ContractWindow]:
+    sla = sla_terms(terms)
     out = []
     for subject in subjects(contract):
         members: list[Sequence[Period]] = []
@@ -141,10 +174,10 @@ async def _compute(
             members.append(
                 [
                     Period(i.starts_at, i.ends_at or measured_end, i.status)
-                    for i in intervals[link_id]
+                    for i in clip_intervals(intervals[link_id], start, measured_end)
                 ]
             )
             maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])
-        result = compute_window(window, sla_terms(terms), members, maintenance, now)
+        result = compute_window(window, sla, members, maintenance, now)
         out.append(ContractWindow(contract, contract.customer, subject, terms, result))
     return out

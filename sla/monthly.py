@@ -1,0 +1,801 @@
+"""The printable monthly SLA report for one customer: every figure, and how it was reached.
+
+For a month it shows the customer's monthly contracts measured over that month and their
+weekly contracts over each ISO week that overlaps it, per contract and link: the window,
+the maintenance considered (with why it was or was not excluded), unknown time under the
+contract's policy, coverage, down time, eligible time, availability, the error budget, each
+outage, and the credit worked out step by step, so a customer or a billing clerk can check
+every number by hand. Times are shown in the customer's time zone.
+
+It reads the database and renders HTML; it never writes, and it never computes a billed
+figure of its own: every number is `compute_window`'s, only formatted (percentages
+truncated, never rounded up) and explained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from collector import Database
+from collector.states import Incident, incidents
+from linkwatch.config import Config, Contract, ResolvedTerms
+from linkwatch.money import quantise
+from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
+from sla.records import window_status
+from sla.report import ContractWindow, contract_windows
+from sla.windows import Window, parse_window, window_containing
+
+UNKNOWN_POLICY = {
+    "exclude": "removed from the eligible time (the contract's default)",
+    "count_as_up": "counted as available time",
+    "count_as_down": "counted as down time",
+}
+
+_environment = Environment(
+    loader=PackageLoader("sla", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# --- what the template shows ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a window's calculation: what, the figure, and how it was reached."""
+
+    label: str
+    value: str
+    method: str = ""
+    strong: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    id: str
+    description: str
+    starts_at: str
+    ends_at: str
+    announced_at: str
+    excluded: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutageView:
+    number: int
+    starts_at: str
+    ends_at: str
+    duration: str
+    duration_s: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveView:
+    name: str
+    limit: str
+    measured: str
+    met: str
+    credit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One contract window for one link (or redundant group)."""
+
+    anchor: str
+    subject: str
+    subject_note: str
+    window_kind: str
+    window_label: str
+    window_span: str
+    outside_month: bool
+    status: str  # final or provisional
+    verdict: str  # met, missed, n/a
+    availability: str
+    target: str
+    credit_pct: str
+    credit_amount: str
+    currency: str
+    rows: tuple[Row, ...]
+    credit_rows: tuple[Row, ...]
+    budget_rows: tuple[Row, ...]
+    outages: tuple[OutageView, ...]
+    maintenance: tuple[MaintenanceView, ...]
+    objectives: tuple[ObjectiveView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContractView:
+    id: str
+    kind: str  # "monthly" or "weekly"
+    terms: tuple[Row, ...]
+    measurements: tuple[Measurement, ...]
+    credit_total: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportView:
+    customer_name: str
+    customer_id: str
+    month_label: str
+    month_name: str
+    zone: str
+    period: str
+    generated: str
+    provisional: bool
+    contracts: tuple[ContractView, ...]
+    totals: tuple[tuple[str, str], ...]  # (currency, amount)
+    weeks: tuple[str, ...]
+    boundary_weeks: tuple[str, ...]
+    summary: tuple[Measurement, ...] = field(default=())
+
+
+# --- building it -------------------------------------------------------------------------
+
+
+async def monthly_report(
+    db: Database, config: Config, customer_id: str, month_label: str, now: datetime
+) -> str:
+    """The customer's report for `month_label` (e.g. 2026-11) as one HTML document.
+
+    Raises ValueError for an unknown customer or a label that is not a month.
+    """
+    customer = next((c for c in config.customers if c.id == customer_id), None)
+    if customer is None:
+        raise ValueError(f"{customer_id!r} is not a customer")
+    tz = customer.tz
+    month = parse_window(month_label, tz)
+    if month.kind != "month":
+        raise ValueError(f"{month_label!r} is not a month; use e.g. 2026-11")
+    weeks = weeks_overlapping(month)
+
+    items = await contract_windows(db, config, month.label, now, customer_id=customer_id)
+    for week in weeks:
+        items += await contract_windows(db, config, week.label, now, customer_id=customer_id)
+
+    link_ids = sorted({link for item in items for link in item.subject.link_ids})
+    found: list[Incident] = []
+    if items:
+        first = min(item.result.window.start for item in items).astimezone(UTC)
+        last = max(item.result.window.end for item in items).astimezone(UTC)
+        found = await incidents(db, link_ids, first, last)
+
+    order = {contract.id: n for n, contract in enumerate(config.contracts)}
+    by_contract: dict[str, list[ContractWindow]] = {}
+    for item in sorted(
+        items,
+        key=lambda i: (order[i.contract.id], i.subject.id, i.result.window.start),
+    ):
+        by_contract.setdefault(item.contract.id, []).append(item)
+
+    contracts = tuple(
+        _contract_view(config, group, tz, month, now, found) for group in by_contract.values()
+    )
+    totals: dict[str, Decimal] = {}
+    for group in by_contract.values():
+        for item in group:
+            credit = item.result.credit
+            totals[credit.currency] = totals.get(credit.currency, Decimal(0)) + credit.amount
+    view = ReportView(
+        customer_name=customer.name,
+        customer_id=customer.id,
+        month_label=month.label,
+        month_name=month.start.strftime("%B %Y"),
+        zone=tz.key,
+        period=f"{_moment(month.start, tz)} to {_moment(month.end, tz)}",
+        generated=_moment(now, tz),
+        provisional=any(
+            m.status != "final" for contract in contracts for m in contract.measurements
+        ),
+        contracts=contracts,
+        totals=tuple((cur, f"{quantise(amount, cur):,}") for cur, amount in totals.items()),
+        weeks=tuple(w.label for w in weeks),
+        boundary_weeks=tuple(w.label for w in weeks if w.start < month.start or w.end > month.end),
+        summary=tuple(m for contract in contracts for m in contract.measurements),
+    )
+    return _environment.get_template("monthly.html").render(report=view)
+
+
+def weeks_overlapping(month: Window) -> list[Window]:
+    """The ISO weeks, in the month's zone, that share time with the month."""
+    assert isinstance(month.start.tzinfo, ZoneInfo)
+    week = window_containing("week", month.start.tzinfo, month.start)
+    weeks = []
+    while week.start < month.end:
+        weeks.append(week)
+        week = week.next()
+    return weeks
+
+
+def _contract_view(
+    config: Config,
+    items: Sequence[ContractWindow],
+    tz: ZoneInfo,
+    month: Window,
+    now: datetime,
+    found: Sequence[Incident],
+) -> ContractView:
+    contract = items[0].contract
+    terms = items[0].terms
+    weekly = terms.window == "week"
+    measurements = tuple(_measurement(config, item, tz, month, now, found) for item in items)
+    totals: dict[str, Decimal] = {}
+    for item in items:
+        credit = item.result.credit
+        totals[credit.currency] = totals.get(credit.currency, Decimal(0)) + credit.amount
+    note = ""
+    if weekly:
+        note = (
+            "This contract is measured per ISO week (Monday 00:00 to Monday 00:00 local "
+            "time). Every week that overlaps the month is shown whole, and each week earns "
+            "its own credit; a week that spans two months appears in both months' "
+            "reports but is credited once."
+        )
+    if any(i.terms != terms for i in items):
+        note += (
+            " The contract's terms changed during this period: each window uses the "
+            "version in force at its start, as its calculation shows."
+        )
+    return ContractView(
+        id=contract.id,
+        kind="weekly" if weekly else "monthly",
+        terms=_terms_rows(contract, terms),
+        measurements=measurements,
+        credit_total=", ".join(f"{quantise(a, c):,} {c}" for c, a in totals.items()),
+        note=note.strip(),
+    )
+
+
+def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
+    credit = terms.credit
+    rows = [
+        Row("Availability target", f"{terms.target} %"),
+        Row(
+            "Window",
+            "ISO week, in the customer's time zone"
+            if terms.window == "week"
+            else "calendar month, in the customer's time zone",
+        ),
+        Row("Fee per window", f"{quantise(terms.fee, terms.currency):,} {terms.currency}"),
+        Row("Unknown time", f"{terms.unknown}: {UNKNOWN_POLICY[terms.unknown]}"),
+        Row(
+            "Maintenance notice",
+            f"{_duration(terms.maintenance_notice)}: planned work announced at least this "
+            "long before it starts is excluded",
+        ),
+    ]
+    if credit.per_step > 0:
+        how = "each started" if credit.rounding == "ceil" else "each full"
+        rows.append(
+            Row(
+                "Credit per step",
+                f"{credit.per_step} % for {how} {credit.step} percentage points below target",
+            )
+        )
+    for band in credit.bands:
+        rows.append(Row("Credit band", f"availability below {band.below} %: {band.credit} %"))
+    if credit.incidents is not None:
+        rule = credit.incidents
+        rows.append(
+            Row(
+                "Incident credit",
+                f"{rule.credit} % for {rule.count} or more outages of at least "
+                f"{_duration(rule.min_duration)} each in a window",
+            )
+        )
+    latency = terms.latency
+    if latency is not None:
+        limits = [f"p95 at most {latency.p95_ms} ms"] if latency.p95_ms is not None else []
+        limits += [f"mean at most {latency.mean_ms} ms"] if latency.mean_ms is not None else []
+        rows.append(
+            Row(
+                "Latency objective",
+                f"{' and '.join(limits)} over the available time; {latency.credit} % if missed",
+            )
+        )
+    if terms.loss is not None:
+        rows.append(
+            Row(
+                "Loss objective",
+                f"mean at most {terms.loss.max_pct} % over the available time; "
+                f"{terms.loss.credit} % if missed",
+            )
+        )
+    rows.append(Row("Credit cap", f"{credit.cap} % of the fee"))
+    if terms.budget_warnings:
+        rows.append(
+            Row(
+                "Budget warnings",
+                "at " + ", ".join(f"{w} %" for w in sorted(terms.budget_warnings)) + " used",
+            )
+        )
+    if terms.minimum_credit > 0:
+        rows.append(
+            Row(
+                "Minimum credit",
+                f"{quantise(terms.minimum_credit, terms.currency):,} {terms.currency}: "
+                "smaller amounts are not paid",
+            )
+        )
+    if contract.group == "redundant":
+        rows.append(
+            Row(
+                "Redundancy",
+                f"links {', '.join(contract.links)} form one service: down only while all are down",
+            )
+        )
+    return tuple(rows)
+
+
+def _measurement(
+    config: Config,
+    item: ContractWindow,
+    tz: ZoneInfo,
+    month: Window,
+    now: datetime,
+    found: Sequence[Incident],
+) -> Measurement:
+    r = item.result
+    terms = item.terms
+    window = r.window
+    subject_note = ""
+    if item.subject.id.startswith("group:"):
+        subject = "Redundant group " + " + ".join(item.subject.link_ids)
+    else:
+        subject = item.subject.id
+        link = next((lk for lk in config.links if lk.id == item.subject.id), None)
+        if link is not None and link.description:
+            subject_note = link.description
+    status = "final" if window_status(item, now) == "closed" else "provisional"
+    verdict = "n/a" if r.met is None else ("met" if r.met else "missed")
+    availability = _pct(r.availability)
+    return Measurement(
+        anchor=f"{item.contract.id}-{item.subject.id}-{window.label}".replace(":", "-"),
+        subject=subject,
+        subject_note=subject_note,
+        window_kind=window.kind,
+        window_label=window.label,
+        window_span=f"{_moment(window.start, tz)} to {_moment(window.end, tz)}",
+        outside_month=window.start < month.start or window.end > month.end,
+        status=status,
+        verdict=verdict,
+        availability=availability,
+        target=f"{terms.target} %",
+        credit_pct=f"{r.credit.total_pct} %",
+        credit_amount=f"{r.credit.amount:,}",
+        currency=r.credit.currency,
+        rows=_rows(item, tz, now),
+        budget_rows=_budget_rows(item),
+        credit_rows=_credit_rows(item),
+        outages=_outages(item, tz, found),
+        maintenance=_maintenance(r.maintenance, tz),
+        objectives=_objectives(r),
+    )
+
+
+def _rows(item: ContractWindow, tz: ZoneInfo, now: datetime) -> tuple[Row, ...]:
+    r, terms = item.result, item.terms
+    window_s = _s(r.window_us)
+    rows = [
+        Row(
+            "Window length",
+            window_s,
+            f"real elapsed time from start to end ({_duration_us(r.window_us)})",
+        )
+    ]
+    base = r.window_us
+    if r.measured_us < r.window_us:
+        base = r.measured_us
+        rows.append(
+            Row(
+                "Measured so far",
+                _s(r.measured_us),
+                f"the window runs until {_moment(r.window.end, tz)}; figures cover it up to "
+                f"{_moment(r.measured_until, tz)} and will change",
+            )
+        )
+    measured = "measured time" if r.measured_us < r.window_us else "window"
+    excluded_count = sum(1 for d in _unique(r.maintenance) if d.excluded)
+    rows.append(
+        Row(
+            "Excluded maintenance",
+            _s(r.excluded_us),
+            f"{excluded_count} announced window{'s' if excluded_count != 1 else ''} "
+            "with enough notice, within the "
+            f"{measured} (see Maintenance); an overrun past the announced end counts normally"
+            if r.maintenance
+            else "no maintenance was planned for this link in this window",
+        )
+    )
+    rows.append(
+        Row(
+            "Unknown time",
+            _s(r.unknown_us),
+            "time with no measurement (monitor gaps, no data yet), outside excluded "
+            f"maintenance; contract policy {terms.unknown}: {UNKNOWN_POLICY[terms.unknown]}",
+        )
+    )
+    rows.append(
+        Row(
+            "Coverage",
+            _pct(r.coverage),
+            f"known time ÷ {measured} = ({_n(base)} − {_n(r.unknown_us)}) ÷ {_n(base)}",
+        )
+    )
+    down_method = (
+        f"confirmed outages outside excluded maintenance ({r.incidents} listed below)"
+        if r.outages
+        else "no confirmed outage outside excluded maintenance"
+    )
+    if terms.unknown == "count_as_down" and r.unknown_us:
+        down_method += f", plus the {_n(r.unknown_us)} s of unknown time"
+    rows.append(Row("Down time", _s(r.down_us), down_method))
+    if terms.unknown == "exclude":
+        eligible_method = (
+            f"{measured} − excluded − unknown = {_n(base)} − {_n(r.excluded_us)} − "
+            f"{_n(r.unknown_us)}"
+        )
+    else:
+        eligible_method = (
+            f"{measured} − excluded = {_n(base)} − {_n(r.excluded_us)} (unknown time stays in, "
+            f"{UNKNOWN_POLICY[terms.unknown]})"
+        )
+    rows.append(Row("Eligible time", _s(r.eligible_us), eligible_method))
+    if r.availability is None:
+        rows.append(
+            Row(
+                "Availability",
+                "n/a",
+                "nothing is eligible, so there is no availability and no credit",
+                strong=True,
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                "Availability",
+                _pct(r.availability),
+                f"(eligible − down) ÷ eligible = ({_n(r.eligible_us)} − {_n(r.down_us)}) ÷ "
+                f"{_n(r.eligible_us)}, truncated to 4 decimal places (never rounded up)",
+                strong=True,
+            )
+        )
+    verdict = (
+        "not applicable"
+        if r.met is None
+        else (
+            "met: availability is at or above the target"
+            if r.met
+            else "missed: availability is below the target"
+        )
+    )
+    rows.append(Row("Target", f"{terms.target} %", verdict, strong=True))
+    return tuple(rows)
+
+
+def _budget_rows(item: ContractWindow) -> tuple[Row, ...]:
+    r, terms = item.result, item.terms
+    allowed = 1 - r.target
+    rows: list[Row] = []
+    if allowed > 0:
+        budgeted = r.budget_us / allowed
+        basis = "window − excluded maintenance"
+        if terms.unknown == "exclude":
+            basis += " − unknown time so far"
+        rows.append(
+            Row(
+                "Allowed down time",
+                _s(r.budget_us),
+                f"(100 % − {terms.target} %) × {_n(budgeted)} s ({basis})",
+            )
+        )
+    else:
+        rows.append(Row("Allowed down time", "0 s", "a 100 % target allows no down time"))
+    if r.budget_used is None:
+        rows.append(Row("Budget used", "n/a", "there is no budget to use"))
+    else:
+        rows.append(
+            Row(
+                "Budget used",
+                _pct(r.budget_used),
+                f"down ÷ allowed = {_n(r.down_us)} ÷ {_n(r.budget_us)}"
+                + (" (over budget)" if r.budget_used > 1 else ""),
+            )
+        )
+    remaining = r.budget_remaining_us
+    rows.append(
+        Row(
+            "Budget remaining",
+            _s(remaining) if remaining >= 0 else f"−{_s(-remaining)}",
+            f"allowed − down = {_n(r.budget_us)} − {_n(r.down_us)}"
+            + (" (negative: the budget is exceeded)" if remaining < 0 else ""),
+        )
+    )
+    burn = r.burn_rate
+    if burn is not None:
+        rows.append(
+            Row(
+                "Burn rate",
+                _plain(burn, places=2),
+                "budget used ÷ share of the window measured; 1 uses the budget up exactly at "
+                "the window's end, 2 at its middle",
+            )
+        )
+    if r.warnings:
+        rows.append(
+            Row(
+                "Warnings reached",
+                ", ".join(f"{w} %" for w in r.warnings),
+                "the warning levels of the budget that this window's down time reached",
+            )
+        )
+    return tuple(rows)
+
+
+def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
+    r, terms = item.result, item.terms
+    credit, rules = r.credit, terms.credit
+    fee = f"{quantise(terms.fee, terms.currency):,} {terms.currency}"
+    if r.availability is None:
+        return (Row("Credit", f"0 % = {credit.amount} {credit.currency}", "no eligible time"),)
+    rows: list[Row] = []
+    shortfall = Fraction(terms.target) - r.availability * 100
+    if shortfall > 0:
+        rows.append(
+            Row(
+                "Shortfall",
+                f"{_points(shortfall)} points",
+                f"target − availability = {terms.target} − {_exact_pct(r.availability)}",
+            )
+        )
+    else:
+        rows.append(Row("Shortfall", "0 points", "the target was met"))
+    if rules.per_step > 0:
+        if shortfall > 0:
+            per = shortfall / Fraction(rules.step)
+            how = "rounded up" if rules.rounding == "ceil" else "whole steps only"
+            rows.append(
+                Row(
+                    "Steps",
+                    f"{credit.steps} × {rules.per_step} % = {credit.steps_pct} %",
+                    f"{_points(shortfall)} ÷ {rules.step} = {_points(per)}, {how}",
+                )
+            )
+        else:
+            rows.append(Row("Steps", f"0 × {rules.per_step} % = 0 %", "no shortfall"))
+    for band in rules.bands:
+        applies = r.availability * 100 < Fraction(band.below)
+        rows.append(
+            Row(
+                f"Band below {band.below} %",
+                f"{band.credit} %" if applies else "0 %",
+                f"availability is {'below' if applies else 'not below'} {band.below} %"
+                + ("" if applies or not credit.band_pct else " (only the highest band counts)"),
+            )
+        )
+    if len(rules.bands) > 1:
+        rows.append(Row("Band credit", f"{credit.band_pct} %", "the highest band that applies"))
+    if rules.incidents is not None:
+        rule = rules.incidents
+        least = rule.min_duration
+        qualifying = sum(1 for start, end in r.outages if end - start >= least)
+        rows.append(
+            Row(
+                "Incident credit",
+                f"{credit.incident_pct} %",
+                f"{qualifying} outage{'s' if qualifying != 1 else ''} of at least "
+                f"{_duration(least)}; {rule.count} or more earn {rule.credit} %",
+            )
+        )
+    parts = [f"{credit.steps_pct} %"] if rules.per_step > 0 else []
+    if rules.bands:
+        parts.append(f"{credit.band_pct} %")
+    if rules.incidents is not None:
+        parts.append(f"{credit.incident_pct} %")
+    if r.objectives:
+        rows.append(
+            Row(
+                "Objectives credit",
+                f"{credit.objective_pct} %",
+                "credit of the performance objectives missed (see below)",
+            )
+        )
+        parts.append(f"{credit.objective_pct} %")
+    summed = " + ".join(parts) or "0 %"
+    rows.append(
+        Row(
+            "Credit",
+            f"{credit.total_pct} %",
+            f"the lesser of the cap {rules.cap} % and {summed}",
+            strong=True,
+        )
+    )
+    raw = quantise(terms.fee * credit.total_pct / 100, terms.currency)
+    method = f"fee {fee} × {credit.total_pct} %, rounded half up to the minor unit"
+    if raw != credit.amount:
+        method += (
+            f": {raw} is below the minimum credit of "
+            f"{quantise(terms.minimum_credit, terms.currency)} {terms.currency}, so nothing is paid"
+        )
+    rows.append(Row("Credit amount", f"{credit.amount:,} {credit.currency}", method, strong=True))
+    return tuple(rows)
+
+
+def _outages(
+    item: ContractWindow, tz: ZoneInfo, found: Sequence[Incident]
+) -> tuple[OutageView, ...]:
+    links = set(item.subject.link_ids)
+    views = []
+    for number, (start, end) in enumerate(item.result.outages, start=1):
+        seen = [
+            i
+            for i in found
+            if i.link_id in links
+            and i.starts_at < end
+            and (i.seen_until is None or i.seen_until > start)
+        ]
+        views.append(
+            OutageView(
+                number=number,
+                starts_at=_moment(start, tz),
+                ends_at=_moment(end, tz),
+                duration=_duration(end - start),
+                duration_s=_s(_us(end - start)),
+                detail=_outage_detail(start, end, seen, tz),
+            )
+        )
+    return tuple(views)
+
+
+def _outage_detail(start: datetime, end: datetime, seen: Sequence[Incident], tz: ZoneInfo) -> str:
+    if not seen:
+        return "no measurement: unknown time counted as down under the contract's policy"
+    parts = []
+    for incident in seen:
+        probes = "; ".join(
+            f"{p.probe_id} from {_clock(p.starts_at, tz)}" + (f": {p.error}" if p.error else "")
+            for p in incident.probes
+        )
+        text = f"{incident.link_id}: {probes}" if probes else incident.link_id
+        if incident.starts_at < start or incident.ends_at is None or incident.ends_at > end:
+            until = "still running" if incident.ends_at is None else _moment(incident.ends_at, tz)
+            text += (
+                f"; the outage ran from {_moment(incident.starts_at, tz)} to {until}, only "
+                "the part in this window and outside excluded maintenance counts here"
+            )
+        parts.append(text)
+    return " · ".join(parts)
+
+
+def _maintenance(
+    decisions: Iterable[MaintenanceDecision], tz: ZoneInfo
+) -> tuple[MaintenanceView, ...]:
+    return tuple(
+        MaintenanceView(
+            id=d.window.id,
+            description=d.window.description,
+            starts_at=_moment(d.window.starts_at, tz),
+            ends_at=_moment(d.window.ends_at, tz),
+            announced_at=_moment(d.window.announced_at, tz),
+            excluded=d.excluded,
+            reason=d.reason,
+        )
+        for d in _unique(decisions)
+    )
+
+
+def _unique(decisions: Iterable[MaintenanceDecision]) -> list[MaintenanceDecision]:
+    # A redundant group lists each window once per member; a person needs it once.
+    seen: dict[str, MaintenanceDecision] = {}
+    for decision in decisions:
+        seen.setdefault(decision.window.id, decision)
+    return list(seen.values())
+
+
+def _objectives(result: WindowResult) -> tuple[ObjectiveView, ...]:
+    views = []
+    for outcome in result.objectives:
+        unit = f" {outcome.objective.unit}"
+        views.append(
+            ObjectiveView(
+                name=outcome.objective.name,
+                limit=_plain(outcome.objective.limit, unit),
+                measured=_plain(outcome.measured, unit, places=3),
+                met="not measured" if outcome.met is None else ("met" if outcome.met else "missed"),
+                credit=_plain(outcome.credit_pct, " %"),
+            )
+        )
+    return tuple(views)
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+def _moment(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _clock(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%H:%M:%S")
+
+
+def _us(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+def _n(micros: int | Fraction) -> str:
+    """Microseconds as seconds with thousands separators, for a formula."""
+    value = seconds(micros)
+    return f"{value.normalize() if value % 1 else value:,}"
+
+
+def _s(micros: int | Fraction) -> str:
+    return f"{_n(micros)} s"
+
+
+def _pct(ratio: Fraction | None) -> str:
+    value = truncate_pct(ratio)
+    return "n/a" if value is None else f"{value:f} %"
+
+
+def _exact_pct(ratio: Fraction) -> str:
+    """A percentage with 6 decimals, truncated, and '…' when there are more."""
+    return _points(ratio * 100)
+
+
+def _points(value: Fraction) -> str:
+    shown = truncate_pct(value / 100, 6)
+    assert shown is not None
+    text = f"{shown.normalize():f}" if shown != shown.to_integral_value() else f"{int(shown)}"
+    return text if Fraction(shown) == value else text + "…"
+
+
+def _duration(delta: timedelta) -> str:
+    return _duration_us(_us(delta))
+
+
+def _duration_us(micros: int) -> str:
+    total = micros // 1_000_000
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    shown = [f"{value} {unit}" for value, unit in parts if value]
+    if micros % 1_000_000:
+        shown.append(f"{micros % 1_000_000} µs")
+    return " ".join(shown) or "0 s"
+
+
+def _plain(value: Any, unit: str = "", *, places: int = 4) -> str:
+    """A figure of a field whose type may change: exact where it can be, truncated (never
+    rounded up) to `places` decimals, with '…' where digits were cut."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, timedelta):
+        return _duration(value)
+    if isinstance(value, float):
+        value = Decimal(str(value))
+    if isinstance(value, Decimal | Fraction | int):
+        exact = Fraction(value)
+        shown = Decimal(math.floor(exact * 10**places)).scaleb(-places)
+        if Fraction(shown) == exact:
+            text = f"{shown.normalize():f}" if shown % 1 else f"{int(shown)}"
+        else:
+            text = f"{shown:f}…"
+        return f"{text}{unit}"
+    return f"{value}{unit}"
