@@ -1,48 +1,82 @@
-"""ICMP echo probe: a burst of ``count`` echoes giving loss, RTT and jitter.
+"""ICMP echo probe: a burst of ``count`` echoes giving loss, RTT min/avg/max and jitter.
 
-Never raises for the target's failure: no reply is ``down``, an unresolvable name is
-``down`` with ``dns: ...``, missing socket privilege is ``unknown``.
+The echoes go through the process's one shared engine (`probes.icmp_engine`), never a
+socket of their own. Never raises for the target's failure: no reply is ``down``, an
+unresolvable name is ``down`` with ``dns: ...``; missing socket privilege is ``unknown``.
 """
 
 from __future__ import annotations
 
-import icmplib
+import ipaddress
+import itertools
+import logging
 
 from linkwatch.config import IcmpProbe
 from linkwatch.domain import Outcome, ProbeResult
-from probes.context import ProbeContext
+from probes.context import ProbeContext, Resolver
+from probes.icmp_engine import BurstResult, IcmpUnavailable
+
+log = logging.getLogger(__name__)
 
 
 async def probe_icmp(spec: IcmpProbe, ctx: ProbeContext) -> ProbeResult:
-    if ctx.icmp_privileged is None:
+    engine = ctx.icmp_engine
+    if ctx.icmp_privileged is None or engine is None:
         return ProbeResult(Outcome.UNKNOWN, error=ctx.icmp_error or "icmp unavailable")
-    try:
-        host = await icmplib.async_ping(
-            spec.host,
-            count=spec.count,
-            interval=spec.spacing.total_seconds(),
-            timeout=spec.timeout.total_seconds(),
-            privileged=ctx.icmp_privileged,
-        )
-    except icmplib.NameLookupError:
+    address = await _resolve(spec.host, ctx.resolver)
+    if address is None:
         return ProbeResult(Outcome.DOWN, loss_pct=100.0, error=f"dns: cannot resolve {spec.host}")
-    except icmplib.SocketPermissionError:
-        return ProbeResult(Outcome.UNKNOWN, error="no permission for ICMP sockets")
-    except icmplib.ICMPLibError as exc:
-        return ProbeResult(Outcome.DOWN, loss_pct=100.0, error=f"icmp: {exc}")
-
-    loss_pct = host.packet_loss * 100.0
-    if host.packets_received == 0:
-        return ProbeResult(
-            Outcome.DOWN,
-            loss_pct=loss_pct,
-            error=f"no reply ({host.packets_sent}/{host.packets_sent} lost)",
+    try:
+        burst = await engine.ping(
+            address,
+            count=spec.count,
+            spacing_s=spec.spacing.total_seconds(),
+            timeout_s=spec.timeout.total_seconds(),
         )
+    except IcmpUnavailable as exc:
+        return ProbeResult(Outcome.UNKNOWN, error=str(exc))
+    return summarize(burst)
+
+
+def summarize(burst: BurstResult) -> ProbeResult:
+    """Loss, RTT min/avg/max and jitter of one burst. Jitter is the mean absolute
+    difference between consecutive RTTs received, as icmplib defines it."""
+    lost = burst.sent - burst.received
+    loss_pct = round(100.0 * lost / burst.sent, 3)
+    rtts = [rtt for rtt in burst.rtts_ms if rtt is not None]
+    if not rtts:
+        error = f"no reply ({lost}/{burst.sent} lost)"
+        if burst.send_error:
+            error = f"{error}; send: {burst.send_error}"
+        return ProbeResult(Outcome.DOWN, loss_pct=loss_pct, error=error)
+    deltas = [abs(a - b) for a, b in itertools.pairwise(rtts)]
     return ProbeResult(
         Outcome.UP,
-        rtt_ms=host.avg_rtt,
-        rtt_min_ms=host.min_rtt,
-        rtt_max_ms=host.max_rtt,
-        jitter_ms=host.jitter,
+        rtt_ms=round(sum(rtts) / len(rtts), 3),
+        rtt_min_ms=min(rtts),
+        rtt_max_ms=max(rtts),
+        jitter_ms=round(sum(deltas) / len(deltas), 3) if deltas else 0.0,
         loss_pct=loss_pct,
     )
+
+
+async def _resolve(host: str, resolver: Resolver) -> str | None:
+    """The address to ping: an IP literal as it is, a name through the resolver."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host
+    try:
+        addresses = await resolver(host)
+    except (OSError, UnicodeError) as exc:  # gaierror is an OSError; IDNA errors are not
+        log.debug("icmp dns failed host=%s error=%s", host, exc)
+        return None
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        return address
+    return None

@@ -1,0 +1,380 @@
+"""The ICMP probe and its shared engine against real hosts: loopback, and test hosts in
+network namespaces that these tests create and remove themselves.
+
+No traffic leaves loopback or the tests' own veth pairs: namespace subnets are picked at
+random inside 10.254.0.0/16 and fd6c::/16, checked against every address and route on
+the machine first, and exist only on both ends of a veth pair this file creates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from linkwatch.config import IcmpProbe
+from linkwatch.domain import Outcome, ProbeResult
+from probes import ProbeContext, detect_context
+from probes.icmp import probe_icmp, summarize
+from probes.icmp_engine import BurstResult, IcmpEngine
+from tests.helpers import REPO
+
+CTX = detect_context()
+needs_icmp = pytest.mark.skipif(CTX.icmp_privileged is None, reason="no ICMP socket permission")
+PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
+DROP_NET_RAW = ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"]
+
+
+def icmp(host: str, **extra: object) -> IcmpProbe:
+    return IcmpProbe.model_validate(
+        {
+            "id": "icmp",
+            "kind": "icmp",
+            "host": host,
+            "count": 5,
+            "spacing": "20ms",
+            "timeout": "500ms",
+            **extra,
+        }
+    )
+
+
+def fresh_context(privileged: bool | None = None) -> ProbeContext:
+    """A context with an engine of its own, so its counters describe one test only."""
+    chosen = CTX.icmp_privileged if privileged is None else privileged
+    return ProbeContext(icmp_privileged=chosen, icmp_engine=IcmpEngine(privileged=bool(chosen)))
+
+
+def assert_clean_up(result: ProbeResult) -> None:
+    assert result.outcome is Outcome.UP, result.error
+    assert result.loss_pct == 0.0
+    assert result.rtt_min_ms is not None
+    assert result.rtt_max_ms is not None
+    assert result.rtt_ms is not None
+    assert 0 < result.rtt_min_ms <= result.rtt_ms <= result.rtt_max_ms < 100
+    assert result.jitter_ms is not None
+
+
+# --- loopback ------------------------------------------------------------------------
+
+
+@needs_icmp
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"], ids=["ipv4", "ipv6"])
+async def test_loopback_burst_is_up_with_exactly_no_loss(host: str) -> None:
+    ctx = fresh_context()
+    assert_clean_up(await probe_icmp(icmp(host), ctx))
+    assert ctx.icmp_engine is not None
+    stats = ctx.icmp_engine.stats
+    assert (stats.sent, stats.replies, stats.late, stats.kernel_drops) == (5, 5, 0, 0)
+
+
+@needs_icmp
+async def test_burst_is_spaced_and_returns_when_the_last_reply_arrives() -> None:
+    began = time.perf_counter()
+    result = await probe_icmp(icmp("127.0.0.2", spacing="50ms", timeout="2s"), CTX)
+    elapsed = time.perf_counter() - began
+    assert result.outcome is Outcome.UP
+    # Four gaps of 50 ms; waiting out the 2 s timeout would show here.
+    assert 0.2 <= elapsed < 0.6, elapsed
+
+
+@needs_icmp
+async def test_a_thousand_concurrent_loopback_targets_lose_nothing() -> None:
+    ctx = fresh_context()
+    hosts = [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(1000)]
+    results = await asyncio.gather(
+        *(probe_icmp(icmp(host, spacing="50ms", timeout="2s"), ctx) for host in hosts)
+    )
+    assert [r.outcome for r in results] == [Outcome.UP] * 1000
+    assert {r.loss_pct for r in results} == {0.0}
+    assert ctx.icmp_engine is not None
+    stats = ctx.icmp_engine.stats
+    assert (stats.sent, stats.replies, stats.late, stats.kernel_drops) == (5000, 5000, 0, 0)
+    assert ctx.icmp_engine.outstanding == 0
+
+
+@needs_icmp
+async def test_a_cancelled_burst_stops_sending_and_the_engine_carries_on() -> None:
+    ctx = fresh_context()
+    assert ctx.icmp_engine is not None
+    task = asyncio.create_task(probe_icmp(icmp("127.0.0.3", spacing="200ms"), ctx))
+    await asyncio.sleep(0.1)  # the first echo is out, four are queued
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)
+    assert ctx.icmp_engine.stats.sent == 1
+    assert_clean_up(await probe_icmp(icmp("127.0.0.3"), ctx))
+
+
+# --- names ---------------------------------------------------------------------------
+
+
+async def _no_such_name(host: str) -> Sequence[str]:
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+@needs_icmp
+async def test_a_name_that_does_not_resolve_is_down_with_a_dns_error() -> None:
+    ctx = dataclasses.replace(CTX, resolver=_no_such_name)
+    result = await probe_icmp(icmp("core-1.example.invalid"), ctx)
+    assert result.outcome is Outcome.DOWN
+    assert result.loss_pct == 100.0
+    assert result.error == "dns: cannot resolve core-1.example.invalid"
+
+
+@needs_icmp
+@pytest.mark.parametrize("address", ["127.0.0.9", "::1"], ids=["ipv4", "ipv6"])
+async def test_a_name_is_pinged_at_the_address_it_resolves_to(address: str) -> None:
+    asked: list[str] = []
+
+    async def resolver(host: str) -> Sequence[str]:
+        asked.append(host)
+        return [address]
+
+    ctx = dataclasses.replace(CTX, resolver=resolver)
+    assert_clean_up(await probe_icmp(icmp("core-1.example.invalid"), ctx))
+    assert asked == ["core-1.example.invalid"]
+
+
+# --- arithmetic ----------------------------------------------------------------------
+
+
+def test_summary_counts_loss_and_jitter_over_the_replies_received() -> None:
+    result = summarize(BurstResult((1.0, None, 3.0, 2.0)))
+    assert result.outcome is Outcome.UP
+    assert result.loss_pct == 25.0
+    assert (result.rtt_min_ms, result.rtt_ms, result.rtt_max_ms) == (1.0, 2.0, 3.0)
+    assert result.jitter_ms == 1.5  # (|1-3| + |3-2|) / 2
+
+
+def test_summary_of_a_burst_with_no_reply_is_down_naming_the_loss() -> None:
+    result = summarize(BurstResult((None,) * 5))
+    assert (result.outcome, result.loss_pct) == (Outcome.DOWN, 100.0)
+    assert result.error == "no reply (5/5 lost)"
+
+
+# --- privileges ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ping_group_range(value: str) -> Iterator[None]:
+    """Set net.ipv4.ping_group_range for the block, then put the old value back."""
+    if os.geteuid() != 0 or not os.access(PING_GROUP_RANGE, os.W_OK):
+        pytest.skip("changing net.ipv4.ping_group_range needs root")
+    saved = PING_GROUP_RANGE.read_text().split()
+    PING_GROUP_RANGE.write_text(value)
+    try:
+        yield
+    finally:
+        PING_GROUP_RANGE.write_text(" ".join(saved))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.4", "::1"], ids=["ipv4", "ipv6"])
+async def test_unprivileged_datagram_sockets_work_when_the_group_may_ping(host: str) -> None:
+    gid = os.getgid()
+    with ping_group_range(f"{gid} {gid}"):
+        ctx = fresh_context(privileged=False)
+        assert_clean_up(await probe_icmp(icmp(host), ctx))
+        assert ctx.icmp_engine is not None
+        ctx.icmp_engine.close()
+
+
+def test_with_no_icmp_privilege_samples_are_unknown_and_the_log_says_how_to_grant_it() -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    script = (
+        "import asyncio, logging\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "from linkwatch.config import IcmpProbe\n"
+        "from probes import detect_context\n"
+        "from probes.icmp import probe_icmp\n"
+        "ctx = detect_context()\n"
+        "spec = IcmpProbe(id='icmp', kind='icmp', host='127.0.0.1')\n"
+        "result = asyncio.run(probe_icmp(spec, ctx))\n"
+        "print(result.outcome.value, result.error, sep='|')\n"
+    )
+    # Without CAP_NET_RAW, and with no group allowed datagram ICMP sockets.
+    with ping_group_range("1 0"):
+        run = subprocess.run(
+            [*DROP_NET_RAW, sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+    assert run.returncode == 0, run.stderr
+    outcome, error = run.stdout.strip().split("|")
+    assert outcome == "unknown"
+    assert error.startswith("no permission for ICMP sockets")
+    guidance = [line for line in run.stderr.splitlines() if "icmp unavailable" in line]
+    assert len(guidance) == 1, run.stderr
+    assert "setcap cap_net_raw+ep" in guidance[0]
+    assert "ping_group_range" in guidance[0]
+
+
+# --- test hosts in network namespaces ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamespaceHost:
+    """A host in a namespace of its own, behind a veth pair: `host` answers, `empty` is an
+    unused address on the same subnet."""
+
+    netns: str
+    veth_inside: str
+    host: str
+    host_v6: str
+    empty: str
+
+    def exec(self, *command: str) -> None:
+        _ip("netns", "exec", self.netns, *command)
+
+
+def _ip(*args: str) -> None:
+    run = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {run.stderr.strip()}")
+
+
+def _networks_in_use() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    used: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for command in (["ip", "-o", "addr", "show"], ["ip", "route", "show", "table", "all"]):
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        for word in out.split():
+            with contextlib.suppress(ValueError):
+                if "/" in word or command[2] == "route":
+                    used.append(ipaddress.ip_network(word, strict=False))
+    return used
+
+
+def _free_subnets() -> tuple[ipaddress.IPv4Network, ipaddress.IPv6Network]:
+    used = _networks_in_use()
+    for _ in range(50):
+        a, b, c = random.randrange(256), random.randrange(1 << 16), random.randrange(1 << 16)
+        v4 = ipaddress.IPv4Network((f"10.254.{a}.{random.randrange(32) * 8}", 29))
+        v6 = ipaddress.IPv6Network((f"fd6c:{b:x}:{c:x}::", 64))
+        if not any(net.overlaps(u) for net in (v4, v6) for u in used if u.version == net.version):
+            return v4, v6
+    pytest.skip("no free test subnet in 10.254.0.0/16")
+
+
+@pytest.fixture
+def netns_host() -> Iterator[NamespaceHost]:
+    if shutil.which("ip") is None:
+        pytest.skip("ip (iproute2) is not installed; CI installs it")
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    if CTX.icmp_privileged is None:
+        pytest.skip("no ICMP socket permission")
+    tag = secrets.token_hex(4)
+    netns, outside, inside = f"lwtest-{tag}", f"lwt{tag}o", f"lwt{tag}i"
+    v4, v6 = _free_subnets()
+    ours, theirs, empty = (str(v4[i]) for i in (1, 2, 3))
+    ours6, theirs6 = str(v6[1]), str(v6[2])
+    try:
+        _ip("netns", "add", netns)
+    except RuntimeError as exc:
+        pytest.skip(f"cannot create a network namespace here: {exc}")
+    try:
+        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+        _ip("link", "set", inside, "netns", netns)
+        _ip("addr", "add", f"{ours}/29", "dev", outside)
+        _ip("-6", "addr", "add", f"{ours6}/64", "dev", outside, "nodad")
+        _ip("link", "set", outside, "up")
+        host = NamespaceHost(netns, inside, theirs, theirs6, empty)
+        host.exec("ip", "addr", "add", f"{theirs}/29", "dev", inside)
+        host.exec("ip", "-6", "addr", "add", f"{theirs6}/64", "dev", inside, "nodad")
+        host.exec("ip", "link", "set", inside, "up")
+        host.exec("ip", "link", "set", "lo", "up")
+        yield host
+    finally:
+        with contextlib.suppress(RuntimeError):
+            _ip("link", "del", outside)  # takes its peer inside the namespace with it
+        _ip("netns", "del", netns)
+
+
+async def _until_up(spec: IcmpProbe, ctx: ProbeContext, within_s: float = 10.0) -> ProbeResult:
+    """Probe until up: a fresh link needs a moment for carrier and neighbour discovery."""
+    deadline = time.monotonic() + within_s
+    while True:
+        result = await probe_icmp(spec, ctx)
+        if result.outcome is Outcome.UP or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+async def test_namespace_host_is_up_then_down_while_its_link_is_down_then_up_again(
+    netns_host: NamespaceHost,
+) -> None:
+    spec = icmp(netns_host.host, timeout="300ms")
+    assert (await _until_up(spec, CTX)).outcome is Outcome.UP
+    assert_clean_up(await probe_icmp(spec, CTX))
+
+    netns_host.exec("ip", "link", "set", netns_host.veth_inside, "down")
+    down = await probe_icmp(spec, CTX)
+    assert down.outcome is Outcome.DOWN
+    assert down.loss_pct == 100.0
+    assert down.error is not None
+    assert down.error.startswith("no reply (5/5 lost)")
+
+    netns_host.exec("ip", "link", "set", netns_host.veth_inside, "up")
+    assert (await _until_up(spec, CTX)).outcome is Outcome.UP
+    assert_clean_up(await probe_icmp(spec, CTX))
+
+
+async def test_namespace_host_is_up_over_ipv6(netns_host: NamespaceHost) -> None:
+    spec = icmp(netns_host.host_v6, timeout="300ms")
+    assert (await _until_up(spec, CTX)).outcome is Outcome.UP
+    assert_clean_up(await probe_icmp(spec, CTX))
+
+
+async def test_a_host_that_never_answers_is_down_within_the_run_time(
+    netns_host: NamespaceHost,
+) -> None:
+    spec = icmp(netns_host.host, timeout="300ms")
+    assert (await _until_up(spec, CTX)).outcome is Outcome.UP
+    # The host is there (its neighbour entry resolves) but ignores every echo request.
+    netns_host.exec("sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+    began = time.perf_counter()
+    result = await probe_icmp(spec, CTX)
+    elapsed = time.perf_counter() - began
+    assert (result.outcome, result.loss_pct) == (Outcome.DOWN, 100.0)
+    assert result.error == "no reply (5/5 lost)"
+    assert elapsed < spec.max_run_time().total_seconds() + 0.2
+
+
+async def test_an_address_with_no_host_on_the_subnet_is_down(netns_host: NamespaceHost) -> None:
+    result = await probe_icmp(icmp(netns_host.empty, timeout="300ms"), CTX)
+    assert (result.outcome, result.loss_pct) == (Outcome.DOWN, 100.0)
+    assert result.error is not None
+    assert result.error.startswith("no reply (5/5 lost)")
+
+
+async def test_unprivileged_sockets_reach_a_namespace_host(netns_host: NamespaceHost) -> None:
+    gid = os.getgid()
+    with ping_group_range(f"{gid} {gid}"):
+        ctx = fresh_context(privileged=False)
+        spec = icmp(netns_host.host, timeout="300ms")
+        assert (await _until_up(spec, ctx)).outcome is Outcome.UP
+        assert_clean_up(await probe_icmp(spec, ctx))
+        netns_host.exec("sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+        silent = await probe_icmp(spec, ctx)
+        assert (silent.outcome, silent.loss_pct) == (Outcome.DOWN, 100.0)
+        assert ctx.icmp_engine is not None
+        ctx.icmp_engine.close()
