@@ -128,6 +128,7 @@ def encode_samples(samples: Sequence[Sample]) -> bytes:
             s.jitter_ms,
             s.loss_pct,
             s.error,
+            *([dict(s.metrics)] if s.metrics else []),
         ]
         for s in samples
     ]
@@ -152,11 +153,25 @@ def decode_samples(payload: bytes) -> list[Sample]:
                 jitter_ms=_float(row[7]),
                 loss_pct=_float(row[8]),
                 error=None if row[9] is None else str(row[9]),
+                # Records written before metrics existed have ten fields.
+                metrics=_metrics(row[10]) if len(row) > 10 else {},
             )
             for row in document["samples"]
         ]
     except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"undecodable payload: {exc}") from exc
+
+
+def _metrics(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object of metrics, got {value!r}")
+    metrics = {}
+    for name, number in value.items():
+        decoded = _float(number)
+        if decoded is None:
+            raise TypeError(f"metric {name!r} is null")
+        metrics[str(name)] = decoded
+    return metrics
 
 
 def _float(value: Any) -> float | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
@@ -39,6 +40,7 @@ _COPY_TYPES = [
     "float8",
     "float8",
     "text",
+    "jsonb",
 ]
 
 SampleSink = Callable[[Sequence[Sample]], Awaitable[int]]
@@ -106,8 +108,17 @@ async def _copy(
                     s.jitter_ms,
                     s.loss_pct,
                     s.error,
+                    _metrics(s.metrics),
                 )
             )
+
+
+def _metrics(metrics: Mapping[str, float]) -> dict[str, float] | None:
+    """The jsonb value of a sample's metrics: NULL when it has none. JSON has no NaN or
+    infinity, so such a value is left out rather than failing the whole batch."""
+    if not metrics:
+        return None
+    return {name: value for name, value in metrics.items() if math.isfinite(value)} or None
 
 
 class SampleWriter:

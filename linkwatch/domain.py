@@ -61,6 +61,10 @@ class ProbeResult:
     loss_pct: float | None = None
     error: str | None = None  # short reason for down/unknown, e.g. "timeout", "dns: no such host"
     phases_ms: Mapping[str, float] = field(default_factory=dict)
+    # Measurements beyond reachability, e.g. SNMP's in_bps, out_bps, in_errors_per_s,
+    # out_errors_per_s, in_discards_per_s and if_index. Stored with the sample. Left out
+    # of the hash (a dict has none); equality still compares it.
+    metrics: Mapping[str, float] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ class Sample:
     jitter_ms: float | None = None
     loss_pct: float | None = None
     error: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict, hash=False)  # as ProbeResult
 
     def __post_init__(self) -> None:
         if self.observed_at.tzinfo is None:
@@ -97,6 +102,7 @@ class Sample:
             jitter_ms=result.jitter_ms,
             loss_pct=result.loss_pct,
             error=result.error,
+            metrics=result.metrics,
         )
 
 

@@ -8,13 +8,17 @@ from typing import Any
 from linkwatch.config import Link
 from linkwatch.domain import ProbeResult
 from probes.context import ProbeContext
+from probes.http import probe_http
 from probes.icmp import probe_icmp
+from probes.snmp import probe_snmp
 from probes.tcp import probe_tcp
 
 ProbeFunction = Callable[[Any, ProbeContext], Awaitable[ProbeResult]]
 
 PROBES: dict[str, ProbeFunction] = {
+    "http": probe_http,
     "icmp": probe_icmp,
+    "snmp": probe_snmp,
     "tcp": probe_tcp,
 }
 

@@ -1,4 +1,4 @@
 COPY samples_incoming (
     link_id, probe_id, observed_at, outcome,
-    rtt_ms, rtt_min_ms, rtt_max_ms, jitter_ms, loss_pct, error
+    rtt_ms, rtt_min_ms, rtt_max_ms, jitter_ms, loss_pct, error, metrics
 ) FROM STDIN (FORMAT BINARY)

@@ -1,0 +1,871 @@
+"""The SNMP poller: one shared engine, one GET per device poll, rates from counters.
+
+Every SNMP probe names one interface on a device, and many links share a device. Each
+`poll(spec)` joins the device's current *batch*: requests for the same device (same
+address, credentials, timeout and retries) that arrive within `window_s` of the first
+are answered by one GET carrying ``sysUpTime`` and, per interface, the seven IF-MIB
+objects (split into several GETs only above `max_interfaces_per_request`, or when the
+agent answers tooBig). Concurrency is bounded per device and globally.
+
+Interfaces named by ifName, ifDescr or ifAlias are resolved by walking that column once
+and caching it. Each poll also reads the naming column for the cached ifIndex, so an
+ifIndex that moved (renumbering after a reboot, a re-used alias) is noticed at once: the
+column is walked again and the interface read again, in the same probe run.
+
+Counters become rates between consecutive polls of the same (device, ifIndex), over the
+agent's own clock (sysUpTime, so our scheduling delays do not distort them). Counter64
+and Counter32 wraps are unwrapped; an agent restart (sysUpTime went backwards, or
+advanced far less than our clock) drops the previous counters, so no bogus rate follows.
+
+SNMPv2c GETs use the fast codec in `probes.snmp_v2c`; SNMPv3 (USM, e.g. SHA/AES authPriv)
+and the walks use pysnmp's asyncio engine, of which there is one per poller. Target
+failures are raised as `SnmpFailure` carrying the outcome (``down`` for no reply,
+``unknown`` for what is the monitor's problem: credentials, an interface that cannot be
+found, an agent error). This module never writes to the network anything but SNMP
+requests to the configured devices, and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pysnmp.error import PySnmpError
+from pysnmp.hlapi.v3arch import asyncio as hlapi
+from pysnmp.proto import errind, rfc1902, rfc1905
+
+from linkwatch.config import SnmpInterface, SnmpProbe
+from linkwatch.domain import Outcome
+from probes.snmp_v2c import (
+    Missing,
+    V2cClient,
+    V2cTimeout,
+    Value,
+    encode_oid,
+    enlarge_receive_buffer,
+    null_varbind,
+)
+
+log = logging.getLogger(__name__)
+
+Oid = tuple[int, ...]
+
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
+IF_ADMIN_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
+IF_OPER_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+IF_IN_DISCARDS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 13)
+IF_IN_ERRORS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 14)
+IF_OUT_ERRORS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 20)
+IF_NAME: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
+IF_HC_IN_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)
+IF_HC_OUT_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10)
+IF_ALIAS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18)
+
+NAME_COLUMNS: Mapping[str, Oid] = {"descr": IF_DESCR, "name": IF_NAME, "alias": IF_ALIAS}
+
+# (metric, column, counter modulus, factor): the rate is factor x delta / seconds.
+_COUNTERS: tuple[tuple[str, Oid, int, float], ...] = (
+    ("in_bps", IF_HC_IN_OCTETS, 1 << 64, 8.0),
+    ("out_bps", IF_HC_OUT_OCTETS, 1 << 64, 8.0),
+    ("in_errors_per_s", IF_IN_ERRORS, 1 << 32, 1.0),
+    ("out_errors_per_s", IF_OUT_ERRORS, 1 << 32, 1.0),
+    ("in_discards_per_s", IF_IN_DISCARDS, 1 << 32, 1.0),
+)
+INTERFACE_COLUMNS: tuple[Oid, ...] = (
+    IF_OPER_STATUS,
+    IF_ADMIN_STATUS,
+    *(column for _, column, _, _ in _COUNTERS),
+)
+
+_TICKS = 1 << 32  # TimeTicks wrap after 497 days
+_ERROR_STATUS = {
+    1: "tooBig",
+    2: "noSuchName",
+    3: "badValue",
+    4: "readOnly",
+    5: "genErr",
+    6: "noAccess",
+    16: "authorizationError",
+}
+_AUTH_PROBLEMS = (
+    errind.WrongDigest,
+    errind.UnknownUserName,
+    errind.AuthenticationFailure,
+    errind.AuthenticationError,
+    errind.DecryptionError,
+    errind.UnsupportedSecurityLevel,
+    errind.UnknownSecurityName,
+    errind.UnknownEngineID,
+    errind.NotInTimeWindow,
+)
+_AUTH_PROTOCOLS = {
+    "md5": hlapi.USM_AUTH_HMAC96_MD5,
+    "sha": hlapi.USM_AUTH_HMAC96_SHA,
+    "sha256": hlapi.USM_AUTH_HMAC192_SHA256,
+    "sha512": hlapi.USM_AUTH_HMAC384_SHA512,
+}
+_PRIV_PROTOCOLS = {
+    "des": hlapi.USM_PRIV_CBC56_DES,
+    "aes": hlapi.USM_PRIV_CFB128_AES,
+    "aes256": hlapi.USM_PRIV_CFB256_AES,
+}
+
+
+class SnmpFailure(Exception):
+    """A poll that measured no interface state; `outcome` says whose problem it is."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceKey:
+    """Requests with equal keys may share a GET."""
+
+    host: str
+    port: int
+    version: str
+    community: str | None
+    user: str | None
+    auth_protocol: str
+    auth_key: str | None
+    priv_protocol: str
+    priv_key: str | None
+    timeout_s: float
+    retries: int
+
+    @classmethod
+    def from_spec(cls, spec: SnmpProbe) -> DeviceKey:
+        host = spec.host
+        if host.startswith("["):
+            host = host[1 : host.index("]")]
+        elif host.count(":") == 1:
+            host = host.split(":")[0]
+        return cls(
+            host=host,
+            port=spec.port,
+            version=spec.version,
+            community=spec.community,
+            user=spec.user,
+            auth_protocol=spec.auth_protocol,
+            auth_key=spec.auth_key,
+            priv_protocol=spec.priv_protocol,
+            priv_key=spec.priv_key,
+            timeout_s=spec.timeout.total_seconds(),
+            retries=spec.retries,
+        )
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+Ref = tuple[str, int | str]
+"""How a probe names its interface: ("index", 3), ("alias", "CID-1001"), ..."""
+
+
+def interface_ref(interface: SnmpInterface | None) -> Ref | None:
+    if interface is None:
+        return None
+    if interface.index is not None:
+        return ("index", interface.index)
+    for kind in ("name", "descr", "alias"):
+        value = getattr(interface, kind)
+        if value is not None:
+            return (kind, value)
+    raise ValueError("SnmpInterface names no interface")  # config validation prevents it
+
+
+def describe_ref(ref: Ref) -> str:
+    return f"ifIndex {ref[1]}" if ref[0] == "index" else f"if{ref[0].capitalize()} {ref[1]!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One poll's answer for one probe."""
+
+    device: str
+    round_trip_ms: float  # of the GET that carried this interface
+    uptime_s: float | None  # the agent's sysUpTime
+    if_index: int | None = None  # None: the probe names no interface
+    oper_status: int | None = None  # IF-MIB ifOperStatus: 1 up, 2 down, ... 7 lowerLayerDown
+    admin_status: int | None = None  # 1 up, 2 down, 3 testing
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    ticks: int | None
+    at: float  # monotonic seconds when the reply arrived
+    counters: dict[Oid, int]
+
+
+@dataclass(slots=True)
+class _Names:
+    fetched_at: float
+    indexes: dict[str, list[int]]  # name -> ifIndexes carrying it
+    count: int
+
+
+@dataclass(slots=True)
+class _Device:
+    key: DeviceKey
+    slots: asyncio.Semaphore
+    max_interfaces: int
+    address: tuple[Any, ...] | None = None
+    waiting: list[tuple[Ref | None, asyncio.Future[Reading]]] = field(default_factory=list)
+    flush: asyncio.TimerHandle | None = None
+    names: dict[str, _Names] = field(default_factory=dict)
+    walking: dict[str, asyncio.Lock] = field(default_factory=dict)
+    counters: dict[int, _Snapshot] = field(default_factory=dict)
+    uptime: tuple[int, float] | None = None  # last (sysUpTime ticks, monotonic)
+    pysnmp: tuple[Any, Any] | None = None  # (auth data, transport target)
+
+
+@dataclass(slots=True)
+class _Get:
+    """One GET's answer, keyed by the OID's BER content bytes."""
+
+    error_status: int
+    error_index: int
+    values: dict[bytes, Value]
+    round_trip_ms: float
+    received_at: float
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _encoded(oid: Oid) -> tuple[bytes, bytes]:
+    """(OID content bytes, request varbind) — cached, an interface's OIDs recur each poll."""
+    content = encode_oid(oid)
+    return content, null_varbind(content)
+
+
+class SnmpPoller:
+    """Shared by every SNMP probe of a process (it lives on the ProbeContext)."""
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 0.03,
+        max_in_flight: int = 128,
+        per_device_in_flight: int = 2,
+        max_interfaces_per_request: int = 16,
+        names_ttl_s: float = 3600.0,
+        fast_v2c: bool = True,
+    ) -> None:
+        self._window_s = window_s
+        self._max_in_flight = max_in_flight
+        self._per_device = per_device_in_flight
+        self._max_interfaces = max_interfaces_per_request
+        self._names_ttl_s = names_ttl_s
+        self._fast_v2c = fast_v2c
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reset()
+        # Counted for the benchmark and the logs; never reset.
+        self.requests = 0
+        self.walks = 0
+
+    def _reset(self) -> None:
+        self._devices: dict[DeviceKey, _Device] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self._v2c: V2cClient | None = None
+        # One pysnmp engine, "" below, serves everything, except that pysnmp keeps one
+        # USM entry per user name: the same user name with other keys (per-device
+        # passwords) gets an engine of its own, keyed by those credentials.
+        self._engines: dict[str, Any] = {}
+        self._usm_owner: dict[str, tuple[str, ...]] = {}  # user name -> credentials on ""
+        self._engine_lock: asyncio.Lock | None = None
+        self._buffers_enlarged: set[int] = set()
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (another asyncio.run): sockets and futures of the old one
+            # are unusable, so start afresh. Counters for rates are lost with them.
+            self._reset()
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self._max_in_flight)
+            self._engine_lock = asyncio.Lock()
+        return loop
+
+    async def close(self) -> None:
+        """Cancel batches in flight and close the sockets."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._v2c is not None:
+            self._v2c.close()
+        for engine in self._engines.values():
+            engine.close_dispatcher()
+        self._reset()
+        self._loop = None
+
+    # -- the probe's entry point ---------------------------------------------------------
+
+    async def poll(self, spec: SnmpProbe) -> Reading:
+        """The state of the probe's interface; raises SnmpFailure when not measured."""
+        loop = self._bind()
+        key = DeviceKey.from_spec(spec)
+        device = self._devices.get(key)
+        if device is None:
+            device = _Device(key, asyncio.Semaphore(self._per_device), self._max_interfaces)
+            self._devices[key] = device
+        future: asyncio.Future[Reading] = loop.create_future()
+        device.waiting.append((interface_ref(spec.interface), future))
+        if len(device.waiting) >= device.max_interfaces * self._per_device:
+            self._start(device)  # a full batch gains nothing by waiting
+        elif device.flush is None:
+            device.flush = loop.call_later(self._window_s, self._start, device)
+        return await future
+
+    def _start(self, device: _Device) -> None:
+        if device.flush is not None:
+            device.flush.cancel()
+            device.flush = None
+        batch, device.waiting = device.waiting, []
+        if not batch:
+            return
+        task = asyncio.create_task(self._serve(device, batch), name=f"snmp-poll:{device.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(
+        self, device: _Device, batch: list[tuple[Ref | None, asyncio.Future[Reading]]]
+    ) -> None:
+        try:
+            answers = await self._answer(device, {ref for ref, _ in batch})
+        except SnmpFailure as failure:
+            answers = dict.fromkeys((ref for ref, _ in batch), failure)
+        except Exception as exc:  # a bug: hand it to every caller, where it propagates
+            log.exception("snmp poll failed device=%s", device.key)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for ref, future in batch:
+            if future.done():  # the caller gave up (its deadline passed)
+                continue
+            answer = answers[ref]
+            if isinstance(answer, SnmpFailure):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    # -- one batch -----------------------------------------------------------------------
+
+    async def _answer(
+        self, device: _Device, refs: set[Ref | None]
+    ) -> dict[Ref | None, Reading | SnmpFailure]:
+        await self._resolve_address(device)
+        answers: dict[Ref | None, Reading | SnmpFailure] = {}
+        wanted: dict[Ref | None, int | None] = {}
+        for ref, found in (await self._locate(device, refs, fresh=False)).items():
+            if isinstance(found, SnmpFailure):
+                answers[ref] = found
+            else:
+                wanted[ref] = found
+        read, moved = await self._read(device, wanted)
+        answers.update(read)
+        if moved:
+            # The cached ifIndex no longer carries that name: walk again, read again.
+            log.info(
+                "snmp interface moved, resolving again device=%s interfaces=%s",
+                device.key,
+                ",".join(describe_ref(ref) for ref in moved),
+            )
+            wanted = {}
+            for ref, found in (await self._locate(device, moved, fresh=True)).items():
+                if isinstance(found, SnmpFailure):
+                    answers[ref] = found
+                else:
+                    wanted[ref] = found
+            read, still_moving = await self._read(device, wanted)
+            answers.update(read)
+            for ref in still_moving:
+                answers[ref] = SnmpFailure(
+                    Outcome.UNKNOWN,
+                    f"{describe_ref(ref)} keeps moving between ifIndexes on {device.key}",
+                )
+        return answers
+
+    async def _locate(
+        self, device: _Device, refs: set[Ref | None] | set[Ref], *, fresh: bool
+    ) -> dict[Ref | None, int | SnmpFailure | None]:
+        located: dict[Ref | None, int | SnmpFailure | None] = {}
+        for ref in refs:
+            if ref is None or ref[0] == "index":
+                located[ref] = None if ref is None else int(ref[1])
+                continue
+            kind, name = ref
+            names = await self._names(device, kind, fresh=fresh)
+            matches = names.indexes.get(str(name), [])
+            if len(matches) == 1:
+                located[ref] = matches[0]
+            elif not matches:
+                located[ref] = SnmpFailure(
+                    Outcome.UNKNOWN,
+                    f"no interface with {describe_ref(ref)} on {device.key} "
+                    f"({names.count} interfaces)",
+                )
+            else:
+                located[ref] = SnmpFailure(
+                    Outcome.UNKNOWN,
+                    f"{describe_ref(ref)} is ambiguous on {device.key}: ifIndex "
+                    f"{', '.join(map(str, matches))}; name the interface by index",
+                )
+        return located
+
+    async def _names(self, device: _Device, kind: str, *, fresh: bool) -> _Names:
+        lock = device.walking.setdefault(kind, asyncio.Lock())
+        asked_at = time.monotonic()
+        async with lock:
+            names = device.names.get(kind)
+            # A walk that finished after we asked is as fresh as one we would start now.
+            usable = names is not None and (
+                names.fetched_at >= asked_at
+                or (not fresh and asked_at - names.fetched_at < self._names_ttl_s)
+            )
+            if names is not None and usable:
+                return names
+            rows = await self._walk(device, NAME_COLUMNS[kind])
+            indexes: dict[str, list[int]] = {}
+            for if_index, value in rows.items():
+                indexes.setdefault(_text(value), []).append(if_index)
+            names = _Names(time.monotonic(), indexes, len(rows))
+            device.names[kind] = names
+            log.debug("snmp names walked device=%s column=%s rows=%d", device.key, kind, len(rows))
+            return names
+
+    async def _read(
+        self, device: _Device, wanted: Mapping[Ref | None, int | None]
+    ) -> tuple[dict[Ref | None, Reading | SnmpFailure], set[Ref]]:
+        """Read every wanted interface (one GET per chunk); also which refs moved."""
+        if not wanted:
+            return {}, set()
+        indexes = sorted({i for i in wanted.values() if i is not None})
+        # The naming column of each name-resolved interface rides along, to see moves.
+        checks: dict[int, set[str]] = {}
+        for ref, if_index in wanted.items():
+            if ref is not None and if_index is not None and ref[0] != "index":
+                checks.setdefault(if_index, set()).add(ref[0])
+        size = device.max_interfaces
+        chunks = [indexes[i : i + size] for i in range(0, len(indexes), size)] or [[]]
+        outcomes = await asyncio.gather(
+            *(self._read_chunk(device, chunk, checks) for chunk in chunks),
+            return_exceptions=True,
+        )
+        by_index: dict[int, _Interface | SnmpFailure] = {}
+        plain: Reading | SnmpFailure | None = None
+        for chunk, outcome in zip(chunks, outcomes, strict=True):
+            if isinstance(outcome, SnmpFailure):
+                by_index.update(dict.fromkeys(chunk, outcome))
+                plain = plain or outcome
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                by_index.update(outcome[0])
+                if not isinstance(plain, Reading):
+                    plain = outcome[1]
+        assert plain is not None
+        results: dict[Ref | None, Reading | SnmpFailure] = {}
+        moved: set[Ref] = set()
+        for ref, if_index in wanted.items():
+            if ref is None or if_index is None:
+                results[ref] = plain
+                continue
+            found = by_index[if_index]
+            if isinstance(found, SnmpFailure):
+                results[ref] = found
+            elif found.reading is None:  # noSuchInstance: no such ifIndex (any more)
+                if ref[0] == "index":
+                    results[ref] = SnmpFailure(
+                        Outcome.UNKNOWN, f"no interface with ifIndex {if_index} on {device.key}"
+                    )
+                else:
+                    moved.add(ref)
+            elif ref[0] != "index" and found.names.get(ref[0]) != str(ref[1]):
+                moved.add(ref)
+            else:
+                results[ref] = found.reading
+        return results, moved
+
+    async def _read_chunk(
+        self, device: _Device, chunk: list[int], checks: Mapping[int, set[str]]
+    ) -> tuple[dict[int, _Interface | SnmpFailure], Reading]:
+        oids: list[Oid] = [SYS_UPTIME]
+        for if_index in chunk:
+            oids += [(*column, if_index) for column in INTERFACE_COLUMNS]
+            oids += [(*NAME_COLUMNS[kind], if_index) for kind in sorted(checks.get(if_index, ()))]
+        got = await self._get(device, oids)
+        if got.error_status == 1 and len(chunk) > 1:
+            # tooBig: this agent takes fewer varbinds; remember it and split the chunk.
+            device.max_interfaces = max(1, len(chunk) // 2)
+            log.warning(
+                "snmp agent answered tooBig, splitting requests device=%s interfaces=%d",
+                device.key,
+                device.max_interfaces,
+            )
+            halves = await asyncio.gather(
+                self._read_chunk(device, chunk[: len(chunk) // 2], checks),
+                self._read_chunk(device, chunk[len(chunk) // 2 :], checks),
+            )
+            return {**halves[0][0], **halves[1][0]}, halves[0][1]
+        if got.error_status:
+            status = _ERROR_STATUS.get(got.error_status, str(got.error_status))
+            raise SnmpFailure(
+                Outcome.UNKNOWN,
+                f"agent {device.key} answered {status} (varbind {got.error_index})",
+            )
+        uptime = got.values.get(_encoded(SYS_UPTIME)[0])
+        ticks = uptime if isinstance(uptime, int) else None
+        self._note_uptime(device, ticks, got.received_at)
+        plain = Reading(
+            device=str(device.key),
+            round_trip_ms=got.round_trip_ms,
+            uptime_s=None if ticks is None else ticks / 100.0,
+        )
+        found = {
+            if_index: self._interface(device, if_index, got, ticks, checks, plain)
+            for if_index in chunk
+        }
+        return found, plain
+
+    def _interface(
+        self,
+        device: _Device,
+        if_index: int,
+        got: _Get,
+        ticks: int | None,
+        checks: Mapping[int, set[str]],
+        plain: Reading,
+    ) -> _Interface | SnmpFailure:
+        def value(column: Oid) -> Value:
+            return got.values.get(_encoded((*column, if_index))[0])
+
+        oper, admin = value(IF_OPER_STATUS), value(IF_ADMIN_STATUS)
+        if oper is Missing.NO_SUCH_INSTANCE or oper is Missing.END_OF_MIB_VIEW:
+            device.counters.pop(if_index, None)
+            return _Interface(None, {})
+        if not isinstance(oper, int):
+            return SnmpFailure(
+                Outcome.UNKNOWN,
+                f"agent {device.key} gives no ifOperStatus for ifIndex {if_index} "
+                f"({_show(oper)}); does it implement IF-MIB, and may this community or "
+                "user read it?",
+            )
+        names = {kind: _text(value(NAME_COLUMNS[kind])) for kind in checks.get(if_index, ())}
+        counters = {c: v for _, c, _, _ in _COUNTERS if isinstance(v := value(c), int)}
+        current = _Snapshot(ticks, got.received_at, counters)
+        previous = device.counters.get(if_index)
+        metrics = _rates(previous, current)
+        if previous is None or _elapsed(previous, current) > 0:
+            # Two polls inside one clock tick: keep the older snapshot for the next rate.
+            device.counters[if_index] = current
+        metrics["if_index"] = float(if_index)
+        reading = Reading(
+            device=plain.device,
+            round_trip_ms=plain.round_trip_ms,
+            uptime_s=plain.uptime_s,
+            if_index=if_index,
+            oper_status=oper,
+            admin_status=admin if isinstance(admin, int) else None,
+            metrics=metrics,
+        )
+        return _Interface(reading, names)
+
+    def _note_uptime(self, device: _Device, ticks: int | None, now: float) -> None:
+        """Forget counters (and cached names) when the agent restarted since last time."""
+        if ticks is None:
+            return
+        previous, device.uptime = device.uptime, (ticks, now)
+        if previous is None:
+            return
+        old_ticks, old_at = previous
+        local_s = now - old_at
+        agent_s = ((ticks - old_ticks) % _TICKS) / 100.0
+        slack_s = max(5.0, 0.2 * local_s)
+        wrapped = ticks < old_ticks
+        # Backwards is a restart unless it is the 497-day wrap (agent time then still
+        # matches ours); forwards but far slower than our clock is a restart since the
+        # last poll that has been up less time than passed.
+        restarted = (wrapped and abs(agent_s - local_s) > slack_s) or (
+            not wrapped and agent_s < local_s - slack_s
+        )
+        if restarted:
+            log.info(
+                "snmp agent restarted, counters reset device=%s uptime_s=%.2f was_s=%.2f",
+                device.key,
+                ticks / 100.0,
+                old_ticks / 100.0,
+            )
+            device.counters.clear()
+            device.names.clear()  # ifIndexes may have been renumbered
+
+    # -- the wire ------------------------------------------------------------------------
+
+    async def _resolve_address(self, device: _Device) -> None:
+        if device.address is not None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(device.key.host, device.key.port, type=socket.SOCK_DGRAM)
+        except socket.gaierror as exc:
+            raise SnmpFailure(
+                Outcome.DOWN, f"dns: cannot resolve {device.key.host} ({exc.strerror or exc})"
+            ) from None
+        device.address = infos[0][4]
+
+    async def _get(self, device: _Device, oids: Sequence[Oid]) -> _Get:
+        assert self._slots is not None
+        key = device.key
+        async with device.slots, self._slots:
+            self.requests += 1
+            started = time.monotonic()
+            if key.version == "2c" and self._fast_v2c:
+                if self._v2c is None:
+                    self._v2c = V2cClient()
+                assert device.address is not None
+                assert key.community is not None
+                try:
+                    response = await self._v2c.get(
+                        device.address,
+                        key.community.encode(),
+                        [_encoded(oid)[1] for oid in oids],
+                        timeout_s=key.timeout_s,
+                        retries=key.retries,
+                    )
+                except V2cTimeout:
+                    raise _timeout(key) from None
+                error_status, error_index = response.error_status, response.error_index
+                values = dict(response.varbinds)
+            else:
+                error_status, error_index, values = await self._pysnmp_get(device, oids)
+            received_at = time.monotonic()
+        return _Get(
+            error_status, error_index, values, (received_at - started) * 1000.0, received_at
+        )
+
+    async def _pysnmp_session(self, device: _Device) -> tuple[Any, Any, Any]:
+        """(engine, auth data, transport target) for pysnmp requests to `device`."""
+        assert self._engine_lock is not None
+        key = device.key
+        name = ""
+        if key.version == "3":
+            assert key.user is not None
+            credentials = (
+                key.auth_protocol,
+                key.auth_key or "",
+                key.priv_protocol,
+                key.priv_key or "",
+            )
+            owner = self._usm_owner.setdefault(key.user, credentials)
+            if owner != credentials:
+                name = "\x00".join((key.user, *credentials))
+        engine = self._engines.get(name)
+        if engine is None:
+            async with self._engine_lock:
+                engine = self._engines.get(name)
+                if engine is None:
+                    if name:
+                        log.info(
+                            "snmp user name with other keys, separate engine user=%s device=%s",
+                            key.user,
+                            key,
+                        )
+                    # Building an engine loads pysnmp's MIB modules from disk.
+                    engine = await asyncio.to_thread(hlapi.SnmpEngine)
+                    self._engines[name] = engine
+        if device.pysnmp is None:
+            assert device.address is not None
+            if key.version == "2c":
+                auth: Any = hlapi.CommunityData(key.community, mpModel=1)  # noqa: S508
+            else:
+                auth = hlapi.UsmUserData(
+                    key.user,
+                    authKey=key.auth_key,
+                    privKey=key.priv_key,
+                    authProtocol=_AUTH_PROTOCOLS[key.auth_protocol],
+                    privProtocol=_PRIV_PROTOCOLS[key.priv_protocol],
+                )
+            target_class = (
+                hlapi.Udp6TransportTarget if ":" in device.address[0] else hlapi.UdpTransportTarget
+            )
+            target = await target_class.create(
+                device.address[:2], timeout=key.timeout_s, retries=key.retries
+            )
+            device.pysnmp = (auth, target)
+        return engine, device.pysnmp[0], device.pysnmp[1]
+
+    def _enlarge_engine_buffer(self, engine: Any) -> None:
+        if id(engine) in self._buffers_enlarged or engine.transport_dispatcher is None:
+            return
+        for target_class in (hlapi.UdpTransportTarget, hlapi.Udp6TransportTarget):
+            try:
+                transport = engine.transport_dispatcher.get_transport(target_class.TRANSPORT_DOMAIN)
+            except PySnmpError:  # that address family is not in use
+                continue
+            extra = getattr(getattr(transport, "transport", None), "get_extra_info", None)
+            sock = extra("socket") if extra is not None else None
+            if sock is not None:
+                enlarge_receive_buffer(sock)
+                self._buffers_enlarged.add(id(engine))
+
+    async def _pysnmp_get(
+        self, device: _Device, oids: Sequence[Oid]
+    ) -> tuple[int, int, dict[bytes, Value]]:
+        engine, auth, target = await self._pysnmp_session(device)
+        try:
+            indication, status, index, varbinds = await hlapi.get_cmd(
+                engine,
+                auth,
+                target,
+                hlapi.ContextData(),
+                *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids),
+                lookupMib=False,
+            )
+        except PySnmpError as exc:
+            raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+        self._enlarge_engine_buffer(engine)
+        if indication:
+            raise _indication_failure(device.key, indication)
+        values = {encode_oid(tuple(name)): _from_pysnmp(value) for name, value in varbinds}
+        return int(status), int(index), values
+
+    async def _walk(self, device: _Device, column: Oid) -> dict[int, Value]:
+        """ifIndex -> value of one IF-MIB column, by GETBULK."""
+        assert self._slots is not None
+        engine, auth, target = await self._pysnmp_session(device)
+        rows: dict[int, Value] = {}
+        async with device.slots, self._slots:
+            self.walks += 1
+            try:
+                async for indication, status, _index, varbinds in hlapi.bulk_walk_cmd(
+                    engine,
+                    auth,
+                    target,
+                    hlapi.ContextData(),
+                    0,
+                    50,
+                    hlapi.ObjectType(hlapi.ObjectIdentity(column)),
+                    lookupMib=False,
+                    lexicographicMode=False,
+                ):
+                    if indication:
+                        raise _indication_failure(device.key, indication)
+                    if status:
+                        status_name = _ERROR_STATUS.get(int(status), str(status))
+                        raise SnmpFailure(
+                            Outcome.UNKNOWN,
+                            f"agent {device.key} answered {status_name} walking {_dotted(column)}",
+                        )
+                    for name, value in varbinds:
+                        oid = tuple(name)
+                        if oid[: len(column)] == column and len(oid) == len(column) + 1:
+                            rows[oid[-1]] = _from_pysnmp(value)
+            except PySnmpError as exc:
+                raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+        self._enlarge_engine_buffer(engine)
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Interface:
+    reading: Reading | None  # None: noSuchInstance, the ifIndex does not exist
+    names: dict[str, str]  # naming columns read along, to notice an ifIndex that moved
+
+
+def _rates(previous: _Snapshot | None, current: _Snapshot) -> dict[str, float]:
+    if previous is None:
+        return {}
+    seconds = _elapsed(previous, current)
+    if seconds <= 0:
+        return {}
+    rates = {}
+    for metric, column, modulus, factor in _COUNTERS:
+        old, new = previous.counters.get(column), current.counters.get(column)
+        if old is None or new is None:
+            continue
+        delta = new - old
+        if delta < 0:
+            delta += modulus
+            # A counter that went back by less than half its range was reset (interface
+            # re-created, line card swapped), not wrapped: no rate rather than a huge one.
+            if delta > modulus // 2:
+                continue
+        rates[metric] = factor * delta / seconds
+    return rates
+
+
+def _elapsed(previous: _Snapshot, current: _Snapshot) -> float:
+    if previous.ticks is not None and current.ticks is not None:
+        return ((current.ticks - previous.ticks) % _TICKS) / 100.0
+    return current.at - previous.at
+
+
+def _text(value: Value) -> str:
+    if isinstance(value, bytes):
+        # Some agents NUL-terminate ifDescr; names in config never carry the NUL.
+        return value.rstrip(b"\x00").decode("utf-8", errors="replace")
+    return "" if value is None or isinstance(value, Missing) else str(value)
+
+
+def _show(value: Value) -> str:
+    if isinstance(value, Missing):
+        return {
+            Missing.NO_SUCH_OBJECT: "noSuchObject",
+            Missing.NO_SUCH_INSTANCE: "noSuchInstance",
+            Missing.END_OF_MIB_VIEW: "endOfMibView",
+        }[value]
+    return repr(value)
+
+
+def _dotted(oid: Oid) -> str:
+    return ".".join(map(str, oid))
+
+
+def _timeout(key: DeviceKey) -> SnmpFailure:
+    tries = key.retries + 1
+    hint = " (device unreachable, or the community is wrong)" if key.version == "2c" else ""
+    return SnmpFailure(
+        Outcome.DOWN,
+        f"timeout: no reply from {key} after {tries} x {key.timeout_s:g}s{hint}",
+    )
+
+
+def _indication_failure(key: DeviceKey, indication: Any) -> SnmpFailure:
+    if isinstance(indication, errind.RequestTimedOut):
+        return _timeout(key)
+    if isinstance(indication, _AUTH_PROBLEMS):
+        return SnmpFailure(
+            Outcome.UNKNOWN,
+            f"authentication failed at {key} for user {key.user!r}: {indication}; check "
+            "user, auth_key/auth_protocol and priv_key/priv_protocol",
+        )
+    return SnmpFailure(Outcome.UNKNOWN, f"snmp error from {key}: {indication}")
+
+
+def _from_pysnmp(value: Any) -> Value:
+    if isinstance(value, rfc1905.NoSuchObject):
+        return Missing.NO_SUCH_OBJECT
+    if isinstance(value, rfc1905.NoSuchInstance):
+        return Missing.NO_SUCH_INSTANCE
+    if isinstance(value, rfc1905.EndOfMibView):
+        return Missing.END_OF_MIB_VIEW
+    # Duck-typed: pyasn1 ships no type stubs, and pysnmp's value classes derive from it.
+    if isinstance(value, rfc1902.Null):  # before OCTET STRING: pyasn1's Null is one
+        return None
+    if hasattr(value, "asOctets"):  # OCTET STRING, IpAddress, Opaque, Bits
+        return bytes(value.asOctets())
+    if hasattr(value, "asTuple"):  # OBJECT IDENTIFIER
+        return _dotted(tuple(value))
+    return int(value)
