@@ -313,6 +313,12 @@ class HttpProbe(_ProbeBase):
     body_regex: str | None = None
     follow_redirects: bool = True
     timeout: Duration = timedelta(seconds=5)
+    # Off only for lab devices with self-signed certificates; the expiry is still read.
+    tls_verify: bool = True
+    # Trust only the CA certificate(s) in this PEM file instead of the system's store.
+    ca_file: Path | None = None
+    # A certificate with fewer days left than this makes a good result degraded; 0: never.
+    cert_warn_days: int = Field(default=14, ge=0, le=3650)
 
     @model_validator(mode="after")
     def _regex(self) -> HttpProbe:
@@ -321,6 +327,31 @@ class HttpProbe(_ProbeBase):
                 re.compile(self.body_regex)
             except re.error as exc:
                 raise ValueError(f"body_regex {self.body_regex!r} is not a regex: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _body_needs_a_body(self) -> HttpProbe:
+        if self.method == "HEAD" and (self.body_contains or self.body_regex):
+            raise ValueError(
+                "a HEAD response has no body to check; use method GET, or drop "
+                "body_contains and body_regex"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls(self) -> HttpProbe:
+        if self.ca_file is None:
+            return self
+        if not self.tls_verify:
+            raise ValueError(
+                f"ca_file {str(self.ca_file)!r} is set but tls_verify is false, so it would be "
+                "ignored; drop one of them"
+            )
+        if not self.ca_file.is_file():
+            raise ValueError(
+                f"ca_file {str(self.ca_file)!r} is not a file; give the path of a PEM file "
+                "with the CA certificate(s) to trust"
+            )
         return self
 
 

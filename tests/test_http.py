@@ -1,0 +1,402 @@
+"""HTTP(S) and TCP probes against real local servers the tests start on 127.0.0.1, port 0.
+
+Names resolve through a resolver injected in the probe context (``probe.test`` is
+127.0.0.1), so DNS timing and DNS failures are tested without any DNS server. The HTTPS
+server uses a self-signed certificate for ``probe.test`` made here with ``openssl``,
+valid for 5 days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import yaml
+from aiohttp import web
+
+from linkwatch.config import HttpProbe, TcpProbe, parse_config
+from linkwatch.domain import Outcome
+from linkwatch.errors import ConfigError
+from probes import PROBES, ProbeContext
+from probes.http import probe_http
+from probes.tcp import probe_tcp
+from tests.helpers import free_port
+
+HOST = "probe.test"
+BIG_BODY = b"a" * (1024 * 1024 + 10) + b"needle"
+
+
+async def loopback_resolver(host: str) -> Sequence[str]:
+    if host != HOST:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return ["127.0.0.1"]
+
+
+async def failing_resolver(host: str) -> Sequence[str]:
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+CTX = ProbeContext(icmp_privileged=None, resolver=loopback_resolver)
+
+
+@dataclass(frozen=True)
+class Servers:
+    http_port: int
+    https_port: int
+    ca_file: Path
+
+    def http(self, path: str) -> str:
+        return f"http://{HOST}:{self.http_port}{path}"
+
+    def https(self, path: str) -> str:
+        return f"https://{HOST}:{self.https_port}{path}"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(key), "-out", str(cert), "-days", "5",
+            "-subj", f"/CN={HOST}", "-addext", f"subjectAltName=DNS:{HOST}",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="all ok, version 1.2.3")
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.Response(status=int(request.match_info["code"]), text="status page")
+
+
+async def _slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(2)
+    return web.Response(text="too late")
+
+
+async def _redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/ok")
+
+
+async def _loop(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/loop")
+
+
+async def _method(request: web.Request) -> web.Response:
+    return web.Response(status=201 if request.method == "POST" else 200, text=request.method)
+
+
+async def _big(request: web.Request) -> web.Response:
+    return web.Response(body=BIG_BODY)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def servers(certificate: tuple[Path, Path]) -> AsyncIterator[Servers]:
+    app = web.Application()
+    app.router.add_get("/ok", _ok)
+    app.router.add_get("/status/{code}", _status)
+    app.router.add_get("/slow", _slow)
+    app.router.add_get("/redirect", _redirect)
+    app.router.add_get("/loop", _loop)
+    app.router.add_route("*", "/method", _method)
+    app.router.add_get("/big", _big)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    plain = web.TCPSite(runner, "127.0.0.1", 0)
+    secure = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+    await plain.start()
+    await secure.start()
+    yield Servers(_port(plain), _port(secure), cert)
+    await runner.cleanup()
+
+
+def _port(site: web.TCPSite) -> int:
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    return int(server.sockets[0].getsockname()[1])
+
+
+def http(url: str, **extra: Any) -> HttpProbe:
+    return HttpProbe.model_validate(
+        {"id": "web", "kind": "http", "url": url, "interval": "30s", "timeout": "2s", **extra}
+    )
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+
+async def test_200_is_up_with_every_phase_timed_in_order(servers: Servers) -> None:
+    spec = http(servers.https("/ok"), ca_file=str(servers.ca_file), cert_warn_days=0)
+    result = await probe_http(spec, CTX)
+    assert result.outcome is Outcome.UP, result.error
+    phases = result.phases_ms
+    assert list(phases) == ["dns", "connect", "tls", "first_byte", "total"]
+    assert 0 < phases["dns"] < phases["connect"] < phases["tls"]
+    assert phases["tls"] < phases["first_byte"] <= phases["total"] < 2000
+    assert result.rtt_ms is not None
+    assert 0 < result.rtt_ms < phases["connect"]  # the TCP handshake alone
+    assert result.error is None
+
+
+async def test_plain_http_has_no_tls_phase_and_an_ip_url_no_dns_phase(servers: Servers) -> None:
+    result = await probe_http(http(f"http://127.0.0.1:{servers.http_port}/ok"), CTX)
+    assert result.outcome is Outcome.UP, result.error
+    assert list(result.phases_ms) == ["connect", "first_byte", "total"]
+
+
+async def test_every_run_opens_a_fresh_connection(servers: Servers) -> None:
+    results = [await probe_http(http(servers.http("/ok")), CTX) for _ in range(3)]
+    assert all("connect" in r.phases_ms for r in results)  # no run reused one
+
+
+async def test_500_is_down_naming_the_status(servers: Servers) -> None:
+    result = await probe_http(http(servers.http("/status/500")), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "status 500 (expected 200-399)"
+
+
+async def test_an_explicit_status_list_is_named_in_the_error(servers: Servers) -> None:
+    result = await probe_http(http(servers.http("/ok"), expect_status=[204, 301, 302]), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "status 200 (expected 204, 301-302)"
+
+
+async def test_a_server_slower_than_the_timeout_is_down_with_timeout(servers: Servers) -> None:
+    result = await probe_http(http(servers.http("/slow"), timeout="300ms"), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "timeout after 300ms (waiting for response)"
+    assert "connect" in result.phases_ms
+    assert "first_byte" not in result.phases_ms
+
+
+async def test_body_keyword(servers: Servers) -> None:
+    good = await probe_http(http(servers.http("/ok"), body_contains="all ok"), CTX)
+    assert good.outcome is Outcome.UP, good.error
+    bad = await probe_http(http(servers.http("/ok"), body_contains="ready"), CTX)
+    assert bad.outcome is Outcome.DOWN
+    assert bad.error == "body does not contain 'ready'"
+
+
+async def test_body_regex(servers: Servers) -> None:
+    good = await probe_http(http(servers.http("/ok"), body_regex=r"version \d+\.\d+"), CTX)
+    assert good.outcome is Outcome.UP, good.error
+    bad = await probe_http(http(servers.http("/ok"), body_regex=r"^error"), CTX)
+    assert bad.outcome is Outcome.DOWN
+    assert bad.error == "body does not match '^error'"
+
+
+async def test_only_the_first_mib_of_a_body_is_searched(servers: Servers) -> None:
+    result = await probe_http(http(servers.http("/big"), body_contains="needle"), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "body does not contain 'needle' in the first 1 MiB"
+
+
+async def test_redirects_are_followed_or_not_as_configured(servers: Servers) -> None:
+    followed = await probe_http(http(servers.http("/redirect"), body_contains="all ok"), CTX)
+    assert followed.outcome is Outcome.UP, followed.error
+    kept = await probe_http(
+        http(servers.http("/redirect"), follow_redirects=False, expect_status=[200]), CTX
+    )
+    assert kept.outcome is Outcome.DOWN
+    assert kept.error == "status 302 (expected 200)"
+
+
+async def test_a_redirect_loop_is_down(servers: Servers) -> None:
+    result = await probe_http(http(servers.http("/loop")), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "too many redirects"
+
+
+async def test_head_and_post(servers: Servers) -> None:
+    head = await probe_http(http(servers.http("/method"), method="HEAD", expect_status=[200]), CTX)
+    assert head.outcome is Outcome.UP, head.error
+    post = await probe_http(
+        http(servers.http("/method"), method="POST", expect_status=[201], body_contains="POST"),
+        CTX,
+    )
+    assert post.outcome is Outcome.UP, post.error
+
+
+async def test_self_signed_without_verification_is_degraded_by_its_expiry(
+    servers: Servers,
+) -> None:
+    result = await probe_http(http(servers.https("/ok"), tls_verify=False), CTX)
+    assert result.outcome is Outcome.DEGRADED
+    assert result.error == "certificate expires in 5 days"
+    assert 4.9 < result.metrics["cert_days_left"] <= 5
+
+
+async def test_self_signed_with_verification_is_down_with_a_tls_error(servers: Servers) -> None:
+    result = await probe_http(http(servers.https("/ok")), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error is not None
+    assert result.error.startswith("tls: certificate verify failed: self-signed certificate")
+    assert "tls" not in result.phases_ms
+
+
+async def test_a_pinned_ca_file_verifies_and_the_expiry_still_warns(servers: Servers) -> None:
+    result = await probe_http(http(servers.https("/ok"), ca_file=str(servers.ca_file)), CTX)
+    assert result.outcome is Outcome.DEGRADED
+    assert result.error == "certificate expires in 5 days"
+    quiet = await probe_http(
+        http(servers.https("/ok"), ca_file=str(servers.ca_file), cert_warn_days=4), CTX
+    )
+    assert quiet.outcome is Outcome.UP, quiet.error
+
+
+async def test_a_pinned_ca_for_another_name_is_a_tls_error(servers: Servers) -> None:
+    async def other_name(host: str) -> Sequence[str]:
+        return ["127.0.0.1"]
+
+    ctx = ProbeContext(icmp_privileged=None, resolver=other_name)
+    url = f"https://other.test:{servers.https_port}/ok"
+    result = await probe_http(http(url, ca_file=str(servers.ca_file)), ctx)
+    assert result.outcome is Outcome.DOWN
+    assert result.error is not None
+    assert result.error.startswith("tls: certificate verify failed: Hostname mismatch")
+
+
+async def test_https_to_a_plain_http_port_is_a_tls_error(servers: Servers) -> None:
+    url = f"https://{HOST}:{servers.http_port}/ok"
+    result = await probe_http(http(url, tls_verify=False), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error is not None
+    assert result.error.startswith("tls: ")
+
+
+async def test_connection_refused_is_down() -> None:
+    result = await probe_http(http(f"http://127.0.0.1:{free_port()}/"), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "connection refused"
+
+
+async def test_a_name_that_does_not_resolve_is_down_with_dns() -> None:
+    ctx = ProbeContext(icmp_privileged=None, resolver=failing_resolver)
+    result = await probe_http(http("http://nowhere.test/"), ctx)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "dns: cannot resolve nowhere.test (Name or service not known)"
+
+
+async def test_an_unreadable_ca_file_is_the_monitors_problem_not_the_targets(
+    servers: Servers, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("not a certificate")
+    result = await probe_http(http(servers.https("/ok"), ca_file=str(ca_file)), CTX)
+    assert result.outcome is Outcome.UNKNOWN
+    assert result.error is not None
+    assert result.error.startswith(f"ca_file {ca_file}: ")
+
+
+def test_registry_runs_http_probes() -> None:
+    assert PROBES["http"] is probe_http
+
+
+# --- config ------------------------------------------------------------------------------
+
+
+def _config_problems(probe: dict[str, Any]) -> list[str]:
+    document = {
+        "customers": [{"id": "c", "name": "C"}],
+        "links": [{"id": "l", "customer": "c", "probes": [{"id": "web", "kind": "http", **probe}]}],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(document), environ={})
+    return [f"{p.path}: {p.message}" for p in info.value.problems]
+
+
+def test_config_rejects_a_ca_file_that_verification_would_ignore(tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("x")
+    assert _config_problems(
+        {"url": "https://127.0.0.1/", "tls_verify": False, "ca_file": str(ca_file)}
+    ) == [
+        f"links[0].probes[0]: ca_file '{ca_file}' is set but tls_verify is false, so it "
+        "would be ignored; drop one of them"
+    ]
+
+
+def test_config_rejects_a_missing_ca_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pem"
+    assert _config_problems({"url": "https://127.0.0.1/", "ca_file": str(missing)}) == [
+        f"links[0].probes[0]: ca_file '{missing}' is not a file; give the path of a PEM file "
+        "with the CA certificate(s) to trust"
+    ]
+
+
+def test_config_rejects_a_body_check_on_head() -> None:
+    assert _config_problems(
+        {"url": "http://127.0.0.1/", "method": "HEAD", "body_contains": "ok"}
+    ) == [
+        "links[0].probes[0]: a HEAD response has no body to check; use method GET, or drop "
+        "body_contains and body_regex"
+    ]
+
+
+# --- TCP ---------------------------------------------------------------------------------
+
+
+def tcp(host: str, port: int, timeout: str = "2s") -> TcpProbe:
+    return TcpProbe.model_validate(
+        {"id": "tcp", "kind": "tcp", "host": host, "port": port, "timeout": timeout}
+    )
+
+
+async def test_tcp_by_name_times_dns_then_connect(servers: Servers) -> None:
+    result = await probe_tcp(tcp(HOST, servers.http_port), CTX)
+    assert result.outcome is Outcome.UP, result.error
+    assert list(result.phases_ms) == ["dns", "connect"]
+    assert 0 < result.phases_ms["dns"] < result.phases_ms["connect"]
+    assert result.rtt_ms == pytest.approx(result.phases_ms["connect"] - result.phases_ms["dns"])
+
+
+async def test_tcp_name_that_does_not_resolve_is_down_with_dns() -> None:
+    ctx = ProbeContext(icmp_privileged=None, resolver=failing_resolver)
+    result = await probe_tcp(tcp("nowhere.test", 80), ctx)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "dns: cannot resolve nowhere.test (Name or service not known)"
+
+
+async def test_tcp_to_a_port_that_never_answers_is_down_with_timeout() -> None:
+    # A listener that never accepts, with its accept queue filled: Linux then drops
+    # further SYNs, so the next connect hangs, as behind a black-holing firewall.
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            fillers.append(filler)
+            with contextlib.suppress(BlockingIOError):  # completes in the background
+                filler.connect(("127.0.0.1", port))
+        result = await probe_tcp(tcp("127.0.0.1", port, timeout="200ms"), CTX)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "timeout after 200ms (connect)"
