@@ -1,21 +1,29 @@
 """One-shot administrative commands that need the database: import, state rebuilds,
-statistics. Each opens the database (starting the embedded one if configured so), does
-its work and closes it again; nothing here runs probes or serves pages.
+statistics, reports and the credit ledger. Each opens the database (starting the embedded
+one if configured so), does its work and closes it again; nothing here runs probes or
+serves pages.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from collector import Database
 from collector.importer import ImportReport, import_samples, parse_samples_csv
 from collector.rollups import refresh_after_write, refresh_rollups
 from collector.states import StateDeriver, rebuild_states
 from linkwatch.config import Config
 from linkwatch.daemon import open_database, storage_settings
+from linkwatch.domain import Sample
 from linkwatch.errors import LinkwatchError
+
+if TYPE_CHECKING:
+    from sla.ledger import LedgerRefresh, LedgerRow, Status
 
 MAX_ERRORS_SHOWN = 100
 UTC_ZONE = ZoneInfo("UTC")
@@ -27,7 +35,13 @@ class ImportRejected(LinkwatchError):
     exit_code = 2
 
 
-async def import_file(config: Config, path: Path) -> ImportReport:
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    report: ImportReport
+    ledger: LedgerRefresh | None  # None when the file held no samples
+
+
+async def import_file(config: Config, path: Path) -> ImportOutcome:
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             parsed = parse_samples_csv(handle, config.links)
@@ -49,9 +63,23 @@ async def import_file(config: Config, path: Path) -> ImportReport:
         # The same derivation as live samples: states and rollups follow the import.
         await StateDeriver(db, config.links).samples_stored(parsed.samples)
         await refresh_after_write(db, parsed.samples)
-        return report
+        ledger = await _refresh_after_import(db, config, parsed.samples)
+        return ImportOutcome(report, ledger)
     finally:
         await db.close()
+
+
+async def _refresh_after_import(
+    db: Database, config: Config, samples: Sequence[Sample]
+) -> LedgerRefresh | None:
+    """Open and closed credits follow the imported data; settled ones get adjustments."""
+    from sla.ledger import refresh_ledger, samples_range
+
+    if not samples:
+        return None
+    times = [s.observed_at for s in samples]
+    span = samples_range(config, min(times), max(times))
+    return await refresh_ledger(db, config, span, datetime.now(UTC))
 
 
 class BadArgument(LinkwatchError):
@@ -63,23 +91,127 @@ class BadArgument(LinkwatchError):
 async def sla_report(
     config: Config, label: str, now: datetime, customer: str | None = None
 ) -> list[dict[str, Any]]:
+    from sla.ledger import window_statuses
     from sla.records import record
     from sla.report import contract_windows
+
+    _check_window(label)
+    _check_customer(config, customer)
+    db = await open_database(config)
+    try:
+        results = await contract_windows(db, config, label, now, customer_id=customer)
+        # Where billing has a ledger row, its status (approved, applied) is the truth.
+        statuses = await window_statuses(db, label)
+    finally:
+        await db.close()
+    return [
+        record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
+    ]
+
+
+def _check_window(label: str | None) -> None:
     from sla.windows import parse_window
 
+    if label is None:
+        return
     try:
         parse_window(label, UTC_ZONE)
     except ValueError as exc:
         raise BadArgument(f"--window {exc}") from None
+
+
+def _check_customer(config: Config, customer: str | None) -> None:
     if customer is not None and customer not in {c.id for c in config.customers}:
         known = ", ".join(c.id for c in config.customers) or "none defined"
         raise BadArgument(f"--customer {customer!r} is not a customer; defined: {known}")
+
+
+# --- credits ------------------------------------------------------------------------------
+
+BILLING_ROLES = ("billing", "admin")
+
+
+def _check_billing_user(config: Config, name: str) -> None:
+    """Approvals name a person: a configured, enabled billing (or admin) user."""
+    allowed = [u.name for u in config.users if u.role in BILLING_ROLES and not u.disabled]
+    if name not in allowed:
+        known = ", ".join(allowed) or "none defined; add a user with role billing"
+        raise BadArgument(
+            f"--user {name!r} is not an enabled billing or admin user of this config; "
+            f"allowed: {known}"
+        )
+
+
+async def credits_list(
+    config: Config,
+    window: str | None = None,
+    customer: str | None = None,
+    status: Status | None = None,
+) -> list[LedgerRow]:
+    from sla.ledger import list_rows
+
+    _check_window(window)
+    _check_customer(config, customer)
     db = await open_database(config)
     try:
-        results = await contract_windows(db, config, label, now, customer_id=customer)
+        return await list_rows(db, window=window, customer=customer, status=status)
     finally:
         await db.close()
-    return [record(item, now) for item in results]
+
+
+async def credits_approve(
+    config: Config, ids: Sequence[int], user: str, now: datetime
+) -> list[LedgerRow]:
+    from sla.ledger import approve
+
+    _check_billing_user(config, user)
+    db = await open_database(config)
+    try:
+        return await approve(db, ids, user, now)
+    finally:
+        await db.close()
+
+
+async def credits_apply(
+    config: Config, ids: Sequence[int], user: str, invoice_ref: str, now: datetime
+) -> list[LedgerRow]:
+    from sla.ledger import apply
+
+    _check_billing_user(config, user)
+    db = await open_database(config)
+    try:
+        return await apply(db, ids, user, invoice_ref, now)
+    finally:
+        await db.close()
+
+
+async def credits_export(
+    config: Config, window: str | None = None, status: Status = "approved"
+) -> list[LedgerRow]:
+    """The rows to export; `sla.ledger.export_csv` renders them for the billing system."""
+    from sla.ledger import list_rows
+
+    _check_window(window)
+    db = await open_database(config)
+    try:
+        return await list_rows(db, window=window, status=status)
+    finally:
+        await db.close()
+
+
+async def credits_refresh(config: Config, window: str | None, now: datetime) -> LedgerRefresh:
+    """One window, or every window from the oldest stored sample to now."""
+    from sla.ledger import history_range, refresh_ledger
+
+    _check_window(window)
+    db = await open_database(config)
+    try:
+        if window is not None:
+            return await refresh_ledger(db, config, [window], now, actor="system")
+        span = await history_range(db, now)
+        return await refresh_ledger(db, config, [] if span is None else span, now)
+    finally:
+        await db.close()
 
 
 async def db_stats(config: Config, now: datetime) -> str:
@@ -116,5 +248,29 @@ async def rebuild(config: Config, start: datetime, end: datetime) -> list[str]:
         report = await rebuild_states(db, config.links, start, end)
         await refresh_rollups(db, start, end)
         return report.lines()
+    finally:
+        await db.close()
+
+
+# --- monthly report -----------------------------------------------------------------------
+
+
+async def monthly_sla_report(config: Config, customer: str, month: str, now: datetime) -> str:
+    """The customer's printable SLA report for `month` (2026-11), as HTML."""
+    from sla.monthly import monthly_report
+    from sla.windows import parse_window
+
+    if customer not in {c.id for c in config.customers}:
+        known = ", ".join(c.id for c in config.customers) or "none defined"
+        raise BadArgument(f"--customer {customer!r} is not a customer; defined: {known}")
+    try:
+        window = parse_window(month, UTC_ZONE)
+    except ValueError as exc:
+        raise BadArgument(f"--month {exc}") from None
+    if window.kind != "month":
+        raise BadArgument(f"--month {month!r} is not a month; use e.g. 2026-11")
+    db = await open_database(config)
+    try:
+        return await monthly_report(db, config, customer, month, now)
     finally:
         await db.close()

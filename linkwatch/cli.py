@@ -98,6 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--weeks", type=int, default=8, help="weeks of history (default 8)")
     demo.set_defaults(command=_demo)
 
+    probe = commands.add_parser("probe", help="run probes by hand")
+    probe.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="run every probe once and print the results",
+    )
+    probe.add_argument("--config", "-c", required=True, type=Path)
+    probe.add_argument("--link", action="append", help="only this link (repeatable)")
+    probe.add_argument("--format", choices=["table", "json"], default="table")
+    probe.set_defaults(command=_probe_once)
+
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
     check.set_defaults(command=_check_config)
@@ -160,6 +172,19 @@ def _parser() -> argparse.ArgumentParser:
     report_sla.add_argument("--format", choices=["table", "json", "csv"], default="table")
     report_sla.set_defaults(command=_report_sla)
 
+    report_monthly = report_commands.add_parser(
+        "monthly", help="printable monthly SLA report for one customer, as HTML"
+    )
+    report_monthly.add_argument("--config", "-c", required=True, type=Path)
+    report_monthly.add_argument("--customer", required=True, help="the customer's id")
+    report_monthly.add_argument("--month", required=True, help="a month, e.g. 2026-11")
+    report_monthly.add_argument(
+        "--output", "-o", type=Path, help="write the HTML here (default: standard output)"
+    )
+    report_monthly.set_defaults(command=_report_monthly)
+
+    _credits_parser(commands)
+
     users = commands.add_parser("users", help="portal accounts")
     users_commands = users.add_subparsers(title="users commands", required=True, metavar="COMMAND")
     hash_ = users_commands.add_parser(
@@ -168,6 +193,139 @@ def _parser() -> argparse.ArgumentParser:
     hash_.add_argument("--stdin", action="store_true", help="read the password from standard input")
     hash_.set_defaults(command=_users_hash)
     return parser
+
+
+def _credits_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    credits = commands.add_parser(
+        "credits", help="the credit ledger: list, refresh, approve, apply, export"
+    )
+    sub = credits.add_subparsers(title="credits commands", required=True, metavar="COMMAND")
+    window_help = "an ISO week (2026-W47) or a month (2026-11)"
+
+    list_ = sub.add_parser("list", help="ledger rows with their status")
+    list_.add_argument("--config", "-c", required=True, type=Path)
+    list_.add_argument("--window", help=window_help)
+    list_.add_argument("--customer", help="only this customer's rows")
+    list_.add_argument("--status", choices=["open", "closed", "approved", "applied"])
+    list_.set_defaults(command=_credits_list)
+
+    refresh = sub.add_parser(
+        "refresh", help="recompute open and closed rows now (settled ones get adjustments)"
+    )
+    refresh.add_argument("--config", "-c", required=True, type=Path)
+    refresh.add_argument(
+        "--window", help=f"{window_help}; default: every window since the oldest sample"
+    )
+    refresh.set_defaults(command=_credits_refresh)
+
+    approve = sub.add_parser("approve", help="approve closed rows (all of them or none)")
+    approve.add_argument("--config", "-c", required=True, type=Path)
+    approve.add_argument(
+        "--id", dest="ids", type=int, action="append", required=True, help="a row id; repeatable"
+    )
+    approve.add_argument("--user", required=True, help="the billing user who approves")
+    approve.set_defaults(command=_credits_approve)
+
+    apply = sub.add_parser(
+        "apply", help="mark approved rows applied to an invoice (all of them or none)"
+    )
+    apply.add_argument("--config", "-c", required=True, type=Path)
+    apply.add_argument(
+        "--id", dest="ids", type=int, action="append", required=True, help="a row id; repeatable"
+    )
+    apply.add_argument("--user", required=True, help="the billing user who applies")
+    apply.add_argument("--invoice", required=True, help="the invoice reference")
+    apply.set_defaults(command=_credits_apply)
+
+    export = sub.add_parser("export", help="CSV for the billing system")
+    export.add_argument("--config", "-c", required=True, type=Path)
+    export.add_argument("--window", help=window_help)
+    export.add_argument(
+        "--status",
+        choices=["approved", "applied"],
+        default="approved",
+        help="which rows (default: approved, the ones ready to bill)",
+    )
+    export.add_argument("--output", "-o", type=Path, help="write to FILE instead of stdout")
+    export.set_defaults(command=_credits_export)
+
+
+def _credits_list(args: argparse.Namespace) -> int:
+    from linkwatch.admin import credits_list
+    from sla.ledger import to_table
+
+    config = load_config(args.config)
+    rows = asyncio.run(credits_list(config, args.window, args.customer, args.status))
+    print(to_table(rows))
+    return EXIT_OK
+
+
+def _credits_refresh(args: argparse.Namespace) -> int:
+    from linkwatch.admin import credits_refresh
+
+    config = load_config(args.config)
+    print(asyncio.run(credits_refresh(config, args.window, datetime.now(UTC))).summary())
+    return EXIT_OK
+
+
+def _credits_approve(args: argparse.Namespace) -> int:
+    from linkwatch.admin import credits_approve
+
+    config = load_config(args.config)
+    rows = asyncio.run(credits_approve(config, args.ids, args.user, datetime.now(UTC)))
+    for row in rows:
+        print(f"approved {row.describe()}: {row.amount:f} {row.currency}")
+    return EXIT_OK
+
+
+def _credits_apply(args: argparse.Namespace) -> int:
+    from linkwatch.admin import credits_apply
+
+    config = load_config(args.config)
+    rows = asyncio.run(credits_apply(config, args.ids, args.user, args.invoice, datetime.now(UTC)))
+    for row in rows:
+        print(f"applied {row.describe()}: {row.amount:f} {row.currency} to {row.invoice_ref}")
+    return EXIT_OK
+
+
+def _credits_export(args: argparse.Namespace) -> int:
+    from linkwatch.admin import credits_export
+    from sla.ledger import export_csv
+
+    config = load_config(args.config)
+    rows = asyncio.run(credits_export(config, args.window, args.status))
+    text = export_csv(rows)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        with args.output.open("w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    except OSError as exc:
+        raise LinkwatchError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    print(f"{args.output}: {len(rows)} row(s) exported", file=sys.stderr)
+    return EXIT_OK
+
+
+def _probe_once(args: argparse.Namespace) -> int:
+    from probes import detect_context
+    from probes.once import probe_once, to_json, to_table
+
+    config = load_config(args.config)
+    links = config.links
+    if args.link:
+        unknown = sorted(set(args.link) - {link.id for link in links})
+        if unknown:
+            known = ", ".join(link.id for link in links) or "none defined"
+            print(
+                f"linkwatch: --link {', '.join(unknown)}: not in the config; links: {known}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        links = [link for link in links if link.id in args.link]
+    samples = asyncio.run(probe_once(links, detect_context()))
+    print((to_json if args.format == "json" else to_table)(samples))
+    return EXIT_OK
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -227,7 +385,7 @@ def _run(args: argparse.Namespace) -> int:
     from linkwatch.daemon import serve
 
     config = load_config(args.config)
-    asyncio.run(serve(config, role=args.role))
+    asyncio.run(serve(config, role=args.role, config_path=args.config))
     return EXIT_OK
 
 
@@ -259,11 +417,16 @@ def _import_samples(args: argparse.Namespace) -> int:
     from linkwatch.admin import import_file
 
     config = load_config(args.config)
-    report = asyncio.run(import_file(config, args.file))
+    outcome = asyncio.run(import_file(config, args.file))
+    report = outcome.report
     print(
         f"{args.file}: imported {report.rows} samples, {report.stored} new"
         f" ({report.rows - report.stored} already stored)"
     )
+    if outcome.ledger is not None and outcome.ledger.adjustments:
+        # Billing must hear that settled credits no longer match the data.
+        ids = " ".join(f"--id {i}" for i in outcome.ledger.adjustments)
+        print(f"ledger: settled credits changed; adjustment row(s) to review and approve: {ids}")
     return EXIT_OK
 
 
@@ -275,6 +438,21 @@ def _report_sla(args: argparse.Namespace) -> int:
     records = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
     render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
     print(render(records))
+    return EXIT_OK
+
+
+def _report_monthly(args: argparse.Namespace) -> int:
+    from linkwatch.admin import monthly_sla_report
+
+    config = load_config(args.config)
+    html = asyncio.run(monthly_sla_report(config, args.customer, args.month, datetime.now(UTC)))
+    if args.output is None:
+        sys.stdout.write(html)
+        return EXIT_OK
+    try:
+        args.output.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise LinkwatchError(f"--output {args.output}: cannot write the report: {exc}") from None
     return EXIT_OK
 
 

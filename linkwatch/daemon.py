@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
@@ -33,17 +34,19 @@ from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline
 from collector.rollups import refresh_after_write
 from collector.states import StateDeriver
-from linkwatch.config import Config
+from linkwatch.config import Config, load_config
 from linkwatch.demo import generate_history
 from linkwatch.domain import Sample
-from linkwatch.errors import DatabaseError, LinkwatchError
+from linkwatch.errors import ConfigError, DatabaseError, LinkwatchError
 from portal import PortalSettings, create_app
 from probes import Scheduler, detect_context, unsupported_probes
+from sla.ledger import recent_range, refresh_ledger
 
 log = logging.getLogger(__name__)
 
 Role = Literal["all", "collector", "portal"]
 HOUSEKEEPING_EVERY = timedelta(minutes=30)
+LATE_PROBES_S = 2.0  # lag p99 above which the NOC is told the probes run late
 
 
 def storage_settings(config: Config) -> StorageSettings:
@@ -83,33 +86,44 @@ async def serve(
     config: Config,
     *,
     role: Role = "all",
+    config_path: Path | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Database, str], Awaitable[None]] | None = None,
     before_start: Callable[[Database], Awaitable[None]] | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or `stop` is set), then shut down in order."""
+    """Run until SIGINT/SIGTERM (or `stop` is set), then shut down in order. SIGHUP
+    re-reads `config_path` and applies it to the probes if it validates."""
     stop = stop or asyncio.Event()
-    _stop_on_signals(stop)
+    reload = asyncio.Event()
+    _stop_on_signals(stop, reload)
     db = await open_database(config)
     try:
         if before_start is not None:
             await before_start(db)
         pipeline: SamplePipeline | None = None
+        scheduler: Scheduler | None = None
         deriver = StateDeriver(db, config.links)
         if role in ("all", "collector"):
             pipeline = await SamplePipeline.open(
                 db, pipeline_settings(config), on_stored=functools.partial(_stored, db, deriver)
             )
+            context = await asyncio.to_thread(detect_context)
+            scheduler = Scheduler(config.links, pipeline.queue.put, context)
         runner: web.AppRunner | None = None
         url = ""
         if role in ("all", "portal"):
-            runner, url = await _start_portal(config, db, functools.partial(_notices, pipeline))
+            notices = functools.partial(_notices, pipeline, scheduler)
+            runner, url = await _start_portal(config, db, notices)
         try:
             # A part that dies cancels the others through the task group: the process
             # stops (and says why) instead of running on without probes or a portal.
             async with asyncio.TaskGroup() as group:
-                if pipeline is not None:
-                    group.create_task(_collect(config, pipeline, stop), name="collector")
+                if pipeline is not None and scheduler is not None:
+                    collecting = _collect(config, pipeline, scheduler, stop)
+                    group.create_task(collecting, name="collector")
+                    if config_path is not None:
+                        reloading = _reloader(config_path, db, scheduler, reload, stop)
+                        group.create_task(reloading, name="config-reload")
                     group.create_task(_catch_up(deriver), name="state-catch-up")
                     group.create_task(_housekeeping(config, db, stop), name="housekeeping")
                 if on_ready is not None:
@@ -152,10 +166,21 @@ async def _start_portal(
     return runner, url
 
 
-def _notices(pipeline: SamplePipeline | None) -> list[str]:
+def _notices(pipeline: SamplePipeline | None, scheduler: Scheduler | None) -> list[str]:
     """What the NOC must know about the monitor itself (shown to staff in the portal)."""
+    notices = []
+    lag = scheduler.lag_stats() if scheduler is not None else None
+    if lag is not None and lag.p99_s > LATE_PROBES_S:
+        notices.append(
+            f"Probes are starting late (p99 {lag.p99_s:.1f} s, worst {lag.max_s:.1f} s over "
+            f"the last {lag.runs:,} runs): the monitor is short of CPU or sockets."
+        )
     if pipeline is None:
-        return []
+        return notices
+    return notices + _spool_notices(pipeline)
+
+
+def _spool_notices(pipeline: SamplePipeline) -> list[str]:
     status = pipeline.status()
     if status.full:
         return [
@@ -173,7 +198,9 @@ def _notices(pipeline: SamplePipeline | None) -> list[str]:
     return []
 
 
-async def _collect(config: Config, pipeline: SamplePipeline, stop: asyncio.Event) -> None:
+async def _collect(
+    config: Config, pipeline: SamplePipeline, scheduler: Scheduler, stop: asyncio.Event
+) -> None:
     """Probes feed the sample pipeline's bounded queue; the pipeline writes to the
     database, or to the disk spool while the database is away. On stop, the probes finish
     their runs first and the pipeline then flushes everything they produced."""
@@ -184,8 +211,6 @@ async def _collect(config: Config, pipeline: SamplePipeline, stop: asyncio.Event
             probe_id,
             kind,
         )
-    context = await asyncio.to_thread(detect_context)
-    scheduler = Scheduler(config.links, pipeline.queue.put, context)
     async with asyncio.TaskGroup() as group:
         group.create_task(pipeline.run(), name="sample-pipeline")
         probing = group.create_task(scheduler.run(stop), name="scheduler")
@@ -226,22 +251,63 @@ async def _catch_up(deriver: StateDeriver) -> None:
 
 
 async def _housekeeping(config: Config, db: Database, stop: asyncio.Event) -> None:
-    """Roll up finished buckets and apply retention at start-up and then periodically."""
+    """Roll up finished buckets and apply retention at start-up and then periodically;
+    keep the credit ledger's recent rows current and close them once their grace ends."""
     settings = storage_settings(config)
     while not stop.is_set():
         try:
             await run_housekeeping(db, settings, datetime.now(UTC))  # it logs its summary
         except DatabaseError as exc:
             log.warning("housekeeping skipped, database unavailable cause=%s", exc)
+        now = datetime.now(UTC)
+        try:
+            # Logs closings and adjustments itself.
+            await refresh_ledger(db, config, recent_range(config, now), now)
+        except DatabaseError as exc:
+            log.warning("ledger refresh skipped, database unavailable cause=%s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY.total_seconds())
 
 
-def _stop_on_signals(stop: asyncio.Event) -> None:
+async def _reloader(
+    path: Path, db: Database, scheduler: Scheduler, reload: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """On SIGHUP: validate the file again; apply it only if it is valid."""
+    while True:
+        waiters = {asyncio.ensure_future(reload.wait()), asyncio.ensure_future(stop.wait())}
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        if stop.is_set():
+            return
+        reload.clear()
+        try:
+            config = await asyncio.to_thread(load_config, path)
+        except ConfigError as exc:
+            log.error("config reload rejected, the running configuration stays\n%s", exc)
+            continue
+        scheduler.update(config.links)
+        try:
+            windows = [m.to_window() for m in config.maintenance]
+            await upsert_maintenance(db, windows, source="config")
+        except DatabaseError as exc:
+            log.warning("maintenance windows not updated on reload cause=%s", exc)
+        log.info(
+            "config reloaded path=%s links=%d probes=%d (portal accounts and pages take "
+            "the new file at the next restart)",
+            path,
+            len(config.links),
+            sum(len(link.probes) for link in config.links),
+        )
+
+
+def _stop_on_signals(stop: asyncio.Event, reload: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, _request_stop, stop, signum)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, reload.set)
 
 
 def _request_stop(stop: asyncio.Event, signum: int) -> None:

@@ -60,6 +60,7 @@ def apply_thresholds(result: ProbeResult, thresholds: Thresholds) -> ProbeResult
         loss_pct=result.loss_pct,
         error="; ".join(reasons),
         phases_ms=result.phases_ms,
+        metrics=result.metrics,
     )
 
 

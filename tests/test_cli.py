@@ -117,3 +117,23 @@ def test_run_with_the_portal_port_taken_says_so_and_cleans_up(pg_data_dir: Path)
     assert f"linkwatch: the portal cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (pg_data_dir / "postgres" / "data" / "postmaster.pid").exists()
+
+
+def test_probe_once_prints_every_probe_of_the_demo_config() -> None:
+    import json
+
+    result = linkwatch(
+        "probe", "--once", "--config", str(REPO / "config" / "demo.yaml"), "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    outcomes = {(r["link"], r["probe"]): r for r in json.loads(result.stdout)}
+    assert len(outcomes) == 5
+    assert outcomes[("globex-backup", "tcp")]["outcome"] == "down"
+    assert outcomes[("globex-backup", "tcp")]["error"] == "connection refused"
+    assert outcomes[("acme-hq", "icmp")]["outcome"] == "up"
+    assert outcomes[("acme-hq", "icmp")]["loss_pct"] == 0.0
+    bad = linkwatch(
+        "probe", "--once", "--config", str(REPO / "config" / "demo.yaml"), "--link", "nope"
+    )
+    assert bad.returncode == 2
+    assert "--link nope: not in the config" in bad.stderr

@@ -164,3 +164,51 @@ def _embedded_url(data_dir: Path) -> str:
     server = EmbeddedPostgres(data_dir)
     url = server.start()  # shares the server linkwatch started; leaves it running
     return url
+
+
+def test_sighup_applies_a_valid_config_and_keeps_the_running_one_otherwise(
+    pg_data_dir: Path,
+) -> None:
+    port, closed_port = free_port(), free_port()
+    config = write_config(pg_data_dir, port, closed_port)
+    original = config.read_text()
+    log = pg_data_dir / "linkwatch.log"
+    proc = start_linkwatch("run", "--config", str(config), log=log)
+    try:
+        wait_for("the portal", lambda: _healthy(f"http://127.0.0.1:{port}"), 60, proc, log)
+        url = _embedded_url(pg_data_dir)
+        wait_for("samples", lambda: sample_counts(url).get("alpha-hq", 0) >= 2, 30, proc, log)
+
+        # A third link appears in the file: after SIGHUP it is probed too.
+        config.write_text(
+            original.replace(
+                "users:",
+                "  - id: alpha-dr\n    customer: alpha\n    probes:\n"
+                "      - {id: icmp, kind: icmp, host: 127.0.0.3, interval: 1s, count: 1,"
+                " timeout: 500ms}\nusers:",
+            )
+        )
+        proc.send_signal(signal.SIGHUP)
+        wait_for(
+            "the new link's samples",
+            lambda: sample_counts(url).get("alpha-dr", 0) >= 2,
+            30,
+            proc,
+            log,
+        )
+
+        # A broken file is refused with its problems, and probing goes on as before.
+        config.write_text(original.replace("interval: 1s", "interval: 1x", 1))
+        proc.send_signal(signal.SIGHUP)
+        wait_for(
+            "the rejection", lambda: "config reload rejected" in log.read_text(), 30, proc, log
+        )
+        assert "'1x' is not a duration" in log.read_text()
+        before = sample_counts(url)["alpha-dr"]
+        wait_for("more samples", lambda: sample_counts(url)["alpha-dr"] > before + 1, 30, proc, log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -195,7 +195,7 @@ async def test_scheduler_skips_kinds_it_cannot_run_and_says_so(
     )
     stop = asyncio.Event()
     stop.set()
-    await Scheduler([link], lambda s: asyncio.sleep(0), CTX).run(stop)
+    await Scheduler([link], lambda s: asyncio.sleep(0), CTX, probes={}).run(stop)
     assert "probe not run link=a probe=port kind=snmp reason=unsupported-kind" in caplog.text
 
 
