@@ -20,12 +20,14 @@ from linkwatch.domain import MaintenanceWindow
 from sla.compute import (
     Band,
     IncidentRule,
+    Measurements,
     Objective,
     Period,
     Terms,
     WindowResult,
     compute_window,
 )
+from sla.measurements import window_performance
 from sla.windows import Window, WindowKind, parse_window
 
 
@@ -143,8 +145,28 @@ async def contract_windows(
     results: list[ContractWindow] = []
     for contract, window, terms in todo:
         start, end, measured_end = _utc_span(window, now)
+        performance: dict[str, Measurements] = {}
+        if objectives(terms):
+            # Only contracts with latency or loss objectives read samples, and only
+            # their own links' samples in this window.
+            for subject in subjects(contract):
+                probes = [
+                    (link_id, probe.id)
+                    for link_id in subject.link_ids
+                    for probe in config.link(link_id).probes
+                    if probe.availability
+                ]
+                performance[subject.id] = await window_performance(db, probes, start, measured_end)
         results += _compute(
-            contract, window, terms, now, intervals, planned[start, end], start, measured_end
+            contract,
+            window,
+            terms,
+            now,
+            intervals,
+            planned[start, end],
+            start,
+            measured_end,
+            performance,
         )
     return results
 
@@ -164,6 +186,7 @@ def _compute(
     planned: Sequence[MaintenanceWindow],
     start: datetime,
     measured_end: datetime,
+    performance: Mapping[str, Measurements],
 ) -> list[ContractWindow]:
     sla = sla_terms(terms)
     out = []
@@ -178,6 +201,6 @@ def _compute(
                 ]
             )
             maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])
-        result = compute_window(window, sla, members, maintenance, now)
+        result = compute_window(window, sla, members, maintenance, now, performance.get(subject.id))
         out.append(ContractWindow(contract, contract.customer, subject, terms, result))
     return out
