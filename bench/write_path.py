@@ -2,7 +2,7 @@
 against `psql \\copy` of the same rows into the same table (the practical ceiling), and
 the writer's CPU share at the live rate of 10,000 links x 2 probes every 30 s.
 
-    .venv/bin/python bench/write_path.py [--rows 300000] [--sustain-s 20]
+    .venv/bin/python -m bench.write_path [--rows 300000] [--sustain-s 20]
 
 Runs on its own embedded PostgreSQL in a temporary directory, so it measures both sides
 against the same server, table and rows in one run.
