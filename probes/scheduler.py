@@ -170,8 +170,7 @@ class Scheduler:
                     return
                 except TimeoutError:
                     pass
-            self._lags.append(max(0.0, time.monotonic() - next_at))
-            sample = await self.run_once(link, spec, probe)
+            sample = await self.run_once(link, spec, probe, due=next_at)
             await self._sink(sample)
             next_at += interval
             behind = time.monotonic() - next_at
@@ -185,11 +184,17 @@ class Scheduler:
                     skipped,
                 )
 
-    async def run_once(self, link: Link, spec: AnyProbe, probe: ProbeFunction) -> Sample:
+    async def run_once(
+        self, link: Link, spec: AnyProbe, probe: ProbeFunction, *, due: float | None = None
+    ) -> Sample:
         """One probe run under the shared semaphore and a hard deadline. A probe that
         crashes yields an `unknown` sample (and a logged traceback), not a dead cadence."""
         budget = spec.max_run_time() + _DEADLINE_SLACK
         async with self._semaphore:
+            if due is not None:
+                # Lag counts from the scheduled time to the real start, semaphore wait
+                # included: that is how late the measurement is.
+                self._lags.append(max(0.0, time.monotonic() - due))
             observed_at = datetime.now(UTC)
             try:
                 async with asyncio.timeout(budget.total_seconds()):
