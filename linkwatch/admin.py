@@ -57,16 +57,13 @@ async def import_file(config: Config, path: Path) -> ImportOutcome:
             f"{path}: {count} bad row{'s' if count != 1 else ''}; nothing was imported\n"
             + "\n".join(shown)
         )
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         report = await import_samples(db, parsed.samples)
         # The same derivation as live samples: states and rollups follow the import.
         await StateDeriver(db, config.links).samples_stored(parsed.samples)
         await refresh_after_write(db, parsed.samples)
         ledger = await _refresh_after_import(db, config, parsed.samples)
         return ImportOutcome(report, ledger)
-    finally:
-        await db.close()
 
 
 async def _refresh_after_import(
@@ -97,13 +94,10 @@ async def sla_report(
 
     _check_window(label)
     _check_customer(config, customer)
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         results = await contract_windows(db, config, label, now, customer_id=customer)
         # Where billing has a ledger row, its status (approved, applied) is the truth.
         statuses = await window_statuses(db, label)
-    finally:
-        await db.close()
     return [
         record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
     ]
@@ -152,11 +146,8 @@ async def credits_list(
 
     _check_window(window)
     _check_customer(config, customer)
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         return await list_rows(db, window=window, customer=customer, status=status)
-    finally:
-        await db.close()
 
 
 async def credits_approve(
@@ -165,11 +156,8 @@ async def credits_approve(
     from sla.ledger import approve
 
     _check_billing_user(config, user)
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         return await approve(db, ids, user, now)
-    finally:
-        await db.close()
 
 
 async def credits_apply(
@@ -178,11 +166,8 @@ async def credits_apply(
     from sla.ledger import apply
 
     _check_billing_user(config, user)
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         return await apply(db, ids, user, invoice_ref, now)
-    finally:
-        await db.close()
 
 
 async def credits_export(
@@ -192,11 +177,8 @@ async def credits_export(
     from sla.ledger import list_rows
 
     _check_window(window)
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         return await list_rows(db, window=window, status=status)
-    finally:
-        await db.close()
 
 
 async def credits_refresh(config: Config, window: str | None, now: datetime) -> LedgerRefresh:
@@ -204,14 +186,11 @@ async def credits_refresh(config: Config, window: str | None, now: datetime) -> 
     from sla.ledger import history_range, refresh_ledger
 
     _check_window(window)
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         if window is not None:
             return await refresh_ledger(db, config, [window], now, actor="system")
         span = await history_range(db, now)
         return await refresh_ledger(db, config, [] if span is None else span, now)
-    finally:
-        await db.close()
 
 
 async def db_stats(config: Config, now: datetime) -> str:
@@ -223,33 +202,24 @@ async def db_stats(config: Config, now: datetime) -> str:
         max_bytes=config.collector.spool_max_mb * 2**20,
         warn_pct=config.collector.spool_warn_pct,
     )
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         return render_stats(await database_stats(db, spool_status=spool, now=now))
-    finally:
-        await db.close()
 
 
 async def housekeeping(config: Config, now: datetime) -> str:
     from collector.housekeeping import run_housekeeping
 
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         return (await run_housekeeping(db, storage_settings(config), now)).summary()
-    finally:
-        await db.close()
 
 
 async def rebuild(config: Config, start: datetime, end: datetime) -> list[str]:
     if end <= start:
         raise BadArgument(f"--to {end.isoformat()} is not after --from {start.isoformat()}")
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         report = await rebuild_states(db, config.links, start, end)
         await refresh_rollups(db, start, end)
         return report.lines()
-    finally:
-        await db.close()
 
 
 # --- monthly report -----------------------------------------------------------------------
@@ -260,17 +230,12 @@ async def monthly_sla_report(config: Config, customer: str, month: str, now: dat
     from sla.monthly import monthly_report
     from sla.windows import parse_window
 
-    if customer not in {c.id for c in config.customers}:
-        known = ", ".join(c.id for c in config.customers) or "none defined"
-        raise BadArgument(f"--customer {customer!r} is not a customer; defined: {known}")
+    _check_customer(config, customer)
     try:
         window = parse_window(month, UTC_ZONE)
     except ValueError as exc:
         raise BadArgument(f"--month {exc}") from None
     if window.kind != "month":
         raise BadArgument(f"--month {month!r} is not a month; use e.g. 2026-11")
-    db = await open_database(config)
-    try:
+    async with await open_database(config) as db:
         return await monthly_report(db, config, customer, month, now)
-    finally:
-        await db.close()
