@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from psycopg.rows import tuple_row
@@ -291,10 +292,17 @@ def test_illegal_transitions_are_refused_with_exit_code_2_and_change_nothing(
     samples.write_text(_csv([*_week_samples(), *recent]))
     _run("import", "samples", *c, str(samples))
     listing = _run("credits", "list", *c)
-    # The import touched every window from the old week to now: one row each, only the
-    # running week's open.
+    # The import touched every window from the old week to now: one row each, open while
+    # its week runs or its two days of grace last, closed after.
     rows = re.findall(r"^(\d+)\s+window\s+\S+\s+\S+\s+(\S+)\s.*\s(open|closed)\s", listing, re.M)
-    assert [status for _, _, status in rows] == ["closed"] * (len(rows) - 1) + ["open"], listing
+
+    def expected(label: str) -> str:
+        monday = datetime.strptime(f"{label}-1", "%G-W%V-%u")
+        grace_end = monday.replace(tzinfo=ZoneInfo("Europe/Berlin")) + timedelta(days=7 + 2)
+        return "open" if grace_end > now else "closed"
+
+    assert [status for _, _, status in rows] == [expected(label) for _, label, _ in rows], listing
+    assert rows[-1][2] == "open"
     open_id = rows[-1][0]
     (closed_id,) = [row_id for row_id, label, _ in rows if label == WEEK]
     before = asyncio.run(_audit(config))
