@@ -22,10 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from linkwatch.config import AnyProbe, IcmpProbe, Link
+from linkwatch.config import AnyProbe, IcmpProbe, Link, ProbingConfig
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes.context import ProbeContext
 from probes.icmp import probe_icmp
@@ -138,7 +139,7 @@ def p99(values: list[float]) -> float:
 
 
 async def sustained(
-    targets: int, interval_s: float, seconds: float, concurrency: int
+    targets: int, interval_s: float, seconds: float, icmp_slots: int
 ) -> dict[str, float]:
     """Every target every `interval_s` through the Scheduler; start lag and loss. Start lag
     is reported for the first round (all cadences starting at once) and the rounds after."""
@@ -172,14 +173,18 @@ async def sustained(
         lags.append(max(0.0, time.monotonic() - due))  # wake-up plus semaphore wait
         return await probe_icmp(spec, ctx)
 
-    samples: list[Sample] = []
+    # Counted, not kept: in the daemon samples leave for the database, and a list of every
+    # sample would give the garbage collector work that the daemon does not have.
+    outcomes: Counter[Outcome] = Counter()
+    lost = 0
 
     async def sink(sample: Sample) -> None:
-        samples.append(sample)
+        nonlocal lost
+        outcomes[sample.outcome] += 1
+        lost += round((sample.loss_pct if sample.loss_pct is not None else 100.0) * COUNT / 100)
 
-    scheduler = Scheduler(
-        links, sink, ctx, probes={"icmp": timed_icmp}, rng=rng, concurrency=concurrency
-    )
+    limits = ProbingConfig.model_validate({"concurrency_per_kind": {"icmp": icmp_slots}})
+    scheduler = Scheduler(links, sink, ctx, probes={"icmp": timed_icmp}, rng=rng, limits=limits)
     stop = asyncio.Event()
     cpu0, began = cpu(resource.RUSAGE_SELF), time.perf_counter()
     task = asyncio.create_task(scheduler.run(stop), name="bench-scheduler")
@@ -189,15 +194,12 @@ async def sustained(
     wall = time.perf_counter() - began
     used = cpu(resource.RUSAGE_SELF) - cpu0
     lag = scheduler.lag_stats()
-    up = sum(s.outcome is Outcome.UP for s in samples)
-    lost = sum(
-        round((s.loss_pct if s.loss_pct is not None else 100.0) * COUNT / 100) for s in samples
-    )
     engine.close()
+    total = outcomes.total()
     return {
-        "samples": len(samples),
-        "up": up,
-        "loss_pct": 100.0 * lost / max(1, len(samples) * COUNT),
+        "samples": total,
+        "up": outcomes[Outcome.UP],
+        "loss_pct": 100.0 * lost / max(1, total * COUNT),
         "lag_p99_s": lag.p99_s if lag else float("nan"),
         "lag_max_s": lag.max_s if lag else float("nan"),
         "start_first_p99_s": p99(first_round),
@@ -218,7 +220,9 @@ def main() -> None:
     parser.add_argument("--sustain-interval-s", type=float, default=30.0)
     parser.add_argument("--sustain-s", type=float, default=60.0)
     parser.add_argument(
-        "--sustain-concurrency", default="512,4096", help="Scheduler(concurrency=...) values"
+        "--sustain-icmp-slots",
+        default=f"512,{ProbingConfig().concurrency_per_kind.icmp}",
+        help="probing.concurrency_per_kind.icmp values to run (the default's last)",
     )
     args = parser.parse_args()
     if os.geteuid() != 0 or shutil.which("fping") is None:
@@ -255,13 +259,13 @@ def main() -> None:
         )
     print(f"ceiling ratio linkwatch/fping: {theirs.wall_s / ours.wall_s:.2f}x the echo rate")
 
-    for concurrency in (int(c) for c in args.sustain_concurrency.split(",")):
+    for slots in (int(c) for c in args.sustain_icmp_slots.split(",")):
         result = asyncio.run(
-            sustained(args.sustain_targets, args.sustain_interval_s, args.sustain_s, concurrency)
+            sustained(args.sustain_targets, args.sustain_interval_s, args.sustain_s, slots)
         )
         print(
             f"sustained {args.sustain_targets:,} targets every {args.sustain_interval_s:g} s for "
-            f"{args.sustain_s:g} s, scheduler concurrency {concurrency}: "
+            f"{args.sustain_s:g} s, ICMP slots {slots}: "
             f"{result['samples']:,.0f} samples, {result['up']:,.0f} up, "
             f"loss {result['loss_pct']:.3f} %, kernel drops {result['kernel_drops']:.0f}, "
             f"process CPU {result['cpu_share'] * 100:.1f} % of one core"

@@ -308,6 +308,7 @@ def _credits_export(args: argparse.Namespace) -> int:
 
 
 def _probe_once(args: argparse.Namespace) -> int:
+    from linkwatch.domain import Sample
     from probes import detect_context
     from probes.once import probe_once, to_json, to_table
 
@@ -323,7 +324,15 @@ def _probe_once(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         links = [link for link in links if link.id in args.link]
-    samples = asyncio.run(probe_once(links, detect_context()))
+
+    async def run_all() -> list[Sample]:
+        ctx = detect_context(config.probing)
+        try:
+            return await probe_once(links, ctx, config.probing)
+        finally:
+            await ctx.close()
+
+    samples = asyncio.run(run_all())
     print((to_json if args.format == "json" else to_table)(samples))
     return EXIT_OK
 

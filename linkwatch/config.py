@@ -168,6 +168,31 @@ class CollectorConfig(_Strict):
     spool_warn_pct: int = Field(default=80, ge=1, le=100)
 
 
+class KindConcurrency(_Strict):
+    """Runs of one probe kind in flight at once. Each kind costs something else: an ICMP
+    burst is a few entries in the shared engine, an HTTP or TCP run holds a socket (a file
+    descriptor) for its whole duration, an SNMP run mostly waits for its device's shared
+    request (those requests are bounded separately, by ``snmp_requests``)."""
+
+    icmp: int = Field(default=8192, ge=1, le=1_000_000)
+    snmp: int = Field(default=4096, ge=1, le=1_000_000)
+    http: int = Field(default=256, ge=1, le=100_000)
+    tcp: int = Field(default=256, ge=1, le=100_000)
+
+
+class ProbingConfig(_Strict):
+    """How hard the probes may work at once. The defaults carry 20,000 ICMP targets every
+    30 s on one core; HTTP and TCP stay well inside a default limit of 1,024 open files."""
+
+    # Runs in flight, every kind together; a kind's own limit above it changes nothing.
+    concurrency: int = Field(default=10_000, ge=1, le=1_000_000)
+    concurrency_per_kind: KindConcurrency = KindConcurrency()
+    # Echoes per second over every ICMP target; 20,000 targets x 5 echoes / 30 s is 3,333.
+    icmp_max_pps: int = Field(default=10_000, ge=1, le=1_000_000)
+    snmp_requests: int = Field(default=128, ge=1, le=100_000)  # SNMP requests in flight
+    snmp_requests_per_device: int = Field(default=2, ge=1, le=64)  # agents are small CPUs
+
+
 class PortalConfig(_Strict):
     listen: HostPort = "127.0.0.1:8080"
     secret_key: Annotated[
@@ -562,6 +587,7 @@ class Config(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     data_dir: Path = Path(".linkwatch")
     collector: CollectorConfig = CollectorConfig()
+    probing: ProbingConfig = ProbingConfig()
     portal: PortalConfig = PortalConfig()
     customers: list[Customer] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
@@ -693,11 +719,19 @@ def _expand_env(
     return _ENV_RE.sub(replace, value)
 
 
+def _without_union_tags(loc: Path_) -> Path_:
+    """Drop the tag pydantic puts after a probe's index (links.0.probes.0.icmp.timeout):
+    the user wrote no such key. A key that merely has a kind's name stays."""
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (part in PROBE_KINDS and i >= 2 and loc[i - 2] == "probes")
+    )
+
+
 def _describe_validation(exc: ValidationError) -> Iterator[tuple[Path_, str]]:
     for error in exc.errors(include_url=False):
-        loc: Path_ = tuple(
-            part for part in error["loc"] if not (isinstance(part, str) and part in PROBE_KINDS)
-        )
+        loc = _without_union_tags(tuple(error["loc"]))
         # Errors from a model-level validator carry no field: their loc is the item itself.
         kind = error["type"]
         value = error.get("input")

@@ -39,7 +39,7 @@ from linkwatch.demo import generate_history
 from linkwatch.domain import Sample
 from linkwatch.errors import ConfigError, DatabaseError, LinkwatchError
 from portal import PortalSettings, create_app
-from probes import Scheduler, detect_context, unsupported_probes
+from probes import ProbeContext, Scheduler, detect_context, unsupported_probes
 from sla.ledger import recent_range, refresh_ledger
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,14 @@ async def serve(
             await before_start(db)
         pipeline: SamplePipeline | None = None
         scheduler: Scheduler | None = None
+        context: ProbeContext | None = None
         deriver = StateDeriver(db, config.links)
         if role in ("all", "collector"):
             pipeline = await SamplePipeline.open(
                 db, pipeline_settings(config), on_stored=functools.partial(_stored, db, deriver)
             )
-            context = await asyncio.to_thread(detect_context)
-            scheduler = Scheduler(config.links, pipeline.queue.put, context)
+            context = await asyncio.to_thread(detect_context, config.probing)
+            scheduler = Scheduler(config.links, pipeline.queue.put, context, limits=config.probing)
         runner: web.AppRunner | None = None
         url = ""
         if role in ("all", "portal"):
@@ -118,8 +119,8 @@ async def serve(
             # A part that dies cancels the others through the task group: the process
             # stops (and says why) instead of running on without probes or a portal.
             async with asyncio.TaskGroup() as group:
-                if pipeline is not None and scheduler is not None:
-                    collecting = _collect(config, pipeline, scheduler, stop)
+                if pipeline is not None and scheduler is not None and context is not None:
+                    collecting = _collect(config, pipeline, scheduler, context, stop)
                     group.create_task(collecting, name="collector")
                     if config_path is not None:
                         reloading = _reloader(config_path, db, scheduler, reload, stop)
@@ -168,16 +169,23 @@ async def _start_portal(
 
 def _notices(pipeline: SamplePipeline | None, scheduler: Scheduler | None) -> list[str]:
     """What the NOC must know about the monitor itself (shown to staff in the portal)."""
-    notices = []
-    lag = scheduler.lag_stats() if scheduler is not None else None
-    if lag is not None and lag.p99_s > LATE_PROBES_S:
-        notices.append(
-            f"Probes are starting late (p99 {lag.p99_s:.1f} s, worst {lag.max_s:.1f} s over "
-            f"the last {lag.runs:,} runs): the monitor is short of CPU or sockets."
-        )
+    notices = [] if scheduler is None else _late_probe_notices(scheduler)
     if pipeline is None:
         return notices
     return notices + _spool_notices(pipeline)
+
+
+def _late_probe_notices(scheduler: Scheduler) -> list[str]:
+    notices = []
+    for kind in scheduler.kinds():
+        lag = scheduler.lag_stats(kind)
+        if lag is not None and lag.p99_s > LATE_PROBES_S:
+            notices.append(
+                f"{kind.upper()} probes are starting late (p99 {lag.p99_s:.1f} s, worst "
+                f"{lag.max_s:.1f} s over the last {lag.runs:,} runs): the monitor is short "
+                f"of CPU, or of slots (probing.concurrency_per_kind.{kind})."
+            )
+    return notices
 
 
 def _spool_notices(pipeline: SamplePipeline) -> list[str]:
@@ -199,11 +207,16 @@ def _spool_notices(pipeline: SamplePipeline) -> list[str]:
 
 
 async def _collect(
-    config: Config, pipeline: SamplePipeline, scheduler: Scheduler, stop: asyncio.Event
+    config: Config,
+    pipeline: SamplePipeline,
+    scheduler: Scheduler,
+    context: ProbeContext,
+    stop: asyncio.Event,
 ) -> None:
     """Probes feed the sample pipeline's bounded queue; the pipeline writes to the
     database, or to the disk spool while the database is away. On stop, the probes finish
-    their runs first and the pipeline then flushes everything they produced."""
+    their runs first, their shared sockets close, and the pipeline then flushes everything
+    they produced."""
     for link_id, probe_id, kind in unsupported_probes(config.links):
         log.warning(
             "probe kind not available in this version link=%s probe=%s kind=%s",
@@ -214,7 +227,10 @@ async def _collect(
     async with asyncio.TaskGroup() as group:
         group.create_task(pipeline.run(), name="sample-pipeline")
         probing = group.create_task(scheduler.run(stop), name="scheduler")
-        await probing
+        try:
+            await probing
+        finally:
+            await context.close()
         await pipeline.stop()
     log.info("collector stopped samples_stored=%d", pipeline.stored)
 

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from linkwatch.config import ProbingConfig
 from probes.icmp_engine import IcmpEngine
 from probes.snmp_poller import SnmpPoller
 
@@ -61,19 +62,36 @@ class ProbeContext:
         if self.icmp_engine is None and self.icmp_privileged is not None:
             object.__setattr__(self, "icmp_engine", IcmpEngine(privileged=self.icmp_privileged))
 
+    async def close(self) -> None:
+        """Close the shared sockets once no probe runs any more (at shutdown)."""
+        if self.icmp_engine is not None:
+            self.icmp_engine.close()
+        await self.snmp.close()
 
-def detect_context(*, resolver: Resolver = system_resolver) -> ProbeContext:
-    """Find out once which ICMP sockets this process may open, and set up the engine."""
+
+def detect_context(
+    limits: ProbingConfig | None = None, *, resolver: Resolver = system_resolver
+) -> ProbeContext:
+    """Find out once which ICMP sockets this process may open, and set up the shared ICMP
+    engine and SNMP poller with the configured limits."""
+    limits = limits or ProbingConfig()
+    snmp = SnmpPoller(
+        max_in_flight=limits.snmp_requests, per_device_in_flight=limits.snmp_requests_per_device
+    )
     for privileged, sock_type in ((True, socket.SOCK_RAW), (False, socket.SOCK_DGRAM)):
         try:
             socket.socket(socket.AF_INET, sock_type, socket.IPPROTO_ICMP).close()
         except OSError:
             continue
         log.info("icmp sockets=%s", "raw" if privileged else "datagram")
-        return ProbeContext(icmp_privileged=privileged, resolver=resolver)
+        engine = IcmpEngine(privileged=privileged, max_rate_pps=limits.icmp_max_pps)
+        return ProbeContext(
+            icmp_privileged=privileged, icmp_engine=engine, resolver=resolver, snmp=snmp
+        )
     log.warning("icmp unavailable: every ICMP sample will be unknown; %s", GRANT_HINT)
     return ProbeContext(
         icmp_privileged=None,
         icmp_error=f"{NO_PERMISSION} (needs CAP_NET_RAW or net.ipv4.ping_group_range)",
         resolver=resolver,
+        snmp=snmp,
     )

@@ -10,16 +10,18 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from linkwatch.config import Link
+from linkwatch.config import Link, ProbingConfig
 from linkwatch.domain import Sample
 from probes.context import ProbeContext
 from probes.registry import PROBES
 from probes.scheduler import Scheduler
 
 
-async def probe_once(links: Sequence[Link], ctx: ProbeContext) -> list[Sample]:
+async def probe_once(
+    links: Sequence[Link], ctx: ProbeContext, limits: ProbingConfig | None = None
+) -> list[Sample]:
     """One sample per probe whose kind this version can run, in config order."""
-    scheduler = Scheduler(links, _discard, ctx)
+    scheduler = Scheduler(links, _discard, ctx, limits=limits)
     runs = [
         scheduler.run_once(link, spec, PROBES[spec.kind])
         for link in links

@@ -3,7 +3,10 @@
 Each probe starts at a random offset within its interval (so a thousand probes with the
 same interval do not fire at once) and then keeps a fixed-deadline schedule,
 ``next_at += interval``, so slow runs never stretch the cadence. One semaphore bounds how
-many runs are in flight. The scheduler never touches the database: the sink does.
+many runs are in flight in all, and one per probe kind bounds each kind by what its runs
+cost (an ICMP burst is cheap, an HTTP run holds a socket), so that thousands of cheap
+bursts are not queued behind a limit sized for sockets. The scheduler never touches the
+database: the sink does.
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from linkwatch.config import AnyProbe, Link, Thresholds
+from linkwatch.config import AnyProbe, Link, ProbingConfig, Thresholds
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes.context import ProbeContext
 from probes.registry import PROBES, ProbeFunction
@@ -89,17 +91,21 @@ class Scheduler:
         ctx: ProbeContext,
         *,
         probes: Mapping[str, ProbeFunction] = PROBES,
-        concurrency: int = 512,
+        limits: ProbingConfig | None = None,
         rng: random.Random | None = None,
         lag_window: int = 10_000,
     ) -> None:
+        limits = limits or ProbingConfig()
         self._links = list(links)
         self._sink = sink
         self._ctx = ctx
         self._probes = probes
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self._semaphore = asyncio.Semaphore(limits.concurrency)
+        per_kind = limits.concurrency_per_kind.model_dump()
+        self._kind_semaphores = {kind: asyncio.Semaphore(n) for kind, n in per_kind.items()}
         self._rng = rng or random.Random()  # noqa: S311 - start offsets, not secrets
-        self._lags: deque[float] = deque(maxlen=lag_window)
+        self._lag_window = lag_window
+        self._lags: dict[str, deque[float]] = {}
         self._running: dict[tuple[str, str], _Running] = {}
         self._group: asyncio.TaskGroup | None = None
 
@@ -110,7 +116,7 @@ class Scheduler:
             self._apply(self._links)
             await stop.wait()
             for running in self._running.values():
-                running.retire.set()
+                running.retire()
         self._group = None
         self._running.clear()
 
@@ -120,10 +126,14 @@ class Scheduler:
         if self._group is not None:
             self._apply(self._links)
 
-    def lag_stats(self) -> LagStats | None:
-        if not self._lags:
+    def lag_stats(self, kind: str | None = None) -> LagStats | None:
+        """How late the recent runs started, of one probe kind or of all of them."""
+        if kind is None:
+            ordered = sorted(lag for lags in self._lags.values() for lag in lags)
+        else:
+            ordered = sorted(self._lags.get(kind, ()))
+        if not ordered:
             return None
-        ordered = sorted(self._lags)
         return LagStats(
             runs=len(ordered),
             p50_s=ordered[len(ordered) // 2],
@@ -131,13 +141,17 @@ class Scheduler:
             max_s=ordered[-1],
         )
 
+    def kinds(self) -> list[str]:
+        """The probe kinds that have run, for per-kind lag figures."""
+        return sorted(self._lags)
+
     def _apply(self, links: Sequence[Link]) -> None:
         assert self._group is not None
         wanted = {(link.id, spec.id): (link, spec) for link in links for spec in link.probes}
         for key, running in list(self._running.items()):
             link, spec = wanted.get(key, (None, None))
             if link is None or spec != running.spec or link.thresholds != running.link.thresholds:
-                running.retire.set()
+                running.retire()
                 del self._running[key]
         for key, (link, spec) in wanted.items():
             if key in self._running:
@@ -151,29 +165,24 @@ class Scheduler:
                     spec.kind,
                 )
                 continue
-            retire = asyncio.Event()
-            self._running[key] = _Running(link, spec, retire)
+            running = _Running(link, spec)
+            self._running[key] = running
             self._group.create_task(
-                self._cadence(link, spec, probe, retire), name=f"probe:{link.id}/{spec.id}"
+                self._cadence(running, probe), name=f"probe:{link.id}/{spec.id}"
             )
 
-    async def _cadence(
-        self, link: Link, spec: AnyProbe, probe: ProbeFunction, retire: asyncio.Event
-    ) -> None:
+    async def _cadence(self, running: _Running, probe: ProbeFunction) -> None:
+        link, spec = running.link, running.spec
+        loop = asyncio.get_running_loop()
         interval = spec.interval.total_seconds()
-        next_at = time.monotonic() + self._rng.uniform(0, interval)
-        while not retire.is_set():
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(retire.wait(), delay)
-                    return
-                except TimeoutError:
-                    pass
+        next_at = loop.time() + self._rng.uniform(0, interval)
+        while not running.retired:
+            if next_at > loop.time() and not await running.sleep_until(next_at, loop):
+                return  # retired while waiting
             sample = await self.run_once(link, spec, probe, due=next_at)
             await self._sink(sample)
             next_at += interval
-            behind = time.monotonic() - next_at
+            behind = loop.time() - next_at
             if behind > 0:
                 skipped = int(behind // interval) + 1
                 next_at += skipped * interval
@@ -187,14 +196,19 @@ class Scheduler:
     async def run_once(
         self, link: Link, spec: AnyProbe, probe: ProbeFunction, *, due: float | None = None
     ) -> Sample:
-        """One probe run under the shared semaphore and a hard deadline. A probe that
+        """One probe run under the concurrency limits and a hard deadline. A probe that
         crashes yields an `unknown` sample (and a logged traceback), not a dead cadence."""
         budget = spec.max_run_time() + _DEADLINE_SLACK
-        async with self._semaphore:
+        # The kind's slot first: a run waiting for its kind holds no slot another kind
+        # could use.
+        async with self._kind_semaphores[spec.kind], self._semaphore:
             if due is not None:
-                # Lag counts from the scheduled time to the real start, semaphore wait
+                # Lag counts from the scheduled time to the real start, semaphore waits
                 # included: that is how late the measurement is.
-                self._lags.append(max(0.0, time.monotonic() - due))
+                lags = self._lags.get(spec.kind)
+                if lags is None:
+                    lags = self._lags[spec.kind] = deque(maxlen=self._lag_window)
+                lags.append(max(0.0, asyncio.get_running_loop().time() - due))
             observed_at = datetime.now(UTC)
             try:
                 async with asyncio.timeout(budget.total_seconds()):
@@ -222,6 +236,33 @@ class Scheduler:
 
 @dataclass(slots=True)
 class _Running:
+    """One probe's cadence. Its wait between runs is a bare future and timer (as
+    asyncio.sleep uses) rather than a task per wait: with 20,000 probes, the tasks that
+    `wait_for(event.wait(), delay)` creates cost the loop enough to make runs late."""
+
     link: Link
     spec: AnyProbe
-    retire: asyncio.Event
+    retired: bool = False
+    _wake: asyncio.Future[None] | None = None
+
+    def retire(self) -> None:
+        """Stop after the run in flight, or at once if waiting for the next run."""
+        self.retired = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def sleep_until(self, when: float, loop: asyncio.AbstractEventLoop) -> bool:
+        """Wait until loop time `when`; False if retired meanwhile."""
+        wake = self._wake = loop.create_future()
+        timer = loop.call_at(when, _wake_up, wake)
+        try:
+            await wake
+        finally:
+            timer.cancel()
+            self._wake = None
+        return not self.retired
+
+
+def _wake_up(wake: asyncio.Future[None]) -> None:
+    if not wake.done():
+        wake.set_result(None)

@@ -191,6 +191,17 @@ CASES = [
         id="bad-currency",
     ),
     pytest.param(
+        edit("probing", {"concurrency_per_kind": {"icmp": 0}}),
+        "probing.concurrency_per_kind.icmp: 0: input should be greater than or equal to 1",
+        id="no-icmp-slots",
+    ),
+    pytest.param(
+        edit("probing", {"concurrency_per_kind": {"ftp": 8}}),
+        "probing.concurrency_per_kind.ftp: unknown key 'ftp'; allowed keys here: icmp, snmp,"
+        " http, tcp",
+        id="unknown-probe-kind-limit",
+    ),
+    pytest.param(
         edit("portal", {"listen": "127.0.0.1:99999"}),
         "portal.listen: port '99999' in '127.0.0.1:99999' is not a number from 1 to 65535",
         id="bad-port",

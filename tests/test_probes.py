@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from linkwatch.config import IcmpProbe, Link, TcpProbe, Thresholds
+from linkwatch.config import IcmpProbe, Link, ProbingConfig, TcpProbe, Thresholds
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext, Scheduler, apply_thresholds, detect_context
 from probes.icmp import probe_icmp
@@ -285,3 +288,83 @@ async def test_a_reloaded_config_keeps_unchanged_probes_and_restarts_changed_one
     await task
     assert not [t for link, t in seen if link == "removed" and t > reloaded_at]
     assert any(link == "added" for link, _ in seen)
+
+
+async def test_a_kind_at_its_limit_does_not_hold_up_other_kinds() -> None:
+    """Slow HTTP-like runs fill their kind's slots; ICMP runs still start on time."""
+
+    async def slow(spec: object, ctx: ProbeContext) -> ProbeResult:
+        await asyncio.sleep(0.4)
+        return ProbeResult(Outcome.UP, rtt_ms=1.0)
+
+    async def quick(spec: object, ctx: ProbeContext) -> ProbeResult:
+        return ProbeResult(Outcome.UP, rtt_ms=1.0)
+
+    limits = ProbingConfig.model_validate({"concurrency": 50, "concurrency_per_kind": {"tcp": 2}})
+    links = [_link(f"t{i}", "500ms") for i in range(10)]
+    links += [_link(f"i{i}", "1s", kind="icmp") for i in range(10)]
+    stop = asyncio.Event()
+    scheduler = Scheduler(
+        links, lambda s: asyncio.sleep(0), CTX, probes={"tcp": slow, "icmp": quick}, limits=limits
+    )
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(2.0)
+    stop.set()
+    await task
+    tcp, icmp_lag = scheduler.lag_stats("tcp"), scheduler.lag_stats("icmp")
+    assert tcp is not None
+    assert icmp_lag is not None
+    assert scheduler.kinds() == ["icmp", "tcp"]
+    # Ten 0.4 s runs per 0.5 s through two slots: TCP falls behind, ICMP does not.
+    assert tcp.p99_s > 0.5
+    assert icmp_lag.p99_s < 0.1
+    overall = scheduler.lag_stats()
+    assert overall is not None
+    assert overall.runs == tcp.runs + icmp_lag.runs
+
+
+async def test_the_overall_limit_bounds_every_kind_together() -> None:
+    in_flight = 0
+    most = 0
+
+    async def probe(spec: object, ctx: ProbeContext) -> ProbeResult:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return ProbeResult(Outcome.UP, rtt_ms=1.0)
+
+    limits = ProbingConfig.model_validate({"concurrency": 3})
+    links = [_link(f"t{i}", "2s") for i in range(5)] + [
+        _link(f"i{i}", "2s", kind="icmp") for i in range(5)
+    ]
+    scheduler = Scheduler(links, _discard, CTX, limits=limits)
+    runs = [scheduler.run_once(link, spec, probe) for link in links for spec in link.probes]
+    samples = await asyncio.gather(*runs)
+    assert [s.outcome for s in samples] == [Outcome.UP] * 10
+    assert most == 3
+
+
+def _socket_fds() -> int:
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+@pytest.mark.skipif(CTX.icmp_privileged is None, reason="no ICMP socket permission here")
+async def test_closing_the_context_closes_its_shared_sockets() -> None:
+    ctx = detect_context()
+    before = _socket_fds()
+    result = await probe_icmp(icmp("127.0.0.9"), ctx)
+    assert result.outcome is Outcome.UP
+    assert _socket_fds() == before + 1  # one shared socket, opened on first use
+    await ctx.close()
+    assert _socket_fds() == before
+
+
+async def _discard(sample: Sample) -> None:
+    return None
