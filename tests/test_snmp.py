@@ -35,12 +35,27 @@ from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext
 from probes.snmp import interpret, probe_snmp
 from probes.snmp_poller import IF_ALIAS, Reading, SnmpPoller, _rates, _Snapshot
-from probes.snmp_v2c import decode_response, encode_get, encode_oid, null_varbind
+from probes.snmp_v2c import decode_response, encode_get
+from probes.snmp_wire import encode_oid, null_varbind
 
 NET = 100 + os.getpid() % 100
 HOST_IP, AGENT_IP = f"198.18.{NET}.1", f"198.18.{NET}.2"
 NS = f"lwsnmp-{os.getpid()}"
 V3_AUTH, V3_PRIV = "lw-auth-secret", "lw-priv-secret"
+# v3 users of the lab agent: name -> (net-snmp's auth protocol, its priv protocol). Its
+# AES256C is pysnmp's usmAesCfb256Protocol (Reeder key extension); its AES256 is not.
+V3_USERS = {
+    "lwuser": ("SHA", "AES"),
+    "lwmd5": ("MD5", "AES"),
+    "lwsha224": ("SHA-224", "AES"),
+    "lwsha256": ("SHA-256", "AES"),
+    "lwsha384": ("SHA-384", "AES256C"),
+    "lwsha512": ("SHA-512", "AES"),
+    "lwaes256": ("SHA", "AES256C"),
+    "lwmd5aes256": ("MD5", "AES256C"),
+    "lwsha512aes256": ("SHA-512", "AES256C"),
+    "lwdes": ("SHA", "DES"),
+}
 RW_COMMUNITY = "lw-test-rw"
 
 
@@ -82,16 +97,25 @@ class Lab:
             f"agentAddress udp:{AGENT_IP}:{self.port}\n"
             "rocommunity public default\n"
             f"rwcommunity {RW_COMMUNITY} {HOST_IP}\n"
-            f'createUser lwuser SHA "{V3_AUTH}" AES "{V3_PRIV}"\n'
-            "rouser lwuser priv\n"
-            f"[snmp] persistentDir {directory / 'persist'}\n"
+            + "".join(
+                f'createUser {user} {auth} "{V3_AUTH}" {priv} "{V3_PRIV}"\nrouser {user} priv\n'
+                for user, (auth, priv) in V3_USERS.items()
+            )
+            + f"[snmp] persistentDir {directory / 'persist'}\n"
         )
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "MIBS": "", "MIBDIRS": str(self.directory)}  # no MIB noise
+        env = {
+            **os.environ,
+            "MIBS": "",  # no MIB noise
+            "MIBDIRS": str(self.directory),
+            # Our snmpd.conf, and the state snmpd persists (-C would skip reading that):
+            # a restart keeps the engine ID and counts engineBoots up, as devices do.
+            "SNMPCONFPATH": f"{self.directory}:{self.directory / 'persist'}",
+        }
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", NS, "snmpd", "-f", "-Lo", "-C", "-c", str(self.conf)],
+            ["ip", "netns", "exec", NS, "snmpd", "-f", "-Lo"],
             stdout=(self.directory / "snmpd.log").open("ab"),
             stderr=subprocess.STDOUT,
             env=env,
@@ -367,7 +391,19 @@ async def test_an_unknown_index_is_unknown_with_a_clear_error(lab: Lab, ctx: Pro
     assert result.error == f"no interface with ifIndex 999999 on {AGENT_IP}:{lab.port}"
 
 
-async def test_nothing_listening_is_down_with_timeout(ctx: ProbeContext) -> None:
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        pytest.param({"community": "public"}, id="v2c"),
+        pytest.param(
+            {"version": "3", "user": "lwuser", "auth_key": V3_AUTH, "priv_key": V3_PRIV},
+            id="v3",  # no reply to the engine discovery
+        ),
+    ],
+)
+async def test_nothing_listening_is_down_with_timeout(
+    ctx: ProbeContext, credentials: dict[str, str]
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -376,7 +412,7 @@ async def test_nothing_listening_is_down_with_timeout(ctx: ProbeContext) -> None
             "id": "snmp",
             "kind": "snmp",
             "host": f"127.0.0.1:{port}",
-            "community": "public",
+            **credentials,
             "timeout": "200ms",
             "retries": 1,
             "interface": {"index": 1},
