@@ -23,6 +23,7 @@ from linkwatch.domain import Sample
 from linkwatch.errors import LinkwatchError
 
 if TYPE_CHECKING:
+    from portal.auth import Account, Accounts, Role
     from sla.ledger import LedgerRefresh, LedgerRow, Status
 
 MAX_ERRORS_SHOWN = 100
@@ -125,14 +126,15 @@ def _check_customer(config: Config, customer: str | None) -> None:
 BILLING_ROLES = ("billing", "admin")
 
 
-def _check_billing_user(config: Config, name: str) -> None:
-    """Approvals name a person: a configured, enabled billing (or admin) user."""
-    allowed = [u.name for u in config.users if u.role in BILLING_ROLES and not u.disabled]
+async def _check_billing_user(config: Config, db: Database, name: str) -> None:
+    """Approvals name a person: an enabled billing (or admin) user of the config file or
+    of `linkwatch users add`."""
+    accounts = await _accounts(config, db)
+    allowed = [u.name for u in await accounts.users() if u.role in BILLING_ROLES and not u.disabled]
     if name not in allowed:
         known = ", ".join(allowed) or "none defined; add a user with role billing"
         raise BadArgument(
-            f"--user {name!r} is not an enabled billing or admin user of this config; "
-            f"allowed: {known}"
+            f"--user {name!r} is not an enabled billing or admin user; allowed: {known}"
         )
 
 
@@ -155,8 +157,8 @@ async def credits_approve(
 ) -> list[LedgerRow]:
     from sla.ledger import approve
 
-    _check_billing_user(config, user)
     async with await open_database(config) as db:
+        await _check_billing_user(config, db, user)
         return await approve(db, ids, user, now)
 
 
@@ -165,8 +167,8 @@ async def credits_apply(
 ) -> list[LedgerRow]:
     from sla.ledger import apply
 
-    _check_billing_user(config, user)
     async with await open_database(config) as db:
+        await _check_billing_user(config, db, user)
         return await apply(db, ids, user, invoice_ref, now)
 
 
@@ -239,3 +241,45 @@ async def monthly_sla_report(config: Config, customer: str, month: str, now: dat
         raise BadArgument(f"--month {month!r} is not a month; use e.g. 2026-11")
     async with await open_database(config) as db:
         return await monthly_report(db, config, customer, month, now)
+
+
+# --- portal users -------------------------------------------------------------------------
+
+
+async def _accounts(config: Config, db: Database) -> Accounts:
+    from portal.auth import Accounts
+
+    accounts = Accounts(db, session_ttl=config.portal.session_ttl)
+    await accounts.sync_config_users(config.users, datetime.now(UTC))
+    return accounts
+
+
+async def users_list(config: Config) -> list[Account]:
+    async with await open_database(config) as db:
+        return await (await _accounts(config, db)).users()
+
+
+async def users_add(
+    config: Config, name: str, role: Role, customer: str | None, password: str, now: datetime
+) -> Account:
+    from portal.auth import AccountError
+
+    if role == "customer" and customer is None:
+        raise BadArgument("role customer needs --customer, the customer the user belongs to")
+    if role != "customer" and customer is not None:
+        raise BadArgument(f"role {role} sees every customer; leave out --customer")
+    _check_customer(config, customer)
+    if name in {u.name for u in config.users}:
+        raise AccountError(f"{name!r} is a user of the config file; choose another name")
+    async with await open_database(config) as db:
+        return await (await _accounts(config, db)).add_user(name, role, customer, password, now)
+
+
+async def users_passwd(config: Config, name: str, password: str, now: datetime) -> None:
+    async with await open_database(config) as db:
+        await (await _accounts(config, db)).set_password(name, password, now)
+
+
+async def users_set_disabled(config: Config, name: str, disabled: bool, now: datetime) -> None:
+    async with await open_database(config) as db:
+        await (await _accounts(config, db)).set_disabled(name, disabled, now)

@@ -192,6 +192,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     hash_.add_argument("--stdin", action="store_true", help="read the password from standard input")
     hash_.set_defaults(command=_users_hash)
+    stdin_help = "read the password from standard input instead of asking twice"
+
+    list_users = users_commands.add_parser("list", help="every portal user and where it is defined")
+    list_users.add_argument("--config", "-c", required=True, type=Path)
+    list_users.set_defaults(command=_users_list)
+
+    add = users_commands.add_parser("add", help="add a portal user (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--config", "-c", required=True, type=Path)
+    add.add_argument("--role", required=True, choices=["customer", "ops", "billing", "admin"])
+    add.add_argument("--customer", help="for role customer: the customer id")
+    add.add_argument("--password-stdin", action="store_true", help=stdin_help)
+    add.set_defaults(command=_users_add)
+
+    passwd = users_commands.add_parser("passwd", help="set a user's password; ends its sessions")
+    passwd.add_argument("name")
+    passwd.add_argument("--config", "-c", required=True, type=Path)
+    passwd.add_argument("--password-stdin", action="store_true", help=stdin_help)
+    passwd.set_defaults(command=_users_passwd)
+
+    for verb, disabled, help_ in (
+        ("disable", True, "stop a user signing in; ends its sessions and API tokens"),
+        ("enable", False, "let a disabled user sign in again"),
+    ):
+        toggle = users_commands.add_parser(verb, help=help_)
+        toggle.add_argument("name")
+        toggle.add_argument("--config", "-c", required=True, type=Path)
+        toggle.set_defaults(command=_users_toggle, disabled=disabled)
     return parser
 
 
@@ -471,18 +499,79 @@ def _others_may_enter(path: Path) -> bool:
     return all(p.stat().st_mode & stat.S_IXOTH for p in existing)
 
 
-def _users_hash(args: argparse.Namespace) -> int:
-    from argon2 import PasswordHasher
+def _read_password(from_stdin: bool) -> str:
+    from linkwatch.admin import BadArgument
+    from portal.auth import password_problem
 
-    if args.stdin:
+    if from_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
-            print("linkwatch: the passwords differ", file=sys.stderr)
-            return EXIT_USAGE
-    if len(password) < 8:
-        print("linkwatch: use a password of at least 8 characters", file=sys.stderr)
-        return EXIT_USAGE
-    print(PasswordHasher().hash(password))
+            raise BadArgument("the passwords differ")
+    problem = password_problem(password)
+    if problem is not None:
+        raise BadArgument(problem)
+    return password
+
+
+def _users_hash(args: argparse.Namespace) -> int:
+    from argon2 import PasswordHasher
+
+    print(PasswordHasher().hash(_read_password(args.stdin)))
+    return EXIT_OK
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from linkwatch.admin import users_list
+
+    config = load_config(args.config)
+    users = asyncio.run(users_list(config))
+    rows = [("user", "role", "customer", "state", "defined in")]
+    rows += [
+        (
+            u.name,
+            u.role,
+            u.customer or "",
+            "disabled" if u.disabled else "enabled",
+            "config file" if u.source == "config" else "linkwatch users add",
+        )
+        for u in users
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from linkwatch.admin import users_add
+
+    config = load_config(args.config)
+    password = _read_password(args.password_stdin)
+    user = asyncio.run(
+        users_add(config, args.name, args.role, args.customer, password, datetime.now(UTC))
+    )
+    scope = f"customer {user.customer}" if user.customer else user.role
+    print(f"portal user {user.name} added ({scope})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _users_passwd(args: argparse.Namespace) -> int:
+    from linkwatch.admin import users_passwd
+
+    config = load_config(args.config)
+    password = _read_password(args.password_stdin)
+    asyncio.run(users_passwd(config, args.name, password, datetime.now(UTC)))
+    print(f"password of {args.name} changed; its sessions ended", file=sys.stderr)
+    return EXIT_OK
+
+
+def _users_toggle(args: argparse.Namespace) -> int:
+    from linkwatch.admin import users_set_disabled
+
+    config = load_config(args.config)
+    asyncio.run(users_set_disabled(config, args.name, args.disabled, datetime.now(UTC)))
+    state = "disabled; its sessions and API tokens stopped" if args.disabled else "enabled"
+    print(f"{args.name} {state}", file=sys.stderr)
     return EXIT_OK

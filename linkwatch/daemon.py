@@ -25,7 +25,6 @@ from collector import (
     Database,
     StorageSettings,
     connect,
-    current_link_states,
     latest_sample_time,
     upsert_maintenance,
     write_samples,
@@ -142,12 +141,7 @@ async def _start_portal(
     config: Config, db: Database, notices: Callable[[], Sequence[str]]
 ) -> tuple[web.AppRunner, str]:
     app = create_app(
-        PortalSettings.from_config(config.portal),
-        users=config.users,
-        customers=config.customers,
-        links=config.links,
-        states=functools.partial(current_link_states, db),
-        notices=notices,
+        PortalSettings.from_config(config.portal), db=db, config=config, notices=notices
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1,25 +1,10 @@
-"""The Linkwatch portal: server-rendered pages of link status, per role.
+"""The Linkwatch portal: server-rendered pages and a JSON API, per role.
 
-Build it with `create_app`, passing settings, accounts, customers, links and a source
-of link states; the caller owns the database and runs the app.
+Build it with `create_app`, passing settings, the database and the validated config; the
+caller owns the database and runs the app.
 """
 
 from portal.app import create_app
-from portal.settings import (
-    CustomerLike,
-    LinkLike,
-    PortalConfigLike,
-    PortalSettings,
-    StateSource,
-    UserLike,
-)
+from portal.settings import PortalSettings
 
-__all__ = [
-    "CustomerLike",
-    "LinkLike",
-    "PortalConfigLike",
-    "PortalSettings",
-    "StateSource",
-    "UserLike",
-    "create_app",
-]
+__all__ = ["PortalSettings", "create_app"]

@@ -1,47 +1,51 @@
 """The portal's one application factory.
 
-`create_app` receives everything it works with (settings, accounts, customers, links and
-a source of link states) and builds nothing else itself: no database, no config file,
-no globals. The caller owns those and runs the app (web.AppRunner, or web.run_app).
+`create_app` receives everything it works with (settings, the database, the validated
+config, a clock and a source of operational notices) and opens nothing itself: no
+config file, no globals. The caller owns the database and runs the app (web.AppRunner,
+or web.run_app); the app's own background work (purging expired sessions) lives in its
+cleanup context and ends with it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 
-from linkwatch.domain import LinkState
-from portal import views
-from portal.auth import LoginThrottle, LoginTokens, PasswordChecker, SessionStore
-from portal.directory import Directory
+from collector import Database
+from linkwatch.config import Config
+from linkwatch.errors import DatabaseError
+from portal import api, pages
+from portal.auth import Accounts, LoginTokens, Throttling
+from portal.cache import Cache
 from portal.keys import (
+    ACCOUNTS,
+    CACHE,
     CLOCK,
+    CONFIG,
+    DATABASE,
     DIRECTORY,
     LOGIN_TOKENS,
     NOTICES,
-    PASSWORDS,
-    SESSIONS,
     SETTINGS,
-    STATES,
     TEMPLATES,
-    THROTTLE,
 )
 from portal.middleware import add_security_headers, error_middleware, session_middleware
 from portal.rendering import create_environment
-from portal.settings import (
-    CustomerLike,
-    LinkLike,
-    LinkT,
-    PortalSettings,
-    StateSource,
-    UserLike,
-)
+from portal.scope import Directory
+from portal.settings import PortalSettings
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+PURGE_EVERY_S = 600.0
 
 
 def utc_now() -> datetime:
@@ -51,58 +55,66 @@ def utc_now() -> datetime:
 def create_app(
     settings: PortalSettings,
     *,
-    users: Sequence[UserLike],
-    customers: Sequence[CustomerLike],
-    links: Sequence[LinkT],
-    states: StateSource[LinkT],
+    db: Database,
+    config: Config,
     clock: Callable[[], datetime] = utc_now,
     notices: Callable[[], Sequence[str]] = tuple,
 ) -> web.Application:
-    """Build the portal.
+    """Build the portal on a migrated database and a validated config.
 
-    `states(links, now)` returns the current states of the links it is given (e.g.
-    `functools.partial(collector.status.current_link_states, db)`); the portal passes
-    only the links the viewer may see, as the same objects it was given in `links`.
-    `clock` returns the current UTC time; tests pass a fake one. `notices` returns
-    operational warnings shown to staff (never to customers) above the link board.
+    `clock` returns the current UTC time (tests pass a fake one); `notices` returns
+    operational warnings shown to staff, never to customers, above the link board.
     """
-    by_id = {link.id: link for link in links}
-
-    async def visible_states(visible: list[LinkLike], now: datetime) -> list[LinkState]:
-        return await states([by_id[link.id] for link in visible], now)
-
     key = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
-    passwords = PasswordChecker(users)
-
+    accounts = Accounts(
+        db,
+        session_ttl=settings.session_ttl,
+        throttling=Throttling(
+            per_account=settings.login_max_failures,
+            per_address=settings.login_max_failures_per_address,
+            window=settings.login_failure_window,
+        ),
+    )
     app = web.Application(
         client_max_size=settings.client_max_size,
         middlewares=[error_middleware, session_middleware],
     )
     app[SETTINGS] = settings
     app[TEMPLATES] = create_environment()
-    app[DIRECTORY] = Directory(customers, links)
-    app[STATES] = visible_states
-    app[PASSWORDS] = passwords
-    app[SESSIONS] = SessionStore(settings.session_ttl)
-    app[THROTTLE] = LoginThrottle(settings.login_max_failures, settings.login_failure_window)
+    app[DATABASE] = db
+    app[CONFIG] = config
+    app[DIRECTORY] = Directory(config)
+    app[ACCOUNTS] = accounts
     app[LOGIN_TOKENS] = LoginTokens(key)
+    app[CACHE] = Cache(settings.cache_ttl.total_seconds())
     app[CLOCK] = clock
     app[NOTICES] = notices
 
-    async def prepare_passwords(app: web.Application) -> None:
-        await passwords.prepare()  # argon2 work done once, in a thread, before serving
-
-    app.on_startup.append(prepare_passwords)
+    app.cleanup_ctx.append(_accounts_ready)
     app.on_response_prepare.append(add_security_headers)
-
-    router = app.router
-    router.add_get("/healthz", views.healthz, allow_head=True)
-    router.add_get("/login", views.login_page)
-    router.add_post("/login", views.login)
-    router.add_post("/logout", views.logout)
-    router.add_get("/", views.links_page)
-    router.add_get("/links/{link_id}", views.link_page)
-    router.add_get("/partial/links", views.links_partial)
-    router.add_get("/partial/links/{link_id}", views.link_partial)
-    router.add_static("/static", STATIC_DIR, name="static", append_version=False)
+    pages.add_routes(app)
+    api.add_routes(app)
+    app.router.add_static("/static", STATIC_DIR, name="static", append_version=False)
     return app
+
+
+async def _accounts_ready(app: web.Application) -> AsyncIterator[None]:
+    """Bring the config's users in before serving, then purge expired sessions now and
+    then until the app stops."""
+    accounts, clock = app[ACCOUNTS], app[CLOCK]
+    await accounts.sync_config_users(app[CONFIG].users, clock())
+    await accounts.prepare()  # argon2 work done once, in a thread, before serving
+
+    async def purge() -> None:
+        while True:
+            try:
+                await accounts.purge(clock())
+            except DatabaseError as exc:
+                log.warning("session purge skipped, database unavailable cause=%s", exc)
+            await asyncio.sleep(PURGE_EVERY_S)
+
+    task = asyncio.create_task(purge(), name="portal-session-purge")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

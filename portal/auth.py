@@ -1,8 +1,14 @@
-"""Sign-in for the portal: password checks, sessions, login throttling and CSRF tokens.
+"""Accounts and sign-in for the portal: users, password checks, sessions, login
+throttling, API tokens and the sign-in form's CSRF tokens.
 
-Pure bookkeeping with no HTTP in it, so each part can be tested on its own. It must never
-log or keep a password, tell an unknown account from a wrong password, or verify a
-password on the event loop (argon2 takes tens of milliseconds by design).
+Users, sessions, tokens and failed sign-ins live in PostgreSQL (migration 007), so a
+restart signs nobody out, several portal processes share them, and disabling a user or
+changing a password ends that user's sessions at once. Sessions and tokens are random
+values held by the client; the database keeps only their SHA-256 digests.
+
+This module must never log or keep a password, a session id or a token in clear, tell an
+unknown account from a wrong password, or verify a password on the event loop (argon2
+takes tens of milliseconds by design).
 """
 
 from __future__ import annotations
@@ -12,146 +18,272 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any, Literal, Protocol
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from psycopg.rows import tuple_row
 
-from portal.settings import UserLike
+from collector import Database
+from linkwatch.errors import LinkwatchError
 
 log = logging.getLogger(__name__)
 
 MAX_USERNAME_CHARS = 200
 MAX_PASSWORD_CHARS = 1024
+MIN_PASSWORD_CHARS = 10
+Role = Literal["customer", "ops", "billing", "admin"]
+ROLES: tuple[Role, ...] = ("customer", "ops", "billing", "admin")
+TOKEN_PREFIX = "lw_"  # noqa: S105 - lets scanners and people recognise a Linkwatch token
+
+
+@cache
+def _query(name: str) -> str:
+    return (resources.files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class AccountError(LinkwatchError):
+    """A user-management request that cannot be done as asked."""
+
+    exit_code = 2
+
+
+class ConfiguredUser(Protocol):
+    """A user as the config file defines it (`linkwatch.config.User`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def customer(self) -> str | None: ...
+    @property
+    def password_hash(self) -> str: ...
+    @property
+    def disabled(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A portal user as stored."""
+
+    name: str
+    role: Role
+    customer: str | None  # the customer id, for role "customer"
+    password_hash: str
+    disabled: bool
+    source: Literal["config", "cli"]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role != "customer"
+
+
+def _account(row: Sequence[Any]) -> Account:
+    return Account(*row)
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A signed-in browser. `id` is what the cookie holds; only its digest is stored."""
+
     id: str
     user_name: str
     csrf_token: str
     expires_at: datetime
 
 
-class SessionStore:
-    """Server-side sessions in memory: the cookie carries only a random id."""
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is asking: an enabled account, signed in by a session or by an API token."""
 
-    def __init__(self, ttl: timedelta) -> None:
-        self._ttl = ttl
-        self._sessions: dict[str, Session] = {}
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    def create(self, user_name: str, now: datetime) -> Session:
-        self.purge(now)
-        session = Session(
-            id=secrets.token_urlsafe(32),
-            user_name=user_name,
-            csrf_token=secrets.token_urlsafe(32),
-            expires_at=now + self._ttl,
-        )
-        self._sessions[session.id] = session
-        return session
-
-    def get(self, session_id: str, now: datetime) -> Session | None:
-        session = self._sessions.get(session_id)
-        if session is None:
-            return None
-        if now >= session.expires_at:
-            del self._sessions[session_id]
-            return None
-        return session
-
-    def delete(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
-
-    def purge(self, now: datetime) -> None:
-        expired = [sid for sid, s in self._sessions.items() if now >= s.expires_at]
-        for sid in expired:
-            del self._sessions[sid]
+    user: Account
+    session: Session | None = None  # None for API-token requests
 
 
-class LoginThrottle:
-    """At most `max_failures` failed sign-ins per account within `window`.
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: int
+    user_name: str
+    label: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
 
-    An attempt is counted *before* its password is checked and forgiven on success, so a
-    burst of concurrent guesses cannot slip past the limit while argon2 is busy.
-    Unknown account names are counted too, so the throttle does not reveal which exist.
-    """
-
-    _PRUNE_ABOVE = 10_000  # accounts tracked before stale entries are dropped
-
-    def __init__(self, max_failures: int, window: timedelta) -> None:
-        self._max = max_failures
-        self._window = window
-        self._failures: dict[str, deque[datetime]] = {}
-
-    @staticmethod
-    def _key(account: str) -> str:
-        return account.casefold()
-
-    def retry_after(self, account: str, now: datetime) -> timedelta | None:
-        """How long until `account` may try again, or None if it may now."""
-        recent = self._recent(self._key(account), now)
-        if len(recent) < self._max:
-            return None
-        return recent[0] + self._window - now
-
-    def record_attempt(self, account: str, now: datetime) -> None:
-        if len(self._failures) > self._PRUNE_ABOVE:
-            for key in list(self._failures):
-                self._recent(key, now)
-        key = self._key(account)
-        self._failures.setdefault(key, deque()).append(now)
-
-    def forgive(self, account: str) -> None:
-        self._failures.pop(self._key(account), None)
-
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] + self._window <= now:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-class PasswordChecker:
-    """Verifies passwords against the configured argon2 hashes, in worker threads."""
+@dataclass(frozen=True, slots=True)
+class Throttling:
+    """Failed sign-ins allowed within `window`, per account and per client address.
+    The address limit is higher: many people may share one address (an office's NAT)."""
 
-    def __init__(self, users: Iterable[UserLike], *, concurrency: int = 4) -> None:
-        self._users: dict[str, UserLike] = {}
-        for user in users:
-            if user.name in self._users:
-                raise ValueError(f"duplicate portal user {user.name!r}")
-            self._users[user.name] = user
+    per_account: int = 5
+    per_address: int = 50
+    window: timedelta = timedelta(minutes=15)
+
+
+class Accounts:
+    """The portal's accounts on the database. One per process."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        session_ttl: timedelta,
+        throttling: Throttling = Throttling(),
+        verify_concurrency: int = 4,
+    ) -> None:
+        self._db = db
+        self._session_ttl = session_ttl
+        self._throttling = throttling
         self._hasher = argon2.PasswordHasher()
         # Each verification holds argon2's memory cost (64 MiB by default): bound them.
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(verify_concurrency)
         self._dummy_hash: str | None = None
 
     @property
-    def users(self) -> Mapping[str, UserLike]:
-        return self._users
+    def session_ttl(self) -> timedelta:
+        return self._session_ttl
+
+    # --- users ------------------------------------------------------------------------
+
+    async def sync_config_users(self, users: Iterable[ConfiguredUser], now: datetime) -> None:
+        """Make the stored config-file users what the file says (start-up). A name the file
+        shares with a `linkwatch users add` user is refused, loudly, rather than merged."""
+        users = list(users)
+        async with self._db.connection() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=tuple_row)
+            for user in users:
+                await cur.execute(
+                    _query("users_sync_config"),
+                    {
+                        "name": user.name,
+                        "role": user.role,
+                        "customer_id": user.customer,
+                        "password_hash": user.password_hash,
+                        "disabled": user.disabled,
+                        "now": now,
+                    },
+                )
+            await cur.execute(_query("users_drop_config"), {"names": [u.name for u in users]})
+            for (name,) in await cur.fetchall():
+                log.info("portal user removed from the config user=%s", name)
+            await cur.execute(_query("users_select"), {"name": None})
+            stored = {account.name: account for account in map(_account, await cur.fetchall())}
+        for user in users:
+            account = stored.get(user.name)
+            if account is not None and account.source == "cli":
+                log.warning(
+                    "config user ignored: the name belongs to a user made with "
+                    "`linkwatch users add` user=%s; rename one of them",
+                    user.name,
+                )
+
+    async def users(self) -> list[Account]:
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(_query("users_select"), {"name": None})
+            return [_account(row) for row in await cur.fetchall()]
+
+    async def user(self, name: str) -> Account | None:
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(_query("users_select"), {"name": name})
+            row = await cur.fetchone()
+        return None if row is None else _account(row)
+
+    async def add_user(
+        self, name: str, role: Role, customer: str | None, password: str, now: datetime
+    ) -> Account:
+        password_hash = await self.hash_password(password)
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(
+                _query("users_insert"),
+                {
+                    "name": name,
+                    "role": role,
+                    "customer_id": customer,
+                    "password_hash": password_hash,
+                    "now": now,
+                },
+            )
+            if await cur.fetchone() is None:
+                raise AccountError(f"there is already a portal user {name!r}")
+        log.info("portal user added user=%s role=%s", name, role)
+        account = await self.user(name)
+        assert account is not None
+        return account
+
+    async def set_password(self, name: str, password: str, now: datetime) -> None:
+        """A new password; every session of the user ends."""
+        await self._update(name, now, password_hash=await self.hash_password(password))
+        log.info("portal password changed user=%s", name)
+
+    async def set_disabled(self, name: str, disabled: bool, now: datetime) -> None:
+        """Disabling ends every session and stops every token of the user at once."""
+        await self._update(name, now, disabled=disabled)
+        log.info("portal user %s user=%s", "disabled" if disabled else "enabled", name)
+
+    async def _update(
+        self,
+        name: str,
+        now: datetime,
+        *,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+    ) -> None:
+        async with self._db.connection() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=tuple_row)
+            params = {"name": name, "password_hash": password_hash, "disabled": disabled}
+            await cur.execute(_query("users_update"), {**params, "now": now})
+            if await cur.fetchone() is None:
+                await cur.execute(_query("users_select"), {"name": name})
+                found = await cur.fetchone()
+                if found is None:
+                    raise AccountError(f"there is no portal user {name!r}")
+                raise AccountError(
+                    f"{name!r} is defined in the config file; change or disable it there "
+                    "(users[].password_hash, users[].disabled) and restart"
+                )
+            await cur.execute(_query("sessions_delete_user"), {"name": name})
+
+    async def hash_password(self, password: str) -> str:
+        problem = password_problem(password)
+        if problem is not None:
+            raise AccountError(problem)
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    # --- passwords ----------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Make the hash that unknown accounts are checked against (start-up, in a thread)."""
+        """Make the hash unknown accounts are checked against (start-up, in a thread)."""
         if self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(self._make_dummy_hash)
+            users = await self.users()
+            self._dummy_hash = await asyncio.to_thread(self._make_dummy_hash, users)
 
-    async def authenticate(self, name: str, password: str) -> UserLike | None:
-        """The user if `password` is theirs and the account is enabled, else None.
+    async def authenticate(self, name: str, password: str) -> Account | None:
+        """The account if `password` is its password and it is enabled, else None.
 
         Every path does one argon2 verification with the configured cost, so an unknown
         name, a wrong password and a disabled account take about the same time.
         """
-        user = self._users.get(name)
+        user = await self.user(name)
         if user is None:
             await self.prepare()
             assert self._dummy_hash is not None
@@ -176,15 +308,169 @@ class PasswordChecker:
             log.warning("login check failed: stored password hash is not valid argon2")
             return False
 
-    def _make_dummy_hash(self) -> str:
+    def _make_dummy_hash(self, users: Sequence[Account]) -> str:
         # Same cost parameters as the real hashes, so unknown accounts are not faster.
-        for user in self._users.values():
+        for user in users:
             try:
                 params = argon2.extract_parameters(user.password_hash)
             except InvalidHashError:
                 continue
             return argon2.PasswordHasher.from_parameters(params).hash(secrets.token_urlsafe())
         return self._hasher.hash(secrets.token_urlsafe())
+
+    # --- throttling ---------------------------------------------------------------------
+
+    async def retry_after(self, account: str, remote: str, now: datetime) -> timedelta | None:
+        """How long until sign-ins for `account` from `remote` are taken again, or None."""
+        limits = self._throttling
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(
+                _query("login_failures_count"),
+                {"account": account.casefold(), "remote": remote, "since": now - limits.window},
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        by_account, first_account, by_remote, first_remote = row
+        waits = []
+        if by_account >= limits.per_account and first_account is not None:
+            waits.append(first_account + limits.window - now)
+        if by_remote >= limits.per_address and first_remote is not None:
+            waits.append(first_remote + limits.window - now)
+        return max(waits) if waits else None
+
+    async def record_attempt(self, account: str, remote: str, now: datetime) -> None:
+        """Counted *before* the password is checked (and forgiven on success), so a burst
+        of concurrent guesses cannot slip past the limit while argon2 is busy. Unknown
+        names count too, so throttling does not reveal which accounts exist."""
+        async with self._db.connection() as conn:
+            await conn.execute(
+                _query("login_failures_insert"),
+                {"now": now, "account": account.casefold(), "remote": remote},
+            )
+
+    async def forgive(self, account: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(_query("login_failures_forgive"), {"account": account.casefold()})
+
+    # --- sessions -----------------------------------------------------------------------
+
+    async def create_session(self, user: Account, now: datetime, remote: str | None) -> Session:
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            user_name=user.name,
+            csrf_token=secrets.token_urlsafe(32),
+            expires_at=now + self._session_ttl,
+        )
+        async with self._db.connection() as conn:
+            await conn.execute(
+                _query("sessions_insert"),
+                {
+                    "digest": _digest(session.id),
+                    "user_name": user.name,
+                    "csrf_token": session.csrf_token,
+                    "now": now,
+                    "expires_at": session.expires_at,
+                    "remote": remote,
+                },
+            )
+        return session
+
+    async def session(self, session_id: str, now: datetime) -> Viewer | None:
+        """The viewer of a live session of an enabled user, or None."""
+        if not session_id or len(session_id) > 100:
+            return None
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(
+                _query("sessions_select"), {"digest": _digest(session_id), "now": now}
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        csrf_token, _created_at, expires_at, *user = row
+        account = _account(user)
+        return Viewer(account, Session(session_id, account.name, csrf_token, expires_at))
+
+    async def end_session(self, session_id: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(_query("sessions_delete"), {"digest": _digest(session_id)})
+
+    async def purge(self, now: datetime) -> None:
+        """Forget expired sessions and failures older than the throttling window."""
+        async with self._db.connection() as conn:
+            await conn.execute(_query("sessions_purge"), {"now": now})
+            await conn.execute(
+                _query("login_failures_purge"), {"before": now - self._throttling.window}
+            )
+
+    # --- API tokens ---------------------------------------------------------------------
+
+    async def create_token(
+        self, user: Account, label: str, now: datetime, *, expires_at: datetime | None = None
+    ) -> tuple[ApiToken, str]:
+        """A new token for `user`; the secret is returned once and never stored."""
+        label = label.strip()
+        if not label or len(label) > 100:
+            raise AccountError("name the token (1 to 100 characters), e.g. 'billing export'")
+        if expires_at is not None and expires_at <= now:
+            raise AccountError("the token's expiry must be in the future")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(
+                _query("tokens_insert"),
+                {
+                    "user_name": user.name,
+                    "label": label,
+                    "digest": _digest(secret),
+                    "prefix": secret[: len(TOKEN_PREFIX) + 6],
+                    "now": now,
+                    "expires_at": expires_at,
+                },
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        log.info("api token created user=%s token_id=%d", user.name, row[0])
+        return ApiToken(*row), secret
+
+    async def tokens(self, user: Account) -> list[ApiToken]:
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(_query("tokens_select"), {"user_name": user.name})
+            return [ApiToken(*row) for row in await cur.fetchall()]
+
+    async def revoke_token(self, user: Account, token_id: int, now: datetime) -> bool:
+        """False when `user` has no such live token (someone else's is no different)."""
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(
+                _query("tokens_revoke"), {"id": token_id, "user_name": user.name, "now": now}
+            )
+            revoked = await cur.fetchone() is not None
+        if revoked:
+            log.info("api token revoked user=%s token_id=%d", user.name, token_id)
+        return revoked
+
+    async def token_viewer(self, secret: str, now: datetime) -> Viewer | None:
+        """The viewer an API token stands for, or None for an unknown, revoked or expired
+        token or a disabled user."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+            return None
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(_query("tokens_use"), {"digest": _digest(secret), "now": now})
+            row = await cur.fetchone()
+        return None if row is None else Viewer(_account(row))
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is not acceptable, or None."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"a password needs at least {MIN_PASSWORD_CHARS} characters"
+    if len(password) > MAX_PASSWORD_CHARS:
+        return f"a password may have at most {MAX_PASSWORD_CHARS} characters"
+    return None
 
 
 class LoginTokens:
@@ -215,11 +501,3 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     if not expected or not given:
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
-
-
-@dataclass(frozen=True, slots=True)
-class Viewer:
-    """Who is looking at a page: a live session and the enabled account it belongs to."""
-
-    session: Session
-    user: UserLike

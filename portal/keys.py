@@ -8,18 +8,21 @@ from datetime import datetime
 import jinja2
 from aiohttp import web
 
-from portal.auth import LoginThrottle, LoginTokens, PasswordChecker, SessionStore, Viewer
-from portal.directory import Directory
-from portal.settings import LinkLike, PortalSettings, StateSource
+from collector import Database
+from linkwatch.config import Config
+from portal.auth import Accounts, LoginTokens, Viewer
+from portal.cache import Cache
+from portal.scope import Directory
+from portal.settings import PortalSettings
 
 SETTINGS = web.AppKey("settings", PortalSettings)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+DATABASE = web.AppKey("database", Database)
+CONFIG = web.AppKey("config", Config)
 DIRECTORY = web.AppKey("directory", Directory)
-PASSWORDS = web.AppKey("passwords", PasswordChecker)
-SESSIONS = web.AppKey("sessions", SessionStore)
-THROTTLE = web.AppKey("throttle", LoginThrottle)
+ACCOUNTS = web.AppKey("accounts", Accounts)
 LOGIN_TOKENS = web.AppKey("login_tokens", LoginTokens)
-STATES: web.AppKey[StateSource[LinkLike]] = web.AppKey("states")
+CACHE = web.AppKey("cache", Cache)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 # Operational notices for staff (e.g. samples waiting in the disk spool).
 NOTICES: web.AppKey[Callable[[], Sequence[str]]] = web.AppKey("notices")

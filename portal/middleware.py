@@ -1,7 +1,9 @@
-"""What wraps every request: error pages, sessions, CSRF checks and security headers.
+"""What wraps every request: error pages, sign-in (sessions, API tokens), CSRF checks
+and security headers.
 
 No response may ever carry a traceback, SQL or an exception message: unexpected errors
-are logged here and answered with a generic page (or JSON under /api/).
+are logged here and answered with a generic page (or JSON under /api/). The only text a
+response carries from an exception is a `PortalError`'s message, written for the user.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from linkwatch.errors import DatabaseError
 from portal.auth import Viewer, tokens_match
-from portal.keys import CLOCK, LOGIN_TOKENS, PASSWORDS, SESSIONS, VIEWER
+from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, VIEWER
 from portal.rendering import render
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,22 @@ ERROR_MESSAGES: Mapping[int, str] = {
     500: "Something went wrong on our side. It has been logged; please try again later.",
     503: "Link status is temporarily unavailable. Please try again in a moment.",
 }
-_KEPT_HEADERS = (hdrs.ALLOW, hdrs.RETRY_AFTER)
+_KEPT_HEADERS = (hdrs.ALLOW, hdrs.RETRY_AFTER, hdrs.WWW_AUTHENTICATE)
+API_PREFIX = "/api/"
+
+
+class PortalError(web.HTTPException):
+    """A 4xx answer whose message tells the user what was wrong: a bad query parameter,
+    a step out of order. Raised by handlers; rendered by `error_middleware`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status_code = status
+        super().__init__()
+        self.user_message = message
+
+
+def bad_request(message: str) -> PortalError:
+    return PortalError(400, message)
 
 
 def error_response(
@@ -64,7 +81,7 @@ def error_response(
 ) -> web.Response:
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     text = message or ERROR_MESSAGES.get(status, title)
-    if request.path.startswith("/api/"):
+    if request.path.startswith(API_PREFIX):
         body = {"error": {"status": status, "title": title, "message": text}}
         response = web.json_response(body, status=status)
     else:
@@ -92,7 +109,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise  # redirects
         kept = {str(name): exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
-        return error_response(request, exc.status, headers=kept)
+        message = getattr(exc, "user_message", None)
+        return error_response(request, exc.status, message=message, headers=kept)
     except (DatabaseError, TimeoutError) as exc:
         log.warning(
             "page unavailable path=%s error=%s", request.path, type(exc).__name__, exc_info=exc
@@ -105,27 +123,33 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Attaches the viewer, if any, and checks the CSRF token of every unsafe request."""
-    request[VIEWER] = current_viewer(request)
+    """Attaches the viewer, if any, and checks the CSRF token of every unsafe request.
+
+    Pages sign in with the session cookie; the API only with a bearer token, so that no
+    browser's ambient cookie can act through it (and it needs no CSRF token)."""
+    if request.path.startswith(API_PREFIX):
+        request[VIEWER] = await token_viewer(request)
+        return await handler(request)
+    request[VIEWER] = await session_viewer(request)
     routed = request.match_info.http_exception is None  # let 404 and 405 stay what they are
-    if routed and request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
+    if routed and request.method not in SAFE_METHODS:
         await check_csrf(request)
     return await handler(request)
 
 
-def current_viewer(request: web.Request) -> Viewer | None:
+async def session_viewer(request: web.Request) -> Viewer | None:
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id:
         return None
-    sessions = request.app[SESSIONS]
-    session = sessions.get(session_id, request.app[CLOCK]())
-    if session is None:
+    return await request.app[ACCOUNTS].session(session_id, request.app[CLOCK]())
+
+
+async def token_viewer(request: web.Request) -> Viewer | None:
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
         return None
-    user = request.app[PASSWORDS].users.get(session.user_name)
-    if user is None or user.disabled:
-        sessions.delete(session.id)
-        return None
-    return Viewer(session=session, user=user)
+    return await request.app[ACCOUNTS].token_viewer(secret.strip(), request.app[CLOCK]())
 
 
 async def check_csrf(request: web.Request) -> None:
@@ -133,7 +157,8 @@ async def check_csrf(request: web.Request) -> None:
     form = await read_form(request)
     given = form.get(CSRF_FIELD)
     viewer = request[VIEWER]
-    if viewer is not None and tokens_match(viewer.session.csrf_token, given):
+    session = viewer.session if viewer is not None else None
+    if session is not None and tokens_match(session.csrf_token, given):
         return
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
     if request.app[LOGIN_TOKENS].is_valid(cookie) and tokens_match(cookie, given):

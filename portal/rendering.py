@@ -15,6 +15,7 @@ from aiohttp import web
 from linkwatch import __version__
 from portal import formatting
 from portal.keys import SETTINGS, TEMPLATES, VIEWER
+from portal.scope import can
 
 
 def create_environment() -> jinja2.Environment:
@@ -27,6 +28,7 @@ def create_environment() -> jinja2.Environment:
     )
     env.globals["static"] = static_url
     env.globals["status_label"] = formatting.STATUS_LABELS.__getitem__
+    env.globals["can"] = can
     return env
 
 
@@ -43,10 +45,12 @@ def render(
     status: int = 200,
 ) -> web.Response:
     viewer = request.get(VIEWER)
+    session = viewer.session if viewer is not None else None
     page = request.app[TEMPLATES].get_template(template)
     html = page.render(
         viewer=viewer,
-        csrf_token=viewer.session.csrf_token if viewer is not None else None,
+        csrf_token=session.csrf_token if session is not None else None,
+        path=request.path,
         refresh_seconds=int(request.app[SETTINGS].refresh.total_seconds()),
         **(context or {}),
     )

@@ -58,12 +58,12 @@ def browser() -> aiohttp.ClientSession:
 
 
 async def login(session: aiohttp.ClientSession, base: str, user: str, password: str) -> str:
-    """Sign in through the login form (CSRF token included); return the landing page."""
+    """Sign in through the login form (CSRF token included); return the link board."""
     async with session.get(f"{base}/login") as response:
         form = await response.text()
     match = re.search(r'name="csrf_token" value="([^"]+)"', form)
     assert match, form
-    data = {"csrf_token": match.group(1), "username": user, "password": password, "next": "/"}
+    data = {"csrf_token": match.group(1), "username": user, "password": password, "next": "/links"}
     async with session.post(f"{base}/login", data=data) as response:
         assert response.status == 200, await response.text()
         return await response.text()

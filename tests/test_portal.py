@@ -1,401 +1,277 @@
-"""The portal over real HTTP on loopback, with a fake source of link states.
-
-The accounts, customers and links are plain objects of the shape the config gives; the
-states come from an async function, so these tests say nothing about the database (the
-end-to-end test does).
-"""
+"""The portal's sign-in, sessions, tokens, link board and hardening, over real HTTP on
+loopback, on the embedded PostgreSQL with samples stored through the collector."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from html import unescape
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
-from argon2 import PasswordHasher
 
-from linkwatch.domain import LinkState, LinkStatus, ProbeState
+from collector import Database
+from linkwatch.domain import Outcome
 from linkwatch.errors import DatabaseError
-from portal import PortalSettings, create_app
-
-HASHER = PasswordHasher(time_cost=1, memory_cost=1024)
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-TTL = timedelta(hours=8)
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: str
-    password: str
-    customer: str | None = None
-    disabled: bool = False
-    password_hash: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "password_hash", HASHER.hash(self.password))
-
-
-@dataclass(frozen=True)
-class Customer:
-    id: str
-    name: str
-    timezone: str
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-
-@dataclass(frozen=True)
-class Link:
-    id: str
-    customer: str
-    description: str
-
-
-USERS = [
-    User("alice", "customer", "alice-pw-1", customer="acme"),
-    User("gus", "customer", "gus-pw-1", customer="globex"),
-    User("olga", "ops", "olga-pw-1"),
-    User("dave", "customer", "dave-pw-1", customer="acme", disabled=True),
-]
-CUSTOMERS = [
-    Customer("acme", "Acme Corp", "Europe/Berlin"),
-    Customer("globex", "Globex Inc", "America/New_York"),
-]
-LINKS = [
-    Link("acme-fra-1", "acme", "Frankfurt office, 1 Gbit/s fibre"),
-    Link("acme-ber-2", "acme", "Berlin data centre <backup>"),
-    Link("globex-nyc-1", "globex", "New York HQ"),
-    Link("globex-bos-2", "globex", "Boston branch"),  # no state: shows as unknown
-]
-
-
-def probe(status: LinkStatus, since: datetime, **measured: float | str | None) -> ProbeState:
-    return ProbeState(
-        probe_id="icmp",
-        kind="icmp",
-        status=status,
-        since=since,
-        last_observed_at=NOW - timedelta(seconds=20),
-        **measured,  # type: ignore[arg-type]
-    )
-
-
-STATES = {
-    "acme-fra-1": LinkState(
-        "acme-fra-1",
-        "acme",
-        "",
-        LinkStatus.UP,
-        NOW - timedelta(hours=3),
-        (probe(LinkStatus.UP, NOW - timedelta(hours=3), rtt_ms=12.34, loss_pct=0.0),),
-    ),
-    "acme-ber-2": LinkState(
-        "acme-ber-2",
-        "acme",
-        "",
-        LinkStatus.DOWN,
-        NOW - timedelta(minutes=25),
-        (probe(LinkStatus.DOWN, NOW - timedelta(minutes=25), loss_pct=100.0, error="timeout"),),
-    ),
-    "globex-nyc-1": LinkState(
-        "globex-nyc-1",
-        "globex",
-        "",
-        LinkStatus.DEGRADED,
-        NOW - timedelta(days=2, hours=1),
-        (probe(LinkStatus.DEGRADED, NOW - timedelta(days=2), rtt_ms=180.0, loss_pct=2.5),),
-    ),
-}
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-@dataclass
-class Portal:
-    client: TestClient  # type: ignore[type-arg]
-    clock: FakeClock
-    asked_for: list[list[str]]  # link ids of each call to the state source
-
-
-StateSourceFn = Callable[[list[Link], datetime], Awaitable[list[LinkState]]]
-
-
-async def make_portal(
-    states: StateSourceFn | None = None, *, links: Sequence[Link] = LINKS
-) -> AsyncIterator[Portal]:
-    clock = FakeClock(NOW)
-    asked_for: list[list[str]] = []
-
-    async def fake_states(links: list[Link], now: datetime) -> list[LinkState]:
-        asked_for.append([link.id for link in links])
-        return [STATES[link.id] for link in links if link.id in STATES]
-
-    app = create_app(
-        PortalSettings(session_ttl=TTL, refresh=timedelta(seconds=15)),
-        users=USERS,
-        customers=CUSTOMERS,
-        links=links,
-        states=states or fake_states,
-        clock=clock,
-    )
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
-        yield Portal(client, clock, asked_for)
+from portal import PortalSettings
+from portal.pages import links as links_page
+from tests.portal_kit import (
+    NOW,
+    TTL,
+    PortalKit,
+    form_token,
+    minutes,
+    portal_config,
+    running_portal,
+    samples,
+)
 
 
 @pytest.fixture
-async def portal() -> AsyncIterator[Portal]:
-    async for p in make_portal():
-        yield p
-
-
-def form_token(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
-async def login(
-    client: TestClient,  # type: ignore[type-arg]
-    name: str,
-    password: str,
-    **extra: str,
-) -> ClientResponse:
-    page = await client.get("/login")
-    token = form_token(await page.text())
-    return await client.post(
-        "/login",
-        data={"csrf_token": token, "username": name, "password": password, **extra},
-        allow_redirects=False,
-    )
-
-
-async def signed_in(portal: Portal, name: str, password: str) -> str:
-    """Signs in and returns the session's CSRF token, read from the links page."""
-    response = await login(portal.client, name, password)
-    assert response.status == 303, await response.text()
-    page = await portal.client.get("/")
-    assert page.status == 200
-    return form_token(await page.text())
+async def kit(database: Database) -> AsyncIterator[PortalKit]:
+    async with running_portal(database) as portal:
+        yield portal
 
 
 def link_ids_in_order(html: str) -> list[str]:
     return re.findall(r'<a class="link-id" href="/links/([^"]+)">', html)
 
 
+def board_row(html: str, link_id: str) -> str:
+    """The opening of the board's table row of `link_id`, up to the link itself."""
+    return html.split(f'href="/links/{link_id}"')[0].rsplit("<tr", 1)[1]
+
+
 # --- health and sign-in ------------------------------------------------------------------
 
 
-async def test_healthz_answers_without_login(portal: Portal) -> None:
-    response = await portal.client.get("/healthz")
+async def test_healthz_answers_without_login(kit: PortalKit) -> None:
+    response = await kit.client.get("/healthz")
     assert response.status == 200
     assert await response.text() == "ok\n"
 
 
-async def test_pages_send_anonymous_visitors_to_sign_in(portal: Portal) -> None:
-    response = await portal.client.get("/links/acme-fra-1", allow_redirects=False)
+async def test_pages_send_anonymous_visitors_to_sign_in(kit: PortalKit) -> None:
+    response = await kit.client.get("/links/acme-fra-1", allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"] == "/login?next=/links/acme-fra-1"
-    fragment = await portal.client.get("/partial/links")
+    fragment = await kit.client.get("/partial/links")
     assert fragment.status == 401
-    assert portal.asked_for == []
 
 
-async def test_login_with_right_password_shows_links(portal: Portal) -> None:
-    response = await login(portal.client, "alice", "alice-pw-1")
+async def test_each_role_lands_where_its_work_is(kit: PortalKit) -> None:
+    for name, landing in (("alice", "/links"), ("olga", "/noc"), ("bill", "/billing")):
+        await kit.sign_in(name)
+        response = await kit.client.get("/", allow_redirects=False)
+        assert (response.status, response.headers["Location"]) == (303, landing)
+        await kit.sign_out()
+
+
+async def test_login_with_right_password_shows_links(kit: PortalKit) -> None:
+    response = await kit.login("alice")
     assert response.status == 303
     assert response.headers["Location"] == "/"
-    page = await portal.client.get("/")
-    assert page.status == 200
-    html = await page.text()
+    html = await kit.page("/links")
     assert "acme-fra-1" in html
     assert "alice" in html
     assert "Sign out" in html
 
 
-async def test_login_returns_to_the_page_asked_for_but_never_off_site(portal: Portal) -> None:
-    response = await login(portal.client, "olga", "olga-pw-1", next="/links/acme-ber-2")
+async def test_login_returns_to_the_page_asked_for_but_never_off_site(kit: PortalKit) -> None:
+    response = await kit.login("olga", next="/links/acme-ber-2")
     assert response.headers["Location"] == "/links/acme-ber-2"
-    await portal.client.post("/logout", data={"csrf_token": form_token(await _page(portal))})
     for hostile in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
-        response = await login(portal.client, "olga", "olga-pw-1", next=hostile)
+        await kit.sign_out()
+        response = await kit.login("olga", next=hostile)
         assert response.headers["Location"] == "/"
 
 
-async def _page(portal: Portal) -> str:
-    return await (await portal.client.get("/")).text()
+async def test_wrong_password_and_unknown_user_get_the_same_answer(kit: PortalKit) -> None:
+    wrong = await kit.login("alice", "not-her-password")
+    wrong_text = await wrong.text()
+    unknown = await _attempt(kit, "mallory", "alice-pw-1234")
+    assert wrong.status == unknown.status == 401
+    assert "Wrong username or password." in wrong_text
+    assert "Wrong username or password." in await unknown.text()
+    assert "linkwatch_session" not in wrong.cookies
+    assert "linkwatch_session" not in unknown.cookies
+    assert (await kit.client.get("/", allow_redirects=False)).status == 303
 
 
-async def test_wrong_password_and_unknown_user_get_the_same_answer(portal: Portal) -> None:
-    wrong = await login(portal.client, "alice", "not-her-password")
-    unknown = await login(portal.client, "mallory", "alice-pw-1")
-    for response in (wrong, unknown):
-        assert response.status == 401
-        assert "Wrong username or password." in await response.text()
-        assert "linkwatch_session" not in response.cookies
-    assert (await portal.client.get("/", allow_redirects=False)).status == 303
-
-
-async def test_disabled_user_cannot_log_in(portal: Portal) -> None:
-    response = await login(portal.client, "dave", "dave-pw-1")
+async def test_disabled_user_cannot_log_in(kit: PortalKit) -> None:
+    response = await kit.login("dave")
     assert response.status == 401
     assert "Wrong username or password." in await response.text()
-    assert (await portal.client.get("/", allow_redirects=False)).status == 303
 
 
 # --- who sees what ------------------------------------------------------------------------
 
 
-async def test_customer_sees_only_their_own_links(portal: Portal) -> None:
-    await signed_in(portal, "alice", "alice-pw-1")
-    html = await _page(portal)
+async def test_customer_sees_only_their_own_links(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    html = await kit.page("/links")
     assert link_ids_in_order(html) == ["acme-ber-2", "acme-fra-1"]
     assert "globex" not in html.lower()
     assert "New York" not in html
-    # Filtered before the states were even fetched.
-    assert all(set(ids) <= {"acme-fra-1", "acme-ber-2"} for ids in portal.asked_for)
-    fragment = await (await portal.client.get("/partial/links")).text()
+    fragment = await kit.page("/partial/links")
     assert link_ids_in_order(fragment) == ["acme-ber-2", "acme-fra-1"]
 
 
-async def test_other_customers_link_is_as_missing_as_a_nonexistent_one(portal: Portal) -> None:
-    await signed_in(portal, "alice", "alice-pw-1")
-    others = await portal.client.get("/links/globex-nyc-1")
-    missing = await portal.client.get("/links/no-such-link")
+async def test_a_customer_cannot_filter_their_way_to_another_customer(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    other = await kit.client.get("/links?customer=globex")
+    missing = await kit.client.get("/links?customer=no-such-customer")
+    assert other.status == missing.status == 404
+    assert "globex" not in (await other.text()).lower()
+
+
+async def test_other_customers_link_is_as_missing_as_a_nonexistent_one(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    others = await kit.client.get("/links/globex-nyc-1")
+    missing = await kit.client.get("/links/no-such-link")
     assert others.status == missing.status == 404
     assert await others.text() == await missing.text()
     assert "New York" not in await others.text()
-    partial = await portal.client.get("/partial/links/globex-nyc-1")
+    partial = await kit.client.get("/partial/links/globex-nyc-1")
     assert partial.status == 404
-    assert all("globex-nyc-1" not in ids for ids in portal.asked_for)
 
 
-async def test_ops_sees_every_link_worst_first(portal: Portal) -> None:
-    await signed_in(portal, "olga", "olga-pw-1")
-    html = await _page(portal)
+async def test_ops_sees_every_link_worst_first(kit: PortalKit) -> None:
+    await kit.sign_in("olga")
+    html = await kit.page("/links")
     assert link_ids_in_order(html) == ["acme-ber-2", "globex-nyc-1", "globex-bos-2", "acme-fra-1"]
     summary = re.sub(r"<[^>]+>|\s+", " ", html.split('class="summary"')[1].split("</p>")[0])
     assert "4 links" in summary
     for count in ("1 down", "1 degraded", "1 unknown", "1 up"):
         assert count in summary
-    assert "maintenance" not in summary
     for status, label in (("down", "Down"), ("degraded", "Degraded"), ("unknown", "Unknown")):
         assert f'<span class="badge badge-{status}">{label}</span>' in html
     assert "Acme Corp" in html
     assert "Globex Inc" in html
 
 
-async def test_link_detail_shows_probes_in_the_customers_time_zone(portal: Portal) -> None:
-    await signed_in(portal, "alice", "alice-pw-1")
-    response = await portal.client.get("/links/acme-fra-1")
-    assert response.status == 200
-    html = await response.text()
+async def test_staff_filter_the_board_by_customer_and_state(kit: PortalKit) -> None:
+    await kit.sign_in("olga")
+    assert link_ids_in_order(await kit.page("/links?customer=globex")) == [
+        "globex-nyc-1",
+        "globex-bos-2",
+    ]
+    down = await kit.page("/links?status=down")
+    assert link_ids_in_order(down) == ["acme-ber-2"]
+    assert "1 link of 4" in re.sub(r"<[^>]+>|\s+", " ", down)
+    assert 'data-refresh-url="/partial/links?status=down"' in down
+    bad = await kit.client.get("/links?status=purple")
+    assert bad.status == 400
+    message = "status='purple' is not allowed; use one of all, up, degraded, down, unknown"
+    assert message in unescape(await bad.text())
+
+
+async def test_link_detail_shows_probes_in_the_customers_time_zone(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    html = await kit.page("/links/acme-fra-1")
     assert '<span class="badge badge-up">Up</span>' in html
     assert "3\u00a0h ago" in html
-    assert "2024-05-01 11:00 CEST" in html  # 09:00 UTC in Berlin
-    assert 'datetime="2024-05-01T09:00:00+00:00"' in html
+    assert "2026-11-18 10:00 CET" in html  # 09:00 UTC in Berlin
+    assert 'datetime="2026-11-18T09:00:00+00:00"' in html
     assert "12.3\u00a0ms" in html
-    assert "icmp" in html
-    down = await (await portal.client.get("/links/acme-ber-2")).text()
+    down = await kit.page("/links/acme-ber-2")
     assert "25\u00a0min ago" in down
-    assert "timeout" in down
+    assert "no reply (5/5 lost)" in down
     assert "100\u00a0%" in down
 
 
-async def test_a_start_older_than_the_samples_read_is_not_shown_as_a_change() -> None:
-    bounded = LinkState(
-        "acme-fra-1",
-        "acme",
-        "",
-        LinkStatus.UP,
-        NOW - timedelta(hours=2),
-        (probe(LinkStatus.UP, NOW - timedelta(hours=2)),),
-        since_exact=False,
+async def test_a_link_in_announced_maintenance_shows_blue_with_what_it_measures(
+    kit: PortalKit,
+) -> None:
+    from collector import upsert_maintenance
+    from linkwatch.domain import MaintenanceWindow
+
+    window = MaintenanceWindow(
+        "mw-ber",
+        NOW - timedelta(minutes=30),
+        NOW + timedelta(hours=1),
+        NOW - timedelta(days=5),
+        "Router replacement in Berlin",
+        link_ids=("acme-ber-2",),
     )
-
-    async def states(links: list[Link], now: datetime) -> list[LinkState]:
-        return [bounded] if any(link.id == "acme-fra-1" for link in links) else []
-
-    async for portal in make_portal(states):
-        await signed_in(portal, "alice", "alice-pw-1")
-        html = await (await portal.client.get("/links/acme-fra-1")).text()
-        assert "over 2\u00a0h ago" in html
-        assert "at or before 2024-05-01 12:00 CEST" in html
+    await upsert_maintenance(kit.db, [window], source="config")
+    await kit.sign_in("alice")
+    html = await kit.page("/links")
+    row = board_row(html, "acme-ber-2")
+    assert 'class="row-maintenance"' in row
+    assert '<span class="badge badge-maintenance">Maintenance</span>' in row
+    assert '<span class="under">Down</span>' in row
 
 
-async def test_text_from_config_is_escaped(portal: Portal) -> None:
-    await signed_in(portal, "alice", "alice-pw-1")
-    html = await _page(portal)
+async def test_text_from_config_is_escaped(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    html = await kit.page("/links")
     assert "Berlin data centre &lt;backup&gt;" in html
     assert "<backup>" not in html
 
 
 async def test_page_refreshes_with_a_static_script_and_a_noscript_fallback(
-    portal: Portal,
+    kit: PortalKit,
 ) -> None:
-    await signed_in(portal, "olga", "olga-pw-1")
-    html = await _page(portal)
+    await kit.sign_in("olga")
+    html = await kit.page("/links")
     assert 'data-refresh-url="/partial/links"' in html
     assert 'data-refresh-seconds="15"' in html
     assert re.search(r'<script src="/static/refresh\.js[^"]*" defer></script>', html)
     assert '<meta http-equiv="refresh" content="15">' in html
     assert "<script>" not in html
-    script = await portal.client.get("/static/refresh.js")
+    script = await kit.client.get("/static/refresh.js")
     assert script.status == 200
     assert "javascript" in script.headers["Content-Type"]
-    css = await portal.client.get("/static/portal.css")
+    css = await kit.client.get("/static/portal.css")
     assert css.status == 200
     assert css.headers["Content-Type"].startswith("text/css")
+
+
+async def test_new_samples_reach_the_board(kit: PortalKit) -> None:
+    await kit.sign_in("gus")
+    assert 'class="row-unknown"' in board_row(await kit.page("/links"), "globex-bos-2")
+    await kit.store(
+        samples("globex-bos-2", minutes(NOW - timedelta(minutes=10), NOW), rtt_ms=3.0, loss_pct=0)
+    )
+    row = board_row(await kit.page("/links"), "globex-bos-2")
+    assert 'class="row-up"' in row
 
 
 # --- sessions and CSRF --------------------------------------------------------------------
 
 
-async def test_post_without_csrf_token_is_forbidden(portal: Portal) -> None:
-    await portal.client.get("/login")  # has the login token cookie, but sends no token
-    response = await portal.client.post(
-        "/login", data={"username": "alice", "password": "alice-pw-1"}, allow_redirects=False
+async def test_post_without_csrf_token_is_forbidden(kit: PortalKit) -> None:
+    await kit.client.get("/login")  # has the login token cookie, but sends no token
+    response = await kit.client.post(
+        "/login", data={"username": "alice", "password": "alice-pw-1234"}, allow_redirects=False
     )
     assert response.status == 403
     assert "linkwatch_session" not in response.cookies
 
-    token = await signed_in(portal, "alice", "alice-pw-1")
-    forged = await portal.client.post("/logout", data={"csrf_token": "x" + token})
+    token = await kit.sign_in("alice")
+    forged = await kit.client.post("/logout", data={"csrf_token": "x" + token})
     assert forged.status == 403
-    missing = await portal.client.post("/logout", data={})
+    missing = await kit.client.post("/logout", data={})
     assert missing.status == 403
-    assert (await portal.client.get("/", allow_redirects=False)).status == 200
+    assert (await kit.client.get("/links", allow_redirects=False)).status == 200
 
 
-async def test_login_token_must_match_its_cookie(portal: Portal) -> None:
-    page = await portal.client.get("/login")
+async def test_login_token_must_match_its_cookie(kit: PortalKit) -> None:
+    page = await kit.client.get("/login")
     token = form_token(await page.text())
-    portal.client.session.cookie_jar.clear()
-    response = await portal.client.post(
+    kit.client.session.cookie_jar.clear()
+    response = await kit.client.post(
         "/login",
-        data={"csrf_token": token, "username": "alice", "password": "alice-pw-1"},
+        data={"csrf_token": token, "username": "alice", "password": "alice-pw-1234"},
         allow_redirects=False,
     )
     assert response.status == 403
 
 
-async def test_session_cookie_is_http_only_and_same_site(portal: Portal) -> None:
-    response = await login(portal.client, "alice", "alice-pw-1")
+async def test_session_cookie_is_http_only_and_same_site(kit: PortalKit) -> None:
+    response = await kit.login("alice")
     cookies = [c for c in response.headers.getall("Set-Cookie") if "linkwatch_session=" in c]
     assert len(cookies) == 1
     attributes = [part.strip().lower() for part in cookies[0].split(";")]
@@ -406,58 +282,155 @@ async def test_session_cookie_is_http_only_and_same_site(portal: Portal) -> None
     assert "secure" not in attributes  # plain HTTP here; set when the request is HTTPS
 
 
-async def test_login_rotates_the_session_id(portal: Portal) -> None:
-    first = await login(portal.client, "alice", "alice-pw-1")
+async def test_sessions_are_stored_as_digests_only(kit: PortalKit) -> None:
+    response = await kit.login("alice")
+    session_id = response.cookies["linkwatch_session"].value
+    async with kit.db.connection() as conn:
+        cur = await conn.execute("SELECT id_digest::text, csrf_token FROM portal_sessions")
+        stored = await cur.fetchall()
+    assert len(stored) == 1
+    assert session_id not in repr(stored)
+
+
+async def test_login_rotates_the_session_id(kit: PortalKit) -> None:
+    first = await kit.login("alice")
     old_id = first.cookies["linkwatch_session"].value
-    second = await login(portal.client, "olga", "olga-pw-1")
+    second = await kit.login("olga")
     new_id = second.cookies["linkwatch_session"].value
     assert new_id != old_id
-    portal.client.session.cookie_jar.clear()
-    portal.client.session.cookie_jar.update_cookies({"linkwatch_session": old_id})
-    assert (await portal.client.get("/", allow_redirects=False)).status == 303
+    kit.client.session.cookie_jar.clear()
+    kit.client.session.cookie_jar.update_cookies({"linkwatch_session": old_id})
+    assert (await kit.client.get("/links", allow_redirects=False)).status == 303
 
 
-async def test_logout_ends_the_session(portal: Portal) -> None:
-    token = await signed_in(portal, "olga", "olga-pw-1")
-    session_id = portal.client.session.cookie_jar.filter_cookies(portal.client.make_url("/"))[
+async def test_logout_ends_the_session(kit: PortalKit) -> None:
+    token = await kit.sign_in("olga")
+    session_id = kit.client.session.cookie_jar.filter_cookies(kit.client.make_url("/"))[
         "linkwatch_session"
     ].value
-    response = await portal.client.post(
-        "/logout", data={"csrf_token": token}, allow_redirects=False
-    )
+    response = await kit.client.post("/logout", data={"csrf_token": token}, allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"] == "/login"
-    assert (await portal.client.get("/", allow_redirects=False)).status == 303
+    assert (await kit.client.get("/links", allow_redirects=False)).status == 303
     # The old id is dead on the server, not just forgotten by this browser.
-    portal.client.session.cookie_jar.update_cookies({"linkwatch_session": session_id})
-    assert (await portal.client.get("/", allow_redirects=False)).status == 303
+    kit.client.session.cookie_jar.update_cookies({"linkwatch_session": session_id})
+    assert (await kit.client.get("/links", allow_redirects=False)).status == 303
 
 
-async def test_session_expires_after_its_ttl(portal: Portal) -> None:
-    await signed_in(portal, "olga", "olga-pw-1")
-    portal.clock.advance(TTL - timedelta(seconds=1))
-    assert (await portal.client.get("/", allow_redirects=False)).status == 200
-    portal.clock.advance(timedelta(seconds=1))
-    assert (await portal.client.get("/", allow_redirects=False)).status == 303
+async def test_session_expires_after_its_ttl(kit: PortalKit) -> None:
+    await kit.sign_in("olga")
+    kit.clock.advance(TTL - timedelta(seconds=1))
+    assert (await kit.client.get("/links", allow_redirects=False)).status == 200
+    kit.clock.advance(timedelta(seconds=1))
+    assert (await kit.client.get("/links", allow_redirects=False)).status == 303
 
 
-async def test_repeated_failures_throttle_the_account(portal: Portal) -> None:
+async def test_sessions_survive_a_portal_restart(database: Database) -> None:
+    async with running_portal(database) as first:
+        response = await first.login("alice")
+        session_id = response.cookies["linkwatch_session"].value
+    async with running_portal(database, history=None) as second:
+        second.client.session.cookie_jar.update_cookies({"linkwatch_session": session_id})
+        assert (await second.client.get("/links", allow_redirects=False)).status == 200
+
+
+async def test_repeated_failures_throttle_the_account(kit: PortalKit) -> None:
     for _ in range(5):
-        assert (await login(portal.client, "alice", "wrong")).status == 401
+        assert (await kit.login("alice", "wrong")).status == 401
     # Even the right password is refused now, with a clear message.
-    throttled = await login(portal.client, "alice", "alice-pw-1")
+    throttled = await kit.login("alice")
     assert throttled.status == 429
     assert "Too many failed sign-in attempts" in await throttled.text()
     assert int(throttled.headers["Retry-After"]) == 15 * 60
     assert "linkwatch_session" not in throttled.cookies
     # Other accounts are not affected, and unknown names are throttled alike.
-    assert (await login(portal.client, "olga", "olga-pw-1")).status == 303
+    assert (await kit.login("olga")).status == 303
     for _ in range(5):
-        await login(portal.client, "nobody", "guess")
-    assert (await login(portal.client, "nobody", "guess")).status == 429
+        assert (await _attempt(kit, "nobody", "guess")).status == 401
+    assert (await _attempt(kit, "nobody", "guess")).status == 429
     # The window passes.
-    portal.clock.advance(timedelta(minutes=15))
-    assert (await login(portal.client, "alice", "alice-pw-1")).status == 303
+    kit.clock.advance(timedelta(minutes=15))
+    assert (await kit.login("alice")).status == 303
+
+
+async def test_many_failures_from_one_address_throttle_every_account(database: Database) -> None:
+    settings = PortalSettings(
+        session_ttl=TTL, cache_ttl=timedelta(0), login_max_failures_per_address=8
+    )
+    async with running_portal(database, settings=settings, history=None) as kit:
+        # A password spray: a few guesses at each of many names, from one address.
+        for name in ("a1", "a2", "a3", "a4"):
+            for _ in range(2):
+                assert (await _attempt(kit, name, "guess")).status == 401
+        assert (await _attempt(kit, "olga", "olga-pw-1234")).status == 429
+
+
+async def _attempt(kit: PortalKit, name: str, password: str) -> ClientResponse:
+    """A sign-in as any name, known to the config or not."""
+    page = await kit.client.get("/login")
+    return await kit.client.post(
+        "/login",
+        data={"csrf_token": form_token(await page.text()), "username": name, "password": password},
+        allow_redirects=False,
+    )
+
+
+# --- accounts and API tokens --------------------------------------------------------------
+
+
+async def test_an_api_token_is_shown_once_works_and_can_be_revoked(kit: PortalKit) -> None:
+    token = await kit.sign_in("alice")
+    created = await kit.client.post(
+        "/account/tokens", data={"csrf_token": token, "label": "reporting", "expires_days": "30"}
+    )
+    html = await created.text()
+    secret = re.search(r'<code class="token" id="new-token">(lw_[^<]+)</code>', html)
+    assert secret, html
+    assert "cannot be shown again" in html
+    again = await kit.page("/account")
+    assert secret.group(1) not in again
+    assert "reporting" in again
+    api = kit.client.session
+    headers = {"Authorization": f"Bearer {secret.group(1)}"}
+    me = await api.get(kit.client.make_url("/api/v1/me"), headers=headers)
+    assert me.status == 200
+    assert await me.json() == {"name": "alice", "role": "customer", "customer": "acme"}
+    token_id = re.search(r'action="/account/tokens/(\d+)/revoke"', again)
+    assert token_id
+    revoked = await kit.client.post(
+        f"/account/tokens/{token_id.group(1)}/revoke",
+        data={"csrf_token": token},
+        allow_redirects=False,
+    )
+    assert revoked.status == 303
+    denied = await api.get(kit.client.make_url("/api/v1/me"), headers=headers)
+    assert denied.status == 401
+    assert (await denied.json())["error"]["status"] == 401
+
+
+async def test_nobody_revokes_another_users_token(kit: PortalKit) -> None:
+    token = await kit.sign_in("alice")
+    await kit.client.post(
+        "/account/tokens", data={"csrf_token": token, "label": "mine", "expires_days": "30"}
+    )
+    token_id = re.search(r'action="/account/tokens/(\d+)/revoke"', await kit.page("/account"))
+    assert token_id
+    await kit.sign_out()
+    gus_token = await kit.sign_in("gus")
+    response = await kit.client.post(
+        f"/account/tokens/{token_id.group(1)}/revoke", data={"csrf_token": gus_token}
+    )
+    assert response.status == 404
+    await kit.sign_out()
+    await kit.sign_in("alice")
+    assert '<span class="state">active</span>' in await kit.page("/account")
+
+
+async def test_the_api_takes_no_cookies(kit: PortalKit) -> None:
+    await kit.sign_in("olga")
+    response = await kit.client.get("/api/v1/me")
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 # --- hardening ----------------------------------------------------------------------------
@@ -466,8 +439,8 @@ async def test_repeated_failures_throttle_the_account(portal: Portal) -> None:
 @pytest.mark.parametrize(
     "path", ["/login", "/healthz", "/static/portal.css", "/no-such-page", "/api/v1/nothing"]
 )
-async def test_security_headers_on_every_response(portal: Portal, path: str) -> None:
-    response = await portal.client.get(path)
+async def test_security_headers_on_every_response(kit: PortalKit, path: str) -> None:
+    response = await kit.client.get(path)
     headers = response.headers
     csp = headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp
@@ -479,14 +452,14 @@ async def test_security_headers_on_every_response(portal: Portal, path: str) -> 
     assert "aiohttp" not in headers.get("Server", "")
 
 
-async def test_signed_in_pages_are_not_cached(portal: Portal) -> None:
-    await signed_in(portal, "olga", "olga-pw-1")
-    response = await portal.client.get("/")
+async def test_signed_in_pages_are_not_cached(kit: PortalKit) -> None:
+    await kit.sign_in("olga")
+    response = await kit.client.get("/links")
     assert response.headers["Cache-Control"] == "no-store"
 
 
-async def test_malformed_requests_get_4xx_not_500(portal: Portal) -> None:
-    client = portal.client
+async def test_malformed_requests_get_4xx_not_500(kit: PortalKit) -> None:
+    client = kit.client
     await client.get("/login")
     bad_utf8 = await client.post(
         "/login",
@@ -517,65 +490,69 @@ async def test_malformed_requests_get_4xx_not_500(portal: Portal) -> None:
     wrong_method = await client.put("/login", data=b"")
     assert wrong_method.status == 405
     assert "GET" in wrong_method.headers["Allow"]
+    long_cookie = await client.get(
+        "/links", headers={"Cookie": "linkwatch_session=" + "x" * 4000}, allow_redirects=False
+    )
+    assert long_cookie.status == 303
     for response in (bad_utf8, bad_charset, multipart, huge, wrong_method):
         body = await response.text()
         assert "Traceback" not in body
         assert "<h1>" in body
 
 
-async def test_api_errors_are_json(portal: Portal) -> None:
-    response = await portal.client.get("/api/v1/nothing")
+async def test_api_errors_are_json(kit: PortalKit) -> None:
+    response = await kit.client.get("/api/v1/nothing")
     assert response.status == 404
     assert response.headers["Content-Type"].startswith("application/json")
     assert (await response.json())["error"]["status"] == 404
 
 
-async def test_failures_never_leak_internals() -> None:
-    async def broken(links: list[Link], now: datetime) -> list[LinkState]:
+async def test_failures_never_leak_internals(
+    kit: PortalKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await kit.sign_in("olga")
+
+    async def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError('relation "samples" does not exist: SELECT * FROM samples')
 
-    async def database_away(links: list[Link], now: datetime) -> list[LinkState]:
+    async def database_away(*args: object, **kwargs: object) -> object:
         raise DatabaseError("connection refused: postgresql://linkwatch:secret@db/linkwatch")
 
-    for source, status in ((broken, 500), (database_away, 503)):
-        async for portal in make_portal(source):
-            await login(portal.client, "olga", "olga-pw-1")
-            response = await portal.client.get("/")
-            assert response.status == status
-            body = await response.text()
-            for leak in ("SELECT", "Traceback", "secret", "postgresql", "RuntimeError"):
-                assert leak not in body
-            assert "Content-Security-Policy" in response.headers
+    for failure, status in ((broken, 500), (database_away, 503)):
+        monkeypatch.setattr(links_page, "current_link_states", failure)
+        response = await kit.client.get("/links")
+        assert response.status == status
+        body = await response.text()
+        for leak in ("SELECT", "Traceback", "secret", "postgresql", "RuntimeError"):
+            assert leak not in body
+        assert "Content-Security-Policy" in response.headers
 
 
-async def test_customer_with_no_links_sees_an_empty_page() -> None:
-    async for portal in make_portal(links=[link for link in LINKS if link.customer != "globex"]):
-        await signed_in(portal, "gus", "gus-pw-1")
-        html = await _page(portal)
+async def test_customer_with_no_links_sees_an_empty_page(database: Database) -> None:
+    config = portal_config()
+    config = config.model_copy(
+        update={"links": [link for link in config.links if link.customer != "globex"]}
+    )
+    async with running_portal(database, config) as kit:
+        await kit.sign_in("gus")
+        html = await kit.page("/links")
         assert "No links to show." in html
         assert "0 links" in html
-        assert portal.asked_for == []
 
 
-async def test_operational_notices_reach_staff_but_never_customers() -> None:
-    app = create_app(
-        PortalSettings(session_ttl=TTL),
-        users=USERS,
-        customers=CUSTOMERS,
-        links=LINKS,
-        states=lambda links, now: _no_states(),
-        clock=FakeClock(NOW),
-        notices=lambda: ["1,200 samples are waiting in the disk spool"],
-    )
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
-        portal = Portal(client, FakeClock(NOW), [])
-        await signed_in(portal, "olga", "olga-pw-1")
-        assert "1,200 samples are waiting in the disk spool" in await _page(portal)
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
-        portal = Portal(client, FakeClock(NOW), [])
-        await signed_in(portal, "alice", "alice-pw-1")
-        assert "disk spool" not in await _page(portal)
+async def test_operational_notices_reach_staff_but_never_customers(kit: PortalKit) -> None:
+    kit.notices.append("1,200 samples are waiting in the disk spool")
+    await kit.sign_in("olga")
+    assert "1,200 samples are waiting in the disk spool" in await kit.page("/links")
+    await kit.sign_out()
+    await kit.sign_in("alice")
+    assert "disk spool" not in await kit.page("/links")
 
 
-async def _no_states() -> list[LinkState]:
-    return []
+async def test_down_samples_count_only_after_confirmation(kit: PortalKit) -> None:
+    # One lost burst on an up link is not an outage (confirm: 2 by default).
+    await kit.store(samples("acme-fra-1", [NOW], Outcome.DOWN, loss_pct=100.0, error="lost"))
+    kit.clock.advance(timedelta(seconds=30))
+    await kit.sign_in("alice")
+    row = board_row(await kit.page("/links"), "acme-fra-1")
+    assert 'class="row-up"' in row

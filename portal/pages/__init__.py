@@ -1,0 +1,12 @@
+"""The portal's server-rendered pages, one module per area; each has its `routes`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from portal.pages import account, auth, link, links, system
+
+
+def add_routes(app: web.Application) -> None:
+    for module in (system, auth, links, link, account):
+        app.router.add_routes(module.routes)

@@ -1,0 +1,119 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from aiohttp import hdrs, web
+
+from portal.auth import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
+from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
+from portal.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, read_form
+from portal.pages.common import redirect, safe_next
+from portal.rendering import render
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+LOGIN_FAILED = "Wrong username or password."
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.Response:
+    next_path = safe_next(request.query.get("next"))
+    if request[VIEWER] is not None:
+        return redirect(next_path)
+    return login_form(request, next_path)
+
+
+def login_form(
+    request: web.Request,
+    next_path: str,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> web.Response:
+    tokens = request.app[LOGIN_TOKENS]
+    token = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if token is None or not tokens.is_valid(token):
+        token = tokens.issue()
+    context = {"login_token": token, "next": next_path, "error": error, "username": username}
+    response = render(request, "login.html", context, status=status)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        path="/login",
+        httponly=True,
+        samesite="Lax",
+        secure=request.secure or None,
+    )
+    return response
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.Response:
+    app = request.app
+    form = await read_form(request)
+    name = form.get("username", "").strip()
+    password = form.get("password", "")
+    next_path = safe_next(form.get("next"))
+    accounts = app[ACCOUNTS]
+    remote = request.remote or "unknown"
+    now = app[CLOCK]()
+
+    wait = await accounts.retry_after(name, remote, now)
+    if wait is not None:
+        log.warning("login throttled user=%.64s remote=%s", name, remote)
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        response = login_form(
+            request,
+            next_path,
+            error="Too many failed sign-in attempts. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            username=name,
+            status=429,
+        )
+        response.headers[hdrs.RETRY_AFTER] = str(max(1, math.ceil(wait.total_seconds())))
+        return response
+
+    user = None
+    if name and password and len(name) <= MAX_USERNAME_CHARS:
+        await accounts.record_attempt(name, remote, now)
+        if len(password) <= MAX_PASSWORD_CHARS:
+            user = await accounts.authenticate(name, password)
+    if user is None:
+        log.info("login failed user=%.64s remote=%s", name, remote)
+        return login_form(request, next_path, error=LOGIN_FAILED, username=name, status=401)
+
+    await accounts.forgive(name)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        await accounts.end_session(previous)  # a new id at every sign-in: no fixation
+    session = await accounts.create_session(user, app[CLOCK](), remote)
+    log.info("login user=%s role=%s remote=%s", user.name, user.role, remote)
+    response = redirect(next_path)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.id,
+        path="/",
+        max_age=int(app[SETTINGS].session_ttl.total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=request.secure or None,
+    )
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    viewer = request[VIEWER]
+    if viewer is not None and viewer.session is not None:
+        await request.app[ACCOUNTS].end_session(viewer.session.id)
+        log.info("logout user=%s", viewer.user.name)
+    response = redirect("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response

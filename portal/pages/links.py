@@ -1,0 +1,270 @@
+"""The link board (every visible link, worst first) and its refresh fragment.
+
+Customers see their own links; staff see every link and can filter by customer and
+state. A link inside an active maintenance window shows blue ("maintenance") whatever it
+measures, with what it measures alongside, because that is the state the customer was
+told to expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from aiohttp import web
+
+from collector import current_link_states, maintenance_windows
+from linkwatch.config import Link
+from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
+from portal.auth import Viewer
+from portal.formatting import milliseconds, percent
+from portal.keys import CACHE, CLOCK, DATABASE, DIRECTORY, NOTICES, SETTINGS
+from portal.pages.common import Moment, choice, moment, redirect, require_viewer
+from portal.rendering import render
+from portal.scope import Directory, can
+
+routes = web.RouteTableDef()
+
+STATUS_ORDER = sorted(LinkStatus, key=lambda status: -status.severity)
+STATUS_FILTERS = {"all": None, **{status.value: status for status in LinkStatus}}
+# The board reads this much of each probe's history: enough for its status; a status
+# older than that takes its start from the stored intervals.
+BOARD_HISTORY = timedelta(minutes=10)
+
+
+# --- view models ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRow:
+    id: str
+    kind: str
+    status: LinkStatus
+    since: Moment | None
+    last_observed: Moment | None
+    rtt: str
+    loss: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    id: str
+    description: str
+    customer_id: str
+    customer_name: str
+    status: LinkStatus  # what people see: maintenance overrides what is measured
+    measured: LinkStatus  # what the probes say
+    since: Moment | None
+    rtt: str
+    loss: str
+    probes: tuple[ProbeRow, ...]
+    maintenance: str | None  # the active window's description, when in maintenance
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    rows: list[LinkRow]  # worst first, then by id
+    counts: list[tuple[LinkStatus, int]]  # worst first, statuses present only
+    updated: str  # when the states were read, in the viewer's time zone
+    notices: tuple[str, ...] = ()  # operational warnings, for staff only
+    total: int = 0  # links in the viewer's scope before filters
+
+
+def probe_row(probe: ProbeState, now: datetime, tz: tzinfo) -> ProbeRow:
+    return ProbeRow(
+        id=probe.probe_id,
+        kind=probe.kind,
+        status=probe.status,
+        since=moment(probe.since, now, tz, exact=probe.since_exact),
+        last_observed=moment(probe.last_observed_at, now, tz),
+        rtt=milliseconds(probe.rtt_ms),
+        loss=percent(probe.loss_pct),
+        error=probe.error,
+    )
+
+
+def covering(
+    windows: Sequence[MaintenanceWindow], link: Link, now: datetime
+) -> MaintenanceWindow | None:
+    """The maintenance window in progress for `link` at `now`, if any."""
+    for window in windows:
+        if not window.starts_at <= now < window.ends_at:
+            continue
+        concerned = (
+            (not window.link_ids and not window.customer_ids)
+            or link.id in window.link_ids
+            or link.customer in window.customer_ids
+        )
+        if concerned:
+            return window
+    return None
+
+
+def link_row(
+    directory: Directory,
+    link: Link,
+    state: LinkState | None,
+    active: Sequence[MaintenanceWindow],
+    now: datetime,
+    tz: tzinfo,
+) -> LinkRow:
+    probes = state.probes if state is not None else ()
+    # The link's own figures are its first probe that measured anything (config order).
+    measured = next((p for p in probes if p.rtt_ms is not None or p.loss_pct is not None), None)
+    status = state.status if state is not None else LinkStatus.UNKNOWN
+    window = covering(active, link, now)
+    return LinkRow(
+        id=link.id,
+        description=link.description,
+        customer_id=link.customer,
+        customer_name=directory.customer_name(link.customer),
+        status=LinkStatus.MAINTENANCE if window is not None else status,
+        measured=status,
+        since=moment(
+            state.since if state is not None else None,
+            now,
+            tz,
+            exact=state.since_exact if state is not None else True,
+        ),
+        rtt=milliseconds(measured.rtt_ms if measured else None),
+        loss=percent(measured.loss_pct if measured else None),
+        probes=tuple(probe_row(p, now, tz) for p in probes),
+        maintenance=(window.description or window.id) if window is not None else None,
+    )
+
+
+async def link_states(
+    request: web.Request, links: Sequence[Link], scope: str, now: datetime
+) -> dict[str, LinkState]:
+    """Current states of `links` (already the viewer's), cached under the scope's name."""
+    app = request.app
+    db = app[DATABASE]
+
+    async def load() -> dict[str, LinkState]:
+        async with asyncio.timeout(app[SETTINGS].data_timeout.total_seconds()):
+            states = await current_link_states(db, links, now, history=BOARD_HISTORY)
+        return {state.link_id: state for state in states}
+
+    if not links:
+        return {}
+    return await app[CACHE].get(("link-states", scope), load)
+
+
+async def active_maintenance(request: web.Request, now: datetime) -> list[MaintenanceWindow]:
+    """Windows in progress now (every customer's: callers match them to visible links)."""
+    app = request.app
+
+    async def load() -> list[MaintenanceWindow]:
+        return await maintenance_windows(app[DATABASE], now, now + timedelta(seconds=1))
+
+    return await app[CACHE].get("maintenance-now", load)
+
+
+async def load_board(
+    request: web.Request,
+    viewer: Viewer,
+    links: Sequence[Link],
+    *,
+    scope: str,
+    status_filter: LinkStatus | None = None,
+) -> Board:
+    app = request.app
+    directory = app[DIRECTORY]
+    now = app[CLOCK]()
+    tz = directory.viewer_tz(viewer.user)
+    states = await link_states(request, links, scope, now)
+    active = await active_maintenance(request, now)
+    rows = [link_row(directory, link, states.get(link.id), active, now, tz) for link in links]
+    rows.sort(key=lambda row: (-row.status.severity, row.id))
+    counts = Counter(row.status for row in rows)
+    if status_filter is not None:
+        rows = [row for row in rows if row.status is status_filter]
+    return Board(
+        rows=rows,
+        counts=[(status, counts[status]) for status in STATUS_ORDER if counts[status]],
+        updated=now.astimezone(tz).strftime("%H:%M:%S %Z"),
+        notices=tuple(app[NOTICES]()) if viewer.user.is_staff else (),
+        total=len(links),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BoardQuery:
+    """The board's filters, as given in the query string (staff only)."""
+
+    customer: str | None
+    status: str
+
+    def query_string(self) -> str:
+        parts = []
+        if self.customer:
+            parts.append(f"customer={self.customer}")
+        if self.status != "all":
+            parts.append(f"status={self.status}")
+        return "?" + "&".join(parts) if parts else ""
+
+
+def board_query(request: web.Request, viewer: Viewer) -> BoardQuery:
+    status = choice(request.query, "status", STATUS_FILTERS, "all")
+    customer = request.query.get("customer") or None
+    # A customer may only filter to themselves; anyone else is as absent as an unknown
+    # customer, never a view of another customer's links.
+    if (
+        customer is not None
+        and request.app[DIRECTORY].visible_customer(viewer.user, customer) is None
+    ):
+        raise web.HTTPNotFound()
+    return BoardQuery(customer, status)
+
+
+async def board_for(request: web.Request, viewer: Viewer, filters: BoardQuery) -> Board:
+    directory = request.app[DIRECTORY]
+    user = viewer.user
+    links = directory.visible_links(user)
+    scope = "*" if can(user, "all_customers") else f"customer:{user.customer}"
+    board = await load_board(
+        request, viewer, links, scope=scope, status_filter=STATUS_FILTERS[filters.status]
+    )
+    if filters.customer is not None:
+        rows = [row for row in board.rows if row.customer_id == filters.customer]
+        board = Board(rows, board.counts, board.updated, board.notices, board.total)
+    return board
+
+
+# --- handlers --------------------------------------------------------------------------
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    """Each role starts where its work is."""
+    viewer = require_viewer(request)
+    if can(viewer.user, "noc"):
+        return redirect("/noc")
+    if can(viewer.user, "ledger"):
+        return redirect("/billing")
+    return redirect("/links")
+
+
+@routes.get("/links")
+async def links_page(request: web.Request) -> web.Response:
+    viewer = require_viewer(request)
+    filters = board_query(request, viewer)
+    board = await board_for(request, viewer, filters)
+    customers = request.app[DIRECTORY].visible_customers(viewer.user)
+    return render(
+        request,
+        "links.html",
+        {"board": board, "filters": filters, "customers": customers, "statuses": STATUS_ORDER},
+    )
+
+
+@routes.get("/partial/links")
+async def links_partial(request: web.Request) -> web.Response:
+    viewer = require_viewer(request, partial=True)
+    filters = board_query(request, viewer)
+    board = await board_for(request, viewer, filters)
+    return render(request, "_links.html", {"board": board, "filters": filters})
