@@ -21,8 +21,6 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from importlib import resources
 from typing import Any, Literal, Protocol
 
 import argon2
@@ -31,6 +29,7 @@ from psycopg.rows import tuple_row
 
 from collector import Database
 from linkwatch.errors import LinkwatchError
+from portal.queries import query
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +39,6 @@ MIN_PASSWORD_CHARS = 10
 Role = Literal["customer", "ops", "billing", "admin"]
 ROLES: tuple[Role, ...] = ("customer", "ops", "billing", "admin")
 TOKEN_PREFIX = "lw_"  # noqa: S105 - lets scanners and people recognise a Linkwatch token
-
-
-@cache
-def _query(name: str) -> str:
-    return (resources.files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _digest(secret: str) -> bytes:
@@ -170,7 +164,7 @@ class Accounts:
             cur = conn.cursor(row_factory=tuple_row)
             for user in users:
                 await cur.execute(
-                    _query("users_sync_config"),
+                    query("users_sync_config"),
                     {
                         "name": user.name,
                         "role": user.role,
@@ -180,10 +174,10 @@ class Accounts:
                         "now": now,
                     },
                 )
-            await cur.execute(_query("users_drop_config"), {"names": [u.name for u in users]})
+            await cur.execute(query("users_drop_config"), {"names": [u.name for u in users]})
             for (name,) in await cur.fetchall():
                 log.info("portal user removed from the config user=%s", name)
-            await cur.execute(_query("users_select"), {"name": None})
+            await cur.execute(query("users_select"), {"name": None})
             stored = {account.name: account for account in map(_account, await cur.fetchall())}
         for user in users:
             account = stored.get(user.name)
@@ -197,13 +191,13 @@ class Accounts:
     async def users(self) -> list[Account]:
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(_query("users_select"), {"name": None})
+            await cur.execute(query("users_select"), {"name": None})
             return [_account(row) for row in await cur.fetchall()]
 
     async def user(self, name: str) -> Account | None:
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(_query("users_select"), {"name": name})
+            await cur.execute(query("users_select"), {"name": name})
             row = await cur.fetchone()
         return None if row is None else _account(row)
 
@@ -214,7 +208,7 @@ class Accounts:
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(
-                _query("users_insert"),
+                query("users_insert"),
                 {
                     "name": name,
                     "role": role,
@@ -251,9 +245,9 @@ class Accounts:
         async with self._db.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=tuple_row)
             params = {"name": name, "password_hash": password_hash, "disabled": disabled}
-            await cur.execute(_query("users_update"), {**params, "now": now})
+            await cur.execute(query("users_update"), {**params, "now": now})
             if await cur.fetchone() is None:
-                await cur.execute(_query("users_select"), {"name": name})
+                await cur.execute(query("users_select"), {"name": name})
                 found = await cur.fetchone()
                 if found is None:
                     raise AccountError(f"there is no portal user {name!r}")
@@ -261,7 +255,7 @@ class Accounts:
                     f"{name!r} is defined in the config file; change or disable it there "
                     "(users[].password_hash, users[].disabled) and restart"
                 )
-            await cur.execute(_query("sessions_delete_user"), {"name": name})
+            await cur.execute(query("sessions_delete_user"), {"name": name})
 
     async def hash_password(self, password: str) -> str:
         problem = password_problem(password)
@@ -326,7 +320,7 @@ class Accounts:
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(
-                _query("login_failures_count"),
+                query("login_failures_count"),
                 {"account": account.casefold(), "remote": remote, "since": now - limits.window},
             )
             row = await cur.fetchone()
@@ -345,13 +339,13 @@ class Accounts:
         names count too, so throttling does not reveal which accounts exist."""
         async with self._db.connection() as conn:
             await conn.execute(
-                _query("login_failures_insert"),
+                query("login_failures_insert"),
                 {"now": now, "account": account.casefold(), "remote": remote},
             )
 
     async def forgive(self, account: str) -> None:
         async with self._db.connection() as conn:
-            await conn.execute(_query("login_failures_forgive"), {"account": account.casefold()})
+            await conn.execute(query("login_failures_forgive"), {"account": account.casefold()})
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -364,7 +358,7 @@ class Accounts:
         )
         async with self._db.connection() as conn:
             await conn.execute(
-                _query("sessions_insert"),
+                query("sessions_insert"),
                 {
                     "digest": _digest(session.id),
                     "user_name": user.name,
@@ -382,9 +376,7 @@ class Accounts:
             return None
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(
-                _query("sessions_select"), {"digest": _digest(session_id), "now": now}
-            )
+            await cur.execute(query("sessions_select"), {"digest": _digest(session_id), "now": now})
             row = await cur.fetchone()
         if row is None:
             return None
@@ -394,14 +386,14 @@ class Accounts:
 
     async def end_session(self, session_id: str) -> None:
         async with self._db.connection() as conn:
-            await conn.execute(_query("sessions_delete"), {"digest": _digest(session_id)})
+            await conn.execute(query("sessions_delete"), {"digest": _digest(session_id)})
 
     async def purge(self, now: datetime) -> None:
         """Forget expired sessions and failures older than the throttling window."""
         async with self._db.connection() as conn:
-            await conn.execute(_query("sessions_purge"), {"now": now})
+            await conn.execute(query("sessions_purge"), {"now": now})
             await conn.execute(
-                _query("login_failures_purge"), {"before": now - self._throttling.window}
+                query("login_failures_purge"), {"before": now - self._throttling.window}
             )
 
     # --- API tokens ---------------------------------------------------------------------
@@ -419,7 +411,7 @@ class Accounts:
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(
-                _query("tokens_insert"),
+                query("tokens_insert"),
                 {
                     "user_name": user.name,
                     "label": label,
@@ -437,7 +429,7 @@ class Accounts:
     async def tokens(self, user: Account) -> list[ApiToken]:
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(_query("tokens_select"), {"user_name": user.name})
+            await cur.execute(query("tokens_select"), {"user_name": user.name})
             return [ApiToken(*row) for row in await cur.fetchall()]
 
     async def revoke_token(self, user: Account, token_id: int, now: datetime) -> bool:
@@ -445,7 +437,7 @@ class Accounts:
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(
-                _query("tokens_revoke"), {"id": token_id, "user_name": user.name, "now": now}
+                query("tokens_revoke"), {"id": token_id, "user_name": user.name, "now": now}
             )
             revoked = await cur.fetchone() is not None
         if revoked:
@@ -459,7 +451,7 @@ class Accounts:
             return None
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(_query("tokens_use"), {"digest": _digest(secret), "now": now})
+            await cur.execute(query("tokens_use"), {"digest": _digest(secret), "now": now})
             row = await cur.fetchone()
         return None if row is None else Viewer(_account(row))
 

@@ -7,7 +7,7 @@ and hand them to the pure `compute_window`. It reads the database; it never writ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -112,17 +112,28 @@ async def contract_windows(
     now: datetime,
     *,
     customer_id: str | None = None,
+    contract_ids: Collection[str] | None = None,
+    any_kind: bool = False,
 ) -> list[ContractWindow]:
     """Results for every contract measured in windows of `label`'s kind (a week label
-    covers the weekly contracts, a month label the monthly ones)."""
+    covers the weekly contracts, a month label the monthly ones), or only for the
+    contracts in `contract_ids`.
+
+    `any_kind` measures every contract over `label`'s window whatever its own kind (a
+    weekly contract over a month, say): availability, coverage and budget with the
+    contract's terms, for people to read; the credit of such a window is not what the
+    contract pays, which is computed over its own windows only.
+    """
     kind: WindowKind = "week" if "-W" in label else "month"
     todo: list[tuple[Contract, Window, ResolvedTerms]] = []
     for contract in config.contracts:
         if customer_id is not None and contract.customer != customer_id:
             continue
+        if contract_ids is not None and contract.id not in contract_ids:
+            continue
         window = window_for(config, contract, label)
         terms = contract.terms_at(window.start.astimezone(UTC), config.plans)
-        if terms is None or terms.window != kind:
+        if terms is None or (terms.window != kind and not any_kind):
             continue
         todo.append((contract, window, terms))
     if not todo:

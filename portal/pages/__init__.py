@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from portal.pages import account, auth, link, links, system
+from portal.pages import account, auth, billing, link, links, noc, reports, system
 
 
 def add_routes(app: web.Application) -> None:
-    for module in (system, auth, links, link, account):
+    for module in (system, auth, links, link, noc, billing, reports, account):
         app.router.add_routes(module.routes)

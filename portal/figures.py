@@ -1,0 +1,63 @@
+"""SLA figures the portal shows, computed by `sla/` and shared through the page cache.
+
+Callers pass contracts the viewer may already see; nothing here checks scope. Every
+figure is the SLA engine's own (exact arithmetic, the contract's rules); the portal only
+chooses which windows to ask for and formats the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from aiohttp import web
+
+from linkwatch.config import Contract
+from portal.keys import CACHE, CONFIG, DATABASE, SETTINGS
+from sla.report import ContractWindow, contract_windows
+from sla.windows import WindowKind, window_containing
+
+
+async def windows(
+    app: web.Application,
+    contracts: Sequence[Contract],
+    kind: WindowKind,
+    now: datetime,
+    *,
+    previous: bool = False,
+    contractual_only: bool = False,
+) -> list[ContractWindow]:
+    """Each contract measured over the `kind` window running at `now` (or the one before,
+    with `previous`), in its customer's zone. With `contractual_only`, contracts measured
+    in other windows are left out, so every credit shown is one the contract pays."""
+    config = app[CONFIG]
+    by_label: dict[str, list[str]] = {}
+    for contract in contracts:
+        tz = config.customer(contract.customer).tz
+        window = window_containing(kind, tz, now)
+        if previous:
+            window = window.previous()
+        by_label.setdefault(window.label, []).append(contract.id)
+
+    def loader(label: str, ids: tuple[str, ...]) -> Callable[[], Awaitable[list[ContractWindow]]]:
+        async def load() -> list[ContractWindow]:
+            async with asyncio.timeout(app[SETTINGS].data_timeout.total_seconds()):
+                return await contract_windows(
+                    app[DATABASE],
+                    config,
+                    label,
+                    now,
+                    contract_ids=ids,
+                    any_kind=not contractual_only,
+                )
+
+        return load
+
+    found: list[ContractWindow] = []
+    for label, ids in sorted(by_label.items()):
+        wanted = tuple(sorted(ids))
+        key = ("windows", label, wanted, contractual_only)
+        found += await app[CACHE].get(key, loader(label, wanted))
+    order = {contract.id: i for i, contract in enumerate(contracts)}
+    return sorted(found, key=lambda item: (order[item.contract.id], item.subject.id))
