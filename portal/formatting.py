@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, tzinfo
+from decimal import ROUND_DOWN, Decimal
 
 from linkwatch.domain import LinkStatus
+from linkwatch.money import minor_units
 
 NBSP = "\u00a0"  # keeps a number and its unit on one line
 MISSING = "—"
@@ -59,3 +61,23 @@ def percent(value: float | None) -> str:
     if value == int(value):
         return f"{int(value)}{NBSP}%"
     return f"{value:.1f}{NBSP}%"
+
+
+# --- SLA and money figures (Decimal, never float) --------------------------------------
+
+
+def decimal_pct(value: Decimal | None, places: int | None = None) -> str:
+    """A percentage as stored, or truncated (never rounded up) to `places`: 99.4999 %
+    stays below 99.5 %."""
+    if value is None:
+        return "n/a"
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+    return f"{value:f}{NBSP}%"
+
+
+def money(amount: Decimal, currency: str, *, signed: bool = False) -> str:
+    """E.g. "1,234.50 EUR", or "+25.00 EUR" with `signed`; the currency's own places."""
+    places = minor_units(currency)
+    sign = "+" if signed and amount > 0 else ""
+    return f"{sign}{amount:,.{places}f}{NBSP}{currency}"

@@ -6,7 +6,10 @@ billing user) -> applied (exported to billing, with an invoice reference). Open 
 rows follow the data: `refresh_ledger` recomputes them from stored states. Approved and
 applied rows never change: when a recomputation gives a different credit, an `adjustment`
 row carries the difference, the new figures and the reason, and goes through its own
-approval. Every status change and every adjustment is written to `ledger_audit`.
+approval. A billing user may also correct a settled row by hand (`adjust`): a manual
+adjustment with its amount and reason, approved like any other, which recomputation
+neither rewrites nor counts as computed credit. Every status change and every
+adjustment is written to `ledger_audit`.
 
 This module must never update a settled row's figures, never delete a row, and never
 let two writers interleave: every write runs in one transaction under one advisory lock
@@ -35,7 +38,7 @@ from psycopg.types.json import Jsonb
 from collector import Database
 from linkwatch.config import Config
 from linkwatch.errors import LinkwatchError
-from linkwatch.money import quantise
+from linkwatch.money import minor_units, quantise
 from sla.records import FIELDS, record, window_status
 from sla.report import ContractWindow, contract_windows
 from sla.windows import WindowKind, parse_window, window_containing
@@ -417,14 +420,31 @@ class _Writer:
     async def _adjust(
         self, settled: LedgerRow, adjustments: Sequence[LedgerRow], figures: dict[str, Any]
     ) -> None:
-        """A settled window row never changes: a differing credit becomes an adjustment."""
-        done = [a for a in adjustments if a.status in SETTLED]
-        pending = next((a for a in adjustments if a.status not in SETTLED), None)
+        """A settled window row never changes: a differing credit becomes an adjustment.
+
+        Manual adjustments (see `adjust`) are billing's decisions on top of the computed
+        credit: they are neither recomputed nor counted as credit the computation gave.
+        """
+        computed = [a for a in adjustments if not is_manual(a)]
+        done = [a for a in computed if a.status in SETTLED]
+        pending = next((a for a in computed if a.status not in SETTLED), None)
         credited = settled.credit_amount + sum((a.amount for a in done), Decimal(0))
         latest = max([settled, *done], key=lambda r: r.id)  # the figures billing agreed to
         new_credit: Decimal = figures["credit_amount"]
         delta = quantise(new_credit - credited, figures["currency"])
         if pending is None and delta == 0:
+            self.unchanged += 1
+            return
+        waiting = next((a for a in adjustments if is_manual(a) and a.status not in SETTLED), None)
+        if pending is None and waiting is not None:
+            # One unsettled adjustment per row (005_ledger.sql): the computed one follows
+            # on the first refresh after billing has settled the manual one.
+            log.info(
+                "ledger adjustment deferred row=%d waiting_for=%d delta=%s",
+                settled.id,
+                waiting.id,
+                delta,
+            )
             self.unchanged += 1
             return
         reason = _reason(latest, figures)
@@ -793,3 +813,292 @@ def to_table(rows: Sequence[LedgerRow]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+# --- manual adjustments ------------------------------------------------------------------
+
+MAX_REASON_CHARS = 500
+
+
+def is_manual(row: LedgerRow) -> bool:
+    """An adjustment a billing user wrote (`adjust`), not one a recomputation made: the
+    automatic actor creates every computed row, and only people approve or adjust."""
+    return row.kind == "adjustment" and row.created_by != SYSTEM
+
+
+async def adjust(
+    db: Database, row_id: int, amount: Decimal, reason: str, actor: str, now: datetime
+) -> LedgerRow:
+    """A manual correction of a settled window row: a new adjustment row crediting
+    `amount` more (negative: less) in the row's currency, closed and awaiting its own
+    approval, with the figures billing agreed to and the clerk's reason.
+
+    Refused while the row has an adjustment awaiting approval (the ledger keeps one per
+    row): folding into it would mix a person's decision with computed figures that the
+    next refresh rewrites, or rewrite another clerk's amount under their name. Refused
+    too when the row's credit would fall below zero: a credit never becomes a charge.
+    """
+    text = " ".join(reason.split())
+    if not text:
+        raise LedgerError("give the reason for the adjustment; it goes on the record")
+    if len(text) > MAX_REASON_CHARS:
+        raise LedgerError(f"keep the reason to {MAX_REASON_CHARS} characters")
+    if not actor.strip() or actor == SYSTEM:
+        raise LedgerError(f"{actor!r} cannot adjust credits; name the billing user who does")
+    if not amount.is_finite() or amount == 0:
+        raise LedgerError("give the amount to credit (or, negative, to take back); not 0")
+    async with db.connection() as conn, conn.transaction():
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(_query("ledger_rows_by_id"), {"ids": [row_id]})
+        found = await cur.fetchone()
+        if found is None:
+            raise LedgerError(f"there is no ledger row {row_id}")
+        parent = _row(found)
+        if parent.kind != "window":
+            raise LedgerError(
+                f"{parent.describe()} is an adjustment; adjust the window row "
+                f"#{parent.parent_id} it corrects"
+            )
+        if parent.status not in SETTLED:
+            raise LedgerError(
+                f"{parent.describe()} is {parent.status}: its credit still follows the data; "
+                "only an approved or applied row takes a manual adjustment"
+            )
+        if quantise(amount, parent.currency) != amount:
+            raise LedgerError(
+                f"{amount:f} is not an amount of {parent.currency}: use at most "
+                f"{minor_units(parent.currency)} decimal places"
+            )
+        await cur.execute(_query("ledger_adjustments_of"), {"id": parent.id})
+        adjustments = [_row(r) for r in await cur.fetchall()]
+        waiting = next((a for a in adjustments if a.status not in SETTLED), None)
+        if waiting is not None:
+            raise LedgerError(
+                f"{parent.describe()} already has an adjustment awaiting approval: "
+                f"{waiting.describe()}, {_signed(waiting.amount)} {waiting.currency} "
+                f"({waiting.reason}); approve it first, then add yours"
+            )
+        credited = parent.amount + sum((a.amount for a in adjustments), Decimal(0))
+        if credited + amount < 0:
+            raise LedgerError(
+                f"{parent.describe()} has credited {credited:f} {parent.currency} in all; "
+                f"an adjustment can take back at most that much, not {-amount:f}"
+            )
+        basis = max([parent, *adjustments], key=lambda r: r.id)  # the latest agreed figures
+        params = {name: getattr(basis, name) for name in _FIGURE_FIELDS}
+        params.update(
+            window_start=basis.window_start.astimezone(UTC),
+            window_end=basis.window_end.astimezone(UTC),
+            kind="adjustment",
+            parent_id=parent.id,
+            status="closed",
+            amount=amount,
+            reason=text,
+            created_by=actor,
+            created_at=now,
+        )
+        await cur.execute(_query("ledger_insert"), _bind(params))
+        row = _row(_one(await cur.fetchone()))
+        detail = (
+            f"manual adjustment of #{parent.id} ({parent.status}): {_signed(amount)} "
+            f"{row.currency}; {text}"
+        )
+        await _audit(cur, row, now, actor, "adjusted", None, detail)
+    return row
+
+
+# The computed figures a manual adjustment copies from the row it corrects.
+_FIGURE_FIELDS = (
+    "contract_id", "customer_id", "subject_id", "window_label", "timezone",
+    "measured_until", "closes_at", *_NUMBERS, *_PLAIN, "extra_figures", "computed_at",
+)  # fmt: skip
+
+
+def why_not(row: LedgerRow, to: Literal["approved", "applied"], now: datetime) -> str | None:
+    """Why `row` cannot become `to` now, in the words `approve`/`apply` would refuse it
+    with; None when it can. For showing before asking, never instead of the lock."""
+    return _problem(row, row.id, to, now)
+
+
+# --- views for people ---------------------------------------------------------------------
+
+
+Outcome = Literal["met", "missed", "at_risk", "on_track", "no_data"]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """How one contract and subject stands in one window, as the ledger last computed it."""
+
+    id: int
+    contract_id: str
+    customer_id: str
+    subject_id: str
+    window_label: str
+    status: Status
+    window_end: datetime
+    measured_until: datetime
+    computed_at: datetime
+    availability_pct: Decimal | None
+    target_pct: Decimal
+    met: bool | None
+    budget_s: Decimal
+    budget_used_pct: Decimal | None
+    budget_warning_pct: int | None  # the highest of the contract's warning levels reached
+
+    @property
+    def running(self) -> bool:
+        return self.measured_until < self.window_end
+
+    @property
+    def outcome(self) -> Outcome:
+        """met or missed once the window is over; while it runs, missed as soon as the
+        error budget is spent (nothing can bring it back), at risk once a budget warning
+        level is reached, else on track."""
+        if self.met is None:
+            return "no_data"
+        if not self.running:
+            return "met" if self.met else "missed"
+        spent = self.budget_used_pct is None or self.budget_used_pct >= 100
+        if not self.met and spent:
+            return "missed"
+        if self.budget_warning_pct is not None:
+            return "at_risk"
+        return "on_track"
+
+
+async def standings(db: Database, labels: Sequence[str]) -> list[Standing]:
+    """Every window row of `labels`, slim: one read however many contracts there are."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(_query("ledger_standing"), {"labels": list(labels)})
+        return [Standing(**r) for r in await cur.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFilter:
+    """Which rows a person asks for; None passes everything."""
+
+    windows: tuple[str, ...] | None = None
+    customer: str | None = None
+    statuses: tuple[Status, ...] | None = None
+    kind: Kind | None = None
+    ended_after: datetime | None = None  # windows ending after this (recent ones)
+    ids: tuple[int, ...] | None = None
+    family: int | None = None  # this row and its adjustments
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    currency: str
+    status: Status
+    rows: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    rows: list[LedgerRow]
+    totals: list[Total]  # of every matching row, by currency then status (ledger order)
+
+    @property
+    def matching(self) -> int:
+        return sum(t.rows for t in self.totals)
+
+
+async def ledger_page(
+    db: Database, wanted: LedgerFilter, *, limit: int | None = 100, offset: int = 0
+) -> LedgerPage:
+    """One page of the matching rows (newest windows first; `limit` None: all of them)
+    and the totals of every matching row."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            _query("ledger_page"),
+            {
+                "windows": None if wanted.windows is None else list(wanted.windows),
+                "customer": wanted.customer,
+                "statuses": None if wanted.statuses is None else list(wanted.statuses),
+                "kind": wanted.kind,
+                "ended_after": wanted.ended_after,
+                "ids": None if wanted.ids is None else list(wanted.ids),
+                "family": wanted.family,
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        found = await cur.fetchall()
+    order = {status: i for i, status in enumerate(STATUSES)}
+    totals = sorted(
+        (
+            Total(t["currency"], t["status"], t["rows"], Decimal(t["amount"]))
+            for t in (found[0]["totals"] if found else [])
+        ),
+        key=lambda t: (t.currency, order[t.status]),
+    )
+    return LedgerPage([_row(r) for r in found if r["id"] is not None], totals)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLine:
+    """An audit entry with what its row is about."""
+
+    entry: AuditEntry
+    kind: Kind
+    parent_id: int | None
+    contract_id: str
+    customer_id: str
+    subject_id: str
+    window_label: str
+
+
+async def audit_page(
+    db: Database,
+    *,
+    row: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    window: str | None = None,
+    customer: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+) -> list[AuditLine]:
+    """The newest `limit` audit entries that pass the filters given; `row` also takes
+    the entries of its adjustments."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            _query("ledger_audit_page"),
+            {
+                "row": row,
+                "actor": actor,
+                "action": action,
+                "window": window,
+                "customer": customer,
+                "since": since,
+                "until": until,
+                "limit": limit,
+            },
+        )
+        found = await cur.fetchall()
+    entry_fields = [f.name for f in fields(AuditEntry)]
+    return [
+        AuditLine(
+            entry=AuditEntry(**{name: r[name] for name in entry_fields}),
+            kind=r["kind"],
+            parent_id=r["parent_id"],
+            contract_id=r["contract_id"],
+            customer_id=r["customer_id"],
+            subject_id=r["subject_id"],
+            window_label=r["window_label"],
+        )
+        for r in found
+    ]
+
+
+def row_from_db(values: Mapping[str, Any]) -> LedgerRow:
+    """A ledger row from a query of another package that selects `ledger.*` (the portal
+    reads the rows of one link through the ledger's indexes)."""
+    return _row(values)

@@ -332,7 +332,7 @@ def test_illegal_transitions_are_refused_with_exit_code_2_and_change_nothing(
     )
     refused(
         ["approve", *c, "--id", closed_id, "--user", "oscar"],
-        "--user 'oscar' is not an enabled billing or admin user of this config; allowed: betty",
+        "--user 'oscar' is not an enabled billing or admin user; allowed: betty",
     )
     assert asyncio.run(_audit(config)) == before
     assert _run("credits", "list", *c, "--status", "approved").count("\n") == 1  # header only
@@ -510,3 +510,73 @@ async def test_apply_needs_an_invoice_and_a_person(database: Database) -> None:
         "betty",
         later,
     )
+
+
+async def test_a_manual_adjustment_needs_a_reason_awaits_approval_and_survives_refreshes(
+    database: Database,
+) -> None:
+    from sla.ledger import adjust, is_manual
+
+    later = CLOSED_AT + timedelta(days=1)
+    await _store(database, _week_samples())
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    row = await _window_row(database)
+    with pytest.raises(LedgerError, match="is closed: its credit still follows the data"):
+        await adjust(database, row.id, Decimal("5.00"), "goodwill", "betty", later)
+    (row,) = await approve(database, [row.id], "betty", later)
+
+    refusals = [
+        (Decimal("5.00"), "  ", "betty", "give the reason"),
+        (Decimal("5.00"), "goodwill", "system", "'system' cannot adjust credits"),
+        (Decimal("0"), "goodwill", "betty", "not 0"),
+        (Decimal("5.005"), "goodwill", "betty", "use at most 2 decimal places"),
+        (Decimal("-12.51"), "goodwill", "betty", "can take back at most that much"),
+    ]
+    for amount, reason, actor, message in refusals:
+        with pytest.raises(LedgerError, match=message):
+            await adjust(database, row.id, amount, reason, actor, later)
+    with pytest.raises(LedgerError, match="there is no ledger row 999999"):
+        await adjust(database, 999_999, Decimal("1.00"), "goodwill", "betty", later)
+
+    made = await adjust(database, row.id, Decimal("-2.50"), " fibre cut  was ours ", "betty", later)
+    assert is_manual(made)
+    assert (made.kind, made.parent_id, made.status, made.amount, made.reason) == (
+        "adjustment",
+        row.id,
+        "closed",
+        Decimal("-2.50"),
+        "fibre cut was ours",
+    )
+    assert (made.created_by, made.credit_amount, made.availability_pct) == (
+        "betty",
+        row.credit_amount,
+        row.availability_pct,
+    )
+    (entry,) = await audit_log(database, [made.id])
+    assert (entry.actor, entry.action, entry.to_status) == ("betty", "adjusted", "closed")
+    assert (
+        entry.detail == f"manual adjustment of #{row.id} (approved): -2.50 EUR; fibre cut was ours"
+    )
+    with pytest.raises(LedgerError, match="already has an adjustment awaiting approval"):
+        await adjust(database, row.id, Decimal("1.00"), "more", "betty", later)
+    with pytest.raises(LedgerError, match="is an adjustment; adjust the window row"):
+        await adjust(database, made.id, Decimal("1.00"), "more", "betty", later)
+
+    # Late data while the manual adjustment waits: the computed one waits its turn (the
+    # ledger keeps one unsettled adjustment per row), and the manual one stays as written.
+    await _store(database, _down(GAP))
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    assert [r for r in await list_rows(database, window=WEEK) if r.kind == "adjustment"] == [made]
+    await approve(database, [made.id], "betty", later)
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    computed = [
+        r
+        for r in await list_rows(database, window=WEEK)
+        if r.kind == "adjustment" and r.id != made.id
+    ]
+    (late,) = computed
+    assert late.created_by == "system"
+    # The computed difference ignores the manual -2.50: 37.50 now, 12.50 computed before.
+    assert (late.credit_amount, late.amount) == (Decimal("37.50"), Decimal("25.00"))
+    await approve(database, [late.id], "betty", later)
+    assert (await refresh_ledger(database, CONFIG, [WEEK], later)).adjustments == ()

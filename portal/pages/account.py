@@ -9,7 +9,7 @@ from aiohttp import web
 from portal.auth import AccountError
 from portal.keys import ACCOUNTS, CLOCK, DIRECTORY
 from portal.middleware import read_form
-from portal.pages.common import moment, redirect, require_viewer
+from portal.pages.common import digits_only, moment, redirect, require_viewer
 from portal.rendering import render
 
 routes = web.RouteTableDef()
@@ -81,7 +81,7 @@ async def create_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
     text = request.match_info["token_id"]
-    if not text.isdigit() or len(text) > 18:
+    if not digits_only(text) or len(text) > 18:
         raise web.HTTPNotFound()
     revoked = await request.app[ACCOUNTS].revoke_token(viewer.user, int(text), request.app[CLOCK]())
     if not revoked:

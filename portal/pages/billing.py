@@ -1,7 +1,653 @@
-"""(being built)"""
+"""The billing desk: the credit ledger per window with filters and totals, a row with its
+adjustments and audit trail, approving and applying credits after a confirmation,
+manual adjustments with a reason, the CSV export and the audit trail.
+
+Reading needs the "ledger" capability, changing "settle"; anyone else gets the same 404
+as a page that does not exist. Every change goes through `sla.ledger` (one transaction
+under its lock, all rows or none) in a POST carrying the session's CSRF token, and is
+answered with a redirect to a page showing the result. This module must never change a
+ledger row itself, act for anyone but the signed-in user, or read the ledger through the
+page cache: a clerk always sees what is stored now.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import hdrs, web
+
+from linkwatch.money import minor_units
+from portal.auth import Viewer
+from portal.formatting import decimal_pct, money
+from portal.keys import CLOCK, DATABASE, DIRECTORY
+from portal.middleware import bad_request, read_form
+from portal.pages.common import (
+    Moment,
+    choice,
+    digits_only,
+    moment,
+    positive_int,
+    redirect,
+    require,
+    timestamp,
+    visible_customer,
+    window_label,
+)
+from portal.rendering import render
+from portal.scope import can
+from sla.ledger import (
+    SETTLED,
+    STATUSES,
+    AuditEntry,
+    Kind,
+    LedgerError,
+    LedgerFilter,
+    LedgerRow,
+    Status,
+    Total,
+    adjust,
+    apply,
+    approve,
+    audit_log,
+    audit_page,
+    export_csv,
+    is_manual,
+    ledger_page,
+    why_not,
+)
 
 routes = web.RouteTableDef()
+
+UTC_ZONE = ZoneInfo("UTC")
+PAGE_ROWS = 100
+MAX_SELECTED = 500
+MAX_INVOICE_CHARS = 100
+# "Recent" windows: those still running or ended within the last six weeks, which holds
+# every window still in its grace and the last full month.
+RECENT = timedelta(weeks=6)
+STATUS_FILTERS: dict[str, tuple[Status, ...] | None] = {
+    "all": None,
+    "todo": ("closed", "approved"),
+    **{status: (status,) for status in STATUSES},
+}
+STATUS_NAMES = {"all": "Any status", "todo": "To settle (closed or approved)"} | {
+    s: s.capitalize() for s in STATUSES
+}
+KINDS: dict[str, Kind | None] = {"all": None, "window": "window", "adjustment": "adjustment"}
+Action = Literal["approve", "apply"]
+ACTIONS: dict[Action, tuple[Status, Literal["approved", "applied"]]] = {
+    # action -> (the status it needs, the status it gives)
+    "approve": ("closed", "approved"),
+    "apply": ("approved", "applied"),
+}
+NOTHING_SELECTED = "Select at least one row first: tick its box in the ledger."
+AUDIT_ACTIONS = ("all", "created", "recomputed", "closed", "approved", "applied", "adjusted")
+_AMOUNT = re.compile(r"^[+-]?\d{1,12}(\.\d{1,6})?$")
+
+
+# --- what the clerk asked for ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeskQuery:
+    """The ledger view's filters as given in the query string."""
+
+    window: str  # a label, "" for recent windows, "all" for every window
+    customer: str | None
+    status: str
+    kind: str
+    page: int = 1
+
+    def params(self, **changes: object) -> dict[str, str]:
+        values = {
+            "window": self.window,
+            "customer": self.customer or "",
+            "status": self.status,
+            "kind": self.kind,
+            "page": str(self.page),
+        }
+        values.update({name: str(value) for name, value in changes.items()})
+        defaults = {"window": "", "customer": "", "status": "all", "kind": "all", "page": "1"}
+        return {k: v for k, v in values.items() if v != defaults[k]}
+
+    def url(self, path: str = "/billing", **changes: object) -> str:
+        params = self.params(**changes)
+        return f"{path}?{urlencode(params)}" if params else path
+
+    def wanted(self, now: datetime) -> LedgerFilter:
+        return LedgerFilter(
+            windows=(self.window,) if self.window not in ("", "all") else None,
+            customer=self.customer,
+            statuses=STATUS_FILTERS[self.status],
+            kind=KINDS[self.kind],
+            ended_after=now - RECENT if self.window == "" else None,
+        )
+
+    @property
+    def scope(self) -> str:
+        """How the windows read in a heading or a file name."""
+        return {"": "recent windows", "all": "every window"}.get(self.window, self.window)
+
+
+def desk_query(request: web.Request, viewer: Viewer) -> DeskQuery:
+    query = request.query
+    window = query.get("window", "")
+    if window not in ("", "all"):
+        window = window_label(window) or ""
+    customer = query.get("customer") or None
+    if customer is not None:
+        visible_customer(request, viewer, customer)
+    return DeskQuery(
+        window=window,
+        customer=customer,
+        status=choice(query, "status", STATUS_FILTERS, "all"),
+        kind=choice(query, "kind", KINDS, "all"),
+        page=positive_int(query, "page", 1, most=100_000),
+    )
+
+
+def row_ids(values: Iterable[str]) -> list[int]:
+    """Ledger row ids from a form or query; 400 for anything but whole numbers."""
+    ids = []
+    for value in values:
+        if not digits_only(value) or len(value) > 18:
+            raise bad_request(f"id={value!r} is not a ledger row id")
+        ids.append(int(value))
+    if len(ids) > MAX_SELECTED:
+        raise bad_request(f"Select at most {MAX_SELECTED} rows at a time.")
+    return sorted(set(ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What to tell the clerk when a request cannot be done; nothing has changed."""
+
+    status: int  # 400: the request itself; 409: the rows' state
+    lines: Sequence[str]
+
+
+def ledger_problem(exc: LedgerError) -> Refusal:
+    """The ledger's refusal, line by line: "nothing was approved:" then one row each."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return Refusal(409, lines)
+
+
+# --- view models ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeskRow:
+    row: LedgerRow
+    customer_name: str
+    availability: str
+    target: str
+    credit_pct: str
+    amount: str  # signed for an adjustment
+    who: str  # the latest step: "applied by bill", "computed"
+    when: Moment | None
+    manual: bool
+    action: Action | None  # what this row can go through next
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+
+def desk_row(row: LedgerRow, names: Mapping[str, str], now: datetime) -> DeskRow:
+    if row.applied_by is not None:
+        who, at = f"applied by {row.applied_by} · {row.invoice_ref}", row.applied_at
+    elif row.approved_by is not None:
+        who, at = f"approved by {row.approved_by}", row.approved_at
+    elif is_manual(row):
+        who, at = f"written by {row.created_by}", row.created_at
+    else:
+        who, at = "computed", row.computed_at
+    action: Action | None = (
+        "approve" if row.status == "closed" else "apply" if row.status == "approved" else None
+    )
+    return DeskRow(
+        row=row,
+        customer_name=names.get(row.customer_id, row.customer_id),
+        availability=decimal_pct(row.availability_pct),
+        target=decimal_pct(row.target_pct),
+        credit_pct=decimal_pct(row.credit_pct),
+        amount=money(row.amount, row.currency, signed=row.kind == "adjustment"),
+        who=who,
+        when=moment(at, now, UTC_ZONE),
+        manual=is_manual(row),
+        action=action,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TotalLine:
+    currency: str
+    status: Status
+    rows: int
+    amount: str
+
+
+def total_lines(totals: Iterable[Total]) -> list[TotalLine]:
+    return [TotalLine(t.currency, t.status, t.rows, money(t.amount, t.currency)) for t in totals]
+
+
+def sums(rows: Iterable[LedgerRow]) -> list[str]:
+    """What the rows credit together, per currency."""
+    by_currency: dict[str, Decimal] = {}
+    for row in rows:
+        by_currency[row.currency] = by_currency.get(row.currency, Decimal(0)) + row.amount
+    return [money(amount, currency) for currency, amount in sorted(by_currency.items())]
+
+
+def _names(request: web.Request, viewer: Viewer) -> dict[str, str]:
+    return {c.id: c.name for c in request.app[DIRECTORY].visible_customers(viewer.user)}
+
+
+# --- the ledger ------------------------------------------------------------------------
+
+
+@routes.get("/billing")
+async def ledger_desk(request: web.Request) -> web.Response:
+    viewer = require(request, "ledger")
+    app = request.app
+    now = app[CLOCK]()
+    filters = desk_query(request, viewer)
+    done = request.query.get("done")
+    ids = row_ids(request.query.getall("id", []))
+    if ids:
+        # The result of a change: exactly the rows it changed, as they are stored now.
+        page = await ledger_page(app[DATABASE], LedgerFilter(ids=tuple(ids)), limit=len(ids))
+    else:
+        offset = (filters.page - 1) * PAGE_ROWS
+        page = await ledger_page(app[DATABASE], filters.wanted(now), limit=PAGE_ROWS, offset=offset)
+    names = _names(request, viewer)
+    rows = [desk_row(row, names, now) for row in page.rows]
+    first = (filters.page - 1) * PAGE_ROWS + 1
+    return render(
+        request,
+        "billing.html",
+        {
+            "filters": filters,
+            "rows": rows,
+            "totals": total_lines(page.totals),
+            "matching": page.matching,
+            "first": first if rows else 0,
+            "last": first + len(rows) - 1,
+            "more": not ids and first - 1 + len(rows) < page.matching,
+            "result": _result(done, page.rows, viewer) if ids else None,
+            "customers": list(names.items()),
+            "status_names": STATUS_NAMES,
+            "kinds": KINDS,
+            "can_settle": _may_settle(viewer),
+        },
+    )
+
+
+def _result(done: str | None, rows: Sequence[LedgerRow], viewer: Viewer) -> str | None:
+    """The notice after a change, said only where the stored rows bear it out."""
+    who = viewer.user.name
+    n = len(rows)
+    plural = "row" if n == 1 else "rows"
+    if done == "approved" and rows and all(r.approved_by == who for r in rows):
+        return f"{n} {plural} approved by you, crediting {', '.join(sums(rows))}."
+    if done == "applied" and rows and all(r.applied_by == who for r in rows):
+        invoices = ", ".join(sorted({r.invoice_ref or "" for r in rows}))
+        return (
+            f"{n} {plural} applied by you to invoice {invoices}, crediting {', '.join(sums(rows))}."
+        )
+    return None
+
+
+def _may_settle(viewer: Viewer) -> bool:
+    return can(viewer.user, "settle")
+
+
+@routes.get("/billing/export.csv")
+async def export(request: web.Request) -> web.Response:
+    """Every row the filters match (not one page), for the billing system."""
+    viewer = require(request, "ledger")
+    app = request.app
+    now = app[CLOCK]()
+    filters = desk_query(request, viewer)
+    page = await ledger_page(app[DATABASE], filters.wanted(now), limit=None)
+    name = "-".join(
+        part
+        for part in (
+            "linkwatch-ledger",
+            filters.window or "recent",
+            filters.customer,
+            None if filters.status == "all" else filters.status,
+            None if filters.kind == "all" else filters.kind,
+        )
+        if part
+    )
+    return web.Response(
+        text=export_csv(page.rows),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={hdrs.CONTENT_DISPOSITION: f'attachment; filename="{name}.csv"'},
+    )
+
+
+# --- approve and apply -----------------------------------------------------------------
+
+
+async def _selected(request: web.Request, ids: Sequence[int]) -> list[LedgerRow]:
+    page = await ledger_page(request.app[DATABASE], LedgerFilter(ids=tuple(ids)), limit=len(ids))
+    missing = sorted(set(ids) - {row.id for row in page.rows})
+    if missing:
+        raise web.HTTPNotFound()
+    return page.rows
+
+
+async def _confirmation(
+    request: web.Request,
+    viewer: Viewer,
+    action: Action,
+    ids: Sequence[int],
+    *,
+    problem: Refusal | None = None,
+    invoice_ref: str = "",
+    back: str = "/billing",
+) -> web.Response:
+    now = request.app[CLOCK]()
+    rows = await _selected(request, ids)
+    _, to = ACTIONS[action]
+    refusals = [p for row in rows if (p := why_not(row, to, now)) is not None]
+    if problem is None and refusals:
+        verb = "approved" if action == "approve" else "applied"
+        problem = Refusal(409, [f"Nothing can be {verb} as selected:", *refusals])
+    names = _names(request, viewer)
+    return render(
+        request,
+        "billing_confirm.html",
+        {
+            "action": action,
+            "rows": [desk_row(row, names, now) for row in rows],
+            "sums": sums(rows),
+            "problem": problem,
+            "invoice_ref": invoice_ref,
+            "back": back,
+        },
+        status=problem.status if problem is not None else 200,
+    )
+
+
+def _back(value: str | None) -> str:
+    """Where the clerk came from: the ledger view with its filters, never another site."""
+    if value and value.startswith("/billing") and "//" not in value and "\\" not in value:
+        return value
+    return "/billing"
+
+
+@routes.get("/billing/confirm")
+async def confirm(request: web.Request) -> web.Response:
+    """The last look before approving or applying: exactly these rows, these totals."""
+    viewer = require(request, "settle")
+    asked = choice(request.query, "action", tuple(ACTIONS), "approve")
+    action: Action = "apply" if asked == "apply" else "approve"
+    back = _back(request.query.get("back"))
+    ids = row_ids(request.query.getall("id", []))
+    if not ids:
+        return _problem_page(request, Refusal(400, [NOTHING_SELECTED]), back)
+    return await _confirmation(request, viewer, action, ids, back=back)
+
+
+def _problem_page(request: web.Request, problem: Refusal, back: str) -> web.Response:
+    return render(
+        request,
+        "billing_problem.html",
+        {"problem": problem, "back": back},
+        status=problem.status,
+    )
+
+
+async def _settle(request: web.Request, action: Action) -> web.Response:
+    viewer = require(request, "settle")
+    form = await read_form(request)
+    back = _back(form.get("back"))
+    invoice = " ".join(form.get("invoice_ref", "").split())
+    ids = row_ids(form.getall("id", []))
+    if not ids:
+        return _problem_page(request, Refusal(400, [NOTHING_SELECTED]), back)
+    if action == "apply" and not invoice:
+        problem = Refusal(400, ["Enter the invoice reference the credits go on."])
+        return await _confirmation(request, viewer, action, ids, problem=problem, back=back)
+    if len(invoice) > MAX_INVOICE_CHARS:
+        problem = Refusal(400, [f"Keep the invoice reference to {MAX_INVOICE_CHARS} characters."])
+        return await _confirmation(request, viewer, action, ids, problem=problem, back=back)
+    db, now, actor = request.app[DATABASE], request.app[CLOCK](), viewer.user.name
+    try:
+        if action == "approve":
+            await approve(db, ids, actor, now)
+        else:
+            await apply(db, ids, actor, invoice, now)
+    except LedgerError as exc:
+        problem = ledger_problem(exc)
+        return await _confirmation(
+            request, viewer, action, ids, problem=problem, invoice_ref=invoice, back=back
+        )
+    done = "approved" if action == "approve" else "applied"
+    return redirect("/billing?" + urlencode([("done", done), *(("id", str(i)) for i in ids)]))
+
+
+@routes.post("/billing/approve")
+async def approve_rows(request: web.Request) -> web.Response:
+    return await _settle(request, "approve")
+
+
+@routes.post("/billing/apply")
+async def apply_rows(request: web.Request) -> web.Response:
+    return await _settle(request, "apply")
+
+
+# --- one row ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    label: str
+    value: str
+
+
+def figures_of(row: LedgerRow) -> list[Figure]:
+    def seconds(value: Decimal) -> str:
+        return f"{value:,f} s"
+
+    span = f"{row.window_start:%Y-%m-%d %H:%M} to {row.window_end:%Y-%m-%d %H:%M}"
+    return [
+        Figure("Window", f"{row.window_label} · {span} {row.timezone}"),
+        Figure("Measured until", row.local(row.measured_until) or ""),
+        Figure("Closes (end of grace)", row.local(row.closes_at) or ""),
+        Figure("Window length", seconds(row.window_s)),
+        Figure("Excluded (maintenance)", seconds(row.excluded_s)),
+        Figure("Unknown", seconds(row.unknown_s)),
+        Figure("Down", seconds(row.down_s)),
+        Figure("Eligible", seconds(row.eligible_s)),
+        Figure("Coverage", decimal_pct(row.coverage_pct)),
+        Figure("Availability", decimal_pct(row.availability_pct)),
+        Figure("Target", decimal_pct(row.target_pct)),
+        Figure("Met", {True: "yes", False: "no", None: "n/a"}[row.met]),
+        Figure("Error budget", seconds(row.budget_s)),
+        Figure("Budget used", decimal_pct(row.budget_used_pct)),
+        Figure("Outages", str(row.incidents)),
+        Figure("Credit steps", str(row.credit_steps)),
+        Figure("Credit", decimal_pct(row.credit_pct)),
+        Figure("Credit amount", money(row.credit_amount, row.currency)),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    entry: AuditEntry
+    at: Moment | None
+    row: str  # "#12", or "#14 (adjustment)"
+
+
+async def _row_page(
+    request: web.Request,
+    viewer: Viewer,
+    row_id: int,
+    *,
+    problem: Refusal | None = None,
+    amount: str = "",
+    reason: str = "",
+) -> web.Response:
+    app = request.app
+    now = app[CLOCK]()
+    db = app[DATABASE]
+    found = await ledger_page(db, LedgerFilter(ids=(row_id,)), limit=1)
+    if not found.rows:
+        raise web.HTTPNotFound()
+    row = found.rows[0]
+    root = row.parent_id if row.parent_id is not None else row.id
+    family = (await ledger_page(db, LedgerFilter(family=root), limit=None)).rows
+    kinds = {r.id: r for r in family}
+    audit = [
+        AuditView(
+            entry=e,
+            at=moment(e.at, now, UTC_ZONE),
+            row=f"#{e.ledger_id}"
+            + ("" if kinds[e.ledger_id].kind == "window" else " (adjustment)"),
+        )
+        for e in reversed(await audit_log(db, sorted(kinds)))
+    ]
+    names = _names(request, viewer)
+    waiting = next((r for r in family if r.kind == "adjustment" and r.status not in SETTLED), None)
+    credited = [r for r in family if r.status in SETTLED]
+    return render(
+        request,
+        "billing_row.html",
+        {
+            "row": desk_row(row, names, now),
+            "figures": figures_of(row),
+            "family": [desk_row(r, names, now) for r in family],
+            "credited": sums(credited) if credited else [],
+            "audit": audit,
+            "can_settle": _may_settle(viewer),
+            "may_adjust": row.kind == "window" and row.status in SETTLED,
+            "waiting": waiting,
+            "problem": problem,
+            "amount": amount,
+            "reason": reason,
+            "places": minor_units(row.currency),
+            "done": request.query.get("done") == "adjusted" and is_manual(row),
+        },
+        status=problem.status if problem is not None else 200,
+    )
+
+
+def _row_id(request: web.Request) -> int:
+    text = request.match_info["row_id"]
+    if not digits_only(text) or len(text) > 18:
+        raise web.HTTPNotFound()
+    return int(text)
+
+
+@routes.get("/billing/ledger/{row_id}")
+async def row_page(request: web.Request) -> web.Response:
+    viewer = require(request, "ledger")
+    return await _row_page(request, viewer, _row_id(request))
+
+
+@routes.post("/billing/ledger/{row_id}/adjust")
+async def adjust_row(request: web.Request) -> web.Response:
+    """A manual adjustment: a new row awaiting its own approval, never a change."""
+    viewer = require(request, "settle")
+    row_id = _row_id(request)
+    form = await read_form(request)
+    amount_text = form.get("amount", "").strip().replace(" ", "")
+    reason = form.get("reason", "")
+
+    async def refused(status: int, *lines: str) -> web.Response:
+        problem = Refusal(status, lines)
+        return await _row_page(
+            request, viewer, row_id, problem=problem, amount=amount_text, reason=reason
+        )
+
+    found = await ledger_page(request.app[DATABASE], LedgerFilter(ids=(row_id,)), limit=1)
+    if not found.rows:
+        raise web.HTTPNotFound()
+    currency = found.rows[0].currency
+    if not reason.strip():
+        return await refused(400, "Give the reason for the adjustment; it goes on the record.")
+    if not _AMOUNT.fullmatch(amount_text):
+        return await refused(
+            400, "Write the amount as a number such as 25.00, or -12.50 to take credit back."
+        )
+    amount = Decimal(amount_text)  # the pattern admits only what Decimal reads exactly
+    if amount == 0:
+        return await refused(400, "An adjustment of 0 changes nothing; give the amount.")
+    places = minor_units(currency)
+    if amount != round(amount, places):
+        return await refused(400, f"{currency} amounts use at most {places} decimal places.")
+    try:
+        made = await adjust(
+            request.app[DATABASE], row_id, amount, reason, viewer.user.name, request.app[CLOCK]()
+        )
+    except LedgerError as exc:  # the row's state: settled or not, an adjustment waiting
+        return await refused(409, str(exc))
+    return redirect(f"/billing/ledger/{made.id}?done=adjusted")
+
+
+# --- the audit trail -------------------------------------------------------------------
+
+
+@routes.get("/billing/audit")
+async def audit_view(request: web.Request) -> web.Response:
+    viewer = require(request, "ledger")
+    app = request.app
+    now = app[CLOCK]()
+    query = request.query
+    row_text = query.get("row", "")
+    if row_text and (not digits_only(row_text.lstrip("#")) or len(row_text) > 18):
+        raise web.HTTPBadRequest(text="row must be a ledger row id")
+    row = int(row_text.lstrip("#")) if row_text else None
+    action = choice(query, "action", AUDIT_ACTIONS, "all")
+    customer = query.get("customer") or None
+    if customer is not None:
+        visible_customer(request, viewer, customer)
+    since = timestamp(query.get("since"), "since")
+    until = timestamp(query.get("until"), "until")
+    limit = positive_int(query, "limit", 200, most=5000)
+    window = window_label(query.get("window"))
+    actor = query.get("actor", "").strip() or None
+    lines = await audit_page(
+        app[DATABASE],
+        row=row,
+        actor=actor,
+        action=None if action == "all" else action,
+        window=window,
+        customer=customer,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    names = _names(request, viewer)
+    return render(
+        request,
+        "billing_audit.html",
+        {
+            "lines": [(line, moment(line.entry.at, now, UTC_ZONE)) for line in lines],
+            "names": names,
+            "customers": list(names.items()),
+            "actions": AUDIT_ACTIONS,
+            "limit": limit,
+            "wanted": {
+                "row": row_text,
+                "actor": actor or "",
+                "action": action,
+                "window": window or "",
+                "customer": customer or "",
+                "since": query.get("since", ""),
+                "until": query.get("until", ""),
+            },
+        },
+    )

@@ -104,11 +104,16 @@ def month_label(value: str | None, name: str = "month") -> str | None:
     return label
 
 
+def digits_only(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def positive_int(query: Mapping[str, str], name: str, default: int, *, most: int) -> int:
     text = query.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    if not digits_only(text) or not 1 <= int(text) <= most:
         raise bad_request(f"{name}={text!r} is not allowed; use a whole number from 1 to {most}")
     return int(text)
 
