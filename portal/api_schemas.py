@@ -1,0 +1,361 @@
+"""The JSON Schemas of what the API answers and accepts: the components of its OpenAPI
+document, and what the property-based tests hold every response to.
+
+Objects are closed (`additionalProperties: false`) and every property is always present,
+null where there is no value, so a field added to a handler without being described
+here fails the tests. The SLA record and the ledger record are described field by field
+from `sla.records.FIELDS` and `sla.ledger.export_fields()`: a field added there is
+documented (loosely) at once, and a test asks for its exact type.
+
+Pure data: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from linkwatch.domain import LinkStatus
+from portal.openapi import JsonSchema
+from sla.ledger import STATUSES, export_fields
+from sla.records import FIELDS
+
+STRING: JsonSchema = {"type": "string"}
+INTEGER: JsonSchema = {"type": "integer"}
+NUMBER: JsonSchema = {"type": "number"}
+BOOLEAN: JsonSchema = {"type": "boolean"}
+TIME: JsonSchema = {"type": "string", "format": "date-time"}
+# What a time parameter takes: an RFC 3339 time, or a date meaning its midnight UTC.
+MOMENT: JsonSchema = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+}
+DECIMAL: JsonSchema = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+    "description": "An exact decimal, as a string (never a float): percentages are "
+    "truncated, money is in the currency's minor units.",
+}
+SECONDS: JsonSchema = {"type": "number", "description": "Seconds, exact to the microsecond."}
+WINDOW_PATTERN = r"^[0-9]{4}-(W[0-9]{2}|[0-9]{2})$"
+WINDOW: JsonSchema = {"type": "string", "pattern": WINDOW_PATTERN}
+STATUS: JsonSchema = {"type": "string", "enum": [status.value for status in LinkStatus]}
+PROBE_STATUS: JsonSchema = {
+    "type": "string",
+    "enum": [status.value for status in LinkStatus if status is not LinkStatus.MAINTENANCE],
+}
+
+
+def nullable(schema: JsonSchema) -> JsonSchema:
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    kind = schema["type"]
+    kinds = [*kind, "null"] if isinstance(kind, list) else [kind, "null"]
+    out = {**schema, "type": kinds}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def closed(description: str, /, **properties: JsonSchema) -> JsonSchema:
+    """An object with exactly these properties, all present."""
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+def ref(name: str) -> JsonSchema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def array(items: JsonSchema) -> JsonSchema:
+    return {"type": "array", "items": items}
+
+
+def page(item: str) -> JsonSchema:
+    return closed(
+        f"One page of {item} items. Ask again with `cursor` set to `next_cursor` for the "
+        "next page; `next_cursor` is null on the last page.",
+        items=array(ref(item)),
+        next_cursor=nullable(STRING),
+    )
+
+
+# --- SLA and ledger records ----------------------------------------------------------------
+
+# The report record's fields as `sla.records.record` writes them (seconds as numbers,
+# percentages and money as decimal strings), which is what `linkwatch report sla
+# --format json` prints.
+SLA_FIELDS: dict[str, JsonSchema] = {
+    "contract": STRING,
+    "customer": STRING,
+    "link": {
+        "type": "string",
+        "description": "The link id, or group:<contract> for a redundant group.",
+    },
+    "window": WINDOW,
+    "window_start": TIME,
+    "window_end": TIME,
+    "window_s": SECONDS,
+    "excluded_s": SECONDS,
+    "unknown_s": SECONDS,
+    "down_s": SECONDS,
+    "eligible_s": SECONDS,
+    "coverage_pct": nullable(DECIMAL),
+    "availability_pct": nullable(DECIMAL),
+    "target_pct": DECIMAL,
+    "met": nullable(BOOLEAN),
+    "budget_s": SECONDS,
+    "budget_used_pct": nullable(DECIMAL),
+    "incidents": INTEGER,
+    "credit_steps": INTEGER,
+    "credit_pct": DECIMAL,
+    "credit_amount": DECIMAL,
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+    "status": {"type": "string", "enum": list(STATUSES)},
+    "budget_remaining_s": SECONDS,
+    "burn_rate": nullable(DECIMAL),
+    "budget_warning_pct": nullable(INTEGER),
+    "objectives_met": nullable(BOOLEAN),
+}
+
+# The ledger keeps the fields added to the record after its first release as JSON, with
+# decimals as strings, and rows written before a field existed have none of it.
+_LEDGER_LATER: dict[str, JsonSchema] = {
+    "budget_remaining_s": {"type": ["number", "string", "null"]},
+    "burn_rate": nullable(DECIMAL),
+    "budget_warning_pct": nullable(INTEGER),
+    "objectives_met": nullable(BOOLEAN),
+}
+LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
+    "id": INTEGER,
+    "kind": {"type": "string", "enum": ["window", "adjustment"]},
+    "parent": nullable(INTEGER),
+    "amount": {
+        **DECIMAL,
+        "description": "What this row credits: the credit, or an "
+        "adjustment's difference (may be negative).",
+    },
+    "reason": nullable(STRING),
+    "invoice_ref": nullable(STRING),
+    "approved_by": nullable(STRING),
+    "approved_at": nullable(TIME),
+    "applied_by": nullable(STRING),
+    "applied_at": nullable(TIME),
+}
+
+
+def _record(description: str, fields: tuple[str, ...], known: dict[str, JsonSchema]) -> JsonSchema:
+    # A field the record gained without a schema here is still documented, as "any".
+    return closed(description, **{name: known.get(name, {}) for name in fields})
+
+
+def sla_record_schema() -> JsonSchema:
+    return _record(
+        "One contract (and link, or redundant group) over one window: the SLA report's "
+        "record, field for field as billing systems read it.",
+        FIELDS,
+        SLA_FIELDS,
+    )
+
+
+def credit_schema() -> JsonSchema:
+    return _record(
+        "A ledger row: the report record's fields (as the ledger stored them) plus the "
+        "ledger's own. Times are in the customer's zone.",
+        export_fields(),
+        {**SLA_FIELDS, **_LEDGER_LATER, **LEDGER_OWN_FIELDS},
+    )
+
+
+def availability_schema() -> JsonSchema:
+    record = sla_record_schema()
+    properties = {
+        **record["properties"],
+        "contractual": {
+            "type": "boolean",
+            "description": "Whether the window is of the contract's own kind. Only then "
+            "is the credit one the contract pays; otherwise the figures are for reading.",
+        },
+    }
+    return {**record, "required": list(properties), "properties": properties}
+
+
+# --- everything else ---------------------------------------------------------------------
+
+MAINTENANCE_REF = closed(
+    "The maintenance window in progress for the link.", id=STRING, description=STRING
+)
+LINK_PROPERTIES: dict[str, JsonSchema] = {
+    "id": STRING,
+    "customer": STRING,
+    "customer_name": STRING,
+    "description": STRING,
+    "status": {
+        **STATUS,
+        "description": "What the customer sees: maintenance when an "
+        "announced window is in progress, else what the probes measure.",
+    },
+    "measured_status": PROBE_STATUS,
+    "since": nullable(TIME),
+    "since_exact": {
+        **BOOLEAN,
+        "description": "False: the status began at or before "
+        "`since` (only recent samples were read).",
+    },
+    "maintenance": nullable(ref("MaintenanceInProgress")),
+}
+PROBE = closed(
+    "One probe's current state.",
+    id=STRING,
+    kind=STRING,
+    availability={**BOOLEAN, "description": "Whether it counts toward availability."},
+    status=PROBE_STATUS,
+    since=nullable(TIME),
+    since_exact=BOOLEAN,
+    last_observed_at=nullable(TIME),
+    rtt_ms=nullable(NUMBER),
+    loss_pct=nullable(NUMBER),
+    error=nullable(STRING),
+)
+INCIDENT = closed(
+    "One outage of a link (a confirmed DOWN), with its real start even when it began "
+    "before the range asked for.",
+    link=STRING,
+    starts_at=TIME,
+    ends_at=nullable(TIME),
+    running=BOOLEAN,
+    duration_s=nullable(SECONDS),
+    seen_until=nullable(TIME),
+    probes=array(
+        closed("A probe that saw the outage.", probe=STRING, starts_at=TIME, error=nullable(STRING))
+    ),
+)
+SERIES_POINT = closed(
+    "One probe of the link over one UTC hour or day.",
+    probe=STRING,
+    bucket_start=TIME,
+    bucket_end=TIME,
+    samples_up=INTEGER,
+    samples_degraded=INTEGER,
+    samples_down=INTEGER,
+    samples_unknown=INTEGER,
+    samples_expected=nullable(NUMBER),
+    rtt_mean_ms=nullable(NUMBER),
+    rtt_p95_ms=nullable(NUMBER),
+    loss_mean_pct=nullable(NUMBER),
+    jitter_mean_ms=nullable(NUMBER),
+)
+TERMS = closed(
+    "The contract's terms in force now (plan, contract and versions merged).",
+    target_pct=DECIMAL,
+    window={"type": "string", "enum": ["week", "month"]},
+    fee=DECIMAL,
+    currency=STRING,
+    credit=closed(
+        "How the credit is worked out.",
+        step_pct=DECIMAL,
+        per_step_pct=DECIMAL,
+        rounding={"type": "string", "enum": ["ceil", "floor"]},
+        cap_pct=DECIMAL,
+        bands=array(
+            closed(
+                "Availability below a level earns a credit.", below_pct=DECIMAL, credit_pct=DECIMAL
+            )
+        ),
+        incidents=nullable(
+            closed(
+                "N or more outages of at least a duration earn an extra credit.",
+                count=INTEGER,
+                min_duration_s=NUMBER,
+                credit_pct=DECIMAL,
+            )
+        ),
+    ),
+    minimum_credit=DECIMAL,
+    unknown={"type": "string", "enum": ["exclude", "count_as_up", "count_as_down"]},
+    maintenance_notice_s=NUMBER,
+    grace_s=NUMBER,
+    budget_warnings_pct=array(INTEGER),
+    latency=nullable(
+        closed(
+            "A latency objective.",
+            p95_ms=nullable(NUMBER),
+            mean_ms=nullable(NUMBER),
+            credit_pct=DECIMAL,
+        )
+    ),
+    loss=nullable(closed("A loss objective.", max_pct=NUMBER, credit_pct=DECIMAL)),
+)
+CONTRACT = closed(
+    "A contract and its terms in force now.",
+    id=STRING,
+    customer=STRING,
+    links=array(STRING),
+    group={"type": "string", "enum": ["none", "redundant"]},
+    plan=nullable(STRING),
+    effective_from=nullable(TIME),
+    terms=nullable(ref("Terms")),
+)
+MAINTENANCE = closed(
+    "Planned work. Only the links and customers the caller may see are listed.",
+    id=STRING,
+    description=STRING,
+    starts_at=TIME,
+    ends_at=TIME,
+    announced_at=TIME,
+    everything={**BOOLEAN, "description": "The window covers every link."},
+    link_ids=array(STRING),
+    customer_ids=array(STRING),
+)
+ME = closed(
+    "The token's user.",
+    name=STRING,
+    role={"type": "string", "enum": ["customer", "ops", "billing", "admin"]},
+    customer=nullable(STRING),
+)
+
+
+def schemas() -> dict[str, JsonSchema]:
+    link = closed("A link and its current status.", **LINK_PROPERTIES)
+    detail = closed(
+        "A link, its current status and each probe's.",
+        **LINK_PROPERTIES,
+        probes=array(ref("Probe")),
+        contracts=array(STRING),
+    )
+    found: dict[str, Any] = {
+        "Me": ME,
+        "MaintenanceInProgress": MAINTENANCE_REF,
+        "Link": link,
+        "LinkDetail": detail,
+        "Probe": PROBE,
+        "Incident": INCIDENT,
+        "SlaRecord": sla_record_schema(),
+        "AvailabilityRecord": availability_schema(),
+        "Availability": closed(
+            "Each contract of the link over a window.",
+            link=STRING,
+            items=array(ref("AvailabilityRecord")),
+        ),
+        "SeriesPoint": SERIES_POINT,
+        "Series": closed(
+            "Measurements of the link per bucket, per probe; buckets with no sample are left out.",
+            **{
+                "link": STRING,
+                "bucket": {"type": "string", "enum": ["hour", "day"]},
+                "from": TIME,
+                "to": TIME,
+                "items": array(ref("SeriesPoint")),
+            },
+        ),
+        "Terms": TERMS,
+        "Contract": CONTRACT,
+        "Credit": credit_schema(),
+        "Maintenance": MAINTENANCE,
+    }
+    for item in ("Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance"):
+        found[f"{item}Page"] = page(item)
+    return found

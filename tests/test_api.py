@@ -1,0 +1,765 @@
+"""The JSON API under /api/v1, over real HTTP on loopback, on the embedded PostgreSQL with
+samples stored through the collector and a ledger computed by `sla.ledger`.
+
+Every response the tests receive is checked against the API's own OpenAPI document (the
+schema documented for its operation and status, or the error schema), and a
+property-based run (schemathesis) sends generated requests to the live app with a
+customer's and a billing token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jsonschema_rs
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from collector import Database, upsert_maintenance
+from linkwatch.domain import MaintenanceWindow, Outcome, Sample
+from linkwatch.errors import DatabaseError
+from portal import api
+from portal.api_schemas import LEDGER_OWN_FIELDS, SLA_FIELDS
+from portal.keys import ACCOUNTS
+from sla.ledger import audit_log, export_fields, list_rows, refresh_ledger
+from sla.records import FIELDS, record, to_json
+from sla.report import contract_windows
+from tests.portal_kit import NOW, PortalKit, minutes, running_portal, samples, standard_history
+
+ACME_LINKS = ["acme-ber-2", "acme-fra-1"]
+GLOBEX_LINKS = ["globex-bos-2", "globex-nyc-1"]
+# What nothing shown to Acme's people may contain.
+GLOBEX_MARKS = ("globex", "Globex", "New York", "Boston", "USD")
+ACME_MARKS = ("acme", "Acme", "Frankfurt", "Berlin", "EUR")
+LEDGER_WINDOWS = ["2026-W46", "2026-W47", "2026-10", "2026-11"]
+MISSING_CREDIT = 987654321
+
+
+def history(now: datetime) -> list[Sample]:
+    """The portal kit's standard history, plus two ten-minute outages of acme-fra-1
+    (six and five hours ago) in the hours before it."""
+    out = standard_history(now)
+    up = {"rtt_ms": 12.34, "loss_pct": 0.0}
+    down = {"loss_pct": 100.0, "error": "no reply (5/5 lost)"}
+    h = timedelta(hours=1)
+    ten = timedelta(minutes=10)
+    for start, end, outcome, fields in (
+        (now - 8 * h, now - 6 * h, Outcome.UP, up),
+        (now - 6 * h, now - 6 * h + ten, Outcome.DOWN, down),
+        (now - 6 * h + ten, now - 5 * h, Outcome.UP, up),
+        (now - 5 * h, now - 5 * h + ten, Outcome.DOWN, down),
+        (now - 5 * h + ten, now - 3 * h, Outcome.UP, up),
+    ):
+        out += samples("acme-fra-1", minutes(start, end), outcome, **fields)
+    return out
+
+
+def planned(
+    window_id: str, starts_in: timedelta, hours: int, description: str, **targets: tuple[str, ...]
+) -> MaintenanceWindow:
+    """A window starting `starts_in` from NOW, announced well ahead (20 days before it)."""
+    start = NOW + starts_in
+    return MaintenanceWindow(
+        window_id,
+        start,
+        start + timedelta(hours=hours),
+        start - timedelta(days=20),
+        description,
+        **targets,
+    )
+
+
+DAY = timedelta(days=1)
+MAINTENANCE = [
+    planned("mw-berlin", DAY, 2, "Router swap in Berlin", link_ids=("acme-ber-2",)),
+    planned("mw-gx-core", 2 * DAY, 1, "Globex core upgrade", customer_ids=("globex",)),
+    planned("mw-everything", -10 * DAY, 1, "Monitoring upgrade"),
+    planned("mw-duct", 3 * DAY, 4, "Fibre duct works", link_ids=("acme-fra-1", "globex-nyc-1")),
+]
+
+
+# --- calling the API, and holding every answer to the document ----------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+class Api:
+    """The portal's API as a client with one token sees it."""
+
+    def __init__(self, kit: PortalKit, document: dict[str, Any], token: str | None) -> None:
+        self.kit = kit
+        self.document = document
+        self.token = token
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        expect: int | None = 200,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Answer:
+        sent = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = await self.kit.client.request(
+            method, path, params=params, headers={**sent, **(headers or {})}, **kwargs
+        )
+        assert response.headers["Content-Type"].startswith("application/json")
+        body = await response.json()
+        if expect is not None:
+            assert response.status == expect, f"{method} {path} {params}: {body}"
+        conforms(self.document, method, path, response.status, body)
+        return Answer(response.status, body, response.headers)
+
+    async def get(self, path: str, expect: int | None = 200, **params: str) -> Any:
+        return (await self.call("GET", path, expect, params=params)).body
+
+    async def post(self, path: str, expect: int | None = 200, **kwargs: Any) -> Any:
+        return (await self.call("POST", path, expect, **kwargs)).body
+
+    async def walk(self, path: str, **params: str) -> list[Any]:
+        """Every item of a paged list, page by page."""
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            page = await self.get(path, **params, **({"cursor": cursor} if cursor else {}))
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
+
+
+def operation_of(document: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:
+    for template, methods in document["paths"].items():
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path) and method.lower() in methods:
+            operation: dict[str, Any] = methods[method.lower()]
+            return operation
+    return None
+
+
+def conforms(document: dict[str, Any], method: str, path: str, status: int, body: Any) -> None:
+    """`body` is what the document says `status` answers for this operation; an
+    undocumented route's answer is an error of the one documented shape."""
+    operation = operation_of(document, method, path)
+    # A 500 is a bug, so never documented; even then it has the one error shape.
+    if operation is None or status == 500:
+        assert status >= 400, f"{method} {path} answered {status} but is not documented"
+        schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
+    else:
+        assert str(status) in operation["responses"], f"{method} {path}: {status} undocumented"
+        response = operation["responses"][str(status)]
+        if "$ref" in response:
+            response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+        schema = response["content"]["application/json"]["schema"]
+    validator = jsonschema_rs.Draft202012Validator(
+        {**schema, "components": document["components"]}, validate_formats=True
+    )
+    problems = [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(body)]
+    assert not problems, f"{method} {path} {status}: {problems[:5]}"
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    kit: PortalKit
+    document: dict[str, Any]
+    tokens: dict[str, str]
+
+    def api(self, user: str | None) -> Api:
+        return Api(self.kit, self.document, None if user is None else self.tokens[user])
+
+
+async def make_token(kit: PortalKit, name: str, **kwargs: Any) -> str:
+    accounts = kit.client.server.app[ACCOUNTS]
+    user = await accounts.user(name)
+    assert user is not None
+    _token, secret = await accounts.create_token(user, f"{name} test", kit.clock(), **kwargs)
+    return secret
+
+
+@pytest.fixture
+async def world(database: Database) -> AsyncIterator[World]:
+    async with running_portal(database, history=history) as kit:
+        await upsert_maintenance(database, MAINTENANCE, source="config")
+        await refresh_ledger(database, kit.config, LEDGER_WINDOWS, NOW)
+        document = await (await kit.client.get("/api/v1/openapi.json")).json()
+        tokens = {
+            name: await make_token(kit, name) for name in ("alice", "gus", "olga", "bill", "ada")
+        }
+        yield World(kit, document, tokens)
+
+
+def ids(items: list[dict[str, Any]]) -> list[Any]:
+    return [item["id"] for item in items]
+
+
+# --- the document --------------------------------------------------------------------------
+
+
+async def test_the_document_needs_no_token_and_describes_exactly_the_routes(
+    world: World,
+) -> None:
+    document = world.document
+    assert document["openapi"].startswith("3.1")
+    app = world.kit.client.server.app
+    registered = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/")
+        and route.method != "HEAD"
+    }
+    documented = {
+        (method.upper(), path) for path, methods in document["paths"].items() for method in methods
+    }
+    assert registered == documented
+    operation_ids = [op["operationId"] for m in document["paths"].values() for op in m.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    for path, methods in document["paths"].items():
+        for operation in methods.values():
+            if path == "/api/v1/openapi.json":
+                assert operation["security"] == []
+            else:
+                assert operation["security"] == [{"token": []}]
+                assert "401" in operation["responses"]
+    assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+
+
+def test_every_record_field_has_its_type_documented() -> None:
+    assert set(SLA_FIELDS) == set(FIELDS)
+    assert set(export_fields()) <= {*SLA_FIELDS, *LEDGER_OWN_FIELDS}
+    schemas = api.api_document()["components"]["schemas"]
+    assert list(schemas["SlaRecord"]["properties"]) == list(FIELDS)
+    assert list(schemas["Credit"]["properties"]) == list(export_fields())
+
+
+# --- who sees what -------------------------------------------------------------------------
+
+
+async def test_each_role_sees_exactly_its_links(world: World) -> None:
+    alice, gus, olga = world.api("alice"), world.api("gus"), world.api("olga")
+    assert ids((await alice.get("/api/v1/links"))["items"]) == ACME_LINKS
+    assert ids((await gus.get("/api/v1/links"))["items"]) == GLOBEX_LINKS
+    assert ids((await olga.get("/api/v1/links"))["items"]) == sorted(ACME_LINKS + GLOBEX_LINKS)
+    down = await olga.get("/api/v1/links", status="down")
+    assert ids(down["items"]) == ["acme-ber-2"]
+    globex = await olga.get("/api/v1/links", customer="globex", status="degraded")
+    assert ids(globex["items"]) == ["globex-nyc-1"]
+
+
+async def test_a_link_shows_its_status_and_probes(world: World) -> None:
+    link = await world.api("alice").get("/api/v1/links/acme-ber-2")
+    assert link["status"] == "down"
+    assert link["since"] == (NOW - timedelta(minutes=25)).isoformat()
+    assert link["customer_name"] == "Acme Corp"
+    assert link["contracts"] == ["acme-ber-silver"]
+    [probe] = link["probes"]
+    assert probe["id"] == "icmp"
+    assert probe["status"] == "down"
+    assert probe["loss_pct"] == 100.0
+    assert probe["error"] == "no reply (5/5 lost)"
+    fra = await world.api("alice").get("/api/v1/links/acme-fra-1")
+    assert (fra["status"], fra["probes"][0]["rtt_ms"]) == ("up", 12.34)
+
+
+async def test_other_customers_objects_are_as_missing_as_nonexistent_ones(
+    world: World,
+) -> None:
+    alice = world.api("alice")
+    for tail in ("", "/incidents", "/availability", "/series"):
+        other = await alice.call("GET", f"/api/v1/links/globex-nyc-1{tail}", 404)
+        missing = await alice.call("GET", f"/api/v1/links/no-such-link{tail}", 404)
+        assert other.body == missing.body
+        assert "globex" not in json.dumps(other.body).lower()
+    for path in ("/api/v1/links", "/api/v1/contracts", "/api/v1/credits", "/api/v1/reports/sla"):
+        params = {"customer": "globex", "window": "2026-W47"} if "reports" in path else {}
+        other = await alice.call("GET", path, 404, params={"customer": "globex", **params})
+        missing = await alice.call("GET", path, 404, params={**params, "customer": "nobody"})
+        assert other.body == missing.body
+    theirs = [row.id for row in await list_rows(world.kit.db, customer="globex")]
+    assert theirs
+    missing_credit = await alice.get(f"/api/v1/credits/{MISSING_CREDIT}", 404)
+    for row_id in theirs:
+        assert await alice.get(f"/api/v1/credits/{row_id}", 404) == missing_credit
+    link = await alice.call("GET", "/api/v1/maintenance", 404, params={"link": "globex-nyc-1"})
+    assert link.body == (await alice.call("GET", "/api/v1/maintenance", 404,
+                                          params={"link": "nope"})).body  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("user", "own_links", "own_marks", "others_marks"),
+    [
+        ("alice", ACME_LINKS, ("acme-fra-gold", "Router swap in Berlin"), GLOBEX_MARKS),
+        ("gus", GLOBEX_LINKS, ("globex-nyc-platinum", "Fibre duct works"), ACME_MARKS),
+    ],
+)
+async def test_nothing_a_customer_reads_mentions_another_customer(
+    world: World,
+    user: str,
+    own_links: list[str],
+    own_marks: tuple[str, ...],
+    others_marks: tuple[str, ...],
+) -> None:
+    caller = world.api(user)
+    bodies = [
+        await caller.get(f"/api/v1{path}")
+        for path in ("/me", "/links", "/contracts", "/credits", "/maintenance")
+    ]
+    for window in LEDGER_WINDOWS:
+        bodies.append(await caller.get("/api/v1/reports/sla", window=window))
+    for link_id in own_links:
+        for tail in ("", "/incidents", "/availability", "/series"):
+            bodies.append(await caller.get(f"/api/v1/links/{link_id}{tail}"))
+    text = json.dumps(bodies)
+    for mark in others_marks:
+        assert mark not in text
+    for mark in own_marks:
+        assert mark in text
+
+
+async def test_contracts_show_their_terms(world: World) -> None:
+    alice = await world.api("alice").get("/api/v1/contracts")
+    assert ids(alice["items"]) == ["acme-ber-silver", "acme-fra-gold"]
+    gold = alice["items"][1]
+    assert gold["links"] == ["acme-fra-1"]
+    terms = gold["terms"]
+    assert (terms["target_pct"], terms["fee"], terms["currency"]) == ("99.5", "250.00", "EUR")
+    assert terms["window"] == "week"
+    assert terms["credit"]["step_pct"] == "0.5"
+    staff = await world.api("olga").get("/api/v1/contracts", customer="globex")
+    assert ids(staff["items"]) == ["globex-bos-basic", "globex-nyc-platinum"]
+
+
+async def test_maintenance_shows_only_what_concerns_the_callers_links(world: World) -> None:
+    alice = (await world.api("alice").get("/api/v1/maintenance", **{"from": "2026-11-01"}))["items"]
+    assert ids(alice) == ["mw-everything", "mw-berlin", "mw-duct"]
+    duct = alice[2]
+    assert duct["link_ids"] == ["acme-fra-1"]  # not the other customer's link
+    assert alice[0]["everything"] is True
+    staff = await world.api("olga").get("/api/v1/maintenance", **{"from": "2026-11-01"})
+    assert ids(staff["items"]) == ["mw-everything", "mw-berlin", "mw-gx-core", "mw-duct"]
+    assert staff["items"][3]["link_ids"] == ["acme-fra-1", "globex-nyc-1"]
+    berlin = await world.api("alice").get("/api/v1/maintenance", link="acme-ber-2")
+    assert ids(berlin["items"]) == ["mw-everything", "mw-berlin"]
+
+
+# --- links' history and figures ------------------------------------------------------------
+
+
+async def test_incidents_come_newest_first_with_their_real_start(world: World) -> None:
+    alice = world.api("alice")
+    found = await alice.walk("/api/v1/links/acme-fra-1/incidents", limit="1")
+    starts = [i["starts_at"] for i in found]
+    hours = timedelta(hours=1)
+    assert starts == [(NOW - 5 * hours).isoformat(), (NOW - 6 * hours).isoformat()]
+    assert [i["duration_s"] for i in found] == [600, 600]
+    assert found[0]["probes"][0]["error"] == "no reply (5/5 lost)"
+    [running] = (await alice.get("/api/v1/links/acme-ber-2/incidents"))["items"]
+    assert running["running"] is True
+    assert running["ends_at"] is None
+    # An outage that began before `from` shows its real start.
+    since = (NOW - timedelta(minutes=5)).isoformat()
+    [late] = (await alice.get("/api/v1/links/acme-ber-2/incidents", **{"from": since}))["items"]
+    assert late["starts_at"] == (NOW - timedelta(minutes=25)).isoformat()
+    none = await alice.get("/api/v1/links/acme-fra-1/incidents", to="2026-11-01")
+    assert none["items"] == []
+
+
+async def test_series_come_per_hour_or_day_from_the_rollups(world: World) -> None:
+    alice = world.api("alice")
+    hourly = await alice.get("/api/v1/links/acme-fra-1/series", range="4h")
+    assert hourly["bucket"] == "hour"
+    points = hourly["items"]
+    assert [p["bucket_start"] for p in points] == [
+        (NOW - timedelta(hours=h)).isoformat() for h in (4, 3, 2, 1)
+    ]
+    last = points[-1]
+    assert (last["samples_up"], last["samples_down"], last["samples_expected"]) == (60, 0, 60)
+    assert last["rtt_mean_ms"] == pytest.approx(12.34)
+    daily = await alice.get("/api/v1/links/acme-fra-1/series", bucket="day", range="2d")
+    [today] = [p for p in daily["items"] if p["bucket_start"].startswith("2026-11-18")]
+    assert today["samples_down"] == 20
+    assert today["samples_up"] == 8 * 60 - 20
+
+
+async def test_availability_and_reports_are_the_sla_records(world: World) -> None:
+    kit = world.kit
+    expected = json.loads(
+        to_json(
+            [
+                record(item, NOW)
+                for item in await contract_windows(kit.db, kit.config, "2026-W47", NOW)
+            ]
+        )
+    )
+    report = await world.api("olga").walk("/api/v1/reports/sla", window="2026-W47", limit="1")
+    assert report == sorted(expected, key=lambda r: (r["contract"], r["link"]))
+    alice = await world.api("alice").get("/api/v1/reports/sla", window="2026-W47")
+    assert alice["items"] == [r for r in report if r["customer"] == "acme"]
+    running = await world.api("alice").get("/api/v1/links/acme-fra-1/availability")
+    [gold] = running["items"]
+    assert (gold["contract"], gold["window"], gold["contractual"]) == (
+        "acme-fra-gold",
+        "2026-W47",
+        True,
+    )
+    assert {k: v for k, v in gold.items() if k != "contractual"} == next(
+        r for r in report if r["contract"] == "acme-fra-gold"
+    )
+    month = await world.api("alice").get("/api/v1/links/acme-fra-1/availability", window="2026-11")
+    [over_month] = month["items"]
+    assert (over_month["window"], over_month["contractual"]) == ("2026-11", False)
+
+
+# --- paging --------------------------------------------------------------------------------
+
+
+async def test_pages_hold_every_item_exactly_once(world: World) -> None:
+    bill = world.api("bill")
+    everything = [row.id for row in await list_rows(world.kit.db)]
+    assert len(everything) == 8
+    for size in ("1", "3", "8", "500"):
+        assert ids(await bill.walk("/api/v1/credits", limit=size)) == everything
+    closed = [row.id for row in await list_rows(world.kit.db, status="closed")]
+    assert ids(await bill.walk("/api/v1/credits", status="closed", limit="1")) == closed
+    olga = world.api("olga")
+    assert ids(await olga.walk("/api/v1/links", limit="3")) == sorted(ACME_LINKS + GLOBEX_LINKS)
+    assert ids(await olga.walk("/api/v1/maintenance", limit="2", **{"from": "2026-11-01"})) == [
+        "mw-everything",
+        "mw-berlin",
+        "mw-gx-core",
+        "mw-duct",
+    ]
+    first = await bill.get("/api/v1/credits", limit="3")
+    assert len(first["items"]) == 3
+    last = await bill.get("/api/v1/credits", limit="8")
+    assert last["next_cursor"] is None
+
+
+async def test_a_cursor_works_only_unchanged_and_for_its_own_query(world: World) -> None:
+    bill = world.api("bill")
+    cursor = (await bill.get("/api/v1/credits", limit="2"))["next_cursor"]
+    assert cursor
+    payload, signature = cursor.split(".")
+    flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
+    links_cursor = (await world.api("olga").get("/api/v1/links", limit="1"))["next_cursor"]
+    for bad, params in (
+        (f"{flipped}.{signature}", {}),
+        ("garbage", {}),
+        ("a.b.c", {}),
+        ("\u00e9.x", {}),
+        (cursor, {"status": "closed"}),  # another query's cursor
+        (links_cursor, {}),
+    ):
+        answer = await bill.call("GET", "/api/v1/credits", 400, params={"cursor": bad, **params})
+        assert "cursor=" in answer.body["error"]["message"]
+    assert (await bill.get("/api/v1/credits", cursor=cursor, limit="5"))["items"]
+
+
+# --- bad requests --------------------------------------------------------------------------
+
+
+INCIDENTS = "/api/v1/links/acme-fra-1/incidents"
+SERIES = "/api/v1/links/acme-fra-1/series"
+LIMIT_SAYS = "limit='0' is not allowed; use a whole number from 1 to 500"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "says"),
+    [
+        ("/api/v1/links", {"limit": "0"}, LIMIT_SAYS),
+        ("/api/v1/links", {"limit": "abc"}, "limit='abc'"),
+        ("/api/v1/links", {"limit": "\u00b2"}, "limit='\u00b2'"),
+        ("/api/v1/links", {"limit": "501"}, "limit='501'"),
+        ("/api/v1/links", {"limit": ""}, "limit is empty"),
+        ("/api/v1/links", {"status": "purple"}, "status='purple' is not allowed; use one of up,"),
+        ("/api/v1/links", {"custmer": "acme"}, "unknown query parameter 'custmer'"),
+        ("/api/v1/credits", {"window": "2026-13"}, "window='2026-13': month must be 01 to 12"),
+        ("/api/v1/credits", {"status": "paid"}, "status='paid' is not allowed"),
+        ("/api/v1/reports/sla", {}, "window is required"),
+        ("/api/v1/reports/sla", {"window": "week 47"}, "window='week 47' is not a window"),
+        (INCIDENTS, {"from": "yesterday"}, "from='yesterday' is not a time; use RFC 3339"),
+        (INCIDENTS, {"from": "20261118"}, "from='20261118' is not a time"),
+        (INCIDENTS, {"from": "2026-02-30"}, "from='2026-02-30' is not a time"),
+        (INCIDENTS, {"from": "2026-11-18T10:00:00"}, "has no UTC offset"),
+        (INCIDENTS, {"from": "2026-11-19", "to": "2026-11-18"}, "is not before"),
+        (INCIDENTS, {"from": "2020-01-01"}, "at most 400 days"),
+        (SERIES, {"bucket": "minute"}, "bucket='minute' is not allowed"),
+        (SERIES, {"range": "40d"}, "range='40d' is not allowed"),
+        (SERIES, {"range": "9" * 30 + "d"}, "is not allowed"),
+        (SERIES, {"range": "1d", "from": "2026-11-01"}, "not both"),
+        ("/api/v1/links/acme-fra-1/availability", {"window": "0000-01"}, "window="),
+        ("/api/v1/maintenance", {"to": "9999-12-31T23:00:00-05:00"}, "out of range"),
+    ],
+)
+async def test_bad_parameters_are_400_naming_the_parameter(
+    world: World, path: str, params: dict[str, str], says: str
+) -> None:
+    answer = await world.api("ada").call("GET", path, 400, params=params)
+    assert says in answer.body["error"]["message"]
+
+
+async def test_a_parameter_given_twice_is_400(world: World) -> None:
+    answer = await world.api("olga").call("GET", "/api/v1/links?status=up&status=down", 400)
+    assert answer.body["error"]["message"] == "give status once"
+
+
+async def test_unsupported_methods_and_paths_answer_json(world: World) -> None:
+    olga = world.api("olga")
+    wrong = await olga.call("PUT", "/api/v1/links", 405, data=b"")
+    assert "GET" in wrong.headers["Allow"]
+    await olga.call("GET", "/api/v1/credits/1/approve", 405)
+    await olga.call("GET", "/api/v1/nothing", 404)
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+async def test_only_a_live_token_of_an_enabled_user_gets_in(world: World) -> None:
+    kit = world.kit
+    short = await make_token(kit, "alice", expires_at=NOW + timedelta(days=1))
+    disabled = await make_token(kit, "dave")
+    live = Api(kit, world.document, short)
+    assert (await live.get("/api/v1/me"))["name"] == "alice"
+    for token in (disabled, "lw_made-up", "not-even-ours", ""):
+        answer = await Api(kit, world.document, token).call("GET", "/api/v1/links", 401)
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    for header in ("Basic YWxpY2U6cHc=", f"Token {short}", "Bearer"):
+        await Api(kit, world.document, None).call(
+            "GET", "/api/v1/links", 401, headers={"Authorization": header}
+        )
+    kit.clock.advance(timedelta(days=2))
+    expired = await live.call("GET", "/api/v1/links", 401)
+    assert expired.body["error"]["status"] == 401
+    accounts = kit.client.server.app[ACCOUNTS]
+    alice = await accounts.user("alice")
+    assert alice is not None
+    for token in await accounts.tokens(alice):
+        await accounts.revoke_token(alice, token.id, kit.clock())
+    await world.api("alice").call("GET", "/api/v1/me", 401)
+
+
+# --- the ledger through the API ------------------------------------------------------------
+
+
+async def _closed_acme_row(kit: PortalKit) -> int:
+    rows = await list_rows(kit.db, customer="acme", status="closed")
+    return rows[0].id
+
+
+async def test_billing_approves_and_applies_as_itself(world: World) -> None:
+    kit, bill = world.kit, world.api("bill")
+    row_id = await _closed_acme_row(kit)
+    approved = await bill.post(f"/api/v1/credits/{row_id}/approve")
+    assert (approved["status"], approved["approved_by"]) == ("approved", "bill")
+    applied = await bill.post(
+        f"/api/v1/credits/{row_id}/apply", json={"invoice_ref": "INV-2026-0042"}
+    )
+    assert (applied["status"], applied["applied_by"], applied["invoice_ref"]) == (
+        "applied",
+        "bill",
+        "INV-2026-0042",
+    )
+    [stored] = [r for r in await list_rows(kit.db) if r.id == row_id]
+    assert (stored.status, stored.approved_by, stored.applied_by) == ("applied", "bill", "bill")
+    actors = {(e.action, e.actor) for e in await audit_log(kit.db, [row_id])}
+    assert {("approved", "bill"), ("applied", "bill")} <= actors
+    assert await bill.get(f"/api/v1/credits/{row_id}") == applied
+    # The customer sees the outcome of their own credit.
+    assert (await world.api("alice").get(f"/api/v1/credits/{row_id}"))["status"] == "applied"
+    assert (await world.api("ada").get(f"/api/v1/credits/{row_id}"))["invoice_ref"] == (
+        "INV-2026-0042"
+    )
+
+
+async def test_what_the_ledger_refuses_is_409_and_changes_nothing(world: World) -> None:
+    kit, bill = world.kit, world.api("bill")
+    row_id = await _closed_acme_row(kit)
+    open_row = (await list_rows(kit.db, customer="acme", status="open"))[0].id
+    before = (await list_rows(kit.db), await audit_log(kit.db))
+    refused = await bill.post(f"/api/v1/credits/{open_row}/approve", 409)
+    assert "only closed rows can be approved" in refused["error"]["message"]
+    not_yet = await bill.post(f"/api/v1/credits/{row_id}/apply", 409, json={"invoice_ref": "X"})
+    assert "approve it before applying it" in not_yet["error"]["message"]
+    assert (await list_rows(kit.db), await audit_log(kit.db)) == before
+    await bill.post(f"/api/v1/credits/{row_id}/approve")
+    again = await bill.post(f"/api/v1/credits/{row_id}/approve", 409)
+    assert "already approved" in again["error"]["message"]
+
+
+async def test_only_billing_and_admin_settle_and_others_see_nothing_there(world: World) -> None:
+    kit = world.kit
+    row_id = await _closed_acme_row(kit)
+    for name in ("alice", "gus", "olga"):
+        caller = world.api(name)
+        mine = await caller.post(f"/api/v1/credits/{row_id}/approve", 404)
+        missing = await caller.post(f"/api/v1/credits/{MISSING_CREDIT}/approve", 404)
+        assert mine == missing
+        await caller.post(f"/api/v1/credits/{row_id}/apply", 404, json={"invoice_ref": "X"})
+    # Ops have no ledger at all, as on the pages.
+    await world.api("olga").get("/api/v1/credits", 404)
+    await world.api("olga").get(f"/api/v1/credits/{row_id}", 404)
+    [row] = [r for r in await list_rows(kit.db) if r.id == row_id]
+    assert row.status == "closed"
+    assert (await world.api("ada").post(f"/api/v1/credits/{row_id}/approve"))["approved_by"] == (
+        "ada"
+    )
+
+
+async def test_request_bodies_must_be_small_json_objects(world: World) -> None:
+    kit, bill = world.kit, world.api("bill")
+    row_id = await _closed_acme_row(kit)
+    await bill.post(f"/api/v1/credits/{row_id}/approve")
+    path = f"/api/v1/credits/{row_id}/apply"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    as_json = {"Content-Type": "application/json"}
+    for status, headers, data, says in (
+        (415, form, b"invoice_ref=X", "send it as application/json"),
+        (415, {"Content-Type": "text/plain"}, b'{"invoice_ref": "X"}', "application/json"),
+        (415, {"Content-Type": "application/json; charset=latin-1"}, b"{}", "charset"),
+        (400, as_json, b'{"invoice_ref": ', "not valid JSON"),
+        (400, as_json, b"\xff\xfe", "not UTF-8"),
+        (400, as_json, b"[" * 50_000, "nested too deeply"),
+        (400, as_json, b'["INV-1"]', "must be a JSON object"),
+        (400, as_json, b'{"invoice_ref": "X", "amount": 1}', "unknown field 'amount'"),
+        (400, as_json, b'{"invoice_ref": 7}', "invoice_ref is required"),
+        (400, as_json, b'{"invoice_ref": "   "}', "invoice_ref is required"),
+        (400, as_json, json.dumps({"invoice_ref": "x" * 201}).encode(), "at most 200"),
+        (400, {}, b"", "invoice_ref is required"),
+        (413, as_json, b'{"invoice_ref": "' + b"x" * 100_000 + b'"}', "too large"),
+    ):
+        answer = await bill.call("POST", path, status, headers=headers, data=data)
+        assert says in answer.body["error"]["message"], answer.body
+    [row] = [r for r in await list_rows(kit.db) if r.id == row_id]
+    assert row.status == "approved"
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+async def test_failures_never_leak_internals(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError('relation "samples" does not exist: SELECT * FROM samples')
+
+    async def database_away(*args: object, **kwargs: object) -> object:
+        raise DatabaseError("connection refused: postgresql://linkwatch:secret@db/linkwatch")
+
+    alice = world.api("alice")
+    for failure, status in ((broken, 500), (database_away, 503)):
+        monkeypatch.setattr(api, "incidents", failure)
+        answer = await alice.call("GET", "/api/v1/links/acme-fra-1/incidents", status)
+        text = json.dumps(answer.body)
+        for leak in ("SELECT", "Traceback", "secret", "postgresql", "RuntimeError"):
+            assert leak not in text
+    assert answer.headers["Retry-After"] == "10"
+
+
+# --- the property-based run ----------------------------------------------------------------
+
+# Values the run tries beside generated ones: each customer's own, the other customer's
+# and missing ones, so every scope decision is exercised, and windows that have data.
+KNOWN_PATH = {
+    "link_id": st.sampled_from([*ACME_LINKS, *GLOBEX_LINKS, "no-such-link"]),
+    "credit_id": st.integers(min_value=1, max_value=12),
+}
+KNOWN_QUERY = {"window": st.sampled_from(LEDGER_WINDOWS)}
+EXAMPLES_PER_OPERATION = 20
+
+
+def _checks() -> list[Any]:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        ignored_auth,
+        negative_data_rejection,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        ignored_auth,
+        negative_data_rejection,
+    ]
+
+
+def run_schemathesis(document: dict[str, Any], base_url: str, token: str) -> int:
+    """Generated requests for every operation, positive and negative; returns how many
+    were sent. Runs in a thread: the app answers on the test's event loop."""
+    schema = schemathesis.openapi.from_dict(document)
+    checks = _checks()
+    headers = {"Authorization": f"Bearer {token}"}
+    sent = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        strategies = [
+            operation.as_strategy(generation_mode=mode)
+            for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
+        ]
+        path = {name: KNOWN_PATH[name] for name in re.findall(r"\{([^}]+)\}", operation.path)}
+        taken = {p["name"] for p in operation.definition.raw.get("parameters", ())}
+        query = {name: value for name, value in KNOWN_QUERY.items() if name in taken}
+        if path or query:
+            known = st.tuples(st.fixed_dictionaries(path), st.fixed_dictionaries(query))
+            # Half the examples: generated requests about objects that exist.
+            strategies += 2 * [
+                known.flatmap(
+                    lambda given, op=operation: op.as_strategy(
+                        path_parameters=given[0] or None, query=given[1] or None
+                    )
+                )
+            ]
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate, Phase.shrink],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=st.one_of(strategies))
+        def check(case: schemathesis.Case) -> None:
+            nonlocal sent
+            response = case.call(base_url=base_url, headers=headers, timeout=10)
+            sent += 1
+            case.validate_response(response, checks=checks, headers=headers)
+
+        check()
+    return sent
+
+
+async def test_the_api_follows_its_openapi_document(world: World) -> None:
+    base_url = str(world.kit.client.make_url("")).rstrip("/")
+    assert base_url.startswith("http://127.0.0.1:")
+    started = time.monotonic()
+    sent = 0
+    for name in ("alice", "bill"):
+        sent += await asyncio.to_thread(
+            run_schemathesis, world.document, base_url, world.tokens[name]
+        )
+    assert sent >= 2 * len(api.OPERATIONS) * EXAMPLES_PER_OPERATION // 2
+    assert time.monotonic() - started < 60
