@@ -1,40 +1,1015 @@
-"""One link's page: its live status and probes.
+"""One link's page: live status and probes, availability against each contract (this week
+and this month, with the error budget), 90 days of daily availability, incidents,
+maintenance, RTT and loss charts (staff also jitter and interface traffic) and the credits
+of the link's contracts.
 
 The page and its refresh fragment answer 404 alike for a link that does not exist and for
-one the viewer may not see.
+one the viewer may not see; the scope check comes before any read, so every cache key
+below names a link (or the shared maintenance list), never a viewer. Every availability
+figure is exact and truncated like the SLA engine's, never rounded up. The refresh
+fragment carries what moves (status, budgets, probes); the page adds the history.
+
+Nothing here writes to the database or reads data of a link other than the one asked for,
+except the maintenance list, which is filtered to the link before it reaches a template.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Literal, TypeVar
 
-from portal.keys import CLOCK, DIRECTORY
-from portal.pages.common import require_viewer, visible_link
-from portal.pages.links import active_maintenance, link_row, link_states
+from aiohttp import web
+from markupsafe import Markup
+from psycopg.rows import dict_row, tuple_row
+
+from collector import maintenance_windows
+from collector.rollups import BUCKET_ORIGIN, bucket_floor, rollups
+from collector.states import Incident, Interval, incidents, link_intervals
+from linkwatch.config import Config, Contract, Link
+from linkwatch.domain import LinkStatus, MaintenanceWindow
+from portal import charts
+from portal.auth import Viewer
+from portal.figures import windows
+from portal.formatting import NBSP, elapsed, local_time
+from portal.keys import CACHE, CLOCK, CONFIG, DATABASE, DIRECTORY, SETTINGS
+from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
+from portal.pages.links import LinkRow, active_maintenance, link_row, link_states
+from portal.queries import query
 from portal.rendering import render
+from portal.scope import Directory
+from sla.compute import Period, decide_maintenance, member_spans, truncate_pct
+from sla.ledger import LedgerRow, row_from_db
+from sla.report import ContractWindow, concerns
+from sla.spans import US_PER_S, SpanSet, from_us, to_us
+from sla.windows import WindowKind
 
 routes = web.RouteTableDef()
 
+T = TypeVar("T")
 
-async def _context(request: web.Request, *, partial: bool) -> dict[str, object]:
-    viewer = require_viewer(request, partial=partial)
-    link = visible_link(request, viewer)
+DAYS = 90  # the availability bar and the incident list look back this far
+MINOR_DOWN = timedelta(minutes=30)  # a day down longer than this is red, shorter amber
+LEDGER_WINDOWS = 13  # windows per contract on the link page; /credits has them all
+# Maintenance read once for every page and link: a year back (the maintenance page's
+# history), two ahead. Aligned to the UTC day, so every viewer shares one read.
+MAINTENANCE_BACK = timedelta(days=400)
+MAINTENANCE_AHEAD = timedelta(days=730)
+DEFAULT_NOTICE = timedelta(hours=72)  # linkwatch.config.ResolvedTerms' default
+
+
+# --- how figures read -------------------------------------------------------------------------
+
+
+def span_text(micros: int | Fraction) -> str:
+    """A duration, truncated: "none", "45 s", "12 min 5 s", "3 h 5 min", "2 d 4 h"."""
+    if micros <= 0:
+        return "none"
+    total = math.floor(Fraction(micros) / US_PER_S)
+    if total == 0:
+        return f"under 1{NBSP}s"
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
+    if hours:
+        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
+    if minutes:
+        return f"{minutes}{NBSP}min {secs}{NBSP}s" if secs else f"{minutes}{NBSP}min"
+    return f"{secs}{NBSP}s"
+
+
+def pct_text(ratio: Fraction | None, places: int = 4) -> str:
+    """A ratio as a percentage truncated like the SLA engine's ("99.4999 %"), or "n/a"."""
+    value = truncate_pct(ratio, places)
+    return "n/a" if value is None else f"{decimal_text(value)}{NBSP}%"
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal without trailing zeros: 99.5, 100, 0.25."""
+    return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    return f"{amount:,}{NBSP}{currency}"
+
+
+def signed_money_text(amount: Decimal, currency: str) -> str:
+    return ("+" if amount > 0 else "") + money_text(amount, currency)
+
+
+# --- the 90-day bar -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """One local day of a link, measured up to `now` for today; microseconds, exact."""
+
+    day: date
+    measured_us: int
+    down_us: int
+    unknown_us: int
+    excluded_us: int
+    monitored: bool  # False: the day ended before the first stored interval
+    today: bool
+
+    @property
+    def eligible_us(self) -> int:
+        return self.measured_us - self.excluded_us - self.unknown_us
+
+    @property
+    def availability(self) -> Fraction | None:
+        """Available share of the known, not excluded time (unknown time left out, the
+        contracts' default); None when nothing was known."""
+        if self.eligible_us <= 0:
+            return None
+        return Fraction(self.eligible_us - self.down_us, self.eligible_us)
+
+
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    # Through UTC, so a zone that skips midnight lands on the day's first instant.
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def day_figures(
+    intervals: Sequence[Interval],
+    excluded: Iterable[tuple[datetime, datetime]],
+    tz: tzinfo,
+    now: datetime,
+    days: int = DAYS,
+) -> list[DayFigures]:
+    """The last `days` local days in `tz`, oldest first, ending with today (so far).
+
+    A day is real elapsed time, so a DST day is 23 or 25 hours. `intervals` are the link's
+    stored intervals (open ones end at `now`); `excluded` the maintenance that qualifies
+    for exclusion. Time no interval covers is unknown, as in the SLA engine.
+    """
+    today = now.astimezone(tz).date()
+    first_covered = min((i.starts_at for i in intervals), default=None)
+    periods = sorted(
+        (Period(i.starts_at, i.ends_at or now, i.status) for i in intervals),
+        key=lambda p: p.start,
+    )
+    excluded_set = SpanSet.of((to_us(start), to_us(end)) for start, end in excluded)
+    out = []
+    first = 0  # intervals do not overlap: each day needs only those from here on
+    for offset in range(days - 1, -1, -1):
+        day = today - timedelta(days=offset)
+        start = local_midnight(day, tz)
+        end = min(local_midnight(day + timedelta(days=1), tz), now)
+        while first < len(periods) and periods[first].end <= start:
+            first += 1
+        last = first
+        while last < len(periods) and periods[last].start < end:
+            last += 1
+        measured = SpanSet.between(start, max(start, end))
+        available, down = member_spans(periods[first:last], measured)
+        excluded_here = excluded_set & measured
+        unknown = measured - available - down - excluded_here
+        down = down - excluded_here
+        out.append(
+            DayFigures(
+                day=day,
+                measured_us=measured.length_us,
+                down_us=down.length_us,
+                unknown_us=unknown.length_us,
+                excluded_us=excluded_here.length_us,
+                monitored=first_covered is not None and first_covered < end,
+                today=offset == 0,
+            )
+        )
+    return out
+
+
+def day_tone(figures: DayFigures) -> str:
+    """The cell's colour: downtime first (it is what the customer felt), then excluded
+    maintenance, then whether anything was known at all."""
+    if not figures.monitored:
+        return "none"
+    if figures.down_us > 0:
+        return "minor" if figures.down_us <= MINOR_DOWN // timedelta(microseconds=1) else "major"
+    if figures.excluded_us > 0:
+        return "maintenance"
+    if figures.eligible_us <= 0:
+        return "unknown"
+    return "up"
+
+
+def day_cell(figures: DayFigures) -> charts.DayCell:
+    when = figures.day.strftime("%a %d %b %Y") + (" (today so far)" if figures.today else "")
+    if not figures.monitored:
+        line1, line2 = when, "no data: monitoring had not begun"
+    else:
+        if figures.availability is None:
+            line1 = f"{when} · nothing measured"
+        else:
+            line1 = f"{when} · {pct_text(figures.availability)} available"
+        line2 = (
+            f"down {span_text(figures.down_us)} · unknown {span_text(figures.unknown_us)}"
+            f" · maintenance {span_text(figures.excluded_us)}"
+        )
+    return charts.DayCell(figures.day, day_tone(figures), f"{line1}; {line2}", (line1, line2))
+
+
+@dataclass(frozen=True, slots=True)
+class DayBar:
+    wide: Markup  # 90 cells in a row
+    narrow: Markup  # 30 per row, for phones
+    availability: str  # over the whole bar
+    downtime: str
+    first_day: str
+    last_day: str
+
+
+DAY_BAR_HINT = "Availability per day, last 90 days. Hover or tap a day for its figures."
+DAY_BAR_HINT_NARROW = "Tap a day for its figures."
+
+
+def day_bar(figures: Sequence[DayFigures]) -> DayBar:
+    cells = [day_cell(f) for f in figures]
+    eligible = sum(max(f.eligible_us, 0) for f in figures)
+    down = sum(f.down_us for f in figures)
+    overall = Fraction(eligible - down, eligible) if eligible > 0 else None
+    return DayBar(
+        wide=charts.day_bar("days-wide", cells, columns=len(cells), hint=DAY_BAR_HINT),
+        narrow=charts.day_bar("days-narrow", cells, columns=30, hint=DAY_BAR_HINT_NARROW),
+        availability=pct_text(overall),
+        downtime=span_text(down),
+        first_day=figures[0].day.strftime("%d %b %Y") if figures else "",
+        last_day=figures[-1].day.strftime("%d %b %Y") if figures else "",
+    )
+
+
+# --- contract windows and the error budget -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WindowView:
+    """A contract measured over the running week or month, as the link page shows it."""
+
+    contract_id: str
+    kind: WindowKind
+    heading: str  # "This week" / "This month"
+    label: str  # 2026-W47
+    span: str  # its start and end in the viewer's zone
+    contractual: bool  # False: shown for information, the contract is measured otherwise
+    availability: str
+    target: str
+    verdict: str
+    tone: str  # up, degraded, down, unknown: the card's accent
+    coverage: str
+    downtime: str
+    excluded: str
+    budget: str  # allowed downtime over the whole window
+    budget_left: str
+    budget_used: str
+    burn: str
+    burn_tone: str
+    meter: Markup
+    countdown: str | None  # staff only: when the budget runs out at the present rate
+
+
+def budget_exhausted_at(item: ContractWindow) -> datetime | None:
+    """When the counted downtime reached the budget, if it has: the outages in order."""
+    result = item.result
+    if result.budget_used is None or result.budget_used < 1:
+        return None
+    used = Fraction(0)
+    for start, end in result.outages:
+        length = to_us(end) - to_us(start)
+        if used + length >= result.budget_us:
+            return from_us(to_us(start) + math.ceil(result.budget_us - used))
+        used += length
+    return None
+
+
+def countdown(item: ContractWindow, down_now: bool, now: datetime, tz: tzinfo) -> str | None:
+    """For staff: when the budget ran out, or when it will while the link stays down (a
+    down link uses its budget one second per second)."""
+    result = item.result
+    exhausted = budget_exhausted_at(item)
+    if exhausted is not None:
+        when = local_time(exhausted, tz)
+        if exhausted >= now:
+            return f"Budget exhausted ({when})"
+        return f"Budget exhausted {elapsed(now - exhausted)} ago ({when})"
+    if not down_now or result.budget_used is None:
+        return None
+    runs_out = from_us(to_us(result.measured_until) + math.floor(result.budget_remaining_us))
+    window_end = result.window.end.astimezone(UTC)
+    if runs_out >= window_end:
+        return "Down now, but the budget lasts to the end of the window even if this continues"
+    if runs_out <= now:
+        return "Down now: the budget runs out now"
+    return (
+        f"Down now: budget runs out in {elapsed(runs_out - now)} at this rate "
+        f"({local_time(runs_out, tz)})"
+    )
+
+
+def window_view(
+    item: ContractWindow,
+    kind: WindowKind,
+    *,
+    down_now: bool,
+    staff: bool,
+    now: datetime,
+    tz: tzinfo,
+) -> WindowView:
+    result = item.result
+    contractual = item.terms.window == kind
+    if result.met is None:
+        verdict, tone = "Nothing measured yet", "unknown"
+    elif result.met:
+        verdict, tone = "Meeting the target so far", "up"
+    else:
+        verdict, tone = "Below the target so far", "down"
+    used = result.budget_used
+    if used is None:
+        burn, burn_tone = "No downtime allowed" if result.budget_us == 0 else "n/a", "unknown"
+    elif used >= 1:
+        burn, burn_tone = "Budget exhausted", "down"
+    elif result.warnings:
+        burn, burn_tone = f"Over {max(result.warnings)}{NBSP}% of the budget used", "degraded"
+    elif result.burn_rate is not None and result.burn_rate > 1:
+        burn, burn_tone = "Using the budget faster than the window allows", "degraded"
+    else:
+        burn, burn_tone = "Within the budget's pace", "up"
+    remaining = result.budget_remaining_us
+    if remaining >= 0:
+        left = f"{span_text(remaining)} left"
+    else:
+        left = f"exceeded by {span_text(-remaining)}"
+    used_text = pct_text(used, 2) if used is not None else "n/a"
+    window = result.window
+    return WindowView(
+        contract_id=item.contract.id,
+        kind=kind,
+        heading="This week" if kind == "week" else "This month",
+        label=window.label,
+        span=f"{local_time(window.start, tz)} to {local_time(window.end, tz)}",
+        contractual=contractual,
+        availability=pct_text(result.availability),
+        target=f"{decimal_text(item.terms.target)}{NBSP}%",
+        verdict=verdict,
+        tone=tone,
+        coverage=pct_text(result.coverage, 2),
+        downtime=span_text(result.down_us),
+        excluded=span_text(result.excluded_us),
+        budget=span_text(result.budget_us),
+        budget_left=left,
+        budget_used=used_text,
+        burn=burn,
+        burn_tone=burn_tone,
+        meter=charts.meter(
+            None if used is None else float(used),
+            tone=burn_tone,
+            label=f"{used_text} of the error budget used",
+        ),
+        countdown=countdown(item, down_now, now, tz) if staff else None,
+    )
+
+
+def covers(item: ContractWindow, link_id: str) -> bool:
+    return link_id in item.subject.link_ids
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    start: Moment
+    end: Moment | None  # None: ongoing
+    duration: str
+    cause: str
+
+
+def incident_view(incident: Incident, now: datetime, tz: tzinfo) -> IncidentView:
+    start = moment(incident.starts_at, now, tz)
+    assert start is not None
+    if incident.ends_at is None:
+        duration = f"{span_text(_us(now - incident.starts_at))} so far"
+    else:
+        duration = span_text(_us(incident.ends_at - incident.starts_at))
+    causes = [
+        f"{probe.probe_id}: {probe.error}" if probe.error else probe.probe_id
+        for probe in incident.probes
+    ]
+    return IncidentView(
+        start=start,
+        end=moment(incident.ends_at, now, tz),
+        duration=duration,
+        cause="; ".join(causes),
+    )
+
+
+def _us(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+# --- maintenance ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    id: str
+    description: str
+    starts: Moment
+    ends: Moment
+    announced: Moment
+    lead: str  # how long before its start it was announced: "4 d ahead"
+    state: Literal["upcoming", "in progress", "past"]
+    excluded: bool | None  # None: no contract decides it here
+    verdict: str  # whether it counts against availability, and why
+    links: tuple[str, ...] = ()  # what it covers that the viewer may see (maintenance page)
+
+
+def notice_of(contract: Contract, config: Config, at: datetime) -> timedelta | None:
+    terms = contract.terms_at(at, config.plans)
+    return None if terms is None else terms.maintenance_notice
+
+
+def maintenance_view(
+    window: MaintenanceWindow,
+    contracts: Sequence[Contract],
+    config: Config,
+    now: datetime,
+    tz: tzinfo,
+    *,
+    links: tuple[str, ...] = (),
+    rule: bool = False,
+) -> MaintenanceView:
+    """`contracts`: those whose exclusion rule decides this window for the viewer (the
+    concerned links' contracts); each uses the terms in force when the work starts. With
+    `rule`, too many contracts are concerned to list: the verdict states the rule."""
+    decisions = []
+    for contract in contracts:
+        notice = notice_of(contract, config, window.starts_at)
+        if notice is not None:
+            decisions.append((contract.id, decide_maintenance([window], notice)[0]))
+    lead = window.starts_at - window.announced_at
+    if rule:
+        excluded = None
+        verdict = (
+            "Excluded for contracts that require at most "
+            f"{span_text(_us(max(lead, timedelta(0))))} of notice; counts normally for the rest."
+        )
+    elif not decisions:
+        excluded, verdict = None, "No contract applies to it."
+    elif all(d.excluded for _, d in decisions):
+        excluded = True
+        verdict = f"Excluded from availability: {decisions[0][1].reason}."
+        if len({d.reason for _, d in decisions}) > 1:
+            verdict = "Excluded from availability for every contract concerned."
+    elif not any(d.excluded for _, d in decisions):
+        excluded = False
+        verdict = f"Counts as normal time: {decisions[0][1].reason}."
+        if len({d.reason for _, d in decisions}) > 1:
+            verdict = "Counts as normal time: announced too late for every contract concerned."
+    else:
+        excluded = None
+        included = sorted(contract_id for contract_id, d in decisions if d.excluded)
+        verdict = "Excluded for " + ", ".join(included) + "; counts as normal time for the rest."
+    if window.ends_at <= now:
+        state: Literal["upcoming", "in progress", "past"] = "past"
+    elif window.starts_at <= now:
+        state = "in progress"
+    else:
+        state = "upcoming"
+    starts, ends, announced = (
+        moment(window.starts_at, now, tz),
+        moment(window.ends_at, now, tz),
+        moment(window.announced_at, now, tz),
+    )
+    assert starts is not None
+    assert ends is not None
+    assert announced is not None
+    return MaintenanceView(
+        id=window.id,
+        description=window.description,
+        starts=starts,
+        ends=ends,
+        announced=announced,
+        lead=f"{span_text(_us(lead))} ahead" if lead > timedelta(0) else "after it began",
+        state=state,
+        excluded=excluded,
+        verdict=verdict,
+        links=links,
+    )
+
+
+def maintenance_span(now: datetime) -> tuple[datetime, datetime]:
+    day = bucket_floor(now, "day")
+    return day - MAINTENANCE_BACK, day + MAINTENANCE_AHEAD
+
+
+async def all_maintenance(app: web.Application, now: datetime) -> list[MaintenanceWindow]:
+    """Every maintenance window of the shared span (a year back, two ahead), all
+    customers': callers keep only what concerns what the viewer may see."""
+    start, end = maintenance_span(now)
+
+    async def load() -> list[MaintenanceWindow]:
+        return await maintenance_windows(app[DATABASE], start, end)
+
+    return await cached(app, ("maintenance-span", start), load)
+
+
+def strictest_notice(contracts: Sequence[Contract], config: Config, now: datetime) -> timedelta:
+    """The longest notice the link's contracts require: maintenance shown excluded on the
+    bar is excluded under every one of them."""
+    notices = [n for c in contracts if (n := notice_of(c, config, now)) is not None]
+    return max(notices, default=DEFAULT_NOTICE)
+
+
+# --- credits ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreditView:
+    id: int
+    kind: str
+    contract_id: str
+    subject: str
+    window_label: str
+    window_span: str
+    availability: str
+    target: str
+    met: bool | None
+    credit_pct: str
+    amount: str
+    status: str
+    status_words: str
+    note: str | None
+
+
+def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
+    """The ledger status in plain words, for the customer who is owed the credit."""
+    if row.status == "open":
+        if now < row.window_end:
+            return "Being measured: the figures change until the window ends"
+        return f"Provisional: late data may still arrive until {local_time(row.closes_at, tz)}"
+    if row.status == "closed":
+        return "Final: awaiting approval"
+    if row.status == "approved":
+        return "Approved: to be credited on your next invoice"
+    return f"Credited on invoice {row.invoice_ref}" if row.invoice_ref else "Credited"
+
+
+def credit_view(row: LedgerRow, now: datetime, tz: tzinfo) -> CreditView:
+    note = None
+    if row.kind == "adjustment":
+        note = f"Correction of #{row.parent_id}: {row.reason}" if row.reason else None
+    amount = row.amount if row.kind == "adjustment" else row.credit_amount
+    shown = signed_money_text(amount, row.currency) if row.kind == "adjustment" else None
+    return CreditView(
+        id=row.id,
+        kind=row.kind,
+        contract_id=row.contract_id,
+        subject=row.subject_id,
+        window_label=row.window_label,
+        window_span=f"{local_time(row.window_start, tz)} to {local_time(row.window_end, tz)}",
+        availability=(
+            "n/a"
+            if row.availability_pct is None
+            else f"{decimal_text(row.availability_pct)}{NBSP}%"
+        ),
+        target=f"{decimal_text(row.target_pct)}{NBSP}%",
+        met=row.met,
+        credit_pct=f"{decimal_text(row.credit_pct)}{NBSP}%",
+        amount=shown or money_text(amount, row.currency),
+        status=row.status,
+        status_words=status_words(row, now, tz),
+        note=note,
+    )
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChartRange:
+    span: timedelta
+    bucket: Literal["raw", "hour", "day"]  # raw: samples bucketed in SQL at `step`
+    step: timedelta
+    label: str
+
+
+RANGES: Mapping[str, ChartRange] = {
+    "24h": ChartRange(timedelta(hours=24), "raw", timedelta(minutes=5), "24 hours"),
+    "7d": ChartRange(timedelta(days=7), "hour", timedelta(hours=1), "7 days"),
+    "30d": ChartRange(timedelta(days=30), "hour", timedelta(hours=1), "30 days"),
+    "90d": ChartRange(timedelta(days=90), "day", timedelta(days=1), "90 days"),
+}
+DEFAULT_RANGE = "7d"
+# Rollups do not carry interface traffic, so it comes from raw samples, whose rows of one
+# link lie scattered among every other link's: one page read per sample. Charting it over
+# a month would read tens of thousands of pages; up to a week stays within the page's time.
+TRAFFIC_RANGES = frozenset({"24h", "7d"})
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One probe over one chart bucket; None where no sample had the value."""
+
+    probe_id: str
+    start: datetime
+    rtt_mean_ms: float | None = None
+    rtt_p95_ms: float | None = None
+    loss_pct: float | None = None
+    jitter_ms: float | None = None
+    in_bps: float | None = None
+    out_bps: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    start: datetime
+    end: datetime
+    step: timedelta
+    buckets: tuple[Bucket, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LegendItem:
+    label: str
+    tone: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    id: str
+    title: str
+    svg: Markup
+    legend: tuple[LegendItem, ...]
+
+
+def chart_window(spec: ChartRange, now: datetime) -> tuple[datetime, datetime]:
+    if spec.bucket == "raw":
+        start = BUCKET_ORIGIN + ((now - spec.span - BUCKET_ORIGIN) // spec.step) * spec.step
+    else:
+        start = bucket_floor(now - spec.span, spec.bucket)
+    return start, now
+
+
+async def raw_buckets(
+    app: web.Application,
+    link: Link,
+    probe_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> list[Bucket]:
+    if not probe_ids:
+        return []
+    params = {
+        "link_id": link.id,
+        "probe_ids": list(probe_ids),
+        "start": start,
+        "end": end,
+        "width": step,
+        "origin": BUCKET_ORIGIN,
+    }
+    async with app[DATABASE].connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("chart_samples"), params)
+        rows = await cur.fetchall()
+    return [Bucket(*row) for row in rows]
+
+
+async def chart_data(
+    app: web.Application, link: Link, name: str, now: datetime, *, traffic: bool
+) -> ChartData:
+    """RTT, loss and jitter per probe over the range (rollups where they serve, raw
+    samples for 24 hours); with `traffic`, the SNMP probes' interface rates instead."""
+    spec = RANGES[name]
+    start, end = chart_window(spec, now)
+    snmp = [p.id for p in link.probes if p.kind == "snmp"]
+
+    async def load() -> ChartData:
+        if traffic:
+            found = await raw_buckets(app, link, snmp, start, end, spec.step)
+        elif spec.bucket == "raw":
+            probes = [p.id for p in link.probes]
+            found = await raw_buckets(app, link, probes, start, end, spec.step)
+        else:
+            read = await rollups(app[DATABASE], [link.id], start, end, spec.bucket)
+            found = [
+                Bucket(r.probe_id, r.bucket_start, r.rtt_mean_ms, r.rtt_p95_ms,
+                       r.loss_mean_pct, r.jitter_mean_ms)
+                for r in read
+            ]  # fmt: skip
+        return ChartData(start, end, spec.step, tuple(found))
+
+    return await cached(app, ("link-traffic" if traffic else "link-chart", link.id, name), load)
+
+
+def ms(value: float) -> str:
+    return f"{charts.number(value, 2 if value < 10 else 1)}{NBSP}ms"
+
+
+def pct(value: float) -> str:
+    return f"{charts.number(value, 2)}{NBSP}%"
+
+
+def bps(value: float) -> str:
+    for factor, unit in ((1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s")):
+        if abs(value) >= factor:
+            return f"{charts.number(value / factor, 2)}{NBSP}{unit}"
+    return f"{charts.number(value, 0)}{NBSP}bit/s"
+
+
+def bps_short(value: float) -> str:
+    """An axis label for traffic: "1.5 G", "200 M"."""
+    for factor, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{charts.number(value / factor, 1)}{NBSP}{unit}"
+    return charts.number(value, 0)
+
+
+def _legend(series: Sequence[charts.Series], fmt: charts.Formatter) -> tuple[LegendItem, ...]:
+    items = []
+    for line in series:
+        values = [v for _, v in line.points if v is not None]
+        summary = (
+            f"average {fmt(sum(values) / len(values))}, peak {fmt(max(values))}"
+            if values
+            else "no measurements"
+        )
+        items.append(LegendItem(line.label, line.tone, summary))
+    return tuple(items)
+
+
+def _series(
+    buckets: Sequence[Bucket], label: str, tone: str, value: Callable[[Bucket], float | None]
+) -> charts.Series:
+    return charts.Series(label, tone, tuple((b.start, value(b)) for b in buckets))
+
+
+def chart_views(
+    link: Link,
+    data: ChartData,
+    traffic: ChartData | None,
+    tz: tzinfo,
+    range_label: str,
+    *,
+    staff: bool,
+) -> list[ChartView]:
+    """RTT (mean, p95) and loss per measuring probe; for `staff` also jitter, and the
+    SNMP probes' interface traffic when `traffic` was read."""
+    axis = charts.TimeAxis(data.start, data.end, data.step, tz)
+    views: list[ChartView] = []
+
+    def add(chart_id: str, title: str, series: list[charts.Series], fmt: charts.Formatter,
+            **options: Any) -> None:  # fmt: skip
+        svg = charts.line_chart(chart_id, title, series, axis, fmt=fmt, **options)
+        views.append(ChartView(chart_id, title, svg, _legend(series, fmt)))
+
+    for probe in link.probes:
+        mine = [b for b in data.buckets if b.probe_id == probe.id]
+        suffix = f" · {probe.id} ({probe.kind}), last {range_label}"
+        has = {
+            name: any(getattr(b, name) is not None for b in mine)
+            for name in ("rtt_mean_ms", "rtt_p95_ms", "loss_pct", "jitter_ms")
+        }
+        if probe.kind != "snmp" or has["rtt_mean_ms"]:
+            series = [_series(mine, "mean", "a", lambda b: b.rtt_mean_ms)]
+            if has["rtt_p95_ms"]:
+                series.append(_series(mine, "p95", "b", lambda b: b.rtt_p95_ms))
+            add(f"rtt-{probe.id}", "Round-trip time" + suffix, series, ms)
+        if probe.kind == "icmp" or has["loss_pct"]:
+            series = [_series(mine, "loss", "c", lambda b: b.loss_pct)]
+            add(f"loss-{probe.id}", "Packet loss" + suffix, series, pct, minimum_top=1.0,
+                area=True)  # fmt: skip
+        if staff and has["jitter_ms"]:
+            series = [_series(mine, "jitter", "a", lambda b: b.jitter_ms)]
+            add(f"jitter-{probe.id}", "Jitter" + suffix, series, ms)
+    if staff and traffic is not None:
+        for probe in link.probes:
+            if probe.kind != "snmp":
+                continue
+            mine = [b for b in traffic.buckets if b.probe_id == probe.id]
+            series = [
+                _series(mine, "in", "a", lambda b: b.in_bps),
+                _series(mine, "out", "b", lambda b: b.out_bps),
+            ]
+            add(f"traffic-{probe.id}", "Interface traffic" + suffix, series, bps,
+                axis_fmt=bps_short)  # fmt: skip
+    return views
+
+
+# --- reading, through the cache -----------------------------------------------------------------
+
+
+async def cached(app: web.Application, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
+    """`load()` through the page cache, under the data timeout. `key` names data only."""
+
+    async def bounded() -> T:
+        async with asyncio.timeout(app[SETTINGS].data_timeout.total_seconds()):
+            return await load()
+
+    return await app[CACHE].get(key, bounded)
+
+
+def link_contracts(directory: Directory, viewer: Viewer, link: Link) -> list[Contract]:
+    return [
+        c
+        for c in directory.contracts_of_link(link.id)
+        if directory.may_see_customer(viewer.user, c.customer)
+    ]
+
+
+def concerning(windows_: Iterable[MaintenanceWindow], link: Link) -> list[MaintenanceWindow]:
+    return [w for w in windows_ if concerns(w, link.id, link.customer)]
+
+
+async def days_of(
+    app: web.Application, link: Link, contracts: Sequence[Contract], now: datetime
+) -> list[DayFigures]:
+    tz = app[DIRECTORY].customer_tz(link.customer)
+    first = now.astimezone(tz).date() - timedelta(days=DAYS - 1)
+    start = local_midnight(first, tz)
+
+    async def load() -> list[DayFigures]:
+        found = await link_intervals(app[DATABASE], [link.id], start, now)
+        planned = concerning(await all_maintenance(app, now), link)
+        notice = strictest_notice(contracts, app[CONFIG], now)
+        excluded = [
+            (d.window.starts_at, d.window.ends_at)
+            for d in decide_maintenance(planned, notice)
+            if d.excluded
+        ]
+        return day_figures(found[link.id], excluded, tz, now)
+
+    return await cached(app, ("link-days", link.id), load)
+
+
+async def incidents_of(app: web.Application, link: Link, now: datetime) -> list[Incident]:
+    async def load() -> list[Incident]:
+        return await incidents(app[DATABASE], [link.id], now - timedelta(days=DAYS), now)
+
+    return await cached(app, ("link-incidents", link.id), load)
+
+
+async def ledger_of(
+    app: web.Application, link: Link, contracts: Sequence[Contract]
+) -> list[LedgerRow]:
+    """The newest ledger rows of the link's contracts for this link (or its redundant
+    group), with their adjustments, newest window first."""
+    pairs = [
+        (c.id, f"group:{c.id}" if c.group == "redundant" else link.id)
+        for c in contracts
+        if c.customer == link.customer
+    ]
+    if not pairs:
+        return []
+
+    async def load() -> list[LedgerRow]:
+        async with app[DATABASE].connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                query("link_ledger"),
+                {
+                    "customer_id": link.customer,
+                    "contract_ids": [p[0] for p in pairs],
+                    "subject_ids": [p[1] for p in pairs],
+                    "windows": LEDGER_WINDOWS,
+                },
+            )
+            return [row_from_db(row) for row in await cur.fetchall()]
+
+    return await cached(app, ("link-ledger", link.id), load)
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """The outage running now, for the banner."""
+
+    since: Moment
+    duration: str
+
+
+async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, Any]:
+    """What the refresh fragment shows: status, probes, this week's and month's budgets."""
     app = request.app
     directory = app[DIRECTORY]
     now = app[CLOCK]()
     tz = directory.viewer_tz(viewer.user)
-    states = await link_states(request, [link], f"link:{link.id}", now)
-    active = await active_maintenance(request, now)
-    row = link_row(directory, link, states.get(link.id), active, now, tz)
-    updated = now.astimezone(tz).strftime("%H:%M:%S %Z")
-    return {"row": row, "updated": updated}
+    contracts = link_contracts(directory, viewer, link)
+    states, active, weekly, monthly = await asyncio.gather(
+        link_states(request, [link], f"link:{link.id}", now),
+        active_maintenance(request, now),
+        windows(app, contracts, "week", now),
+        windows(app, contracts, "month", now),
+    )
+    row: LinkRow = link_row(directory, link, states.get(link.id), active, now, tz)
+    down_now = row.measured is LinkStatus.DOWN
+    staff = viewer.user.is_staff
+    sla: list[tuple[Contract, list[WindowView]]] = []
+    kinds: tuple[tuple[WindowKind, list[ContractWindow]], ...] = (
+        ("week", weekly),
+        ("month", monthly),
+    )
+    for contract in contracts:
+        views = [
+            window_view(item, kind, down_now=down_now, staff=staff, now=now, tz=tz)
+            for kind, found in kinds
+            for item in found
+            if item.contract.id == contract.id and covers(item, link.id)
+        ]
+        # The contractual window first: it is the one that earns credits.
+        views.sort(key=lambda v: not v.contractual)
+        if views:
+            sla.append((contract, views))
+    outage = None
+    if down_now and row.since is not None:
+        state = states.get(link.id)
+        since = state.since if state is not None else None
+        if since is not None:
+            outage = Outage(row.since, span_text(_us(now - since)))
+    return {
+        "row": row,
+        "sla": sla,
+        "outage": outage,
+        "updated": now.astimezone(tz).strftime("%H:%M:%S %Z"),
+    }
+
+
+async def _history(
+    request: web.Request, viewer: Viewer, link: Link, range_name: str
+) -> dict[str, Any]:
+    """What only the full page shows: the bar, charts, incidents, maintenance, credits."""
+    app = request.app
+    directory = app[DIRECTORY]
+    config = app[CONFIG]
+    now = app[CLOCK]()
+    tz = directory.viewer_tz(viewer.user)
+    staff = viewer.user.is_staff
+    contracts = link_contracts(directory, viewer, link)
+
+    async def no_traffic() -> ChartData | None:
+        return None
+
+    days, found, planned, ledger, data, traffic = await asyncio.gather(
+        days_of(app, link, contracts, now),
+        incidents_of(app, link, now),
+        all_maintenance(app, now),
+        ledger_of(app, link, contracts),
+        chart_data(app, link, range_name, now, traffic=False),
+        chart_data(app, link, range_name, now, traffic=True)
+        if staff and range_name in TRAFFIC_RANGES and any(p.kind == "snmp" for p in link.probes)
+        else no_traffic(),
+    )
+    since = now - timedelta(days=DAYS)
+    maintenance = [
+        maintenance_view(w, contracts, config, now, tz)
+        for w in concerning(planned, link)
+        if w.ends_at > since
+    ]
+    upcoming = sorted((m for m in maintenance if m.state != "past"), key=lambda m: m.starts.iso)
+    past = sorted((m for m in maintenance if m.state == "past"), key=lambda m: m.starts.iso,
+                  reverse=True)  # fmt: skip
+    spec = RANGES[range_name]
+    return {
+        "days": day_bar(days),
+        "incidents": [incident_view(i, now, tz) for i in reversed(found)],
+        "upcoming": upcoming,
+        "past": past,
+        "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
+        "charts": chart_views(link, data, traffic, tz, spec.label, staff=staff),
+        "traffic_capped": staff
+        and range_name not in TRAFFIC_RANGES
+        and any(p.kind == "snmp" for p in link.probes),
+        "ranges": list(RANGES),
+        "range": range_name,
+        "range_label": spec.label,
+        "zone": now.astimezone(tz).strftime("%Z"),
+    }
 
 
 @routes.get("/links/{link_id}")
 async def link_page(request: web.Request) -> web.Response:
-    return render(request, "link.html", await _context(request, partial=False))
+    viewer = require_viewer(request)
+    link = visible_link(request, viewer)
+    range_name = choice(request.query, "range", RANGES, DEFAULT_RANGE)
+    live, history = await asyncio.gather(
+        _live(request, viewer, link), _history(request, viewer, link, range_name)
+    )
+    return render(request, "link.html", {**live, **history})
 
 
 @routes.get("/partial/links/{link_id}")
 async def link_partial(request: web.Request) -> web.Response:
-    return render(request, "_link.html", await _context(request, partial=True))
+    viewer = require_viewer(request, partial=True)
+    link = visible_link(request, viewer)
+    return render(request, "_link.html", await _live(request, viewer, link))

@@ -1,7 +1,321 @@
-"""(being built)"""
+"""A customer's documents: the printable monthly SLA reports, the service credits per
+window, and the maintenance that concerns their links.
+
+Customers see their own; staff choose a customer (reports, credits) or see everything
+(maintenance). Another customer's report or credits answer exactly like a customer that
+does not exist (404), and the maintenance list names only links the viewer may see. Staff
+who work the ledger are sent to the billing desk instead of the customer's credit view.
+
+Nothing here writes, and nothing computes a figure of its own: the report is
+`sla.monthly`'s, the credits are the ledger's rows, only put into words.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
 from aiohttp import web
 
+from linkwatch.config import Contract, Customer
+from linkwatch.domain import MaintenanceWindow
+from portal.auth import Viewer
+from portal.keys import CLOCK, CONFIG, DATABASE, DIRECTORY
+from portal.middleware import bad_request
+from portal.pages.common import month_label, redirect, require_viewer, visible_customer
+from portal.pages.link import (
+    CreditView,
+    MaintenanceView,
+    all_maintenance,
+    cached,
+    credit_view,
+    maintenance_view,
+    money_text,
+)
+from portal.rendering import render
+from portal.scope import Directory, can
+from sla.ledger import LedgerRow, list_rows
+from sla.monthly import monthly_report
+from sla.windows import Window, parse_window, window_containing
+
 routes = web.RouteTableDef()
+
+MONTHS_SHOWN = 13  # raw samples are kept 13 months by default: older reports lose detail
+MAX_LINKS_NAMED = 12  # a maintenance window lists at most this many links by name
+MAX_CONTRACTS_DECIDED = 50  # beyond this, staff see the rule instead of every decision
+
+# The printable report is one self-contained document with its stylesheet inline. Its
+# policy allows that stylesheet alone (by hash), and nothing else: no script, no fetch.
+REPORT_POLICY = (
+    "default-src 'none'; style-src {style}; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def _customer_for(request: web.Request, viewer: Viewer) -> Customer | None:
+    """The customer a page is about: a customer's own, or the one staff chose (None when
+    staff have not chosen). Anything the viewer may not see is a 404."""
+    directory = request.app[DIRECTORY]
+    wanted = request.query.get("customer") or None
+    if not viewer.user.is_staff:
+        own = viewer.user.customer
+        if own is None or (wanted is not None and wanted != own):
+            raise web.HTTPNotFound()
+        return visible_customer(request, viewer, own)
+    if wanted is None:
+        return None
+    if directory.visible_customer(viewer.user, wanted) is None:
+        raise web.HTTPNotFound()
+    return visible_customer(request, viewer, wanted)
+
+
+def _page(
+    request: web.Request,
+    viewer: Viewer,
+    template: str,
+    customer: Customer | None,
+    context: Mapping[str, object],
+) -> web.Response:
+    """A page about one customer; staff also get the customers to choose from."""
+    directory = request.app[DIRECTORY]
+    customers = directory.visible_customers(viewer.user) if viewer.user.is_staff else []
+    return render(request, template, {"customer": customer, "customers": customers, **context})
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MonthLink:
+    label: str
+    name: str
+    state: str
+    href: str
+
+
+def report_months(
+    customer: Customer, contracts: Sequence[Contract], now: datetime
+) -> list[MonthLink]:
+    """The months a report can be had for, newest first: this one (provisional) and
+    the twelve before, from the month the first contract started."""
+    tz = customer.tz
+    starts = [c.effective_from for c in contracts]
+    first = None if not starts or None in starts else min(s for s in starts if s is not None)
+    month: Window = window_containing("month", tz, now)
+    out = []
+    for _ in range(MONTHS_SHOWN):
+        if first is not None and month.end <= first:
+            break
+        running = month.start.astimezone(UTC) <= now < month.end.astimezone(UTC)
+        out.append(
+            MonthLink(
+                label=month.label,
+                name=month.start.strftime("%B %Y"),
+                state="in progress: provisional figures" if running else "complete",
+                href=f"/reports/monthly?customer={customer.id}&month={month.label}",
+            )
+        )
+        month = month.previous()
+    return out
+
+
+@routes.get("/reports")
+async def reports_page(request: web.Request) -> web.Response:
+    viewer = require_viewer(request)
+    customer = _customer_for(request, viewer)
+    directory = request.app[DIRECTORY]
+    months: list[MonthLink] = []
+    if customer is not None:
+        contracts = directory.visible_contracts(viewer.user, customer_id=customer.id)
+        months = report_months(customer, contracts, request.app[CLOCK]())
+    return _page(request, viewer, "reports.html", customer, {"months": months})
+
+
+@routes.get("/reports/monthly")
+async def monthly_report_page(request: web.Request) -> web.Response:
+    viewer = require_viewer(request)
+    customer = _customer_for(request, viewer)
+    if customer is None:
+        raise bad_request("customer is required: choose one on /reports")
+    label = month_label(request.query.get("month"))
+    if label is None:
+        raise bad_request("month is required; write it as 2026-11")
+    app = request.app
+    now = app[CLOCK]()
+    if parse_window(label, customer.tz).start.astimezone(UTC) > now:
+        raise bad_request(f"month={label!r} has not begun yet")
+    config, db = app[CONFIG], app[DATABASE]
+
+    async def load() -> str:
+        return await monthly_report(db, config, customer.id, label, now)
+
+    html = await cached(app, ("monthly-report", customer.id, label), load)
+    response = web.Response(text=html, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = report_policy(html)
+    return response
+
+
+def report_policy(html: str) -> str:
+    """The report's Content-Security-Policy: its own inline stylesheet, by hash."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode() + "'"
+        for m in _STYLE.findall(html)
+    ]
+    return REPORT_POLICY.format(style=" ".join(hashes) or "'none'")
+
+
+# --- credits --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WindowGroup:
+    label: str
+    span: str
+    rows: tuple[CreditView, ...]
+    total: str
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    credited: str
+    approved: str
+    pending: str
+
+
+def _sum(rows: Sequence[LedgerRow]) -> str:
+    by_currency: dict[str, Decimal] = {}
+    for row in rows:
+        by_currency[row.currency] = by_currency.get(row.currency, Decimal(0)) + row.amount
+    if not by_currency:
+        return "none"
+    return ", ".join(money_text(amount, cur) for cur, amount in sorted(by_currency.items()))
+
+
+def credit_groups(rows: Sequence[LedgerRow], now: datetime) -> list[WindowGroup]:
+    """Ledger rows grouped by window, the latest to end first (a running month before the
+    weeks inside it), adjustments after their row."""
+    by_label: dict[str, list[LedgerRow]] = {}
+    for row in sorted(rows, key=lambda r: (r.window_end, r.window_start, r.id), reverse=True):
+        by_label.setdefault(row.window_label, []).append(row)
+    groups = []
+    for label, mine in by_label.items():
+        mine.sort(key=lambda r: (r.contract_id, r.subject_id, r.id))
+        first = mine[0]
+        tz = first.window_start.tzinfo or UTC
+        groups.append(
+            WindowGroup(
+                label=label,
+                span=f"{first.window_start:%Y-%m-%d} to "
+                f"{(first.window_end - timedelta(seconds=1)):%Y-%m-%d}",
+                rows=tuple(credit_view(r, now, tz) for r in mine),
+                total=_sum(mine),
+            )
+        )
+    return groups
+
+
+@routes.get("/credits")
+async def credits_page(request: web.Request) -> web.Response:
+    viewer = require_viewer(request)
+    if can(viewer.user, "ledger"):
+        return redirect("/billing")
+    customer = _customer_for(request, viewer)
+    app = request.app
+    groups: list[WindowGroup] = []
+    totals = None
+    if customer is not None:
+        customer_id = customer.id
+
+        async def load() -> list[LedgerRow]:
+            return await list_rows(app[DATABASE], customer=customer_id)
+
+        rows = await cached(app, ("ledger-customer", customer_id), load)
+        now = app[CLOCK]()
+        groups = credit_groups(rows, now)
+        totals = Totals(
+            credited=_sum([r for r in rows if r.status == "applied"]),
+            approved=_sum([r for r in rows if r.status == "approved"]),
+            pending=_sum([r for r in rows if r.status in ("open", "closed")]),
+        )
+    return _page(request, viewer, "credits.html", customer, {"groups": groups, "totals": totals})
+
+
+# --- maintenance ----------------------------------------------------------------------------
+
+
+def _covered(
+    directory: Directory,
+    viewer: Viewer,
+    window: MaintenanceWindow,
+    contracts: Mapping[str, Sequence[Contract]],
+) -> tuple[tuple[str, ...], list[Contract] | None] | None:
+    """What `window` covers that the viewer may see, in words, and the contracts that
+    decide whether it is excluded (None: too many to list, staff see the rule); None
+    when it concerns nothing the viewer may see. `contracts`: the viewer's, by customer."""
+    user = viewer.user
+    everything = not window.link_ids and not window.customer_ids
+    named = [lid for lid in window.link_ids if directory.visible_link(user, lid) is not None]
+    if not user.is_staff:
+        own = user.customer
+        if own is None:
+            return None
+        mine = list(contracts.get(own, ()))
+        if everything or own in window.customer_ids:
+            return ("all your links",), mine
+        if not named:
+            return None
+        return _named(named), [c for c in mine if set(c.links) & set(named)]
+    if everything:
+        return ("all links",), None
+    words = [f"all links of {directory.customer_name(c)}" for c in window.customer_ids]
+    deciding: list[Contract] = []
+    for customer_id in window.customer_ids:
+        deciding += contracts.get(customer_id, ())
+    for link_id in named:
+        deciding += [c for c in directory.contracts_of_link(link_id) if c not in deciding]
+    decided = deciding if len(deciding) <= MAX_CONTRACTS_DECIDED else None
+    return (*words, *_named(named)), decided
+
+
+def _named(link_ids: Sequence[str]) -> tuple[str, ...]:
+    if len(link_ids) <= MAX_LINKS_NAMED:
+        return tuple(link_ids)
+    rest = len(link_ids) - MAX_LINKS_NAMED
+    return (*link_ids[:MAX_LINKS_NAMED], f"and {rest} more")
+
+
+@routes.get("/maintenance")
+async def maintenance_page(request: web.Request) -> web.Response:
+    viewer = require_viewer(request)
+    app = request.app
+    now = app[CLOCK]()
+    directory = app[DIRECTORY]
+    tz = directory.viewer_tz(viewer.user)
+    contracts: dict[str, list[Contract]] = {}
+    for contract in directory.visible_contracts(viewer.user):  # once, not per window
+        contracts.setdefault(contract.customer, []).append(contract)
+    views: list[MaintenanceView] = []
+    for window in await all_maintenance(app, now):
+        covered = _covered(directory, viewer, window, contracts)
+        if covered is None:
+            continue
+        links, deciding = covered
+        views.append(
+            maintenance_view(window, deciding, app[CONFIG], now, tz, links=links)
+            if deciding is not None
+            else maintenance_view(window, (), app[CONFIG], now, tz, links=links, rule=True)
+        )
+    current = [v for v in views if v.state == "in progress"]
+    upcoming = [v for v in views if v.state == "upcoming"]  # soonest first: what comes next
+    past = [v for v in reversed(views) if v.state == "past"]  # newest first
+    return render(
+        request,
+        "maintenance.html",
+        {"current": current, "upcoming": upcoming, "past": past},
+    )

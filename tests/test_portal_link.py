@@ -1,0 +1,503 @@
+"""The link page, reports, credits and maintenance pages, over real HTTP on loopback, on
+the embedded PostgreSQL, with samples stored through the collector and a fake clock.
+
+Each test asserts what a person looking at the page would notice: the colour and figures
+of a day, the availability and budget the SLA engine computes, the running outage and
+its countdown, the lists, the charts' lines and gaps, and that a customer never sees
+anything of another customer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from html import unescape
+
+import pytest
+
+from collector import Database, upsert_maintenance
+from linkwatch.domain import MaintenanceWindow, Outcome, Sample
+from portal.pages.link import pct_text, span_text
+from sla.ledger import apply, approve, list_rows, refresh_ledger
+from sla.monthly import monthly_report
+from sla.report import contract_windows
+from tests.portal_kit import NOW, PortalKit, minutes, running_portal, samples
+
+NBSP = "\u00a0"
+
+
+@pytest.fixture
+async def kit(database: Database) -> AsyncIterator[PortalKit]:
+    async with running_portal(database) as portal:
+        yield portal
+
+
+@pytest.fixture
+async def empty(database: Database) -> AsyncIterator[PortalKit]:
+    async with running_portal(database, history=None) as portal:
+        yield portal
+
+
+def words(html: str) -> str:
+    """The page's text as a person reads it (SVG left out, entities decoded)."""
+    text = re.sub(r"<svg.*?</svg>", " ", html, flags=re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"[ \t\r\n]+", " ", unescape(text))
+
+
+def day(html: str, label: str) -> tuple[str, str]:
+    """(tone, figures) of the wide bar's cell whose title starts with `label`."""
+    wide = html.split('id="days-wide"')[1].split("</svg>")[0]
+    found = re.search(
+        r'<g class="day day-(\w+)" tabindex="0"><title>(' + re.escape(label) + r"[^<]*)</title>",
+        wide,
+    )
+    assert found, f"no day {label!r} in the bar"
+    return found.group(1), unescape(found.group(2))
+
+
+def up_samples(link_id: str, start: datetime, end: datetime, **fields: object) -> list[Sample]:
+    return samples(link_id, minutes(start, end), rtt_ms=10.0, loss_pct=0.0, **fields)
+
+
+def down_samples(link_id: str, start: datetime, end: datetime) -> list[Sample]:
+    return samples(link_id, minutes(start, end), Outcome.DOWN, loss_pct=100.0, error="no reply")
+
+
+def history(
+    link_id: str, start: datetime, end: datetime, *outages: tuple[datetime, timedelta]
+) -> list[Sample]:
+    """A sample a minute over [start, end): up, but down during each (start, length)."""
+    out = []
+    for sample in up_samples(link_id, start, end):
+        if any(at <= sample.observed_at < at + length for at, length in outages):
+            sample = Sample(link_id, "icmp", sample.observed_at, Outcome.DOWN, loss_pct=100.0,
+                            error="no reply")  # fmt: skip
+        out.append(sample)
+    return out
+
+
+# --- the 90-day bar -------------------------------------------------------------------------
+
+
+async def test_a_dst_day_with_an_hour_down_is_red_with_its_exact_figures(
+    empty: PortalKit,
+) -> None:
+    # Berlin leaves summer time on Sunday 25 October 2026: that local day is 25 hours,
+    # 2026-10-24 22:00 UTC to 2026-10-25 23:00 UTC.
+    start, end = datetime(2026, 10, 24, 22, tzinfo=UTC), datetime(2026, 10, 25, 23, tzinfo=UTC)
+    outage = datetime(2026, 10, 25, 10, tzinfo=UTC)
+    await empty.store(
+        up_samples("acme-fra-1", start, outage)
+        + down_samples("acme-fra-1", outage, outage + timedelta(hours=1))
+        + up_samples("acme-fra-1", outage + timedelta(hours=1), end)
+    )
+    await empty.sign_in("alice")
+    html = await empty.page("/links/acme-fra-1")
+
+    tone, figures = day(html, "Sun 25 Oct 2026")
+    assert tone == "major"  # over 30 minutes down: red
+    # 24 of 25 hours available: 96 %, not the 95.83 % a 24-hour day would give.
+    assert f"96{NBSP}% available" in figures
+    assert f"down 1{NBSP}h · unknown none · maintenance none" in figures
+    assert day(html, "Sat 24 Oct 2026") == (
+        "none",
+        "Sat 24 Oct 2026; no data: monitoring had not begun",
+    )
+    # After the samples stop, the days are known to be unmeasured: grey, not "no data".
+    tone, figures = day(html, "Sun 01 Nov 2026")
+    assert tone == "unknown"
+    assert "nothing measured" in figures
+    assert f"unknown 1{NBSP}d" in figures
+    # Every cell can be reached from the keyboard and shows its figures when it is.
+    narrow = html.split('id="days-narrow"')[1].split("</svg>")[0]
+    assert narrow.count('tabindex="0"') == 90
+    assert f"down 1{NBSP}h · unknown none" in unescape(narrow)
+
+
+async def test_a_short_outage_is_amber_and_announced_maintenance_blue(empty: PortalKit) -> None:
+    day1 = datetime(2026, 11, 10, 0, tzinfo=UTC)  # 01:00 CET: inside 10 November in Berlin
+    outage = (day1 + timedelta(hours=8), timedelta(minutes=10))
+    await empty.store(history("acme-fra-1", day1 - timedelta(hours=1), NOW, outage))
+    work = datetime(2026, 11, 12, 2, tzinfo=UTC)
+    await upsert_maintenance(
+        empty.db,
+        [
+            MaintenanceWindow(
+                "mw-early",
+                work,
+                work + timedelta(hours=2),
+                work - timedelta(days=5),
+                "Fibre splice",
+                link_ids=("acme-fra-1",),
+            ),
+            MaintenanceWindow(
+                "mw-late",
+                work + timedelta(days=1),
+                work + timedelta(days=1, hours=2),
+                work + timedelta(hours=20),
+                "Late notice",
+                customer_ids=("acme",),
+            ),
+        ],
+        source="config",
+    )
+    await empty.sign_in("alice")
+    html = await empty.page("/links/acme-fra-1")
+    tone, figures = day(html, "Tue 10 Nov 2026")
+    assert tone == "minor"
+    assert f"down 10{NBSP}min" in figures
+    assert pct_text(Fraction(1430, 1440)) in figures  # 99.3055 %, truncated
+    tone, figures = day(html, "Thu 12 Nov 2026")
+    assert tone == "maintenance"
+    assert f"maintenance 2{NBSP}h" in figures
+    # Announced only 6 hours ahead: not excluded, so the day is simply green.
+    assert day(html, "Fri 13 Nov 2026")[0] == "up"
+    assert day(html, "Wed 18 Nov 2026 (today so far)")[0] == "up"
+
+
+# --- contract windows and budgets ---------------------------------------------------------------
+
+
+async def test_this_weeks_availability_and_budget_are_the_sla_engines(kit: PortalKit) -> None:
+    outage = (NOW - timedelta(hours=5), timedelta(minutes=20))
+    await kit.store(
+        history("acme-fra-1", NOW - timedelta(hours=6), NOW - timedelta(hours=3), outage)
+    )
+    engine = await contract_windows(
+        kit.db, kit.config, "2026-W47", NOW, contract_ids=["acme-fra-gold"]
+    )
+    (item,) = engine
+    await kit.sign_in("alice")
+    text = words(await kit.page("/links/acme-fra-1"))
+    week = text.split("This week 2026-W47")[1].split("This month")[0]
+    assert "Contractual" in week
+    assert pct_text(item.result.availability) in week
+    assert f"target 99.5{NBSP}%" in week
+    assert (
+        f"{span_text(item.result.budget_remaining_us)} left of {span_text(item.result.budget_us)}"
+        in week
+    )
+    assert f"Downtime so far 20{NBSP}min" in week
+    month = text.split("This month 2026-11")[1]
+    assert "For information" in month
+    assert "measured per week" in month
+    assert "budget runs out" not in text  # a countdown is for staff
+
+
+async def test_staff_see_a_running_outage_with_its_budget_countdown(kit: PortalKit) -> None:
+    engine = await contract_windows(
+        kit.db, kit.config, "2026-11", NOW, contract_ids=["acme-ber-silver"]
+    )
+    remaining = engine[0].result.budget_remaining_us
+    await kit.sign_in("olga")
+    text = words(await kit.page("/links/acme-ber-2"))
+    assert f"Down for 25{NBSP}min since 2026-11-18 11:35 UTC" in text
+    runs_out = NOW + timedelta(microseconds=int(remaining))
+    assert (
+        f"budget runs out in 2{NBSP}h 36{NBSP}min at this rate ({runs_out:%Y-%m-%d %H:%M} UTC)"
+        in text
+    )
+    fragment = words(await kit.page("/partial/links/acme-ber-2"))
+    assert "budget runs out in" in fragment
+    await kit.sign_out()
+    await kit.sign_in("alice")
+    customer = words(await kit.page("/links/acme-ber-2"))
+    assert f"Down for 25{NBSP}min since 2026-11-18 12:35 CET" in customer
+    assert "budget runs out" not in customer
+
+
+async def test_an_exhausted_budget_says_since_when(kit: PortalKit) -> None:
+    # Target 99.5 % of a week: about 50 minutes allowed. Two hours down this Monday.
+    monday = datetime(2026, 11, 16, 6, tzinfo=UTC)
+    await kit.store(up_samples("acme-fra-1", monday - timedelta(minutes=5), monday))
+    await kit.store(down_samples("acme-fra-1", monday, monday + timedelta(hours=2)))
+    await kit.store(up_samples("acme-fra-1", monday + timedelta(hours=2), NOW))
+    await kit.sign_in("olga")
+    text = words(await kit.page("/links/acme-fra-1"))
+    week = text.split("This week 2026-W47")[1].split("This month")[0]
+    assert "Below the target so far" in week
+    assert "exceeded by" in week
+    assert re.search(r"Budget exhausted 2\xa0d \d+\xa0h ago \(2026-11-16 06:\d\d UTC\)", week), week
+
+
+# --- incidents and maintenance ------------------------------------------------------------------
+
+
+async def test_incidents_list_start_end_and_duration_in_the_viewers_zone(kit: PortalKit) -> None:
+    start = datetime(2026, 11, 2, 9, 15, tzinfo=UTC)
+    await kit.store(up_samples("acme-ber-2", start - timedelta(minutes=5), start))
+    await kit.store(down_samples("acme-ber-2", start, start + timedelta(minutes=42)))
+    await kit.store(
+        up_samples("acme-ber-2", start + timedelta(minutes=42), start + timedelta(hours=1))
+    )
+    await kit.sign_in("alice")
+    text = words(await kit.page("/links/acme-ber-2"))
+    incidents = text.split("Incidents last 90 days")[1].split("Maintenance")[0]
+    ongoing, ended = incidents.split("2026-11-18 12:35 CET")[1], incidents
+    assert f"Ongoing 25{NBSP}min so far icmp: no reply (5/5 lost)" in ongoing
+    assert f"2026-11-02 10:15 CET 2026-11-02 10:57 CET 42{NBSP}min icmp: no reply" in ended
+    assert incidents.index("2026-11-18") < incidents.index("2026-11-02")  # newest first
+    await kit.sign_out()
+    await kit.sign_in("olga")
+    assert "2026-11-02 09:15 UTC 2026-11-02 09:57 UTC" in words(await kit.page("/links/acme-ber-2"))
+
+
+async def test_maintenance_upcoming_and_past_with_whether_it_is_excluded(kit: PortalKit) -> None:
+    hour = timedelta(hours=1)
+    windows = [
+        MaintenanceWindow("mw-done", NOW - timedelta(days=3), NOW - timedelta(days=3) + 2 * hour,
+                          NOW - timedelta(days=10), "Router swap", link_ids=("acme-fra-1",)),
+        MaintenanceWindow("mw-soon", NOW + timedelta(days=2), NOW + timedelta(days=2) + 3 * hour,
+                          NOW + timedelta(days=2) - 4 * hour, "Core upgrade",
+                          customer_ids=("acme",)),
+        MaintenanceWindow("mw-all", NOW + timedelta(days=9), NOW + timedelta(days=9) + hour,
+                          NOW - timedelta(days=1), "Network-wide change"),
+        MaintenanceWindow("mw-rewire", NOW + timedelta(days=1), NOW + timedelta(days=1) + hour,
+                          NOW - timedelta(days=9), "Boston rewiring",
+                          link_ids=("globex-bos-2", "acme-ber-2")),
+    ]  # fmt: skip
+    await upsert_maintenance(kit.db, windows, source="config")
+    await kit.sign_in("alice")
+    text = words(await kit.page("/links/acme-fra-1"))
+    section = text.split("Maintenance Upcoming")[1].split("Service credits")[0]
+    upcoming, past = section.split("Past 90 days")
+    assert upcoming.index("Core upgrade") < upcoming.index("Network-wide change")  # soonest first
+    assert "Counts as normal time: announced only 4 h ahead; the contract requires 72 h" in upcoming
+    assert "Excluded from availability: announced 240 h ahead" in upcoming
+    assert "Router swap" in past
+    assert "Excluded from availability: announced 168 h ahead (notice required: 72 h)" in past
+    assert "Boston" not in section  # it does not concern acme-fra-1
+
+    listing = await kit.page("/maintenance")
+    assert "globex" not in listing.lower()
+    assert "Boston rewiring" in listing  # it does concern acme-ber-2 ...
+    covers = words(listing).split("Boston rewiring")[1].split("Covers:")[1][:40]
+    assert covers.strip().startswith("acme-ber-2")  # ... and only that link is named
+    assert "all your links" in words(listing)
+    await kit.sign_out()
+    await kit.sign_in("gus")
+    assert "Router swap" not in await kit.page("/maintenance")
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def chart(html: str, chart_id: str) -> str:
+    return html.split(f'id="chart-{chart_id}"')[1].split("</figure>")[0]
+
+
+async def test_charts_draw_stored_samples_with_a_gap_where_there_are_none(
+    empty: PortalKit,
+) -> None:
+    await empty.store(up_samples("acme-fra-1", NOW - timedelta(hours=4), NOW - timedelta(hours=3)))
+    await empty.store(up_samples("acme-fra-1", NOW - timedelta(hours=2), NOW))
+    await empty.sign_in("alice")
+    html = await empty.page("/links/acme-fra-1?range=24h")
+    rtt = chart(html, "rtt-icmp")
+    mean = rtt.split('class="series series-a"')[1].split("</g>")[0]
+    assert mean.count("<polyline") == 2  # one line before the gap, one after
+    assert "Round-trip time · icmp (icmp), last 24 hours" in unescape(rtt)
+    assert f"average 10{NBSP}ms" in unescape(rtt)
+    assert "Packet loss" in unescape(chart(html, "loss-icmp"))
+    assert 'aria-current="page">24h<' in html
+    week = await empty.page("/links/acme-fra-1")  # 7 days of hourly rollups by default
+    assert chart(week, "rtt-icmp").count("<polyline") >= 2
+    assert "jitter" not in week.lower()  # jitter and traffic are for staff
+
+
+async def test_staff_see_jitter_and_interface_traffic(database: Database) -> None:
+    from tests.portal_kit import CONFIG_TEXT, portal_config
+
+    text = CONFIG_TEXT.replace(
+        "      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 60s}",
+        "      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 60s}\n"
+        "      - {id: port, kind: snmp, host: '127.0.0.1:16100', community: public,"
+        " interval: 60s, availability: false, interface: {index: 2}}",
+    )
+    async with running_portal(database, portal_config(text), history=None) as kit:
+        times = minutes(NOW - timedelta(hours=2), NOW)
+        await kit.store(samples("acme-fra-1", times, rtt_ms=10.0, loss_pct=0.0, jitter_ms=1.5))
+        await kit.store(samples("acme-fra-1", times, probe_id="port",
+                                metrics={"in_bps": 2.5e6, "out_bps": 1.0e6}))  # fmt: skip
+        await kit.sign_in("olga")
+        html = await kit.page("/links/acme-fra-1?range=24h")
+        assert f"average 1.5{NBSP}ms" in unescape(chart(html, "jitter-icmp"))
+        traffic = unescape(chart(html, "traffic-port"))
+        assert f"in average 2.5{NBSP}Mbit/s" in words(traffic)
+        assert f"out average 1{NBSP}Mbit/s" in words(traffic)
+        await kit.sign_out()
+        await kit.sign_in("alice")
+        assert "traffic" not in (await kit.page("/links/acme-fra-1?range=24h")).lower()
+
+
+async def test_an_unknown_range_is_a_400_that_says_what_is_allowed(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    response = await kit.client.get("/links/acme-fra-1?range=1y")
+    assert response.status == 400
+    assert "range='1y' is not allowed; use one of 24h, 7d, 30d, 90d" in unescape(
+        await response.text()
+    )
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+async def test_the_monthly_report_is_the_one_the_cli_prints(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    listing = words(await kit.page("/reports"))
+    assert "November 2026 2026-11 · in progress: provisional figures" in listing
+    assert "October 2026 2026-10 · complete" in listing
+    response = await kit.client.get("/reports/monthly?month=2026-11")
+    assert response.status == 200
+    body = await response.text()
+    assert body == await monthly_report(kit.db, kit.config, "acme", "2026-11", NOW)
+    policy = response.headers["Content-Security-Policy"]
+    assert re.search(r"style-src 'sha256-[A-Za-z0-9+/=]+';", policy)
+    assert "script-src" not in policy
+    assert "default-src 'none'" in policy
+    same = await kit.client.get("/reports/monthly?customer=acme&month=2026-11")
+    assert same.status == 200
+
+
+async def test_staff_choose_the_customer_of_a_report(kit: PortalKit) -> None:
+    await kit.sign_in("olga")
+    assert "Choose a customer" in await kit.page("/reports")
+    assert "/reports/monthly?customer=globex&amp;month=2026-11" in await kit.page(
+        "/reports?customer=globex"
+    )
+    report = await kit.page("/reports/monthly?customer=globex&month=2026-10")
+    assert "Globex Inc" in report
+    missing = await kit.client.get("/reports/monthly?month=2026-10")
+    assert missing.status == 400
+
+
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [
+        ("2026-13", "month='2026-13': month must be 01 to 12"),
+        ("2026-W47", "month='2026-W47' is not a month; write it as 2026-11"),
+        ("November", "month='November' is not a window"),
+        ("2027-01", "month='2027-01' has not begun yet"),
+        ("", "month is required; write it as 2026-11"),
+    ],
+)
+async def test_a_bad_month_is_a_400_with_a_message(
+    kit: PortalKit, month: str, message: str
+) -> None:
+    await kit.sign_in("alice")
+    response = await kit.client.get(f"/reports/monthly?month={month}")
+    assert response.status == 400
+    assert message in unescape(await response.text())
+
+
+# --- credits -------------------------------------------------------------------------------------
+
+
+async def test_credits_per_window_with_amount_and_status_in_plain_words(kit: PortalKit) -> None:
+    # Last week acme-fra-1 was down two hours: below 99.5 %, a credit.
+    outage = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    week = minutes(
+        datetime(2026, 11, 9, tzinfo=UTC) - timedelta(hours=1), datetime(2026, 11, 16, tzinfo=UTC)
+    )
+    await kit.store([s for s in samples("acme-fra-1", week, rtt_ms=10.0, loss_pct=0.0)
+                     if not outage <= s.observed_at < outage + timedelta(hours=2)])  # fmt: skip
+    await kit.store(down_samples("acme-fra-1", outage, outage + timedelta(hours=2)))
+    await refresh_ledger(kit.db, kit.config, ["2026-W46", "2026-W47", "2026-11"], NOW)
+    rows = {
+        r.window_label: r
+        for r in await list_rows(kit.db, customer="acme")
+        if r.contract_id == "acme-fra-gold"
+    }
+    assert rows["2026-W46"].status == "closed"
+    await approve(kit.db, [rows["2026-W46"].id], "bill", NOW)
+    await apply(kit.db, [rows["2026-W46"].id], "bill", "INV-2026-118", NOW)
+
+    await kit.sign_in("alice")
+    text = words(await kit.page("/credits"))
+    w46 = text.split("2026-W46", 1)[1].split("2026-W45")[0]
+    amount = f"{rows['2026-W46'].credit_amount:,}{NBSP}EUR"
+    assert amount in w46
+    assert f"{rows['2026-W46'].availability_pct.normalize():f}{NBSP}%" in w46
+    assert "Credited on invoice INV-2026-118" in w46
+    assert "Being measured: the figures change until the window ends" in text  # W47, open
+    assert f"Credited {amount}" in text
+    link = words(await kit.page("/links/acme-fra-1"))
+    credits = link.split("Service credits")[1]
+    assert credits.index("2026-W47") < credits.index("2026-W46")  # newest first
+    assert "Credited on invoice INV-2026-118" in credits
+    assert "acme-ber-silver" not in credits  # another link's contract
+
+    await kit.sign_out()
+    await kit.sign_in("bill")
+    response = await kit.client.get("/credits", allow_redirects=False)
+    assert (response.status, response.headers["Location"]) == (303, "/billing")
+    await kit.sign_out()
+    await kit.sign_in("olga")
+    assert "Choose a customer" in await kit.page("/credits")
+    assert "INV-2026-118" in await kit.page("/credits?customer=acme")
+
+
+# --- scope -----------------------------------------------------------------------------------
+
+
+async def test_another_customers_things_are_as_missing_as_nonexistent_ones(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    pairs = [
+        ("/links/globex-nyc-1?range=24h", "/links/no-such-link?range=24h"),
+        ("/links/globex-nyc-1?range=1y", "/links/no-such-link?range=1y"),
+        ("/partial/links/globex-nyc-1", "/partial/links/no-such-link"),
+        (
+            "/reports/monthly?customer=globex&month=2026-11",
+            "/reports/monthly?customer=nobody&month=2026-11",
+        ),
+        ("/reports?customer=globex", "/reports?customer=nobody"),
+        ("/credits?customer=globex", "/credits?customer=nobody"),
+    ]
+    for other, missing in pairs:
+        a, b = await kit.client.get(other), await kit.client.get(missing)
+        assert a.status == b.status == 404, other
+        assert await a.text() == await b.text()
+        assert "globex" not in (await a.text()).lower()
+
+
+async def test_a_customer_never_sees_another_customers_name_or_links(kit: PortalKit) -> None:
+    await upsert_maintenance(
+        kit.db,
+        [MaintenanceWindow("mw-g", NOW + timedelta(days=1), NOW + timedelta(days=1, hours=1),
+                           NOW - timedelta(days=5), "Work", customer_ids=("globex",))],
+        source="config",
+    )  # fmt: skip
+    await refresh_ledger(kit.db, kit.config, ["2026-W47", "2026-11"], NOW)
+    await kit.sign_in("alice")
+    for path in (
+        "/links/acme-fra-1", "/links/acme-ber-2?range=24h", "/links/acme-fra-1?range=90d",
+        "/partial/links/acme-ber-2", "/reports", "/reports/monthly?month=2026-11",
+        "/credits", "/maintenance",
+    ):  # fmt: skip
+        html = (await kit.page(path)).lower()
+        for other in ("globex", "nyc", "bos-2", "new york", "boston"):
+            assert other not in html, (path, other)
+
+
+async def test_cached_figures_are_shared_but_staff_only_ones_stay_staffs(
+    database: Database,
+) -> None:
+    from portal import PortalSettings
+    from tests.portal_kit import TTL
+
+    settings = PortalSettings(session_ttl=TTL, cache_ttl=timedelta(minutes=5))
+    async with running_portal(database, settings=settings) as kit:
+        await kit.sign_in("olga")
+        staff = await kit.page("/links/acme-ber-2")
+        assert "budget runs out in" in staff
+        await kit.sign_out()
+        await kit.sign_in("alice")
+        customer = await kit.page("/links/acme-ber-2")
+        assert "budget runs out" not in customer
+        # The same figures, read once: the cached week as staff saw it.
+        week = re.search(r"This week.*?sla-availability\">([^<]+)<", staff, re.DOTALL)
+        assert week
+        assert week.group(1) in customer
