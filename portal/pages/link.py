@@ -997,13 +997,29 @@ async def _history(
     }
 
 
+def _audience(request: web.Request, viewer: Viewer) -> tuple[bool, str]:
+    """What a page's content depends on besides the link: staff extras and the zone times
+    are shown in. Everyone who may see the link and shares these sees the same page, so
+    the views are cached under them (and never under who asked)."""
+    tz = request.app[DIRECTORY].viewer_tz(viewer.user)
+    return viewer.user.is_staff, str(tz)
+
+
 @routes.get("/links/{link_id}")
 async def link_page(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
     link = visible_link(request, viewer)
     range_name = choice(request.query, "range", RANGES, DEFAULT_RANGE)
+    audience = _audience(request, viewer)
+    cache = request.app[CACHE]
+    # Building the views (the SVG charts above all) costs more than reading the data:
+    # a busy page is built once per cache period, not once per viewer.
     live, history = await asyncio.gather(
-        _live(request, viewer, link), _history(request, viewer, link, range_name)
+        cache.get(("link-live", link.id, *audience), lambda: _live(request, viewer, link)),
+        cache.get(
+            ("link-history", link.id, range_name, *audience),
+            lambda: _history(request, viewer, link, range_name),
+        ),
     )
     return render(request, "link.html", {**live, **history})
 
@@ -1012,4 +1028,8 @@ async def link_page(request: web.Request) -> web.Response:
 async def link_partial(request: web.Request) -> web.Response:
     viewer = require_viewer(request, partial=True)
     link = visible_link(request, viewer)
-    return render(request, "_link.html", await _live(request, viewer, link))
+    audience = _audience(request, viewer)
+    live = await request.app[CACHE].get(
+        ("link-live", link.id, *audience), lambda: _live(request, viewer, link)
+    )
+    return render(request, "_link.html", live)

@@ -1,0 +1,285 @@
+"""The authorisation matrix: every route of the portal, pages and API, asked by every role
+about its own customer's objects and another customer's, against what that role may do.
+
+Every route the app registers must have a row here (a new route without one fails the
+suite), and for a customer every refusal must look exactly like a missing object and
+never name the other customer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from collector import Database
+from portal.keys import ACCOUNTS
+from sla.ledger import TimeRange, list_rows, refresh_ledger
+from tests.portal_kit import PortalKit, form_token, running_portal
+
+ROLES = ("anonymous", "alice", "olga", "bill", "ada")  # none, customer acme, ops, billing, admin
+NOT_404 = "not 404"  # allowed through authorisation; the answer is the action's own
+
+
+def each(status: int | str) -> dict[str, int | str]:
+    """The same answer for every signed-in role, and sign-in for anonymous visitors."""
+    return {"anonymous": 303, **dict.fromkeys(ROLES[1:], status)}
+
+
+def staff(status: int | str, customer: int | str) -> dict[str, int | str]:
+    return {"anonymous": 303, "alice": customer, "olga": status, "bill": status, "ada": status}
+
+
+def capability(allowed: tuple[str, ...], ok: int | str = 200) -> dict[str, int | str]:
+    return {"anonymous": 303, **{role: ok if role in allowed else 404 for role in ROLES[1:]}}
+
+
+NOC = ("olga", "ada")
+LEDGER = ("bill", "ada")
+MONTH = "2026-11"  # the month and week running at tests.portal_kit.NOW
+WEEK = "2026-W47"
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str  # with {own_link}, {other_link}, {own_row}, {other_row}, {other_token}
+    expected: Mapping[str, int | str]
+    data: Mapping[str, Any] | None = None  # form fields, or the JSON body for the API
+
+
+PAGES = [
+    Case("GET", "/healthz", dict.fromkeys(ROLES, 200)),
+    Case("GET", "/login", {"anonymous": 200, **dict.fromkeys(ROLES[1:], 303)}),
+    Case("GET", "/", each(303)),
+    Case("GET", "/links", each(200)),
+    Case("GET", "/links?customer=acme", each(200)),
+    Case("GET", "/links?customer=globex", staff(200, 404)),
+    Case("GET", "/partial/links", {**each(200), "anonymous": 401}),
+    Case("GET", "/links/{own_link}", each(200)),
+    Case("GET", "/links/{other_link}", staff(200, 404)),
+    Case("GET", "/links/{other_link}?range=90d", staff(200, 404)),
+    Case("GET", "/partial/links/{own_link}", {**each(200), "anonymous": 401}),
+    Case("GET", "/partial/links/{other_link}", {**staff(200, 404), "anonymous": 401}),
+    Case("GET", "/noc", capability(NOC)),
+    Case("GET", "/partial/noc", {**capability(NOC), "anonymous": 401}),
+    Case("GET", "/noc/compliance", capability(NOC)),
+    Case("GET", "/billing", capability(LEDGER)),
+    Case("GET", "/billing/export.csv", capability(LEDGER)),
+    Case("GET", "/billing/confirm?action=approve&id={own_row}", capability(LEDGER, NOT_404)),
+    Case("GET", "/billing/ledger/{own_row}", capability(LEDGER)),
+    Case("GET", "/billing/ledger/{other_row}", capability(LEDGER)),
+    Case("GET", "/billing/audit", capability(LEDGER)),
+    Case("GET", "/reports", each(200)),
+    Case("GET", f"/reports/monthly?customer=acme&month={MONTH}", each(200)),
+    Case("GET", f"/reports/monthly?customer=globex&month={MONTH}", staff(200, 404)),
+    Case("GET", "/credits", {**each(200), "bill": 303, "ada": 303}),
+    Case("GET", "/credits?customer=globex", {**staff(200, 404), "bill": 303, "ada": 303}),
+    Case("GET", "/maintenance", each(200)),
+    Case("GET", "/account", each(200)),
+    Case("GET", "/static/portal.css", dict.fromkeys(ROLES, 200)),
+    # Unsafe requests carry the viewer's CSRF token (anonymous visitors have none: 403).
+    Case("POST", "/logout", {**each(303), "anonymous": 403}),
+    Case(
+        "POST",
+        "/billing/approve",
+        {**capability(LEDGER, NOT_404), "anonymous": 403},
+        {"id": "{own_row}"},
+    ),
+    Case(
+        "POST",
+        "/billing/apply",
+        {**capability(LEDGER, NOT_404), "anonymous": 403},
+        {"id": "{own_row}", "invoice_ref": "INV-1"},
+    ),
+    Case(
+        "POST",
+        "/billing/ledger/{own_row}/adjust",
+        {**capability(LEDGER, NOT_404), "anonymous": 403},
+        {"amount": "1.00", "reason": "goodwill"},
+    ),
+    Case(
+        "POST",
+        "/account/tokens",
+        {**each(200), "anonymous": 403},
+        {"label": "matrix", "expires_days": "30"},
+    ),
+    # Another user's token is nobody else's to revoke, whatever their role.
+    Case("POST", "/account/tokens/{other_token}/revoke", {**each(404), "anonymous": 403}),
+    # Config-file users change their password in the file: refused, but reached.
+    Case(
+        "POST",
+        "/account/password",
+        {**each(400), "anonymous": 403},
+        {"current": "x", "new": "long-enough-1", "again": "long-enough-1"},
+    ),
+]
+
+
+def api(allowed: tuple[str, ...] | None = None, ok: int | str = 200) -> dict[str, int | str]:
+    """API answers: 401 without a token; `allowed` roles (default: everyone) get `ok`."""
+    who = ROLES[1:] if allowed is None else allowed
+    return {"anonymous": 401, **{role: ok if role in who else 404 for role in ROLES[1:]}}
+
+
+STAFF = ("olga", "bill", "ada")
+API = [
+    Case("GET", "/api/v1/openapi.json", dict.fromkeys(ROLES, 200)),
+    Case("GET", "/api/v1/me", api()),
+    Case("GET", "/api/v1/links", api()),
+    Case("GET", "/api/v1/links?customer=globex", api(STAFF)),
+    Case("GET", "/api/v1/links/{own_link}", api()),
+    Case("GET", "/api/v1/links/{other_link}", api(STAFF)),
+    Case("GET", "/api/v1/links/{own_link}/incidents", api()),
+    Case("GET", "/api/v1/links/{other_link}/incidents", api(STAFF)),
+    Case("GET", "/api/v1/links/{own_link}/availability", api()),
+    Case("GET", "/api/v1/links/{other_link}/availability", api(STAFF)),
+    Case("GET", "/api/v1/links/{own_link}/series", api()),
+    Case("GET", "/api/v1/links/{other_link}/series", api(STAFF)),
+    Case("GET", "/api/v1/contracts", api()),
+    Case("GET", f"/api/v1/reports/sla?window={WEEK}", api()),
+    Case("GET", f"/api/v1/reports/sla?window={WEEK}&customer=globex", api(STAFF)),
+    Case("GET", "/api/v1/credits", api(("alice", *LEDGER))),
+    Case("GET", "/api/v1/credits?customer=globex", api(LEDGER)),
+    Case("GET", "/api/v1/credits/{own_row}", api(("alice", *LEDGER))),
+    Case("GET", "/api/v1/credits/{other_row}", api(LEDGER)),
+    Case("POST", "/api/v1/credits/{own_row}/approve", api(LEDGER, NOT_404), {}),
+    Case("POST", "/api/v1/credits/{own_row}/apply", api(LEDGER, NOT_404), {"invoice_ref": "INV-1"}),
+    Case("GET", "/api/v1/maintenance", api()),
+]
+CASES = PAGES + API
+
+
+@dataclass
+class World:
+    kit: PortalKit
+    ids: dict[str, str]
+    tokens: dict[str, str]  # role -> API token
+
+
+@pytest.fixture
+async def world(database: Database) -> AsyncIterator[World]:
+    async with running_portal(database) as kit:
+        now = kit.clock()
+        await refresh_ledger(database, kit.config, TimeRange(now - timedelta(days=40), now), now)
+        rows = await list_rows(database)
+        own = next(r for r in rows if r.customer_id == "acme" and r.kind == "window")
+        other = next(r for r in rows if r.customer_id == "globex" and r.kind == "window")
+        accounts = kit.client.app[ACCOUNTS]
+        tokens = {}
+        for name in ROLES[1:]:
+            user = await accounts.user(name)
+            assert user is not None
+            tokens[name] = (await accounts.create_token(user, "matrix", now))[1]
+        gus = await accounts.user("gus")
+        assert gus is not None
+        gus_token, _ = await accounts.create_token(gus, "not yours", now)
+        ids = {
+            "own_link": "acme-fra-1",
+            "other_link": "globex-nyc-1",
+            "own_row": str(own.id),
+            "other_row": str(other.id),
+            "other_token": str(gus_token.id),
+        }
+        yield World(kit, ids, tokens)
+
+
+def _fill(text: str, ids: Mapping[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), m.group(0)), text)
+
+
+async def _ask(world: World, role: str, case: Case) -> tuple[int, str]:
+    client = world.kit.client
+    path = _fill(case.path, world.ids)
+    if path.startswith("/api/"):
+        headers = {} if role == "anonymous" else {"Authorization": f"Bearer {world.tokens[role]}"}
+        if case.method == "GET":
+            response = await client.get(path, headers=headers, allow_redirects=False)
+        else:
+            body = {k: _fill(str(v), world.ids) for k, v in (case.data or {}).items()}
+            response = await client.post(path, json=body, headers=headers, allow_redirects=False)
+        return response.status, await response.text()
+    if case.method == "GET":
+        response = await client.get(path, allow_redirects=False)
+        return response.status, await response.text()
+    data = {k: _fill(str(v), world.ids) for k, v in (case.data or {}).items()}
+    if role != "anonymous":
+        data["csrf_token"] = form_token(await (await client.get("/account")).text())
+    response = await client.post(path, data=data, allow_redirects=False)
+    return response.status, await response.text()
+
+
+def _case_id(case: Case) -> str:
+    return f"{case.method} {case.path}"
+
+
+MISSING = {
+    "own_link": "no-such-link",
+    "other_link": "no-such-link",
+    "own_row": "999999999",
+    "other_row": "999999999",
+    "other_token": "999999999",
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+async def test_each_role_gets_what_it_may_and_nothing_else(world: World, case: Case) -> None:
+    kit = world.kit
+    # The same request about something that does not exist: what a refusal must equal.
+    absent = Case(case.method, case.path.replace("customer=globex", "customer=nobody"),
+                  case.expected, case.data)  # fmt: skip
+    for role in ROLES:
+        await kit.sign_out()
+        if role != "anonymous":
+            await kit.sign_in(role)
+        status, body = await _ask(world, role, case)
+        expected = case.expected[role]
+        where = f"{case.method} {case.path} as {role}: {status}\n{body[:500]}"
+        if expected == NOT_404:
+            assert status not in (401, 403, 404), where
+            assert status < 500, where
+        else:
+            assert status == expected, where
+        assert "Traceback" not in body
+        if status == 404:
+            missing_status, missing_body = await _ask(
+                World(kit, MISSING, world.tokens), role, absent
+            )
+            # Refused exactly like something that does not exist.
+            assert (status, body) == (missing_status, missing_body), where
+        if role == "alice":
+            assert "globex" not in body.lower(), where  # never the other customer's name or id
+
+
+def test_every_route_is_in_the_matrix(database: Database) -> None:
+    from portal import PortalSettings, create_app
+    from tests.portal_kit import portal_config
+
+    app = create_app(PortalSettings(), db=database, config=portal_config())
+    routes = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method == "HEAD" or path is None:  # HEAD mirrors GET; /static is a prefix
+            continue
+        routes.add((route.method, path))
+    placeholder = {
+        "own_link": "{link_id}",
+        "other_link": "{link_id}",
+        "own_row": "{row_id}",
+        "other_row": "{row_id}",
+        "other_token": "{token_id}",
+    }
+    covered = set()
+    for case in CASES:
+        path = case.path.split("?")[0]
+        if path.startswith("/api/"):
+            path = path.replace("{own_row}", "{credit_id}").replace("{other_row}", "{credit_id}")
+        covered.add((case.method, _fill(path, placeholder)))
+    # POST /login is the sign-in itself, exercised throughout tests/test_portal.py.
+    missing = routes - covered - {("POST", "/login")}
+    assert not missing, f"routes without a row in the matrix: {sorted(missing)}"
