@@ -5,7 +5,6 @@ them, and the page printed to PDF by headless Chromium."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -20,9 +19,8 @@ import pytest
 
 from sla.compute import Objective, ObjectiveResult, truncate_pct
 from sla.monthly import ObjectiveView, _budget_rows, _objectives
+from tests.browser_kit import CHROMIUM, LAUNCH_ARGS
 from tests.helpers import linkwatch
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # October 2026 in Berlin: 31 days plus the hour gained when DST ends on Sunday the 25th.
 MONTH_START = datetime(2026, 9, 30, 22, 0, tzinfo=UTC)  # 2026-10-01 00:00 CEST
@@ -332,13 +330,7 @@ def test_chromium_prints_it_to_a_pdf(report: str, tmp_path: Path) -> None:
         [
             CHROMIUM,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *LAUNCH_ARGS,
             f"--user-data-dir={profile}",
             "--no-pdf-header-footer",
             f"--print-to-pdf={pdf}",

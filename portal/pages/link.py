@@ -556,6 +556,8 @@ def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
             return "Being measured: the figures change until the window ends"
         return f"Provisional: late data may still arrive until {local_time(row.closes_at, tz)}"
     if row.status == "closed":
+        if row.kind == "window" and row.amount == 0:
+            return "Final: no credit due"
         return "Final: awaiting approval"
     if row.status == "approved":
         return "Approved: to be credited on your next invoice"
