@@ -200,6 +200,9 @@ class PortalConfig(_Strict):
     ] = None
     session_ttl: Duration = timedelta(hours=12)
     refresh: Duration = timedelta(seconds=30)
+    # Reached through a reverse proxy that terminates HTTPS: the portal then marks its
+    # cookies Secure and sends HSTS although the proxy talks plain HTTP to it.
+    behind_https_proxy: bool = False
 
     @property
     def host(self) -> str:

@@ -18,7 +18,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from linkwatch.errors import DatabaseError
 from portal.auth import Viewer, tokens_match
-from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, VIEWER
+from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
 from portal.rendering import render
 
 log = logging.getLogger(__name__)
@@ -182,12 +182,18 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
     return MultiDictProxy(fields)
 
 
+def is_https(request: web.Request) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or through the configured
+    TLS-terminating proxy (whose X-Forwarded-* headers are not trusted for anything)."""
+    return request.secure or request.app[SETTINGS].behind_https_proxy
+
+
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: runs for every response, static files and errors included."""
     headers = response.headers
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
-    if request.secure:
+    if is_https(request):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.path.startswith("/static/"):
         headers.setdefault(hdrs.CACHE_CONTROL, "public, max-age=86400")

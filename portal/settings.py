@@ -25,6 +25,8 @@ class PortalSettings:
     # Figures shown on pages are read again at most this often: probes report every
     # 30 s or so, and a busy NOC screen must not turn into a query per viewer per second.
     cache_ttl: timedelta = timedelta(seconds=10)
+    # Served through a proxy that terminates HTTPS: every request counts as secure.
+    behind_https_proxy: bool = False
 
     def __post_init__(self) -> None:
         if self.session_ttl <= timedelta(0):
@@ -50,4 +52,5 @@ class PortalSettings:
             secret_key=portal.secret_key,
             session_ttl=portal.session_ttl,
             refresh=portal.refresh,
+            behind_https_proxy=portal.behind_https_proxy,
         )

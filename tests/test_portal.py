@@ -282,6 +282,19 @@ async def test_session_cookie_is_http_only_and_same_site(kit: PortalKit) -> None
     assert "secure" not in attributes  # plain HTTP here; set when the request is HTTPS
 
 
+async def test_behind_an_https_proxy_cookies_are_secure_and_hsts_is_sent(
+    database: Database,
+) -> None:
+    settings = PortalSettings(session_ttl=TTL, cache_ttl=timedelta(0), behind_https_proxy=True)
+    async with running_portal(database, settings=settings, history=None) as kit:
+        page = await kit.client.get("/login")
+        assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+        (cookie,) = page.headers.getall("Set-Cookie")
+        # The sign-in form's cookie, and so the session's after it: a browser sends them
+        # back over HTTPS only (this plain-HTTP test client keeps them to itself).
+        assert "secure" in [part.strip().lower() for part in cookie.split(";")]
+
+
 async def test_sessions_are_stored_as_digests_only(kit: PortalKit) -> None:
     response = await kit.login("alice")
     session_id = response.cookies["linkwatch_session"].value

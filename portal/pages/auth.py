@@ -9,7 +9,7 @@ from aiohttp import hdrs, web
 
 from portal.auth import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
 from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
-from portal.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, read_form
+from portal.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, is_https, read_form
 from portal.pages.common import redirect, safe_next
 from portal.rendering import render
 
@@ -48,7 +48,7 @@ def login_form(
         path="/login",
         httponly=True,
         samesite="Lax",
-        secure=request.secure or None,
+        secure=is_https(request) or None,
     )
     return response
 
@@ -102,7 +102,7 @@ async def login(request: web.Request) -> web.Response:
         max_age=int(app[SETTINGS].session_ttl.total_seconds()),
         httponly=True,
         samesite="Lax",
-        secure=request.secure or None,
+        secure=is_https(request) or None,
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
