@@ -2,7 +2,10 @@
 
 Many people watch the same links: a NOC wall, a customer's staff, the portal benchmark's
 fifty clients. Each figure is read from the database at most once per `ttl` however many
-ask meanwhile, and concurrent misses for one key share one read (no stampede). Keys name
+ask meanwhile, and concurrent misses for one key share one read (no stampede). A value
+past its ttl but younger than ttl + `stale_s` is still answered at once while one
+background read replaces it: a figure that takes seconds to compute (every link's state
+for a 10,000-link NOC) then never makes a viewer wait after the first time. Keys name
 what was read, never who asked: authorisation happens before a key is formed, so a cached
 value is only ever handed to a viewer already allowed to see it. Never caches failures.
 """
@@ -10,20 +13,26 @@ value is only ever handed to a viewer already allowed to see it. Never caches fa
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Cache:
-    def __init__(self, ttl_s: float, *, max_entries: int = 20_000) -> None:
+    def __init__(
+        self, ttl_s: float, *, stale_s: float | None = None, max_entries: int = 20_000
+    ) -> None:
         self._ttl_s = ttl_s
+        self._stale_s = 5 * ttl_s if stale_s is None else stale_s
         self._max = max_entries
         self._values: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._loading: dict[Hashable, asyncio.Future[Any]] = {}
+        self._refreshing: set[asyncio.Task[Any]] = set()
 
     async def get(
         self, key: Hashable, load: Callable[[], Awaitable[T]], *, ttl_s: float | None = None
@@ -34,10 +43,14 @@ class Cache:
             return await load()
         while True:
             found = self._values.get(key)
-            if found is not None and time.monotonic() - found[0] < ttl:
-                self._values.move_to_end(key)
-                value: T = found[1]
-                return value
+            if found is not None:
+                age = time.monotonic() - found[0]
+                if age < ttl + self._stale_s:
+                    if age >= ttl and key not in self._loading:
+                        self._refresh(key, load)
+                    self._values.move_to_end(key)
+                    value: T = found[1]
+                    return value
             pending = self._loading.get(key)
             if pending is None:
                 return await self._load(key, load)
@@ -50,8 +63,18 @@ class Cache:
                 # The caller that was loading went away: load again.
 
     async def _load(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+        return await self._fill(key, load, self._claim(key))
+
+    def _claim(self, key: Hashable) -> asyncio.Future[Any]:
+        """Mark `key` as being read, at once: whoever asks next waits for this read (or,
+        holding a stale value, does not start another)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._loading[key] = future
+        return future
+
+    async def _fill(
+        self, key: Hashable, load: Callable[[], Awaitable[T]], future: asyncio.Future[Any]
+    ) -> T:
         try:
             value = await load()
         except asyncio.CancelledError:
@@ -62,13 +85,26 @@ class Cache:
             future.exception()  # retrieved here, so an unshared failure is not logged
             raise
         finally:
-            del self._loading[key]
+            if self._loading.get(key) is future:
+                del self._loading[key]
         future.set_result(value)
         self._values[key] = (time.monotonic(), value)
         self._values.move_to_end(key)
         while len(self._values) > self._max:
             self._values.popitem(last=False)
         return value
+
+    def _refresh(self, key: Hashable, load: Callable[[], Awaitable[Any]]) -> None:
+        future = self._claim(key)
+        task = asyncio.create_task(self._fill(key, load, future), name=f"cache-refresh:{key!r:.60}")
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[Any]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The stale value stays until it ages out; the next request tries again.
+            log.warning("cache refresh failed error=%s", type(task.exception()).__name__)
 
     def clear(self) -> None:
         """Forget everything, e.g. after a change made through the portal itself."""
