@@ -10,6 +10,7 @@ writes, or computes availability over a window (that is `sla/`).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -160,27 +161,46 @@ async def current_link_states(
         "limits": limits,
         "now": now,
     }
-    recent: list[list[Sample]] = [[] for _ in probes]
     stored_probes: list[tuple[LinkStatus | None, datetime | None, datetime | None]] = []
     stored_links: dict[str, tuple[LinkStatus, datetime]] = {}
     if probes:
         async with db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(query("recent_samples"), params)
-            for ord_, observed_at, outcome, rtt_ms, loss_pct, error in await cur.fetchall():
-                link, probe = probes[ord_ - 1]
-                recent[ord_ - 1].append(
-                    Sample(
-                        link_id=link.id,
-                        probe_id=probe.id,
-                        observed_at=observed_at,
-                        outcome=Outcome(outcome),
-                        rtt_ms=rtt_ms,
-                        loss_pct=loss_pct,
-                        error=error,
-                    )
-                )
+            rows = await cur.fetchall()
             stored_probes, stored_links = await _stored_at(cur, params, now)
+    else:
+        rows = []
+    # Deriving 10,000 links' states takes CPU seconds: off the event loop, so that the
+    # process keeps serving (the portal) and probing (the scheduler) meanwhile.
+    return await asyncio.to_thread(
+        _derive, links, probes, limits, rows, stored_probes, stored_links, now
+    )
+
+
+def _derive(
+    links: Sequence[LinkSpec],
+    probes: Sequence[tuple[LinkSpec, ProbeSpec]],
+    limits: Sequence[int],
+    rows: Sequence[tuple[Any, ...]],
+    stored_probes: Sequence[tuple[LinkStatus | None, datetime | None, datetime | None]],
+    stored_links: dict[str, tuple[LinkStatus, datetime]],
+    now: datetime,
+) -> list[LinkState]:
+    recent: list[list[Sample]] = [[] for _ in probes]
+    for ord_, observed_at, outcome, rtt_ms, loss_pct, error in rows:
+        link, probe = probes[ord_ - 1]
+        recent[ord_ - 1].append(
+            Sample(
+                link_id=link.id,
+                probe_id=probe.id,
+                observed_at=observed_at,
+                outcome=Outcome(outcome),
+                rtt_ms=rtt_ms,
+                loss_pct=loss_pct,
+                error=error,
+            )
+        )
 
     states_by_link: dict[int, list[tuple[ProbeSpec, ProbeState, bool]]] = {
         id(link): [] for link in links

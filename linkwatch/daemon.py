@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 import sys
@@ -128,6 +129,7 @@ async def serve(
                     group.create_task(_housekeeping(config, db, stop), name="housekeeping")
                 if on_ready is not None:
                     await on_ready(db, url)
+                _freeze_startup_objects()
                 await stop.wait()
         finally:
             if runner is not None:
@@ -159,6 +161,15 @@ async def _start_portal(
     url = f"http://{shown}:{port}/"
     log.info("portal listening url=%s", url)
     return runner, url
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what start-up built (the config's models for every link, the portal's
+    directory and templates) out of the garbage collector's full passes: they live as
+    long as the process, and with 10,000 links each full pass over them stopped the event
+    loop for 0.2 to 0.8 s, which probes and page requests then waited out."""
+    gc.collect()
+    gc.freeze()
 
 
 def _notices(pipeline: SamplePipeline | None, scheduler: Scheduler | None) -> list[str]:

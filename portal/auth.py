@@ -6,6 +6,10 @@ restart signs nobody out, several portal processes share them, and disabling a u
 changing a password ends that user's sessions at once. Sessions and tokens are random
 values held by the client; the database keeps only their SHA-256 digests.
 
+A signed-in page asks for its session on every request, so a session once read is kept
+in memory for `session_cache` (5 s): ended at once in this process by sign-out, a new
+password or disabling, and within those seconds in any other portal process.
+
 This module must never log or keep a password, a session id or a token in clear, tell an
 unknown account from a wrong password, or verify a password on the event loop (argon2
 takes tens of milliseconds by design).
@@ -18,6 +22,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -141,6 +146,7 @@ class Accounts:
         session_ttl: timedelta,
         throttling: Throttling = Throttling(),
         verify_concurrency: int = 4,
+        session_cache: timedelta = timedelta(seconds=5),
     ) -> None:
         self._db = db
         self._session_ttl = session_ttl
@@ -149,6 +155,8 @@ class Accounts:
         # Each verification holds argon2's memory cost (64 MiB by default): bound them.
         self._slots = asyncio.Semaphore(verify_concurrency)
         self._dummy_hash: str | None = None
+        self._session_cache_s = session_cache.total_seconds()
+        self._sessions: dict[bytes, tuple[float, Viewer]] = {}  # digest -> (read at, viewer)
 
     @property
     def session_ttl(self) -> timedelta:
@@ -256,6 +264,7 @@ class Accounts:
                     "(users[].password_hash, users[].disabled) and restart"
                 )
             await cur.execute(query("sessions_delete_user"), {"name": name})
+        self._forget_sessions_of(name)
 
     async def hash_password(self, password: str) -> str:
         problem = password_problem(password)
@@ -374,19 +383,41 @@ class Accounts:
         """The viewer of a live session of an enabled user, or None."""
         if not session_id or len(session_id) > 100:
             return None
+        digest = _digest(session_id)
+        kept = self._sessions.get(digest)
+        if kept is not None:
+            read_at, viewer = kept
+            assert viewer.session is not None
+            if (
+                time.monotonic() - read_at < self._session_cache_s
+                and now < viewer.session.expires_at
+            ):
+                return viewer
+            del self._sessions[digest]
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(query("sessions_select"), {"digest": _digest(session_id), "now": now})
+            await cur.execute(query("sessions_select"), {"digest": digest, "now": now})
             row = await cur.fetchone()
         if row is None:
             return None
         csrf_token, _created_at, expires_at, *user = row
         account = _account(user)
-        return Viewer(account, Session(session_id, account.name, csrf_token, expires_at))
+        viewer = Viewer(account, Session(session_id, account.name, csrf_token, expires_at))
+        if len(self._sessions) > 50_000:
+            self._sessions.clear()  # a bound, not a policy: entries live seconds anyway
+        self._sessions[digest] = (time.monotonic(), viewer)
+        return viewer
 
     async def end_session(self, session_id: str) -> None:
+        digest = _digest(session_id)
+        self._sessions.pop(digest, None)
         async with self._db.connection() as conn:
-            await conn.execute(query("sessions_delete"), {"digest": _digest(session_id)})
+            await conn.execute(query("sessions_delete"), {"digest": digest})
+
+    def _forget_sessions_of(self, name: str) -> None:
+        for digest, (_, viewer) in list(self._sessions.items()):
+            if viewer.user.name == name:
+                del self._sessions[digest]
 
     async def purge(self, now: datetime) -> None:
         """Forget expired sessions and failures older than the throttling window."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from linkwatch import __version__
 from portal import formatting
@@ -25,6 +26,9 @@ def create_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the package and never change while it runs: no stat() of
+        # every template file on every render.
+        auto_reload=False,
     )
     env.globals["static"] = static_url
     env.globals["status_label"] = formatting.STATUS_LABELS.__getitem__
@@ -35,6 +39,13 @@ def create_environment() -> jinja2.Environment:
 def static_url(name: str) -> str:
     # The version busts browser caches when a release changes the stylesheet or script.
     return f"/static/{name}?v={__version__}"
+
+
+def render_fragment(app: web.Application, template: str, context: Mapping[str, Any]) -> Markup:
+    """A part of a page that depends only on `context`, never on who is looking (no
+    viewer, no CSRF token: a template that asks for them fails), so it may be built once
+    and served to everyone allowed to see it."""
+    return Markup(app[TEMPLATES].get_template(template).render(**context))  # noqa: S704
 
 
 def render(

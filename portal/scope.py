@@ -41,6 +41,9 @@ class Directory:
     def __init__(self, config: Config) -> None:
         self._customers = {customer.id: customer for customer in config.customers}
         self._links = {link.id: link for link in config.links}
+        self._links_of_customer: dict[str, list[Link]] = {}
+        for link in config.links:
+            self._links_of_customer.setdefault(link.customer, []).append(link)
         self._contracts = {contract.id: contract for contract in config.contracts}
         self._contracts_of_link: dict[str, list[Contract]] = {}
         for contract in config.contracts:
@@ -80,12 +83,16 @@ class Directory:
     # --- links --------------------------------------------------------------------------
 
     def visible_links(self, user: Account, *, customer_id: str | None = None) -> list[Link]:
-        return [
-            link
-            for link in self._links.values()
-            if self.may_see_customer(user, link.customer)
-            and (customer_id is None or link.customer == customer_id)
-        ]
+        """In config order. Indexed by customer: a NOC of 10,000 links asks on every page."""
+        if customer_id is not None:
+            if not self.may_see_customer(user, customer_id):
+                return []
+            return list(self._links_of_customer.get(customer_id, ()))
+        if can(user, "all_customers"):
+            return list(self._links.values())
+        if user.role == "customer" and user.customer is not None:
+            return list(self._links_of_customer.get(user.customer, ()))
+        return []
 
     def visible_link(self, user: Account, link_id: str) -> Link | None:
         """The link if it exists and `user` may see it; otherwise None, alike in both cases."""

@@ -569,3 +569,28 @@ async def test_down_samples_count_only_after_confirmation(kit: PortalKit) -> Non
     await kit.sign_in("alice")
     row = board_row(await kit.page("/links"), "acme-fra-1")
     assert 'class="row-up"' in row
+
+
+async def test_a_large_board_comes_in_pages_of_a_hundred(database: Database) -> None:
+    config = portal_config()
+    extra = [
+        link.model_copy(update={"id": f"acme-site-{n:03d}", "description": f"Site {n}"})
+        for n in range(230)
+        for link in config.links[:1]
+    ]
+    config = config.model_copy(update={"links": [*config.links, *extra]})
+    async with running_portal(database, config) as kit:
+        await kit.sign_in("olga")
+        first = await kit.page("/links")
+        assert len(link_ids_in_order(first)) == 100
+        assert link_ids_in_order(first)[0] == "acme-ber-2"  # worst first, across pages
+        assert "1–100 of 234" in first
+        assert 'href="/links?page=2#board"' in first
+        last = await kit.page("/links?page=3")
+        assert len(link_ids_in_order(last)) == 34
+        assert 'data-refresh-url="/partial/links?page=3"' in last
+        fragment = await kit.page("/partial/links?page=3")
+        assert link_ids_in_order(fragment) == link_ids_in_order(last)
+        beyond = await kit.page("/links?page=9")  # past the end: the last page
+        assert link_ids_in_order(beyond) == link_ids_in_order(last)
+        assert (await kit.client.get("/links?page=0")).status == 400

@@ -26,7 +26,7 @@ from aiohttp import hdrs, web
 from linkwatch.money import minor_units
 from portal.auth import Viewer
 from portal.formatting import decimal_pct, money
-from portal.keys import CLOCK, DATABASE, DIRECTORY
+from portal.keys import CACHE, CLOCK, DATABASE, DIRECTORY
 from portal.middleware import bad_request, read_form
 from portal.pages.common import (
     Moment,
@@ -434,6 +434,7 @@ async def _settle(request: web.Request, action: Action) -> web.Response:
         return await _confirmation(
             request, viewer, action, ids, problem=problem, invoice_ref=invoice, back=back
         )
+    request.app[CACHE].clear()  # customers' pages show a credit's status: the new one now
     done = "approved" if action == "approve" else "applied"
     return redirect("/billing?" + urlencode([("done", done), *(("id", str(i)) for i in ids)]))
 
@@ -594,6 +595,7 @@ async def adjust_row(request: web.Request) -> web.Response:
         )
     except LedgerError as exc:  # the row's state: settled or not, an adjustment waiting
         return await refused(409, str(exc))
+    request.app[CACHE].clear()
     return redirect(f"/billing/ledger/{made.id}?done=adjusted")
 
 

@@ -41,7 +41,7 @@ from portal.keys import CACHE, CLOCK, CONFIG, DATABASE, DIRECTORY, SETTINGS
 from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
 from portal.pages.links import LinkRow, active_maintenance, link_row, link_states
 from portal.queries import query
-from portal.rendering import render
+from portal.rendering import render, render_fragment
 from portal.scope import Directory
 from sla.compute import Period, decide_maintenance, member_spans, truncate_pct
 from sla.ledger import LedgerRow, row_from_db
@@ -972,31 +972,37 @@ async def _history(
         if staff and range_name in TRAFFIC_RANGES and any(p.kind == "snmp" for p in link.probes)
         else no_traffic(),
     )
-    since = now - timedelta(days=DAYS)
-    maintenance = [
-        maintenance_view(w, contracts, config, now, tz)
-        for w in concerning(planned, link)
-        if w.ends_at > since
-    ]
-    upcoming = sorted((m for m in maintenance if m.state != "past"), key=lambda m: m.starts.iso)
-    past = sorted((m for m in maintenance if m.state == "past"), key=lambda m: m.starts.iso,
-                  reverse=True)  # fmt: skip
-    spec = RANGES[range_name]
-    return {
-        "days": day_bar(days),
-        "incidents": [incident_view(i, now, tz) for i in reversed(found)],
-        "upcoming": upcoming,
-        "past": past,
-        "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
-        "charts": chart_views(link, data, traffic, tz, spec.label, staff=staff),
-        "traffic_capped": staff
-        and range_name not in TRAFFIC_RANGES
-        and any(p.kind == "snmp" for p in link.probes),
-        "ranges": list(RANGES),
-        "range": range_name,
-        "range_label": spec.label,
-        "zone": now.astimezone(tz).strftime("%Z"),
-    }
+
+    def assemble() -> dict[str, Any]:
+        since = now - timedelta(days=DAYS)
+        maintenance = [
+            maintenance_view(w, contracts, config, now, tz)
+            for w in concerning(planned, link)
+            if w.ends_at > since
+        ]
+        upcoming = sorted((m for m in maintenance if m.state != "past"), key=lambda m: m.starts.iso)
+        past = sorted((m for m in maintenance if m.state == "past"), key=lambda m: m.starts.iso,
+                      reverse=True)  # fmt: skip
+        spec = RANGES[range_name]
+        return {
+            "days": day_bar(days),
+            "incidents": [incident_view(i, now, tz) for i in reversed(found)],
+            "upcoming": upcoming,
+            "past": past,
+            "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
+            "charts": chart_views(link, data, traffic, tz, spec.label, staff=staff),
+            "traffic_capped": staff
+            and range_name not in TRAFFIC_RANGES
+            and any(p.kind == "snmp" for p in link.probes),
+            "ranges": list(RANGES),
+            "range": range_name,
+            "range_label": spec.label,
+            "zone": now.astimezone(tz).strftime("%Z"),
+        }
+
+    # Drawing the charts is the costly part: off the event loop, so pages keep being
+    # served while it is done.
+    return await asyncio.to_thread(assemble)
 
 
 def _audience(request: web.Request, viewer: Viewer) -> tuple[bool, str]:
@@ -1007,31 +1013,41 @@ def _audience(request: web.Request, viewer: Viewer) -> tuple[bool, str]:
     return viewer.user.is_staff, str(tz)
 
 
+async def _live_html(request: web.Request, viewer: Viewer, link: Link) -> Markup:
+    """The refresh fragment, built once per cache period for its audience."""
+
+    async def build() -> Markup:
+        context = await _live(request, viewer, link)
+        return await asyncio.to_thread(render_fragment, request.app, "_link.html", context)
+
+    return await request.app[CACHE].get(("link-live", link.id, *_audience(request, viewer)), build)
+
+
 @routes.get("/links/{link_id}")
 async def link_page(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
     link = visible_link(request, viewer)
     range_name = choice(request.query, "range", RANGES, DEFAULT_RANGE)
     audience = _audience(request, viewer)
-    cache = request.app[CACHE]
-    # Building the views (the SVG charts above all) costs more than reading the data:
-    # a busy page is built once per cache period, not once per viewer.
-    live, history = await asyncio.gather(
-        cache.get(("link-live", link.id, *audience), lambda: _live(request, viewer, link)),
-        cache.get(
-            ("link-history", link.id, range_name, *audience),
-            lambda: _history(request, viewer, link, range_name),
-        ),
+
+    async def history() -> Markup:
+        context = await _history(request, viewer, link, range_name)
+        return await asyncio.to_thread(render_fragment, request.app, "_link_history.html", context)
+
+    # Building the page (the SVG charts and long tables above all) costs more than
+    # reading its data: it is built once per cache period for everyone it is the same
+    # for, and only the frame around it (navigation, the viewer's name) per request.
+    live_html, history_html = await asyncio.gather(
+        _live_html(request, viewer, link),
+        request.app[CACHE].get(("link-history", link.id, range_name, *audience), history),
     )
-    return render(request, "link.html", {**live, **history})
+    context = {"row": link, "live_html": live_html, "history_html": history_html}
+    return render(request, "link.html", context)
 
 
 @routes.get("/partial/links/{link_id}")
 async def link_partial(request: web.Request) -> web.Response:
     viewer = require_viewer(request, partial=True)
     link = visible_link(request, viewer)
-    audience = _audience(request, viewer)
-    live = await request.app[CACHE].get(
-        ("link-live", link.id, *audience), lambda: _live(request, viewer, link)
-    )
-    return render(request, "_link.html", live)
+    html = await _live_html(request, viewer, link)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")

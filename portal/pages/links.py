@@ -9,12 +9,14 @@ told to expect.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
 from aiohttp import web
+from markupsafe import Markup
 
 from collector import current_link_states, maintenance_windows
 from linkwatch.config import Link
@@ -22,17 +24,19 @@ from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeStat
 from portal.auth import Viewer
 from portal.formatting import milliseconds, percent
 from portal.keys import CACHE, CLOCK, DATABASE, DIRECTORY, NOTICES, SETTINGS
-from portal.pages.common import Moment, choice, moment, redirect, require_viewer
-from portal.rendering import render
+from portal.pages.common import Moment, choice, moment, positive_int, redirect, require_viewer
+from portal.rendering import render, render_fragment
 from portal.scope import Directory, can
 
 routes = web.RouteTableDef()
 
 STATUS_ORDER = sorted(LinkStatus, key=lambda status: -status.severity)
+BOARD_PAGE = 100  # rows per board page: 10,000 links are 100 pages, not one 5 MB page
 STATUS_FILTERS = {"all": None, **{status.value: status for status in LinkStatus}}
-# The board reads this much of each probe's history: enough for its status; a status
-# older than that takes its start from the stored intervals.
-BOARD_HISTORY = timedelta(minutes=10)
+# The board reads only each probe's newest samples, enough for its status (the
+# confirmation rule needs `confirm` of them); when the status began comes from the stored
+# intervals. With 10,000 links, reading an hour of samples each costs seconds.
+BOARD_HISTORY = timedelta(0)
 
 
 # --- view models ---------------------------------------------------------------------
@@ -72,6 +76,7 @@ class Board:
     updated: str  # when the states were read, in the viewer's time zone
     notices: tuple[str, ...] = ()  # operational warnings, for staff only
     total: int = 0  # links in the viewer's scope before filters
+    show_customer: bool = False  # staff boards name each link's customer
 
 
 def probe_row(probe: ProbeState, now: datetime, tz: tzinfo) -> ProbeRow:
@@ -151,7 +156,7 @@ async def link_states(
 
     if not links:
         return {}
-    return await app[CACHE].get(("link-states", scope), load)
+    return await app[CACHE].get(("link-states", scope), load, ttl_s=board_ttl(request, scope))
 
 
 async def active_maintenance(request: web.Request, now: datetime) -> list[MaintenanceWindow]:
@@ -178,8 +183,14 @@ async def load_board(
     tz = directory.viewer_tz(viewer.user)
     states = await link_states(request, links, scope, now)
     active = await active_maintenance(request, now)
-    rows = [link_row(directory, link, states.get(link.id), active, now, tz) for link in links]
-    rows.sort(key=lambda row: (-row.status.severity, row.id))
+
+    def build_rows() -> list[LinkRow]:
+        rows = [link_row(directory, link, states.get(link.id), active, now, tz) for link in links]
+        rows.sort(key=lambda row: (-row.status.severity, row.id))
+        return rows
+
+    # Thousands of rows are CPU work: in a thread, when there are enough to matter.
+    rows = await asyncio.to_thread(build_rows) if len(links) > 100 else build_rows()
     counts = Counter(row.status for row in rows)
     if status_filter is not None:
         rows = [row for row in rows if row.status is status_filter]
@@ -189,6 +200,7 @@ async def load_board(
         updated=now.astimezone(tz).strftime("%H:%M:%S %Z"),
         notices=tuple(app[NOTICES]()) if viewer.user.is_staff else (),
         total=len(links),
+        show_customer=viewer.user.is_staff,
     )
 
 
@@ -221,18 +233,101 @@ def board_query(request: web.Request, viewer: Viewer) -> BoardQuery:
     return BoardQuery(customer, status)
 
 
-async def board_for(request: web.Request, viewer: Viewer, filters: BoardQuery) -> Board:
-    directory = request.app[DIRECTORY]
+async def full_board(request: web.Request, viewer: Viewer) -> Board:
+    """Every row of the viewer's scope, worst first, built once per cache period for
+    everyone who shares the scope (staff: every link, in UTC; a customer: theirs)."""
     user = viewer.user
-    links = directory.visible_links(user)
     scope = "*" if can(user, "all_customers") else f"customer:{user.customer}"
-    board = await load_board(
-        request, viewer, links, scope=scope, status_filter=STATUS_FILTERS[filters.status]
+
+    async def load() -> Board:
+        links = request.app[DIRECTORY].visible_links(user)
+        return await load_board(request, viewer, links, scope=scope)
+
+    return await request.app[CACHE].get(("board", scope), load, ttl_s=board_ttl(request, scope))
+
+
+def board_ttl(request: web.Request, scope: str) -> float | None:
+    """Every link's board costs CPU seconds at 10,000 links: staff boards are rebuilt as
+    often as their pages refresh themselves (newer figures would not be seen anyway),
+    customers' small boards as often as any cached figure. None: the cache's own ttl."""
+    settings = request.app[SETTINGS]
+    if scope != "*" or settings.cache_ttl.total_seconds() <= 0:
+        return None
+    return max(settings.cache_ttl, settings.refresh).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class BoardPage:
+    """One page of a board: its rows, with the counts and total of the chosen customer's
+    links (or all of them) for the summary."""
+
+    board: Board
+    customer: str | None  # the chosen customer's name
+    first: int  # 1-based index of the first row shown
+    last: int
+    matching: int  # rows passing the filters, on every page
+    page: int
+    pages: int
+    path: str  # the board's own page: /links or /noc
+
+    def link(self, filters: BoardQuery, page: int) -> str:
+        query = filters.query_string()
+        joiner = "&" if query else "?"
+        return f"{self.path}{query}{joiner}page={page}" if page > 1 else f"{self.path}{query}"
+
+
+def board_page(
+    board: Board, filters: BoardQuery, page: int, customer: str | None, *, path: str
+) -> BoardPage:
+    mine = [r for r in board.rows if filters.customer is None or r.customer_id == filters.customer]
+    counts = Counter(row.status for row in mine)
+    rows = [r for r in mine if filters.status == "all" or r.status.value == filters.status]
+    pages = max(1, math.ceil(len(rows) / BOARD_PAGE))
+    page = min(page, pages)
+    shown = rows[(page - 1) * BOARD_PAGE : page * BOARD_PAGE]
+    return BoardPage(
+        board=replace(
+            board,
+            rows=shown,
+            counts=[(status, counts[status]) for status in STATUS_ORDER if counts[status]],
+            total=len(mine),
+        ),
+        customer=customer,
+        first=(page - 1) * BOARD_PAGE + 1 if shown else 0,
+        last=(page - 1) * BOARD_PAGE + len(shown),
+        matching=len(rows),
+        page=page,
+        pages=pages,
+        path=path,
     )
-    if filters.customer is not None:
-        rows = [row for row in board.rows if row.customer_id == filters.customer]
-        board = Board(rows, board.counts, board.updated, board.notices, board.total)
-    return board
+
+
+async def board_html(request: web.Request, viewer: Viewer, *, partial: bool) -> Markup:
+    """The link board's content (`partial`: its refreshing part), the same for everyone of
+    the viewer's scope: built once per cache period for each filter and page."""
+    user = viewer.user
+    filters = board_query(request, viewer)
+    page = positive_int(request.query, "page", 1, most=10_000)
+    scope = "*" if can(user, "all_customers") else f"customer:{user.customer}"
+    template = "_links.html" if partial else "_links_page.html"
+
+    async def build() -> Markup:
+        board = await full_board(request, viewer)
+        directory = request.app[DIRECTORY]
+        customer = directory.customer_name(filters.customer) if filters.customer else None
+        listing = board_page(board, filters, page, customer, path="/links")
+        context = {
+            "board": listing.board,
+            "listing": listing,
+            "filters": filters,
+            "customers": directory.visible_customers(user),
+            "statuses": STATUS_ORDER,
+            "refresh_seconds": int(request.app[SETTINGS].refresh.total_seconds()),
+        }
+        return await asyncio.to_thread(render_fragment, request.app, template, context)
+
+    key = ("links-html", scope, template, filters.customer, filters.status, page)
+    return await request.app[CACHE].get(key, build)
 
 
 # --- handlers --------------------------------------------------------------------------
@@ -252,19 +347,12 @@ async def home(request: web.Request) -> web.Response:
 @routes.get("/links")
 async def links_page(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
-    filters = board_query(request, viewer)
-    board = await board_for(request, viewer, filters)
-    customers = request.app[DIRECTORY].visible_customers(viewer.user)
-    return render(
-        request,
-        "links.html",
-        {"board": board, "filters": filters, "customers": customers, "statuses": STATUS_ORDER},
-    )
+    page_html = await board_html(request, viewer, partial=False)
+    return render(request, "links.html", {"page_html": page_html})
 
 
 @routes.get("/partial/links")
 async def links_partial(request: web.Request) -> web.Response:
     viewer = require_viewer(request, partial=True)
-    filters = board_query(request, viewer)
-    board = await board_for(request, viewer, filters)
-    return render(request, "_links.html", {"board": board, "filters": filters})
+    html = await board_html(request, viewer, partial=True)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")

@@ -12,10 +12,10 @@ not exist).
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -23,24 +23,27 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from markupsafe import Markup
 
-from linkwatch.config import Config, Contract, Link
+from linkwatch.config import Config, Contract
 from linkwatch.domain import LinkState, LinkStatus
 from portal import figures
 from portal.auth import Viewer
 from portal.formatting import NBSP, decimal_pct, elapsed, local_time
-from portal.keys import CACHE, CLOCK, CONFIG, DATABASE, DIRECTORY
+from portal.keys import CACHE, CLOCK, CONFIG, DATABASE, DIRECTORY, SETTINGS
 from portal.pages.common import Moment, choice, moment, positive_int, require
 from portal.pages.links import (
     STATUS_ORDER,
     Board,
     BoardQuery,
     LinkRow,
+    board_page,
     board_query,
+    board_ttl,
+    full_board,
     link_states,
-    load_board,
 )
-from portal.rendering import render
+from portal.rendering import render, render_fragment
 from portal.scope import can
 from sla.ledger import Outcome, Standing, standings
 from sla.report import ContractWindow
@@ -58,7 +61,6 @@ WARNING_LEFT = timedelta(hours=1)
 OUTAGES_SHOWN = 100
 WATCH_SHOWN = 50
 ATTENTION_SHOWN = 30
-BOARD_PAGE = 100
 COMPLIANCE_SHOWN = 500
 
 Level = Literal["critical", "warning", "ok", "idle"]
@@ -404,72 +406,24 @@ def watched_rows(
 # --- the board -----------------------------------------------------------------------
 
 
-async def full_board(request: web.Request, viewer: Viewer, links: Sequence[Link]) -> Board:
-    """Every link's row, worst first: one build per ttl for every NOC screen (staff all
-    read the same board, in UTC)."""
-
-    async def load() -> Board:
-        return await load_board(request, viewer, links, scope="*")
-
-    return await request.app[CACHE].get(("noc-board", "*"), load)
-
-
-@dataclass(frozen=True, slots=True)
-class BoardPage:
-    # This page's rows, with the counts and total of the chosen customer's links (or all
-    # links), for the state tiles and the link board's own fragment.
-    board: Board
-    customer: str | None  # the chosen customer's name
-    first: int  # 1-based index of the first row shown
-    last: int
-    matching: int
-    page: int
-    pages: int
-
-    def link(self, filters: BoardQuery, page: int) -> str:
-        query = filters.query_string()
-        joiner = "&" if query else "?"
-        return f"/noc{query}{joiner}page={page}" if page > 1 else f"/noc{query}"
-
-
-def board_page(board: Board, filters: BoardQuery, page: int, customer: str | None) -> BoardPage:
-    mine = [r for r in board.rows if filters.customer is None or r.customer_id == filters.customer]
-    counts = Counter(row.status for row in mine)
-    rows = [r for r in mine if filters.status == "all" or r.status.value == filters.status]
-    pages = max(1, math.ceil(len(rows) / BOARD_PAGE))
-    page = min(page, pages)
-    shown = rows[(page - 1) * BOARD_PAGE : page * BOARD_PAGE]
-    return BoardPage(
-        board=replace(
-            board,
-            rows=shown,
-            counts=[(status, counts[status]) for status in STATUS_ORDER if counts[status]],
-            total=len(mine),
-            notices=(),
-        ),
-        customer=customer,
-        first=(page - 1) * BOARD_PAGE + 1 if shown else 0,
-        last=(page - 1) * BOARD_PAGE + len(shown),
-        matching=len(rows),
-        page=page,
-        pages=pages,
-    )
-
-
 # --- handlers --------------------------------------------------------------------------
 
 
-async def _dashboard(request: web.Request, *, partial: bool) -> dict[str, object]:
-    viewer = require(request, "noc", partial=partial)
+async def _dashboard(
+    request: web.Request, viewer: Viewer, filters: BoardQuery, page: int
+) -> dict[str, object]:
     app = request.app
     directory = app[DIRECTORY]
-    filters = board_query(request, viewer)
-    page = positive_int(request.query, "page", 1, most=10_000)
     now = app[CLOCK]()
     links = directory.visible_links(viewer.user)
-    board = await full_board(request, viewer, links)
+    board = await full_board(request, viewer)
     states = await link_states(request, links, "*", now)
-    down = await outages(request, board, states, now)
+    # Every NOC screen shares one computation of the outages and their countdowns.
+    down = await app[CACHE].get(
+        ("noc-outages",),
+        lambda: outages(request, board, states, now),
+        ttl_s=board_ttl(request, "*"),
+    )
     view, _ = await ledger_view(request, now)
     refresh_query = filters.query_string()
     if page > 1:
@@ -491,6 +445,7 @@ async def _dashboard(request: web.Request, *, partial: bool) -> dict[str, object
             filters,
             page,
             directory.customer_name(filters.customer) if filters.customer else None,
+            path="/noc",
         ),
         "outages": down[:OUTAGES_SHOWN],
         "outages_total": len(down),
@@ -501,17 +456,35 @@ async def _dashboard(request: web.Request, *, partial: bool) -> dict[str, object
         "outcome_labels": OUTCOMES,
         "refresh_query": refresh_query,
         "updated": now.astimezone(UTC_ZONE).strftime("%H:%M:%S UTC"),
+        "refresh_seconds": int(app[SETTINGS].refresh.total_seconds()),
     }
+
+
+async def _noc_html(request: web.Request, *, partial: bool) -> Markup:
+    """The dashboard (`partial`: its refreshing part), the same for every NOC viewer: built
+    once per cache period for each filter and page, however many screens watch it."""
+    viewer = require(request, "noc", partial=partial)
+    filters = board_query(request, viewer)
+    page = positive_int(request.query, "page", 1, most=10_000)
+    template = "_noc.html" if partial else "_noc_page.html"
+
+    async def build() -> Markup:
+        context = await _dashboard(request, viewer, filters, page)
+        return await asyncio.to_thread(render_fragment, request.app, template, context)
+
+    key = ("noc-html", template, filters.customer, filters.status, page)
+    return await request.app[CACHE].get(key, build)
 
 
 @routes.get("/noc")
 async def noc_page(request: web.Request) -> web.Response:
-    return render(request, "noc.html", await _dashboard(request, partial=False))
+    return render(request, "noc.html", {"page_html": await _noc_html(request, partial=False)})
 
 
 @routes.get("/partial/noc")
 async def noc_partial(request: web.Request) -> web.Response:
-    return render(request, "_noc.html", await _dashboard(request, partial=True))
+    html = await _noc_html(request, partial=True)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
 @routes.get("/noc/compliance")
