@@ -30,6 +30,7 @@ from collector.database import Database, connect
 from collector.embedded import EmbeddedPostgres
 from collector.settings import StorageSettings
 from tests.helpers import TIMESCALEDB_BINDIR, TIMESCALEDB_SKIP_REASON
+from tests.netns import netns_host  # noqa: F401 - a fixture for every test module
 
 
 @pytest.fixture(scope="session")
