@@ -38,8 +38,9 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from collector.database import Database
+from collector.outbox import record_events
 from collector.queries import query
-from linkwatch.domain import LinkStatus, Outcome, Sample
+from linkwatch.domain import Event, EventKind, LinkStatus, Outcome, Sample
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class LinkSpec(Protocol):
 
     @property
     def id(self) -> str: ...
+    @property
+    def customer(self) -> str: ...
     @property
     def probes(self) -> Sequence[ProbeSpec]: ...
 
@@ -502,6 +505,9 @@ class _Pass:
     link_rows_deleted: int = 0
     link_rows_inserted: int = 0
     transitions: list[tuple[str, Interval]] = field(default_factory=list)
+    # Links whose rewrite reached the end of their timeline, with their latest status.
+    live_edges: list[tuple[LinkSpec, Interval]] = field(default_factory=list)
+    events: int = 0  # outbox events written
 
 
 class StateDeriver:
@@ -891,10 +897,10 @@ async def _rewrite_links(
         deletes += [(link_id, i.starts_at) for i in gone]
         inserts += [(link_id, i) for i in added]
         latest_before, latest_after = _latest_known(stored), _latest_known(result)
-        if latest_after is not None and (
-            latest_before is None or latest_before.status is not latest_after.status
-        ):
-            done.transitions.append((link_id, latest_after))
+        if latest_after is not None:
+            done.live_edges.append((links[link_id], latest_after))
+            if latest_before is None or latest_before.status is not latest_after.status:
+                done.transitions.append((link_id, latest_after))
     if deletes:
         await cur.execute(
             query("states_link_delete"),
@@ -912,6 +918,81 @@ async def _rewrite_links(
         )
     done.link_rows_deleted += len(deletes)
     done.link_rows_inserted += len(inserts)
+    await _outage_events(cur, done)
+
+
+async def _outage_events(cur: psycopg.AsyncCursor[tuple[Any, ...]], done: _Pass) -> None:
+    """Write link-down and link-recovered events for the links whose latest status now
+    begins or ends an outage, in the rewrite's transaction and under its locks.
+
+    `link_alerts` holds the outages announced and not yet over, so each outage gives one
+    down and one recovery however often it is re-derived; a history loaded or rebuilt in
+    the past announces nothing, and only the latest status at the live edge counts. A
+    link the monitor cannot see (UNKNOWN) neither recovers nor goes down here.
+    """
+    if not done.live_edges:
+        return
+    await cur.execute(
+        query("link_alerts_select"), {"link_ids": [link.id for link, _ in done.live_edges]}
+    )
+    announced: dict[str, datetime] = dict(await cur.fetchall())
+    events: list[Event] = []
+    starts: dict[str, datetime] = {}
+    ended: list[tuple[LinkSpec, datetime, datetime]] = []  # link, down since, up since
+    for link, latest in done.live_edges:
+        since = announced.get(link.id)
+        if latest.status is LinkStatus.DOWN:
+            if since is None:
+                events.append(_down_event(link, latest.starts_at))
+            # Otherwise the same outage, its start perhaps moved by a late sample.
+            starts[link.id] = latest.starts_at if since is None else min(since, latest.starts_at)
+        elif latest.status in (LinkStatus.UP, LinkStatus.DEGRADED) and since is not None:
+            ended.append((link, since, latest.starts_at))
+    if ended:
+        await cur.execute(
+            query("link_outage_ends"),
+            {"link_ids": [e[0].id for e in ended], "starts_at": [e[1] for e in ended]},
+        )
+        outage_end = {(row[0], row[1]): row[2] for row in await cur.fetchall()}
+        for link, since, up_since in ended:
+            end = outage_end.get((link.id, since)) or up_since
+            events.append(_recovered_event(link, since, end, up_since))
+        await cur.execute(query("link_alerts_delete"), {"link_ids": [e[0].id for e in ended]})
+    if starts:
+        await cur.execute(
+            query("link_alerts_set"),
+            {"link_ids": list(starts), "down_since": list(starts.values())},
+        )
+    done.events += await record_events(cur, events)
+
+
+def _down_event(link: LinkSpec, since: datetime) -> Event:
+    return Event(
+        id=f"link-down:{link.id}:{since.isoformat()}",
+        kind=EventKind.LINK_DOWN,
+        occurred_at=since,
+        customer_id=link.customer,
+        link_id=link.id,
+        payload={"down_since": since.isoformat()},
+    )
+
+
+def _recovered_event(link: LinkSpec, since: datetime, end: datetime, up_since: datetime) -> Event:
+    return Event(
+        id=f"link-recovered:{link.id}:{since.isoformat()}",
+        kind=EventKind.LINK_RECOVERED,
+        occurred_at=up_since,
+        customer_id=link.customer,
+        link_id=link.id,
+        payload={
+            "down_since": since.isoformat(),
+            "down_until": end.isoformat(),
+            "down_s": int((end - since).total_seconds()),
+            # Time between the outage's end and the first available sample, when the
+            # monitor could not see the link in between.
+            "unmeasured_s": int((up_since - end).total_seconds()),
+        },
+    )
 
 
 def _latest_known(intervals: Sequence[Interval]) -> Interval | None:

@@ -184,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     report_monthly.set_defaults(command=_report_monthly)
 
     _credits_parser(commands)
+    _notify_parser(commands)
 
     users = commands.add_parser("users", help="portal accounts")
     users_commands = users.add_subparsers(title="users commands", required=True, metavar="COMMAND")
@@ -221,6 +222,27 @@ def _parser() -> argparse.ArgumentParser:
         toggle.add_argument("--config", "-c", required=True, type=Path)
         toggle.set_defaults(command=_users_toggle, disabled=disabled)
     return parser
+
+
+def _notify_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    notify = commands.add_parser("notify", help="notification channels")
+    sub = notify.add_subparsers(title="notify commands", required=True, metavar="COMMAND")
+    test = sub.add_parser("test", help="send a test message over one channel now")
+    test.add_argument("--config", "-c", required=True, type=Path)
+    test.add_argument("--channel", required=True, help="a channel id from notifications.channels")
+    test.add_argument(
+        "--to", action="append", help="e-mail recipient instead of the channel's (repeatable)"
+    )
+    test.set_defaults(command=_notify_test)
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    from notify.check import send_test_message
+
+    config = load_config(args.config)
+    where = asyncio.run(send_test_message(config, args.channel, args.to))
+    print(f"test message delivered: {where}")
+    return EXIT_OK
 
 
 def _credits_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

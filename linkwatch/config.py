@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from linkwatch.domain import MaintenanceWindow
+from linkwatch.domain import EventKind, MaintenanceWindow
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError, ConfigProblem
 from linkwatch.money import minor_units
@@ -53,6 +53,15 @@ def _positive(value: timedelta) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_to_duration), AfterValidator(_positive)]
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError(f"{format_duration(value)} is negative; use 0s or more")
+    return value
+
+
+DurationOrZero = Annotated[timedelta, BeforeValidator(_to_duration), AfterValidator(_not_negative)]
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -211,6 +220,151 @@ class PortalConfig(_Strict):
     @property
     def port(self) -> int:
         return _split_host_port(self.listen, 8080)[1]
+
+
+_EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address; write it as name@example.net")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+
+
+def _check_template(value: str) -> str:
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        SandboxedEnvironment().parse(value)
+    except TemplateSyntaxError as exc:
+        raise ValueError(
+            f"not a valid template: {exc.message} (line {exc.lineno}); "
+            "write jinja2, e.g. {{ availability }}"
+        ) from None
+    return value
+
+
+Template = Annotated[str, AfterValidator(_check_template)]
+
+
+class SmtpSettings(_Strict):
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    # starttls: upgrade a plain connection (port 587); tls: TLS from the start (465).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: Annotated[str | None, BeforeValidator(_blank_is_none)] = None
+    password: Annotated[str | None, BeforeValidator(_blank_is_none)] = None
+    timeout: Duration = timedelta(seconds=30)
+    ca_file: Path | None = None  # to trust a private CA; the system's CAs otherwise
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SmtpSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("set both username and password, or neither")
+        return self
+
+
+class WebhookChannel(_Strict):
+    """Each event as a JSON POST, signed with HMAC-SHA256 over the body."""
+
+    id: Id
+    kind: Literal["webhook"]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    secret: Annotated[str, Field(min_length=16)]
+    timeout: Duration = timedelta(seconds=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class EmailChannel(_Strict):
+    """Each event as an e-mail with plain-text and HTML parts."""
+
+    id: Id
+    kind: Literal["email"]
+    smtp: SmtpSettings = SmtpSettings()
+    sender: Email
+    to: list[Email] = Field(min_length=1)
+
+
+AnyChannel = WebhookChannel | EmailChannel
+ChannelSpec = Annotated[AnyChannel, Field(discriminator="kind")]
+CHANNEL_KINDS = ("webhook", "email")
+# Names a route may list: an event kind, or a group of them.
+EVENT_GROUPS: dict[str, tuple[EventKind, ...]] = {
+    "all": tuple(k for k in EventKind if k is not EventKind.TEST),
+    "link": (EventKind.LINK_DOWN, EventKind.LINK_RECOVERED),
+    "maintenance": (
+        EventKind.MAINTENANCE_ANNOUNCED,
+        EventKind.MAINTENANCE_STARTED,
+        EventKind.MAINTENANCE_FINISHED,
+    ),
+}
+EventName = Literal[
+    "all",
+    "link",
+    "maintenance",
+    "link-down",
+    "link-recovered",
+    "budget",
+    "sla-breached",
+    "maintenance-announced",
+    "maintenance-started",
+    "maintenance-finished",
+    "monitor-blind",
+]
+
+
+def _all_events() -> list[EventName]:
+    return ["all"]
+
+
+class Route(_Strict):
+    """Which events go to a channel: one customer's (customer set), or everyone's and the
+    monitor's own for operations (customer unset)."""
+
+    id: Id
+    channel: Id
+    events: list[EventName] = Field(default_factory=_all_events, min_length=1)
+    customer: Id | None = None
+    to: list[Email] | None = None  # e-mail recipients instead of the channel's
+
+    def kinds(self) -> frozenset[EventKind]:
+        chosen = {
+            kind
+            for name in self.events
+            for kind in (EVENT_GROUPS[name] if name in EVENT_GROUPS else (EventKind(name),))
+        }
+        if self.customer is not None:  # never the monitor's own events to a customer
+            chosen = {kind for kind in chosen if kind.customer_facing}
+        return frozenset(chosen)
+
+
+class Flapping(_Strict):
+    """A link with `outages` or more outages `within` this long is flapping: its next
+    down messages wait `hold_down` instead, so a flapping link sends a few, not a storm."""
+
+    outages: int = Field(default=3, ge=2, le=1000)
+    within: Duration = timedelta(hours=1)
+    hold_down: Duration = timedelta(minutes=15)
+
+
+class NotificationsConfig(_Strict):
+    channels: list[ChannelSpec] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    # A down message waits this long; an outage over sooner sends neither message.
+    hold_down: DurationOrZero = timedelta(minutes=1)
+    flapping: Flapping = Flapping()
+    retries: int = Field(default=8, ge=0, le=100)  # after the first attempt
+    retry_backoff: Duration = timedelta(seconds=30)  # doubled per attempt, at most 1 h
+    evaluate_every: Duration = timedelta(minutes=1)  # budgets, breaches, maintenance
+    unknown_after: Duration = timedelta(minutes=10)  # unmeasured this long: monitor-blind
+    portal_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")] | None = None
+
+    def channel(self, channel_id: str) -> AnyChannel:
+        return next(c for c in self.channels if c.id == channel_id)
 
 
 class Customer(_Strict):
@@ -466,6 +620,7 @@ class Terms(_Strict):
     budget_warnings: list[Annotated[int, Field(gt=0, le=100)]] | None = None
     latency: LatencyObjective | None = None
     loss: LossObjective | None = None
+    breach_notice: Template | None = None  # the customer's message when a window is missed
 
 
 class ResolvedTerms(_Strict):
@@ -483,6 +638,7 @@ class ResolvedTerms(_Strict):
     budget_warnings: list[int] = Field(default_factory=lambda: [50, 80, 100])
     latency: LatencyObjective | None = None
     loss: LossObjective | None = None
+    breach_notice: str | None = None
 
 
 class Plan(Terms):
@@ -592,6 +748,7 @@ class Config(_Strict):
     collector: CollectorConfig = CollectorConfig()
     probing: ProbingConfig = ProbingConfig()
     portal: PortalConfig = PortalConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     customers: list[Customer] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     plans: list[Plan] = Field(default_factory=list)
@@ -731,7 +888,10 @@ def _without_union_tags(loc: Path_) -> Path_:
     return tuple(
         part
         for i, part in enumerate(loc)
-        if not (part in PROBE_KINDS and i >= 2 and loc[i - 2] == "probes")
+        if not (
+            (part in PROBE_KINDS and i >= 2 and loc[i - 2] == "probes")
+            or (part in CHANNEL_KINDS and i >= 2 and loc[i - 2] == "channels")
+        )
     )
 
 
@@ -748,13 +908,15 @@ def _describe_validation(exc: ValidationError) -> Iterator[tuple[Path_, str]]:
             yield loc, f"unknown key {loc[-1]!r}{allowed}"
         elif kind == "missing":
             yield loc, f"required key {loc[-1]!r} is missing"
-        elif kind == "union_tag_invalid":
-            yield (
-                (*loc, "kind"),
-                f"unknown probe kind {ctx.get('tag')!r}; allowed: {', '.join(PROBE_KINDS)}",
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            what, kinds = (
+                ("channel", CHANNEL_KINDS) if "channels" in loc else ("probe", PROBE_KINDS)
             )
-        elif kind == "union_tag_not_found":
-            yield (*loc, "kind"), f"probe has no kind; allowed: {', '.join(PROBE_KINDS)}"
+            if kind == "union_tag_invalid":
+                message = f"unknown {what} kind {ctx.get('tag')!r}; allowed: {', '.join(kinds)}"
+            else:
+                message = f"{what} has no kind; allowed: {', '.join(kinds)}"
+            yield (*loc, "kind"), message
         elif kind == "literal_error":
             yield loc, f"{value!r} is not allowed; use one of {ctx.get('expected')}"
         elif kind == "value_error":
@@ -903,6 +1065,54 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
                     f"duplicate user {name!r}; already defined as users[{seen_users[name]}]",
                 )
             seen_users.setdefault(name, index)
+
+    yield from _check_notifications(data.get("notifications"), customer_ref)
+
+
+def _check_notifications(
+    raw: object, customer_ref: Callable[[Path_, object], Iterator[tuple[Path_, str]]]
+) -> Iterator[tuple[Path_, str]]:
+    section = raw if isinstance(raw, dict) else {}
+
+    def entries(key: str) -> list[tuple[int, dict[str, Any]]]:
+        value = section.get(key)
+        listed = value if isinstance(value, list) else []
+        return [(i, item) for i, item in enumerate(listed) if isinstance(item, dict)]
+
+    channel_kinds: dict[str, object] = {}
+    for key in ("channels", "routes"):
+        seen: dict[str, int] = {}
+        for index, item in entries(key):
+            item_id = item.get("id")
+            if not isinstance(item_id, str):
+                continue
+            if item_id in seen:
+                yield (
+                    ("notifications", key, index, "id"),
+                    f"duplicate id {item_id!r}; already used by "
+                    f"notifications.{key}[{seen[item_id]}]",
+                )
+            seen.setdefault(item_id, index)
+            if key == "channels":
+                channel_kinds[item_id] = item.get("kind")
+    known = ", ".join(sorted(channel_kinds)) or "none defined"
+    for index, route in entries("routes"):
+        path: Path_ = ("notifications", "routes", index)
+        channel = route.get("channel")
+        if isinstance(channel, str) and channel not in channel_kinds:
+            yield (*path, "channel"), f"unknown channel {channel!r}; defined channels: {known}"
+        elif route.get("to") is not None and channel_kinds.get(str(channel)) != "email":
+            yield (*path, "to"), f"channel {channel!r} is not e-mail; remove to"
+        if route.get("customer") is not None:
+            yield from customer_ref((*path, "customer"), route.get("customer"))
+            events = route.get("events")
+            for e_index, name in enumerate(events if isinstance(events, list) else []):
+                if name == EventKind.MONITOR_BLIND.value:
+                    yield (
+                        (*path, "events", e_index),
+                        "monitor-blind is about the monitor, for operations only; "
+                        "remove it or remove customer",
+                    )
 
 
 def _check_terms(config: Config) -> Iterator[tuple[Path_, str]]:

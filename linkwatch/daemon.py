@@ -1,9 +1,9 @@
 """The long-running process: probes, collector and portal wired together.
 
 This is the composition root that `linkwatch run` and `linkwatch demo` start. It owns the
-order of start-up (database, migrations, maintenance sync, writer, probes, portal) and of
-shutdown (stop probing, flush every held sample, close the portal, close the database),
-and stops the whole process when any part of it dies rather than limping on.
+order of start-up (database, migrations, maintenance sync, writer, probes, notifications,
+portal) and of shutdown (stop probing, flush every held sample, close the portal, close
+the database), and stops the whole process when any part of it dies rather than limping on.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from linkwatch.config import Config, load_config
 from linkwatch.demo import generate_history
 from linkwatch.domain import Sample
 from linkwatch.errors import ConfigError, DatabaseError, LinkwatchError
+from notify import Dispatcher, Evaluator
 from portal import PortalSettings, create_app
 from probes import ProbeContext, Scheduler, detect_context, unsupported_probes
 from sla.ledger import recent_range, refresh_ledger
@@ -122,11 +123,16 @@ async def serve(
                 if pipeline is not None and scheduler is not None and context is not None:
                     collecting = _collect(config, pipeline, scheduler, context, stop)
                     group.create_task(collecting, name="collector")
+                    dispatcher, evaluator = Dispatcher(db, config), Evaluator(db, config)
                     if config_path is not None:
-                        reloading = _reloader(config_path, db, scheduler, reload, stop)
+                        reloading = _reloader(
+                            config_path, db, scheduler, (dispatcher, evaluator), reload, stop
+                        )
                         group.create_task(reloading, name="config-reload")
                     group.create_task(_catch_up(deriver), name="state-catch-up")
                     group.create_task(_housekeeping(config, db, stop), name="housekeeping")
+                    group.create_task(dispatcher.run(stop), name="notification-dispatcher")
+                    group.create_task(evaluator.run(stop), name="notification-evaluator")
                 if on_ready is not None:
                     await on_ready(db, url)
                 _freeze_startup_objects()
@@ -291,7 +297,12 @@ async def _housekeeping(config: Config, db: Database, stop: asyncio.Event) -> No
 
 
 async def _reloader(
-    path: Path, db: Database, scheduler: Scheduler, reload: asyncio.Event, stop: asyncio.Event
+    path: Path,
+    db: Database,
+    scheduler: Scheduler,
+    notifiers: tuple[Dispatcher, Evaluator],
+    reload: asyncio.Event,
+    stop: asyncio.Event,
 ) -> None:
     """On SIGHUP: validate the file again; apply it only if it is valid."""
     while True:
@@ -308,6 +319,8 @@ async def _reloader(
             log.error("config reload rejected, the running configuration stays\n%s", exc)
             continue
         scheduler.update(config.links)
+        for notifier in notifiers:
+            notifier.update(config)
         try:
             windows = [m.to_window() for m in config.maintenance]
             await upsert_maintenance(db, windows, source="config")

@@ -145,3 +145,35 @@ class MaintenanceWindow:
     description: str = ""
     link_ids: tuple[str, ...] = ()
     customer_ids: tuple[str, ...] = ()
+
+
+class EventKind(StrEnum):
+    """What a notification is about; routes in the config choose kinds by these names."""
+
+    LINK_DOWN = "link-down"  # a confirmed outage began (the link's latest status)
+    LINK_RECOVERED = "link-recovered"  # that outage ended, with its duration
+    BUDGET = "budget"  # a contract's error budget crossed a warning level in a window
+    SLA_BREACHED = "sla-breached"  # a closed window missed its target; the credit it implies
+    MAINTENANCE_ANNOUNCED = "maintenance-announced"
+    MAINTENANCE_STARTED = "maintenance-started"
+    MAINTENANCE_FINISHED = "maintenance-finished"
+    MONITOR_BLIND = "monitor-blind"  # links the monitor cannot measure, for ops only
+    TEST = "test"  # `linkwatch notify test`
+
+    @property
+    def customer_facing(self) -> bool:
+        """Whether a customer may receive it (about their own links) at all."""
+        return self not in (EventKind.MONITOR_BLIND, EventKind.TEST)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One happening to notify about; `id` is the same whenever the same happening is
+    seen again, which is what makes writing and delivering it idempotent."""
+
+    id: str
+    kind: EventKind
+    occurred_at: datetime
+    customer_id: str | None  # whose event; None: about the monitor, for ops only
+    link_id: str | None = None
+    payload: Mapping[str, object] = field(default_factory=dict)

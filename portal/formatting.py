@@ -1,20 +1,26 @@
-"""How times and measurements read on the portal's pages.
-
-Pure functions of their arguments. Times arrive in UTC; local time appears only here,
-in what a person reads, and always with its zone abbreviation.
+"""How measurements read on the portal's pages; the figures shared with notifications
+(durations, times, percentages, money) come from `linkwatch.formatting`.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, tzinfo
-from decimal import ROUND_DOWN, Decimal
 
 from linkwatch.domain import LinkStatus
-from linkwatch.money import minor_units
+from linkwatch.formatting import MISSING, NBSP, decimal_pct, elapsed, local_time, money
 
-NBSP = "\u00a0"  # keeps a number and its unit on one line
-MISSING = "—"
+__all__ = [
+    "MISSING",
+    "NBSP",
+    "STATUS_LABELS",
+    "decimal_pct",
+    "elapsed",
+    "local_time",
+    "milliseconds",
+    "money",
+    "percent",
+]
+
 
 STATUS_LABELS = {
     LinkStatus.UP: "Up",
@@ -23,26 +29,6 @@ STATUS_LABELS = {
     LinkStatus.UNKNOWN: "Unknown",
     LinkStatus.MAINTENANCE: "Maintenance",
 }
-
-
-def elapsed(delta: timedelta) -> str:
-    """A short, truncated duration: "under a minute", "12 min", "3 h 5 min", "2 d 4 h"."""
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return "under a minute"
-    minutes, _ = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}{NBSP}min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
-
-
-def local_time(moment: datetime, tz: tzinfo) -> str:
-    """E.g. "2024-03-31 02:59 CEST" in the customer's time zone."""
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").rstrip()
 
 
 def milliseconds(value: float | None) -> str:
@@ -61,23 +47,3 @@ def percent(value: float | None) -> str:
     if value == int(value):
         return f"{int(value)}{NBSP}%"
     return f"{value:.1f}{NBSP}%"
-
-
-# --- SLA and money figures (Decimal, never float) --------------------------------------
-
-
-def decimal_pct(value: Decimal | None, places: int | None = None) -> str:
-    """A percentage as stored, or truncated (never rounded up) to `places`: 99.4999 %
-    stays below 99.5 %."""
-    if value is None:
-        return "n/a"
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
-    return f"{value:f}{NBSP}%"
-
-
-def money(amount: Decimal, currency: str, *, signed: bool = False) -> str:
-    """E.g. "1,234.50 EUR", or "+25.00 EUR" with `signed`; the currency's own places."""
-    places = minor_units(currency)
-    sign = "+" if signed and amount > 0 else ""
-    return f"{sign}{amount:,.{places}f}{NBSP}{currency}"

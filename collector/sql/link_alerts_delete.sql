@@ -1,0 +1,1 @@
+DELETE FROM link_alerts WHERE link_id = ANY(%(link_ids)s::text[])

@@ -1,0 +1,53 @@
+"""How durations, times, percentages and money read to a person: on the portal's pages
+and in notifications alike.
+
+Pure functions of their arguments. Times arrive in UTC; local time appears only here,
+in what a person reads, and always with its zone abbreviation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+from decimal import ROUND_DOWN, Decimal
+
+from linkwatch.money import minor_units
+
+NBSP = "\u00a0"  # keeps a number and its unit on one line
+MISSING = "—"
+
+
+def elapsed(delta: timedelta) -> str:
+    """A short, truncated duration: "under a minute", "12 min", "3 h 5 min", "2 d 4 h"."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return "under a minute"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}{NBSP}min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
+
+
+def local_time(moment: datetime, tz: tzinfo) -> str:
+    """E.g. "2024-03-31 02:59 CEST" in the customer's time zone."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").rstrip()
+
+
+def decimal_pct(value: Decimal | None, places: int | None = None) -> str:
+    """A percentage as stored, or truncated (never rounded up) to `places`: 99.4999 %
+    stays below 99.5 %."""
+    if value is None:
+        return "n/a"
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+    return f"{value:f}{NBSP}%"
+
+
+def money(amount: Decimal, currency: str, *, signed: bool = False) -> str:
+    """E.g. "1,234.50 EUR", or "+25.00 EUR" with `signed`; the currency's own places."""
+    places = minor_units(currency)
+    sign = "+" if signed and amount > 0 else ""
+    return f"{sign}{amount:,.{places}f}{NBSP}{currency}"

@@ -1,0 +1,353 @@
+"""What an event says to a person: a subject, facts, plain text and HTML, and the JSON
+a webhook receives.
+
+Pure functions of the event and the config: names and time zones come from the config,
+figures from the event's payload. Times read in the customer's own zone (UTC for the
+monitor's own events). A contract's `breach_notice` is rendered in a sandbox, since
+whoever writes contracts need not be trusted with the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+
+from linkwatch.config import Config, Contract, Customer, Link
+from linkwatch.domain import Event, EventKind
+from linkwatch.formatting import decimal_pct, elapsed, local_time, money
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("notify", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_SANDBOX = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_DEFAULT_BREACH_NOTICE = _TEMPLATES.loader.get_source(_TEMPLATES, "breach_notice.txt")[0]  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    subject: str
+    summary: str  # what happened, in a sentence or a short paragraph
+    facts: tuple[tuple[str, str], ...]
+    text: str  # plain-text body
+    html: str  # HTML body
+    link_url: str | None  # the portal page to look at, when a portal URL is configured
+
+    def webhook_body(self, event: Event) -> dict[str, Any]:
+        return {
+            "id": event.id,
+            "kind": event.kind.value,
+            "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+            "customer_id": event.customer_id,
+            "link_id": event.link_id,
+            "subject": self.subject,
+            "summary": self.summary,
+            "facts": dict(self.facts),
+            "url": self.link_url,
+            "data": dict(event.payload),
+        }
+
+
+class TemplateProblem(Exception):
+    """A contract's breach notice failed to render; the default notice is used instead."""
+
+
+def render(event: Event, config: Config) -> Message:
+    customer = _customer(config, event.customer_id)
+    tz: tzinfo = customer.tz if customer is not None else UTC
+    link = _link(config, event.link_id)
+    data = event.payload
+    subject, summary, facts, path = _DESCRIBE[event.kind](event, config, customer, link, tz)
+    url = None
+    if config.notifications.portal_url is not None and path is not None:
+        url = config.notifications.portal_url.rstrip("/") + path
+    context = {
+        "subject": subject,
+        "summary": summary,
+        "facts": facts,
+        "url": url,
+        "event": event,
+        "customer": customer,
+        "data": data,
+    }
+    return Message(
+        subject=f"[Linkwatch] {subject}",
+        summary=summary,
+        facts=tuple(facts),
+        text=_TEMPLATES.get_template("message.txt").render(context),
+        html=_TEMPLATES.get_template("message.html").render(context),
+        link_url=url,
+    )
+
+
+_Described = tuple[str, str, list[tuple[str, str]], str | None]
+
+
+def _link_name(link: Link | None, link_id: str | None) -> str:
+    if link is None:
+        return link_id or "?"
+    return f"{link.description} ({link.id})" if link.description else link.id
+
+
+def _when(value: object, tz: tzinfo) -> str:
+    return local_time(datetime.fromisoformat(str(value)), tz)
+
+
+def _who(customer: Customer | None) -> list[tuple[str, str]]:
+    return [] if customer is None else [("Customer", customer.name)]
+
+
+def _link_down(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    name = _link_name(link, event.link_id)
+    since = _when(event.payload["down_since"], tz)
+    return (
+        f"DOWN: {name}",
+        f"Link {name} is down since {since}: the monitor's probes confirm the outage.",
+        [*_who(customer), ("Link", name), ("Down since", since)],
+        f"/links/{event.link_id}",
+    )
+
+
+def _link_recovered(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    name = _link_name(link, event.link_id)
+    data = event.payload
+    lasted = elapsed(timedelta(seconds=int(str(data["down_s"]))))
+    facts = [
+        *_who(customer),
+        ("Link", name),
+        ("Down from", _when(data["down_since"], tz)),
+        ("Down until", _when(data["down_until"], tz)),
+        ("Outage", lasted),
+    ]
+    unmeasured = int(str(data.get("unmeasured_s", 0)))
+    if unmeasured > 0:
+        facts.append(("Not measured after it", elapsed(timedelta(seconds=unmeasured))))
+    return (
+        f"RECOVERED: {name} after {lasted}",
+        f"Link {name} is available again since {_when(event.occurred_at.isoformat(), tz)}; "
+        f"the outage lasted {lasted}.",
+        facts,
+        f"/links/{event.link_id}",
+    )
+
+
+def _subject_name(config: Config, data: Mapping[str, object]) -> str:
+    subject = str(data.get("subject_id", ""))
+    if subject.startswith("group:"):
+        return f"the redundant links of contract {data.get('contract_id')}"
+    return _link_name(_link(config, subject), subject)
+
+
+def _budget(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    data = event.payload
+    level = int(str(data["level"]))
+    remaining = Decimal(str(data["budget_remaining_s"]))
+    allowed = elapsed(timedelta(seconds=float(data["budget_s"])))  # type: ignore[arg-type]
+    window = str(data["window"])
+    what = _subject_name(config, data)
+    if level >= 100:
+        subject = f"Error budget used up: {what}, {window}"
+        summary = (
+            f"The downtime {what} may have in {window} ({allowed}) is used up: the "
+            f"availability target of {decimal_pct(Decimal(str(data['target_pct'])))} is missed "
+            "for this window, and a service credit follows when it closes."
+        )
+    else:
+        left = elapsed(timedelta(seconds=float(remaining)))
+        subject = f"{level} % of the error budget used: {what}, {window}"
+        summary = (
+            f"{what} has used {level} % of the downtime its contract allows in {window}: "
+            f"{left} of {allowed} left before the target is missed."
+        )
+    facts = [
+        *_who(customer),
+        ("Contract", str(data["contract_id"])),
+        ("Window", window),
+        ("Budget used", decimal_pct(Decimal(str(data["budget_used_pct"])), 1)),
+        ("Allowed downtime", allowed),
+        ("Availability so far", decimal_pct(_opt_decimal(data.get("availability_pct")), 4)),
+        ("Target", decimal_pct(Decimal(str(data["target_pct"])))),
+    ]
+    return subject, summary, facts, _subject_path(data)
+
+
+def _subject_path(data: Mapping[str, object]) -> str | None:
+    subject = str(data.get("subject_id", ""))
+    return None if subject.startswith("group:") else f"/links/{subject}"
+
+
+def _opt_decimal(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def breach_context(config: Config, event: Event, tz: tzinfo) -> dict[str, object]:
+    """The variables a contract's `breach_notice` template may use."""
+    data = event.payload
+    currency = str(data["currency"])
+    credit = Decimal(str(data["credit_amount"]))
+    status = str(data["credit_status"])
+    invoice = data.get("invoice_ref")
+    if credit <= 0:
+        when = "no credit is due for this window"
+    elif status == "applied":
+        when = f"credited on invoice {invoice}" if invoice else "credited on your invoice"
+    elif status == "approved":
+        when = "approved by billing; it will appear on your next invoice"
+    else:
+        when = "it will appear on your next invoice once billing has approved it"
+    customer = _customer(config, event.customer_id)
+    return {
+        "customer": customer.name if customer else "",
+        "contract": data["contract_id"],
+        "subject": _subject_name(config, data),
+        "window": data["window"],
+        "availability": decimal_pct(_opt_decimal(data.get("availability_pct")), 4),
+        "target": decimal_pct(Decimal(str(data["target_pct"]))),
+        "downtime": elapsed(timedelta(seconds=float(str(data["down_s"])))),
+        "incidents": data.get("incidents", 0),
+        "credit": money(credit, currency),
+        "credit_pct": decimal_pct(Decimal(str(data["credit_pct"]))),
+        "credit_status": status,
+        "credit_when": when,
+        "closed_at": _when(data["closes_at"], tz),
+    }
+
+
+def _breach(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    values = breach_context(config, event, tz)
+    contract = _contract(config, str(event.payload["contract_id"]))
+    starts = datetime.fromisoformat(str(event.payload["window_start"]))
+    terms = contract.terms_at(starts, config.plans) if contract is not None else None
+    summary = _breach_notice(terms.breach_notice if terms is not None else None, values)
+    facts = [
+        *_who(customer),
+        ("Contract", str(values["contract"])),
+        ("Service", str(values["subject"])),
+        ("Window", str(values["window"])),
+        ("Measured availability", str(values["availability"])),
+        ("Target", str(values["target"])),
+        ("Downtime counted", str(values["downtime"])),
+        ("Credit", f"{values['credit']} ({values['credit_pct']})"),
+        ("When", str(values["credit_when"])),
+    ]
+    return (
+        f"SLA missed in {values['window']}: {values['subject']} at {values['availability']}",
+        summary,
+        facts,
+        "/credits",
+    )
+
+
+def _breach_notice(template: str | None, values: Mapping[str, object]) -> str:
+    """The contract's notice (its terms in force for the window), or the default one."""
+    try:
+        return _SANDBOX.from_string(template or _DEFAULT_BREACH_NOTICE).render(values).strip()
+    except Exception:
+        return _SANDBOX.from_string(_DEFAULT_BREACH_NOTICE).render(values).strip()
+
+
+def _maintenance(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    data = event.payload
+    description = str(data.get("description") or data["maintenance_id"])
+    starts, ends = _when(data["starts_at"], tz), _when(data["ends_at"], tz)
+    links = [_link_name(_link(config, str(i)), str(i)) for i in _strings(data.get("link_ids"))]
+    verb = {
+        EventKind.MAINTENANCE_ANNOUNCED: ("Maintenance planned", "is planned"),
+        EventKind.MAINTENANCE_STARTED: ("Maintenance started", "has started"),
+        EventKind.MAINTENANCE_FINISHED: ("Maintenance finished", "has finished"),
+    }[event.kind]
+    scope = f" on {', '.join(links)}" if links else ""
+    facts = [*_who(customer), ("Work", description), ("From", starts), ("Until", ends)]
+    if links:
+        facts.append(("Links", ", ".join(links)))
+    return (
+        f"{verb[0]}: {description}",
+        f"Maintenance{scope} {verb[1]}: {description}, from {starts} until {ends}.",
+        facts,
+        "/maintenance",
+    )
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _monitor_blind(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    blind = event.payload.get("links")
+    entries = blind if isinstance(blind, list) else []
+    names = [
+        f"{_link_name(_link(config, str(e['link_id'])), str(e['link_id']))} since "
+        f"{_when(e['since'], tz)}"
+        for e in entries
+        if isinstance(e, dict)
+    ]
+    count = int(str(event.payload.get("count", len(names))))
+    shown = names[:20] + ([f"... and {count - 20} more"] if count > 20 else [])
+    return (
+        f"Monitor cannot measure {count} link{'s' if count != 1 else ''}",
+        f"The monitor has not been able to measure {count} link"
+        f"{'s' if count != 1 else ''} for a while, so their availability is unknown: "
+        "check the probes, their network path and the monitor host.",
+        [("Links", "; ".join(shown))],
+        "/noc",
+    )
+
+
+def _test(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    channel = str(event.payload.get("channel", ""))
+    return (
+        f"Test message for channel {channel}",
+        f"This is a test of the notification channel {channel}. If you can read it, "
+        "Linkwatch can reach you here.",
+        [("Channel", channel), ("Sent", local_time(event.occurred_at, tz))],
+        None,
+    )
+
+
+_DESCRIBE = {
+    EventKind.LINK_DOWN: _link_down,
+    EventKind.LINK_RECOVERED: _link_recovered,
+    EventKind.BUDGET: _budget,
+    EventKind.SLA_BREACHED: _breach,
+    EventKind.MAINTENANCE_ANNOUNCED: _maintenance,
+    EventKind.MAINTENANCE_STARTED: _maintenance,
+    EventKind.MAINTENANCE_FINISHED: _maintenance,
+    EventKind.MONITOR_BLIND: _monitor_blind,
+    EventKind.TEST: _test,
+}
+
+
+def _customer(config: Config, customer_id: str | None) -> Customer | None:
+    return next((c for c in config.customers if c.id == customer_id), None)
+
+
+def _link(config: Config, link_id: str | None) -> Link | None:
+    return next((link for link in config.links if link.id == link_id), None)
+
+
+def _contract(config: Config, contract_id: str) -> Contract | None:
+    return next((c for c in config.contracts if c.id == contract_id), None)

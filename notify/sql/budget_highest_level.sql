@@ -1,0 +1,3 @@
+SELECT max((payload ->> 'level')::int)
+FROM events
+WHERE kind = 'budget' AND payload ->> 'key' = %(key)s

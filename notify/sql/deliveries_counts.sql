@@ -1,0 +1,1 @@
+SELECT status, count(*) FROM deliveries GROUP BY status

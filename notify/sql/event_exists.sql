@@ -1,0 +1,1 @@
+SELECT EXISTS (SELECT 1 FROM events WHERE id = %(id)s)
