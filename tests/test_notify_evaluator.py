@@ -1,0 +1,286 @@
+"""Events that follow from time passing, on the embedded database: error-budget levels
+before a breach, the breach notice with its credit (in the contract's own words),
+maintenance announced, started and over, and links the monitor cannot see."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+
+from collector import upsert_maintenance, write_samples
+from collector.database import Database
+from collector.states import StateDeriver
+from linkwatch.config import Config, parse_config
+from linkwatch.domain import Event, EventKind, MaintenanceWindow, Outcome, Sample
+from notify import Dispatcher, Evaluator
+from notify.messages import render
+from sla.ledger import TimeRange, refresh_ledger
+from tests.helpers import REPO
+from tests.notify_kit import SECRET, notifications_yaml, webhook_receiver
+from tests.test_notify import BASE, drain, events
+
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # Wednesday of 2026-W47
+W46 = datetime(2026, 11, 8, 23, 0, tzinfo=UTC)  # Monday 2026-11-09 00:00 in Berlin
+W47 = datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
+
+CONTRACT = """
+contracts:
+  - id: acme-fibre
+    customer: acme
+    links: [acme-hq]
+    target: 99.5
+    window: week
+    fee: 1000
+    currency: EUR
+    credit: {per_step: 5}
+    breach_notice: >-
+      Dear {{ customer }}, {{ subject }} reached {{ availability }} in {{ window }}
+      against {{ target }}. You will receive {{ credit }}: {{ credit_when }}.
+"""
+
+
+def config(url: str) -> Config:
+    return parse_config(BASE + CONTRACT + notifications_yaml(url))
+
+
+def history(*outages: tuple[datetime, timedelta]) -> list[Sample]:
+    """acme-hq every 30 s from the start of W46 to NOW, down during `outages`."""
+    out, at = [], W46
+    while at < NOW:
+        is_down = any(start <= at < start + length for start, length in outages)
+        out.append(Sample("acme-hq", "ping", at, Outcome.DOWN if is_down else Outcome.UP))
+        at += timedelta(seconds=30)
+    return out
+
+
+async def load(db: Database, cfg: Config, samples: list[Sample]) -> None:
+    await write_samples(db, samples)
+    await StateDeriver(db, cfg.links).samples_stored(samples)
+
+
+async def test_budget_levels_come_before_the_breach_and_only_the_highest_is_sent(
+    database: Database,
+) -> None:
+    # 45 minutes down this week: 89 % of the 50.4 minutes a 99.5 % week allows.
+    async with webhook_receiver() as receiver:
+        cfg = config(receiver.url)
+        await load(database, cfg, history((W47 + timedelta(days=1), timedelta(minutes=45))))
+        evaluator = Evaluator(database, cfg, clock=lambda: NOW)
+        await evaluator.evaluate_once()
+        assert await evaluator.evaluate_once() == 0  # the same facts: nothing new
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+
+    budget = [e for e in await events(database) if e[1] == "budget"]
+    assert sorted(e[0] for e in budget) == [
+        "budget:acme-fibre:acme-hq:2026-W47:50",
+        "budget:acme-fibre:acme-hq:2026-W47:80",
+    ]
+    sent = [d.body for d in receiver.accepted if d.path == "/acme"]
+    assert [b["id"] for b in sent] == ["budget:acme-fibre:acme-hq:2026-W47:80"]
+    assert sent[0]["subject"].startswith("[Linkwatch] 80 % of the error budget used")
+    assert "5\u00a0min of 50\u00a0min left" in sent[0]["summary"]
+    assert receiver.unique("/zeta") == set()
+
+
+async def test_a_missed_week_sends_the_contracts_notice_with_the_credit(
+    database: Database,
+) -> None:
+    async with webhook_receiver() as receiver:
+        cfg = config(receiver.url)
+        await load(database, cfg, history((W46 + timedelta(days=2), timedelta(hours=2))))
+        await refresh_ledger(database, cfg, TimeRange(W46, NOW), NOW)
+        await Evaluator(database, cfg, clock=lambda: NOW).evaluate_once()
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+
+    sent = [d.body for d in receiver.accepted if d.path == "/acme"]
+    assert [b["kind"] for b in sent] == ["sla-breached"]
+    notice = sent[0]
+    assert notice["summary"] == (
+        "Dear Acme Corp, Acme HQ fibre (acme-hq) reached 98.8095\u00a0% in 2026-W46 "
+        "against 99.5\u00a0%. You will receive 100.00\u00a0EUR: it will appear on your "
+        "next invoice once billing has approved it."
+    )
+    assert notice["data"]["credit_amount"] == "100.00"
+    assert notice["facts"]["Measured availability"] == "98.8095\u00a0%"
+    assert receiver.unique("/ops") == {notice["id"]}
+
+
+async def test_maintenance_is_announced_started_and_finished_to_whom_it_concerns(
+    database: Database,
+) -> None:
+    windows = [
+        MaintenanceWindow(
+            "fibre-swap",
+            NOW + timedelta(days=3),
+            NOW + timedelta(days=3, hours=2),
+            NOW - timedelta(days=1),
+            "Fibre swap",
+            link_ids=("acme-hq",),
+        ),
+        MaintenanceWindow(
+            "core-upgrade",
+            NOW - timedelta(hours=1),
+            NOW + timedelta(hours=1),
+            NOW - timedelta(days=9),
+            "Core",
+        ),
+        MaintenanceWindow(
+            "zeta-dc-power",
+            NOW - timedelta(hours=3),
+            NOW - timedelta(minutes=30),
+            NOW - timedelta(days=9),
+            "Power",
+            customer_ids=("zeta",),
+        ),
+        MaintenanceWindow(
+            "long-ago", NOW - timedelta(days=2), NOW - timedelta(days=1), NOW - timedelta(days=9)
+        ),
+    ]
+    async with webhook_receiver() as receiver:
+        cfg = config(receiver.url)
+        await upsert_maintenance(database, windows, source="config")
+        await Evaluator(database, cfg, clock=lambda: NOW).evaluate_once()
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+
+    def kinds(path: str) -> list[tuple[str, str]]:
+        return sorted(
+            (d.body["kind"], d.body["data"]["maintenance_id"])
+            for d in receiver.accepted
+            if d.path == path
+        )
+
+    assert kinds("/acme") == [
+        ("maintenance-announced", "fibre-swap"),
+        ("maintenance-started", "core-upgrade"),
+    ]
+    assert kinds("/zeta") == [
+        ("maintenance-finished", "zeta-dc-power"),
+        ("maintenance-started", "core-upgrade"),
+    ]
+    assert kinds("/ops") == [  # once each, not once per customer
+        ("maintenance-announced", "fibre-swap"),
+        ("maintenance-finished", "zeta-dc-power"),
+        ("maintenance-started", "core-upgrade"),
+    ]
+    announced = next(
+        d.body
+        for d in receiver.accepted
+        if d.path == "/acme" and d.body["kind"] == "maintenance-announced"
+    )
+    assert announced["summary"] == (
+        "Maintenance on Acme HQ fibre (acme-hq) is planned: Fibre swap, from "
+        "2026-11-21 13:00 CET until 2026-11-21 15:00 CET."
+    )
+
+
+async def test_links_the_monitor_cannot_measure_are_told_to_operations_once(
+    database: Database,
+) -> None:
+    async with webhook_receiver() as receiver:
+        cfg = config(receiver.url)
+        quiet = NOW - timedelta(minutes=30)  # the last sample: stale 90 s later
+        await load(
+            database,
+            cfg,
+            [
+                Sample("zeta-dc", "ping", quiet - timedelta(seconds=30 * i), Outcome.UP)
+                for i in range(5)
+            ],
+        )
+        evaluator = Evaluator(database, cfg, clock=lambda: NOW)
+        await evaluator.evaluate_once()
+        later = Evaluator(database, cfg, clock=lambda: NOW + timedelta(minutes=5))
+        assert await later.evaluate_once() == 0  # still the same blind spot
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+
+    assert receiver.unique("/zeta") == set()  # about the monitor: for operations only
+    (blind,) = [d.body for d in receiver.accepted if d.path == "/ops"]
+    assert blind["subject"] == "[Linkwatch] Monitor cannot measure 1 link"
+    assert blind["data"]["links"] == [
+        {"link_id": "zeta-dc", "since": (quiet + timedelta(seconds=90)).isoformat()}
+    ]
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+async def test_notify_test_sends_a_signed_message_and_names_a_missing_channel(
+    tmp_path: object,
+) -> None:
+    import asyncio
+    from pathlib import Path
+
+    directory = Path(str(tmp_path))
+    async with webhook_receiver() as receiver:
+        path = directory / "linkwatch.yaml"
+        path.write_text(BASE + notifications_yaml(receiver.url))
+
+        async def run(*args: str) -> tuple[int, str, str]:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "linkwatch",
+                "notify",
+                "test",
+                "--config",
+                str(path),
+                *args,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=REPO,
+            )
+            out, err = await child.communicate()
+            assert child.returncode is not None
+            return child.returncode, out.decode(), err.decode()
+
+        code, out, _ = await run("--channel", "acme")
+        assert (code, out) == (0, f"test message delivered: webhook {receiver.url}/acme\n")
+        code, _, err = await run("--channel", "pager")
+        assert code == 1
+        assert err == "linkwatch: no channel 'pager'; defined channels: acme, ops, zeta\n"
+        receiver.fail_next = 1
+        code, _, err = await run("--channel", "ops")
+        assert code == 1
+        assert "not delivered: HTTP 503: receiver unavailable" in err
+
+    (message,) = receiver.accepted
+    assert message.signed
+    assert message.body["kind"] == "test"
+    assert message.body["subject"] == "[Linkwatch] Test message for channel acme"
+    assert SECRET not in str(message.body)
+
+
+def test_the_default_breach_notice_says_what_happened_and_when_the_credit_comes() -> None:
+    cfg = parse_config(BASE + notifications_yaml("http://127.0.0.1:9"))
+    event = Event(
+        "sla-breached:c:acme-hq:2026-W46",
+        EventKind.SLA_BREACHED,
+        NOW,
+        "acme",
+        "acme-hq",
+        {
+            "contract_id": "c",
+            "subject_id": "acme-hq",
+            "window": "2026-W46",
+            "window_start": W46.isoformat(),
+            "availability_pct": "98.80952380",
+            "target_pct": "99.5",
+            "down_s": "7200",
+            "incidents": 1,
+            "credit_amount": "100.00",
+            "credit_pct": "10",
+            "currency": "EUR",
+            "credit_status": "applied",
+            "invoice_ref": "INV-2026-1142",
+            "closes_at": (W47 + timedelta(days=2)).isoformat(),
+        },
+    )
+    message = render(event, cfg)
+    assert message.summary == (
+        "Acme HQ fibre (acme-hq) did not meet its availability target in 2026-W46: we "
+        "measured 98.8095\u00a0% against the 99.5\u00a0% your contract promises (2\u00a0h of "
+        "downtime counted, 1 outage). Your contract entitles you to a service credit of "
+        "100.00\u00a0EUR (10\u00a0% of the window's fee): credited on invoice INV-2026-1142. "
+        "We apologise for the disruption."
+    )
+    assert "credited on invoice INV-2026-1142" in message.text

@@ -1,0 +1,176 @@
+"""Notifications from a real `linkwatch run`: a namespace host's link taken down and up
+gives exactly one down and one recovery message; a process killed while it delivers
+loses nothing once it is started again."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.database import Database
+from collector.embedded import EmbeddedPostgres
+from tests.helpers import free_port, start_linkwatch
+from tests.netns import NamespaceHost
+from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver
+
+
+def write_config(directory: Path, url: str, receiver: str, host: str, extra: str = "") -> Path:
+    path = directory / "linkwatch.yaml"
+    path.write_text(
+        f"""
+database: {{url: "{url}"}}
+data_dir: {directory / "data"}
+portal: {{listen: "127.0.0.1:{free_port()}"}}
+customers:
+  - {{id: acme, name: Acme Corp}}
+  - {{id: zeta, name: Zeta GmbH}}
+links:
+  - id: acme-hq
+    customer: acme
+    probes:
+      - {{id: ping, kind: icmp, host: "{host}", interval: 1s, timeout: 300ms, count: 2,
+         spacing: 50ms, confirm: 2}}
+  - id: zeta-dc
+    customer: zeta
+    probes: [{{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 2,
+              spacing: 50ms}}]
+notifications:
+  hold_down: 0s
+  retry_backoff: 200ms
+  evaluate_every: 1s
+  channels:
+    - {{id: ops, kind: webhook, url: "{receiver}/ops", secret: {SECRET}, timeout: 2s}}
+    - {{id: acme, kind: webhook, url: "{receiver}/acme", secret: {SECRET}, timeout: 2s}}
+    - {{id: zeta, kind: webhook, url: "{receiver}/zeta", secret: {SECRET}, timeout: 2s}}
+  routes:
+    - {{id: ops, channel: ops}}
+    - {{id: acme, channel: acme, customer: acme}}
+    - {{id: zeta, channel: zeta, customer: zeta}}
+{extra}"""
+    )
+    return path
+
+
+async def until(
+    what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, within_s: float
+) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        if proc.poll() is not None:
+            output = await asyncio.to_thread(log.read_text)
+            pytest.fail(f"linkwatch exited with {proc.returncode} waiting for {what}:\n{output}")
+        if time.monotonic() > deadline:
+            output = await asyncio.to_thread(log.read_text)
+            pytest.fail(f"timed out waiting for {what}:\n{output}")
+        await asyncio.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def kinds(receiver: WebhookReceiver, path: str) -> list[str]:
+    return [d.body["kind"] for d in receiver.accepted if d.path == path]
+
+
+async def test_a_link_taken_down_and_up_gives_one_down_and_one_recovery_message(
+    database: Database,
+    embedded_postgres: EmbeddedPostgres,
+    netns_host: NamespaceHost,
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "linkwatch.log"
+    async with webhook_receiver() as receiver:
+        config = write_config(tmp_path, embedded_postgres.url, receiver.url, netns_host.host)
+        proc = start_linkwatch("run", "--config", str(config), log=log)
+        try:
+            await asyncio.sleep(6)  # up and probing: nothing to say yet
+            assert receiver.accepted == []
+            netns_host.exec("ip", "link", "set", netns_host.veth_inside, "down")
+            await until(
+                "the down message", lambda: "link-down" in kinds(receiver, "/acme"), proc, log, 30
+            )
+            await asyncio.sleep(4)  # still down: no second message
+            netns_host.exec("ip", "link", "set", netns_host.veth_inside, "up")
+            await until(
+                "the recovery message",
+                lambda: "link-recovered" in kinds(receiver, "/acme"),
+                proc,
+                log,
+                30,
+            )
+            await asyncio.sleep(4)
+        finally:
+            stop(proc)
+
+    assert kinds(receiver, "/acme") == ["link-down", "link-recovered"]
+    assert kinds(receiver, "/ops") == ["link-down", "link-recovered"]
+    assert kinds(receiver, "/zeta") == []  # another customer's outage
+    down, back = (d.body for d in receiver.accepted if d.path == "/acme")
+    assert back["data"]["down_since"] == down["data"]["down_since"]
+    assert back["data"]["down_s"] >= 3
+    assert all(d.signed for d in receiver.accepted)
+
+
+async def test_a_process_killed_while_delivering_delivers_everything_after_a_restart(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    running = f"""
+maintenance:
+  - id: core-upgrade
+    description: Core router upgrade
+    start: {(now - timedelta(hours=1)).isoformat()}
+    end: {(now + timedelta(hours=1)).isoformat()}
+    announced_at: {(now - timedelta(days=4)).isoformat()}
+"""
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    async with webhook_receiver() as receiver:
+        receiver.hang_next = 3  # every first request: taken, never answered
+        config = write_config(tmp_path, embedded_postgres.url, receiver.url, "127.0.0.1", running)
+        first = start_linkwatch("run", "--config", str(config), log=first_log)
+        try:
+            await until(
+                "three deliveries in flight", lambda: receiver.hung == 3, first, first_log, 40
+            )
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        assert receiver.accepted == []
+
+        second = start_linkwatch("run", "--config", str(config), log=second_log)
+        try:
+            await until(
+                "every message delivered",
+                lambda: all(kinds(receiver, p) for p in ("/ops", "/acme", "/zeta")),
+                second,
+                second_log,
+                60,
+            )
+            await asyncio.sleep(3)
+        finally:
+            stop(second)
+
+    for path in ("/ops", "/acme", "/zeta"):
+        assert kinds(receiver, path) == ["maintenance-started"], path
+    assert {d.body["customer_id"] for d in receiver.accepted} == {None, "acme", "zeta"}
+    async with database.connection() as conn:
+        cur = await conn.execute("SELECT route_id, status, attempts FROM deliveries ORDER BY 1")
+        assert await cur.fetchall() == [
+            ("acme", "sent", 2),
+            ("ops", "sent", 2),
+            ("zeta", "sent", 2),
+        ]
