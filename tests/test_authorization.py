@@ -68,6 +68,7 @@ PAGES = [
     Case("GET", "/noc", capability(NOC)),
     Case("GET", "/partial/noc", {**capability(NOC), "anonymous": 401}),
     Case("GET", "/noc/compliance", capability(NOC)),
+    Case("GET", "/noc/notifications", capability(NOC)),
     Case("GET", "/billing", capability(LEDGER)),
     Case("GET", "/billing/export.csv", capability(LEDGER)),
     Case("GET", "/billing/confirm?action=approve&id={own_row}", capability(LEDGER, NOT_404)),
@@ -101,6 +102,12 @@ PAGES = [
         "/billing/ledger/{own_row}/adjust",
         {**capability(LEDGER, NOT_404), "anonymous": 403},
         {"amount": "1.00", "reason": "goodwill"},
+    ),
+    Case(
+        "POST",
+        "/noc/notifications/retry",
+        {**capability(NOC, 303), "anonymous": 403},
+        {"event_id": "link-down:x", "route_id": "ops"},
     ),
     Case(
         "POST",

@@ -21,6 +21,7 @@ from notify import Dispatcher
 from notify.channels import signature, verify
 from notify.messages import render
 from tests.notify_kit import SECRET, notifications_yaml, smtp_server, webhook_receiver
+from tests.portal_kit import form_token
 from tests.tls_kit import self_signed
 
 T0 = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
@@ -406,3 +407,47 @@ notifications:
     assert where == f"e-mail to noc@isp.example via 127.0.0.1:{smtp.port}"
     assert logins == [(b"linkwatch", b"s3cret")]
     assert smtp.messages[0][1]["Subject"] == "[Linkwatch] Test message for channel mail"
+
+
+# --- what operations see on the portal -------------------------------------------------
+
+
+async def test_operations_see_a_failed_delivery_with_its_error_and_can_retry_it(
+    database: Database,
+) -> None:
+    from tests.portal_kit import CONFIG_TEXT, NOW, portal_config, running_portal
+
+    async with webhook_receiver() as receiver:
+        receiver.fail_next = 10_000
+        cfg = portal_config(
+            CONFIG_TEXT + notifications_yaml(receiver.url).replace("zeta", "globex")
+        )
+        retries = cfg.notifications.model_copy(update={"retries": 0})
+        cfg = cfg.model_copy(update={"notifications": retries})
+        event = down("acme-fra-1", "acme", NOW - timedelta(minutes=5))
+        await store_events(database, [event])
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+
+        async with running_portal(database, cfg, history=None) as kit:
+            await kit.sign_in("olga")
+            noc = await kit.page("/noc")
+            assert "2 notifications could not be delivered." in noc
+            page = await kit.page("/noc/notifications")
+            assert "Failed 2" in page
+            assert "HTTP 503: receiver unavailable" in page
+            assert page.count(">Retry</button>") == 2
+            response = await kit.client.post(
+                "/noc/notifications/retry",
+                data={"csrf_token": form_token(page), "event_id": event.id, "route_id": "acme"},
+                allow_redirects=False,
+            )
+            assert response.status == 303
+            assert "Pending 1" in await kit.page("/noc/notifications?status=pending")
+            bad = await kit.client.get("/noc/notifications?status=lost")
+            assert bad.status == 400
+            await kit.sign_out()
+            await kit.sign_in("alice")  # a customer: no such page
+            await kit.page("/noc/notifications", status=404)
+        receiver.fail_next = 0
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW + timedelta(minutes=1)))
+    assert receiver.ids("/acme") == [event.id]  # the retried one, delivered

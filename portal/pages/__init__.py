@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from portal.pages import account, auth, billing, link, links, noc, reports, system
+from portal.pages import (
+    account,
+    auth,
+    billing,
+    link,
+    links,
+    noc,
+    notifications,
+    reports,
+    system,
+)
 
 
 def add_routes(app: web.Application) -> None:
-    for module in (system, auth, links, link, noc, billing, reports, account):
+    for module in (system, auth, links, link, noc, notifications, billing, reports, account):
         app.router.add_routes(module.routes)

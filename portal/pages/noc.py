@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from linkwatch.config import Config, Contract
 from linkwatch.domain import LinkState, LinkStatus
+from notify import status as notification_status
 from portal import figures
 from portal.auth import Viewer
 from portal.formatting import NBSP, decimal_pct, elapsed, local_time
@@ -425,6 +426,7 @@ async def _dashboard(
         ttl_s=board_ttl(request, "*"),
     )
     view, _ = await ledger_view(request, now)
+    delivery_counts = await notification_status.counts(app[DATABASE])
     refresh_query = filters.query_string()
     if page > 1:
         refresh_query += ("&" if refresh_query else "?") + f"page={page}"
@@ -455,6 +457,7 @@ async def _dashboard(
         "statuses": STATUS_ORDER,
         "outcome_labels": OUTCOMES,
         "refresh_query": refresh_query,
+        "notifications_failed": delivery_counts["failed"],
         "updated": now.astimezone(UTC_ZONE).strftime("%H:%M:%S UTC"),
         "refresh_seconds": int(app[SETTINGS].refresh.total_seconds()),
     }

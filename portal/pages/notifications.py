@@ -1,0 +1,67 @@
+"""Operations' view of the notifications: what was sent, held back, or could not be
+delivered and why, with a retry for a failed one. Customers never reach it."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from notify import status
+from portal.keys import CLOCK, CONFIG, DATABASE, DIRECTORY
+from portal.middleware import bad_request
+from portal.pages.common import choice, moment, redirect, require
+from portal.rendering import render
+
+routes = web.RouteTableDef()
+SHOWN = 200
+UTC = ZoneInfo("UTC")  # staff pages read in UTC
+
+
+@routes.get("/noc/notifications")
+async def notifications_page(request: web.Request) -> web.Response:
+    viewer = require(request, "noc")
+    app = request.app
+    db = app[DATABASE]
+    found = await status.counts(db)
+    default = "failed" if found["failed"] else "all"
+    shown = choice(request.query, "status", ("all", *status.STATUSES), default)
+    rows = await status.recent(db, None if shown == "all" else [shown], SHOWN)
+    now = app[CLOCK]()
+    directory = app[DIRECTORY]
+    names = {c.id: c.name for c in directory.visible_customers(viewer.user)}
+    config = app[CONFIG]
+    channels = {c.id: c.kind for c in config.notifications.channels}
+    return render(
+        request,
+        "noc_notifications.html",
+        {
+            "counts": found,
+            "shown": shown,
+            "rows": [
+                {
+                    "row": row,
+                    "customer": names.get(row.customer_id or "", row.customer_id),
+                    "channel_kind": channels.get(row.channel_id, "removed"),
+                    "occurred": moment(row.occurred_at, now, UTC),
+                    "updated": moment(row.updated_at, now, UTC),
+                    "next": moment(row.next_attempt_at, now, UTC),
+                }
+                for row in rows
+            ],
+            "limit": SHOWN,
+            "configured": bool(config.notifications.routes),
+        },
+    )
+
+
+@routes.post("/noc/notifications/retry")
+async def retry_delivery(request: web.Request) -> web.Response:
+    require(request, "noc")
+    form = await request.post()
+    event_id, route_id = form.get("event_id"), form.get("route_id")
+    if not isinstance(event_id, str) or not isinstance(route_id, str) or not event_id:
+        raise bad_request("event_id and route_id are required")
+    app = request.app
+    await status.retry(app[DATABASE], event_id, route_id, app[CLOCK]())
+    return redirect("/noc/notifications?status=pending")
