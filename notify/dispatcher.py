@@ -168,9 +168,16 @@ class Dispatcher:
         semaphore = asyncio.Semaphore(SENDING_AT_ONCE)
 
         async def deliver(item: _Claimed) -> None:
-            async with semaphore:
-                outcome = await self._deliver(item)
-            await self._finish(item, outcome)
+            try:
+                async with semaphore:
+                    outcome = await self._deliver(item)
+                await self._finish(item, outcome)
+            except DatabaseError as exc:
+                # Still claimed: due again when the lease ends (sent twice at worst).
+                log.warning(
+                    "notification outcome not recorded event=%s cause=%s", item.event.id, exc
+                )
+                return
             counts[outcome.status] += 1
 
         async with asyncio.TaskGroup() as group:
@@ -281,6 +288,11 @@ class Dispatcher:
         channel = notifications.channel(route.channel)
         try:
             message = render(item.event, self._config)
+        except Exception as exc:
+            # A message that cannot be written must not stop every other one.
+            log.exception("notification cannot be rendered event=%s", item.event.id)
+            return _Outcome("failed", item.attempts, now, error=f"cannot be rendered: {exc!r}")
+        try:
             assert self._session is not None
             await send(channel, item.event, message, session=self._session, to=route.to)
         except DeliveryError as exc:
@@ -322,7 +334,9 @@ class Dispatcher:
         event = item.event
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            if event.kind is EventKind.LINK_DOWN:
+            if event.kind is EventKind.LINK_DOWN and item.attempts == 1:
+                # Decided when the hold-down ends; a retry of a down message the
+                # receiver did not take still goes, and its recovery after it.
                 recovered = event.id.replace("link-down:", "link-recovered:", 1)
                 await cur.execute(query("event_exists"), {"id": recovered})
                 row = await cur.fetchone()

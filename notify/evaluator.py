@@ -50,6 +50,9 @@ class Evaluator:
         self._db = db
         self._config = config
         self._clock = clock
+        # Right after a start every link looks unmeasured since the last run stopped;
+        # blind spots count only once the probes have had `unknown_after` to report.
+        self._started = clock()
 
     def update(self, config: Config) -> None:
         self._config = config
@@ -145,6 +148,8 @@ class Evaluator:
 
     async def _blind(self, now: datetime) -> list[Event]:
         after = self._config.notifications.unknown_after
+        if now - self._started < after:
+            return []
         states = await current_link_states(self._db, self._config.links, now)
         blind = {
             (state.link_id, state.since.isoformat())

@@ -20,7 +20,13 @@ from linkwatch.domain import Event, EventKind, Outcome, Sample
 from notify import Dispatcher
 from notify.channels import signature, verify
 from notify.messages import render
-from tests.notify_kit import SECRET, notifications_yaml, smtp_server, webhook_receiver
+from tests.notify_kit import (
+    SECRET,
+    WebhookReceiver,
+    notifications_yaml,
+    smtp_server,
+    webhook_receiver,
+)
 from tests.portal_kit import form_token
 from tests.tls_kit import self_signed
 
@@ -303,6 +309,29 @@ async def test_a_longer_outage_sends_down_after_the_hold_down_then_the_recovery(
         "link-recovered",
     ]
     assert "after 10\u00a0min" in receiver.accepted[-1].body["subject"]
+
+
+async def test_a_down_message_the_receiver_missed_still_goes_before_its_recovery(
+    database: Database,
+) -> None:
+    now = [T0]
+    async with webhook_receiver() as receiver:
+        receiver.fail_next = 2  # the first try of the down message, on both routes
+        dispatcher = Dispatcher(database, config(receiver.url), clock=lambda: now[0])
+        await store_events(database, [down("acme-hq", "acme")])
+        await dispatcher.run_once()
+        assert receiver.accepted == []
+        now[0] = T0 + timedelta(seconds=40)  # the outage ended meanwhile
+        await store_events(database, [recovered("acme-hq", "acme", T0, now[0])])
+        for seconds in (41, 47, 53):
+            now[0] = T0 + timedelta(seconds=seconds)
+            await dispatcher.run_once()
+    assert kinds_of(receiver, "/acme") == ["link-down", "link-recovered"]
+    assert kinds_of(receiver, "/ops") == ["link-down", "link-recovered"]
+
+
+def kinds_of(receiver: WebhookReceiver, path: str) -> list[str]:
+    return [d.body["kind"] for d in receiver.accepted if d.path == path]
 
 
 async def test_a_flapping_link_waits_the_longer_hold_down(database: Database) -> None:

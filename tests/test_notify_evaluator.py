@@ -187,10 +187,14 @@ async def test_links_the_monitor_cannot_measure_are_told_to_operations_once(
                 for i in range(5)
             ],
         )
-        evaluator = Evaluator(database, cfg, clock=lambda: NOW)
-        await evaluator.evaluate_once()
-        later = Evaluator(database, cfg, clock=lambda: NOW + timedelta(minutes=5))
-        assert await later.evaluate_once() == 0  # still the same blind spot
+        clock = [NOW]
+        evaluator = Evaluator(database, cfg, clock=lambda: clock[0])
+        # Just started: every link looks unmeasured since the last run; say nothing yet.
+        assert await evaluator.evaluate_once() == 0
+        clock[0] = NOW + timedelta(minutes=10)
+        assert await evaluator.evaluate_once() == 1
+        clock[0] = NOW + timedelta(minutes=15)
+        assert await evaluator.evaluate_once() == 0  # still the same blind spot
         await drain(Dispatcher(database, cfg, clock=lambda: NOW))
 
     assert receiver.unique("/zeta") == set()  # about the monitor: for operations only
