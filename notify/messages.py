@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -31,7 +32,9 @@ _TEMPLATES = Environment(
     keep_trailing_newline=True,
 )
 _SANDBOX = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_DEFAULT_BREACH_NOTICE = _TEMPLATES.loader.get_source(_TEMPLATES, "breach_notice.txt")[0]  # type: ignore[union-attr]
+_DEFAULT_BREACH_NOTICE = (
+    resources.files(__package__) / "templates" / "breach_notice.txt"
+).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +59,6 @@ class Message:
             "url": self.link_url,
             "data": dict(event.payload),
         }
-
-
-class TemplateProblem(Exception):
-    """A contract's breach notice failed to render; the default notice is used instead."""
 
 
 def render(event: Event, config: Config) -> Message:
@@ -158,7 +157,7 @@ def _budget(
     data = event.payload
     level = int(str(data["level"]))
     remaining = Decimal(str(data["budget_remaining_s"]))
-    allowed = elapsed(timedelta(seconds=float(data["budget_s"])))  # type: ignore[arg-type]
+    allowed = elapsed(_seconds(data["budget_s"]))
     window = str(data["window"])
     what = _subject_name(config, data)
     if level >= 100:
@@ -169,7 +168,7 @@ def _budget(
             "for this window, and a service credit follows when it closes."
         )
     else:
-        left = elapsed(timedelta(seconds=float(remaining)))
+        left = elapsed(_seconds(remaining))
         subject = f"{level} % of the error budget used: {what}, {window}"
         summary = (
             f"{what} has used {level} % of the downtime its contract allows in {window}: "
@@ -190,6 +189,11 @@ def _budget(
 def _subject_path(data: Mapping[str, object]) -> str | None:
     subject = str(data.get("subject_id", ""))
     return None if subject.startswith("group:") else f"/links/{subject}"
+
+
+def _seconds(value: object) -> timedelta:
+    """A payload's exact decimal seconds (stored as text) as a duration."""
+    return timedelta(seconds=float(Decimal(str(value))))
 
 
 def _opt_decimal(value: object) -> Decimal | None:
@@ -219,7 +223,7 @@ def breach_context(config: Config, event: Event, tz: tzinfo) -> dict[str, object
         "window": data["window"],
         "availability": decimal_pct(_opt_decimal(data.get("availability_pct")), 4),
         "target": decimal_pct(Decimal(str(data["target_pct"]))),
-        "downtime": elapsed(timedelta(seconds=float(str(data["down_s"])))),
+        "downtime": elapsed(_seconds(data["down_s"])),
         "incidents": data.get("incidents", 0),
         "credit": money(credit, currency),
         "credit_pct": decimal_pct(Decimal(str(data["credit_pct"]))),

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from linkwatch.config import load_config, parse_config
+from linkwatch.domain import EventKind
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError
 
@@ -273,6 +274,102 @@ CASES += [
         id="latency-objective-without-limit",
     ),
 ]
+
+
+HOOK = {"id": "hook", "kind": "webhook", "url": "http://127.0.0.1:9000/x", "secret": "s" * 16}
+MAIL = {"id": "mail", "kind": "email", "sender": "lw@isp.example", "to": ["noc@isp.example"]}
+
+
+def notifying(
+    *routes: dict[str, Any], channels: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return edit("notifications", {"channels": channels or [HOOK, MAIL], "routes": list(routes)})
+
+
+CASES += [
+    pytest.param(
+        notifying(channels=[{**HOOK, "kind": "pager"}]),
+        "notifications.channels[0].kind: unknown channel kind 'pager'; allowed: webhook, email",
+        id="unknown-channel-kind",
+    ),
+    pytest.param(
+        notifying(channels=[{**HOOK, "secret": "short"}]),
+        "notifications.channels[0].secret: 'short': string should have at least 16 characters",
+        id="webhook-secret-too-short",
+    ),
+    pytest.param(
+        notifying(channels=[{**MAIL, "to": ["noc"]}]),
+        "notifications.channels[0].to[0]: 'noc' is not an e-mail address; write it as "
+        "name@example.net",
+        id="bad-email-address",
+    ),
+    pytest.param(
+        notifying(channels=[{**MAIL, "smtp": {"username": "lw"}}]),
+        "notifications.channels[0].smtp: set both username and password, or neither",
+        id="smtp-user-without-password",
+    ),
+    pytest.param(
+        notifying({"id": "r", "channel": "pager"}),
+        "notifications.routes[0].channel: unknown channel 'pager'; defined channels: hook, mail",
+        id="route-to-unknown-channel",
+    ),
+    pytest.param(
+        notifying({"id": "r", "channel": "hook", "to": ["a@b.example"]}),
+        "notifications.routes[0].to: channel 'hook' is not e-mail; remove to",
+        id="recipients-for-a-webhook",
+    ),
+    pytest.param(
+        notifying({"id": "r", "channel": "hook", "customer": "globex"}),
+        "notifications.routes[0].customer: unknown customer 'globex'; defined customers: acme",
+        id="route-for-unknown-customer",
+    ),
+    pytest.param(
+        notifying({"id": "r", "channel": "hook", "customer": "acme", "events": ["monitor-blind"]}),
+        "notifications.routes[0].events[0]: monitor-blind is about the monitor, for operations "
+        "only; remove it or remove customer",
+        id="monitor-events-to-a-customer",
+    ),
+    pytest.param(
+        notifying({"id": "r", "channel": "hook"}, {"id": "r", "channel": "mail"}),
+        "notifications.routes[1].id: duplicate id 'r'; already used by notifications.routes[0]",
+        id="duplicate-route-id",
+    ),
+    pytest.param(
+        edit("notifications", {"hold_down": "-1m"}),
+        "notifications.hold_down: '-1m' is not a duration; use a number with a unit ms, s, m, "
+        "h, d or w, e.g. 200ms, 30s, 5m, 72h or 1h30m",
+        id="negative-hold-down",
+    ),
+    pytest.param(
+        edit("contracts.0.breach_notice", "Dear {{ customer"),
+        "contracts[0].breach_notice: not a valid template: unexpected end of template, "
+        "expected 'end of print statement'. (line 1); write jinja2, e.g. {{ availability }}",
+        id="breach-notice-not-a-template",
+    ),
+]
+
+
+def test_routes_choose_kinds_and_never_give_a_customer_the_monitors_own() -> None:
+    config = parse_config(
+        yaml.safe_dump(
+            notifying(
+                {"id": "ops", "channel": "hook"},
+                {"id": "acme", "channel": "mail", "customer": "acme", "events": ["all"]},
+                {"id": "m", "channel": "hook", "events": ["maintenance", "budget"]},
+            )
+        ),
+        environ={},
+    )
+    ops, acme, some = config.notifications.routes
+    assert EventKind.MONITOR_BLIND in ops.kinds()
+    assert EventKind.MONITOR_BLIND not in acme.kinds()
+    assert EventKind.LINK_DOWN in acme.kinds()
+    assert some.kinds() == {
+        EventKind.MAINTENANCE_ANNOUNCED,
+        EventKind.MAINTENANCE_STARTED,
+        EventKind.MAINTENANCE_FINISHED,
+        EventKind.BUDGET,
+    }
 
 
 @pytest.mark.parametrize(("data", "expected"), CASES)
