@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from collector import Database
-from linkwatch.domain import Outcome, Sample
+from collector.outbox import store_events
+from linkwatch.domain import Event, EventKind, Outcome, Sample
 from sla.ledger import TimeRange, list_rows, refresh_ledger
 from tests.browser_kit import chromium, needs_browser, screenshot
 from tests.portal_kit import (
@@ -75,6 +76,35 @@ async def kit(database: Database) -> AsyncIterator[PortalKit]:
         now = portal.clock()
         await refresh_ledger(database, CONFIG, TimeRange(now - timedelta(days=60), now), now)
         yield portal
+
+
+async def _deliveries(kit: PortalKit) -> None:
+    """A sent, a held-back and a failed delivery, as the dispatcher leaves them."""
+    now = kit.clock()
+    down = now - timedelta(minutes=25)
+    await store_events(
+        kit.db,
+        [
+            Event(f"link-down:acme-ber-2:{down.isoformat()}", EventKind.LINK_DOWN, down, "acme",
+                  "acme-ber-2", {"down_since": down.isoformat()}),
+            Event("monitor-blind:1", EventKind.MONITOR_BLIND, now, None, payload={"count": 0}),
+        ],
+    )  # fmt: skip
+    rows = [
+        (f"link-down:acme-ber-2:{down.isoformat()}", "noc", "sent", 1, None, None),
+        (f"link-down:acme-ber-2:{down.isoformat()}", "acme-it", "failed", 9,
+         "HTTP 503: receiver unavailable", None),
+        ("monitor-blind:1", "noc", "suppressed", 1, None, "route no longer configured"),
+    ]  # fmt: skip
+    async with kit.db.connection() as conn:
+        for event_id, route, status, attempts, error, note in rows:
+            await conn.execute(
+                "INSERT INTO deliveries (event_id, route_id, channel_id, status, attempts,"
+                " next_attempt_at, last_error, note, sent_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (event_id, route, route + "-hook", status, attempts, now, error, note,
+                 now if status == "sent" else None, now),
+            )  # fmt: skip
 
 
 async def _sign_in(page: Any, base: str, name: str) -> None:
@@ -148,6 +178,10 @@ async def test_a_customer_sees_the_bar_and_charts_and_billing_approves_a_credit(
         assert noc.url.endswith("/noc")
         assert "acme-ber-2" in await noc.content()  # down for 25 minutes: an outage now
         await screenshot(noc, "07-noc-dashboard")
+        await _deliveries(kit)
+        await noc.goto(f"{base}/noc/notifications?status=all")
+        assert "HTTP 503: receiver unavailable" in await noc.inner_text("table.deliveries")
+        await screenshot(noc, "07b-noc-notifications")
         await ops.close()
 
         desk = await browser.new_context(viewport={"width": 1440, "height": 900})
