@@ -129,7 +129,10 @@ async def _mail(channel: EmailChannel, event: Event, message: Message, to: Seque
     smtp = channel.smtp
     context = None
     if smtp.security != "none":
-        context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
+        try:
+            context = ssl.create_default_context(cafile=smtp.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"cannot read smtp.ca_file {smtp.ca_file}: {exc}") from None
     try:
         await aiosmtplib.send(
             email_message(channel, event, message, to),
