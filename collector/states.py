@@ -21,8 +21,10 @@ functions read the rows for the SLA engine and the portal. `collector.status` de
 the current status with the same functions.
 
 Nothing here reads a clock or computes availability over a window (that is `sla/`), and
-nothing writes samples. The stored rows are a cache of a pure function of the samples:
-any rewrite must leave them equal to a full rebuild.
+nothing writes samples. A rewrite that reaches the live edge also writes the outbox events
+of outages beginning and ending there (`collector.outbox`), in its own transaction. The
+stored rows are a cache of a pure function of the samples: any rewrite must leave them
+equal to a full rebuild.
 """
 
 from __future__ import annotations
@@ -942,10 +944,11 @@ async def _outage_events(cur: psycopg.AsyncCursor[tuple[Any, ...]], done: _Pass)
     for link, latest in done.live_edges:
         since = announced.get(link.id)
         if latest.status is LinkStatus.DOWN:
+            # Announced already: the same outage, even where a late sample moved its
+            # start; it keeps the start it was announced with, which its recovery names.
             if since is None:
                 events.append(_down_event(link, latest.starts_at))
-            # Otherwise the same outage, its start perhaps moved by a late sample.
-            starts[link.id] = latest.starts_at if since is None else min(since, latest.starts_at)
+                starts[link.id] = latest.starts_at
         elif latest.status in (LinkStatus.UP, LinkStatus.DEGRADED) and since is not None:
             ended.append((link, since, latest.starts_at))
     if ended:

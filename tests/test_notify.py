@@ -148,6 +148,23 @@ async def test_an_outage_writes_one_down_and_one_recovery_however_often_it_is_de
     assert found[1][3]["down_s"] == 90  # from the first down to the up sample
 
 
+async def test_an_outage_whose_start_a_late_sample_moves_keeps_its_announced_pair(
+    database: Database,
+) -> None:
+    deriver = StateDeriver(database, config().links)
+    live = samples("acme-hq", "uuddd")
+    for sample in live:
+        await arrive(deriver, database, [sample])
+    late = Sample("acme-hq", "ping", T0 + timedelta(seconds=45), Outcome.DOWN)
+    await arrive(deriver, database, [late])  # the outage began 15 s earlier after all
+    await arrive(deriver, database, samples("acme-hq", "u", T0 + timedelta(seconds=150)))
+    announced = (T0 + timedelta(seconds=60)).isoformat()
+    assert [e[0] for e in await events(database)] == [
+        f"link-down:acme-hq:{announced}",
+        f"link-recovered:acme-hq:{announced}",
+    ]
+
+
 async def test_a_single_down_sample_is_not_an_outage_and_writes_nothing(
     database: Database,
 ) -> None:
