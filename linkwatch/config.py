@@ -970,27 +970,13 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
     field errors rather than only after those are fixed."""
 
     def items(section: str) -> list[tuple[int, dict[str, Any]]]:
-        raw = data.get(section)
-        if not isinstance(raw, list):
-            return []
-        return [(i, item) for i, item in enumerate(raw) if isinstance(item, dict)]
+        return _mappings(data.get(section))
 
     def ids(section: str) -> set[str]:
         return {str(item["id"]) for _, item in items(section) if "id" in item}
 
     for section in ("customers", "links", "plans", "contracts", "maintenance"):
-        seen: dict[str, int] = {}
-        for index, item in items(section):
-            item_id = item.get("id")
-            if not isinstance(item_id, str):
-                continue
-            if item_id in seen:
-                yield (
-                    (section, index, "id"),
-                    f"duplicate id {item_id!r}; already used by {section}[{seen[item_id]}]",
-                )
-            else:
-                seen[item_id] = index
+        yield from _duplicate_ids(items(section), (section,))
 
     customers, links = ids("customers"), ids("links")
     known_customers = ", ".join(sorted(customers)) or "none defined"
@@ -1069,32 +1055,43 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
     yield from _check_notifications(data.get("notifications"), customer_ref)
 
 
+def _mappings(value: object) -> list[tuple[int, dict[str, Any]]]:
+    """The mappings of a YAML list, with their indexes (anything else is left to the
+    field validation, which reports it)."""
+    listed = value if isinstance(value, list) else []
+    return [(i, item) for i, item in enumerate(listed) if isinstance(item, dict)]
+
+
+def _duplicate_ids(
+    items: Sequence[tuple[int, dict[str, Any]]], path: Path_
+) -> Iterator[tuple[Path_, str]]:
+    seen: dict[str, int] = {}
+    for index, item in items:
+        item_id = item.get("id")
+        if not isinstance(item_id, str):
+            continue
+        if item_id in seen:
+            first = _render_path((*path, seen[item_id]))
+            yield (*path, index, "id"), f"duplicate id {item_id!r}; already used by {first}"
+        else:
+            seen[item_id] = index
+
+
 def _check_notifications(
     raw: object, customer_ref: Callable[[Path_, object], Iterator[tuple[Path_, str]]]
 ) -> Iterator[tuple[Path_, str]]:
     section = raw if isinstance(raw, dict) else {}
 
     def entries(key: str) -> list[tuple[int, dict[str, Any]]]:
-        value = section.get(key)
-        listed = value if isinstance(value, list) else []
-        return [(i, item) for i, item in enumerate(listed) if isinstance(item, dict)]
+        return _mappings(section.get(key))
 
-    channel_kinds: dict[str, object] = {}
     for key in ("channels", "routes"):
-        seen: dict[str, int] = {}
-        for index, item in entries(key):
-            item_id = item.get("id")
-            if not isinstance(item_id, str):
-                continue
-            if item_id in seen:
-                yield (
-                    ("notifications", key, index, "id"),
-                    f"duplicate id {item_id!r}; already used by "
-                    f"notifications.{key}[{seen[item_id]}]",
-                )
-            seen.setdefault(item_id, index)
-            if key == "channels":
-                channel_kinds[item_id] = item.get("kind")
+        yield from _duplicate_ids(entries(key), ("notifications", key))
+    channel_kinds = {
+        item["id"]: item.get("kind")
+        for _, item in entries("channels")
+        if isinstance(item.get("id"), str)
+    }
     known = ", ".join(sorted(channel_kinds)) or "none defined"
     for index, route in entries("routes"):
         path: Path_ = ("notifications", "routes", index)
