@@ -28,7 +28,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from collector.database import Database
-from linkwatch.config import Config, Route, WebhookChannel
+from linkwatch.config import EVENT_GROUPS, Config, Route, WebhookChannel
 from linkwatch.domain import Event, EventKind
 from linkwatch.errors import DatabaseError
 from notify.channels import DeliveryError, send
@@ -43,13 +43,7 @@ BATCH = 200
 SENDING_AT_ONCE = 16
 
 # Kinds written once per customer concerned and once for operations.
-_ONE_FOR_OPS = frozenset(
-    {
-        EventKind.MAINTENANCE_ANNOUNCED,
-        EventKind.MAINTENANCE_STARTED,
-        EventKind.MAINTENANCE_FINISHED,
-    }
-)
+_ONE_FOR_OPS = frozenset(EVENT_GROUPS["maintenance"])
 
 Status = Literal["pending", "sent", "failed", "suppressed"]
 

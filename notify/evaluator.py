@@ -24,7 +24,7 @@ from psycopg.rows import tuple_row
 from collector import current_link_states, maintenance_windows
 from collector.database import Database
 from collector.outbox import store_events
-from linkwatch.config import Config
+from linkwatch.config import EVENT_GROUPS, Config
 from linkwatch.domain import Event, EventKind, LinkStatus, MaintenanceWindow
 from linkwatch.errors import DatabaseError
 from notify.queries import query
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 BREACH_NOTICE_HORIZON = timedelta(days=7)  # windows closed longer ago are not announced
 FINISHED_HORIZON = timedelta(hours=1)
 MAINTENANCE_AHEAD = timedelta(days=400)
+_MAINTENANCE = frozenset(EVENT_GROUPS["maintenance"])
 
 
 class Evaluator:
@@ -70,12 +71,18 @@ class Evaluator:
     async def evaluate_once(self) -> int:
         """Write the events of what is true now; return how many were new."""
         now = self._clock()
-        events = [
-            *await self._budgets(now),
-            *await self._breaches(now),
-            *await self._maintenance(now),
-            *await self._blind(now),
-        ]
+        # Only what some route takes: each part reads the database, and the budgets and
+        # blind spots compute every contract's window and every link's state.
+        wanted = {kind for route in self._config.notifications.routes for kind in route.kinds()}
+        events: list[Event] = []
+        if EventKind.BUDGET in wanted:
+            events += await self._budgets(now)
+        if EventKind.SLA_BREACHED in wanted:
+            events += await self._breaches(now)
+        if wanted & _MAINTENANCE:
+            events += await self._maintenance(now)
+        if EventKind.MONITOR_BLIND in wanted:
+            events += await self._blind(now)
         written = await store_events(self._db, events)
         if written:
             log.info("notification events written events=%d", written)
