@@ -43,6 +43,15 @@ async def counts(db: Database) -> dict[str, int]:
     return {status: int(found.get(status, 0)) for status in STATUSES}
 
 
+async def failed(db: Database) -> int:
+    """How many deliveries have failed (an index lookup: the NOC dashboard asks often)."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("deliveries_failed_count"))
+        row = await cur.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 async def recent(db: Database, statuses: Sequence[str] | None, limit: int) -> list[DeliveryRow]:
     """The latest deliveries (by their last change), of `statuses` (None: all)."""
     async with db.connection() as conn:

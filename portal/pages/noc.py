@@ -426,7 +426,7 @@ async def _dashboard(
         ttl_s=board_ttl(request, "*"),
     )
     view, _ = await ledger_view(request, now)
-    delivery_counts = await notification_status.counts(app[DATABASE])
+    failed_deliveries = await notification_status.failed(app[DATABASE])
     refresh_query = filters.query_string()
     if page > 1:
         refresh_query += ("&" if refresh_query else "?") + f"page={page}"
@@ -457,7 +457,7 @@ async def _dashboard(
         "statuses": STATUS_ORDER,
         "outcome_labels": OUTCOMES,
         "refresh_query": refresh_query,
-        "notifications_failed": delivery_counts["failed"],
+        "notifications_failed": failed_deliveries,
         "updated": now.astimezone(UTC_ZONE).strftime("%H:%M:%S UTC"),
         "refresh_seconds": int(app[SETTINGS].refresh.total_seconds()),
     }
