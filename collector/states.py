@@ -574,13 +574,15 @@ class StateDeriver:
                 interval.starts_at.isoformat(),
             )
         logger.debug(
-            "states derived samples=%d samples_read=%d probe_rows=-%d+%d link_rows=-%d+%d",
+            "states derived samples=%d samples_read=%d probe_rows=-%d+%d link_rows=-%d+%d"
+            " events=%d",
             len(batch),
             done.samples_read,
             done.probe_rows_deleted,
             done.probe_rows_inserted,
             done.link_rows_deleted,
             done.link_rows_inserted,
+            done.events,
         )
 
     async def catch_up(self) -> int:
