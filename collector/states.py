@@ -22,7 +22,8 @@ the current status with the same functions.
 
 Nothing here reads a clock or computes availability over a window (that is `sla/`), and
 nothing writes samples. A rewrite that reaches the live edge also writes the outbox events
-of outages beginning and ending there (`collector.outbox`), in its own transaction. The
+of outages beginning and ending there (`collector.outbox`), in its own transaction, judged
+at the link's frontier (its newest sample), never from the projection beyond it. The
 stored rows are a cache of a pure function of the samples: any rewrite must leave them
 equal to a full rebuild.
 """
@@ -886,6 +887,7 @@ async def _rewrite_links(
     old: dict[str, list[Interval]] = defaultdict(list)
     for ord_, status, starts_at, ends_at in await cur.fetchall():
         old[order[ord_ - 1]].append(Interval(LinkStatus(status), starts_at, ends_at))
+    frontiers = await _frontiers(cur, [p for p in probes if ranges[p[0]][1] is None])
     deletes: list[tuple[str, datetime]] = []
     inserts: list[tuple[str, Interval]] = []
     for link_id in order:
@@ -900,9 +902,11 @@ async def _rewrite_links(
         gone, added = _diff(stored, result)
         deletes += [(link_id, i.starts_at) for i in gone]
         inserts += [(link_id, i) for i in added]
-        latest_before, latest_after = _latest_known(stored), _latest_known(result)
-        if latest_after is not None:
+        frontier = frontiers.get(link_id)
+        latest_after = None if frontier is None else _interval_at(result, frontier)
+        if frontier is not None and latest_after is not None:
             done.live_edges.append((links[link_id], latest_after))
+            latest_before = _interval_at(stored, frontier)
             if latest_before is None or latest_before.status is not latest_after.status:
                 done.transitions.append((link_id, latest_after))
     if deletes:
@@ -931,7 +935,7 @@ async def _outage_events(cur: psycopg.AsyncCursor[tuple[Any, ...]], done: _Pass)
 
     `link_alerts` holds the outages announced and not yet over, so each outage gives one
     down and one recovery however often it is re-derived; a history loaded or rebuilt in
-    the past announces nothing, and only the latest status at the live edge counts. A
+    the past announces nothing, and only the status at the link's frontier counts. A
     link the monitor cannot see (UNKNOWN) neither recovers nor goes down here.
     """
     if not done.live_edges:
@@ -1000,12 +1004,35 @@ def _recovered_event(link: LinkSpec, since: datetime, end: datetime, up_since: d
     )
 
 
-def _latest_known(intervals: Sequence[Interval]) -> Interval | None:
-    """The newest interval before the open tail: the status the latest samples show."""
-    closed = [i for i in intervals if i.ends_at is not None]
-    if not closed or intervals[-1].ends_at is not None:
-        return None  # not the end of the timeline: a rewrite in the past
-    return closed[-1]
+async def _frontiers(
+    cur: psycopg.AsyncCursor[tuple[Any, ...]], probes: Sequence[_Key]
+) -> dict[str, datetime]:
+    """Each link's frontier: the time of the newest sample of any of its availability
+    probes, the latest moment its status is measured rather than projected.
+
+    Beyond its newest sample a probe's stored status is a projection (its outcome held
+    for stale_after, then UNKNOWN) that the next sample replaces. The link's latest
+    interval, the end of that projection, is therefore not a status any sample has shown:
+    a probe that answers later in each round would "recover" the link every round, at a
+    time still to come. At the frontier, every probe's status is what its own newest
+    sample says (or UNKNOWN where that is older than stale_after).
+    """
+    if not probes:
+        return {}
+    await cur.execute(
+        query("states_newest_samples"),
+        {"link_ids": [p[0] for p in probes], "probe_ids": [p[1] for p in probes]},
+    )
+    result: dict[str, datetime] = {}
+    for ord_, newest in await cur.fetchall():
+        link_id = probes[ord_ - 1][0]
+        if newest is not None and (link_id not in result or newest > result[link_id]):
+            result[link_id] = newest
+    return result
+
+
+def _interval_at(intervals: Sequence[Interval], moment: datetime) -> Interval | None:
+    return next((i for i in intervals if i.contains(moment)), None)
 
 
 def _diff(

@@ -186,6 +186,52 @@ async def test_a_history_loaded_at_once_announces_only_what_is_true_now(
     ]
 
 
+TWO_PROBES = """
+customers: [{id: acme, name: Acme Corp}]
+links:
+  - id: acme-hq
+    customer: acme
+    probes:
+      - {id: ping, kind: icmp, host: 127.0.0.1, interval: 5s, confirm: 2}
+      - {id: port, kind: snmp, host: "127.0.0.1:161", community: public, interval: 5s,
+         confirm: 2, interface: {alias: CID-1001}}
+"""
+
+
+async def test_a_link_with_two_probes_recovers_only_when_its_down_probe_does(
+    database: Database,
+) -> None:
+    """The ICMP probe keeps answering while the SNMP probe sees the customer's port down;
+    their samples arrive interleaved, a batch each, as the pipeline writes them. The
+    link is down from the port's first down to its first up, and says so exactly once."""
+    cfg = parse_config(TWO_PROBES)
+    deriver = StateDeriver(database, cfg.links)
+    step = timedelta(seconds=5)
+    port_down = range(10, 30)  # samples 10..29 of the port are down: 100 s
+    events_during: list[list[str]] = []
+    for i in range(40):
+        ping = Sample("acme-hq", "ping", T0 + i * step, Outcome.UP)
+        port_outcome = Outcome.DOWN if i in port_down else Outcome.UP
+        port = Sample("acme-hq", "port", T0 + i * step + step / 2, port_outcome, error=None)
+        await arrive(deriver, database, [ping])
+        await arrive(deriver, database, [port])
+        if i in port_down:
+            events_during.append([e[1] for e in await events(database)])
+
+    outage_start = T0 + 10 * step + step / 2
+    outage_end = T0 + 30 * step + step / 2
+    # While the port is down nothing but the down message is written...
+    assert all(kinds in ([], ["link-down"]) for kinds in events_during), events_during
+    found = await events(database)
+    # ...and the outage gives exactly its own down and recovery, with its real times.
+    assert [(e[0], e[1]) for e in found] == [
+        (f"link-down:acme-hq:{outage_start.isoformat()}", "link-down"),
+        (f"link-recovered:acme-hq:{outage_start.isoformat()}", "link-recovered"),
+    ]
+    assert found[1][3]["down_until"] == outage_end.isoformat()
+    assert found[1][3]["down_s"] == 100
+
+
 # --- routing and isolation ------------------------------------------------------------
 
 

@@ -19,9 +19,19 @@ from collector.embedded import EmbeddedPostgres
 from tests.helpers import free_port, start_linkwatch
 from tests.netns import NamespaceHost
 from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver
+from tests.snmpd_kit import PORT, snmpd_in
 
 
-def write_config(directory: Path, url: str, receiver: str, host: str, extra: str = "") -> Path:
+def write_config(
+    directory: Path,
+    url: str,
+    receiver: str,
+    host: str,
+    extra: str = "",
+    *,
+    hold_down: str = "0s",
+    acme_probes: str = "",
+) -> Path:
     path = directory / "linkwatch.yaml"
     path.write_text(
         f"""
@@ -37,12 +47,13 @@ links:
     probes:
       - {{id: ping, kind: icmp, host: "{host}", interval: 1s, timeout: 300ms, count: 2,
          spacing: 50ms, confirm: 2}}
+{acme_probes}
   - id: zeta-dc
     customer: zeta
     probes: [{{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 2,
               spacing: 50ms}}]
 notifications:
-  hold_down: 0s
+  hold_down: {hold_down}
   retry_backoff: 200ms
   evaluate_every: 1s
   channels:
@@ -123,6 +134,66 @@ async def test_a_link_taken_down_and_up_gives_one_down_and_one_recovery_message(
     assert back["data"]["down_since"] == down["data"]["down_since"]
     assert back["data"]["down_s"] >= 3
     assert all(d.signed for d in receiver.accepted)
+
+
+async def test_a_port_down_under_a_link_that_still_pings_is_one_outage_with_one_recovery(
+    database: Database,
+    embedded_postgres: EmbeddedPostgres,
+    netns_host: NamespaceHost,
+    tmp_path: Path,
+) -> None:
+    """The customer's port goes down while the access router itself still answers pings:
+    the link is down by its SNMP probe, whichever probe's samples land first in each
+    round, until the port comes back; the down message waits out its hold-down."""
+    log = tmp_path / "linkwatch.log"
+    with snmpd_in(netns_host, tmp_path / "snmpd") as agent:
+        port_probe = (
+            f'      - {{id: port, kind: snmp, host: "{agent}", community: public,'
+            f" interval: 1s, timeout: 400ms, confirm: 2, interface: {{name: {PORT}}}}}"
+        )
+        async with webhook_receiver() as receiver:
+            config = write_config(
+                tmp_path,
+                embedded_postgres.url,
+                receiver.url,
+                netns_host.host,
+                hold_down="5s",
+                acme_probes=port_probe,
+            )
+            proc = start_linkwatch("run", "--config", str(config), log=log)
+            try:
+                await asyncio.sleep(6)
+                netns_host.exec("ip", "link", "set", PORT, "down")
+                went_down = datetime.now(UTC)
+                await until(
+                    "the down message", lambda: "link-down" in kinds(receiver, "/acme"),
+                    proc, log, 40,
+                )  # fmt: skip
+                await asyncio.sleep(10)  # the port is still down, the router still pings
+                assert kinds(receiver, "/acme") == ["link-down"]
+                netns_host.exec("ip", "link", "set", PORT, "up")
+                came_up = datetime.now(UTC)
+                await until(
+                    "the recovery message",
+                    lambda: "link-recovered" in kinds(receiver, "/acme"),
+                    proc, log, 40,
+                )  # fmt: skip
+                await asyncio.sleep(3)
+            finally:
+                stop(proc)
+
+    assert kinds(receiver, "/acme") == ["link-down", "link-recovered"]
+    down, back = (d.body for d in receiver.accepted if d.path == "/acme")
+    assert back["data"]["down_since"] == down["data"]["down_since"]
+    outage = came_up - went_down
+    # The agent notices a port change within its interface cache period (a few seconds).
+    assert outage.total_seconds() - 8 <= back["data"]["down_s"] <= outage.total_seconds() + 8
+    # No status change is ever logged as beginning later than the moment it was logged.
+    for line in log.read_text().splitlines():
+        if "link state changed" in line:
+            logged_at = datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
+            since = datetime.fromisoformat(line.rsplit("since=", 1)[1])
+            assert since <= logged_at, line
 
 
 async def test_a_process_killed_while_delivering_delivers_everything_after_a_restart(
