@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -39,7 +40,7 @@ from linkwatch.demo import generate_history
 from linkwatch.domain import Sample
 from linkwatch.errors import ConfigError, DatabaseError, LinkwatchError
 from notify import Dispatcher, Evaluator
-from portal import PortalSettings, create_app
+from portal import PortalSettings, create_app, reload_config
 from probes import ProbeContext, Scheduler, detect_context, unsupported_probes
 from sla.ledger import recent_range, refresh_ledger
 
@@ -83,6 +84,53 @@ async def migrate_only(config: Config) -> list[str]:
     return list(db.migrations_applied)
 
 
+@dataclass(frozen=True)
+class _Collecting:
+    """The probing side of a process: probes into the pipeline, states after each write,
+    notifications from the outbox."""
+
+    pipeline: SamplePipeline
+    context: ProbeContext
+    scheduler: Scheduler
+    deriver: StateDeriver
+    dispatcher: Dispatcher
+    evaluator: Evaluator
+
+    @classmethod
+    async def open(cls, db: Database, config: Config) -> _Collecting:
+        deriver = StateDeriver(db, config.links)
+        pipeline = await SamplePipeline.open(
+            db, pipeline_settings(config), on_stored=functools.partial(_stored, db, deriver)
+        )
+        context = await asyncio.to_thread(detect_context, config.probing)
+        scheduler = Scheduler(config.links, pipeline.queue.put, context, limits=config.probing)
+        return cls(
+            pipeline, context, scheduler, deriver, Dispatcher(db, config), Evaluator(db, config)
+        )
+
+
+@dataclass
+class _Running:
+    """The config a running process works from, and every part it built from it: a
+    reload hands the new config to each of them, so none keeps an old copy."""
+
+    config: Config
+    collecting: _Collecting | None = None
+    portal: web.Application | None = None
+
+    async def reload(self, config: Config, db: Database) -> None:
+        self.config = config
+        if self.collecting is not None:
+            self.collecting.scheduler.update(config.links)
+            self.collecting.deriver.update(config.links)
+            self.collecting.dispatcher.update(config)
+            self.collecting.evaluator.update(config)
+            _warn_unsupported(config)
+        if self.portal is not None:
+            await reload_config(self.portal, config)
+        await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
+
+
 async def serve(
     config: Config,
     *,
@@ -93,7 +141,7 @@ async def serve(
     before_start: Callable[[Database], Awaitable[None]] | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set), then shut down in order. SIGHUP
-    re-reads `config_path` and applies it to the probes if it validates."""
+    re-reads `config_path` and applies it to every part if it validates."""
     stop = stop or asyncio.Event()
     reload = asyncio.Event()
     _stop_on_signals(stop, reload)
@@ -101,38 +149,31 @@ async def serve(
     try:
         if before_start is not None:
             await before_start(db)
-        pipeline: SamplePipeline | None = None
-        scheduler: Scheduler | None = None
-        context: ProbeContext | None = None
-        deriver = StateDeriver(db, config.links)
+        running = _Running(config)
         if role in ("all", "collector"):
-            pipeline = await SamplePipeline.open(
-                db, pipeline_settings(config), on_stored=functools.partial(_stored, db, deriver)
-            )
-            context = await asyncio.to_thread(detect_context, config.probing)
-            scheduler = Scheduler(config.links, pipeline.queue.put, context, limits=config.probing)
+            running.collecting = await _Collecting.open(db, config)
+        collecting = running.collecting
         runner: web.AppRunner | None = None
         url = ""
         if role in ("all", "portal"):
-            notices = functools.partial(_notices, pipeline, scheduler)
+            notices = functools.partial(_notices, collecting)
             runner, url = await _start_portal(config, db, notices)
+            running.portal = runner.app
         try:
             # A part that dies cancels the others through the task group: the process
             # stops (and says why) instead of running on without probes or a portal.
             async with asyncio.TaskGroup() as group:
-                if pipeline is not None and scheduler is not None and context is not None:
-                    collecting = _collect(config, pipeline, scheduler, context, stop)
-                    group.create_task(collecting, name="collector")
-                    dispatcher, evaluator = Dispatcher(db, config), Evaluator(db, config)
-                    if config_path is not None:
-                        reloading = _reloader(
-                            config_path, db, scheduler, (dispatcher, evaluator), reload, stop
-                        )
-                        group.create_task(reloading, name="config-reload")
-                    group.create_task(_catch_up(deriver), name="state-catch-up")
-                    group.create_task(_housekeeping(config, db, stop), name="housekeeping")
-                    group.create_task(dispatcher.run(stop), name="notification-dispatcher")
-                    group.create_task(evaluator.run(stop), name="notification-evaluator")
+                if config_path is not None:
+                    reloading = _reloader(config_path, db, running, reload, stop)
+                    group.create_task(reloading, name="config-reload")
+                if collecting is not None:
+                    group.create_task(_collect(config, collecting, stop), name="collector")
+                    group.create_task(_catch_up(collecting.deriver), name="state-catch-up")
+                    group.create_task(_housekeeping(running, db, stop), name="housekeeping")
+                    group.create_task(
+                        collecting.dispatcher.run(stop), name="notification-dispatcher"
+                    )
+                    group.create_task(collecting.evaluator.run(stop), name="notification-evaluator")
                 if on_ready is not None:
                     await on_ready(db, url)
                 _freeze_startup_objects()
@@ -178,12 +219,11 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _notices(pipeline: SamplePipeline | None, scheduler: Scheduler | None) -> list[str]:
+def _notices(collecting: _Collecting | None) -> list[str]:
     """What the NOC must know about the monitor itself (shown to staff in the portal)."""
-    notices = [] if scheduler is None else _late_probe_notices(scheduler)
-    if pipeline is None:
-        return notices
-    return notices + _spool_notices(pipeline)
+    if collecting is None:
+        return []
+    return _late_probe_notices(collecting.scheduler) + _spool_notices(collecting.pipeline)
 
 
 def _late_probe_notices(scheduler: Scheduler) -> list[str]:
@@ -217,17 +257,25 @@ def _spool_notices(pipeline: SamplePipeline) -> list[str]:
     return []
 
 
-async def _collect(
-    config: Config,
-    pipeline: SamplePipeline,
-    scheduler: Scheduler,
-    context: ProbeContext,
-    stop: asyncio.Event,
-) -> None:
+async def _collect(config: Config, collecting: _Collecting, stop: asyncio.Event) -> None:
     """Probes feed the sample pipeline's bounded queue; the pipeline writes to the
     database, or to the disk spool while the database is away. On stop, the probes finish
     their runs first, their shared sockets close, and the pipeline then flushes everything
     they produced."""
+    _warn_unsupported(config)
+    pipeline = collecting.pipeline
+    async with asyncio.TaskGroup() as group:
+        group.create_task(pipeline.run(), name="sample-pipeline")
+        probing = group.create_task(collecting.scheduler.run(stop), name="scheduler")
+        try:
+            await probing
+        finally:
+            await collecting.context.close()
+        await pipeline.stop()
+    log.info("collector stopped samples_stored=%d", pipeline.stored)
+
+
+def _warn_unsupported(config: Config) -> None:
     for link_id, probe_id, kind in unsupported_probes(config.links):
         log.warning(
             "probe kind not available in this version link=%s probe=%s kind=%s",
@@ -235,15 +283,6 @@ async def _collect(
             probe_id,
             kind,
         )
-    async with asyncio.TaskGroup() as group:
-        group.create_task(pipeline.run(), name="sample-pipeline")
-        probing = group.create_task(scheduler.run(stop), name="scheduler")
-        try:
-            await probing
-        finally:
-            await context.close()
-        await pipeline.stop()
-    log.info("collector stopped samples_stored=%d", pipeline.stored)
 
 
 def pipeline_settings(config: Config) -> PipelineSettings:
@@ -277,11 +316,12 @@ async def _catch_up(deriver: StateDeriver) -> None:
         log.info("state catch-up done probes=%d", derived)
 
 
-async def _housekeeping(config: Config, db: Database, stop: asyncio.Event) -> None:
+async def _housekeeping(running: _Running, db: Database, stop: asyncio.Event) -> None:
     """Roll up finished buckets and apply retention at start-up and then periodically;
     keep the credit ledger's recent rows current and close them once their grace ends."""
-    settings = storage_settings(config)
     while not stop.is_set():
+        config = running.config
+        settings = storage_settings(config)
         try:
             await run_housekeeping(db, settings, datetime.now(UTC))  # it logs its summary
         except DatabaseError as exc:
@@ -297,14 +337,9 @@ async def _housekeeping(config: Config, db: Database, stop: asyncio.Event) -> No
 
 
 async def _reloader(
-    path: Path,
-    db: Database,
-    scheduler: Scheduler,
-    notifiers: tuple[Dispatcher, Evaluator],
-    reload: asyncio.Event,
-    stop: asyncio.Event,
+    path: Path, db: Database, running: _Running, reload: asyncio.Event, stop: asyncio.Event
 ) -> None:
-    """On SIGHUP: validate the file again; apply it only if it is valid."""
+    """On SIGHUP: validate the file again; apply it to every part only if it is valid."""
     while True:
         waiters = {asyncio.ensure_future(reload.wait()), asyncio.ensure_future(stop.wait())}
         _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -318,20 +353,21 @@ async def _reloader(
         except ConfigError as exc:
             log.error("config reload rejected, the running configuration stays\n%s", exc)
             continue
-        scheduler.update(config.links)
-        for notifier in notifiers:
-            notifier.update(config)
         try:
-            windows = [m.to_window() for m in config.maintenance]
-            await upsert_maintenance(db, windows, source="config")
+            await running.reload(config, db)
         except DatabaseError as exc:
-            log.warning("maintenance windows not updated on reload cause=%s", exc)
+            # Probing, states and notifications run on the new config already; what
+            # needs the database (maintenance, portal accounts) follows at the next reload.
+            log.warning("config reload applied without the database cause=%s", exc)
         log.info(
-            "config reloaded path=%s links=%d probes=%d (portal accounts and pages take "
-            "the new file at the next restart)",
+            "config reloaded path=%s links=%d probes=%d contracts=%d maintenance=%d "
+            "(the portal's own settings and the database and collector sections take "
+            "effect at the next restart)",
             path,
             len(config.links),
             sum(len(link.probes) for link in config.links),
+            len(config.contracts),
+            len(config.maintenance),
         )
 
 

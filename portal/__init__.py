@@ -1,10 +1,11 @@
 """The Linkwatch portal: server-rendered pages and a JSON API, per role.
 
 Build it with `create_app`, passing settings, the database and the validated config; the
-caller owns the database and runs the app.
+caller owns the database and runs the app, and hands it a reloaded config with
+`reload_config`.
 """
 
-from portal.app import create_app
+from portal.app import create_app, reload_config
 from portal.settings import PortalSettings
 
-__all__ = ["PortalSettings", "create_app"]
+__all__ = ["PortalSettings", "create_app", "reload_config"]

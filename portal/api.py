@@ -49,7 +49,7 @@ from portal.api_params import (
 )
 from portal.api_schemas import MOMENT, WINDOW_PATTERN, ref
 from portal.auth import Account, Viewer
-from portal.keys import CACHE, CLOCK, CONFIG, DATABASE, DIRECTORY, SETTINGS, VIEWER
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS, VIEWER
 from portal.middleware import PortalError, bad_request
 from portal.openapi import Operation, Param
 from portal.pages.common import choice, window_label
@@ -259,7 +259,7 @@ DATA = (503,)  # every operation that reads the database may find it away
 
 
 def _visible_link(request: web.Request, user: Account) -> Link:
-    link = request.app[DIRECTORY].visible_link(user, request.match_info["link_id"])
+    link = request.app[LIVE].directory.visible_link(user, request.match_info["link_id"])
     if link is None:
         raise web.HTTPNotFound()
     return link
@@ -276,7 +276,10 @@ def _customer_filter(request: web.Request, user: Account) -> str | None:
     """The `customer` asked for, if the caller may see it; otherwise the same 404 as an
     unknown customer, never a view of another customer's data."""
     customer = request.query.get("customer") or None
-    if customer is not None and request.app[DIRECTORY].visible_customer(user, customer) is None:
+    if (
+        customer is not None
+        and request.app[LIVE].directory.visible_customer(user, customer) is None
+    ):
         raise web.HTTPNotFound()
     return customer
 
@@ -373,7 +376,7 @@ def _link(
     return {
         "id": link.id,
         "customer": link.customer,
-        "customer_name": request.app[DIRECTORY].customer_name(link.customer),
+        "customer_name": request.app[LIVE].directory.customer_name(link.customer),
         "description": link.description,
         "status": (LinkStatus.MAINTENANCE if window is not None else measured).value,
         "measured_status": measured.value,
@@ -408,7 +411,7 @@ async def list_links(request: web.Request, user: Account) -> Body:
     customer = _customer_filter(request, user)
     status = _one_of(request, "status", STATUS_VALUES)
     links = sorted(
-        request.app[DIRECTORY].visible_links(user, customer_id=customer), key=lambda x: x.id
+        request.app[LIVE].directory.visible_links(user, customer_id=customer), key=lambda x: x.id
     )
     now = request.app[CLOCK]()
     if status is None:
@@ -448,7 +451,7 @@ async def get_link(request: web.Request, user: Account) -> Body:
     return {
         **_link(request, link, state, active, now),
         "probes": [_probe(link, p) for p in state.probes] if state is not None else [],
-        "contracts": [c.id for c in request.app[DIRECTORY].contracts_of_link(link.id)],
+        "contracts": [c.id for c in request.app[LIVE].directory.contracts_of_link(link.id)],
     }
 
 
@@ -504,7 +507,7 @@ async def _contract_windows(
         async with _deadline(app):
             return await contract_windows(
                 app[DATABASE],
-                app[CONFIG],
+                app[LIVE].config,
                 label,
                 now,
                 customer_id=customer,
@@ -532,8 +535,8 @@ async def link_availability(request: web.Request, user: Account) -> Body:
     link = _visible_link(request, user)
     label = window_label(request.query.get("window"))
     app = request.app
-    config, now = app[CONFIG], app[CLOCK]()
-    contracts = list(app[DIRECTORY].contracts_of_link(link.id))
+    config, now = app[LIVE].config, app[CLOCK]()
+    contracts = list(app[LIVE].directory.contracts_of_link(link.id))
     found: list[ContractWindow] = []
     if label is None:
         by_kind: dict[Literal["week", "month"], list[Contract]] = {}
@@ -707,8 +710,8 @@ def _contract(config: Config, contract: Contract, now: datetime) -> Body:
 )
 async def list_contracts(request: web.Request, user: Account) -> Body:
     customer = _customer_filter(request, user)
-    config, now = request.app[CONFIG], request.app[CLOCK]()
-    found = request.app[DIRECTORY].visible_contracts(user, customer_id=customer)
+    config, now = request.app[LIVE].config, request.app[CLOCK]()
+    found = request.app[LIVE].directory.visible_contracts(user, customer_id=customer)
     found.sort(key=lambda c: c.id)
     return _page(request, found, lambda c: (c.id,), lambda c: _contract(config, c, now))
 
@@ -811,7 +814,7 @@ async def _visible_credit(request: web.Request, user: Account) -> LedgerRow:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(query("api_credit_locate"), {"id": wanted})
             located = await cur.fetchone()
-        if located is None or not request.app[DIRECTORY].may_see_customer(user, located[1]):
+        if located is None or not request.app[LIVE].directory.may_see_customer(user, located[1]):
             raise web.HTTPNotFound()
         # The ledger reads rows by window and customer; one such read holds this row.
         rows = await list_rows(db, window=located[0], customer=located[1])
@@ -948,7 +951,7 @@ def _maintenance(
     errors=(400, 404, *DATA),
 )
 async def list_maintenance(request: web.Request, user: Account) -> Body:
-    directory = request.app[DIRECTORY]
+    directory = request.app[LIVE].directory
     wanted = request.query.get("link") or None
     mine = directory.visible_links(user)
     links = mine

@@ -29,9 +29,8 @@ from portal.keys import (
     ACCOUNTS,
     CACHE,
     CLOCK,
-    CONFIG,
     DATABASE,
-    DIRECTORY,
+    LIVE,
     LOGIN_TOKENS,
     NOTICES,
     SETTINGS,
@@ -39,7 +38,7 @@ from portal.keys import (
 )
 from portal.middleware import add_security_headers, error_middleware, session_middleware
 from portal.rendering import create_environment
-from portal.scope import Directory
+from portal.scope import LiveConfig
 from portal.settings import PortalSettings
 
 log = logging.getLogger(__name__)
@@ -82,8 +81,7 @@ def create_app(
     app[SETTINGS] = settings
     app[TEMPLATES] = create_environment()
     app[DATABASE] = db
-    app[CONFIG] = config
-    app[DIRECTORY] = Directory(config)
+    app[LIVE] = LiveConfig(config)
     app[ACCOUNTS] = accounts
     app[LOGIN_TOKENS] = LoginTokens(key)
     app[CACHE] = Cache(settings.cache_ttl.total_seconds())
@@ -98,11 +96,20 @@ def create_app(
     return app
 
 
+async def reload_config(app: web.Application, config: Config) -> None:
+    """Serve from a new (validated) config: customers, links, contracts and maintenance
+    show at once, and the config's users are brought in as at start-up. Settings of the
+    portal itself (listen address, secret key, session lifetime) apply at a restart."""
+    app[LIVE].replace(config)
+    app[CACHE].clear()  # pages built from the old config must not outlive it
+    await app[ACCOUNTS].sync_config_users(config.users, app[CLOCK]())
+
+
 async def _accounts_ready(app: web.Application) -> AsyncIterator[None]:
     """Bring the config's users in before serving, then purge expired sessions now and
     then until the app stops."""
     accounts, clock = app[ACCOUNTS], app[CLOCK]
-    await accounts.sync_config_users(app[CONFIG].users, clock())
+    await accounts.sync_config_users(app[LIVE].config.users, clock())
     await accounts.prepare()  # argon2 work done once, in a thread, before serving
 
     async def purge() -> None:

@@ -33,6 +33,7 @@ class Cache:
         self._values: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._loading: dict[Hashable, asyncio.Future[Any]] = {}
         self._refreshing: set[asyncio.Task[Any]] = set()
+        self._generation = 0  # counts `clear()`s: a read begun before one is not kept
 
     async def get(
         self, key: Hashable, load: Callable[[], Awaitable[T]], *, ttl_s: float | None = None
@@ -75,6 +76,7 @@ class Cache:
     async def _fill(
         self, key: Hashable, load: Callable[[], Awaitable[T]], future: asyncio.Future[Any]
     ) -> T:
+        generation = self._generation
         try:
             value = await load()
         except asyncio.CancelledError:
@@ -88,6 +90,8 @@ class Cache:
             if self._loading.get(key) is future:
                 del self._loading[key]
         future.set_result(value)
+        if generation != self._generation:
+            return value  # read from what a clear() has since replaced: answer, don't keep
         self._values[key] = (time.monotonic(), value)
         self._values.move_to_end(key)
         while len(self._values) > self._max:
@@ -107,5 +111,7 @@ class Cache:
             log.warning("cache refresh failed error=%s", type(task.exception()).__name__)
 
     def clear(self) -> None:
-        """Forget everything, e.g. after a change made through the portal itself."""
+        """Forget everything, e.g. after a change made through the portal itself or a
+        reloaded config; reads under way finish for their callers but are not kept."""
         self._values.clear()
+        self._generation += 1

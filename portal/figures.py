@@ -14,7 +14,7 @@ from datetime import datetime
 from aiohttp import web
 
 from linkwatch.config import Contract
-from portal.keys import CACHE, CONFIG, DATABASE, SETTINGS
+from portal.keys import CACHE, DATABASE, LIVE, SETTINGS
 from sla.report import ContractWindow, contract_windows
 from sla.windows import WindowKind, window_containing
 
@@ -31,7 +31,7 @@ async def windows(
     """Each contract measured over the `kind` window running at `now` (or the one before,
     with `previous`), in its customer's zone. With `contractual_only`, contracts measured
     in other windows are left out, so every credit shown is one the contract pays."""
-    config = app[CONFIG]
+    config = app[LIVE].config
     by_label: dict[str, list[str]] = {}
     for contract in contracts:
         tz = config.customer(contract.customer).tz

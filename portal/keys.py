@@ -9,17 +9,16 @@ import jinja2
 from aiohttp import web
 
 from collector import Database
-from linkwatch.config import Config
 from portal.auth import Accounts, LoginTokens, Viewer
 from portal.cache import Cache
-from portal.scope import Directory
+from portal.scope import LiveConfig
 from portal.settings import PortalSettings
 
 SETTINGS = web.AppKey("settings", PortalSettings)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 DATABASE = web.AppKey("database", Database)
-CONFIG = web.AppKey("config", Config)
-DIRECTORY = web.AppKey("directory", Directory)
+# The config the portal serves from, and its directory; a reload replaces them whole.
+LIVE = web.AppKey("live", LiveConfig)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 LOGIN_TOKENS = web.AppKey("login_tokens", LoginTokens)
 CACHE = web.AppKey("cache", Cache)

@@ -35,6 +35,17 @@ def can(user: Account, capability: Capability) -> bool:
     return capability in CAPABILITIES.get(user.role, frozenset())
 
 
+class LiveConfig:
+    """The config the portal serves from and its `Directory`, replaced whole when the
+    running process reloads its file, so pages and the API never mix two versions."""
+
+    def __init__(self, config: Config) -> None:
+        self.config, self.directory = config, Directory(config)
+
+    def replace(self, config: Config) -> None:
+        self.config, self.directory = config, Directory(config)
+
+
 class Directory:
     """The configured customers, links and contracts, and each viewer's part of them."""
 

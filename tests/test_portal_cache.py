@@ -74,3 +74,15 @@ async def test_many_viewers_of_a_stale_value_start_one_read() -> None:
     assert values == [1] * 50
     await asyncio.sleep(0.1)
     assert source.reads == 2
+
+
+async def test_a_read_begun_before_a_clear_answers_its_caller_but_is_not_kept() -> None:
+    """A config reload clears the cache while a page is being built from the old config:
+    that page is answered, and the next viewer gets one built from the new config."""
+    cache, source = Cache(10.0), Source(delay_s=0.05)
+    reading = asyncio.create_task(cache.get("k", source.load))
+    await asyncio.sleep(0.01)
+    cache.clear()
+    assert await reading == 1
+    assert await cache.get("k", source.load) == 2
+    assert source.reads == 2

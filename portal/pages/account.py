@@ -7,7 +7,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from portal.auth import AccountError
-from portal.keys import ACCOUNTS, CLOCK, DIRECTORY
+from portal.keys import ACCOUNTS, CLOCK, LIVE
 from portal.middleware import read_form
 from portal.pages.common import digits_only, moment, redirect, require_viewer
 from portal.rendering import render
@@ -28,7 +28,7 @@ async def _page(
     viewer = require_viewer(request)
     app = request.app
     now = app[CLOCK]()
-    tz = app[DIRECTORY].viewer_tz(viewer.user)
+    tz = app[LIVE].directory.viewer_tz(viewer.user)
     tokens = [
         {
             "token": token,
@@ -46,7 +46,7 @@ async def _page(
         "new_secret": new_secret,
         "error": error,
         "message": message,
-        "customer_name": app[DIRECTORY].customer_name(customer) if customer else None,
+        "customer_name": app[LIVE].directory.customer_name(customer) if customer else None,
         "lifetimes": TOKEN_LIFETIMES,
     }
     return render(request, "account.html", context, status=status)

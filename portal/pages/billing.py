@@ -26,7 +26,7 @@ from aiohttp import hdrs, web
 from linkwatch.money import minor_units
 from portal.auth import Viewer
 from portal.formatting import decimal_pct, money
-from portal.keys import CACHE, CLOCK, DATABASE, DIRECTORY
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE
 from portal.middleware import bad_request, read_form
 from portal.pages.common import (
     Moment,
@@ -247,7 +247,7 @@ def sums(rows: Iterable[LedgerRow]) -> list[str]:
 
 
 def _names(request: web.Request, viewer: Viewer) -> dict[str, str]:
-    return {c.id: c.name for c in request.app[DIRECTORY].visible_customers(viewer.user)}
+    return {c.id: c.name for c in request.app[LIVE].directory.visible_customers(viewer.user)}
 
 
 # --- the ledger ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from yarl import URL
 from linkwatch.config import Customer, Link
 from portal.auth import Viewer
 from portal.formatting import elapsed, local_time
-from portal.keys import DIRECTORY, VIEWER
+from portal.keys import LIVE, VIEWER
 from portal.middleware import bad_request
 from portal.scope import Capability, can
 from sla.windows import parse_window
@@ -42,14 +42,14 @@ def require(request: web.Request, capability: Capability, *, partial: bool = Fal
 
 def visible_link(request: web.Request, viewer: Viewer, link_id: str | None = None) -> Link:
     wanted = link_id if link_id is not None else request.match_info["link_id"]
-    link = request.app[DIRECTORY].visible_link(viewer.user, wanted)
+    link = request.app[LIVE].directory.visible_link(viewer.user, wanted)
     if link is None:
         raise web.HTTPNotFound()
     return link
 
 
 def visible_customer(request: web.Request, viewer: Viewer, customer_id: str) -> Customer:
-    customer = request.app[DIRECTORY].visible_customer(viewer.user, customer_id)
+    customer = request.app[LIVE].directory.visible_customer(viewer.user, customer_id)
     if customer is None:
         raise web.HTTPNotFound()
     return customer

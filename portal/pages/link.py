@@ -37,7 +37,7 @@ from portal import charts
 from portal.auth import Viewer
 from portal.figures import windows
 from portal.formatting import NBSP, elapsed, local_time
-from portal.keys import CACHE, CLOCK, CONFIG, DATABASE, DIRECTORY, SETTINGS
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
 from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
 from portal.pages.links import LinkRow, active_maintenance, link_row, link_states
 from portal.queries import query
@@ -835,14 +835,14 @@ def concerning(windows_: Iterable[MaintenanceWindow], link: Link) -> list[Mainte
 async def days_of(
     app: web.Application, link: Link, contracts: Sequence[Contract], now: datetime
 ) -> list[DayFigures]:
-    tz = app[DIRECTORY].customer_tz(link.customer)
+    tz = app[LIVE].directory.customer_tz(link.customer)
     first = now.astimezone(tz).date() - timedelta(days=DAYS - 1)
     start = local_midnight(first, tz)
 
     async def load() -> list[DayFigures]:
         found = await link_intervals(app[DATABASE], [link.id], start, now)
         planned = concerning(await all_maintenance(app, now), link)
-        notice = strictest_notice(contracts, app[CONFIG], now)
+        notice = strictest_notice(contracts, app[LIVE].config, now)
         excluded = [
             (d.window.starts_at, d.window.ends_at)
             for d in decide_maintenance(planned, notice)
@@ -904,7 +904,7 @@ class Outage:
 async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, Any]:
     """What the refresh fragment shows: status, probes, this week's and month's budgets."""
     app = request.app
-    directory = app[DIRECTORY]
+    directory = app[LIVE].directory
     now = app[CLOCK]()
     tz = directory.viewer_tz(viewer.user)
     contracts = link_contracts(directory, viewer, link)
@@ -952,8 +952,8 @@ async def _history(
 ) -> dict[str, Any]:
     """What only the full page shows: the bar, charts, incidents, maintenance, credits."""
     app = request.app
-    directory = app[DIRECTORY]
-    config = app[CONFIG]
+    directory = app[LIVE].directory
+    config = app[LIVE].config
     now = app[CLOCK]()
     tz = directory.viewer_tz(viewer.user)
     staff = viewer.user.is_staff
@@ -1009,7 +1009,7 @@ def _audience(request: web.Request, viewer: Viewer) -> tuple[bool, str]:
     """What a page's content depends on besides the link: staff extras and the zone times
     are shown in. Everyone who may see the link and shares these sees the same page, so
     the views are cached under them (and never under who asked)."""
-    tz = request.app[DIRECTORY].viewer_tz(viewer.user)
+    tz = request.app[LIVE].directory.viewer_tz(viewer.user)
     return viewer.user.is_staff, str(tz)
 
 

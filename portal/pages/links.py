@@ -23,7 +23,7 @@ from linkwatch.config import Link
 from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
 from portal.auth import Viewer
 from portal.formatting import milliseconds, percent
-from portal.keys import CACHE, CLOCK, DATABASE, DIRECTORY, NOTICES, SETTINGS
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, NOTICES, SETTINGS
 from portal.pages.common import Moment, choice, moment, positive_int, redirect, require_viewer
 from portal.rendering import render, render_fragment
 from portal.scope import Directory, can
@@ -178,7 +178,7 @@ async def load_board(
     status_filter: LinkStatus | None = None,
 ) -> Board:
     app = request.app
-    directory = app[DIRECTORY]
+    directory = app[LIVE].directory
     now = app[CLOCK]()
     tz = directory.viewer_tz(viewer.user)
     states = await link_states(request, links, scope, now)
@@ -227,7 +227,7 @@ def board_query(request: web.Request, viewer: Viewer) -> BoardQuery:
     # customer, never a view of another customer's links.
     if (
         customer is not None
-        and request.app[DIRECTORY].visible_customer(viewer.user, customer) is None
+        and request.app[LIVE].directory.visible_customer(viewer.user, customer) is None
     ):
         raise web.HTTPNotFound()
     return BoardQuery(customer, status)
@@ -240,7 +240,7 @@ async def full_board(request: web.Request, viewer: Viewer) -> Board:
     scope = "*" if can(user, "all_customers") else f"customer:{user.customer}"
 
     async def load() -> Board:
-        links = request.app[DIRECTORY].visible_links(user)
+        links = request.app[LIVE].directory.visible_links(user)
         return await load_board(request, viewer, links, scope=scope)
 
     return await request.app[CACHE].get(("board", scope), load, ttl_s=board_ttl(request, scope))
@@ -313,7 +313,7 @@ async def board_html(request: web.Request, viewer: Viewer, *, partial: bool) -> 
 
     async def build() -> Markup:
         board = await full_board(request, viewer)
-        directory = request.app[DIRECTORY]
+        directory = request.app[LIVE].directory
         customer = directory.customer_name(filters.customer) if filters.customer else None
         listing = board_page(board, filters, page, customer, path="/links")
         context = {

@@ -31,7 +31,7 @@ from notify import status as notification_status
 from portal import figures
 from portal.auth import Viewer
 from portal.formatting import NBSP, decimal_pct, elapsed, local_time
-from portal.keys import CACHE, CLOCK, CONFIG, DATABASE, DIRECTORY, SETTINGS
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
 from portal.pages.common import Moment, choice, moment, positive_int, require
 from portal.pages.links import (
     STATUS_ORDER,
@@ -248,7 +248,7 @@ async def outages(
 ) -> list[Outage]:
     """Links that use error budget now, worst first: soonest (or already) breached."""
     app = request.app
-    config, directory = app[CONFIG], app[DIRECTORY]
+    config, directory = app[LIVE].config, app[LIVE].directory
     burning: dict[tuple[str, str], bool] = {}  # (link, contract) -> uses its budget
     candidates = [r for r in board.rows if r.status in (LinkStatus.DOWN, LinkStatus.UNKNOWN)]
     wanted: dict[str, Contract] = {}
@@ -342,7 +342,7 @@ def period_of(standing: Standing, labels: Mapping[str, Mapping[Period, str]]) ->
 async def ledger_view(request: web.Request, now: datetime) -> tuple[LedgerView, list[Standing]]:
     """The ledger's rows for this and last week and month, read once per ttl for all."""
     app = request.app
-    labels = period_labels(app[CONFIG], now)
+    labels = period_labels(app[LIVE].config, now)
     wanted = tuple(sorted({label for zone in labels.values() for label in zone.values()}))
 
     async def load() -> tuple[LedgerView, list[Standing]]:
@@ -384,7 +384,7 @@ async def ledger_view(request: web.Request, now: datetime) -> tuple[LedgerView, 
 def watched_rows(
     request: web.Request, view: LedgerView, board: Board, now: datetime
 ) -> list[Watched]:
-    directory = request.app[DIRECTORY]
+    directory = request.app[LIVE].directory
     statuses = {row.id: row.status for row in board.rows}
     out = []
     for s in view.watched:
@@ -414,7 +414,7 @@ async def _dashboard(
     request: web.Request, viewer: Viewer, filters: BoardQuery, page: int
 ) -> dict[str, object]:
     app = request.app
-    directory = app[DIRECTORY]
+    directory = app[LIVE].directory
     now = app[CLOCK]()
     links = directory.visible_links(viewer.user)
     board = await full_board(request, viewer)
@@ -499,7 +499,7 @@ async def compliance_page(request: web.Request) -> web.Response:
     outcome = choice(request.query, "outcome", ("all", *OUTCOMES), "all")
     now = app[CLOCK]()
     view, rows = await ledger_view(request, now)
-    labels = period_labels(app[CONFIG], now)
+    labels = period_labels(app[LIVE].config, now)
     chosen = [
         s
         for s in rows
@@ -508,7 +508,7 @@ async def compliance_page(request: web.Request) -> web.Response:
     chosen.sort(
         key=lambda s: (list(OUTCOMES).index(s.outcome), -(s.budget_used_pct or 0), s.contract_id)
     )
-    directory = app[DIRECTORY]
+    directory = app[LIVE].directory
     count = next(c for c in view.counts if c.period == period)
     return render(
         request,

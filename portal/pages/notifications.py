@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from notify import status
-from portal.keys import CLOCK, CONFIG, DATABASE, DIRECTORY
+from portal.keys import CLOCK, DATABASE, LIVE
 from portal.middleware import bad_request
 from portal.pages.common import choice, moment, redirect, require
 from portal.rendering import render
@@ -28,9 +28,9 @@ async def notifications_page(request: web.Request) -> web.Response:
     shown = choice(request.query, "status", ("all", *status.STATUSES), default)
     rows = await status.recent(db, None if shown == "all" else [shown], SHOWN)
     now = app[CLOCK]()
-    directory = app[DIRECTORY]
+    directory = app[LIVE].directory
     names = {c.id: c.name for c in directory.visible_customers(viewer.user)}
-    config = app[CONFIG]
+    config = app[LIVE].config
     channels = {c.id: c.kind for c in config.notifications.channels}
     return render(
         request,

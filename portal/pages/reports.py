@@ -25,7 +25,7 @@ from aiohttp import web
 from linkwatch.config import Contract, Customer
 from linkwatch.domain import MaintenanceWindow
 from portal.auth import Viewer
-from portal.keys import CLOCK, CONFIG, DATABASE, DIRECTORY
+from portal.keys import CLOCK, DATABASE, LIVE
 from portal.middleware import bad_request
 from portal.pages.common import month_label, redirect, require_viewer, visible_customer
 from portal.pages.link import (
@@ -61,7 +61,7 @@ _STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 def _customer_for(request: web.Request, viewer: Viewer) -> Customer | None:
     """The customer a page is about: a customer's own, or the one staff chose (None when
     staff have not chosen). Anything the viewer may not see is a 404."""
-    directory = request.app[DIRECTORY]
+    directory = request.app[LIVE].directory
     wanted = request.query.get("customer") or None
     if not viewer.user.is_staff:
         own = viewer.user.customer
@@ -83,7 +83,7 @@ def _page(
     context: Mapping[str, object],
 ) -> web.Response:
     """A page about one customer; staff also get the customers to choose from."""
-    directory = request.app[DIRECTORY]
+    directory = request.app[LIVE].directory
     customers = directory.visible_customers(viewer.user) if viewer.user.is_staff else []
     return render(request, template, {"customer": customer, "customers": customers, **context})
 
@@ -129,7 +129,7 @@ def report_months(
 async def reports_page(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
     customer = _customer_for(request, viewer)
-    directory = request.app[DIRECTORY]
+    directory = request.app[LIVE].directory
     months: list[MonthLink] = []
     if customer is not None:
         contracts = directory.visible_contracts(viewer.user, customer_id=customer.id)
@@ -150,7 +150,7 @@ async def monthly_report_page(request: web.Request) -> web.Response:
     now = app[CLOCK]()
     if parse_window(label, customer.tz).start.astimezone(UTC) > now:
         raise bad_request(f"month={label!r} has not begun yet")
-    config, db = app[CONFIG], app[DATABASE]
+    config, db = app[LIVE].config, app[DATABASE]
 
     async def load() -> str:
         return await monthly_report(db, config, customer.id, label, now)
@@ -295,7 +295,7 @@ async def maintenance_page(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
     app = request.app
     now = app[CLOCK]()
-    directory = app[DIRECTORY]
+    directory = app[LIVE].directory
     tz = directory.viewer_tz(viewer.user)
     contracts: dict[str, list[Contract]] = {}
     for contract in directory.visible_contracts(viewer.user):  # once, not per window
@@ -307,9 +307,9 @@ async def maintenance_page(request: web.Request) -> web.Response:
             continue
         links, deciding = covered
         views.append(
-            maintenance_view(window, deciding, app[CONFIG], now, tz, links=links)
+            maintenance_view(window, deciding, app[LIVE].config, now, tz, links=links)
             if deciding is not None
-            else maintenance_view(window, (), app[CONFIG], now, tz, links=links, rule=True)
+            else maintenance_view(window, (), app[LIVE].config, now, tz, links=links, rule=True)
         )
     current = [v for v in views if v.state == "in progress"]
     upcoming = [v for v in views if v.state == "upcoming"]  # soonest first: what comes next

@@ -1,0 +1,190 @@
+"""SIGHUP as an operator uses it on a running `linkwatch run`: every kind of change in the
+file (links, probes, contracts, maintenance, routes) takes effect in every part of the
+daemon (probing, link states, outage messages, the portal, the budgets) without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from psycopg.rows import tuple_row
+
+from collector.database import Database
+from collector.embedded import EmbeddedPostgres
+from tests.helpers import FAST_HASHER, browser, free_port, login, start_linkwatch
+from tests.netns import NamespaceHost
+from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver
+from tests.test_notify_process import stop, until
+
+PASSWORD = "reload-password"
+
+
+def config_text(
+    *, url: str, data_dir: Path, port: int, receiver: str, unreachable: str, after: bool
+) -> str:
+    """The file before the reload, or after it (`after`): acme's backup probe (it fails)
+    no longer counts toward availability, a link and its contract are added, zeta's link
+    and its contract are removed, and acme gets a route of its own."""
+    hashed = FAST_HASHER.hash(PASSWORD)
+    backup_counts = "false" if after else "true"
+    added = f"""
+  - id: acme-branch
+    customer: acme
+    description: Acme branch office
+    probes: [{{id: ping, kind: icmp, host: "{unreachable}", interval: 1s, timeout: 300ms,
+              count: 1, confirm: 2}}]
+"""
+    removed = """
+  - id: zeta-dc
+    customer: zeta
+    probes: [{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 1}]
+"""
+    added_contract = """
+  - {id: acme-branch-sla, customer: acme, plan: gold, links: [acme-branch], fee: "100.00"}
+"""
+    removed_contract = """
+  - {id: zeta-sla, customer: zeta, plan: gold, links: [zeta-dc], fee: "100.00"}
+"""
+    acme_route = f"""
+    - {{id: acme, channel: acme, customer: acme}}
+"""
+    return f"""
+database: {{url: "{url}"}}
+data_dir: {data_dir}
+portal: {{listen: "127.0.0.1:{port}", refresh: 5s}}
+customers:
+  - {{id: acme, name: Acme Corp}}
+  - {{id: zeta, name: Zeta GmbH}}
+links:
+  - id: acme-hq
+    customer: acme
+    description: Acme HQ fibre
+    probes:
+      - {{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 1}}
+      - {{id: backup, kind: icmp, host: "{unreachable}", interval: 1s, timeout: 300ms,
+          count: 1, confirm: 2, availability: {backup_counts}}}
+{added if after else removed}
+plans:
+  - {{id: gold, target: 99.9, window: week, currency: EUR, credit: {{per_step: 5}}}}
+contracts:
+  - {{id: acme-hq-sla, customer: acme, plan: gold, links: [acme-hq], fee: "100.00"}}
+{added_contract if after else removed_contract}
+users:
+  - {{name: noc, role: ops, password_hash: "{hashed}"}}
+  - {{name: acme, role: customer, customer: acme, password_hash: "{hashed}"}}
+notifications:
+  hold_down: 0s
+  retry_backoff: 200ms
+  evaluate_every: 1s
+  channels:
+    - {{id: ops, kind: webhook, url: "{receiver}/ops", secret: {SECRET}, timeout: 2s}}
+    - {{id: acme, kind: webhook, url: "{receiver}/acme", secret: {SECRET}, timeout: 2s}}
+  routes:
+    - {{id: ops, channel: ops}}
+{acme_route if after else ""}
+"""
+
+
+async def rows(db: Database, sql: str) -> list[tuple[object, ...]]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(sql)
+        return list(await cur.fetchall())
+
+
+def events_of(receiver: WebhookReceiver, path: str) -> list[tuple[str, str | None]]:
+    return [(d.body["kind"], d.body.get("link_id")) for d in receiver.accepted if d.path == path]
+
+
+async def test_sighup_applies_links_probes_contracts_and_routes_everywhere(
+    database: Database,
+    embedded_postgres: EmbeddedPostgres,
+    netns_host: NamespaceHost,
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "linkwatch.log"
+    path = tmp_path / "linkwatch.yaml"
+    async with webhook_receiver() as receiver:
+
+        def write(after: bool) -> None:
+            path.write_text(
+                config_text(
+                    url=embedded_postgres.url,
+                    data_dir=tmp_path / "data",
+                    port=port,
+                    receiver=receiver.url,
+                    unreachable=netns_host.empty,
+                    after=after,
+                )
+            )
+
+        write(after=False)
+        proc = start_linkwatch("run", "--config", str(path), log=log)
+
+        async def wait(what: str, check: Callable[[], bool], within_s: float = 30) -> None:
+            await until(what, check, proc, log, within_s)
+
+        try:
+            # Before: acme-hq is down by its backup probe, and operations are told.
+            await wait("acme-hq's outage", lambda: ("link-down", "acme-hq") in events_of(
+                receiver, "/ops"))  # fmt: skip
+            write(after=True)
+            proc.send_signal(signal.SIGHUP)
+            await wait("the reload", lambda: "config reloaded" in log.read_text())
+            reloaded = len(await rows(database, "SELECT 1 FROM samples"))
+
+            # A probe that no longer counts: the link recovers, from its states on.
+            await wait("acme-hq's recovery", lambda: ("link-recovered", "acme-hq") in events_of(
+                receiver, "/ops"))  # fmt: skip
+            # An added link gets states and outages, and an added route its messages.
+            await wait("acme-branch's outage", lambda: ("link-down", "acme-branch") in events_of(
+                receiver, "/acme"))  # fmt: skip
+            states = await rows(
+                database, "SELECT DISTINCT status FROM link_states WHERE link_id = 'acme-branch'"
+            )
+            assert ("down",) in states
+
+            async with browser() as session:
+                board = await login(session, base, "noc", PASSWORD)
+                assert "acme-branch" in board
+                assert "zeta-dc" not in board  # a removed link leaves the board
+                async with session.get(f"{base}/links/zeta-dc") as response:
+                    assert response.status == 404
+            async with browser() as session:
+                board = await login(session, base, "acme", PASSWORD)
+                assert "acme-branch" in board  # the customer sees the added link...
+                async with session.get(f"{base}/links/acme-branch") as response:
+                    page = await response.text()
+                    assert response.status == 200
+                    assert "acme-branch-sla" in page  # ...under its added contract
+
+            # The added contract's budget is watched: its outage uses it up and says so.
+            await wait(
+                "the added contract's budget warning",
+                lambda: any(
+                    d.body["kind"] == "budget"
+                    and d.body["data"].get("contract_id") == "acme-branch-sla"
+                    for d in receiver.accepted
+                ),
+            )
+            # A removed link is no longer probed.
+            zeta_before = await rows(
+                database, "SELECT count(*) FROM samples WHERE link_id = 'zeta-dc'"
+            )
+            await asyncio.sleep(3)
+            zeta_after = await rows(
+                database, "SELECT count(*) FROM samples WHERE link_id = 'zeta-dc'"
+            )
+            assert zeta_after == zeta_before
+            assert len(await rows(database, "SELECT 1 FROM samples")) > reloaded
+        finally:
+            stop(proc)
+    assert "Traceback" not in log.read_text()
+    if proc.returncode not in (0, None):
+        pytest.fail(f"linkwatch exited with {proc.returncode}:\n{log.read_text()}")
