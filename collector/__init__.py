@@ -10,12 +10,19 @@ from collector.embedded import EmbeddedPostgres
 from collector.migrate import migrate, timescaledb_enabled
 from collector.settings import StorageSettings
 from collector.status import current_link_states, link_status, probe_state
-from collector.stored import latest_sample_time, maintenance_windows, upsert_maintenance
+from collector.stored import (
+    MaintenanceSync,
+    latest_sample_time,
+    maintenance_windows,
+    sync_maintenance,
+    upsert_maintenance,
+)
 from collector.writer import SampleWriter, write_samples
 
 __all__ = [
     "Database",
     "EmbeddedPostgres",
+    "MaintenanceSync",
     "SampleWriter",
     "StorageSettings",
     "connect",
@@ -25,6 +32,7 @@ __all__ = [
     "maintenance_windows",
     "migrate",
     "probe_state",
+    "sync_maintenance",
     "timescaledb_enabled",
     "upsert_maintenance",
     "write_samples",

@@ -546,7 +546,9 @@ class StateDeriver:
         """Take a new configuration (a reload): from the next batch on, added links and
         probes get states, changed probes are derived by their new rules (the stored
         history stays as its own rules made it), and removed ones are ignored."""
-        self._specs = {(link.id, probe.id): (link, probe) for link in links for probe in link.probes}
+        self._specs = {
+            (link.id, probe.id): (link, probe) for link in links for probe in link.probes
+        }
         self._pending = {key: at for key, at in self._pending.items() if key in self._specs}
 
     async def samples_stored(self, batch: Sequence[Sample]) -> None:

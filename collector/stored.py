@@ -6,15 +6,20 @@ status or availability.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+import psycopg
 from psycopg.rows import tuple_row
 
 from collector.database import Database
 from collector.queries import query
 from linkwatch.domain import MaintenanceWindow
+
+logger = logging.getLogger(__name__)
 
 MaintenanceSource = Literal["config", "demo", "portal"]
 
@@ -26,8 +31,19 @@ async def upsert_maintenance(
 
     Returns how many rows were inserted or updated. A window with no links and no
     customers covers everything (stored as `global`). Windows missing from `windows` are
-    kept: history stays reportable after a window leaves the config.
+    left as they are (`sync_maintenance` cancels them).
     """
+    if not windows:
+        return 0
+    async with db.connection() as conn, conn.transaction():
+        return await _upsert(conn.cursor(row_factory=tuple_row), windows, source)
+
+
+async def _upsert(
+    cur: psycopg.AsyncCursor[tuple[Any, ...]],
+    windows: Sequence[MaintenanceWindow],
+    source: MaintenanceSource,
+) -> int:
     if not windows:
         return 0
     params = [
@@ -44,10 +60,46 @@ async def upsert_maintenance(
         }
         for w in windows
     ]
+    await cur.executemany(query("maintenance_upsert"), params, returning=False)
+    return max(cur.rowcount, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceSync:
+    """What bringing a source's list of windows in changed."""
+
+    stored: int  # windows inserted or updated
+    cancelled: tuple[str, ...]  # ids of windows it no longer lists, cancelled now
+
+
+async def sync_maintenance(
+    db: Database,
+    windows: Sequence[MaintenanceWindow],
+    *,
+    source: MaintenanceSource,
+    now: datetime,
+) -> MaintenanceSync:
+    """Make the stored windows of `source` what it lists now, in one transaction: the
+    listed ones are stored (`upsert_maintenance`), and those it no longer lists are
+    cancelled as of `now` unless they have ended already (finished work is history: it
+    stays reportable, and excluded as it was). A window listed again is in force again.
+    """
     async with db.connection() as conn, conn.transaction():
-        cur = conn.cursor()
-        await cur.executemany(query("maintenance_upsert"), params, returning=False)
-        return max(cur.rowcount, 0)
+        cur = conn.cursor(row_factory=tuple_row)
+        stored = await _upsert(cur, windows, source)
+        await cur.execute(
+            query("maintenance_cancel_missing"),
+            {"source": source, "kept": [w.id for w in windows], "now": now},
+        )
+        cancelled = tuple(row[0] for row in await cur.fetchall())
+    for window_id in cancelled:
+        logger.info(
+            "maintenance window cancelled: no longer in the %s id=%s at=%s",
+            source,
+            window_id,
+            now.isoformat(),
+        )
+    return MaintenanceSync(stored, cancelled)
 
 
 async def maintenance_windows(
@@ -67,6 +119,7 @@ async def maintenance_windows(
             description=row[4],
             link_ids=tuple(row[5]),
             customer_ids=tuple(row[6]),
+            cancelled_at=row[7],
         )
         for row in rows
     ]

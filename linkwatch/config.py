@@ -300,6 +300,7 @@ EVENT_GROUPS: dict[str, tuple[EventKind, ...]] = {
         EventKind.MAINTENANCE_ANNOUNCED,
         EventKind.MAINTENANCE_STARTED,
         EventKind.MAINTENANCE_FINISHED,
+        EventKind.MAINTENANCE_CANCELLED,
     ),
 }
 EventName = Literal[
@@ -313,6 +314,7 @@ EventName = Literal[
     "maintenance-announced",
     "maintenance-started",
     "maintenance-finished",
+    "maintenance-cancelled",
     "monitor-blind",
 ]
 

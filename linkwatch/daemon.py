@@ -28,6 +28,7 @@ from collector import (
     StorageSettings,
     connect,
     latest_sample_time,
+    sync_maintenance,
     upsert_maintenance,
     write_samples,
 )
@@ -67,10 +68,10 @@ def storage_settings(config: Config) -> StorageSettings:
 
 async def open_database(config: Config) -> Database:
     """Connect (starting the embedded server if configured so, and migrating), then bring
-    the config's maintenance windows into the database where reports read them."""
+    the config's maintenance windows in (`_sync_maintenance`)."""
     db = await connect(storage_settings(config))
     try:
-        await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
+        await _sync_maintenance(db, config)
     except BaseException:
         await db.close()
         raise
@@ -128,7 +129,14 @@ class _Running:
             _warn_unsupported(config)
         if self.portal is not None:
             await reload_config(self.portal, config)
-        await upsert_maintenance(db, [m.to_window() for m in config.maintenance], source="config")
+        await _sync_maintenance(db, config)
+
+
+async def _sync_maintenance(db: Database, config: Config) -> None:
+    """The config's maintenance windows into the database, where reports read them; a
+    window taken out of the file before it ended is cancelled (logged per window)."""
+    windows = [m.to_window() for m in config.maintenance]
+    await sync_maintenance(db, windows, source="config", now=datetime.now(UTC))
 
 
 async def serve(

@@ -136,7 +136,11 @@ class LinkState:
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
-    """Planned work. Empty link_ids and customer_ids means it covers every link."""
+    """Planned work. Empty link_ids and customer_ids means it covers every link.
+
+    A cancelled window covers time only up to its cancellation: nothing when it was
+    cancelled before it began, the time until then when the work stopped early.
+    """
 
     id: str
     starts_at: datetime
@@ -145,6 +149,20 @@ class MaintenanceWindow:
     description: str = ""
     link_ids: tuple[str, ...] = ()
     customer_ids: tuple[str, ...] = ()
+    cancelled_at: datetime | None = None
+
+    @property
+    def covers_until(self) -> datetime:
+        """The end of the time it covers: its end, or its cancellation if earlier (never
+        before its start; equal to it when it covers nothing)."""
+        if self.cancelled_at is None:
+            return self.ends_at
+        return min(self.ends_at, max(self.starts_at, self.cancelled_at))
+
+    @property
+    def withdrawn(self) -> bool:
+        """Cancelled before it began: announced, but no work, nothing covered."""
+        return self.cancelled_at is not None and self.cancelled_at <= self.starts_at
 
 
 class EventKind(StrEnum):
@@ -157,6 +175,7 @@ class EventKind(StrEnum):
     MAINTENANCE_ANNOUNCED = "maintenance-announced"
     MAINTENANCE_STARTED = "maintenance-started"
     MAINTENANCE_FINISHED = "maintenance-finished"
+    MAINTENANCE_CANCELLED = "maintenance-cancelled"  # withdrawn, or stopped early
     MONITOR_BLIND = "monitor-blind"  # links the monitor cannot measure, for ops only
     TEST = "test"  # `linkwatch notify test`
 

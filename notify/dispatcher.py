@@ -78,12 +78,16 @@ class PassReport:
         return bool(self.routed or self.sent or self.failed or self.suppressed or self.retrying)
 
 
-def routes_for(event: Event, routes: Sequence[Route]) -> list[Route]:
+def routes_for(
+    event: Event, routes: Sequence[Route], told: frozenset[str] = frozenset()
+) -> list[Route]:
     """The routes that take `event`: a customer's route only that customer's own events
-    (never the monitor's), an operations route every event of its kinds."""
+    (never the monitor's), an operations route every event of its kinds. `told`: routes
+    that were sent what the event retracts (a cancelled window's announcement), which
+    take the retraction whatever their kinds."""
     chosen = []
     for route in routes:
-        if event.kind not in route.kinds():
+        if event.kind not in route.kinds() and route.id not in told:
             continue
         if route.customer is not None and route.customer != event.customer_id:
             continue
@@ -91,6 +95,30 @@ def routes_for(event: Event, routes: Sequence[Route]) -> list[Route]:
             continue  # operations get the event written for them, not every customer's
         chosen.append(route)
     return chosen
+
+
+async def _told(
+    cur: psycopg.AsyncCursor[tuple[Any, ...]], events: Sequence[Event]
+) -> dict[str, frozenset[str]]:
+    """For each event that retracts others (`payload["retracts"]`), the routes that were
+    sent (or are sending) one of those."""
+    retracting = {e.id: _strings(e.payload.get("retracts")) for e in events}
+    wanted = sorted({i for ids in retracting.values() for i in ids})
+    if not wanted:
+        return {}
+    await cur.execute(query("deliveries_routes_of"), {"event_ids": wanted})
+    routes_of: dict[str, set[str]] = {}
+    for event_id, route_id in await cur.fetchall():
+        routes_of.setdefault(event_id, set()).add(route_id)
+    return {
+        event_id: frozenset(r for i in ids for r in routes_of.get(i, ()))
+        for event_id, ids in retracting.items()
+        if ids
+    }
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def backoff(attempts: int, base: timedelta) -> timedelta:
@@ -194,8 +222,9 @@ class Dispatcher:
             if not events:
                 return 0
             rows: list[tuple[str, str, str, datetime]] = []
+            told = await _told(cur, events)
             for event in events:
-                routes = routes_for(event, notifications.routes)
+                routes = routes_for(event, notifications.routes, told.get(event.id, frozenset()))
                 if not routes:
                     continue
                 due = await self._due(cur, event, now)

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BREACH_NOTICE_HORIZON = timedelta(days=7)  # windows closed longer ago are not announced
 FINISHED_HORIZON = timedelta(hours=1)
+CANCELLED_HORIZON = timedelta(days=1)  # a cancellation older than this is not announced
 MAINTENANCE_AHEAD = timedelta(days=400)
 _MAINTENANCE = frozenset(EVENT_GROUPS["maintenance"])
 
@@ -123,12 +125,45 @@ class Evaluator:
         )
         events = []
         for window in windows:
+            if window.cancelled_at is not None:
+                events += await self._cancelled(window, now)
+                continue
             stage = _stage(window, now)
             if stage is None:
                 continue
             kind, occurred_at = stage
             for customer_id, link_ids in self._audiences(window):
                 events.append(_maintenance_event(window, kind, occurred_at, customer_id, link_ids))
+        return events
+
+    async def _cancelled(self, window: MaintenanceWindow, now: datetime) -> list[Event]:
+        """A withdrawn (or early stopped) window: a notice for each audience that was told
+        of it (announced or started), naming what it retracts so that it reaches the
+        routes those went to; nothing for an audience never told."""
+        assert window.cancelled_at is not None
+        if not now - CANCELLED_HORIZON <= window.cancelled_at <= now:
+            return []
+        told_kinds = (EventKind.MAINTENANCE_ANNOUNCED, EventKind.MAINTENANCE_STARTED)
+        audiences = self._audiences(window)
+        told = {
+            customer_id: [
+                _maintenance_event(window, kind, now, customer_id, link_ids).id
+                for kind in told_kinds
+            ]
+            for customer_id, link_ids in audiences
+        }
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            ids = [event_id for ids in told.values() for event_id in ids]
+            await cur.execute(query("events_existing"), {"ids": ids})
+            existing = {row[0] for row in await cur.fetchall()}
+        events = []
+        for customer_id, link_ids in audiences:
+            retracts = [i for i in told[customer_id] if i in existing]
+            if retracts:
+                kind, at = EventKind.MAINTENANCE_CANCELLED, window.cancelled_at
+                event = _maintenance_event(window, kind, at, customer_id, link_ids)
+                events.append(replace(event, payload={**event.payload, "retracts": retracts}))
         return events
 
     def _audiences(self, window: MaintenanceWindow) -> list[tuple[str | None, list[str]]]:
@@ -281,6 +316,9 @@ def _maintenance_event(
             "starts_at": window.starts_at.astimezone(UTC).isoformat(),
             "ends_at": window.ends_at.astimezone(UTC).isoformat(),
             "announced_at": window.announced_at.astimezone(UTC).isoformat(),
+            "cancelled_at": None
+            if window.cancelled_at is None
+            else window.cancelled_at.astimezone(UTC).isoformat(),
             "link_ids": link_ids,
         },
     )

@@ -279,17 +279,30 @@ def _maintenance(
         EventKind.MAINTENANCE_ANNOUNCED: ("Maintenance planned", "is planned"),
         EventKind.MAINTENANCE_STARTED: ("Maintenance started", "has started"),
         EventKind.MAINTENANCE_FINISHED: ("Maintenance finished", "has finished"),
+        EventKind.MAINTENANCE_CANCELLED: ("Maintenance cancelled", "has been cancelled"),
     }[event.kind]
     scope = f" on {', '.join(links)}" if links else ""
     facts = [*_who(customer), ("Work", description), ("From", starts), ("Until", ends)]
     if links:
         facts.append(("Links", ", ".join(links)))
-    return (
-        f"{verb[0]}: {description}",
-        f"Maintenance{scope} {verb[1]}: {description}, from {starts} until {ends}.",
-        facts,
-        "/maintenance",
-    )
+    summary = f"Maintenance{scope} {verb[1]}: {description}, from {starts} until {ends}."
+    if event.kind is EventKind.MAINTENANCE_CANCELLED:
+        cancelled = _when(str(data["cancelled_at"]), tz)
+        facts.append(("Cancelled", cancelled))
+        withdrawn = datetime.fromisoformat(str(data["cancelled_at"])) <= datetime.fromisoformat(
+            str(data["starts_at"])
+        )
+        if withdrawn:
+            summary = (
+                f"Maintenance{scope} planned from {starts} until {ends} has been cancelled: "
+                f"{description}. No work will be done, and the time counts normally."
+            )
+        else:
+            summary = (
+                f"Maintenance{scope} was stopped early, at {cancelled}: {description}. "
+                "From then on the time counts normally."
+            )
+    return (f"{verb[0]}: {description}", summary, facts, "/maintenance")
 
 
 def _strings(value: object) -> list[str]:
@@ -340,6 +353,7 @@ _DESCRIBE = {
     EventKind.MAINTENANCE_ANNOUNCED: _maintenance,
     EventKind.MAINTENANCE_STARTED: _maintenance,
     EventKind.MAINTENANCE_FINISHED: _maintenance,
+    EventKind.MAINTENANCE_CANCELLED: _maintenance,
     EventKind.MONITOR_BLIND: _monitor_blind,
     EventKind.TEST: _test,
 }

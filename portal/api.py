@@ -926,6 +926,7 @@ def _maintenance(
         "starts_at": _iso(window.starts_at),
         "ends_at": _iso(window.ends_at),
         "announced_at": _iso(window.announced_at),
+        "cancelled_at": None if window.cancelled_at is None else _iso(window.cancelled_at),
         "everything": everything,
         "link_ids": [i for i in window.link_ids if links is None or i in links],
         "customer_ids": [c for c in window.customer_ids if links is None or c == customer],

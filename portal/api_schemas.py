@@ -306,6 +306,11 @@ MAINTENANCE = closed(
     starts_at=TIME,
     ends_at=TIME,
     announced_at=TIME,
+    cancelled_at={
+        **nullable(TIME),
+        "description": "When it was cancelled: before starts_at it covers nothing, "
+        "otherwise it covers only the time until then. Null while in force.",
+    },
     everything={**BOOLEAN, "description": "The window covers every link."},
     link_ids=array(STRING),
     customer_ids=array(STRING),

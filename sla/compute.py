@@ -192,8 +192,14 @@ def decide_maintenance(
     decisions = []
     for mw in sorted(windows, key=lambda w: (w.starts_at, w.id)):
         given = mw.starts_at - mw.announced_at
-        if given >= notice:
+        if mw.withdrawn:
+            reason = "cancelled before it began, so it excludes nothing"
+            decisions.append(MaintenanceDecision(mw, False, reason))
+        elif given >= notice:
             reason = f"announced {_hours(given)} ahead (notice required: {_hours(notice)})"
+            if mw.covers_until < mw.ends_at:
+                ran = mw.covers_until - mw.starts_at
+                reason += f"; cancelled {_hours(ran)} after it began, excluded only until then"
             decisions.append(MaintenanceDecision(mw, True, reason))
         else:
             reason = (
@@ -238,7 +244,7 @@ def compute_window(
         decisions += member_decisions
         excluded_each.append(
             SpanSet.of(
-                (to_us(d.window.starts_at), to_us(d.window.ends_at))
+                (to_us(d.window.starts_at), to_us(d.window.covers_until))
                 for d in member_decisions
                 if d.excluded
             )

@@ -71,6 +71,7 @@ class MaintenanceView:
     announced_at: str
     excluded: bool
     reason: str
+    cancelled_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -694,6 +695,9 @@ def _maintenance(
             announced_at=_moment(d.window.announced_at, tz),
             excluded=d.excluded,
             reason=d.reason,
+            cancelled_at=None
+            if d.window.cancelled_at is None
+            else _moment(d.window.cancelled_at, tz),
         )
         for d in _unique(decisions)
     )

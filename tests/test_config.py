@@ -368,6 +368,7 @@ def test_routes_choose_kinds_and_never_give_a_customer_the_monitors_own() -> Non
         EventKind.MAINTENANCE_ANNOUNCED,
         EventKind.MAINTENANCE_STARTED,
         EventKind.MAINTENANCE_FINISHED,
+        EventKind.MAINTENANCE_CANCELLED,
         EventKind.BUDGET,
     }
 

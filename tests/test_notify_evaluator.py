@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
-from collector import upsert_maintenance, write_samples
+from collector import sync_maintenance, upsert_maintenance, write_samples
 from collector.database import Database
 from collector.states import StateDeriver
 from linkwatch.config import Config, parse_config
@@ -170,6 +170,51 @@ async def test_maintenance_is_announced_started_and_finished_to_whom_it_concerns
     assert announced["summary"] == (
         "Maintenance on Acme HQ fibre (acme-hq) is planned: Fibre swap, from "
         "2026-11-21 13:00 CET until 2026-11-21 15:00 CET."
+    )
+
+
+async def test_a_cancellation_is_told_to_whoever_heard_of_the_work_and_nobody_else(
+    database: Database,
+) -> None:
+    told = MaintenanceWindow(
+        "fibre-swap", NOW + timedelta(days=3), NOW + timedelta(days=3, hours=2),
+        NOW - timedelta(days=1), "Fibre swap", link_ids=("acme-hq",),
+    )  # fmt: skip
+    # Put in and taken out again between two passes: announced to nobody.
+    unheard = MaintenanceWindow(
+        "typo", NOW + timedelta(days=4), NOW + timedelta(days=4, hours=1), NOW, "Typo",
+        link_ids=("acme-hq",),
+    )  # fmt: skip
+    clock = [NOW]
+    async with webhook_receiver() as receiver:
+        cfg = config(receiver.url)
+        evaluator = Evaluator(database, cfg, clock=lambda: clock[0])
+        dispatcher = Dispatcher(database, cfg, clock=lambda: clock[0])
+        await sync_maintenance(database, [told], source="config", now=NOW)
+        await evaluator.evaluate_once()
+        await drain(dispatcher)
+        clock[0] = NOW + timedelta(minutes=5)
+        await sync_maintenance(database, [told, unheard], source="config", now=clock[0])
+        await sync_maintenance(database, [], source="config", now=clock[0])
+        await evaluator.evaluate_once()
+        await drain(dispatcher)
+        assert await evaluator.evaluate_once() == 0  # told once
+
+    sent = sorted(
+        (d.path, d.body["kind"], d.body["data"]["maintenance_id"]) for d in receiver.accepted
+    )
+    assert sent == [
+        ("/acme", "maintenance-announced", "fibre-swap"),
+        ("/acme", "maintenance-cancelled", "fibre-swap"),
+        ("/ops", "maintenance-announced", "fibre-swap"),
+        ("/ops", "maintenance-cancelled", "fibre-swap"),
+    ]
+    cancelled = next(d.body for d in receiver.accepted if d.body["kind"] == "maintenance-cancelled"
+                     and d.path == "/acme")  # fmt: skip
+    assert cancelled["summary"] == (
+        "Maintenance on Acme HQ fibre (acme-hq) planned from 2026-11-21 13:00 CET until "
+        "2026-11-21 15:00 CET has been cancelled: Fibre swap. No work will be done, and the "
+        "time counts normally."
     )
 
 

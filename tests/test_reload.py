@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from collector.embedded import EmbeddedPostgres
 from tests.helpers import FAST_HASHER, browser, free_port, login, start_linkwatch
 from tests.netns import NamespaceHost
 from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver
-from tests.test_notify_process import stop, until
+from tests.test_notify_process import kinds, stop, until
 
 PASSWORD = "reload-password"
 
@@ -49,8 +50,8 @@ def config_text(
     removed_contract = """
   - {id: zeta-sla, customer: zeta, plan: gold, links: [zeta-dc], fee: "100.00"}
 """
-    acme_route = f"""
-    - {{id: acme, channel: acme, customer: acme}}
+    acme_route = """
+    - {id: acme, channel: acme, customer: acme}
 """
     return f"""
 database: {{url: "{url}"}}
@@ -188,3 +189,123 @@ async def test_sighup_applies_links_probes_contracts_and_routes_everywhere(
     assert "Traceback" not in log.read_text()
     if proc.returncode not in (0, None):
         pytest.fail(f"linkwatch exited with {proc.returncode}:\n{log.read_text()}")
+
+
+def maintenance_config(*, url: str, data_dir: Path, port: int, receiver: str, windows: str) -> str:
+    hashed = FAST_HASHER.hash(PASSWORD)
+    return f"""
+database: {{url: "{url}"}}
+data_dir: {data_dir}
+portal: {{listen: "127.0.0.1:{port}", refresh: 5s}}
+customers:
+  - {{id: acme, name: Acme Corp}}
+  - {{id: zeta, name: Zeta GmbH}}
+links:
+  - id: acme-hq
+    customer: acme
+    probes: [{{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 1}}]
+  - id: zeta-dc
+    customer: zeta
+    probes: [{{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 1}}]
+plans:
+  - {{id: gold, target: 99.9, window: week, currency: EUR, credit: {{per_step: 5}}}}
+contracts:
+  - {{id: acme-hq-sla, customer: acme, plan: gold, links: [acme-hq], fee: "100.00"}}
+users:
+  - {{name: acme, role: customer, customer: acme, password_hash: "{hashed}"}}
+  - {{name: noc, role: ops, password_hash: "{hashed}"}}
+notifications:
+  retry_backoff: 200ms
+  evaluate_every: 1s
+  channels:
+    - {{id: ops, kind: webhook, url: "{receiver}/ops", secret: {SECRET}, timeout: 2s}}
+    - {{id: acme, kind: webhook, url: "{receiver}/acme", secret: {SECRET}, timeout: 2s}}
+    - {{id: zeta, kind: webhook, url: "{receiver}/zeta", secret: {SECRET}, timeout: 2s}}
+  routes:
+    - {{id: ops, channel: ops}}
+    - {{id: acme, channel: acme, customer: acme, events: [maintenance-announced]}}
+    - {{id: zeta, channel: zeta, customer: zeta}}
+maintenance:
+{windows}
+"""
+
+
+async def test_maintenance_taken_out_of_the_file_is_cancelled_and_the_cancellation_told(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """Planned work is withdrawn by taking it out of the file: it stops counting as
+    maintenance, staff and the customer see it as cancelled (and when), and whoever was
+    told of it is told it is off; nobody else hears of it."""
+    now = datetime.now(UTC)
+    planned = (
+        f"  - {{id: swap, description: Router swap, links: [acme-hq],"
+        f" start: {(now + timedelta(hours=3)).isoformat()},"
+        f" end: {(now + timedelta(hours=5)).isoformat()},"
+        f" announced_at: {(now - timedelta(days=4)).isoformat()}}}\n"
+    )
+    running = (
+        f"  - {{id: fibre, description: Fibre splice, links: [acme-hq],"
+        f" start: {(now - timedelta(minutes=30)).isoformat()},"
+        f" end: {(now + timedelta(hours=1)).isoformat()},"
+        f" announced_at: {(now - timedelta(days=5)).isoformat()}}}\n"
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "linkwatch.log"
+    path = tmp_path / "linkwatch.yaml"
+    async with webhook_receiver() as receiver:
+
+        def write(windows: str) -> None:
+            path.write_text(
+                maintenance_config(
+                    url=embedded_postgres.url,
+                    data_dir=tmp_path / "data",
+                    port=port,
+                    receiver=receiver.url,
+                    windows=windows,
+                )
+            )
+
+        write(planned + running)
+        proc = start_linkwatch("run", "--config", str(path), log=log)
+        try:
+            await until(
+                "the announcements",
+                lambda: {"maintenance-announced", "maintenance-started"}
+                <= set(kinds(receiver, "/ops")),
+                proc, log, 30,
+            )  # fmt: skip
+            assert kinds(receiver, "/acme") == ["maintenance-announced"]
+            write("  []\n")
+            proc.send_signal(signal.SIGHUP)
+            await until(
+                "the cancellations",
+                lambda: kinds(receiver, "/ops").count("maintenance-cancelled") == 2
+                and "maintenance-cancelled" in kinds(receiver, "/acme"),
+                proc, log, 30,
+            )  # fmt: skip
+            async with browser() as session:
+                await login(session, base, "acme", PASSWORD)
+                async with session.get(f"{base}/maintenance") as response:
+                    page = await response.text()
+                async with session.get(f"{base}/links/acme-hq") as response:
+                    link_page = await response.text()
+            await asyncio.sleep(2)
+        finally:
+            stop(proc)
+
+    # The customer's route takes announcements only: it hears of the withdrawn one it was
+    # told about, not of the work stopped early (announced to operations when it began).
+    acme = [d.body for d in receiver.accepted if d.path == "/acme"]
+    assert [b["kind"] for b in acme] == ["maintenance-announced", "maintenance-cancelled"]
+    assert acme[1]["data"]["maintenance_id"] == "swap"
+    assert "has been cancelled" in acme[1]["summary"]
+    assert kinds(receiver, "/zeta") == []  # never concerned
+    assert "Cancelled" in page
+    assert "Stopped early" in page
+    assert "Cancelled before it began: no work, and the time counts normally." in page
+    assert "In maintenance" not in link_page  # the splice stopped: no longer covered
+    windows = await rows(
+        database, "SELECT id, cancelled_at IS NOT NULL FROM maintenance_windows ORDER BY id"
+    )
+    assert windows == [("fibre", True), ("swap", True)]

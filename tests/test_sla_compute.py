@@ -66,8 +66,22 @@ def down_seconds(total: int) -> list[Period]:
     ]
 
 
-def mw(start_h: float, end_h: float, notice: timedelta, mw_id: str = "mw") -> MaintenanceWindow:
-    return MaintenanceWindow(mw_id, at(start_h), at(end_h), at(start_h) - notice, link_ids=("l",))
+def mw(
+    start_h: float,
+    end_h: float,
+    notice: timedelta,
+    mw_id: str = "mw",
+    *,
+    cancelled_h: float | None = None,
+) -> MaintenanceWindow:
+    return MaintenanceWindow(
+        mw_id,
+        at(start_h),
+        at(end_h),
+        at(start_h) - notice,
+        link_ids=("l",),
+        cancelled_at=None if cancelled_h is None else at(cancelled_h),
+    )
 
 
 def one(
@@ -220,6 +234,36 @@ CASES = [
         (mw(30, 32, timedelta(days=7)),),
     ),
     Case(
+        "maintenance cancelled before it began excludes nothing",
+        timeline((30, 32)),
+        GOLD,
+        "98.8095",
+        2,
+        "10",
+        "25.00",
+        (mw(30, 32, timedelta(days=7), cancelled_h=12),),
+    ),
+    Case(
+        "maintenance stopped early is excluded only until it stopped",
+        timeline((30, 32)),
+        GOLD,
+        "99.4011",
+        1,
+        "5",
+        "12.50",
+        (mw(30, 32, timedelta(days=7), cancelled_h=31),),
+    ),
+    Case(
+        "maintenance cancelled after it ended is excluded as it was",
+        timeline((30, 32)),
+        GOLD,
+        "100.0000",
+        0,
+        "0",
+        "0.00",
+        (mw(30, 32, timedelta(days=7), cancelled_h=40),),
+    ),
+    Case(
         "bands: the highest band below which availability falls",
         down_seconds(4800),
         replace(
@@ -301,6 +345,20 @@ def test_excluded_time_takes_precedence_over_unknown() -> None:
     assert seconds(result.excluded_us) == 4 * 3600
     assert [d.excluded for d in result.maintenance] == [True]
     assert "announced 168 h ahead" in result.maintenance[0].reason
+
+
+def test_cancelled_maintenance_says_what_it_still_excludes() -> None:
+    withdrawn, stopped = (
+        mw(30, 32, timedelta(days=7), "a", cancelled_h=29),
+        mw(40, 42, timedelta(days=7), "b", cancelled_h=41.5),
+    )
+    result = one(timeline(), maintenance=(withdrawn, stopped))
+    assert [(d.window.id, d.excluded) for d in result.maintenance] == [("a", False), ("b", True)]
+    assert result.maintenance[0].reason == "cancelled before it began, so it excludes nothing"
+    assert result.maintenance[1].reason.endswith(
+        "; cancelled 1.5 h after it began, excluded only until then"
+    )
+    assert result.excluded_us == 90 * 60 * 1_000_000
 
 
 def test_late_maintenance_says_why_it_counted() -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from collector.database import Database
-from collector.stored import latest_sample_time, maintenance_windows, upsert_maintenance
+from collector.stored import (
+    latest_sample_time,
+    maintenance_windows,
+    sync_maintenance,
+    upsert_maintenance,
+)
 from collector.writer import write_samples
 from linkwatch.domain import MaintenanceWindow, Outcome, Sample
 
@@ -55,3 +61,46 @@ async def test_latest_sample_time(database: Database) -> None:
         [Sample("l", "p", T0 + timedelta(minutes=m), Outcome.UP) for m in (5, 1, 3)],
     )
     assert await latest_sample_time(database) == T0 + timedelta(minutes=5)
+
+
+async def test_a_window_taken_out_of_the_config_is_cancelled_unless_it_has_ended(
+    database: Database,
+) -> None:
+    done = replace(
+        window("done"), starts_at=T0 - timedelta(hours=5), ends_at=T0 - timedelta(hours=3)
+    )
+    running = replace(window("running"), starts_at=T0 - timedelta(hours=1))
+    ahead = replace(
+        window("ahead"), starts_at=T0 + timedelta(days=1), ends_at=T0 + timedelta(days=2)
+    )
+    await sync_maintenance(
+        database, [done, running, ahead], source="config", now=T0 - timedelta(days=1)
+    )
+    portal = window("portal-made")
+    await upsert_maintenance(database, [portal], source="portal")
+
+    sync = await sync_maintenance(database, [], source="config", now=T0)
+
+    assert sorted(sync.cancelled) == ["ahead", "running"]
+    found = {
+        w.id: w
+        for w in await maintenance_windows(database, T0 - timedelta(days=1), T0 + timedelta(days=3))
+    }
+    assert found["done"].cancelled_at is None  # finished work stays as it was
+    assert found["portal-made"].cancelled_at is None  # another source's window
+    assert found["running"].cancelled_at == T0
+    assert found["running"].covers_until == T0  # the work stopped now
+    assert found["ahead"].withdrawn
+    assert found["ahead"].covers_until == found["ahead"].starts_at  # covers nothing
+
+    # Taking them out again changes nothing; putting one back puts it in force again.
+    assert (
+        await sync_maintenance(database, [], source="config", now=T0 + timedelta(hours=1))
+    ).cancelled == ()
+    await sync_maintenance(database, [ahead], source="config", now=T0 + timedelta(hours=2))
+    (again,) = [
+        w
+        for w in await maintenance_windows(database, T0, T0 + timedelta(days=3))
+        if w.id == "ahead"
+    ]
+    assert again.cancelled_at is None

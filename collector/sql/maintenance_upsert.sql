@@ -1,5 +1,6 @@
 -- Insert or update one window by id. A row owned by another source (a window created in
--- the portal with the same id as one in the config) is left as it is.
+-- the portal with the same id as one in the config) is left as it is. A window given
+-- again is in force again: a cancellation it had is lifted.
 INSERT INTO maintenance_windows AS w (
     id, description, link_ids, customer_ids, global, starts_at, ends_at, announced_at, source
 ) VALUES (
@@ -13,5 +14,6 @@ ON CONFLICT (id) DO UPDATE SET
     global = EXCLUDED.global,
     starts_at = EXCLUDED.starts_at,
     ends_at = EXCLUDED.ends_at,
-    announced_at = EXCLUDED.announced_at
+    announced_at = EXCLUDED.announced_at,
+    cancelled_at = NULL
 WHERE w.source = EXCLUDED.source

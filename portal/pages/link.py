@@ -429,6 +429,8 @@ class MaintenanceView:
     excluded: bool | None  # None: no contract decides it here
     verdict: str  # whether it counts against availability, and why
     links: tuple[str, ...] = ()  # what it covers that the viewer may see (maintenance page)
+    cancelled: Moment | None = None  # when it was withdrawn or stopped early
+    withdrawn: bool = False  # cancelled before it began: no work at all
 
 
 def notice_of(contract: Contract, config: Config, at: datetime) -> timedelta | None:
@@ -477,17 +479,21 @@ def maintenance_view(
         excluded = None
         included = sorted(contract_id for contract_id, d in decisions if d.excluded)
         verdict = "Excluded for " + ", ".join(included) + "; counts as normal time for the rest."
-    if window.ends_at <= now:
-        state: Literal["upcoming", "in progress", "past"] = "past"
-    elif window.starts_at <= now:
-        state = "in progress"
+    # A cancelled window is listed where it was announced (upcoming) until its start
+    # passes, and is over once its cancellation is.
+    if window.starts_at > now:
+        state: Literal["upcoming", "in progress", "past"] = "upcoming"
+    elif window.covers_until <= now:
+        state = "past"
     else:
-        state = "upcoming"
+        state = "in progress"
     starts, ends, announced = (
         moment(window.starts_at, now, tz),
         moment(window.ends_at, now, tz),
         moment(window.announced_at, now, tz),
     )
+    if window.withdrawn:
+        verdict = "Cancelled before it began: no work, and the time counts normally."
     assert starts is not None
     assert ends is not None
     assert announced is not None
@@ -499,9 +505,11 @@ def maintenance_view(
         announced=announced,
         lead=f"{span_text(_us(lead))} ahead" if lead > timedelta(0) else "after it began",
         state=state,
-        excluded=excluded,
+        excluded=False if window.withdrawn else excluded,
         verdict=verdict,
         links=links,
+        cancelled=None if window.cancelled_at is None else moment(window.cancelled_at, now, tz),
+        withdrawn=window.withdrawn,
     )
 
 
@@ -844,7 +852,7 @@ async def days_of(
         planned = concerning(await all_maintenance(app, now), link)
         notice = strictest_notice(contracts, app[LIVE].config, now)
         excluded = [
-            (d.window.starts_at, d.window.ends_at)
+            (d.window.starts_at, d.window.covers_until)
             for d in decide_maintenance(planned, notice)
             if d.excluded
         ]

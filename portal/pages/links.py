@@ -97,7 +97,7 @@ def covering(
 ) -> MaintenanceWindow | None:
     """The maintenance window in progress for `link` at `now`, if any."""
     for window in windows:
-        if not window.starts_at <= now < window.ends_at:
+        if not window.starts_at <= now < window.covers_until:
             continue
         concerned = (
             (not window.link_ids and not window.customer_ids)

@@ -1,0 +1,2 @@
+-- Which of these event ids are stored.
+SELECT id FROM events WHERE id = ANY(%(ids)s::text[])
