@@ -30,8 +30,9 @@ async def upsert_maintenance(
     """Store `windows` as coming from `source`, updating those with the same id.
 
     Returns how many rows were inserted or updated. A window with no links and no
-    customers covers everything (stored as `global`). Windows missing from `windows` are
-    left as they are (`sync_maintenance` cancels them).
+    customers covers everything (stored as `global`). Windows missing from `windows`, and
+    cancellations, are left as they are: `sync_maintenance` is for the one process that
+    owns a source's list.
     """
     if not windows:
         return 0
@@ -84,12 +85,14 @@ async def sync_maintenance(
     cancelled as of `now` unless they have ended already (finished work is history: it
     stays reportable, and excluded as it was). A window listed again is in force again.
     """
+    listed = [w.id for w in windows]
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=tuple_row)
         stored = await _upsert(cur, windows, source)
+        await cur.execute(query("maintenance_reinstate"), {"source": source, "ids": listed})
+        reinstated = [row[0] for row in await cur.fetchall()]
         await cur.execute(
-            query("maintenance_cancel_missing"),
-            {"source": source, "kept": [w.id for w in windows], "now": now},
+            query("maintenance_cancel_missing"), {"source": source, "kept": listed, "now": now}
         )
         cancelled = tuple(row[0] for row in await cur.fetchall())
     for window_id in cancelled:
@@ -99,6 +102,8 @@ async def sync_maintenance(
             window_id,
             now.isoformat(),
         )
+    for window_id in reinstated:
+        logger.info("maintenance window in force again: back in the %s id=%s", source, window_id)
     return MaintenanceSync(stored, cancelled)
 
 

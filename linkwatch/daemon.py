@@ -66,12 +66,19 @@ def storage_settings(config: Config) -> StorageSettings:
     )
 
 
-async def open_database(config: Config) -> Database:
+async def open_database(config: Config, *, owner: bool = False) -> Database:
     """Connect (starting the embedded server if configured so, and migrating), then bring
-    the config's maintenance windows in (`_sync_maintenance`)."""
+    the config's maintenance windows in, where reports read them. Only the `owner` of
+    the config's windows (the running daemon) also cancels those taken out of the file
+    and reinstates those put back: a one-off command run with another copy of the file
+    must not withdraw announced work."""
     db = await connect(storage_settings(config))
     try:
-        await _sync_maintenance(db, config)
+        if owner:
+            await _sync_maintenance(db, config)
+        else:
+            windows = [m.to_window() for m in config.maintenance]
+            await upsert_maintenance(db, windows, source="config")
     except BaseException:
         await db.close()
         raise
@@ -153,7 +160,7 @@ async def serve(
     stop = stop or asyncio.Event()
     reload = asyncio.Event()
     _stop_on_signals(stop, reload)
-    db = await open_database(config)
+    db = await open_database(config, owner=True)
     try:
         if before_start is not None:
             await before_start(db)

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from psycopg.rows import tuple_row
 
+from collector import sync_maintenance
 from collector.database import Database
 from collector.embedded import EmbeddedPostgres
-from tests.helpers import FAST_HASHER, browser, free_port, login, start_linkwatch
+from linkwatch.domain import MaintenanceWindow
+from tests.helpers import FAST_HASHER, browser, free_port, linkwatch, login, start_linkwatch
 from tests.netns import NamespaceHost
 from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver
 from tests.test_notify_process import kinds, stop, until
@@ -309,3 +311,29 @@ async def test_maintenance_taken_out_of_the_file_is_cancelled_and_the_cancellati
         database, "SELECT id, cancelled_at IS NOT NULL FROM maintenance_windows ORDER BY id"
     )
     assert windows == [("fibre", True), ("swap", True)]
+
+
+async def test_a_one_off_command_with_another_copy_of_the_file_withdraws_nothing(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    ahead = MaintenanceWindow(
+        "swap", now + timedelta(days=1), now + timedelta(days=1, hours=2), now, "Router swap",
+        link_ids=("acme-hq",),
+    )  # fmt: skip
+    await sync_maintenance(database, [ahead], source="config", now=now)
+    path = tmp_path / "other.yaml"
+    path.write_text(
+        maintenance_config(
+            url=embedded_postgres.url,
+            data_dir=tmp_path / "data",
+            port=free_port(),
+            receiver="http://127.0.0.1:9",
+            windows="  []\n",
+        )
+    )
+    done = linkwatch("credits", "list", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert await rows(database, "SELECT id, cancelled_at FROM maintenance_windows") == [
+        ("swap", None)
+    ]

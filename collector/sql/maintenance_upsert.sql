@@ -1,6 +1,6 @@
 -- Insert or update one window by id. A row owned by another source (a window created in
--- the portal with the same id as one in the config) is left as it is. A window given
--- again is in force again: a cancellation it had is lifted.
+-- the portal with the same id as one in the config) is left as it is, and so is a
+-- cancellation (only `maintenance_reinstate` lifts one).
 INSERT INTO maintenance_windows AS w (
     id, description, link_ids, customer_ids, global, starts_at, ends_at, announced_at, source
 ) VALUES (
@@ -14,6 +14,5 @@ ON CONFLICT (id) DO UPDATE SET
     global = EXCLUDED.global,
     starts_at = EXCLUDED.starts_at,
     ends_at = EXCLUDED.ends_at,
-    announced_at = EXCLUDED.announced_at,
-    cancelled_at = NULL
+    announced_at = EXCLUDED.announced_at
 WHERE w.source = EXCLUDED.source
