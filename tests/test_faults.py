@@ -288,7 +288,10 @@ async def test_samples_spooled_by_a_killed_linkwatch_reach_the_database_after_re
 
         await asyncio.to_thread(server.start)
         before = {(s.link_id, s.probe_id, s.observed_at) for s in stored_samples(url)}
-        assert not before & {(s.link_id, s.probe_id, s.observed_at) for s in spooled}
+        # Delivery is at least once: a batch committed just as the server went away, whose
+        # state derivation then failed, is spooled too. Most of the spool never arrived.
+        only_spooled = {(s.link_id, s.probe_id, s.observed_at) for s in spooled} - before
+        assert len(only_spooled) >= 10
         second = start_linkwatch(
             "run", "--role", "collector", "--config", str(config), log=second_log
         )
