@@ -19,7 +19,7 @@ advanced far less than our clock) drops the previous counters, so no bogus rate 
 
 GETs go through hand-written codecs that cost a fraction of pysnmp's CPU: SNMPv2c through
 `probes.snmp_v2c`, SNMPv3 authPriv through `probes.snmp_v3` (USM with MD5, SHA-1 or
-SHA-2 authentication and AES-128 or AES-256 privacy). SNMPv3 with DES privacy, and the
+SHA-2 authentication and AES-128, -192 or -256 privacy). SNMPv3 with DES privacy, and the
 walks, use pysnmp's asyncio engine, of which there is one per poller; `fast_v2c=False` and
 `fast_v3=False` send those GETs through pysnmp too (for comparison). Target failures are
 raised as `SnmpFailure` carrying the outcome (``down`` for no reply, ``unknown`` for what
@@ -46,7 +46,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from linkwatch.config import SnmpInterface, SnmpProbe
 from linkwatch.domain import Outcome
 from probes.snmp_v2c import V2cClient
-from probes.snmp_v3 import AUTH_PROTOCOLS, PRIV_KEY_BYTES, UsmError, UsmUser, V3Client
+from probes.snmp_v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, UsmError, UsmUser, V3Client
 from probes.snmp_wire import (
     Missing,
     Response,
@@ -113,13 +113,20 @@ _AUTH_PROBLEMS = (
 _AUTH_PROTOCOLS = {
     "md5": hlapi.USM_AUTH_HMAC96_MD5,
     "sha": hlapi.USM_AUTH_HMAC96_SHA,
+    "sha224": hlapi.USM_AUTH_HMAC128_SHA224,
     "sha256": hlapi.USM_AUTH_HMAC192_SHA256,
+    "sha384": hlapi.USM_AUTH_HMAC256_SHA384,
     "sha512": hlapi.USM_AUTH_HMAC384_SHA512,
 }
-_PRIV_PROTOCOLS = {
+_PRIV_PROTOCOLS = {  # pysnmp's plain AES-192/256 names are Reeder's (see probes.snmp_v3)
     "des": hlapi.USM_PRIV_CBC56_DES,
     "aes": hlapi.USM_PRIV_CFB128_AES,
+    "aes192": hlapi.USM_PRIV_CFB192_AES,
+    "aes192c": hlapi.USM_PRIV_CFB192_AES,
+    "aes192-blumenthal": hlapi.USM_PRIV_CFB192_AES_BLUMENTHAL,
     "aes256": hlapi.USM_PRIV_CFB256_AES,
+    "aes256c": hlapi.USM_PRIV_CFB256_AES,
+    "aes256-blumenthal": hlapi.USM_PRIV_CFB256_AES_BLUMENTHAL,
 }
 
 
@@ -899,7 +906,7 @@ def _usm_failure(key: DeviceKey, problem: str, check: str) -> SnmpFailure:
 
 
 def _fast_v3_serves(key: DeviceKey) -> bool:
-    return key.auth_protocol in AUTH_PROTOCOLS and key.priv_protocol in PRIV_KEY_BYTES
+    return key.auth_protocol in AUTH_PROTOCOLS and key.priv_protocol in PRIV_PROTOCOLS
 
 
 def _from_pysnmp(value: Any) -> Value:

@@ -15,10 +15,11 @@ does USM (RFC 3414) in a few hash and cipher calls:
   RFC 7860 (SHA-224/128-bit, SHA-256/192, SHA-384/256, SHA-512/384); every reply's digest
   is checked in constant time before anything else in it is believed;
 - privacy AES-128-CFB (RFC 3826: IV = engine boots, engine time, our 64-bit salt), and
-  AES-256-CFB with the key extended as pysnmp's ``usmAesCfb256Protocol`` does (the Reeder
-  3DES-draft extension, net-snmp's ``AES-256-C``, Cisco's): `aes256` in our configuration
-  has always meant that one, so it must keep meaning it. DES (CBC with a 56-bit key)
-  stays with pysnmp: the poller sends those users' GETs there.
+  AES-192 and AES-256 CFB with either key extension in use (`PRIV_PROTOCOLS`): Reeder's
+  (the 3DES draft's, net-snmp's ``AES-256-C``, Cisco's), which `aes192`/`aes256` in our
+  configuration have always meant and must keep meaning, or Blumenthal's (net-snmp's
+  default ``AES-256``, ``aes256-blumenthal``). DES (CBC with a 56-bit key) stays with
+  pysnmp: the poller sends those users' GETs there.
 - reports: usmStatsNotInTimeWindows resynchronises and retries once, as does
   usmStatsUnknownEngineIDs (the agent got a new engine ID) after a new discovery; any other
   report is a `UsmError` saying which counter and what to check.
@@ -90,7 +91,20 @@ AUTH_PROTOCOLS: Mapping[str, _Auth] = {
     "sha384": _Auth("sha384", 32),  # usmHMAC256SHA384AuthProtocol
     "sha512": _Auth("sha512", 48),  # usmHMAC384SHA512AuthProtocol
 }
-PRIV_KEY_BYTES: Mapping[str, int] = {"aes": 16, "aes256": 32}
+# Privacy protocol -> (key octets, how a key shorter than that is extended). AES-192 and
+# AES-256 were never standardised for USM and two key extensions are in use: Reeder's
+# (the 3DES draft's; Cisco, net-snmp's AES-192-C/AES-256-C, pysnmp's usmAesCfb256Protocol)
+# and Blumenthal's (draft-blumenthal-aes-usm-04; net-snmp's default AES-192/AES-256).
+# `aes192` and `aes256` have always meant Reeder's here and keep meaning it.
+PRIV_PROTOCOLS: Mapping[str, tuple[int, str]] = {
+    "aes": (16, "reeder"),  # RFC 3826: every digest is long enough, nothing to extend
+    "aes192": (24, "reeder"),
+    "aes192c": (24, "reeder"),
+    "aes192-blumenthal": (24, "blumenthal"),
+    "aes256": (32, "reeder"),
+    "aes256c": (32, "reeder"),
+    "aes256-blumenthal": (32, "blumenthal"),
+}
 
 _PASSWORD_OCTETS = 1 << 20  # RFC 3414 A.2: one megabyte of the repeated password
 _MAX_SIZE = integer(65507)  # msgMaxSize: the largest UDP payload we take
@@ -197,17 +211,23 @@ def localise_key(digest: str, key: bytes, engine_id: bytes) -> bytes:
     return hashlib.new(digest, key + engine_id + key).digest()
 
 
-def priv_key(digest: str, master: bytes, engine_id: bytes, size: int) -> bytes:
+def priv_key(
+    digest: str, master: bytes, engine_id: bytes, size: int, extension: str = "reeder"
+) -> bytes:
     """The privacy key of `size` octets from the priv password's `master` key.
 
-    Keys shorter than the cipher's are extended as pysnmp's usmAesCfb256Protocol and
-    net-snmp's AES-256-C do (draft-reeder-snmpv3-usm-3desede): the localised key, as a
-    password, gives the next piece. Only AES-256 with MD5, SHA-1 or SHA-224 needs it,
-    and then it costs another password_to_key: run it in a thread.
+    A localised key shorter than the cipher's is extended. Reeder's way
+    (draft-reeder-snmpv3-usm-3desede, net-snmp's AES-256-C): the localised key, as a
+    password, gives the next piece, which costs another password_to_key: run it in a
+    thread. Blumenthal's (draft-blumenthal-aes-usm-04, net-snmp's AES-256): the hash of
+    the key so far is appended, one short hash.
     """
     key = localise_key(digest, master, engine_id)
     while len(key) < size:
-        key += localise_key(digest, password_to_key(digest, key), engine_id)
+        if extension == "blumenthal":
+            key += hashlib.new(digest, key).digest()
+        else:
+            key += localise_key(digest, password_to_key(digest, key), engine_id)
     return key[:size]
 
 
@@ -218,11 +238,11 @@ class UsmUser:
     name: str
     auth_protocol: str  # a key of AUTH_PROTOCOLS
     auth_password: str = field(repr=False)
-    priv_protocol: str  # a key of PRIV_KEY_BYTES
+    priv_protocol: str  # a key of PRIV_PROTOCOLS
     priv_password: str = field(repr=False)
 
     def __post_init__(self) -> None:
-        if self.auth_protocol not in AUTH_PROTOCOLS or self.priv_protocol not in PRIV_KEY_BYTES:
+        if self.auth_protocol not in AUTH_PROTOCOLS or self.priv_protocol not in PRIV_PROTOCOLS:
             raise ValueError(
                 f"no fast path for auth {self.auth_protocol!r} with priv {self.priv_protocol!r}"
             )
@@ -597,11 +617,13 @@ class V3Client(DatagramClient):
         digest = AUTH_PROTOCOLS[user.auth_protocol].digest
         auth_master = await self._master_key(digest, user.auth_password)
         priv_master = await self._master_key(digest, user.priv_password)
-        size = PRIV_KEY_BYTES[user.priv_protocol]
-        if hashlib.new(digest).digest_size < size:
-            priv = await asyncio.to_thread(priv_key, digest, priv_master, engine_id, size)
+        size, extension = PRIV_PROTOCOLS[user.priv_protocol]
+        if hashlib.new(digest).digest_size < size and extension == "reeder":
+            priv = await asyncio.to_thread(
+                priv_key, digest, priv_master, engine_id, size, extension
+            )
         else:
-            priv = priv_key(digest, priv_master, engine_id, size)  # one short hash
+            priv = priv_key(digest, priv_master, engine_id, size, extension)  # short hashes
         auth = localise_key(digest, auth_master, engine_id)
         session = Session.build(user, engine_id, auth, priv)
         self._sessions[(user, engine_id)] = session

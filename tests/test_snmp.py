@@ -37,13 +37,15 @@ from probes.snmp import interpret, probe_snmp
 from probes.snmp_poller import IF_ALIAS, Reading, SnmpPoller, _rates, _Snapshot
 from probes.snmp_v2c import decode_response, encode_get
 from probes.snmp_wire import encode_oid, null_varbind
+from tests.helpers import linkwatch
 
 NET = 100 + os.getpid() % 100
 HOST_IP, AGENT_IP = f"198.18.{NET}.1", f"198.18.{NET}.2"
 NS = f"lwsnmp-{os.getpid()}"
 V3_AUTH, V3_PRIV = "lw-auth-secret", "lw-priv-secret"
 # v3 users of the lab agent: name -> (net-snmp's auth protocol, its priv protocol). Its
-# AES256C is pysnmp's usmAesCfb256Protocol (Reeder key extension); its AES256 is not.
+# AES192C/AES256C extend the key as Reeder (pysnmp's usmAesCfb256Protocol, our aes256);
+# its AES192/AES256 as Blumenthal (our aes256-blumenthal).
 V3_USERS = {
     "lwuser": ("SHA", "AES"),
     "lwmd5": ("MD5", "AES"),
@@ -55,6 +57,11 @@ V3_USERS = {
     "lwmd5aes256": ("MD5", "AES256C"),
     "lwsha512aes256": ("SHA-512", "AES256C"),
     "lwdes": ("SHA", "DES"),
+    "lwmd5des": ("MD5", "DES"),
+    "lwaes192": ("SHA", "AES192C"),
+    "lwaes192b": ("SHA-256", "AES192"),
+    "lwaes256b": ("SHA", "AES256"),
+    "lwmd5aes256b": ("MD5", "AES256"),
 }
 RW_COMMUNITY = "lw-test-rw"
 
@@ -424,6 +431,65 @@ async def test_nothing_listening_is_down_with_timeout(
     assert result.error is not None
     assert result.error.startswith(f"timeout: no reply from 127.0.0.1:{port} after 2 x 0.2s")
     assert time.monotonic() - started < spec.max_run_time().total_seconds() + 0.5
+
+
+# --- configuration, as check-config reads it ----------------------------------------------
+
+SNMP_CONFIG = """\
+customers: [{id: acme, name: ACME Corp, timezone: Europe/Berlin}]
+links:
+  - id: acme-hq
+    customer: acme
+    probes:
+"""
+
+
+def _v3_probe(probe_id: str, auth: str, priv: str) -> str:
+    return (
+        f"      - {{id: {probe_id}, kind: snmp, host: '127.0.0.1:16161', version: '3',"
+        f" user: u, auth_key: auth-secret, priv_key: priv-secret, auth_protocol: {auth},"
+        f" priv_protocol: {priv}, interface: {{index: 1}}}}\n"
+    )
+
+
+def test_check_config_takes_every_usm_protocol_name_net_snmp_and_cisco_use(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "v3.yaml"
+    pairs = [
+        ("sha224", "aes192"),
+        ("sha384", "aes192c"),
+        ("sha", "aes192-blumenthal"),
+        ("sha512", "aes256c"),
+        ("md5", "aes256-blumenthal"),
+        ("sha256", "des"),
+    ]
+    config.write_text(
+        SNMP_CONFIG + "".join(_v3_probe(f"p{n}", *pair) for n, pair in enumerate(pairs))
+    )
+    result = linkwatch("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_config_rejects_a_blank_interface_name_and_unknown_protocols(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        SNMP_CONFIG + "      - {id: port, kind: snmp, host: '127.0.0.1:16161', community: public,"
+        " interface: {alias: ''}}\n" + _v3_probe("v3", "sha1", "aes128")
+    )
+    result = linkwatch("check-config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[1:] == [
+        f"  {config}:6: links[0].probes[0].interface.alias: '' is blank and would match every"
+        " interface without one; give the interface's name, or its index",
+        f"  {config}:7: links[0].probes[1].auth_protocol: 'sha1' is not allowed; use one of"
+        " 'md5', 'sha', 'sha224', 'sha256', 'sha384' or 'sha512'",
+        f"  {config}:7: links[0].probes[1].priv_protocol: 'aes128' is not allowed; use one of"
+        " 'aes', 'aes192', 'aes192c', 'aes192-blumenthal', 'aes256', 'aes256c',"
+        " 'aes256-blumenthal' or 'des'",
+    ]
 
 
 # --- logic, no agent needed ---------------------------------------------------------------

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyasn1.type.univ import OctetString
 from pysnmp.hlapi.v3arch import asyncio as hlapi
-from pysnmp.proto.secmod.eso.priv.aes256 import Aes256
+from pysnmp.proto.secmod.eso.priv.aes192 import AesBlumenthal192
+from pysnmp.proto.secmod.eso.priv.aes256 import Aes256, AesBlumenthal256
 from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
 
 from linkwatch.domain import Outcome
@@ -166,6 +167,10 @@ async def test_v3_polls_through_the_fast_path_agree_with_pysnmp(lab: Lab) -> Non
         ("lwaes256", "sha", "aes256"),
         ("lwmd5aes256", "md5", "aes256"),
         ("lwsha512aes256", "sha512", "aes256"),
+        ("lwaes192", "sha", "aes192c"),
+        ("lwaes192b", "sha256", "aes192-blumenthal"),
+        ("lwaes256b", "sha", "aes256-blumenthal"),
+        ("lwmd5aes256b", "md5", "aes256-blumenthal"),
     ],
 )
 async def test_every_fast_protocol_pair_interoperates_with_snmpd(
@@ -189,14 +194,26 @@ async def test_every_fast_protocol_pair_interoperates_with_snmpd(
 
 
 @needs_lab
+@pytest.mark.parametrize("fast_v3", [True, False], ids=["fast-codec", "pysnmp"])
 @pytest.mark.parametrize(
     ("user", "auth", "priv"),
-    [("lwmd5", "md5", "aes"), ("lwsha512aes256", "sha512", "aes256"), ("lwdes", "sha", "des")],
+    [
+        ("lwmd5", "md5", "aes"),
+        ("lwsha224", "sha224", "aes"),
+        ("lwsha384", "sha384", "aes256c"),
+        ("lwsha512aes256", "sha512", "aes256"),
+        ("lwaes192", "sha", "aes192"),
+        ("lwaes192b", "sha256", "aes192-blumenthal"),
+        ("lwaes256b", "sha", "aes256-blumenthal"),
+        ("lwmd5aes256b", "md5", "aes256-blumenthal"),
+        ("lwdes", "sha", "des"),
+    ],
 )
 async def test_configured_v3_protocols_poll_up_and_only_des_takes_pysnmp(
-    lab: Lab, user: str, auth: str, priv: str
+    lab: Lab, user: str, auth: str, priv: str, fast_v3: bool
 ) -> None:
-    poller = SnmpPoller()
+    # Each name as check-config takes it, against net-snmp's user of that protocol pair.
+    poller = SnmpPoller(fast_v3=fast_v3)
     context = ProbeContext(icmp_privileged=None, snmp=poller)
     spec = lab.v3(user=user, auth_protocol=auth, priv_protocol=priv, interface={"index": 1})
     try:
@@ -204,7 +221,7 @@ async def test_configured_v3_protocols_poll_up_and_only_des_takes_pysnmp(
     finally:
         await poller.close()
     assert result.outcome is Outcome.UP, result.error
-    assert poller.pysnmp_gets == (1 if priv == "des" else 0)
+    assert poller.pysnmp_gets == (1 if priv == "des" or not fast_v3 else 0)
 
 
 def _open_sockets() -> int:
@@ -395,6 +412,25 @@ def test_aes256_keys_are_extended_as_pysnmp_extends_them(
     ours = priv_key(digest, password_to_key(digest, b"lw-priv-secret"), engine_id, 32)
     assert ours == bytes(expected)
     assert len(ours) == 32
+
+
+@pytest.mark.parametrize("size", [24, 32])
+@pytest.mark.parametrize(
+    ("auth", "digest"),
+    [(hlapi.USM_AUTH_HMAC96_MD5, "md5"), (hlapi.USM_AUTH_HMAC96_SHA, "sha1")],
+)
+def test_blumenthal_keys_are_extended_as_pysnmp_extends_them(
+    auth: tuple[int, ...], digest: str, size: int
+) -> None:
+    engine_id = bytes.fromhex("80001f8880e9bd0c1d12667a5100000000")
+    theirs = AesBlumenthal192() if size == 24 else AesBlumenthal256()
+    expected = theirs.localize_key(
+        auth, theirs.hash_passphrase(auth, b"lw-priv-secret"), OctetString(engine_id)
+    )
+    master = password_to_key(digest, b"lw-priv-secret")
+    ours = priv_key(digest, master, engine_id, size, "blumenthal")
+    assert ours == bytes(expected)
+    assert ours != priv_key(digest, master, engine_id, size, "reeder")
 
 
 def test_discovery_is_the_message_net_snmp_sends() -> None:
