@@ -240,6 +240,7 @@ class _Device:
     counters: dict[int, _Snapshot] = field(default_factory=dict)
     uptime: tuple[int, float] | None = None  # last (sysUpTime ticks, monotonic)
     pysnmp: tuple[Any, Any] | None = None  # (auth data, transport target)
+    pysnmp_targets: dict[int, Any] = field(default_factory=dict)  # retries -> target
     usm: UsmUser | None = None  # the fast v3 path's user, when it serves this device
 
 
@@ -769,23 +770,108 @@ class SnmpPoller:
         self, device: _Device, oids: Sequence[Oid]
     ) -> tuple[int, int, dict[bytes, Value]]:
         engine, auth, target = await self._pysnmp_session(device)
-        self.pysnmp_gets += 1
-        try:
-            indication, status, index, varbinds = await hlapi.get_cmd(
-                engine,
-                auth,
-                target,
-                hlapi.ContextData(),
-                *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids),
-                lookupMib=False,
-            )
-        except PySnmpError as exc:
-            raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
-        self._enlarge_engine_buffer(engine)
-        if indication:
-            raise _indication_failure(device.key, indication)
+        key = device.key
+        split = key.version == "3" and key.retries > 0 and _holds_engine(engine, target)
+        if split:
+            # The first try alone: unanswered, it may be a changed engine ID that pysnmp
+            # would keep sending to. A discovery tells, and the rest of the tries follow.
+            target = await self._pysnmp_target(device, retries=0)
+        for attempt in range(2):
+            self.pysnmp_gets += 1
+            try:
+                indication, status, index, varbinds = await hlapi.get_cmd(
+                    engine,
+                    auth,
+                    target,
+                    hlapi.ContextData(),
+                    *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids),
+                    lookupMib=False,
+                )
+            except PySnmpError as exc:
+                raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+            self._enlarge_engine_buffer(engine)
+            if not indication:
+                break
+            if attempt == 0 and split and isinstance(indication, errind.RequestTimedOut):
+                target = await self._pysnmp_target(device, retries=key.retries - 1)
+                await self._check_pysnmp_engine(engine, target, device, retries=key.retries - 1)
+                continue
+            if attempt or not self._pysnmp_rediscover(engine, device, indication):
+                raise _indication_failure(device.key, indication)
+            target = await self._pysnmp_target(device, retries=key.retries)
         values = {encode_oid(tuple(name)): _from_pysnmp(value) for name, value in varbinds}
         return int(status), int(index), values
+
+    async def _pysnmp_target(self, device: _Device, *, retries: int) -> Any:
+        """The device's pysnmp transport target with `retries` (fewer than configured)."""
+        target = device.pysnmp_targets.get(retries)
+        if target is None:
+            assert device.address is not None
+            target_class = (
+                hlapi.Udp6TransportTarget if ":" in device.address[0] else hlapi.UdpTransportTarget
+            )
+            target = await target_class.create(
+                device.address[:2], timeout=device.key.timeout_s, retries=retries
+            )
+            device.pysnmp_targets[retries] = target
+        return target
+
+    def _pysnmp_rediscover(self, engine: Any, device: _Device, indication: Any) -> bool:
+        """After a USM report or a timeout, make pysnmp learn the agent's engine ID again.
+
+        pysnmp keeps the engine ID it discovered per address for minutes and, when the
+        device's engine ID changed, keeps sending to the old one: net-snmp's report goes
+        unheeded (the request times out) and a pysnmp agent's usmStatsUnknownUserNames is
+        final. True when the request is worth resending now (a report came back at once);
+        after a timeout the next request rediscovers, within its own time.
+        """
+        timed_out = isinstance(indication, errind.RequestTimedOut)
+        if device.key.version != "3" or not (timed_out or isinstance(indication, _AUTH_PROBLEMS)):
+            return False
+        assert device.address is not None
+        if not _forget_peer_engine(engine, device.address):
+            return False  # it was a discovery that failed: nothing learnt to forget
+        log.info(
+            "snmp v3 engine to be discovered again device=%s reason=%s",
+            device.key,
+            "timeout" if timed_out else indication,
+        )
+        return not timed_out
+
+    async def _check_pysnmp_engine(
+        self, engine: Any, target: Any, device: _Device, *, retries: int | None = None
+    ) -> None:
+        """Is the engine ID pysnmp holds for a v3 agent still the agent's own?
+
+        Asked before a walk (which comes after a long pause, or after the agent restarted,
+        when a changed engine ID is likeliest) and when a GET's first try went unanswered:
+        pysnmp would only time out on a stale one. One discovery through our codec (a
+        small unauthenticated exchange) tells; `retries` bounds it to the time left.
+        """
+        if device.key.version != "3":
+            return
+        held = _holds_engine(engine, target)
+        if held is None:
+            return  # pysnmp discovers it itself
+        assert device.address is not None
+        if self._v3 is None:
+            self._v3 = V3Client()
+        key = device.key
+        try:
+            current = await self._v3.discover(
+                device.address,
+                timeout_s=key.timeout_s,
+                retries=key.retries if retries is None else retries,
+            )
+        except SnmpTimeout:
+            raise _timeout(key) from None
+        if held != current and _forget_peer_engine(engine, device.address):
+            log.info(
+                "snmp v3 engine discovered again device=%s reason=engine-id engine_id=%s was=%s",
+                key,
+                current.hex(),
+                held.hex(),
+            )
 
     async def _walk(self, device: _Device, column: Oid) -> dict[int, Value]:
         """ifIndex -> value of one IF-MIB column, by GETBULK."""
@@ -794,34 +880,83 @@ class SnmpPoller:
         rows: dict[int, Value] = {}
         async with device.slots, self._slots:
             self.walks += 1
-            try:
-                async for indication, status, _index, varbinds in hlapi.bulk_walk_cmd(
-                    engine,
-                    auth,
-                    target,
-                    hlapi.ContextData(),
-                    0,
-                    50,
-                    hlapi.ObjectType(hlapi.ObjectIdentity(column)),
-                    lookupMib=False,
-                    lexicographicMode=False,
-                ):
-                    if indication:
-                        raise _indication_failure(device.key, indication)
-                    if status:
-                        status_name = _ERROR_STATUS.get(int(status), str(status))
-                        raise SnmpFailure(
-                            Outcome.UNKNOWN,
-                            f"agent {device.key} answered {status_name} walking {_dotted(column)}",
-                        )
-                    for name, value in varbinds:
-                        oid = tuple(name)
-                        if oid[: len(column)] == column and len(oid) == len(column) + 1:
-                            rows[oid[-1]] = _from_pysnmp(value)
-            except PySnmpError as exc:
-                raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+            await self._check_pysnmp_engine(engine, target, device)
+            for attempt in range(2):
+                try:
+                    rows = await self._walk_once(engine, auth, target, device, column)
+                    break
+                except _WalkIndication as failed:
+                    if attempt or not self._pysnmp_rediscover(engine, device, failed.indication):
+                        raise _indication_failure(device.key, failed.indication) from None
         self._enlarge_engine_buffer(engine)
         return rows
+
+    async def _walk_once(
+        self, engine: Any, auth: Any, target: Any, device: _Device, column: Oid
+    ) -> dict[int, Value]:
+        rows: dict[int, Value] = {}
+        try:
+            async for indication, status, _index, varbinds in hlapi.bulk_walk_cmd(
+                engine,
+                auth,
+                target,
+                hlapi.ContextData(),
+                0,
+                50,
+                hlapi.ObjectType(hlapi.ObjectIdentity(column)),
+                lookupMib=False,
+                lexicographicMode=False,
+            ):
+                if indication:
+                    raise _WalkIndication(indication)
+                if status:
+                    status_name = _ERROR_STATUS.get(int(status), str(status))
+                    raise SnmpFailure(
+                        Outcome.UNKNOWN,
+                        f"agent {device.key} answered {status_name} walking {_dotted(column)}",
+                    )
+                for name, value in varbinds:
+                    oid = tuple(name)
+                    if oid[: len(column)] == column and len(oid) == len(column) + 1:
+                        rows[oid[-1]] = _from_pysnmp(value)
+        except PySnmpError as exc:
+            raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+        return rows
+
+
+class _WalkIndication(Exception):
+    def __init__(self, indication: Any) -> None:
+        super().__init__(str(indication))
+        self.indication = indication
+
+
+def _holds_engine(engine: Any, target: Any) -> bytes | None:
+    """The engine ID pysnmp has discovered for a target's agent, if any."""
+    model = engine.message_processing_subsystems.get(3)
+    held = model.get_peer_engine_info(*target.get_transport_info())[0]
+    return None if held is None else bytes(held)
+
+
+def _forget_peer_engine(engine: Any, address: tuple[Any, ...]) -> bool:
+    """Drop pysnmp's cached engine ID for `address`; True if there was one.
+
+    pysnmp offers no call for it: its SNMPv3 message processing keeps the cache (and an
+    expiry queue naming the same keys) in private attributes.
+    """
+    model = engine.message_processing_subsystems.get(3)
+    prefix = "_SnmpV3MessageProcessingModel__"
+    cache = getattr(model, prefix + "engineIdCache", None)
+    expiring = getattr(model, prefix + "engineIdCacheExpQueue", None)
+    if not isinstance(cache, dict) or not isinstance(expiring, dict):
+        log.warning("snmp cannot reset pysnmp's engine ID cache (pysnmp version changed?)")
+        return False
+    keys = [k for k in cache if tuple(k[1])[:2] == tuple(address[:2])]
+    for k in keys:
+        del cache[k]
+        for queued in expiring.values():
+            while k in queued:  # pysnmp would delete it again, and fail, when it expires
+                queued.remove(k)
+    return bool(keys)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,16 @@ does USM (RFC 3414) in a few hash and cipher calls:
   configuration have always meant and must keep meaning, or Blumenthal's (net-snmp's
   default ``AES-256``, ``aes256-blumenthal``). DES (CBC with a 56-bit key) stays with
   pysnmp: the poller sends those users' GETs there.
-- reports: usmStatsNotInTimeWindows resynchronises and retries once, as does
-  usmStatsUnknownEngineIDs (the agent got a new engine ID) after a new discovery; any other
-  report is a `UsmError` saying which counter and what to check.
+- reports: usmStatsNotInTimeWindows resynchronises and retries once. Any report about
+  credentials the agent's engine had taken before means the engine may have changed (HA
+  failover, a replaced box, an agent that lost its persistent state; net-snmp then says
+  usmStatsUnknownEngineIDs, pysnmp's agents usmStatsUnknownUserNames): the engine is
+  discovered again and the request resent, once. A report that persists, or one about
+  credentials never answered, is a `UsmError` saying which counter and what to check.
+- a request that timed out makes the next one to that agent start with a discovery, so an
+  engine that changed while the device was silent is learnt as soon as it answers.
+  Discoveries and resends share the request's own time (its tries), never add to it; each
+  rediscovery logs one INFO line.
 
 An agent that cannot decrypt a request drops it silently (net-snmp does), which would
 look like a dead device. Until a user's credentials have been answered once by an engine,
@@ -488,10 +495,11 @@ class Engine:
 @dataclass(frozen=True, slots=True)
 class _Request:
     address: tuple[Any, ...]
-    user: UsmUser
+    user: UsmUser | None  # None: a discovery only
     varbinds: Sequence[bytes]
     timeout_s: float
     retries: int
+    deadline: float  # the event loop's clock: every exchange for the request ends by then
 
 
 class V3Client(DatagramClient):
@@ -503,6 +511,7 @@ class V3Client(DatagramClient):
         self._engines: dict[tuple[Any, ...], Engine] = {}
         # (address, user) -> the engine ID that last answered these credentials
         self._verified: dict[tuple[tuple[Any, ...], UsmUser], bytes] = {}
+        self._suspect: set[tuple[Any, ...]] = set()  # peers whose last request timed out
         self._sessions: dict[tuple[UsmUser, bytes], Session] = {}
         self._master_keys: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self._salts = itertools.count(secrets.randbits(64))
@@ -520,23 +529,35 @@ class V3Client(DatagramClient):
     ) -> Response:
         """One authPriv GetRequest to a resolved `address`.
 
-        Raises SnmpTimeout when the agent does not answer and UsmError when it refuses
-        the credentials.
+        Everything it sends (discoveries, resends after a report) fits in the time of the
+        request's own tries, `timeout_s` x (`retries` + 1). Raises SnmpTimeout when the
+        agent does not answer and UsmError when it refuses the credentials.
         """
         peer = address[:2]
-        request = _Request(address, user, varbinds, timeout_s, retries)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s * (retries + 1)
+        request = _Request(address, user, varbinds, timeout_s, retries, deadline)
         engine = self._engines.get(peer)
-        fresh = engine is None or self._verified.get((peer, user)) != engine.engine_id
-        if engine is None or fresh:
-            # Unanswered credentials: discover first, to tell a silent agent from a dead one.
-            engine = await self._discover(request)
-        reply = await self._ask(request, engine, fresh)
+        discovered = False
+        if engine is None or peer in self._suspect or not self._answered(peer, user, engine):
+            # Unanswered credentials: discover first, to tell a silent agent from a dead
+            # one. A peer that went silent: its engine may have changed meanwhile.
+            reason = "silent" if engine is not None and peer in self._suspect else "new"
+            engine = await self._discover(request, reason)
+            discovered = True
+        reply = await self._ask(request, engine)
         if reply.report == NOT_IN_TIME_WINDOWS and reply.authenticated:
             engine = self._resync(peer, engine, reply)
-            reply = await self._ask(request, engine, fresh)
-        elif reply.report == UNKNOWN_ENGINE_IDS:
-            engine = await self._discover(request)
-            reply = await self._ask(request, engine, True)
+            reply = await self._ask(request, engine)
+        if reply.report is not None and not discovered:
+            # Any report about credentials that engine took before: the device may have a
+            # new engine ID (HA failover, a replaced box, an agent that lost its state).
+            # net-snmp says usmStatsUnknownEngineIDs, pysnmp's agents usmStatsUnknownUserNames.
+            engine = await self._discover(request, _REPORTS.get(reply.report, ("report",))[0])
+            reply = await self._ask(request, engine)
+            if reply.report == NOT_IN_TIME_WINDOWS and reply.authenticated:
+                engine = self._resync(peer, engine, reply)
+                reply = await self._ask(request, engine)
         if reply.report is not None:
             raise _report_error(reply.report)
         self._verified[(peer, user)] = engine.engine_id
@@ -549,8 +570,14 @@ class V3Client(DatagramClient):
             self._engines[peer] = Engine(engine.engine_id, reply.boots, reply.engine_time, now)
         return reply.response
 
-    async def _ask(self, request: _Request, engine: Engine, fresh: bool) -> Reply:
-        session = await self._session(request.user, engine.engine_id)
+    def _answered(self, peer: tuple[Any, ...], user: UsmUser, engine: Engine) -> bool:
+        return self._verified.get((peer, user)) == engine.engine_id
+
+    async def _ask(self, request: _Request, engine: Engine) -> Reply:
+        peer, user = request.address[:2], request.user
+        assert user is not None  # only discoveries go without
+        fresh = not self._answered(peer, user, engine)
+        session = await self._session(user, engine.engine_id)
         msg_id = self.next_id()
         salt = (next(self._salts) & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "big")
         engine_time = engine.time_at(self._clock())
@@ -563,35 +590,64 @@ class V3Client(DatagramClient):
                 functools.partial(decode_reply, session, msg_id),
                 timeout_s=request.timeout_s,
                 retries=request.retries,
+                deadline=request.deadline,
             )
         except SnmpTimeout:
             if fresh:  # it answered the discovery a moment ago
                 raise _silent() from None
+            # Once silent, the next request starts with a discovery: a device back with
+            # another engine ID may drop what is addressed to the old one without a report.
+            self._suspect.add(peer)
             raise
         if isinstance(reply, UsmError):
             raise reply
         return reply
 
-    async def _discover(self, request: _Request) -> Engine:
+    async def discover(self, address: tuple[Any, ...], *, timeout_s: float, retries: int) -> bytes:
+        """The agent's snmpEngineID, asked now; raises SnmpTimeout. For requests that
+        another SNMP engine (pysnmp) sends: it tells whether that engine's notion is stale."""
+        deadline = asyncio.get_running_loop().time() + timeout_s * (retries + 1)
+        request = _Request(address, None, (), timeout_s, retries, deadline)
+        return (await self._discover(request, "asked")).engine_id
+
+    async def _discover(self, request: _Request, reason: str) -> Engine:
+        peer = request.address[:2]
         msg_id = self.next_id()
-        engine_id, boots, engine_time = await self.exchange(
-            request.address,
-            msg_id,
-            encode_discovery(msg_id),
-            decode_discovery,
-            timeout_s=request.timeout_s,
-            retries=request.retries,
-        )
+        try:
+            engine_id, boots, engine_time = await self.exchange(
+                request.address,
+                msg_id,
+                encode_discovery(msg_id),
+                decode_discovery,
+                timeout_s=request.timeout_s,
+                retries=request.retries,
+                deadline=request.deadline,
+            )
+        except SnmpTimeout:
+            if peer in self._engines:
+                self._suspect.add(peer)
+            raise
         engine = Engine(engine_id, boots, engine_time, self._clock())
         self.discoveries += 1
-        peer = request.address[:2]
         previous = self._engines.get(peer)
         self._engines[peer] = engine
-        if previous is None or previous.engine_id != engine_id:
+        self._suspect.discard(peer)
+        if reason == "asked":
+            pass  # for another SNMP engine, which says what it does with the answer
+        elif previous is None:
             log.info(
                 "snmp v3 engine discovered peer=%s engine_id=%s boots=%d",
                 peer[0],
                 engine_id.hex(),
+                boots,
+            )
+        else:
+            log.info(
+                "snmp v3 engine discovered again peer=%s reason=%s engine_id=%s was=%s boots=%d",
+                peer[0],
+                reason,
+                engine_id.hex(),
+                previous.engine_id.hex(),
                 boots,
             )
         return engine
@@ -647,3 +703,4 @@ class V3Client(DatagramClient):
         self._sessions.clear()
         self._engines.clear()
         self._verified.clear()
+        self._suspect.clear()

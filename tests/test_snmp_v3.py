@@ -327,6 +327,77 @@ async def test_v3_polls_survive_an_agent_that_returns_with_a_new_engine_id(
 
 
 @needs_lab
+async def test_every_kind_of_v3_probe_is_up_at_once_after_the_device_gets_a_new_engine_id(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An HA failover or a replaced box: same address and users, another snmpEngineID.
+    # DES goes through pysnmp; so do the walks that resolve names, and the alias below
+    # is walked for the first time after the change.
+    poller = SnmpPoller()
+    context = ProbeContext(icmp_privileged=None, snmp=poller)
+    before = {
+        "des": lab.v3(user="lwdes", priv_protocol="des", interface={"index": _index("sta")}),
+        "md5-des": lab.v3(
+            user="lwmd5des", auth_protocol="md5", priv_protocol="des", interface={"name": "sta"}
+        ),
+        "aes-by-name": lab.v3(interface={"name": "uplink"}),
+        "aes-by-index": lab.v3(interface={"index": _index("uplink")}),
+    }
+    after = {**before, "aes-by-alias": lab.v3(interface={"alias": "CID-1001"})}
+    try:
+        for name, spec in before.items():
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.UP, (name, result.error)
+        engine_id = lab.snmpget("1.3.6.1.6.3.10.2.1.1.0")
+        await asyncio.to_thread(lab.stop)
+        (lab.directory / "persist" / "snmpd.conf").unlink()  # all it persisted is gone
+        await asyncio.to_thread(lab.start)
+        lab.set_alias("sta", "CID-1001")
+        assert lab.snmpget("1.3.6.1.6.3.10.2.1.1.0") != engine_id
+        with caplog.at_level(logging.INFO, logger="probes"):
+            for _ in range(2):
+                for name, spec in after.items():
+                    result = await probe_snmp(spec, context)
+                    assert result.outcome is Outcome.UP, (name, result.error)
+    finally:
+        await poller.close()
+    rediscoveries = [r for r in caplog.records if "discovered again" in r.getMessage()]
+    # One line per engine that learnt it (our codec, pysnmp's), not one per probe or poll.
+    assert 1 <= len(rediscoveries) <= 2, [r.getMessage() for r in rediscoveries]
+
+
+@needs_lab
+async def test_a_silent_v3_device_is_down_within_its_deadline_and_back_when_it_answers(
+    lab: Lab,
+) -> None:
+    poller = SnmpPoller()
+    context = ProbeContext(icmp_privileged=None, snmp=poller)
+    specs = [
+        lab.v3(interface={"index": 1}, timeout="300ms"),
+        lab.v3(user="lwdes", priv_protocol="des", interface={"index": 1}, timeout="300ms"),
+    ]
+    try:
+        for spec in specs:
+            assert (await probe_snmp(spec, context)).outcome is Outcome.UP
+        await asyncio.to_thread(lab.stop)
+        (lab.directory / "persist" / "snmpd.conf").unlink()
+        for spec in specs:
+            started = time.monotonic()
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.DOWN, result.error
+            assert result.error is not None
+            assert result.error.startswith("timeout: no reply")
+            assert time.monotonic() - started < spec.max_run_time().total_seconds() + 0.2
+        await asyncio.to_thread(lab.start)  # back, with another engine ID
+        lab.set_alias("sta", "CID-1001")
+        for spec in specs:
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.UP, result.error
+    finally:
+        await poller.close()
+
+
+@needs_lab
 @pytest.mark.parametrize("drift_s", [1000.0, 10_000_000.0])
 async def test_a_drifting_clock_is_resynchronised_and_the_get_succeeds(
     lab: Lab, drift_s: float
