@@ -12,7 +12,12 @@ import contextlib
 import functools
 import logging
 import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +29,7 @@ from pysnmp.proto.secmod.eso.priv.aes192 import AesBlumenthal192
 from pysnmp.proto.secmod.eso.priv.aes256 import Aes256, AesBlumenthal256
 from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
 
+from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome
 from probes import ProbeContext
 from probes.snmp import probe_snmp
@@ -395,6 +401,65 @@ async def test_a_silent_v3_device_is_down_within_its_deadline_and_back_when_it_a
             assert result.outcome is Outcome.UP, result.error
     finally:
         await poller.close()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _pysnmp_agent(port: int, engine_id: str) -> Iterator[None]:
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "tests.snmp_pysnmp_agent", str(port), engine_id, "lwuser",
+         V3_AUTH, V3_PRIV],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    try:
+        assert agent.stdout is not None
+        assert agent.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        agent.terminate()
+        agent.wait(10)
+
+
+@pytest.mark.parametrize("fast_v3", [True, False], ids=["fast-codec", "pysnmp"])
+async def test_a_pysnmp_agent_back_with_a_new_engine_id_is_up_at_once(
+    fast_v3: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Such agents answer the old engine ID with usmStatsUnknownUserNames, not
+    # usmStatsUnknownEngineIDs: any report about credentials once taken means rediscover.
+    port = _free_udp_port()
+    spec = SnmpProbe.model_validate(
+        {
+            "id": "snmp",
+            "kind": "snmp",
+            "host": f"127.0.0.1:{port}",
+            "version": "3",
+            "user": "lwuser",
+            "auth_key": V3_AUTH,
+            "priv_key": V3_PRIV,
+            "timeout": "1s",
+            "interface": {"index": 1},
+        }
+    )
+    poller = SnmpPoller(fast_v3=fast_v3)
+    context = ProbeContext(icmp_privileged=None, snmp=poller)
+    try:
+        with _pysnmp_agent(port, "8000c53f0401020304"):
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.UP, result.error
+        with _pysnmp_agent(port, "8000c53f04a0b0c0d0"), caplog.at_level(logging.INFO, "probes"):
+            for _ in range(3):
+                result = await probe_snmp(spec, context)
+                assert result.outcome is Outcome.UP, result.error
+    finally:
+        await poller.close()
+    again = [r.getMessage() for r in caplog.records if "discovered again" in r.getMessage()]
+    assert len(again) == 1, again  # once, not once per poll
 
 
 @needs_lab
