@@ -63,31 +63,54 @@ Oid = tuple[int, ...]
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
+IF_SPEED: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 5)
 IF_ADMIN_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 IF_OPER_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+IF_IN_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 10)
 IF_IN_DISCARDS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 13)
 IF_IN_ERRORS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 14)
+IF_OUT_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 16)
+IF_OUT_DISCARDS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 19)
 IF_OUT_ERRORS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 20)
 IF_NAME: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
 IF_HC_IN_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)
 IF_HC_OUT_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10)
+IF_HIGH_SPEED: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 15)
 IF_ALIAS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18)
 
 NAME_COLUMNS: Mapping[str, Oid] = {"descr": IF_DESCR, "name": IF_NAME, "alias": IF_ALIAS}
 
-# (metric, column, counter modulus, factor): the rate is factor x delta / seconds.
-_COUNTERS: tuple[tuple[str, Oid, int, float], ...] = (
-    ("in_bps", IF_HC_IN_OCTETS, 1 << 64, 8.0),
-    ("out_bps", IF_HC_OUT_OCTETS, 1 << 64, 8.0),
-    ("in_errors_per_s", IF_IN_ERRORS, 1 << 32, 1.0),
-    ("out_errors_per_s", IF_OUT_ERRORS, 1 << 32, 1.0),
-    ("in_discards_per_s", IF_IN_DISCARDS, 1 << 32, 1.0),
+# (metric, column, counter modulus, octets?): the rate is delta / seconds, x 8 for octets.
+# Octets come from the 64-bit ifXTable counters where the interface has them, else from
+# ifTable's 32-bit ones (many older ports and whole devices have only those).
+_COUNTERS: tuple[tuple[str, Oid, int, bool], ...] = (
+    ("in_bps", IF_HC_IN_OCTETS, 1 << 64, True),
+    ("out_bps", IF_HC_OUT_OCTETS, 1 << 64, True),
+    ("in_bps", IF_IN_OCTETS, 1 << 32, True),
+    ("out_bps", IF_OUT_OCTETS, 1 << 32, True),
+    ("in_errors_per_s", IF_IN_ERRORS, 1 << 32, False),
+    ("out_errors_per_s", IF_OUT_ERRORS, 1 << 32, False),
+    ("in_discards_per_s", IF_IN_DISCARDS, 1 << 32, False),
+    ("out_discards_per_s", IF_OUT_DISCARDS, 1 << 32, False),
 )
-INTERFACE_COLUMNS: tuple[Oid, ...] = (
+_WIDE = (IF_HC_IN_OCTETS, IF_HC_OUT_OCTETS, IF_HIGH_SPEED)  # read where ifXTable has them
+_NARROW = (IF_IN_OCTETS, IF_OUT_OCTETS)  # read where it has not
+_ALWAYS = (
     IF_OPER_STATUS,
     IF_ADMIN_STATUS,
-    *(column for _, column, _, _ in _COUNTERS),
+    IF_SPEED,
+    IF_IN_ERRORS,
+    IF_OUT_ERRORS,
+    IF_IN_DISCARDS,
+    IF_OUT_DISCARDS,
 )
+INTERFACE_COLUMNS: tuple[Oid, ...] = (*_ALWAYS, *_WIDE)  # an interface with 64-bit counters
+_SATURATED = (1 << 32) - 1  # ifSpeed of an interface faster than 4.29 Gbit/s
+# The smallest Ethernet frame takes 84 octets on the wire (with preamble and gap): no
+# interface counts more errors or discards per second than that many frames fill.
+_MIN_FRAME_BITS = 84 * 8
+_SLACK = 1.5  # agents' counters and sysUpTime are not sampled at one instant
+_FROZEN_AFTER_S = 5.0  # sysUpTime unchanged over this much of our time: it stands still
 
 _TICKS = 1 << 32  # TimeTicks wrap after 497 days
 _ERROR_STATUS = {
@@ -239,6 +262,8 @@ class _Device:
     walking: dict[str, asyncio.Lock] = field(default_factory=dict)
     counters: dict[int, _Snapshot] = field(default_factory=dict)
     uptime: tuple[int, float] | None = None  # last (sysUpTime ticks, monotonic)
+    uptime_frozen: bool = False  # sysUpTime stood still between polls
+    wide: dict[int, bool] = field(default_factory=dict)  # ifIndex -> has 64-bit octets
     pysnmp: tuple[Any, Any] | None = None  # (auth data, transport target)
     pysnmp_targets: dict[int, Any] = field(default_factory=dict)  # retries -> target
     usm: UsmUser | None = None  # the fast v3 path's user, when it serves this device
@@ -510,9 +535,19 @@ class SnmpPoller:
                     results[ref] = SnmpFailure(
                         Outcome.UNKNOWN, f"no interface with ifIndex {if_index} on {device.key}"
                     )
+                elif found.names.get(ref[0]) == str(ref[1]):
+                    # Still named so in ifXTable, only ifTable lacks the row: walking
+                    # again would find the same ifIndex, poll after poll.
+                    results[ref] = SnmpFailure(
+                        Outcome.UNKNOWN,
+                        f"{describe_ref(ref)} is ifIndex {if_index} in ifXTable, but "
+                        f"ifTable has no such row on {device.key}: the agent gives no "
+                        "status for it",
+                    )
                 else:
                     moved.add(ref)
-            elif ref[0] != "index" and found.names.get(ref[0]) != str(ref[1]):
+            elif ref[0] != "index" and found.names.get(ref[0], str(ref[1])) != str(ref[1]):
+                # (A naming column the agent failed to read is taken as unchanged.)
                 moved.add(ref)
             else:
                 results[ref] = found.reading
@@ -523,7 +558,9 @@ class SnmpPoller:
     ) -> tuple[dict[int, _Interface | SnmpFailure], Reading]:
         oids: list[Oid] = [SYS_UPTIME]
         for if_index in chunk:
-            oids += [(*column, if_index) for column in INTERFACE_COLUMNS]
+            wide = device.wide.get(if_index)
+            columns = (*_ALWAYS, *(_WIDE if wide is not False else ()), *(() if wide else _NARROW))
+            oids += [(*column, if_index) for column in columns]
             oids += [(*NAME_COLUMNS[kind], if_index) for kind in sorted(checks.get(if_index, ()))]
         got = await self._get(device, oids)
         if got.error_status == 1 and len(chunk) > 1:
@@ -539,22 +576,44 @@ class SnmpPoller:
                 self._read_chunk(device, chunk[len(chunk) // 2 :], checks),
             )
             return {**halves[0][0], **halves[1][0]}, halves[0][1]
-        if got.error_status:
+        failed: dict[bytes, str] = {}  # OID content -> the error the agent gave for it
+        while got.error_status:
             status = _ERROR_STATUS.get(got.error_status, str(got.error_status))
-            raise SnmpFailure(
-                Outcome.UNKNOWN,
-                f"agent {device.key} answered {status} (varbind {got.error_index})",
+            if not 1 <= got.error_index <= len(oids):
+                if len(chunk) > 1:  # it names no culprit: ask about the halves apart
+                    halves = await asyncio.gather(
+                        self._read_chunk(device, chunk[: len(chunk) // 2], checks),
+                        self._read_chunk(device, chunk[len(chunk) // 2 :], checks),
+                    )
+                    return {**halves[0][0], **halves[1][0]}, halves[0][1]
+                raise SnmpFailure(
+                    Outcome.UNKNOWN,
+                    f"agent {device.key} answered {status} (varbind {got.error_index})",
+                )
+            # One varbind the agent cannot read (genErr on a counter, noAccess) fails the
+            # whole PDU: ask again without it, as net-snmp's snmpget does, so that no
+            # interface depends on another's counter. Each round drops one varbind.
+            culprit = oids.pop(got.error_index - 1)
+            failed[_encoded(culprit)[0]] = status
+            log.debug(
+                "snmp varbind failed, asking without it device=%s oid=%s error=%s",
+                device.key,
+                _dotted(culprit),
+                status,
             )
+            if not oids:
+                got = _Get(0, 0, {}, got.round_trip_ms, got.received_at)
+                break
+            got = await self._get(device, oids)
         uptime = got.values.get(_encoded(SYS_UPTIME)[0])
-        ticks = uptime if isinstance(uptime, int) else None
-        self._note_uptime(device, ticks, got.received_at)
+        ticks = self._note_uptime(device, uptime if isinstance(uptime, int) else None, got)
         plain = Reading(
             device=str(device.key),
             round_trip_ms=got.round_trip_ms,
-            uptime_s=None if ticks is None else ticks / 100.0,
+            uptime_s=uptime / 100.0 if isinstance(uptime, int) else None,
         )
         found = {
-            if_index: self._interface(device, if_index, got, ticks, checks, plain)
+            if_index: self._interface(device, if_index, got, ticks, checks, plain, failed)
             for if_index in chunk
         }
         return found, plain
@@ -567,14 +626,27 @@ class SnmpPoller:
         ticks: int | None,
         checks: Mapping[int, set[str]],
         plain: Reading,
+        failed: Mapping[bytes, str],
     ) -> _Interface | SnmpFailure:
         def value(column: Oid) -> Value:
             return got.values.get(_encoded((*column, if_index))[0])
 
+        names = {
+            kind: _text(value(NAME_COLUMNS[kind]))
+            for kind in checks.get(if_index, ())
+            if _encoded((*NAME_COLUMNS[kind], if_index))[0] not in failed
+        }
         oper, admin = value(IF_OPER_STATUS), value(IF_ADMIN_STATUS)
+        error = failed.get(_encoded((*IF_OPER_STATUS, if_index))[0])
+        if error is not None:
+            return SnmpFailure(
+                Outcome.UNKNOWN,
+                f"agent {device.key} answered {error} for ifOperStatus of ifIndex {if_index}",
+            )
         if oper is Missing.NO_SUCH_INSTANCE or oper is Missing.END_OF_MIB_VIEW:
             device.counters.pop(if_index, None)
-            return _Interface(None, {})
+            device.wide.pop(if_index, None)
+            return _Interface(None, names)
         if not isinstance(oper, int):
             return SnmpFailure(
                 Outcome.UNKNOWN,
@@ -582,15 +654,22 @@ class SnmpPoller:
                 f"({_show(oper)}); does it implement IF-MIB, and may this community or "
                 "user read it?",
             )
-        names = {kind: _text(value(NAME_COLUMNS[kind])) for kind in checks.get(if_index, ())}
+        hc_in = value(IF_HC_IN_OCTETS)
+        if isinstance(hc_in, int):
+            device.wide[if_index] = True
+        elif isinstance(hc_in, Missing):  # asked, and the agent has no such counter
+            device.wide[if_index] = False
         counters = {c: v for _, c, _, _ in _COUNTERS if isinstance(v := value(c), int)}
         current = _Snapshot(ticks, got.received_at, counters)
         previous = device.counters.get(if_index)
-        metrics = _rates(previous, current)
+        speed_bps = _speed_bps(value(IF_SPEED), value(IF_HIGH_SPEED))
+        metrics = _rates(previous, current, speed_bps)
         if previous is None or _elapsed(previous, current) > 0:
             # Two polls inside one clock tick: keep the older snapshot for the next rate.
             device.counters[if_index] = current
         metrics["if_index"] = float(if_index)
+        if speed_bps is not None:
+            metrics["speed_bps"] = speed_bps
         reading = Reading(
             device=plain.device,
             round_trip_ms=plain.round_trip_ms,
@@ -602,13 +681,35 @@ class SnmpPoller:
         )
         return _Interface(reading, names)
 
-    def _note_uptime(self, device: _Device, ticks: int | None, now: float) -> None:
-        """Forget counters (and cached names) when the agent restarted since last time."""
+    def _note_uptime(self, device: _Device, ticks: int | None, got: _Get) -> int | None:
+        """Forget counters (and cached names) when the agent restarted since last time.
+
+        Returns the ticks to take rates over: None while sysUpTime stands still (some
+        agents' does), when our own clock serves instead.
+        """
         if ticks is None:
-            return
-        previous, device.uptime = device.uptime, (ticks, now)
+            return None
+        now = got.received_at
+        previous = device.uptime
+        if previous is not None and ticks == previous[0]:
+            if now - previous[1] < _FROZEN_AFTER_S:
+                return ticks  # two polls inside one tick
+            if not device.uptime_frozen:
+                device.uptime_frozen = True
+                log.warning(
+                    "snmp agent's sysUpTime stands still, rates use our clock device=%s "
+                    "uptime_s=%.2f",
+                    device.key,
+                    ticks / 100.0,
+                )
+            return None  # and keep when it was first seen, to tell it moving again
+        device.uptime = (ticks, now)
+        if device.uptime_frozen:
+            device.uptime_frozen = False
+            log.info("snmp agent's sysUpTime moves again device=%s", device.key)
+            return ticks
         if previous is None:
-            return
+            return ticks
         old_ticks, old_at = previous
         local_s = now - old_at
         agent_s = ((ticks - old_ticks) % _TICKS) / 100.0
@@ -629,6 +730,7 @@ class SnmpPoller:
             )
             device.counters.clear()
             device.names.clear()  # ifIndexes may have been renumbered
+        return ticks
 
     # -- the wire ------------------------------------------------------------------------
 
@@ -965,25 +1067,40 @@ class _Interface:
     names: dict[str, str]  # naming columns read along, to notice an ifIndex that moved
 
 
-def _rates(previous: _Snapshot | None, current: _Snapshot) -> dict[str, float]:
+def _rates(
+    previous: _Snapshot | None, current: _Snapshot, speed_bps: float | None = None
+) -> dict[str, float]:
     if previous is None:
         return {}
     seconds = _elapsed(previous, current)
     if seconds <= 0:
         return {}
-    rates = {}
-    for metric, column, modulus, factor in _COUNTERS:
+    rates: dict[str, float] = {}
+    for metric, column, modulus, octets in _COUNTERS:
         old, new = previous.counters.get(column), current.counters.get(column)
-        if old is None or new is None:
-            continue
+        if old is None or new is None or metric in rates:
+            continue  # the 64-bit octet counters come first and win
         delta = new - old
         if delta < 0:
+            # Wrapped, or reset (cleared by an operator, interface re-created, line card
+            # swapped) with the agent up. A wrap implies at least as much as the rest of
+            # the counter's range: more than the interface can carry means a reset.
             delta += modulus
-            # A counter that went back by less than half its range was reset (interface
-            # re-created, line card swapped), not wrapped: no rate rather than a huge one.
-            if delta > modulus // 2:
+            if speed_bps:
+                # In octets, or in frames for errors and discards.
+                limit = _SLACK * speed_bps * seconds / (8 if octets else _MIN_FRAME_BITS)
+                if delta > limit:
+                    continue
+            elif delta > modulus // 2 or not octets:
+                # Speed unknown: only a counter half its range back can be a wrap, and an
+                # error or discard counter that wraps between two polls is not plausible.
                 continue
-        rates[metric] = factor * delta / seconds
+        rates[metric] = (8.0 if octets else 1.0) * delta / seconds
+    if speed_bps:
+        for direction in ("in", "out"):
+            bps = rates.get(f"{direction}_bps")
+            if bps is not None:
+                rates[f"{direction}_utilisation_pct"] = 100.0 * bps / speed_bps
     return rates
 
 
@@ -996,8 +1113,27 @@ def _elapsed(previous: _Snapshot, current: _Snapshot) -> float:
 def _text(value: Value) -> str:
     if isinstance(value, bytes):
         # Some agents NUL-terminate ifDescr; names in config never carry the NUL.
-        return value.rstrip(b"\x00").decode("utf-8", errors="replace")
+        value = value.rstrip(b"\x00")
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            # DisplayString is ASCII by the MIB; what is not UTF-8 is in practice a
+            # Latin-1 alias typed on the device ("Müller GmbH"), and must still match.
+            return value.decode("latin-1")
     return "" if value is None or isinstance(value, Missing) else str(value)
+
+
+def _speed_bps(speed: Value, high_speed: Value) -> float | None:
+    """The interface's speed: ifSpeed, or ifHighSpeed (Mbit/s) where ifSpeed saturates."""
+    if (
+        isinstance(high_speed, int)
+        and high_speed > 0
+        and (not isinstance(speed, int) or speed >= _SATURATED or speed <= 0)
+    ):
+        return high_speed * 1_000_000.0
+    if isinstance(speed, int) and speed > 0:
+        return float(speed)
+    return None
 
 
 def _show(value: Value) -> str:

@@ -34,7 +34,7 @@ from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext
 from probes.snmp import interpret, probe_snmp
-from probes.snmp_poller import IF_ALIAS, Reading, SnmpPoller, _rates, _Snapshot
+from probes.snmp_poller import IF_ALIAS, IF_IN_OCTETS, Reading, SnmpPoller, _rates, _Snapshot
 from probes.snmp_v2c import decode_response, encode_get
 from probes.snmp_wire import encode_oid, null_varbind
 from tests.helpers import linkwatch
@@ -516,9 +516,43 @@ def test_octet_rates_unwrap_64_bit_counters_and_skip_resets(
     assert rates.get("in_bps") == expected_bps
 
 
-def test_error_counters_wrap_at_32_bits() -> None:
-    rates = _rates(_snapshot(0, 0, (1 << 32) - 3), _snapshot(200, 0, 7))
-    assert rates["in_errors_per_s"] == 5.0
+@pytest.mark.parametrize(
+    ("old", "new", "speed_bps", "expected"),
+    [
+        pytest.param((1 << 32) - 3, 7, 1e9, 5.0, id="wrap-at-gigabit"),
+        # Cleared from above 2^31 with the agent up: 2^31 errors in 1 s is no wrap.
+        pytest.param((1 << 31) + 5, 3, 1e9, None, id="cleared-at-gigabit"),
+        pytest.param((1 << 32) - 3, 7, None, None, id="speed-unknown-no-wrap"),
+    ],
+)
+def test_error_counters_wrap_only_where_the_interface_could_count_that_many(
+    old: int, new: int, speed_bps: float | None, expected: float | None
+) -> None:
+    rates = _rates(_snapshot(0, 0, old), _snapshot(200, 0, new), speed_bps)
+    assert rates.get("in_errors_per_s") == expected
+
+
+def _octets32(ticks: int, in_octets: int) -> _Snapshot:
+    return _Snapshot(ticks, 0.0, {IF_IN_OCTETS: in_octets})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "speed_bps", "expected_bps"),
+    [
+        pytest.param(4_294_000_000, 20_000, 100e6, 7_898_368.0, id="wrap-on-100M"),
+        # 2^31 + 1,000 cleared to 1,000: as a wrap, 17 Gbit/s in 1 s on a 100 Mbit/s
+        # port; it was cleared (clear counters), so no rate.
+        pytest.param((1 << 31) + 1_000, 1_000, 100e6, None, id="cleared-on-100M"),
+        pytest.param(4_294_000_000, 20_000, None, 7_898_368.0, id="wrap-speed-unknown"),
+    ],
+)
+def test_counter32_octets_wrap_unless_the_rate_exceeds_the_line(
+    old: int, new: int, speed_bps: float | None, expected_bps: float | None
+) -> None:
+    rates = _rates(_octets32(0, old), _octets32(100, new), speed_bps)  # 1 s of agent time
+    assert rates.get("in_bps") == expected_bps
+    if expected_bps is not None and speed_bps is not None:
+        assert rates["in_utilisation_pct"] == pytest.approx(100 * expected_bps / speed_bps)
 
 
 @pytest.mark.parametrize(
