@@ -174,6 +174,8 @@ def request_oids(indexes: Sequence[int]) -> list[tuple[int, ...]]:
 
 
 def netsnmp_rate(indexes: Sequence[int], devices: int, seconds: float, v3: bool) -> float:
+    # snmpget takes at most 128 OIDs a request: as many whole interfaces as fit.
+    indexes = indexes[: (128 - 1) // len(INTERFACE_COLUMNS)]
     oids = [".".join(map(str, oid)) for oid in request_oids(indexes)]
     env = {**os.environ, "MIBS": ""}
     if v3:

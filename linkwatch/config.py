@@ -435,13 +435,26 @@ class IcmpProbe(_ProbeBase):
         return f" plus {self.count - 1} x spacing {format_duration(self.spacing)}"
 
 
+def _interface_name(value: str) -> str:
+    # A blank name would match every interface that has none (most have no alias).
+    if not value.strip():
+        raise ValueError(
+            f"{value!r} is blank and would match every interface without one; "
+            "give the interface's name, or its index"
+        )
+    return value
+
+
+InterfaceName = Annotated[str, AfterValidator(_interface_name)]
+
+
 class SnmpInterface(_Strict):
     """Which interface to watch; exactly one of the four names."""
 
     index: int | None = Field(default=None, ge=1)
-    name: str | None = None
-    descr: str | None = None
-    alias: str | None = None  # ISPs put circuit ids here
+    name: InterfaceName | None = None
+    descr: InterfaceName | None = None
+    alias: InterfaceName | None = None  # ISPs put circuit ids here
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SnmpInterface:
@@ -460,9 +473,20 @@ class SnmpProbe(_ProbeBase):
     version: Literal["2c", "3"] = "2c"
     community: str | None = None
     user: str | None = None
-    auth_protocol: Literal["sha", "sha256", "sha512", "md5"] = "sha"
+    auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] = "sha"
     auth_key: str | None = None
-    priv_protocol: Literal["aes", "aes256", "des"] = "aes"
+    # aes192/aes256 extend the key as Cisco and net-snmp's AES-192-C/AES-256-C do (Reeder;
+    # aes192c/aes256c say so explicitly); the -blumenthal ones as net-snmp's AES-192/AES-256.
+    priv_protocol: Literal[
+        "aes",
+        "aes192",
+        "aes192c",
+        "aes192-blumenthal",
+        "aes256",
+        "aes256c",
+        "aes256-blumenthal",
+        "des",
+    ] = "aes"
     priv_key: str | None = None
     interface: SnmpInterface | None = None
     retries: int = Field(default=1, ge=0, le=5)

@@ -19,7 +19,7 @@ advanced far less than our clock) drops the previous counters, so no bogus rate 
 
 GETs go through hand-written codecs that cost a fraction of pysnmp's CPU: SNMPv2c through
 `probes.snmp_v2c`, SNMPv3 authPriv through `probes.snmp_v3` (USM with MD5, SHA-1 or
-SHA-2 authentication and AES-128 or AES-256 privacy). SNMPv3 with DES privacy, and the
+SHA-2 authentication and AES-128, -192 or -256 privacy). SNMPv3 with DES privacy, and the
 walks, use pysnmp's asyncio engine, of which there is one per poller; `fast_v2c=False` and
 `fast_v3=False` send those GETs through pysnmp too (for comparison). Target failures are
 raised as `SnmpFailure` carrying the outcome (``down`` for no reply, ``unknown`` for what
@@ -46,7 +46,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from linkwatch.config import SnmpInterface, SnmpProbe
 from linkwatch.domain import Outcome
 from probes.snmp_v2c import V2cClient
-from probes.snmp_v3 import AUTH_PROTOCOLS, PRIV_KEY_BYTES, UsmError, UsmUser, V3Client
+from probes.snmp_v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, UsmError, UsmUser, V3Client
 from probes.snmp_wire import (
     Missing,
     Response,
@@ -63,31 +63,54 @@ Oid = tuple[int, ...]
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
+IF_SPEED: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 5)
 IF_ADMIN_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 IF_OPER_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+IF_IN_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 10)
 IF_IN_DISCARDS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 13)
 IF_IN_ERRORS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 14)
+IF_OUT_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 16)
+IF_OUT_DISCARDS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 19)
 IF_OUT_ERRORS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 20)
 IF_NAME: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
 IF_HC_IN_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)
 IF_HC_OUT_OCTETS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10)
+IF_HIGH_SPEED: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 15)
 IF_ALIAS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18)
 
 NAME_COLUMNS: Mapping[str, Oid] = {"descr": IF_DESCR, "name": IF_NAME, "alias": IF_ALIAS}
 
-# (metric, column, counter modulus, factor): the rate is factor x delta / seconds.
-_COUNTERS: tuple[tuple[str, Oid, int, float], ...] = (
-    ("in_bps", IF_HC_IN_OCTETS, 1 << 64, 8.0),
-    ("out_bps", IF_HC_OUT_OCTETS, 1 << 64, 8.0),
-    ("in_errors_per_s", IF_IN_ERRORS, 1 << 32, 1.0),
-    ("out_errors_per_s", IF_OUT_ERRORS, 1 << 32, 1.0),
-    ("in_discards_per_s", IF_IN_DISCARDS, 1 << 32, 1.0),
+# (metric, column, counter modulus, octets?): the rate is delta / seconds, x 8 for octets.
+# Octets come from the 64-bit ifXTable counters where the interface has them, else from
+# ifTable's 32-bit ones (many older ports and whole devices have only those).
+_COUNTERS: tuple[tuple[str, Oid, int, bool], ...] = (
+    ("in_bps", IF_HC_IN_OCTETS, 1 << 64, True),
+    ("out_bps", IF_HC_OUT_OCTETS, 1 << 64, True),
+    ("in_bps", IF_IN_OCTETS, 1 << 32, True),
+    ("out_bps", IF_OUT_OCTETS, 1 << 32, True),
+    ("in_errors_per_s", IF_IN_ERRORS, 1 << 32, False),
+    ("out_errors_per_s", IF_OUT_ERRORS, 1 << 32, False),
+    ("in_discards_per_s", IF_IN_DISCARDS, 1 << 32, False),
+    ("out_discards_per_s", IF_OUT_DISCARDS, 1 << 32, False),
 )
-INTERFACE_COLUMNS: tuple[Oid, ...] = (
+_WIDE = (IF_HC_IN_OCTETS, IF_HC_OUT_OCTETS, IF_HIGH_SPEED)  # read where ifXTable has them
+_NARROW = (IF_IN_OCTETS, IF_OUT_OCTETS)  # read where it has not
+_ALWAYS = (
     IF_OPER_STATUS,
     IF_ADMIN_STATUS,
-    *(column for _, column, _, _ in _COUNTERS),
+    IF_SPEED,
+    IF_IN_ERRORS,
+    IF_OUT_ERRORS,
+    IF_IN_DISCARDS,
+    IF_OUT_DISCARDS,
 )
+INTERFACE_COLUMNS: tuple[Oid, ...] = (*_ALWAYS, *_WIDE)  # an interface with 64-bit counters
+_SATURATED = (1 << 32) - 1  # ifSpeed of an interface faster than 4.29 Gbit/s
+# The smallest Ethernet frame takes 84 octets on the wire (with preamble and gap): no
+# interface counts more errors or discards per second than that many frames fill.
+_MIN_FRAME_BITS = 84 * 8
+_SLACK = 1.5  # agents' counters and sysUpTime are not sampled at one instant
+_FROZEN_AFTER_S = 5.0  # sysUpTime unchanged over this much of our time: it stands still
 
 _TICKS = 1 << 32  # TimeTicks wrap after 497 days
 _ERROR_STATUS = {
@@ -113,13 +136,20 @@ _AUTH_PROBLEMS = (
 _AUTH_PROTOCOLS = {
     "md5": hlapi.USM_AUTH_HMAC96_MD5,
     "sha": hlapi.USM_AUTH_HMAC96_SHA,
+    "sha224": hlapi.USM_AUTH_HMAC128_SHA224,
     "sha256": hlapi.USM_AUTH_HMAC192_SHA256,
+    "sha384": hlapi.USM_AUTH_HMAC256_SHA384,
     "sha512": hlapi.USM_AUTH_HMAC384_SHA512,
 }
-_PRIV_PROTOCOLS = {
+_PRIV_PROTOCOLS = {  # pysnmp's plain AES-192/256 names are Reeder's (see probes.snmp_v3)
     "des": hlapi.USM_PRIV_CBC56_DES,
     "aes": hlapi.USM_PRIV_CFB128_AES,
+    "aes192": hlapi.USM_PRIV_CFB192_AES,
+    "aes192c": hlapi.USM_PRIV_CFB192_AES,
+    "aes192-blumenthal": hlapi.USM_PRIV_CFB192_AES_BLUMENTHAL,
     "aes256": hlapi.USM_PRIV_CFB256_AES,
+    "aes256c": hlapi.USM_PRIV_CFB256_AES,
+    "aes256-blumenthal": hlapi.USM_PRIV_CFB256_AES_BLUMENTHAL,
 }
 
 
@@ -232,7 +262,10 @@ class _Device:
     walking: dict[str, asyncio.Lock] = field(default_factory=dict)
     counters: dict[int, _Snapshot] = field(default_factory=dict)
     uptime: tuple[int, float] | None = None  # last (sysUpTime ticks, monotonic)
+    uptime_frozen: bool = False  # sysUpTime stood still between polls
+    wide: dict[int, bool] = field(default_factory=dict)  # ifIndex -> has 64-bit octets
     pysnmp: tuple[Any, Any] | None = None  # (auth data, transport target)
+    pysnmp_targets: dict[int, Any] = field(default_factory=dict)  # retries -> target
     usm: UsmUser | None = None  # the fast v3 path's user, when it serves this device
 
 
@@ -502,9 +535,19 @@ class SnmpPoller:
                     results[ref] = SnmpFailure(
                         Outcome.UNKNOWN, f"no interface with ifIndex {if_index} on {device.key}"
                     )
+                elif found.names.get(ref[0]) == str(ref[1]):
+                    # Still named so in ifXTable, only ifTable lacks the row: walking
+                    # again would find the same ifIndex, poll after poll.
+                    results[ref] = SnmpFailure(
+                        Outcome.UNKNOWN,
+                        f"{describe_ref(ref)} is ifIndex {if_index} in ifXTable, but "
+                        f"ifTable has no such row on {device.key}: the agent gives no "
+                        "status for it",
+                    )
                 else:
                     moved.add(ref)
-            elif ref[0] != "index" and found.names.get(ref[0]) != str(ref[1]):
+            elif ref[0] != "index" and found.names.get(ref[0], str(ref[1])) != str(ref[1]):
+                # (A naming column the agent failed to read is taken as unchanged.)
                 moved.add(ref)
             else:
                 results[ref] = found.reading
@@ -515,7 +558,9 @@ class SnmpPoller:
     ) -> tuple[dict[int, _Interface | SnmpFailure], Reading]:
         oids: list[Oid] = [SYS_UPTIME]
         for if_index in chunk:
-            oids += [(*column, if_index) for column in INTERFACE_COLUMNS]
+            wide = device.wide.get(if_index)
+            columns = (*_ALWAYS, *(_WIDE if wide is not False else ()), *(() if wide else _NARROW))
+            oids += [(*column, if_index) for column in columns]
             oids += [(*NAME_COLUMNS[kind], if_index) for kind in sorted(checks.get(if_index, ()))]
         got = await self._get(device, oids)
         if got.error_status == 1 and len(chunk) > 1:
@@ -531,22 +576,44 @@ class SnmpPoller:
                 self._read_chunk(device, chunk[len(chunk) // 2 :], checks),
             )
             return {**halves[0][0], **halves[1][0]}, halves[0][1]
-        if got.error_status:
+        failed: dict[bytes, str] = {}  # OID content -> the error the agent gave for it
+        while got.error_status:
             status = _ERROR_STATUS.get(got.error_status, str(got.error_status))
-            raise SnmpFailure(
-                Outcome.UNKNOWN,
-                f"agent {device.key} answered {status} (varbind {got.error_index})",
+            if not 1 <= got.error_index <= len(oids):
+                if len(chunk) > 1:  # it names no culprit: ask about the halves apart
+                    halves = await asyncio.gather(
+                        self._read_chunk(device, chunk[: len(chunk) // 2], checks),
+                        self._read_chunk(device, chunk[len(chunk) // 2 :], checks),
+                    )
+                    return {**halves[0][0], **halves[1][0]}, halves[0][1]
+                raise SnmpFailure(
+                    Outcome.UNKNOWN,
+                    f"agent {device.key} answered {status} (varbind {got.error_index})",
+                )
+            # One varbind the agent cannot read (genErr on a counter, noAccess) fails the
+            # whole PDU: ask again without it, as net-snmp's snmpget does, so that no
+            # interface depends on another's counter. Each round drops one varbind.
+            culprit = oids.pop(got.error_index - 1)
+            failed[_encoded(culprit)[0]] = status
+            log.debug(
+                "snmp varbind failed, asking without it device=%s oid=%s error=%s",
+                device.key,
+                _dotted(culprit),
+                status,
             )
+            if not oids:
+                got = _Get(0, 0, {}, got.round_trip_ms, got.received_at)
+                break
+            got = await self._get(device, oids)
         uptime = got.values.get(_encoded(SYS_UPTIME)[0])
-        ticks = uptime if isinstance(uptime, int) else None
-        self._note_uptime(device, ticks, got.received_at)
+        ticks = self._note_uptime(device, uptime if isinstance(uptime, int) else None, got)
         plain = Reading(
             device=str(device.key),
             round_trip_ms=got.round_trip_ms,
-            uptime_s=None if ticks is None else ticks / 100.0,
+            uptime_s=uptime / 100.0 if isinstance(uptime, int) else None,
         )
         found = {
-            if_index: self._interface(device, if_index, got, ticks, checks, plain)
+            if_index: self._interface(device, if_index, got, ticks, checks, plain, failed)
             for if_index in chunk
         }
         return found, plain
@@ -559,14 +626,27 @@ class SnmpPoller:
         ticks: int | None,
         checks: Mapping[int, set[str]],
         plain: Reading,
+        failed: Mapping[bytes, str],
     ) -> _Interface | SnmpFailure:
         def value(column: Oid) -> Value:
             return got.values.get(_encoded((*column, if_index))[0])
 
+        names = {
+            kind: _text(value(NAME_COLUMNS[kind]))
+            for kind in checks.get(if_index, ())
+            if _encoded((*NAME_COLUMNS[kind], if_index))[0] not in failed
+        }
         oper, admin = value(IF_OPER_STATUS), value(IF_ADMIN_STATUS)
+        error = failed.get(_encoded((*IF_OPER_STATUS, if_index))[0])
+        if error is not None:
+            return SnmpFailure(
+                Outcome.UNKNOWN,
+                f"agent {device.key} answered {error} for ifOperStatus of ifIndex {if_index}",
+            )
         if oper is Missing.NO_SUCH_INSTANCE or oper is Missing.END_OF_MIB_VIEW:
             device.counters.pop(if_index, None)
-            return _Interface(None, {})
+            device.wide.pop(if_index, None)
+            return _Interface(None, names)
         if not isinstance(oper, int):
             return SnmpFailure(
                 Outcome.UNKNOWN,
@@ -574,15 +654,22 @@ class SnmpPoller:
                 f"({_show(oper)}); does it implement IF-MIB, and may this community or "
                 "user read it?",
             )
-        names = {kind: _text(value(NAME_COLUMNS[kind])) for kind in checks.get(if_index, ())}
+        hc_in = value(IF_HC_IN_OCTETS)
+        if isinstance(hc_in, int):
+            device.wide[if_index] = True
+        elif isinstance(hc_in, Missing):  # asked, and the agent has no such counter
+            device.wide[if_index] = False
         counters = {c: v for _, c, _, _ in _COUNTERS if isinstance(v := value(c), int)}
         current = _Snapshot(ticks, got.received_at, counters)
         previous = device.counters.get(if_index)
-        metrics = _rates(previous, current)
+        speed_bps = _speed_bps(value(IF_SPEED), value(IF_HIGH_SPEED))
+        metrics = _rates(previous, current, speed_bps)
         if previous is None or _elapsed(previous, current) > 0:
             # Two polls inside one clock tick: keep the older snapshot for the next rate.
             device.counters[if_index] = current
         metrics["if_index"] = float(if_index)
+        if speed_bps is not None:
+            metrics["speed_bps"] = speed_bps
         reading = Reading(
             device=plain.device,
             round_trip_ms=plain.round_trip_ms,
@@ -594,13 +681,35 @@ class SnmpPoller:
         )
         return _Interface(reading, names)
 
-    def _note_uptime(self, device: _Device, ticks: int | None, now: float) -> None:
-        """Forget counters (and cached names) when the agent restarted since last time."""
+    def _note_uptime(self, device: _Device, ticks: int | None, got: _Get) -> int | None:
+        """Forget counters (and cached names) when the agent restarted since last time.
+
+        Returns the ticks to take rates over: None while sysUpTime stands still (some
+        agents' does), when our own clock serves instead.
+        """
         if ticks is None:
-            return
-        previous, device.uptime = device.uptime, (ticks, now)
+            return None
+        now = got.received_at
+        previous = device.uptime
+        if previous is not None and ticks == previous[0]:
+            if now - previous[1] < _FROZEN_AFTER_S:
+                return ticks  # two polls inside one tick
+            if not device.uptime_frozen:
+                device.uptime_frozen = True
+                log.warning(
+                    "snmp agent's sysUpTime stands still, rates use our clock device=%s "
+                    "uptime_s=%.2f",
+                    device.key,
+                    ticks / 100.0,
+                )
+            return None  # and keep when it was first seen, to tell it moving again
+        device.uptime = (ticks, now)
+        if device.uptime_frozen:
+            device.uptime_frozen = False
+            log.info("snmp agent's sysUpTime moves again device=%s", device.key)
+            return ticks
         if previous is None:
-            return
+            return ticks
         old_ticks, old_at = previous
         local_s = now - old_at
         agent_s = ((ticks - old_ticks) % _TICKS) / 100.0
@@ -621,6 +730,7 @@ class SnmpPoller:
             )
             device.counters.clear()
             device.names.clear()  # ifIndexes may have been renumbered
+        return ticks
 
     # -- the wire ------------------------------------------------------------------------
 
@@ -762,23 +872,108 @@ class SnmpPoller:
         self, device: _Device, oids: Sequence[Oid]
     ) -> tuple[int, int, dict[bytes, Value]]:
         engine, auth, target = await self._pysnmp_session(device)
-        self.pysnmp_gets += 1
-        try:
-            indication, status, index, varbinds = await hlapi.get_cmd(
-                engine,
-                auth,
-                target,
-                hlapi.ContextData(),
-                *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids),
-                lookupMib=False,
-            )
-        except PySnmpError as exc:
-            raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
-        self._enlarge_engine_buffer(engine)
-        if indication:
-            raise _indication_failure(device.key, indication)
+        key = device.key
+        split = key.version == "3" and key.retries > 0 and _holds_engine(engine, target)
+        if split:
+            # The first try alone: unanswered, it may be a changed engine ID that pysnmp
+            # would keep sending to. A discovery tells, and the rest of the tries follow.
+            target = await self._pysnmp_target(device, retries=0)
+        for attempt in range(2):
+            self.pysnmp_gets += 1
+            try:
+                indication, status, index, varbinds = await hlapi.get_cmd(
+                    engine,
+                    auth,
+                    target,
+                    hlapi.ContextData(),
+                    *(hlapi.ObjectType(hlapi.ObjectIdentity(oid)) for oid in oids),
+                    lookupMib=False,
+                )
+            except PySnmpError as exc:
+                raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+            self._enlarge_engine_buffer(engine)
+            if not indication:
+                break
+            if attempt == 0 and split and isinstance(indication, errind.RequestTimedOut):
+                target = await self._pysnmp_target(device, retries=key.retries - 1)
+                await self._check_pysnmp_engine(engine, target, device, retries=key.retries - 1)
+                continue
+            if attempt or not self._pysnmp_rediscover(engine, device, indication):
+                raise _indication_failure(device.key, indication)
+            target = await self._pysnmp_target(device, retries=key.retries)
         values = {encode_oid(tuple(name)): _from_pysnmp(value) for name, value in varbinds}
         return int(status), int(index), values
+
+    async def _pysnmp_target(self, device: _Device, *, retries: int) -> Any:
+        """The device's pysnmp transport target with `retries` (fewer than configured)."""
+        target = device.pysnmp_targets.get(retries)
+        if target is None:
+            assert device.address is not None
+            target_class = (
+                hlapi.Udp6TransportTarget if ":" in device.address[0] else hlapi.UdpTransportTarget
+            )
+            target = await target_class.create(
+                device.address[:2], timeout=device.key.timeout_s, retries=retries
+            )
+            device.pysnmp_targets[retries] = target
+        return target
+
+    def _pysnmp_rediscover(self, engine: Any, device: _Device, indication: Any) -> bool:
+        """After a USM report or a timeout, make pysnmp learn the agent's engine ID again.
+
+        pysnmp keeps the engine ID it discovered per address for minutes and, when the
+        device's engine ID changed, keeps sending to the old one: net-snmp's report goes
+        unheeded (the request times out) and a pysnmp agent's usmStatsUnknownUserNames is
+        final. True when the request is worth resending now (a report came back at once);
+        after a timeout the next request rediscovers, within its own time.
+        """
+        timed_out = isinstance(indication, errind.RequestTimedOut)
+        if device.key.version != "3" or not (timed_out or isinstance(indication, _AUTH_PROBLEMS)):
+            return False
+        assert device.address is not None
+        if not _forget_peer_engine(engine, device.address):
+            return False  # it was a discovery that failed: nothing learnt to forget
+        log.info(
+            "snmp v3 engine to be discovered again device=%s reason=%s",
+            device.key,
+            "timeout" if timed_out else indication,
+        )
+        return not timed_out
+
+    async def _check_pysnmp_engine(
+        self, engine: Any, target: Any, device: _Device, *, retries: int | None = None
+    ) -> None:
+        """Is the engine ID pysnmp holds for a v3 agent still the agent's own?
+
+        Asked before a walk (which comes after a long pause, or after the agent restarted,
+        when a changed engine ID is likeliest) and when a GET's first try went unanswered:
+        pysnmp would only time out on a stale one. One discovery through our codec (a
+        small unauthenticated exchange) tells; `retries` bounds it to the time left.
+        """
+        if device.key.version != "3":
+            return
+        held = _holds_engine(engine, target)
+        if held is None:
+            return  # pysnmp discovers it itself
+        assert device.address is not None
+        if self._v3 is None:
+            self._v3 = V3Client()
+        key = device.key
+        try:
+            current = await self._v3.discover(
+                device.address,
+                timeout_s=key.timeout_s,
+                retries=key.retries if retries is None else retries,
+            )
+        except SnmpTimeout:
+            raise _timeout(key) from None
+        if held != current and _forget_peer_engine(engine, device.address):
+            log.info(
+                "snmp v3 engine discovered again device=%s reason=engine-id engine_id=%s was=%s",
+                key,
+                current.hex(),
+                held.hex(),
+            )
 
     async def _walk(self, device: _Device, column: Oid) -> dict[int, Value]:
         """ifIndex -> value of one IF-MIB column, by GETBULK."""
@@ -787,34 +982,83 @@ class SnmpPoller:
         rows: dict[int, Value] = {}
         async with device.slots, self._slots:
             self.walks += 1
-            try:
-                async for indication, status, _index, varbinds in hlapi.bulk_walk_cmd(
-                    engine,
-                    auth,
-                    target,
-                    hlapi.ContextData(),
-                    0,
-                    50,
-                    hlapi.ObjectType(hlapi.ObjectIdentity(column)),
-                    lookupMib=False,
-                    lexicographicMode=False,
-                ):
-                    if indication:
-                        raise _indication_failure(device.key, indication)
-                    if status:
-                        status_name = _ERROR_STATUS.get(int(status), str(status))
-                        raise SnmpFailure(
-                            Outcome.UNKNOWN,
-                            f"agent {device.key} answered {status_name} walking {_dotted(column)}",
-                        )
-                    for name, value in varbinds:
-                        oid = tuple(name)
-                        if oid[: len(column)] == column and len(oid) == len(column) + 1:
-                            rows[oid[-1]] = _from_pysnmp(value)
-            except PySnmpError as exc:
-                raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+            await self._check_pysnmp_engine(engine, target, device)
+            for attempt in range(2):
+                try:
+                    rows = await self._walk_once(engine, auth, target, device, column)
+                    break
+                except _WalkIndication as failed:
+                    if attempt or not self._pysnmp_rediscover(engine, device, failed.indication):
+                        raise _indication_failure(device.key, failed.indication) from None
         self._enlarge_engine_buffer(engine)
         return rows
+
+    async def _walk_once(
+        self, engine: Any, auth: Any, target: Any, device: _Device, column: Oid
+    ) -> dict[int, Value]:
+        rows: dict[int, Value] = {}
+        try:
+            async for indication, status, _index, varbinds in hlapi.bulk_walk_cmd(
+                engine,
+                auth,
+                target,
+                hlapi.ContextData(),
+                0,
+                50,
+                hlapi.ObjectType(hlapi.ObjectIdentity(column)),
+                lookupMib=False,
+                lexicographicMode=False,
+            ):
+                if indication:
+                    raise _WalkIndication(indication)
+                if status:
+                    status_name = _ERROR_STATUS.get(int(status), str(status))
+                    raise SnmpFailure(
+                        Outcome.UNKNOWN,
+                        f"agent {device.key} answered {status_name} walking {_dotted(column)}",
+                    )
+                for name, value in varbinds:
+                    oid = tuple(name)
+                    if oid[: len(column)] == column and len(oid) == len(column) + 1:
+                        rows[oid[-1]] = _from_pysnmp(value)
+        except PySnmpError as exc:
+            raise SnmpFailure(Outcome.UNKNOWN, f"snmp: {exc}") from None
+        return rows
+
+
+class _WalkIndication(Exception):
+    def __init__(self, indication: Any) -> None:
+        super().__init__(str(indication))
+        self.indication = indication
+
+
+def _holds_engine(engine: Any, target: Any) -> bytes | None:
+    """The engine ID pysnmp has discovered for a target's agent, if any."""
+    model = engine.message_processing_subsystems.get(3)
+    held = model.get_peer_engine_info(*target.get_transport_info())[0]
+    return None if held is None else bytes(held)
+
+
+def _forget_peer_engine(engine: Any, address: tuple[Any, ...]) -> bool:
+    """Drop pysnmp's cached engine ID for `address`; True if there was one.
+
+    pysnmp offers no call for it: its SNMPv3 message processing keeps the cache (and an
+    expiry queue naming the same keys) in private attributes.
+    """
+    model = engine.message_processing_subsystems.get(3)
+    prefix = "_SnmpV3MessageProcessingModel__"
+    cache = getattr(model, prefix + "engineIdCache", None)
+    expiring = getattr(model, prefix + "engineIdCacheExpQueue", None)
+    if not isinstance(cache, dict) or not isinstance(expiring, dict):
+        log.warning("snmp cannot reset pysnmp's engine ID cache (pysnmp version changed?)")
+        return False
+    keys = [k for k in cache if tuple(k[1])[:2] == tuple(address[:2])]
+    for k in keys:
+        del cache[k]
+        for queued in expiring.values():
+            while k in queued:  # pysnmp would delete it again, and fail, when it expires
+                queued.remove(k)
+    return bool(keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -823,25 +1067,40 @@ class _Interface:
     names: dict[str, str]  # naming columns read along, to notice an ifIndex that moved
 
 
-def _rates(previous: _Snapshot | None, current: _Snapshot) -> dict[str, float]:
+def _rates(
+    previous: _Snapshot | None, current: _Snapshot, speed_bps: float | None = None
+) -> dict[str, float]:
     if previous is None:
         return {}
     seconds = _elapsed(previous, current)
     if seconds <= 0:
         return {}
-    rates = {}
-    for metric, column, modulus, factor in _COUNTERS:
+    rates: dict[str, float] = {}
+    for metric, column, modulus, octets in _COUNTERS:
         old, new = previous.counters.get(column), current.counters.get(column)
-        if old is None or new is None:
-            continue
+        if old is None or new is None or metric in rates:
+            continue  # the 64-bit octet counters come first and win
         delta = new - old
         if delta < 0:
+            # Wrapped, or reset (cleared by an operator, interface re-created, line card
+            # swapped) with the agent up. A wrap implies at least as much as the rest of
+            # the counter's range: more than the interface can carry means a reset.
             delta += modulus
-            # A counter that went back by less than half its range was reset (interface
-            # re-created, line card swapped), not wrapped: no rate rather than a huge one.
-            if delta > modulus // 2:
+            if speed_bps:
+                # In octets, or in frames for errors and discards.
+                limit = _SLACK * speed_bps * seconds / (8 if octets else _MIN_FRAME_BITS)
+                if delta > limit:
+                    continue
+            elif delta > modulus // 2 or not octets:
+                # Speed unknown: only a counter half its range back can be a wrap, and an
+                # error or discard counter that wraps between two polls is not plausible.
                 continue
-        rates[metric] = factor * delta / seconds
+        rates[metric] = (8.0 if octets else 1.0) * delta / seconds
+    if speed_bps:
+        for direction in ("in", "out"):
+            bps = rates.get(f"{direction}_bps")
+            if bps is not None:
+                rates[f"{direction}_utilisation_pct"] = 100.0 * bps / speed_bps
     return rates
 
 
@@ -854,8 +1113,27 @@ def _elapsed(previous: _Snapshot, current: _Snapshot) -> float:
 def _text(value: Value) -> str:
     if isinstance(value, bytes):
         # Some agents NUL-terminate ifDescr; names in config never carry the NUL.
-        return value.rstrip(b"\x00").decode("utf-8", errors="replace")
+        value = value.rstrip(b"\x00")
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            # DisplayString is ASCII by the MIB; what is not UTF-8 is in practice a
+            # Latin-1 alias typed on the device ("Müller GmbH"), and must still match.
+            return value.decode("latin-1")
     return "" if value is None or isinstance(value, Missing) else str(value)
+
+
+def _speed_bps(speed: Value, high_speed: Value) -> float | None:
+    """The interface's speed: ifSpeed, or ifHighSpeed (Mbit/s) where ifSpeed saturates."""
+    if (
+        isinstance(high_speed, int)
+        and high_speed > 0
+        and (not isinstance(speed, int) or speed >= _SATURATED or speed <= 0)
+    ):
+        return high_speed * 1_000_000.0
+    if isinstance(speed, int) and speed > 0:
+        return float(speed)
+    return None
 
 
 def _show(value: Value) -> str:
@@ -899,7 +1177,7 @@ def _usm_failure(key: DeviceKey, problem: str, check: str) -> SnmpFailure:
 
 
 def _fast_v3_serves(key: DeviceKey) -> bool:
-    return key.auth_protocol in AUTH_PROTOCOLS and key.priv_protocol in PRIV_KEY_BYTES
+    return key.auth_protocol in AUTH_PROTOCOLS and key.priv_protocol in PRIV_PROTOCOLS
 
 
 def _from_pysnmp(value: Any) -> Value:

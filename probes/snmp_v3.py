@@ -15,13 +15,21 @@ does USM (RFC 3414) in a few hash and cipher calls:
   RFC 7860 (SHA-224/128-bit, SHA-256/192, SHA-384/256, SHA-512/384); every reply's digest
   is checked in constant time before anything else in it is believed;
 - privacy AES-128-CFB (RFC 3826: IV = engine boots, engine time, our 64-bit salt), and
-  AES-256-CFB with the key extended as pysnmp's ``usmAesCfb256Protocol`` does (the Reeder
-  3DES-draft extension, net-snmp's ``AES-256-C``, Cisco's): `aes256` in our configuration
-  has always meant that one, so it must keep meaning it. DES (CBC with a 56-bit key)
-  stays with pysnmp: the poller sends those users' GETs there.
-- reports: usmStatsNotInTimeWindows resynchronises and retries once, as does
-  usmStatsUnknownEngineIDs (the agent got a new engine ID) after a new discovery; any other
-  report is a `UsmError` saying which counter and what to check.
+  AES-192 and AES-256 CFB with either key extension in use (`PRIV_PROTOCOLS`): Reeder's
+  (the 3DES draft's, net-snmp's ``AES-256-C``, Cisco's), which `aes192`/`aes256` in our
+  configuration have always meant and must keep meaning, or Blumenthal's (net-snmp's
+  default ``AES-256``, ``aes256-blumenthal``). DES (CBC with a 56-bit key) stays with
+  pysnmp: the poller sends those users' GETs there.
+- reports: usmStatsNotInTimeWindows resynchronises and retries once. Any report about
+  credentials the agent's engine had taken before means the engine may have changed (HA
+  failover, a replaced box, an agent that lost its persistent state; net-snmp then says
+  usmStatsUnknownEngineIDs, pysnmp's agents usmStatsUnknownUserNames): the engine is
+  discovered again and the request resent, once. A report that persists, or one about
+  credentials never answered, is a `UsmError` saying which counter and what to check.
+- a request that timed out makes the next one to that agent start with a discovery, so an
+  engine that changed while the device was silent is learnt as soon as it answers.
+  Discoveries and resends share the request's own time (its tries), never add to it; each
+  rediscovery logs one INFO line.
 
 An agent that cannot decrypt a request drops it silently (net-snmp does), which would
 look like a dead device. Until a user's credentials have been answered once by an engine,
@@ -90,7 +98,20 @@ AUTH_PROTOCOLS: Mapping[str, _Auth] = {
     "sha384": _Auth("sha384", 32),  # usmHMAC256SHA384AuthProtocol
     "sha512": _Auth("sha512", 48),  # usmHMAC384SHA512AuthProtocol
 }
-PRIV_KEY_BYTES: Mapping[str, int] = {"aes": 16, "aes256": 32}
+# Privacy protocol -> (key octets, how a key shorter than that is extended). AES-192 and
+# AES-256 were never standardised for USM and two key extensions are in use: Reeder's
+# (the 3DES draft's; Cisco, net-snmp's AES-192-C/AES-256-C, pysnmp's usmAesCfb256Protocol)
+# and Blumenthal's (draft-blumenthal-aes-usm-04; net-snmp's default AES-192/AES-256).
+# `aes192` and `aes256` have always meant Reeder's here and keep meaning it.
+PRIV_PROTOCOLS: Mapping[str, tuple[int, str]] = {
+    "aes": (16, "reeder"),  # RFC 3826: every digest is long enough, nothing to extend
+    "aes192": (24, "reeder"),
+    "aes192c": (24, "reeder"),
+    "aes192-blumenthal": (24, "blumenthal"),
+    "aes256": (32, "reeder"),
+    "aes256c": (32, "reeder"),
+    "aes256-blumenthal": (32, "blumenthal"),
+}
 
 _PASSWORD_OCTETS = 1 << 20  # RFC 3414 A.2: one megabyte of the repeated password
 _MAX_SIZE = integer(65507)  # msgMaxSize: the largest UDP payload we take
@@ -197,17 +218,23 @@ def localise_key(digest: str, key: bytes, engine_id: bytes) -> bytes:
     return hashlib.new(digest, key + engine_id + key).digest()
 
 
-def priv_key(digest: str, master: bytes, engine_id: bytes, size: int) -> bytes:
+def priv_key(
+    digest: str, master: bytes, engine_id: bytes, size: int, extension: str = "reeder"
+) -> bytes:
     """The privacy key of `size` octets from the priv password's `master` key.
 
-    Keys shorter than the cipher's are extended as pysnmp's usmAesCfb256Protocol and
-    net-snmp's AES-256-C do (draft-reeder-snmpv3-usm-3desede): the localised key, as a
-    password, gives the next piece. Only AES-256 with MD5, SHA-1 or SHA-224 needs it,
-    and then it costs another password_to_key: run it in a thread.
+    A localised key shorter than the cipher's is extended. Reeder's way
+    (draft-reeder-snmpv3-usm-3desede, net-snmp's AES-256-C): the localised key, as a
+    password, gives the next piece, which costs another password_to_key: run it in a
+    thread. Blumenthal's (draft-blumenthal-aes-usm-04, net-snmp's AES-256): the hash of
+    the key so far is appended, one short hash.
     """
     key = localise_key(digest, master, engine_id)
     while len(key) < size:
-        key += localise_key(digest, password_to_key(digest, key), engine_id)
+        if extension == "blumenthal":
+            key += hashlib.new(digest, key).digest()
+        else:
+            key += localise_key(digest, password_to_key(digest, key), engine_id)
     return key[:size]
 
 
@@ -218,11 +245,11 @@ class UsmUser:
     name: str
     auth_protocol: str  # a key of AUTH_PROTOCOLS
     auth_password: str = field(repr=False)
-    priv_protocol: str  # a key of PRIV_KEY_BYTES
+    priv_protocol: str  # a key of PRIV_PROTOCOLS
     priv_password: str = field(repr=False)
 
     def __post_init__(self) -> None:
-        if self.auth_protocol not in AUTH_PROTOCOLS or self.priv_protocol not in PRIV_KEY_BYTES:
+        if self.auth_protocol not in AUTH_PROTOCOLS or self.priv_protocol not in PRIV_PROTOCOLS:
             raise ValueError(
                 f"no fast path for auth {self.auth_protocol!r} with priv {self.priv_protocol!r}"
             )
@@ -468,10 +495,11 @@ class Engine:
 @dataclass(frozen=True, slots=True)
 class _Request:
     address: tuple[Any, ...]
-    user: UsmUser
+    user: UsmUser | None  # None: a discovery only
     varbinds: Sequence[bytes]
     timeout_s: float
     retries: int
+    deadline: float  # the event loop's clock: every exchange for the request ends by then
 
 
 class V3Client(DatagramClient):
@@ -483,6 +511,7 @@ class V3Client(DatagramClient):
         self._engines: dict[tuple[Any, ...], Engine] = {}
         # (address, user) -> the engine ID that last answered these credentials
         self._verified: dict[tuple[tuple[Any, ...], UsmUser], bytes] = {}
+        self._suspect: set[tuple[Any, ...]] = set()  # peers whose last request timed out
         self._sessions: dict[tuple[UsmUser, bytes], Session] = {}
         self._master_keys: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self._salts = itertools.count(secrets.randbits(64))
@@ -500,23 +529,35 @@ class V3Client(DatagramClient):
     ) -> Response:
         """One authPriv GetRequest to a resolved `address`.
 
-        Raises SnmpTimeout when the agent does not answer and UsmError when it refuses
-        the credentials.
+        Everything it sends (discoveries, resends after a report) fits in the time of the
+        request's own tries, `timeout_s` x (`retries` + 1). Raises SnmpTimeout when the
+        agent does not answer and UsmError when it refuses the credentials.
         """
         peer = address[:2]
-        request = _Request(address, user, varbinds, timeout_s, retries)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s * (retries + 1)
+        request = _Request(address, user, varbinds, timeout_s, retries, deadline)
         engine = self._engines.get(peer)
-        fresh = engine is None or self._verified.get((peer, user)) != engine.engine_id
-        if engine is None or fresh:
-            # Unanswered credentials: discover first, to tell a silent agent from a dead one.
-            engine = await self._discover(request)
-        reply = await self._ask(request, engine, fresh)
+        discovered = False
+        if engine is None or peer in self._suspect or not self._answered(peer, user, engine):
+            # Unanswered credentials: discover first, to tell a silent agent from a dead
+            # one. A peer that went silent: its engine may have changed meanwhile.
+            reason = "silent" if engine is not None and peer in self._suspect else "new"
+            engine = await self._discover(request, reason)
+            discovered = True
+        reply = await self._ask(request, engine)
         if reply.report == NOT_IN_TIME_WINDOWS and reply.authenticated:
             engine = self._resync(peer, engine, reply)
-            reply = await self._ask(request, engine, fresh)
-        elif reply.report == UNKNOWN_ENGINE_IDS:
-            engine = await self._discover(request)
-            reply = await self._ask(request, engine, True)
+            reply = await self._ask(request, engine)
+        if reply.report is not None and not discovered:
+            # Any report about credentials that engine took before: the device may have a
+            # new engine ID (HA failover, a replaced box, an agent that lost its state).
+            # net-snmp says usmStatsUnknownEngineIDs, pysnmp's agents usmStatsUnknownUserNames.
+            engine = await self._discover(request, _REPORTS.get(reply.report, ("report",))[0])
+            reply = await self._ask(request, engine)
+            if reply.report == NOT_IN_TIME_WINDOWS and reply.authenticated:
+                engine = self._resync(peer, engine, reply)
+                reply = await self._ask(request, engine)
         if reply.report is not None:
             raise _report_error(reply.report)
         self._verified[(peer, user)] = engine.engine_id
@@ -529,8 +570,14 @@ class V3Client(DatagramClient):
             self._engines[peer] = Engine(engine.engine_id, reply.boots, reply.engine_time, now)
         return reply.response
 
-    async def _ask(self, request: _Request, engine: Engine, fresh: bool) -> Reply:
-        session = await self._session(request.user, engine.engine_id)
+    def _answered(self, peer: tuple[Any, ...], user: UsmUser, engine: Engine) -> bool:
+        return self._verified.get((peer, user)) == engine.engine_id
+
+    async def _ask(self, request: _Request, engine: Engine) -> Reply:
+        peer, user = request.address[:2], request.user
+        assert user is not None  # only discoveries go without
+        fresh = not self._answered(peer, user, engine)
+        session = await self._session(user, engine.engine_id)
         msg_id = self.next_id()
         salt = (next(self._salts) & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "big")
         engine_time = engine.time_at(self._clock())
@@ -543,35 +590,64 @@ class V3Client(DatagramClient):
                 functools.partial(decode_reply, session, msg_id),
                 timeout_s=request.timeout_s,
                 retries=request.retries,
+                deadline=request.deadline,
             )
         except SnmpTimeout:
             if fresh:  # it answered the discovery a moment ago
                 raise _silent() from None
+            # Once silent, the next request starts with a discovery: a device back with
+            # another engine ID may drop what is addressed to the old one without a report.
+            self._suspect.add(peer)
             raise
         if isinstance(reply, UsmError):
             raise reply
         return reply
 
-    async def _discover(self, request: _Request) -> Engine:
+    async def discover(self, address: tuple[Any, ...], *, timeout_s: float, retries: int) -> bytes:
+        """The agent's snmpEngineID, asked now; raises SnmpTimeout. For requests that
+        another SNMP engine (pysnmp) sends: it tells whether that engine's notion is stale."""
+        deadline = asyncio.get_running_loop().time() + timeout_s * (retries + 1)
+        request = _Request(address, None, (), timeout_s, retries, deadline)
+        return (await self._discover(request, "asked")).engine_id
+
+    async def _discover(self, request: _Request, reason: str) -> Engine:
+        peer = request.address[:2]
         msg_id = self.next_id()
-        engine_id, boots, engine_time = await self.exchange(
-            request.address,
-            msg_id,
-            encode_discovery(msg_id),
-            decode_discovery,
-            timeout_s=request.timeout_s,
-            retries=request.retries,
-        )
+        try:
+            engine_id, boots, engine_time = await self.exchange(
+                request.address,
+                msg_id,
+                encode_discovery(msg_id),
+                decode_discovery,
+                timeout_s=request.timeout_s,
+                retries=request.retries,
+                deadline=request.deadline,
+            )
+        except SnmpTimeout:
+            if peer in self._engines:
+                self._suspect.add(peer)
+            raise
         engine = Engine(engine_id, boots, engine_time, self._clock())
         self.discoveries += 1
-        peer = request.address[:2]
         previous = self._engines.get(peer)
         self._engines[peer] = engine
-        if previous is None or previous.engine_id != engine_id:
+        self._suspect.discard(peer)
+        if reason == "asked":
+            pass  # for another SNMP engine, which says what it does with the answer
+        elif previous is None:
             log.info(
                 "snmp v3 engine discovered peer=%s engine_id=%s boots=%d",
                 peer[0],
                 engine_id.hex(),
+                boots,
+            )
+        else:
+            log.info(
+                "snmp v3 engine discovered again peer=%s reason=%s engine_id=%s was=%s boots=%d",
+                peer[0],
+                reason,
+                engine_id.hex(),
+                previous.engine_id.hex(),
                 boots,
             )
         return engine
@@ -597,11 +673,13 @@ class V3Client(DatagramClient):
         digest = AUTH_PROTOCOLS[user.auth_protocol].digest
         auth_master = await self._master_key(digest, user.auth_password)
         priv_master = await self._master_key(digest, user.priv_password)
-        size = PRIV_KEY_BYTES[user.priv_protocol]
-        if hashlib.new(digest).digest_size < size:
-            priv = await asyncio.to_thread(priv_key, digest, priv_master, engine_id, size)
+        size, extension = PRIV_PROTOCOLS[user.priv_protocol]
+        if hashlib.new(digest).digest_size < size and extension == "reeder":
+            priv = await asyncio.to_thread(
+                priv_key, digest, priv_master, engine_id, size, extension
+            )
         else:
-            priv = priv_key(digest, priv_master, engine_id, size)  # one short hash
+            priv = priv_key(digest, priv_master, engine_id, size, extension)  # short hashes
         auth = localise_key(digest, auth_master, engine_id)
         session = Session.build(user, engine_id, auth, priv)
         self._sessions[(user, engine_id)] = session
@@ -625,3 +703,4 @@ class V3Client(DatagramClient):
         self._sessions.clear()
         self._engines.clear()
         self._verified.clear()
+        self._suspect.clear()

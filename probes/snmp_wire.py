@@ -259,23 +259,29 @@ class DatagramClient(asyncio.DatagramProtocol):
         *,
         timeout_s: float,
         retries: int,
+        deadline: float | None = None,
     ) -> T:
         """Send `message` to `address` until `accept` takes a reply matched by `request_id`.
 
         `accept` runs on every datagram from `address` that carries `request_id`; it returns
         what the reply means or raises ValueError for one that is not ours (dropped). Raises
-        SnmpTimeout after every try.
+        SnmpTimeout after every try, or once the loop's clock reaches `deadline` (an
+        exchange that is one step of a larger request never outlasts the whole).
         """
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         transport = await self._transport(family)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         self._pending[request_id] = _Pending(future, address, accept)
         try:
             for _ in range(retries + 1):
+                wait_s = timeout_s if deadline is None else min(timeout_s, deadline - loop.time())
+                if wait_s <= 0:
+                    break
                 # The same message on every try, as net-snmp does: a late reply to an
                 # earlier try answers the request just as well.
                 transport.sendto(message, address)
-                done, _pending = await asyncio.wait({future}, timeout=timeout_s)
+                done, _pending = await asyncio.wait({future}, timeout=wait_s)
                 if done:
                     result: T = future.result()
                     return result

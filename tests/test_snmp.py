@@ -34,16 +34,18 @@ from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext
 from probes.snmp import interpret, probe_snmp
-from probes.snmp_poller import IF_ALIAS, Reading, SnmpPoller, _rates, _Snapshot
+from probes.snmp_poller import IF_ALIAS, IF_IN_OCTETS, Reading, SnmpPoller, _rates, _Snapshot
 from probes.snmp_v2c import decode_response, encode_get
 from probes.snmp_wire import encode_oid, null_varbind
+from tests.helpers import linkwatch
 
 NET = 100 + os.getpid() % 100
 HOST_IP, AGENT_IP = f"198.18.{NET}.1", f"198.18.{NET}.2"
 NS = f"lwsnmp-{os.getpid()}"
 V3_AUTH, V3_PRIV = "lw-auth-secret", "lw-priv-secret"
 # v3 users of the lab agent: name -> (net-snmp's auth protocol, its priv protocol). Its
-# AES256C is pysnmp's usmAesCfb256Protocol (Reeder key extension); its AES256 is not.
+# AES192C/AES256C extend the key as Reeder (pysnmp's usmAesCfb256Protocol, our aes256);
+# its AES192/AES256 as Blumenthal (our aes256-blumenthal).
 V3_USERS = {
     "lwuser": ("SHA", "AES"),
     "lwmd5": ("MD5", "AES"),
@@ -55,6 +57,11 @@ V3_USERS = {
     "lwmd5aes256": ("MD5", "AES256C"),
     "lwsha512aes256": ("SHA-512", "AES256C"),
     "lwdes": ("SHA", "DES"),
+    "lwmd5des": ("MD5", "DES"),
+    "lwaes192": ("SHA", "AES192C"),
+    "lwaes192b": ("SHA-256", "AES192"),
+    "lwaes256b": ("SHA", "AES256"),
+    "lwmd5aes256b": ("MD5", "AES256"),
 }
 RW_COMMUNITY = "lw-test-rw"
 
@@ -426,6 +433,65 @@ async def test_nothing_listening_is_down_with_timeout(
     assert time.monotonic() - started < spec.max_run_time().total_seconds() + 0.5
 
 
+# --- configuration, as check-config reads it ----------------------------------------------
+
+SNMP_CONFIG = """\
+customers: [{id: acme, name: ACME Corp, timezone: Europe/Berlin}]
+links:
+  - id: acme-hq
+    customer: acme
+    probes:
+"""
+
+
+def _v3_probe(probe_id: str, auth: str, priv: str) -> str:
+    return (
+        f"      - {{id: {probe_id}, kind: snmp, host: '127.0.0.1:16161', version: '3',"
+        f" user: u, auth_key: auth-secret, priv_key: priv-secret, auth_protocol: {auth},"
+        f" priv_protocol: {priv}, interface: {{index: 1}}}}\n"
+    )
+
+
+def test_check_config_takes_every_usm_protocol_name_net_snmp_and_cisco_use(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "v3.yaml"
+    pairs = [
+        ("sha224", "aes192"),
+        ("sha384", "aes192c"),
+        ("sha", "aes192-blumenthal"),
+        ("sha512", "aes256c"),
+        ("md5", "aes256-blumenthal"),
+        ("sha256", "des"),
+    ]
+    config.write_text(
+        SNMP_CONFIG + "".join(_v3_probe(f"p{n}", *pair) for n, pair in enumerate(pairs))
+    )
+    result = linkwatch("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_config_rejects_a_blank_interface_name_and_unknown_protocols(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        SNMP_CONFIG + "      - {id: port, kind: snmp, host: '127.0.0.1:16161', community: public,"
+        " interface: {alias: ''}}\n" + _v3_probe("v3", "sha1", "aes128")
+    )
+    result = linkwatch("check-config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[1:] == [
+        f"  {config}:6: links[0].probes[0].interface.alias: '' is blank and would match every"
+        " interface without one; give the interface's name, or its index",
+        f"  {config}:7: links[0].probes[1].auth_protocol: 'sha1' is not allowed; use one of"
+        " 'md5', 'sha', 'sha224', 'sha256', 'sha384' or 'sha512'",
+        f"  {config}:7: links[0].probes[1].priv_protocol: 'aes128' is not allowed; use one of"
+        " 'aes', 'aes192', 'aes192c', 'aes192-blumenthal', 'aes256', 'aes256c',"
+        " 'aes256-blumenthal' or 'des'",
+    ]
+
+
 # --- logic, no agent needed ---------------------------------------------------------------
 
 
@@ -450,9 +516,43 @@ def test_octet_rates_unwrap_64_bit_counters_and_skip_resets(
     assert rates.get("in_bps") == expected_bps
 
 
-def test_error_counters_wrap_at_32_bits() -> None:
-    rates = _rates(_snapshot(0, 0, (1 << 32) - 3), _snapshot(200, 0, 7))
-    assert rates["in_errors_per_s"] == 5.0
+@pytest.mark.parametrize(
+    ("old", "new", "speed_bps", "expected"),
+    [
+        pytest.param((1 << 32) - 3, 7, 1e9, 5.0, id="wrap-at-gigabit"),
+        # Cleared from above 2^31 with the agent up: 2^31 errors in 1 s is no wrap.
+        pytest.param((1 << 31) + 5, 3, 1e9, None, id="cleared-at-gigabit"),
+        pytest.param((1 << 32) - 3, 7, None, None, id="speed-unknown-no-wrap"),
+    ],
+)
+def test_error_counters_wrap_only_where_the_interface_could_count_that_many(
+    old: int, new: int, speed_bps: float | None, expected: float | None
+) -> None:
+    rates = _rates(_snapshot(0, 0, old), _snapshot(200, 0, new), speed_bps)
+    assert rates.get("in_errors_per_s") == expected
+
+
+def _octets32(ticks: int, in_octets: int) -> _Snapshot:
+    return _Snapshot(ticks, 0.0, {IF_IN_OCTETS: in_octets})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "speed_bps", "expected_bps"),
+    [
+        pytest.param(4_294_000_000, 20_000, 100e6, 7_898_368.0, id="wrap-on-100M"),
+        # 2^31 + 1,000 cleared to 1,000: as a wrap, 17 Gbit/s in 1 s on a 100 Mbit/s
+        # port; it was cleared (clear counters), so no rate.
+        pytest.param((1 << 31) + 1_000, 1_000, 100e6, None, id="cleared-on-100M"),
+        pytest.param(4_294_000_000, 20_000, None, 7_898_368.0, id="wrap-speed-unknown"),
+    ],
+)
+def test_counter32_octets_wrap_unless_the_rate_exceeds_the_line(
+    old: int, new: int, speed_bps: float | None, expected_bps: float | None
+) -> None:
+    rates = _rates(_octets32(0, old), _octets32(100, new), speed_bps)  # 1 s of agent time
+    assert rates.get("in_bps") == expected_bps
+    if expected_bps is not None and speed_bps is not None:
+        assert rates["in_utilisation_pct"] == pytest.approx(100 * expected_bps / speed_bps)
 
 
 @pytest.mark.parametrize(

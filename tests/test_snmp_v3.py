@@ -12,7 +12,12 @@ import contextlib
 import functools
 import logging
 import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +25,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyasn1.type.univ import OctetString
 from pysnmp.hlapi.v3arch import asyncio as hlapi
-from pysnmp.proto.secmod.eso.priv.aes256 import Aes256
+from pysnmp.proto.secmod.eso.priv.aes192 import AesBlumenthal192
+from pysnmp.proto.secmod.eso.priv.aes256 import Aes256, AesBlumenthal256
 from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
 
+from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome
 from probes import ProbeContext
 from probes.snmp import probe_snmp
@@ -166,6 +173,10 @@ async def test_v3_polls_through_the_fast_path_agree_with_pysnmp(lab: Lab) -> Non
         ("lwaes256", "sha", "aes256"),
         ("lwmd5aes256", "md5", "aes256"),
         ("lwsha512aes256", "sha512", "aes256"),
+        ("lwaes192", "sha", "aes192c"),
+        ("lwaes192b", "sha256", "aes192-blumenthal"),
+        ("lwaes256b", "sha", "aes256-blumenthal"),
+        ("lwmd5aes256b", "md5", "aes256-blumenthal"),
     ],
 )
 async def test_every_fast_protocol_pair_interoperates_with_snmpd(
@@ -189,14 +200,26 @@ async def test_every_fast_protocol_pair_interoperates_with_snmpd(
 
 
 @needs_lab
+@pytest.mark.parametrize("fast_v3", [True, False], ids=["fast-codec", "pysnmp"])
 @pytest.mark.parametrize(
     ("user", "auth", "priv"),
-    [("lwmd5", "md5", "aes"), ("lwsha512aes256", "sha512", "aes256"), ("lwdes", "sha", "des")],
+    [
+        ("lwmd5", "md5", "aes"),
+        ("lwsha224", "sha224", "aes"),
+        ("lwsha384", "sha384", "aes256c"),
+        ("lwsha512aes256", "sha512", "aes256"),
+        ("lwaes192", "sha", "aes192"),
+        ("lwaes192b", "sha256", "aes192-blumenthal"),
+        ("lwaes256b", "sha", "aes256-blumenthal"),
+        ("lwmd5aes256b", "md5", "aes256-blumenthal"),
+        ("lwdes", "sha", "des"),
+    ],
 )
 async def test_configured_v3_protocols_poll_up_and_only_des_takes_pysnmp(
-    lab: Lab, user: str, auth: str, priv: str
+    lab: Lab, user: str, auth: str, priv: str, fast_v3: bool
 ) -> None:
-    poller = SnmpPoller()
+    # Each name as check-config takes it, against net-snmp's user of that protocol pair.
+    poller = SnmpPoller(fast_v3=fast_v3)
     context = ProbeContext(icmp_privileged=None, snmp=poller)
     spec = lab.v3(user=user, auth_protocol=auth, priv_protocol=priv, interface={"index": 1})
     try:
@@ -204,7 +227,7 @@ async def test_configured_v3_protocols_poll_up_and_only_des_takes_pysnmp(
     finally:
         await poller.close()
     assert result.outcome is Outcome.UP, result.error
-    assert poller.pysnmp_gets == (1 if priv == "des" else 0)
+    assert poller.pysnmp_gets == (1 if priv == "des" or not fast_v3 else 0)
 
 
 def _open_sockets() -> int:
@@ -310,6 +333,136 @@ async def test_v3_polls_survive_an_agent_that_returns_with_a_new_engine_id(
 
 
 @needs_lab
+async def test_every_kind_of_v3_probe_is_up_at_once_after_the_device_gets_a_new_engine_id(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An HA failover or a replaced box: same address and users, another snmpEngineID.
+    # DES goes through pysnmp; so do the walks that resolve names, and the alias below
+    # is walked for the first time after the change.
+    poller = SnmpPoller()
+    context = ProbeContext(icmp_privileged=None, snmp=poller)
+    before = {
+        "des": lab.v3(user="lwdes", priv_protocol="des", interface={"index": _index("sta")}),
+        "md5-des": lab.v3(
+            user="lwmd5des", auth_protocol="md5", priv_protocol="des", interface={"name": "sta"}
+        ),
+        "aes-by-name": lab.v3(interface={"name": "uplink"}),
+        "aes-by-index": lab.v3(interface={"index": _index("uplink")}),
+    }
+    after = {**before, "aes-by-alias": lab.v3(interface={"alias": "CID-1001"})}
+    try:
+        for name, spec in before.items():
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.UP, (name, result.error)
+        engine_id = lab.snmpget("1.3.6.1.6.3.10.2.1.1.0")
+        await asyncio.to_thread(lab.stop)
+        (lab.directory / "persist" / "snmpd.conf").unlink()  # all it persisted is gone
+        await asyncio.to_thread(lab.start)
+        lab.set_alias("sta", "CID-1001")
+        assert lab.snmpget("1.3.6.1.6.3.10.2.1.1.0") != engine_id
+        with caplog.at_level(logging.INFO, logger="probes"):
+            for _ in range(2):
+                for name, spec in after.items():
+                    result = await probe_snmp(spec, context)
+                    assert result.outcome is Outcome.UP, (name, result.error)
+    finally:
+        await poller.close()
+    rediscoveries = [r for r in caplog.records if "discovered again" in r.getMessage()]
+    # One line per engine that learnt it (our codec, pysnmp's), not one per probe or poll.
+    assert 1 <= len(rediscoveries) <= 2, [r.getMessage() for r in rediscoveries]
+
+
+@needs_lab
+async def test_a_silent_v3_device_is_down_within_its_deadline_and_back_when_it_answers(
+    lab: Lab,
+) -> None:
+    poller = SnmpPoller()
+    context = ProbeContext(icmp_privileged=None, snmp=poller)
+    specs = [
+        lab.v3(interface={"index": 1}, timeout="300ms"),
+        lab.v3(user="lwdes", priv_protocol="des", interface={"index": 1}, timeout="300ms"),
+    ]
+    try:
+        for spec in specs:
+            assert (await probe_snmp(spec, context)).outcome is Outcome.UP
+        await asyncio.to_thread(lab.stop)
+        (lab.directory / "persist" / "snmpd.conf").unlink()
+        for spec in specs:
+            started = time.monotonic()
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.DOWN, result.error
+            assert result.error is not None
+            assert result.error.startswith("timeout: no reply")
+            assert time.monotonic() - started < spec.max_run_time().total_seconds() + 0.2
+        await asyncio.to_thread(lab.start)  # back, with another engine ID
+        lab.set_alias("sta", "CID-1001")
+        for spec in specs:
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.UP, result.error
+    finally:
+        await poller.close()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _pysnmp_agent(port: int, engine_id: str) -> Iterator[None]:
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "tests.snmp_pysnmp_agent", str(port), engine_id, "lwuser",
+         V3_AUTH, V3_PRIV],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    try:
+        assert agent.stdout is not None
+        assert agent.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        agent.terminate()
+        agent.wait(10)
+
+
+@pytest.mark.parametrize("fast_v3", [True, False], ids=["fast-codec", "pysnmp"])
+async def test_a_pysnmp_agent_back_with_a_new_engine_id_is_up_at_once(
+    fast_v3: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Such agents answer the old engine ID with usmStatsUnknownUserNames, not
+    # usmStatsUnknownEngineIDs: any report about credentials once taken means rediscover.
+    port = _free_udp_port()
+    spec = SnmpProbe.model_validate(
+        {
+            "id": "snmp",
+            "kind": "snmp",
+            "host": f"127.0.0.1:{port}",
+            "version": "3",
+            "user": "lwuser",
+            "auth_key": V3_AUTH,
+            "priv_key": V3_PRIV,
+            "timeout": "1s",
+            "interface": {"index": 1},
+        }
+    )
+    poller = SnmpPoller(fast_v3=fast_v3)
+    context = ProbeContext(icmp_privileged=None, snmp=poller)
+    try:
+        with _pysnmp_agent(port, "8000c53f0401020304"):
+            result = await probe_snmp(spec, context)
+            assert result.outcome is Outcome.UP, result.error
+        with _pysnmp_agent(port, "8000c53f04a0b0c0d0"), caplog.at_level(logging.INFO, "probes"):
+            for _ in range(3):
+                result = await probe_snmp(spec, context)
+                assert result.outcome is Outcome.UP, result.error
+    finally:
+        await poller.close()
+    again = [r.getMessage() for r in caplog.records if "discovered again" in r.getMessage()]
+    assert len(again) == 1, again  # once, not once per poll
+
+
+@needs_lab
 @pytest.mark.parametrize("drift_s", [1000.0, 10_000_000.0])
 async def test_a_drifting_clock_is_resynchronised_and_the_get_succeeds(
     lab: Lab, drift_s: float
@@ -395,6 +548,25 @@ def test_aes256_keys_are_extended_as_pysnmp_extends_them(
     ours = priv_key(digest, password_to_key(digest, b"lw-priv-secret"), engine_id, 32)
     assert ours == bytes(expected)
     assert len(ours) == 32
+
+
+@pytest.mark.parametrize("size", [24, 32])
+@pytest.mark.parametrize(
+    ("auth", "digest"),
+    [(hlapi.USM_AUTH_HMAC96_MD5, "md5"), (hlapi.USM_AUTH_HMAC96_SHA, "sha1")],
+)
+def test_blumenthal_keys_are_extended_as_pysnmp_extends_them(
+    auth: tuple[int, ...], digest: str, size: int
+) -> None:
+    engine_id = bytes.fromhex("80001f8880e9bd0c1d12667a5100000000")
+    theirs = AesBlumenthal192() if size == 24 else AesBlumenthal256()
+    expected = theirs.localize_key(
+        auth, theirs.hash_passphrase(auth, b"lw-priv-secret"), OctetString(engine_id)
+    )
+    master = password_to_key(digest, b"lw-priv-secret")
+    ours = priv_key(digest, master, engine_id, size, "blumenthal")
+    assert ours == bytes(expected)
+    assert ours != priv_key(digest, master, engine_id, size, "reeder")
 
 
 def test_discovery_is_the_message_net_snmp_sends() -> None:
