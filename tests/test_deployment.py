@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from collector.migrate import MIN_TIMESCALEDB
 from linkwatch.cli import _parser
 from linkwatch.config import load_config
 from tests.helpers import REPO
@@ -45,6 +46,10 @@ def test_services_and_images() -> None:
     assert set(SERVICES) == {"db", "collector", "portal"}
     assert SERVICES["db"]["image"].startswith("timescale/timescaledb:")
     assert SERVICES["db"]["image"].endswith(("-pg15", "-pg16", "-pg17"))
+    # A version with the columnstore API the migrations use.
+    tag = SERVICES["db"]["image"].split(":")[1]
+    version = tuple(int(part) for part in tag.split("-")[0].split("."))
+    assert version >= MIN_TIMESCALEDB, tag
     assert SERVICES["collector"]["build"] == "."
     assert SERVICES["portal"]["image"] == SERVICES["collector"]["image"]
     assert "healthcheck" in SERVICES["db"]
