@@ -25,8 +25,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
+from collector.chunking import ChunkSizing, size_chunk_interval
 from collector.queries import query
 from collector.settings import StorageSettings
+from linkwatch.durations import format_duration
 from linkwatch.errors import DatabaseError
 
 logger = logging.getLogger(__name__)
@@ -137,16 +139,42 @@ async def _setup_timescaledb(conn: psycopg.AsyncConnection[Any], settings: Stora
         logger.warning("timescaledb available but not usable, plain tables used cause=%s", exc)
         return
 
-    await conn.execute(query("timescaledb_hypertable"), {"chunk_interval": settings.chunk_interval})
-    await conn.execute(
-        query("timescaledb_chunk_interval"), {"chunk_interval": settings.chunk_interval}
+    sizing = await chunk_sizing(conn, settings)
+    previous = await _scalar(conn, "timescaledb_current_chunk_interval")
+    await conn.execute(query("timescaledb_hypertable"), {"chunk_interval": sizing.interval})
+    await conn.execute(query("timescaledb_chunk_interval"), {"chunk_interval": sizing.interval})
+    logger.info(
+        "timescaledb chunk interval %s previous=%s",
+        sizing.describe(),
+        "none" if previous is None else format_duration(previous),
     )
+    if not sizing.fits:
+        logger.warning(
+            "shared_buffers too small for the samples' indexes samples_per_s=%.1f "
+            "shared_buffers_bytes=%d chunk_interval=%s; give PostgreSQL a larger "
+            "shared_buffers (TimescaleDB advises 25 %% of memory) or set "
+            "database.chunk_interval",
+            sizing.samples_per_s or 0.0,
+            sizing.shared_buffers_bytes or 0,
+            format_duration(sizing.interval),
+        )
     await _columnstore(conn)
     await _policy(conn, _COLUMNSTORE_POLICY, settings.compress_after)
     await _policy(conn, _RETENTION_POLICY, settings.retention)
     for rollup in _ROLLUP_AGGREGATES:
         await conn.execute(query(rollup.create_query))
-        await _refresh_policy(conn, rollup, settings)
+        await _refresh_policy(conn, rollup, settings, sizing.interval)
+
+
+async def chunk_sizing(
+    conn: psycopg.AsyncConnection[Any], settings: StorageSettings
+) -> ChunkSizing:
+    """The samples chunk interval for these settings on this server."""
+    return size_chunk_interval(
+        configured=settings.chunk_interval,
+        samples_per_s=settings.ingest_samples_per_s,
+        shared_buffers_bytes=int(await _scalar(conn, "server_shared_buffers")),
+    )
 
 
 async def _recent_enough(conn: psycopg.AsyncConnection[Any], mode: str) -> bool:
@@ -262,7 +290,10 @@ async def _policy(conn: psycopg.AsyncConnection[Any], policy: _Policy, wanted: t
         await conn.execute(query(policy.remove_query))
     await conn.execute(query(policy.add_query), {policy.key: wanted})
     logger.info(
-        "timescaledb policy set policy=%s interval=%s previous=%s", policy.name, wanted, current
+        "timescaledb policy set policy=%s interval=%s previous=%s",
+        policy.name,
+        format_duration(wanted),
+        "none" if current is None else format_duration(current),
     )
 
 
@@ -302,12 +333,15 @@ _ROLLUP_AGGREGATES = (
 
 
 async def _refresh_policy(
-    conn: psycopg.AsyncConnection[Any], rollup: _RollupAggregate, settings: StorageSettings
+    conn: psycopg.AsyncConnection[Any],
+    rollup: _RollupAggregate,
+    settings: StorageSettings,
+    chunk_interval: timedelta,
 ) -> None:
     """Create a rollup aggregate's refresh policy, or replace it when it should differ."""
     # A refresh over a range whose raw chunks the retention policy dropped empties the
     # aggregate there: the policy's window must stay clear of the retention horizon.
-    start_offset = min(rollup.start_offset, settings.retention - settings.chunk_interval)
+    start_offset = min(rollup.start_offset, settings.retention - chunk_interval)
     shortest = rollup.end_offset + 2 * rollup.width  # TimescaleDB's minimum window
     if start_offset < shortest:
         logger.warning(

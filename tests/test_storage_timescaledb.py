@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from collector.chunking import CHUNKS_IN_PLAY, SAMPLE_INDEX_BYTES
 from collector.database import connect
 from collector.embedded import EmbeddedPostgres
 from collector.migrate import migrate
@@ -218,3 +219,78 @@ async def test_a_database_set_up_with_the_compression_api_moves_to_the_columnsto
     assert stats.returncode == 0, stats.stderr
     row = next(line for line in stats.stdout.splitlines() if line.startswith("samples "))
     assert "3 chunks" in row
+
+
+async def test_the_chunk_interval_follows_the_configured_probes(
+    timescaledb_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    name = "chunk_sizing"
+    admin_url = make_conninfo(timescaledb_server.url, dbname="postgres")
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+        await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        cur = await admin.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))")
+        (shared_buffers,) = await cur.fetchone() or (0,)
+    url = make_conninfo(timescaledb_server.url, dbname=name)
+
+    # Enough probes a second that 8-hour chunks' indexes would not fit half of this
+    # server's shared_buffers, and 6-hour ones do.
+    budget = shared_buffers / CHUNKS_IN_PLAY
+    per_s = (budget / (8 * 3600) + budget / (6 * 3600)) / 2 / SAMPLE_INDEX_BYTES
+    links = "".join(
+        f"  - {{id: l{i}, customer: c, probes: [{{id: tcp, kind: tcp, host: 127.0.0.1,"
+        f" port: 9, interval: 1s, timeout: 500ms}}]}}\n"
+        for i in range(round(per_s))
+    )
+
+    def config(extra: str = "") -> Path:
+        path = tmp_path / "linkwatch.yaml"
+        path.write_text(
+            f"database: {{url: '{url}', timescaledb: require{extra}}}\n"
+            f"data_dir: {tmp_path}\n"
+            "customers: [{id: c, name: C}]\n"
+            f"links:\n{links}"
+        )
+        return path
+
+    async def intervals() -> tuple[timedelta, list[timedelta]]:
+        """(the interval new chunks get, the length of each chunk made so far)."""
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            cur = await conn.execute(
+                "SELECT time_interval FROM timescaledb_information.dimensions"
+                " WHERE hypertable_name = 'samples'"
+            )
+            (interval,) = await cur.fetchone() or (None,)
+            cur = await conn.execute(
+                "SELECT range_end - range_start FROM timescaledb_information.chunks"
+                " WHERE hypertable_name = 'samples' ORDER BY range_start"
+            )
+            return interval, [length for (length,) in await cur.fetchall()]
+
+    async def store(at: datetime) -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(
+                "INSERT INTO samples (link_id, probe_id, observed_at, outcome)"
+                " VALUES ('l0', 'tcp', %s, 'up')",
+                (at,),
+            )
+
+    result = linkwatch("db", "migrate", "--config", str(config()))
+    assert result.returncode == 0, result.stderr
+    await store(datetime(2026, 11, 2, 13, 5, tzinfo=UTC))
+    assert await intervals() == (timedelta(hours=6), [timedelta(hours=6)])
+    stats = linkwatch("db", "stats", "--config", str(config()))
+    assert stats.returncode == 0, stats.stderr
+    assert _chunk_length(stats.stdout).startswith(f"6h (sized for {round(per_s)}.0 samples/s: ")
+
+    # An explicit interval wins, for the chunks made from then on.
+    result = linkwatch("db", "migrate", "--config", str(config(", chunk_interval: 2h")))
+    assert result.returncode == 0, result.stderr
+    await store(datetime(2026, 11, 3, 13, 5, tzinfo=UTC))
+    assert await intervals() == (timedelta(hours=2), [timedelta(hours=6), timedelta(hours=2)])
+    stats = linkwatch("db", "stats", "--config", str(config(", chunk_interval: 2h")))
+    assert _chunk_length(stats.stdout) == "2h (database.chunk_interval)"
+
+
+def _chunk_length(db_stats: str) -> str:
+    line = next(x for x in db_stats.splitlines() if x.startswith("Chunk length "))
+    return line.removeprefix("Chunk length ").strip()
