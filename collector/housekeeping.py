@@ -24,11 +24,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from collector.chunking import ChunkSizing
 from collector.database import Database
+from collector.migrate import chunk_sizing
 from collector.queries import query
 from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_watermarks
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
+from linkwatch.durations import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +280,8 @@ class DbStats:
     rollups_materialized_until: Mapping[Bucket, datetime | None]
     now: datetime
     spool: SpoolStatus | None = None
+    chunk_interval: timedelta | None = None  # TimescaleDB: of the samples chunks made next
+    chunk_sizing: ChunkSizing | None = None  # how the settings given choose it
 
 
 async def database_stats(
@@ -284,9 +289,13 @@ async def database_stats(
     *,
     spool_status: SpoolStatus | None = None,
     now: datetime,
+    settings: StorageSettings | None = None,
     exact_count_max_bytes: int = DEFAULT_EXACT_COUNT_MAX_BYTES,
 ) -> DbStats:
-    """Sizes, row counts, sample times and rollup state; TimescaleDB chunks where used."""
+    """Sizes, row counts, sample times and rollup state; TimescaleDB chunks where used.
+
+    With `settings`, the stats say how they choose the chunk interval.
+    """
     if now.tzinfo is None:
         raise ValueError("database_stats needs a timezone-aware now")
     async with db.connection() as conn:
@@ -296,9 +305,14 @@ async def database_stats(
         await cur.execute(query("stats_tables"))
         table_rows = await cur.fetchall()
         ts_rows: list[tuple[Any, ...]] = []
+        chunk_interval = sizing = None
         if db.timescaledb:
             await cur.execute(query("stats_timescaledb"))
             ts_rows = await cur.fetchall()
+            await cur.execute(query("timescaledb_current_chunk_interval"))
+            chunk_interval = (await cur.fetchone() or (None,))[0]
+            if settings is not None:
+                sizing = await chunk_sizing(conn, settings)
         relations = []
         hypertables = {row[0] for row in ts_rows}
         for name, schema, estimate, table_b, index_b, total_b in table_rows:
@@ -326,6 +340,8 @@ async def database_stats(
         rollups_materialized_until=await rollup_watermarks(db),
         now=now,
         spool=spool_status,
+        chunk_interval=chunk_interval,
+        chunk_sizing=sizing,
     )
 
 
@@ -371,6 +387,8 @@ def render_stats(stats: DbStats) -> str:
             f"daily until {_when(marks.get('day'))}; later buckets are computed on read",
         ),
     ]
+    if stats.chunk_interval is not None:
+        lines.append(("Chunk length", _chunk_interval(stats.chunk_interval, stats.chunk_sizing)))
     if stats.spool is not None:
         lines.append(("Spool", _spool(stats.spool)))
     width = max(len(label) for label, _ in lines)
@@ -412,6 +430,15 @@ def render_stats(stats: DbStats) -> str:
         out.append("")
         out.append("~ estimated from table statistics; ? not yet analyzed")
     return "\n".join(out) + "\n"
+
+
+def _chunk_interval(applied: timedelta, sizing: ChunkSizing | None) -> str:
+    if sizing is None:
+        return format_duration(applied)
+    if sizing.interval == applied:
+        return sizing.describe()
+    # Another process set it since, or these settings differ from the running ones.
+    return f"{format_duration(applied)}; these settings give {sizing.describe()}"
 
 
 def _spool(spool: SpoolStatus) -> str:

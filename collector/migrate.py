@@ -2,8 +2,12 @@
 
 `migrate()` is safe to re-run and safe for two processes at once (an advisory lock
 serialises them). TimescaleDB is used when the server has it, unless configured off; every
-step of its setup is re-runnable and brings the policies in line with the settings.
-The rollup continuous aggregates and their refresh policies are part of that setup.
+step of its setup is re-runnable and brings the settings and policies in line with the
+configuration. It needs TimescaleDB 2.18 or later, whose columnstore API
+(`timescaledb.enable_columnstore`, `add_columnstore_policy`) replaced the compression API;
+a database set up with the older calls carries the same settings and job, which are
+simply taken over. The rollup continuous aggregates and their refresh policies are part
+of that setup.
 This module must never drop or rewrite data, and never edit an applied migration file:
 a change to the schema is a new numbered file.
 """
@@ -21,8 +25,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
+from collector.chunking import ChunkSizing, size_chunk_interval
 from collector.queries import query
 from collector.settings import StorageSettings
+from linkwatch.durations import format_duration
 from linkwatch.errors import DatabaseError
 
 logger = logging.getLogger(__name__)
@@ -30,6 +36,11 @@ logger = logging.getLogger(__name__)
 # Any constant works as long as no other application on the database uses it: "LNKWTCH".
 _LOCK_KEY = 0x4C4E4B57544348
 _FILE_NAME = re.compile(r"^(\d{3}_[a-z0-9_]+)\.sql$")
+# The columnstore API arrived in 2.18; before it only the deprecated compression API.
+MIN_TIMESCALEDB = (2, 18)
+# The columnstore layout of samples, as timescaledb_information spells it.
+_SEGMENT_BY = "link_id,probe_id"
+_ORDER_BY = "observed_at DESC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +123,8 @@ async def _setup_timescaledb(conn: psycopg.AsyncConnection[Any], settings: Stora
             )
         logger.info("timescaledb not available; samples stay a plain table")
         return
+    if not await _recent_enough(conn, mode):
+        return
     try:
         # A savepoint: in "auto" mode a refusal must not abort the migration transaction.
         async with conn.transaction():
@@ -126,33 +139,162 @@ async def _setup_timescaledb(conn: psycopg.AsyncConnection[Any], settings: Stora
         logger.warning("timescaledb available but not usable, plain tables used cause=%s", exc)
         return
 
-    await conn.execute(query("timescaledb_hypertable"), {"chunk_interval": settings.chunk_interval})
-    await conn.execute(
-        query("timescaledb_chunk_interval"), {"chunk_interval": settings.chunk_interval}
+    sizing = await chunk_sizing(conn, settings)
+    previous = await _scalar(conn, "timescaledb_current_chunk_interval")
+    await conn.execute(query("timescaledb_hypertable"), {"chunk_interval": sizing.interval})
+    await conn.execute(query("timescaledb_chunk_interval"), {"chunk_interval": sizing.interval})
+    logger.info(
+        "timescaledb chunk interval %s previous=%s",
+        sizing.describe(),
+        "none" if previous is None else format_duration(previous),
     )
-    if not await _scalar(conn, "timescaledb_compression_enabled"):
-        # Only once: changing these settings fails while compressed chunks exist.
-        await conn.execute(query("timescaledb_enable_compression"))
-    await _policy(conn, "policy_compression", "compress_after", settings.compress_after)
-    await _policy(conn, "policy_retention", "drop_after", settings.retention)
+    if not sizing.fits:
+        logger.warning(
+            "shared_buffers too small for the samples' indexes samples_per_s=%.1f "
+            "shared_buffers_bytes=%d chunk_interval=%s; give PostgreSQL a larger "
+            "shared_buffers (TimescaleDB advises 25 %% of memory) or set "
+            "database.chunk_interval",
+            sizing.samples_per_s or 0.0,
+            sizing.shared_buffers_bytes or 0,
+            format_duration(sizing.interval),
+        )
+    await _columnstore(conn)
+    await _policy(conn, _COLUMNSTORE_POLICY, settings.compress_after)
+    await _policy(conn, _RETENTION_POLICY, settings.retention)
     for rollup in _ROLLUP_AGGREGATES:
         await conn.execute(query(rollup.create_query))
-        await _refresh_policy(conn, rollup, settings)
+        await _refresh_policy(conn, rollup, settings, sizing.interval)
 
 
-async def _policy(
-    conn: psycopg.AsyncConnection[Any], proc_name: str, key: str, wanted: timedelta
-) -> None:
+async def chunk_sizing(
+    conn: psycopg.AsyncConnection[Any], settings: StorageSettings
+) -> ChunkSizing:
+    """The samples chunk interval for these settings on this server."""
+    return size_chunk_interval(
+        configured=settings.chunk_interval,
+        samples_per_s=settings.ingest_samples_per_s,
+        shared_buffers_bytes=int(await _scalar(conn, "server_shared_buffers")),
+    )
+
+
+async def _recent_enough(conn: psycopg.AsyncConnection[Any], mode: str) -> bool:
+    """Whether the TimescaleDB here has the columnstore API; False: stay plain ("auto").
+
+    Raises where Linkwatch can neither use it nor do without it: "require", or samples
+    already a hypertable under an extension that must be updated first.
+    """
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query("timescaledb_version"))
+    installed, available = await cur.fetchone() or (None, None)
+    version = installed or available
+    if _version(version) >= MIN_TIMESCALEDB:
+        return True
+    problem = (
+        f"TimescaleDB {version} is older than 2.18, the first version with the columnstore "
+        "API Linkwatch uses"
+    )
+    if installed is not None and await _scalar(conn, "samples_is_hypertable"):
+        raise DatabaseError(
+            f"{problem}, and samples is a hypertable of this database already; install "
+            "TimescaleDB 2.18 or later on the server, then update the extension in this "
+            "database with ALTER EXTENSION timescaledb UPDATE as the first command of a "
+            "new session (psql -X)"
+        )
+    if mode == "require":
+        raise DatabaseError(
+            f"database.timescaledb is 'require' but {problem}; install TimescaleDB 2.18 or "
+            "later (the timescale/timescaledb image 2.28.3-pg16 has it) or set "
+            "database.timescaledb to 'auto'"
+        )
+    logger.warning("%s; samples stay a plain table", problem)
+    return False
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    """(2, 18, 0) from '2.18.0' or '2.18.0-dev'; () when there is none."""
+    match = re.match(r"\d+(?:\.\d+)*", text or "")
+    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
+
+
+async def _columnstore(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Enable the columnstore on samples with Linkwatch's layout, unless it has it.
+
+    A database set up with the older `timescaledb.compress` options already has it: those
+    options set the same settings. Chunks converted before a layout change keep theirs.
+    """
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query("timescaledb_columnstore_settings"))
+    enabled, segment_by, order_by = await cur.fetchone() or (False, None, None)
+    if enabled and (segment_by, order_by) == (_SEGMENT_BY, _ORDER_BY):
+        return
+    if not enabled:
+        await conn.execute(query("timescaledb_enable_columnstore"))
+    else:
+        try:
+            # A savepoint: a layout the server will not change must not stop start-up.
+            async with conn.transaction():
+                await conn.execute(query("timescaledb_enable_columnstore"))
+        except psycopg.Error as exc:
+            logger.warning(
+                "timescaledb columnstore layout kept segmentby=%s orderby=%s wanted=%s/%s cause=%s",
+                segment_by,
+                order_by,
+                _SEGMENT_BY,
+                _ORDER_BY,
+                exc,
+            )
+            return
+    logger.info(
+        "timescaledb columnstore enabled segmentby=%s orderby=%s previous=%s",
+        _SEGMENT_BY,
+        _ORDER_BY,
+        f"{segment_by}/{order_by}" if enabled else "off",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """A TimescaleDB policy job on samples, and the calls that add and remove it."""
+
+    name: str  # for the log
+    proc_name: str  # in timescaledb_information.jobs
+    key: str  # the job config's interval
+    add_query: str
+    remove_query: str
+
+
+_COLUMNSTORE_POLICY = _Policy(
+    "columnstore",
+    "policy_compression",
+    "compress_after",
+    "timescaledb_add_columnstore_policy",
+    "timescaledb_remove_columnstore_policy",
+)
+_RETENTION_POLICY = _Policy(
+    "retention",
+    "policy_retention",
+    "drop_after",
+    "timescaledb_add_retention_policy",
+    "timescaledb_remove_retention_policy",
+)
+
+
+async def _policy(conn: psycopg.AsyncConnection[Any], policy: _Policy, wanted: timedelta) -> None:
     """Create a policy job, or replace it when the configured interval has changed."""
-    kind = "compression" if proc_name == "policy_compression" else "retention"
-    current = await _scalar(conn, "timescaledb_policy_config", {"key": key, "proc_name": proc_name})
+    current = await _scalar(
+        conn, "timescaledb_policy_config", {"key": policy.key, "proc_name": policy.proc_name}
+    )
     if current == wanted:
         return
     if current is not None:
-        await conn.execute(query(f"timescaledb_remove_{kind}_policy"))
-    param = "compress_after" if kind == "compression" else "retention"
-    await conn.execute(query(f"timescaledb_add_{kind}_policy"), {param: wanted})
-    logger.info("timescaledb policy set policy=%s interval=%s previous=%s", kind, wanted, current)
+        await conn.execute(query(policy.remove_query))
+    await conn.execute(query(policy.add_query), {policy.key: wanted})
+    logger.info(
+        "timescaledb policy set policy=%s interval=%s previous=%s",
+        policy.name,
+        format_duration(wanted),
+        "none" if current is None else format_duration(current),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +333,15 @@ _ROLLUP_AGGREGATES = (
 
 
 async def _refresh_policy(
-    conn: psycopg.AsyncConnection[Any], rollup: _RollupAggregate, settings: StorageSettings
+    conn: psycopg.AsyncConnection[Any],
+    rollup: _RollupAggregate,
+    settings: StorageSettings,
+    chunk_interval: timedelta,
 ) -> None:
     """Create a rollup aggregate's refresh policy, or replace it when it should differ."""
     # A refresh over a range whose raw chunks the retention policy dropped empties the
     # aggregate there: the policy's window must stay clear of the retention horizon.
-    start_offset = min(rollup.start_offset, settings.retention - settings.chunk_interval)
+    start_offset = min(rollup.start_offset, settings.retention - chunk_interval)
     shortest = rollup.end_offset + 2 * rollup.width  # TimescaleDB's minimum window
     if start_offset < shortest:
         logger.warning(

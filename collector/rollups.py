@@ -14,6 +14,12 @@ policies); on plain PostgreSQL it is the `rollups` table, which this module main
 calls it), `refresh_rollups()` recomputes buckets before the watermark that late samples
 changed. Samples at or after the watermark need nothing: a refresh for them is a no-op.
 
+One difference remains: samples already older than the retention horizon when they are
+stored (an import of old history) are rolled up on plain PostgreSQL, which materializes
+before it deletes, but never on TimescaleDB, where the retention policy's drop_chunks
+invalidates the range it drops and a refresh there would race it. Their buckets are
+aggregated on read until their chunk is dropped, and then gone.
+
 On plain PostgreSQL, recomputations are serialised by an advisory lock (two of one
 bucket from different snapshots must not race), and a materialization step first
 commits a claim on its range. A refresh whose samples start at or after the claim skips

@@ -30,6 +30,10 @@ class StorageSettings:
     # 13 months and a bit: credit disputes reach back a full year plus a billing cycle.
     retention: timedelta = timedelta(days=395)
     compress_after: timedelta = timedelta(days=7)
-    chunk_interval: timedelta = timedelta(days=1)
+    # TimescaleDB chunk length; None sizes it from ingest_samples_per_s and the server's
+    # shared_buffers (collector.chunking).
+    chunk_interval: timedelta | None = None
+    # Samples a second the configured probes take; None where no config says (tools).
+    ingest_samples_per_s: float | None = None
     pool_min_size: int = 1
     pool_max_size: int = 10

@@ -205,7 +205,10 @@ async def db_stats(config: Config, now: datetime) -> str:
         warn_pct=config.collector.spool_warn_pct,
     )
     async with await open_database(config) as db:
-        return render_stats(await database_stats(db, spool_status=spool, now=now))
+        stats = await database_stats(
+            db, spool_status=spool, now=now, settings=storage_settings(config)
+        )
+        return render_stats(stats)
 
 
 async def housekeeping(config: Config, now: datetime) -> str:

@@ -149,7 +149,7 @@ class DatabaseConfig(_Strict):
     timescaledb: Literal["auto", "require", "off"] = "auto"
     retention: Duration = timedelta(days=395)  # 13 months: long enough for credit disputes
     compress_after: Duration = timedelta(days=7)
-    chunk_interval: Duration = timedelta(days=1)
+    chunk_interval: Duration | None = None  # None: sized from the probes' sample rate
     pool_min_size: int = Field(default=1, ge=1, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=100)
 

@@ -61,6 +61,10 @@ def storage_settings(config: Config) -> StorageSettings:
         retention=database.retention,
         compress_after=database.compress_after,
         chunk_interval=database.chunk_interval,
+        # Each probe stores a sample per interval; TimescaleDB chunks are sized from this.
+        ingest_samples_per_s=sum(
+            1 / probe.interval.total_seconds() for link in config.links for probe in link.probes
+        ),
         pool_min_size=database.pool_min_size,
         pool_max_size=database.pool_max_size,
     )

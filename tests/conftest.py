@@ -1,9 +1,11 @@
 """Fixtures shared by every test package.
 
 `database` is a migrated `collector.Database` on one embedded PostgreSQL started for the
-whole session, with every table emptied before each test. `embedded_postgres` is that
-server (its `url` reaches the `linkwatch` database). `pg_data_dir` is an empty directory
-for a test that needs a PostgreSQL cluster of its own.
+whole session, with every table emptied before each test. It is plain PostgreSQL even when
+the server has TimescaleDB (LINKWATCH_PG_BINDIR pointing at such an installation):
+`timescale_db` is the TimescaleDB one, and tests compare the two engines side by side.
+`embedded_postgres` is that server (its `url` reaches the `linkwatch` database).
+`pg_data_dir` is an empty directory for a test that needs a PostgreSQL cluster of its own.
 
 The directories live under a mkdtemp directory made traversable, because when the tests
 run as root PostgreSQL runs as an unprivileged user, which cannot enter pytest's own
@@ -61,7 +63,9 @@ def embedded_postgres(pg_base_dir: Path) -> Iterator[EmbeddedPostgres]:
 async def session_database(
     embedded_postgres: EmbeddedPostgres, pg_base_dir: Path
 ) -> AsyncIterator[Database]:
-    settings = StorageSettings(url=embedded_postgres.url, data_dir=pg_base_dir / "session")
+    settings = StorageSettings(
+        url=embedded_postgres.url, data_dir=pg_base_dir / "session", timescaledb="off"
+    )
     db = await connect(settings, acquire_timeout_s=5)
     yield db
     await db.close()

@@ -326,6 +326,8 @@ def generated_samples(seed: int, start: datetime, hours: int) -> list[Sample]:
 async def test_timescaledb_and_plain_postgresql_give_the_same_rollups(
     database: Database, timescale_db: Database
 ) -> None:
+    # Two engines, not one twice: what plain PostgreSQL materializes, TimescaleDB must too.
+    assert (database.timescaledb, timescale_db.timescaledb) == (False, True)
     start = datetime(2024, 2, 28, 21, 0, tzinfo=UTC)  # across a month end and a leap day
     end = start + timedelta(hours=54)
     batch = generated_samples(7, start, 54)

@@ -20,7 +20,7 @@ FROM timescaledb_information.hypertables AS h
 JOIN pg_namespace AS n ON n.nspname = h.hypertable_schema
 JOIN pg_class AS c ON c.relnamespace = n.oid AND c.relname = h.hypertable_name
 CROSS JOIN LATERAL hypertable_detailed_size(c.oid) AS d
-LEFT JOIN LATERAL hypertable_compression_stats(c.oid) AS cs ON true
+LEFT JOIN LATERAL hypertable_columnstore_stats(c.oid) AS cs ON true
 WHERE h.hypertable_schema = current_schema()
 UNION ALL
 SELECT ca.view_name,
@@ -46,6 +46,6 @@ JOIN pg_namespace AS mn ON mn.nspname = ca.materialization_hypertable_schema
 JOIN pg_class AS m
     ON m.relnamespace = mn.oid AND m.relname = ca.materialization_hypertable_name
 CROSS JOIN LATERAL hypertable_detailed_size(c.oid) AS d
-LEFT JOIN LATERAL hypertable_compression_stats(c.oid) AS cs ON true
+LEFT JOIN LATERAL hypertable_columnstore_stats(c.oid) AS cs ON true
 WHERE ca.view_schema = current_schema()
 ORDER BY 1

@@ -1,1 +1,1 @@
-SELECT add_retention_policy('samples', %(retention)s::interval, if_not_exists => true)
+SELECT add_retention_policy('samples', %(drop_after)s::interval, if_not_exists => true)

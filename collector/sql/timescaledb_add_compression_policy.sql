@@ -1,1 +1,0 @@
-SELECT add_compression_policy('samples', %(compress_after)s::interval, if_not_exists => true)

@@ -1,3 +1,0 @@
-SELECT compression_enabled
-FROM timescaledb_information.hypertables
-WHERE hypertable_schema = current_schema() AND hypertable_name = 'samples'

@@ -1,1 +1,0 @@
-SELECT remove_compression_policy('samples', if_exists => true)
