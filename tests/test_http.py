@@ -4,12 +4,13 @@ Names resolve through a resolver injected in the probe context (``probe.test`` i
 127.0.0.1), so DNS timing and DNS failures are tested without any DNS server. The HTTPS
 server uses a self-signed certificate for ``probe.test`` made here with ``openssl``,
 valid for 5 days; a second HTTPS site presents one for the address 127.0.0.1
-(tests/tls_kit.py), for runs in another process (``linkwatch probe --once``), which
-resolve names for real. ``/delay/<ms>`` answers after that long.
+(tests/tls_kit.py), for runs in another process (``linkwatch probe --once``,
+``linkwatch run``), which resolve names for real. ``/delay/<ms>`` answers after that long.
 
-A response's timing is followed from the probe to the stored sample: the time a user
-waits is the probe's rtt, its phases are stored with the sample, and a slow response is
-degraded by the response-time thresholds.
+A response's timing is followed from the probe through the stored sample to the link
+page: the time a user waits is the probe's rtt, its phases are stored with the sample,
+a slow response is degraded by the response-time thresholds, and the link page shows
+the phases of the last check.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ import contextlib
 import json
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import pytest_asyncio
 import yaml
@@ -35,15 +39,26 @@ from aiohttp import web
 from psycopg.rows import tuple_row
 
 from collector import Database, write_samples
+from collector.embedded import EmbeddedPostgres
 from collector.states import StateDeriver
 from linkwatch.config import HttpProbe, Link, TcpProbe, parse_config
-from linkwatch.domain import Outcome, Sample
+from linkwatch.domain import LinkStatus, Outcome, Sample
 from linkwatch.errors import ConfigError
+from portal.pages.link import LatestCheck, PhasesView, phases_view
 from probes import PROBES, ProbeContext, Scheduler
 from probes.http import probe_http
 from probes.tcp import probe_tcp
 from sla.report import contract_windows
-from tests.helpers import free_port, linkwatch
+from tests.helpers import (
+    FAST_HASHER,
+    browser,
+    free_port,
+    linkwatch,
+    login,
+    start_linkwatch,
+    wait_for,
+)
+from tests.portal_kit import CONFIG_TEXT, portal_config, running_portal
 from tests.tls_kit import self_signed
 
 HOST = "probe.test"
@@ -435,7 +450,7 @@ async def test_tcp_to_a_port_that_never_answers_is_down_with_timeout() -> None:
     assert result.error == "timeout after 200ms (connect)"
 
 
-# --- response time and phases: measured, stored, judged ---------------------------------
+# --- response time and phases: measured, stored, judged, shown ---------------------------
 
 PHASE_METRICS = ["dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "total_ms"]
 
@@ -696,3 +711,165 @@ contracts:
     assert latency.measured == 12.0  # the ICMP round trip; 850 ms pages are not latency
     assert latency.met is True
     assert latency.credit_pct == 0
+
+
+async def test_the_link_page_shows_the_last_checks_phases(
+    servers: Servers, database: Database
+) -> None:
+    text = CONFIG_TEXT.replace(
+        "      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 60s}",
+        "      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 60s}\n"
+        f"      - {{id: web, kind: http, url: '{servers.ip_https('/delay/1500')}', "
+        f"ca_file: '{servers.ip_ca_file}', cert_warn_days: 0, interval: 60s, timeout: 3s}}",
+    )
+    config = portal_config(text)
+    link = config.link("acme-fra-1")
+    now = datetime.now(UTC)
+    async with running_portal(database, config, now=now, history=None) as kit:
+        network = Sample("acme-fra-1", "icmp", now - timedelta(seconds=5), Outcome.UP,
+                         rtt_ms=12.5, loss_pct=0.0)  # fmt: skip
+        checked = await Scheduler([link], _discard, CTX).run_once(link, link.probes[1], probe_http)
+        await kit.store([network, checked])
+        kit.clock.now = datetime.now(UTC)
+        await kit.sign_in("alice")
+        html = await kit.page("/links/acme-fra-1?range=24h")
+    page = _words(html)
+    steps = _words(html.split('class="grid phase-steps"')[1].split("</table>")[0])
+    waited = checked.metrics["first_byte_ms"] - checked.metrics["tls_ms"]
+    assert f"Response time {checked.rtt_ms:.0f}\u00a0ms" in page
+    # An address, so nothing was looked up; then each step, what it took and when it ended.
+    assert re.findall(r"(TCP connect|TLS handshake|Request and server|Body received)", steps) == [
+        "TCP connect", "TLS handshake", "Request and server", "Body received"
+    ]  # fmt: skip
+    assert f"Request and server response, to the first byte {waited:.0f}\u00a0ms" in steps
+    assert "Each check opens a new connection" in page
+    # The link's RTT is the network's; the HTTP probe's row says it is a response time.
+    assert "RTT 12.5\u00a0ms" in page
+    assert f"{checked.rtt_ms:.0f}\u00a0ms response" in page
+    assert "Response time · web (http), last 24 hours" in page
+    assert "Response phases · web (http), last 24 hours" in page
+    assert "Round-trip time · web" not in page
+
+
+async def test_the_waterfall_of_a_redirected_and_of_a_timed_out_check(servers: Servers) -> None:
+    link = web_link({"url": servers.http("/redirect")})
+    now = datetime.now(UTC)
+
+    def view(sample: Sample) -> PhasesView:
+        check = LatestCheck("web", sample.observed_at, sample.outcome.value, sample.error,
+                            sample.metrics)  # fmt: skip
+        shown = phases_view(link, check, now, UTC)
+        assert shown is not None
+        return shown
+
+    redirected = view(await run_once(link))
+    assert [step.name for step in redirected.steps] == [
+        "DNS lookup", "TCP connect", "1 redirect followed",
+        "Request and server response, to the first byte", "Body received",
+    ]  # fmt: skip
+    assert redirected.notes == (
+        "DNS, connect and TLS are the first request's; the final request's own connection "
+        "is part of the time to the first byte.",
+    )
+    timed_out = view(await run_once(web_link({"url": servers.http("/slow"), "timeout": "300ms"})))
+    assert timed_out.total is None
+    assert [step.name for step in timed_out.steps] == ["DNS lookup", "TCP connect"]
+    assert timed_out.notes == (
+        "This check ended before a response was read: timeout after 300ms (waiting for response).",
+    )
+    assert timed_out.status is LinkStatus.DOWN
+
+
+def _words(html: str) -> str:
+    text = re.sub(r"<svg.*?</svg>", " ", html, flags=re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"[ \t\r\n]+", " ", unescape(text))
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _stored_checks(data_dir: Path) -> list[tuple[str, float | None, dict[str, float]]]:
+    """(outcome, rtt_ms, metrics) of the HTTP samples a running Linkwatch stored, read
+    through its embedded server as a second process would."""
+    url = EmbeddedPostgres(data_dir).start()  # shares the running server; leaves it running
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT outcome, rtt_ms, metrics FROM samples WHERE probe_id = 'web'"
+            " ORDER BY observed_at"
+        ).fetchall()
+    return [(outcome, rtt, metrics or {}) for outcome, rtt, metrics in rows]
+
+
+async def test_linkwatch_run_stores_a_slow_https_response_and_shows_its_phases(
+    servers: Servers, pg_data_dir: Path
+) -> None:
+    """The issue as it was met: a server that takes 1.5 s to answer, probed by
+    `linkwatch run` over TLS, stored, judged against a response-time threshold and read
+    on the link page."""
+    port = free_port()
+    password = "shop-password"
+    hashed = FAST_HASHER.hash(password)
+    config = pg_data_dir / "linkwatch.yaml"
+    config.write_text(
+        f"""\
+data_dir: {pg_data_dir}
+portal: {{listen: "127.0.0.1:{port}"}}
+customers:
+  - {{id: shopco, name: Shop Co, timezone: UTC}}
+links:
+  - id: shop
+    customer: shopco
+    description: Web shop
+    thresholds: {{rtt_ms: 50, response_ms: 1000}}
+    probes:
+      - {{id: icmp, kind: icmp, host: 127.0.0.1, interval: 2s, count: 1, timeout: 500ms}}
+      - {{id: web, kind: http, url: "{servers.ip_https("/delay/1500")}",
+          ca_file: "{servers.ip_ca_file}", cert_warn_days: 0, interval: 3s, timeout: 2500ms}}
+users:
+  - {{name: shopco, role: customer, customer: shopco, password_hash: "{hashed}"}}
+"""
+    )
+    log = pg_data_dir / "linkwatch.log"
+    proc = start_linkwatch("run", "--config", str(config), log=log)
+    try:
+
+        def healthy() -> bool:  # once the portal answers, the database is migrated
+            return _answers(f"http://127.0.0.1:{port}/healthz")
+
+        def two_checks() -> bool:
+            return len(_stored_checks(pg_data_dir)) >= 2
+
+        await asyncio.to_thread(wait_for, "the portal", healthy, 60, proc, log)
+        await asyncio.to_thread(wait_for, "two HTTP samples", two_checks, 30, proc, log)
+        checks = _stored_checks(pg_data_dir)
+        for outcome, rtt_ms, metrics in checks:
+            assert outcome == "degraded"  # slower than response_ms, faster than the timeout
+            assert rtt_ms is not None
+            assert 1500 <= rtt_ms < 2500
+            assert rtt_ms == pytest.approx(metrics["total_ms"], abs=0.001)
+            assert 1500 <= metrics["first_byte_ms"] <= metrics["total_ms"]
+            assert metrics["connect_ms"] < metrics["tls_ms"] < 500
+        async with browser() as session:
+            await login(session, f"http://127.0.0.1:{port}", "shopco", password)
+            async with session.get(f"http://127.0.0.1:{port}/links/shop") as response:
+                assert response.status == 200
+                page = _words(await response.text())
+        assert "Last check of web Degraded" in page
+        assert re.search(r"Response time 1[5-9]\d\d\u00a0ms", page), page
+        assert "TLS handshake" in page
+        assert "Request and server response, to the first byte 1" in page
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text()
