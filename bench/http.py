@@ -7,6 +7,13 @@ Anchors: a raw asyncio client (open a connection, send one HTTP/1.1 GET with
 ``Connection: close``, read the status line and body, close) and ApacheBench (``ab``,
 no keep-alive) when installed (Debian: apache2-utils). The server runs in its own process
 on 127.0.0.1, so client CPU per check is the client's alone. Traffic stays on loopback.
+
+Then, at the live rate (LIVE_RATE checks a second, started on a fixed schedule), both
+sides check a page the server holds SLOW_MS before answering: the probe's own figure (its
+rtt, the ``total`` phase) next to the raw client's wall time for the same request, so a
+probe that reported less (the handshake, as it once did) or more than a client waits
+shows here. The saturated run above prints the same medians; there, 32 checks share one
+event loop, so both include time spent queued behind the others' CPU work.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import re
 import resource
 import shutil
 import ssl
+import statistics
 import subprocess
 import tempfile
 import time
@@ -40,6 +48,8 @@ from probes.context import ProbeContext
 from probes.http import probe_http
 
 LIVE_RATE = 10_000 / 30  # checks per second: 10,000 HTTP probes every 30 s
+SLOW_MS = 100  # how long /slow holds its answer
+PACED_S = 6  # seconds of checks at the live rate, per side
 
 
 def serve(cert: str | None, key: str | None) -> None:
@@ -48,9 +58,14 @@ def serve(cert: str | None, key: str | None) -> None:
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(SLOW_MS / 1000)
+        return web.Response(text="ok")
+
     async def main() -> None:
         app = web.Application()
         app.router.add_get("/health", ok)
+        app.router.add_get("/slow", slow)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         context = None
@@ -97,7 +112,32 @@ async def run_checks(
     return checks / elapsed, cpu / checks * 1000
 
 
-def probe_check(url: str) -> Callable[[], Awaitable[bool]]:
+async def run_paced(check: Callable[[], Awaitable[bool]], rate: float, seconds: float) -> None:
+    """Start checks on a fixed schedule, `rate` a second, however long each takes."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    outcomes: list[bool] = []
+
+    async def one() -> None:
+        outcomes.append(await check())
+
+    async with asyncio.TaskGroup() as group:
+        for index in range(int(rate * seconds)):
+            delay = start + index / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            group.create_task(one(), name=f"check-{index}")
+    assert all(outcomes), f"{outcomes.count(False)} of {len(outcomes)} checks failed"
+
+
+def quantiles(times_ms: list[float]) -> str:
+    ordered = sorted(times_ms)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return f"median {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms"
+
+
+def probe_check(url: str, times_ms: list[float]) -> Callable[[], Awaitable[bool]]:
+    """A check by the probe; each response time it reports goes to `times_ms`."""
     spec = HttpProbe.model_validate(
         {"id": "web", "kind": "http", "url": url, "tls_verify": False, "timeout": "10s"}
     )
@@ -105,14 +145,19 @@ def probe_check(url: str) -> Callable[[], Awaitable[bool]]:
 
     async def check() -> bool:
         result = await probe_http(spec, ctx)
+        if result.rtt_ms is not None:
+            times_ms.append(result.rtt_ms)
         return result.outcome in (Outcome.UP, Outcome.DEGRADED)
 
     return check
 
 
-def raw_check(port: int, tls: bool) -> Callable[[], Awaitable[bool]]:
+def raw_check(
+    port: int, tls: bool, times_ms: list[float], path: str = "/health"
+) -> Callable[[], Awaitable[bool]]:
+    """A check by the raw client; the wall time of each goes to `times_ms`."""
     request = (
-        f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: anchor\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: anchor\r\n"
         "Connection: close\r\n\r\n"
     ).encode()
     context = None
@@ -122,9 +167,11 @@ def raw_check(port: int, tls: bool) -> Callable[[], Awaitable[bool]]:
         context.verify_mode = ssl.CERT_NONE
 
     async def check() -> bool:
+        began = time.perf_counter()
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
         writer.write(request)
         response = await reader.read()  # to EOF: Connection: close
+        times_ms.append((time.perf_counter() - began) * 1000)
         writer.close()
         with contextlib.suppress(OSError):  # the response is in; a reset at close is fine
             await writer.wait_closed()
@@ -192,10 +239,20 @@ def main() -> None:
         url = f"{scheme}://127.0.0.1:{port}/health"
         # A short warm-up so imports, the SSL context and the server's first-request
         # work are not charged to whichever side runs first.
-        asyncio.run(run_checks(probe_check(url), 100, 4))
-        anchor = asyncio.run(run_checks(raw_check(port, args.tls), args.checks, args.concurrency))
-        ours = asyncio.run(run_checks(probe_check(url), args.checks, args.concurrency))
+        asyncio.run(run_checks(probe_check(url, []), 100, 4))
+        raw_ms: list[float] = []
+        probe_ms: list[float] = []
+        anchor = asyncio.run(
+            run_checks(raw_check(port, args.tls, raw_ms), args.checks, args.concurrency)
+        )
+        ours = asyncio.run(run_checks(probe_check(url, probe_ms), args.checks, args.concurrency))
         ab = ab_rate(url, args.checks, args.concurrency)
+        paced_raw_ms: list[float] = []
+        paced_probe_ms: list[float] = []
+        slow = raw_check(port, args.tls, paced_raw_ms, "/slow")
+        asyncio.run(run_paced(slow, LIVE_RATE, PACED_S))
+        slow = probe_check(url.replace("/health", "/slow"), paced_probe_ms)
+        asyncio.run(run_paced(slow, LIVE_RATE, PACED_S))
     finally:
         assert server.stdin is not None
         server.stdin.close()
@@ -214,6 +271,15 @@ def main() -> None:
         f"ratio probe/raw anchor: {ours[0] / anchor[0]:.2f} in rate, "
         f"{ours[1] / anchor[1]:.2f}x the CPU per check"
         + (f"; probe/ab rate {ours[0] / ab[0]:.2f}" if ab is not None else "")
+    )
+    print(
+        f"saturated, response time per check: probe's rtt {quantiles(probe_ms)}; "
+        f"raw client's wall time {quantiles(raw_ms)}"
+    )
+    print(
+        f"at the live rate ({LIVE_RATE:,.0f} checks/s for {PACED_S} s), a page held "
+        f"{SLOW_MS} ms: probe's rtt {quantiles(paced_probe_ms)}; raw client's wall time "
+        f"{quantiles(paced_raw_ms)}"
     )
     print(
         f"live rate {LIVE_RATE:,.0f} checks/s (10,000 HTTP probes / 30 s) needs "

@@ -380,10 +380,15 @@ class Customer(_Strict):
 
 
 class Thresholds(_Strict):
-    """Above these a reachable link is shown amber (degraded) but still counts as available."""
+    """Above these a reachable link is shown amber (degraded) but still counts as available.
+
+    `loss_pct` and `rtt_ms` are about the network (ICMP echoes, TCP handshakes);
+    `response_ms` is about HTTP probes, whose rtt is the whole response (see
+    RESPONSE_TIME_KINDS), and an HTTP probe's own `response_ms` wins over it."""
 
     loss_pct: float | None = Field(default=None, gt=0, le=100)
     rtt_ms: float | None = Field(default=None, gt=0)
+    response_ms: float | None = Field(default=None, gt=0)
 
 
 class _ProbeBase(_Strict):
@@ -527,6 +532,9 @@ class HttpProbe(_ProbeBase):
     ca_file: Path | None = None
     # A certificate with fewer days left than this makes a good result degraded; 0: never.
     cert_warn_days: int = Field(default=14, ge=0, le=3650)
+    # A response (its total time) this slow or slower is degraded; wins over the link's
+    # thresholds.response_ms. Slower than `timeout` is down, as always.
+    response_ms: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _regex(self) -> HttpProbe:
@@ -544,6 +552,12 @@ class HttpProbe(_ProbeBase):
                 "a HEAD response has no body to check; use method GET, or drop "
                 "body_contains and body_regex"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _response_within_timeout(self) -> HttpProbe:
+        if self.response_ms is not None:
+            _check_response_ms("response_ms", self.response_ms, self)
         return self
 
     @model_validator(mode="after")
@@ -572,6 +586,18 @@ class TcpProbe(_ProbeBase):
 AnyProbe = IcmpProbe | SnmpProbe | HttpProbe | TcpProbe
 ProbeSpec = Annotated[AnyProbe, Field(discriminator="kind")]
 PROBE_KINDS = ("icmp", "snmp", "http", "tcp")
+# Kinds whose rtt_ms is a response time (request to the end of the body), not a network
+# round trip: a link's rtt_ms threshold and latency objectives leave them out.
+RESPONSE_TIME_KINDS = frozenset({"http"})
+
+
+def _check_response_ms(key: str, response_ms: float, probe: HttpProbe) -> None:
+    if response_ms * 1000 >= probe.timeout / timedelta(microseconds=1):
+        raise ValueError(
+            f"{key} {response_ms:g} is not below the timeout of probe {probe.id!r} "
+            f"({format_duration(probe.timeout)}): a response that slow is down (timeout), "
+            f"never degraded; use a value under {probe.timeout / timedelta(milliseconds=1):g}"
+        )
 
 
 class Link(_Strict):
@@ -580,6 +606,26 @@ class Link(_Strict):
     description: str = ""
     probes: list[ProbeSpec] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
+
+    def response_ms(self, probe: HttpProbe) -> float | None:
+        """The response time from which `probe`'s results are degraded, if any."""
+        return probe.response_ms if probe.response_ms is not None else self.thresholds.response_ms
+
+    @model_validator(mode="after")
+    def _response_threshold_applies(self) -> Link:
+        limit = self.thresholds.response_ms
+        if limit is None:
+            return self
+        http = [p for p in self.probes if isinstance(p, HttpProbe)]
+        if not http:
+            raise ValueError(
+                f"thresholds.response_ms {limit:g} applies to http probes and this link has "
+                "none; drop it, or add an http probe"
+            )
+        for probe in http:
+            if probe.response_ms is None:
+                _check_response_ms("thresholds.response_ms", limit, probe)
+        return self
 
 
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
@@ -610,7 +656,8 @@ class CreditTerms(_Strict):
 
 
 class LatencyObjective(_Strict):
-    """Round-trip time over the window's available time, met when at or under the limit."""
+    """Round-trip time over the window's available time, met when at or under the limit.
+    Measured on the network's round trips (ICMP, TCP), not on HTTP response times."""
 
     p95_ms: float | None = Field(default=None, gt=0)
     mean_ms: float | None = Field(default=None, gt=0)

@@ -16,7 +16,7 @@ class Outcome(StrEnum):
     """What one sample says about its target."""
 
     UP = "up"
-    DEGRADED = "degraded"  # reachable, but loss or RTT crossed the link's thresholds
+    DEGRADED = "degraded"  # reachable, but loss, RTT or response time crossed a threshold
     DOWN = "down"
     UNKNOWN = "unknown"  # the monitor itself could not measure
 
@@ -54,7 +54,9 @@ class ProbeResult:
     """What one probe run measured. A target's failure is data here, never an exception."""
 
     outcome: Outcome
-    rtt_ms: float | None = None  # mean round trip of the replies received
+    # ICMP: mean round trip of the replies received; TCP: the handshake; HTTP: the whole
+    # response (see RESPONSE_TIME_KINDS in linkwatch.config).
+    rtt_ms: float | None = None
     rtt_min_ms: float | None = None
     rtt_max_ms: float | None = None
     jitter_ms: float | None = None

@@ -207,6 +207,10 @@ LINK_PROPERTIES: dict[str, JsonSchema] = {
     },
     "maintenance": nullable(ref("MaintenanceInProgress")),
 }
+RTT_MEANING = (
+    "Milliseconds. ICMP: the echoes' mean round trip; TCP: the handshake; HTTP: the whole "
+    "response, from the start of the check to the body read (the response time)."
+)
 PROBE = closed(
     "One probe's current state.",
     id=STRING,
@@ -216,7 +220,7 @@ PROBE = closed(
     since=nullable(TIME),
     since_exact=BOOLEAN,
     last_observed_at=nullable(TIME),
-    rtt_ms=nullable(NUMBER),
+    rtt_ms=nullable({**NUMBER, "description": RTT_MEANING}),
     loss_pct=nullable(NUMBER),
     error=nullable(STRING),
 )
@@ -243,8 +247,8 @@ SERIES_POINT = closed(
     samples_down=INTEGER,
     samples_unknown=INTEGER,
     samples_expected=nullable(NUMBER),
-    rtt_mean_ms=nullable(NUMBER),
-    rtt_p95_ms=nullable(NUMBER),
+    rtt_mean_ms=nullable({**NUMBER, "description": RTT_MEANING}),
+    rtt_p95_ms=nullable({**NUMBER, "description": RTT_MEANING}),
     loss_mean_pct=nullable(NUMBER),
     jitter_mean_ms=nullable(NUMBER),
 )

@@ -346,3 +346,22 @@ def meter(used: float | None, *, tone: str, label: str) -> Markup:
             "</svg>"
         ]
     )
+
+
+def span_bar(start: float, end: float, *, tone: str, label: str) -> Markup:
+    """A thin track with [start, end) of its width filled (fractions 0..1, clamped): one
+    step of a waterfall, placed where it began and as long as it took. A step too short
+    to see still shows as a sliver, so no step looks skipped."""
+    width = 200
+    left = width * min(max(start, 0.0), 1.0)
+    right = width * min(max(end, start, 0.0), 1.0)
+    return _trusted(
+        [
+            f'<svg class="span-bar span-{escape(tone)}" viewBox="0 0 {width} 8" role="img" '
+            f'aria-label="{escape(label)}" preserveAspectRatio="none">'
+            f'<rect class="span-track" x="0" y="0" width="{width}" height="8"/>'
+            f'<rect class="span-fill" x="{_coord(min(left, width - 1.0))}" y="0" '
+            f'width="{_coord(max(right - left, 1.0))}" height="8"/>'
+            "</svg>"
+        ]
+    )

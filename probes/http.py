@@ -1,19 +1,33 @@
 """HTTP(S) probe: one request on a fresh connection, checked and timed phase by phase.
 
 Every run opens its own connection (no keep-alive, no connection pool, no DNS cache), so
-the connect and TLS times are real each time. Phases are milestones in ms since the run
-started, as curl reports them (``time_namelookup``, ``time_connect``, ``time_appconnect``,
-``time_starttransfer``, ``time_total``): ``dns`` (host names only), ``connect``, ``tls``
-(https only), ``first_byte`` (status line and headers of the final response), ``total``
-(body read, at most BODY_LIMIT_BYTES). With redirects followed, ``dns``/``connect``/``tls``
-are those of the first hop and the certificate is the last hop's. ``rtt_ms`` is the TCP
-handshake alone, one network round trip, so a link's RTT threshold means the same for an
-HTTP probe as for ICMP and TCP; the response time is the ``total`` phase.
+the connect and TLS times are real each time: no phase is ever that of a reused
+connection. Phases are milestones in ms since the run started, as curl reports them
+(``time_namelookup``, ``time_connect``, ``time_appconnect``, ``time_redirect``,
+``time_starttransfer``, ``time_total``):
+
+- ``dns``: the name resolved (absent for an IP address);
+- ``connect``: the TCP connection made;
+- ``tls``: the TLS handshake done (absent for http://);
+- ``redirect``: the last redirect answered, when redirects were followed; the final
+  request, on a new connection of its own, starts here;
+- ``first_byte``: the status line and headers of the final response read;
+- ``total``: the response read (its body, at most BODY_LIMIT_BYTES, only when the status
+  is an expected one).
+
+With redirects, ``dns``/``connect``/``tls`` are the first request's, the ``redirects``
+metric counts them, and the certificate is the last hop's. A phase that is absent did not
+happen: either it does not apply (above) or the run ended before it (a timeout, a refused
+connection). ``rtt_ms`` is ``total``, the response time a user of the site waits for, so
+it is absent unless a response was read; the TCP handshake alone is ``connect - dns``.
+The phases are also the sample's stored metrics, as ``dns_ms``, ``connect_ms``, ...,
+``total_ms`` (the same milestones), next to ``redirects`` and ``cert_days_left``.
 
 A target's failure is ``down`` with a short error; a certificate close to expiry makes a
-good result ``degraded``; a problem of the monitor itself (unreadable ``ca_file``, out of
-sockets) is ``unknown``. It never reads more than BODY_LIMIT_BYTES of a body and never
-reuses a connection.
+good result ``degraded`` (and so does a slow response, by the thresholds the scheduler
+applies); a problem of the monitor itself (unreadable ``ca_file``, out of sockets) is
+``unknown``. It never reads more than BODY_LIMIT_BYTES of a body and never reuses a
+connection.
 """
 
 from __future__ import annotations
@@ -62,7 +76,8 @@ async def probe_http(spec: HttpProbe, ctx: ProbeContext) -> ProbeResult:
     clock = Milestones()
     connector = _TimedConnector(clock, resolver=_ResolverAdapter(ctx.resolver))
     tracing = aiohttp.TraceConfig()
-    tracing.on_dns_resolvehost_end.append(_marker(clock, "dns"))
+    tracing.on_dns_resolvehost_end.append(_marker(clock, "dns", first_request=True))
+    tracing.on_request_redirect.append(_marker(clock, "redirect", last=True))
     tracing.on_request_end.append(_marker(clock, "first_byte"))
     body = b""
     truncated = False
@@ -87,6 +102,7 @@ async def probe_http(spec: HttpProbe, ctx: ProbeContext) -> ProbeResult:
             ) as response,
         ):
             status, charset = response.status, response.charset
+            redirects = len(response.history)
             if status in spec.expect_status:
                 body, truncated = await _read_bounded(response.content, BODY_LIMIT_BYTES)
             # Before the connection is closed: closing is not part of the response time.
@@ -98,23 +114,23 @@ async def probe_http(spec: HttpProbe, ctx: ProbeContext) -> ProbeResult:
         outcome, error = _describe_client_error(exc)
         return _result(outcome, error, clock, connector)
 
+    def result(outcome: Outcome, error: str | None) -> ProbeResult:
+        return _result(outcome, error, clock, connector, redirects=redirects)
+
     if status not in spec.expect_status:
-        expected = _ranges(spec.expect_status)
-        return _result(Outcome.DOWN, f"status {status} (expected {expected})", clock, connector)
+        return result(Outcome.DOWN, f"status {status} (expected {_ranges(spec.expect_status)})")
     if spec.body_contains is not None or spec.body_regex is not None:
         text = _decode(body, charset)
         within = " in the first 1 MiB" if truncated else ""
         if spec.body_contains is not None and spec.body_contains not in text:
-            error = f"body does not contain {spec.body_contains!r}{within}"
-            return _result(Outcome.DOWN, error, clock, connector)
+            return result(Outcome.DOWN, f"body does not contain {spec.body_contains!r}{within}")
         if spec.body_regex is not None and not re.search(spec.body_regex, text):
-            error = f"body does not match {spec.body_regex!r}{within}"
-            return _result(Outcome.DOWN, error, clock, connector)
+            return result(Outcome.DOWN, f"body does not match {spec.body_regex!r}{within}")
 
     days_left = connector.cert_days_left()
     if days_left is not None and days_left < spec.cert_warn_days:
-        return _result(Outcome.DEGRADED, _expiry(days_left), clock, connector)
-    return _result(Outcome.UP, None, clock, connector)
+        return result(Outcome.DEGRADED, _expiry(days_left))
+    return result(Outcome.UP, None)
 
 
 # --- timing ------------------------------------------------------------------------------
@@ -137,7 +153,6 @@ class _TimedConnector(aiohttp.TCPConnector):
             happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_S,
         )
         self._clock = clock
-        self.handshake_ms: float | None = None
         self.peer_cert: bytes | None = None
 
     async def _wrap_create_connection(
@@ -150,14 +165,11 @@ class _TimedConnector(aiohttp.TCPConnector):
         **kwargs: Any,
     ) -> tuple[asyncio.Transport, ResponseHandler]:
         loop = asyncio.get_running_loop()
-        began_ms = self._clock.now_ms()
         try:
             sock = await aiohappyeyeballs.start_connection(
                 addr_infos, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_S, loop=loop
             )
-            connected_ms = self._clock.mark("connect")
-            if self.handshake_ms is None:
-                self.handshake_ms = connected_ms - began_ms
+            _mark_first_request(self._clock, "connect")
             # On a connected socket this is only the TLS handshake (when ssl is given).
             transport, protocol = await loop.create_connection(*args, **kwargs, sock=sock)
         except ssl.CertificateError as exc:  # verification failed; also an SSLError
@@ -167,7 +179,7 @@ class _TimedConnector(aiohttp.TCPConnector):
         except OSError as exc:
             raise client_error(req.connection_key, exc) from exc
         if kwargs.get("ssl"):
-            self._clock.mark("tls")
+            _mark_first_request(self._clock, "tls")
             ssl_object = transport.get_extra_info("ssl_object")
             if ssl_object is not None:
                 self.peer_cert = ssl_object.getpeercert(binary_form=True)
@@ -184,8 +196,26 @@ class _TimedConnector(aiohttp.TCPConnector):
         return (not_after - datetime.now(UTC)).total_seconds() / 86400.0
 
 
-def _marker(clock: Milestones, name: str) -> Any:
+def _mark_first_request(clock: Milestones, name: str) -> None:
+    """Mark a connection phase of the first request only: after a redirect, the final
+    request's own lookup, connect and handshake lie between ``redirect`` and
+    ``first_byte``, and marking them under the first request's names would mix hops."""
+    if "redirect" not in clock.marks:
+        clock.mark(name)
+
+
+def _marker(
+    clock: Milestones, name: str, *, first_request: bool = False, last: bool = False
+) -> Any:
+    """A trace hook marking `name` at its first occurrence (of the first request only,
+    with `first_request`), or with `last` at its latest."""
+
     async def mark(session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
+        if first_request:
+            _mark_first_request(clock, name)
+            return
+        if last:
+            clock.marks.pop(name, None)  # re-inserted: milestones stay in time order
         clock.mark(name)
 
     return mark
@@ -196,6 +226,8 @@ def _stage(clock: Milestones, url: str) -> str:
     parsed = yarl.URL(url)
     if "first_byte" in clock.marks:
         return "reading body"
+    if "redirect" in clock.marks:
+        return "following a redirect"
     if "connect" not in clock.marks:
         named = parsed.host is not None and not is_ip_literal(parsed.host)
         return "dns" if named and "dns" not in clock.marks else "connect"
@@ -240,16 +272,23 @@ class _ResolverAdapter(AbstractResolver):
 
 
 def _result(
-    outcome: Outcome, error: str | None, clock: Milestones, connector: _TimedConnector
+    outcome: Outcome,
+    error: str | None,
+    clock: Milestones,
+    connector: _TimedConnector,
+    *,
+    redirects: int = 0,
 ) -> ProbeResult:
+    # Rounded to the microsecond: finer is noise, and each digit is stored with the sample.
+    phases = {name: round(at, 3) for name, at in clock.marks.items()}
+    metrics = {f"{name}_ms": at for name, at in phases.items()}
+    if redirects:
+        metrics["redirects"] = float(redirects)
     days_left = connector.cert_days_left()
-    metrics = {"cert_days_left": round(days_left, 3)} if days_left is not None else {}
+    if days_left is not None:
+        metrics["cert_days_left"] = round(days_left, 3)
     return ProbeResult(
-        outcome,
-        rtt_ms=connector.handshake_ms,
-        error=error,
-        phases_ms=dict(clock.marks),
-        metrics=metrics,
+        outcome, rtt_ms=phases.get("total"), error=error, phases_ms=phases, metrics=metrics
     )
 
 

@@ -16,10 +16,10 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from linkwatch.config import AnyProbe, Link, ProbingConfig, Thresholds
+from linkwatch.config import RESPONSE_TIME_KINDS, AnyProbe, HttpProbe, Link, ProbingConfig
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes.context import ProbeContext
 from probes.registry import PROBES, ProbeFunction
@@ -32,38 +32,38 @@ Sink = Callable[[Sample], Awaitable[None]]
 _DEADLINE_SLACK = timedelta(seconds=1)
 
 
-def apply_thresholds(result: ProbeResult, thresholds: Thresholds) -> ProbeResult:
-    """Mark an ``up`` result ``degraded`` when loss or RTT crosses the link's thresholds."""
-    if result.outcome is not Outcome.UP:
-        return result
-    too_lossy = (
-        thresholds.loss_pct is not None
-        and result.loss_pct is not None
-        and result.loss_pct >= thresholds.loss_pct
-    )
-    too_slow = (
-        thresholds.rtt_ms is not None
-        and result.rtt_ms is not None
-        and result.rtt_ms >= thresholds.rtt_ms
-    )
-    if not (too_lossy or too_slow):
+def apply_thresholds(result: ProbeResult, link: Link, spec: AnyProbe) -> ProbeResult:
+    """Mark an available result ``degraded`` when it crosses its thresholds: the link's
+    loss and RTT for kinds that measure the network, the response time (the probe's own,
+    else the link's) for HTTP, whose rtt is the whole response. A result already degraded
+    (an HTTP certificate close to expiry) keeps its reason and adds these."""
+    if not result.outcome.available:
         return result
     reasons = []
-    if too_lossy:
-        reasons.append(f"loss {result.loss_pct:.1f}% >= {thresholds.loss_pct}%")
-    if too_slow:
-        reasons.append(f"rtt {result.rtt_ms:.1f}ms >= {thresholds.rtt_ms}ms")
-    return ProbeResult(
-        Outcome.DEGRADED,
-        rtt_ms=result.rtt_ms,
-        rtt_min_ms=result.rtt_min_ms,
-        rtt_max_ms=result.rtt_max_ms,
-        jitter_ms=result.jitter_ms,
-        loss_pct=result.loss_pct,
-        error="; ".join(reasons),
-        phases_ms=result.phases_ms,
-        metrics=result.metrics,
-    )
+    if spec.kind in RESPONSE_TIME_KINDS:
+        assert isinstance(spec, HttpProbe)
+        limit = link.response_ms(spec)
+        if limit is not None and result.rtt_ms is not None and result.rtt_ms >= limit:
+            reasons.append(f"response {result.rtt_ms:.1f}ms >= {limit:g}ms")
+    else:
+        thresholds = link.thresholds
+        if (
+            thresholds.loss_pct is not None
+            and result.loss_pct is not None
+            and result.loss_pct >= thresholds.loss_pct
+        ):
+            reasons.append(f"loss {result.loss_pct:.1f}% >= {thresholds.loss_pct}%")
+        if (
+            thresholds.rtt_ms is not None
+            and result.rtt_ms is not None
+            and result.rtt_ms >= thresholds.rtt_ms
+        ):
+            reasons.append(f"rtt {result.rtt_ms:.1f}ms >= {thresholds.rtt_ms}ms")
+    if not reasons:
+        return result
+    if result.error is not None:
+        reasons.insert(0, result.error)
+    return replace(result, outcome=Outcome.DEGRADED, error="; ".join(reasons))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +220,7 @@ class Scheduler:
                 result = ProbeResult(
                     Outcome.UNKNOWN, error=f"probe crashed: {type(exc).__name__}: {exc}"
                 )
-        result = apply_thresholds(result, link.thresholds)
+        result = apply_thresholds(result, link, spec)
         sample = Sample.from_result(link.id, spec.id, observed_at, result)
         log.debug(
             "sample link=%s probe=%s outcome=%s rtt_ms=%s loss_pct=%s error=%s",

@@ -15,7 +15,7 @@ from decimal import Decimal
 from collector import Database
 from collector.states import Interval, clip_intervals, link_intervals
 from collector.stored import maintenance_windows
-from linkwatch.config import Config, Contract, ResolvedTerms
+from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
 from linkwatch.domain import MaintenanceWindow
 from sla.compute import (
     Band,
@@ -159,13 +159,14 @@ async def contract_windows(
         performance: dict[str, Measurements] = {}
         if objectives(terms):
             # Only contracts with latency or loss objectives read samples, and only
-            # their own links' samples in this window.
+            # their own links' samples in this window. Latency is the network's round
+            # trip: an HTTP probe's rtt is a whole response, so it is left out.
             for subject in subjects(contract):
                 probes = [
                     (link_id, probe.id)
                     for link_id in subject.link_ids
                     for probe in config.link(link_id).probes
-                    if probe.availability
+                    if probe.availability and probe.kind not in RESPONSE_TIME_KINDS
                 ]
                 performance[subject.id] = await window_performance(db, probes, start, measured_end)
         results += _compute(

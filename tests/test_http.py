@@ -3,34 +3,63 @@
 Names resolve through a resolver injected in the probe context (``probe.test`` is
 127.0.0.1), so DNS timing and DNS failures are tested without any DNS server. The HTTPS
 server uses a self-signed certificate for ``probe.test`` made here with ``openssl``,
-valid for 5 days.
+valid for 5 days; a second HTTPS site presents one for the address 127.0.0.1
+(tests/tls_kit.py), for runs in another process (``linkwatch probe --once``,
+``linkwatch run``), which resolve names for real. ``/delay/<ms>`` answers after that long.
+
+A response's timing is followed from the probe through the stored sample to the link
+page: the time a user waits is the probe's rtt, its phases are stored with the sample,
+a slow response is degraded by the response-time thresholds, and the link page shows
+the phases of the last check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import pytest_asyncio
 import yaml
 from aiohttp import web
+from psycopg.rows import tuple_row
 
-from linkwatch.config import HttpProbe, TcpProbe, parse_config
-from linkwatch.domain import Outcome
+from collector import Database, write_samples
+from collector.embedded import EmbeddedPostgres
+from collector.states import StateDeriver
+from linkwatch.config import HttpProbe, Link, TcpProbe, parse_config
+from linkwatch.domain import LinkStatus, Outcome, Sample
 from linkwatch.errors import ConfigError
-from probes import PROBES, ProbeContext
+from portal.pages.link import LatestCheck, PhasesView, phases_view
+from probes import PROBES, ProbeContext, Scheduler
 from probes.http import probe_http
 from probes.tcp import probe_tcp
-from tests.helpers import free_port
+from sla.report import contract_windows
+from tests.helpers import (
+    FAST_HASHER,
+    browser,
+    free_port,
+    linkwatch,
+    login,
+    start_linkwatch,
+    wait_for,
+)
+from tests.portal_kit import CONFIG_TEXT, portal_config, running_portal
+from tests.tls_kit import self_signed
 
 HOST = "probe.test"
 BIG_BODY = b"a" * (1024 * 1024 + 10) + b"needle"
@@ -54,12 +83,17 @@ class Servers:
     http_port: int
     https_port: int
     ca_file: Path
+    ip_https_port: int  # presents a certificate for 127.0.0.1 ...
+    ip_ca_file: Path  # ... which is this file
 
     def http(self, path: str) -> str:
         return f"http://{HOST}:{self.http_port}{path}"
 
     def https(self, path: str) -> str:
         return f"https://{HOST}:{self.https_port}{path}"
+
+    def ip_https(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.ip_https_port}{path}"
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +132,10 @@ async def _redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound("/ok")
 
 
+async def _redirect_to_slow(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/delay/1500")
+
+
 async def _loop(request: web.Request) -> web.Response:
     raise web.HTTPFound("/loop")
 
@@ -110,6 +148,12 @@ async def _big(request: web.Request) -> web.Response:
     return web.Response(body=BIG_BODY)
 
 
+async def _delay(request: web.Request) -> web.Response:
+    """Answers after the given ms: the server, not the network, is slow."""
+    await asyncio.sleep(int(request.match_info["ms"]) / 1000)
+    return web.Response(text="ok, eventually")
+
+
 @pytest_asyncio.fixture(scope="module")
 async def servers(certificate: tuple[Path, Path]) -> AsyncIterator[Servers]:
     app = web.Application()
@@ -118,18 +162,23 @@ async def servers(certificate: tuple[Path, Path]) -> AsyncIterator[Servers]:
     app.router.add_get("/slow", _slow)
     app.router.add_get("/redirect", _redirect)
     app.router.add_get("/loop", _loop)
+    app.router.add_get("/redirect-to-slow", _redirect_to_slow)
     app.router.add_route("*", "/method", _method)
     app.router.add_get("/big", _big)
+    app.router.add_get("/delay/{ms:\\d+}", _delay)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     cert, key = certificate
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
+    (cert.parent / "ip").mkdir(exist_ok=True)
+    ip_cert, ip_tls = self_signed(cert.parent / "ip")
     plain = web.TCPSite(runner, "127.0.0.1", 0)
     secure = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
-    await plain.start()
-    await secure.start()
-    yield Servers(_port(plain), _port(secure), cert)
+    secure_ip = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ip_tls)
+    for site in (plain, secure, secure_ip):
+        await site.start()
+    yield Servers(_port(plain), _port(secure), cert, _port(secure_ip), ip_cert)
     await runner.cleanup()
 
 
@@ -156,8 +205,7 @@ async def test_200_is_up_with_every_phase_timed_in_order(servers: Servers) -> No
     assert list(phases) == ["dns", "connect", "tls", "first_byte", "total"]
     assert 0 < phases["dns"] < phases["connect"] < phases["tls"]
     assert phases["tls"] < phases["first_byte"] <= phases["total"] < 2000
-    assert result.rtt_ms is not None
-    assert 0 < result.rtt_ms < phases["connect"]  # the TCP handshake alone
+    assert result.rtt_ms == phases["total"]  # what a user of the site waits for
     assert result.error is None
 
 
@@ -400,3 +448,428 @@ async def test_tcp_to_a_port_that_never_answers_is_down_with_timeout() -> None:
         listener.close()
     assert result.outcome is Outcome.DOWN
     assert result.error == "timeout after 200ms (connect)"
+
+
+# --- response time and phases: measured, stored, judged, shown ---------------------------
+
+PHASE_METRICS = ["dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "total_ms"]
+
+
+def web_link(probe: dict[str, Any], **link: Any) -> Link:
+    spec = {"id": "web", "kind": "http", "interval": "30s", "timeout": "2s", **probe}
+    return Link.model_validate({"id": "shop", "customer": "c", "probes": [spec], **link})
+
+
+async def _discard(sample: Sample) -> None:
+    return None
+
+
+async def run_once(link: Link, ctx: ProbeContext = CTX) -> Sample:
+    """One run as the scheduler makes it (deadline, thresholds), as `probe --once` does."""
+    return await Scheduler([link], _discard, ctx).run_once(link, link.probes[0], probe_http)
+
+
+async def test_a_delayed_answer_is_the_rtt_and_every_phase_is_kept(servers: Servers) -> None:
+    spec = http(servers.https("/delay/1500"), ca_file=str(servers.ca_file), cert_warn_days=0)
+    result = await probe_http(spec, CTX)
+    assert result.outcome is Outcome.UP, result.error
+    phases = result.phases_ms
+    assert list(phases) == ["dns", "connect", "tls", "first_byte", "total"]
+    # The server held its answer 1.5 s: that is the response time, not the handshake.
+    assert 1500 <= phases["first_byte"] <= phases["total"] < 2000
+    assert result.rtt_ms == phases["total"]
+    assert phases["connect"] - phases["dns"] < 100  # the TCP handshake on loopback
+    assert list(result.metrics) == [*PHASE_METRICS, "cert_days_left"]
+    assert all(result.metrics[f"{name}_ms"] == round(at, 3) for name, at in phases.items())
+
+
+async def test_the_phases_are_stored_with_the_sample(servers: Servers, database: Database) -> None:
+    link = web_link(
+        {"url": servers.https("/delay/1500"), "ca_file": str(servers.ca_file), "cert_warn_days": 0}
+    )
+    sample = await run_once(link)
+    await write_samples(database, [sample])
+    async with database.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute("SELECT outcome, rtt_ms, metrics FROM samples WHERE link_id = 'shop'")
+        rows = await cur.fetchall()
+    assert len(rows) == 1
+    outcome, rtt_ms, metrics = rows[0]
+    assert outcome == "up"
+    assert 1500 <= rtt_ms < 2000
+    assert rtt_ms == pytest.approx(metrics["total_ms"], abs=0.001)
+    assert 1500 <= metrics["first_byte_ms"] <= metrics["total_ms"]
+    milestones = [metrics[name] for name in PHASE_METRICS]
+    assert milestones == sorted(milestones)
+    assert 0 < metrics["connect_ms"] - metrics["dns_ms"] < 100
+
+
+async def test_probe_once_prints_the_response_time_and_its_phases(
+    servers: Servers, tmp_path: Path
+) -> None:
+    config = tmp_path / "linkwatch.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "customers": [{"id": "c", "name": "C"}],
+                "links": [
+                    {
+                        "id": "shop",
+                        "customer": "c",
+                        "probes": [
+                            {
+                                "id": "web",
+                                "kind": "http",
+                                "url": servers.ip_https("/delay/1500"),
+                                "ca_file": str(servers.ip_ca_file),
+                                "cert_warn_days": 0,
+                                "timeout": "3s",
+                                "response_ms": 1000,
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    result = await asyncio.to_thread(
+        linkwatch, "probe", "--once", "--config", str(config), "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    [printed] = json.loads(result.stdout)
+    assert printed["outcome"] == "degraded"
+    assert 1500 <= printed["rtt_ms"] < 3000
+    assert re.fullmatch(r"response 1\d{3}\.\dms >= 1000ms", printed["error"])
+    # An address, not a name: no DNS phase; https: a TLS one.
+    phases = [name for name in printed["metrics"] if name.endswith("_ms")]
+    assert phases == ["connect_ms", "tls_ms", "first_byte_ms", "total_ms"]
+    assert printed["metrics"]["total_ms"] == pytest.approx(printed["rtt_ms"], abs=0.001)
+
+
+@pytest.mark.parametrize(
+    ("probe", "thresholds", "delay_ms", "outcome", "error"),
+    [
+        pytest.param({"response_ms": 200}, {}, 0, Outcome.UP, None, id="fast"),
+        pytest.param(
+            {"response_ms": 200}, {}, 300, Outcome.DEGRADED, r"response 3\d\d\.\dms >= 200ms",
+            id="slow",
+        ),
+        pytest.param(
+            {}, {"response_ms": 200}, 300, Outcome.DEGRADED, r"response 3\d\d\.\dms >= 200ms",
+            id="the-links-threshold",
+        ),
+        pytest.param(
+            {"response_ms": 1000}, {"response_ms": 200}, 300, Outcome.UP, None,
+            id="the-probes-own-wins",
+        ),
+        # The link's RTT threshold is the network's round trip (ICMP, TCP): a response
+        # time is not measured against it.
+        pytest.param({}, {"rtt_ms": 1}, 300, Outcome.UP, None, id="not-the-links-rtt"),
+    ],
+)  # fmt: skip
+async def test_a_slow_response_is_degraded_by_the_response_threshold(
+    servers: Servers,
+    probe: dict[str, Any],
+    thresholds: dict[str, Any],
+    delay_ms: int,
+    outcome: Outcome,
+    error: str | None,
+) -> None:
+    link = web_link({"url": servers.http(f"/delay/{delay_ms}"), **probe}, thresholds=thresholds)
+    sample = await run_once(link)
+    assert sample.outcome is outcome, sample.error
+    assert sample.outcome.available
+    if error is None:
+        assert sample.error is None
+    else:
+        assert sample.error is not None
+        assert re.fullmatch(error, sample.error), sample.error
+
+
+async def test_a_response_slower_than_the_timeout_is_still_down(servers: Servers) -> None:
+    link = web_link({"url": servers.http("/delay/1500"), "timeout": "500ms", "response_ms": 200})
+    sample = await run_once(link)
+    assert sample.outcome is Outcome.DOWN
+    assert sample.error == "timeout after 500ms (waiting for response)"
+    assert sample.rtt_ms is None  # no response, so no response time
+    assert "first_byte_ms" not in sample.metrics
+    assert "connect_ms" in sample.metrics  # how far it got
+
+
+async def test_a_slow_response_and_an_expiring_certificate_are_both_named(
+    servers: Servers,
+) -> None:
+    link = web_link(
+        {"url": servers.https("/delay/300"), "ca_file": str(servers.ca_file), "response_ms": 200}
+    )
+    sample = await run_once(link)
+    assert sample.outcome is Outcome.DEGRADED
+    assert sample.error is not None
+    assert re.fullmatch(
+        r"certificate expires in 5 days; response 3\d\d\.\dms >= 200ms", sample.error
+    ), sample.error
+
+
+async def test_after_a_redirect_the_connection_phases_are_the_first_requests(
+    servers: Servers,
+) -> None:
+    result = await probe_http(http(servers.http("/redirect")), CTX)
+    assert result.outcome is Outcome.UP, result.error
+    phases = result.phases_ms
+    # The final request's own lookup and connect lie between redirect and first_byte.
+    assert list(phases) == ["dns", "connect", "redirect", "first_byte", "total"]
+    assert list(phases.values()) == sorted(phases.values())
+    assert result.metrics["redirects"] == 1
+    assert result.rtt_ms == phases["total"]
+
+
+async def test_a_redirect_to_a_slow_page_times_out_naming_the_redirect(
+    servers: Servers,
+) -> None:
+    result = await probe_http(http(servers.http("/redirect-to-slow"), timeout="500ms"), CTX)
+    assert result.outcome is Outcome.DOWN
+    assert result.error == "timeout after 500ms (following a redirect)"
+    assert list(result.phases_ms) == ["dns", "connect", "redirect"]
+    assert result.rtt_ms is None
+
+
+async def test_every_run_makes_its_own_tls_handshake(servers: Servers) -> None:
+    spec = http(servers.https("/ok"), ca_file=str(servers.ca_file), cert_warn_days=0)
+    results = [await probe_http(spec, CTX) for _ in range(3)]
+    # A reused connection would have no connect and no TLS phase of its own.
+    assert all(list(r.phases_ms)[:3] == ["dns", "connect", "tls"] for r in results)
+    assert all(r.phases_ms["tls"] > r.phases_ms["connect"] for r in results)
+
+
+def test_config_rejects_a_response_threshold_at_or_over_the_timeout() -> None:
+    assert _config_problems({"url": "http://127.0.0.1/", "timeout": "2s", "response_ms": 2000}) == [
+        "links[0].probes[0]: response_ms 2000 is not below the timeout of probe 'web' (2s): "
+        "a response that slow is down (timeout), never degraded; use a value under 2000"
+    ]
+
+
+def _link_problems(link: dict[str, Any]) -> list[str]:
+    document = {
+        "customers": [{"id": "c", "name": "C"}],
+        "links": [{"id": "l", "customer": "c", **link}],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(document), environ={})
+    return [f"{p.path}: {p.message}" for p in info.value.problems]
+
+
+def test_config_rejects_a_links_response_threshold_over_a_probes_timeout() -> None:
+    probe = {"id": "web", "kind": "http", "url": "http://127.0.0.1/", "timeout": "1s"}
+    assert _link_problems({"thresholds": {"response_ms": 1500}, "probes": [probe]}) == [
+        "links[0]: thresholds.response_ms 1500 is not below the timeout of probe 'web' (1s): "
+        "a response that slow is down (timeout), never degraded; use a value under 1000"
+    ]
+
+
+def test_config_rejects_a_response_threshold_on_a_link_without_http() -> None:
+    probe = {"id": "icmp", "kind": "icmp", "host": "127.0.0.1"}
+    assert _link_problems({"thresholds": {"response_ms": 500}, "probes": [probe]}) == [
+        "links[0]: thresholds.response_ms 500 applies to http probes and this link has none; "
+        "drop it, or add an http probe"
+    ]
+
+
+def test_config_rejects_a_response_threshold_that_is_not_a_positive_number() -> None:
+    assert _config_problems({"url": "http://127.0.0.1/", "response_ms": 0}) == [
+        "links[0].probes[0].response_ms: 0: input should be greater than 0"
+    ]
+
+
+async def test_latency_objectives_measure_round_trips_not_http_responses(
+    database: Database,
+) -> None:
+    config = parse_config(
+        """
+customers: [{id: acme, name: ACME, timezone: UTC}]
+links:
+  - id: shop
+    customer: acme
+    probes:
+      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 1m}
+      - {id: web, kind: http, url: "http://127.0.0.1/", interval: 1m}
+contracts:
+  - {id: gold, customer: acme, links: [shop], target: 99.5, window: week, fee: "100.00",
+     currency: EUR, latency: {p95_ms: 40, credit: 5},
+     effective_from: "2026-11-01T00:00:00Z"}
+"""
+    )
+    start = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47
+    samples = []
+    for minute in range(24 * 60):
+        at = start + timedelta(minutes=minute)
+        samples.append(Sample("shop", "icmp", at, Outcome.UP, rtt_ms=12.0, loss_pct=0.0))
+        samples.append(Sample("shop", "web", at, Outcome.UP, rtt_ms=850.0))
+    await write_samples(database, samples)
+    await StateDeriver(database, config.links).samples_stored(samples)
+    [window] = await contract_windows(database, config, "2026-W47", start + timedelta(days=1))
+    [latency] = window.result.objectives
+    assert latency.measured == 12.0  # the ICMP round trip; 850 ms pages are not latency
+    assert latency.met is True
+    assert latency.credit_pct == 0
+
+
+async def test_the_link_page_shows_the_last_checks_phases(
+    servers: Servers, database: Database
+) -> None:
+    text = CONFIG_TEXT.replace(
+        "      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 60s}",
+        "      - {id: icmp, kind: icmp, host: 127.0.0.1, interval: 60s}\n"
+        f"      - {{id: web, kind: http, url: '{servers.ip_https('/delay/1500')}', "
+        f"ca_file: '{servers.ip_ca_file}', cert_warn_days: 0, interval: 60s, timeout: 3s}}",
+    )
+    config = portal_config(text)
+    link = config.link("acme-fra-1")
+    now = datetime.now(UTC)
+    async with running_portal(database, config, now=now, history=None) as kit:
+        network = Sample("acme-fra-1", "icmp", now - timedelta(seconds=5), Outcome.UP,
+                         rtt_ms=12.5, loss_pct=0.0)  # fmt: skip
+        checked = await Scheduler([link], _discard, CTX).run_once(link, link.probes[1], probe_http)
+        await kit.store([network, checked])
+        kit.clock.now = datetime.now(UTC)
+        await kit.sign_in("alice")
+        html = await kit.page("/links/acme-fra-1?range=24h")
+    page = _words(html)
+    steps = _words(html.split('class="grid phase-steps"')[1].split("</table>")[0])
+    waited = checked.metrics["first_byte_ms"] - checked.metrics["tls_ms"]
+    assert f"Response time {checked.rtt_ms:.0f}\u00a0ms" in page
+    # An address, so nothing was looked up; then each step, what it took and when it ended.
+    assert re.findall(r"(TCP connect|TLS handshake|Request and server|Body received)", steps) == [
+        "TCP connect", "TLS handshake", "Request and server", "Body received"
+    ]  # fmt: skip
+    assert f"Request and server response, to the first byte {waited:.0f}\u00a0ms" in steps
+    assert "Each check opens a new connection" in page
+    # The link's RTT is the network's; the HTTP probe's row says it is a response time.
+    assert "RTT 12.5\u00a0ms" in page
+    assert f"{checked.rtt_ms:.0f}\u00a0ms response" in page
+    assert "Response time · web (http), last 24 hours" in page
+    assert "Response phases · web (http), last 24 hours" in page
+    assert "Round-trip time · web" not in page
+
+
+async def test_the_waterfall_of_a_redirected_and_of_a_timed_out_check(servers: Servers) -> None:
+    link = web_link({"url": servers.http("/redirect")})
+    now = datetime.now(UTC)
+
+    def view(sample: Sample) -> PhasesView:
+        check = LatestCheck("web", sample.observed_at, sample.outcome.value, sample.error,
+                            sample.metrics)  # fmt: skip
+        shown = phases_view(link, check, now, UTC)
+        assert shown is not None
+        return shown
+
+    redirected = view(await run_once(link))
+    assert [step.name for step in redirected.steps] == [
+        "DNS lookup", "TCP connect", "1 redirect followed",
+        "Request and server response, to the first byte", "Body received",
+    ]  # fmt: skip
+    assert redirected.notes == (
+        "DNS, connect and TLS are the first request's; the final request's own connection "
+        "is part of the time to the first byte.",
+    )
+    timed_out = view(await run_once(web_link({"url": servers.http("/slow"), "timeout": "300ms"})))
+    assert timed_out.total is None
+    assert [step.name for step in timed_out.steps] == ["DNS lookup", "TCP connect"]
+    assert timed_out.notes == (
+        "This check ended before a response was read: timeout after 300ms (waiting for response).",
+    )
+    assert timed_out.status is LinkStatus.DOWN
+
+
+def _words(html: str) -> str:
+    text = re.sub(r"<svg.*?</svg>", " ", html, flags=re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"[ \t\r\n]+", " ", unescape(text))
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _stored_checks(data_dir: Path) -> list[tuple[str, float | None, dict[str, float]]]:
+    """(outcome, rtt_ms, metrics) of the HTTP samples a running Linkwatch stored, read
+    through its embedded server as a second process would."""
+    url = EmbeddedPostgres(data_dir).start()  # shares the running server; leaves it running
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT outcome, rtt_ms, metrics FROM samples WHERE probe_id = 'web'"
+            " ORDER BY observed_at"
+        ).fetchall()
+    return [(outcome, rtt, metrics or {}) for outcome, rtt, metrics in rows]
+
+
+async def test_linkwatch_run_stores_a_slow_https_response_and_shows_its_phases(
+    servers: Servers, pg_data_dir: Path
+) -> None:
+    """The issue as it was met: a server that takes 1.5 s to answer, probed by
+    `linkwatch run` over TLS, stored, judged against a response-time threshold and read
+    on the link page."""
+    port = free_port()
+    password = "shop-password"
+    hashed = FAST_HASHER.hash(password)
+    config = pg_data_dir / "linkwatch.yaml"
+    config.write_text(
+        f"""\
+data_dir: {pg_data_dir}
+portal: {{listen: "127.0.0.1:{port}"}}
+customers:
+  - {{id: shopco, name: Shop Co, timezone: UTC}}
+links:
+  - id: shop
+    customer: shopco
+    description: Web shop
+    thresholds: {{rtt_ms: 50, response_ms: 1000}}
+    probes:
+      - {{id: icmp, kind: icmp, host: 127.0.0.1, interval: 2s, count: 1, timeout: 500ms}}
+      - {{id: web, kind: http, url: "{servers.ip_https("/delay/1500")}",
+          ca_file: "{servers.ip_ca_file}", cert_warn_days: 0, interval: 3s, timeout: 2500ms}}
+users:
+  - {{name: shopco, role: customer, customer: shopco, password_hash: "{hashed}"}}
+"""
+    )
+    log = pg_data_dir / "linkwatch.log"
+    proc = start_linkwatch("run", "--config", str(config), log=log)
+    try:
+
+        def healthy() -> bool:  # once the portal answers, the database is migrated
+            return _answers(f"http://127.0.0.1:{port}/healthz")
+
+        def two_checks() -> bool:
+            return len(_stored_checks(pg_data_dir)) >= 2
+
+        await asyncio.to_thread(wait_for, "the portal", healthy, 60, proc, log)
+        await asyncio.to_thread(wait_for, "two HTTP samples", two_checks, 30, proc, log)
+        checks = _stored_checks(pg_data_dir)
+        for outcome, rtt_ms, metrics in checks:
+            assert outcome == "degraded"  # slower than response_ms, faster than the timeout
+            assert rtt_ms is not None
+            assert 1500 <= rtt_ms < 2500
+            assert rtt_ms == pytest.approx(metrics["total_ms"], abs=0.001)
+            assert 1500 <= metrics["first_byte_ms"] <= metrics["total_ms"]
+            assert metrics["connect_ms"] < metrics["tls_ms"] < 500
+        async with browser() as session:
+            await login(session, f"http://127.0.0.1:{port}", "shopco", password)
+            async with session.get(f"http://127.0.0.1:{port}/links/shop") as response:
+                assert response.status == 200
+                page = _words(await response.text())
+        assert "Last check of web Degraded" in page
+        assert re.search(r"Response time 1[5-9]\d\d\u00a0ms", page), page
+        assert "TLS handshake" in page
+        assert "Request and server response, to the first byte 1" in page
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text()

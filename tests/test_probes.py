@@ -115,7 +115,8 @@ async def test_tcp_to_a_closed_port_is_down_connection_refused() -> None:
 def test_thresholds_mark_slow_or_lossy_replies_degraded(
     result: ProbeResult, thresholds: Thresholds, expected: Outcome
 ) -> None:
-    marked = apply_thresholds(result, thresholds)
+    link = Link(id="l", customer="c", probes=[icmp("127.0.0.1")], thresholds=thresholds)
+    marked = apply_thresholds(result, link, link.probes[0])
     assert marked.outcome is expected
     assert marked.rtt_ms == result.rtt_ms  # the measurement itself is kept
 

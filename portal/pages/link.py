@@ -1,7 +1,8 @@
 """One link's page: live status and probes, availability against each contract (this week
 and this month, with the error budget), 90 days of daily availability, incidents,
-maintenance, RTT and loss charts (staff also jitter and interface traffic) and the credits
-of the link's contracts.
+maintenance, RTT and loss charts (staff also jitter and interface traffic), the HTTP
+probes' response time, their last check step by step and their phases over time, and the
+credits of the link's contracts.
 
 The page and its refresh fragment answer 404 alike for a link that does not exist and for
 one the viewer may not see; the scope check comes before any read, so every cache key
@@ -31,12 +32,12 @@ from psycopg.rows import dict_row, tuple_row
 from collector import maintenance_windows
 from collector.rollups import BUCKET_ORIGIN, bucket_floor, rollups
 from collector.states import Incident, Interval, incidents, link_intervals
-from linkwatch.config import Config, Contract, Link
+from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, HttpProbe, Link
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts
 from portal.auth import Viewer
 from portal.figures import windows
-from portal.formatting import NBSP, elapsed, local_time
+from portal.formatting import NBSP, elapsed, local_time, milliseconds
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
 from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
 from portal.pages.links import LinkRow, active_maintenance, link_row, link_states
@@ -622,6 +623,8 @@ DEFAULT_RANGE = "7d"
 # link lie scattered among every other link's: one page read per sample. Charting it over
 # a month would read tens of thousands of pages; up to a week stays within the page's time.
 TRAFFIC_RANGES = frozenset({"24h", "7d"})
+# HTTP response phases come from raw samples too, for the same reason over the same ranges.
+PHASE_RANGES = TRAFFIC_RANGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -636,6 +639,10 @@ class Bucket:
     jitter_ms: float | None = None
     in_bps: float | None = None
     out_bps: float | None = None
+    # HTTP response phases, milestones since the check began (raw samples only).
+    connected_ms: float | None = None
+    first_byte_ms: float | None = None
+    total_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -721,6 +728,19 @@ async def chart_data(
     return await cached(app, ("link-traffic" if traffic else "link-chart", link.id, name), load)
 
 
+async def phase_data(app: web.Application, link: Link, name: str, now: datetime) -> ChartData:
+    """The HTTP probes' response phases per bucket over the range, from raw samples."""
+    spec = RANGES[name]
+    start, end = chart_window(spec, now)
+    http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
+
+    async def load() -> ChartData:
+        found = await raw_buckets(app, link, http, start, end, spec.step)
+        return ChartData(start, end, spec.step, tuple(found))
+
+    return await cached(app, ("link-phases", link.id, name), load)
+
+
 def ms(value: float) -> str:
     return f"{charts.number(value, 2 if value < 10 else 1)}{NBSP}ms"
 
@@ -771,9 +791,11 @@ def chart_views(
     range_label: str,
     *,
     staff: bool,
+    phases: ChartData | None = None,
 ) -> list[ChartView]:
-    """RTT (mean, p95) and loss per measuring probe; for `staff` also jitter, and the
-    SNMP probes' interface traffic when `traffic` was read."""
+    """RTT (mean, p95) and loss per measuring probe (an HTTP probe's is its response
+    time), and the HTTP probes' response phases when `phases` was read; for `staff` also
+    jitter, and the SNMP probes' interface traffic when `traffic` was read."""
     axis = charts.TimeAxis(data.start, data.end, data.step, tz)
     views: list[ChartView] = []
 
@@ -793,7 +815,10 @@ def chart_views(
             series = [_series(mine, "mean", "a", lambda b: b.rtt_mean_ms)]
             if has["rtt_p95_ms"]:
                 series.append(_series(mine, "p95", "b", lambda b: b.rtt_p95_ms))
-            add(f"rtt-{probe.id}", "Round-trip time" + suffix, series, ms)
+            if probe.kind in RESPONSE_TIME_KINDS:
+                add(f"response-{probe.id}", "Response time" + suffix, series, ms)
+            else:
+                add(f"rtt-{probe.id}", "Round-trip time" + suffix, series, ms)
         if probe.kind == "icmp" or has["loss_pct"]:
             series = [_series(mine, "loss", "c", lambda b: b.loss_pct)]
             add(f"loss-{probe.id}", "Packet loss" + suffix, series, pct, minimum_top=1.0,
@@ -801,6 +826,18 @@ def chart_views(
         if staff and has["jitter_ms"]:
             series = [_series(mine, "jitter", "a", lambda b: b.jitter_ms)]
             add(f"jitter-{probe.id}", "Jitter" + suffix, series, ms)
+    if phases is not None:
+        for probe in link.probes:
+            if probe.kind not in RESPONSE_TIME_KINDS:
+                continue
+            mine = [b for b in phases.buckets if b.probe_id == probe.id]
+            series = [
+                _series(mine, "connection ready", "c", lambda b: b.connected_ms),
+                _series(mine, "first byte", "a", lambda b: b.first_byte_ms),
+                _series(mine, "complete", "b", lambda b: b.total_ms),
+            ]
+            title = f"Response phases · {probe.id} ({probe.kind}), last {range_label}"
+            add(f"phases-{probe.id}", title, series, ms)
     if staff and traffic is not None:
         for probe in link.probes:
             if probe.kind != "snmp":
@@ -813,6 +850,127 @@ def chart_views(
             add(f"traffic-{probe.id}", "Interface traffic" + suffix, series, bps,
                 axis_fmt=bps_short)  # fmt: skip
     return views
+
+
+# --- HTTP response phases ------------------------------------------------------------------------
+
+# The milestones an HTTP check records (probes.http), in order, and what the time up to
+# each of them was spent on.
+PHASE_STEPS: tuple[tuple[str, str], ...] = (
+    ("dns", "DNS lookup"),
+    ("connect", "TCP connect"),
+    ("tls", "TLS handshake"),
+    ("redirect", "Redirects"),
+    ("first_byte", "Request and server response, to the first byte"),
+    ("total", "Body received"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStep:
+    name: str
+    took: str  # this step's own duration
+    done_at: str  # when it ended, since the check began
+    bar: Markup  # where it lies within the whole check
+
+
+@dataclass(frozen=True, slots=True)
+class PhasesView:
+    """The newest check of one HTTP probe, step by step."""
+
+    probe_id: str
+    url: str
+    observed: Moment
+    status: LinkStatus
+    total: str | None  # the response time; None when no response was read
+    steps: tuple[PhaseStep, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LatestCheck:
+    probe_id: str
+    observed_at: datetime
+    outcome: str
+    error: str | None
+    metrics: Mapping[str, float]
+
+
+def phases_view(link: Link, check: LatestCheck, now: datetime, tz: tzinfo) -> PhasesView | None:
+    """The check as a waterfall: each step from the end of the one before to its own
+    milestone. Steps that did not happen are not listed (see probes.http)."""
+    spec = next((p for p in link.probes if p.id == check.probe_id), None)
+    observed = moment(check.observed_at, now, tz)
+    if spec is None or observed is None:
+        return None
+    marks = [
+        (name, label, float(check.metrics[f"{name}_ms"]))
+        for name, label in PHASE_STEPS
+        if isinstance(check.metrics.get(f"{name}_ms"), int | float)
+    ]
+    end = max((at for _, _, at in marks), default=0.0) or 1.0
+    steps = []
+    began = 0.0
+    redirects = int(check.metrics.get("redirects", 0))
+    for name, label, at in marks:
+        if name == "redirect":
+            label = f"{redirects} redirect{'s' if redirects != 1 else ''} followed"
+        took = max(at - began, 0.0)
+        steps.append(
+            PhaseStep(
+                name=label,
+                took=milliseconds(took),
+                done_at=milliseconds(at),
+                bar=charts.span_bar(
+                    began / end, at / end, tone=name,
+                    label=f"{label}: {milliseconds(took)}, from {milliseconds(began)} "
+                    f"to {milliseconds(at)}",
+                ),
+            )
+        )  # fmt: skip
+        began = at
+    total = check.metrics.get("total_ms")
+    notes = []
+    if redirects:
+        notes.append(
+            "DNS, connect and TLS are the first request's; the final request's own "
+            "connection is part of the time to the first byte."
+        )
+    if total is None:
+        ended = f": {check.error}" if check.error else ""
+        notes.append(f"This check ended before a response was read{ended}.")
+    return PhasesView(
+        probe_id=check.probe_id,
+        url=spec.url if isinstance(spec, HttpProbe) else "",
+        observed=observed,
+        status=LinkStatus(check.outcome),
+        total=None if total is None else milliseconds(float(total)),
+        steps=tuple(steps),
+        notes=tuple(notes),
+    )
+
+
+async def latest_checks(app: web.Application, link: Link, now: datetime) -> list[LatestCheck]:
+    """The newest sample of each of the link's HTTP probes, with its phases."""
+    http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
+    if not http:
+        return []
+
+    async def load() -> list[LatestCheck]:
+        async with app[DATABASE].connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(
+                query("http_phases_latest"), {"link_id": link.id, "probe_ids": http, "now": now}
+            )
+            rows = await cur.fetchall()
+        order = {probe_id: index for index, probe_id in enumerate(http)}
+        found = [
+            LatestCheck(probe_id, at, outcome, error, metrics or {})
+            for probe_id, at, outcome, error, metrics in rows
+        ]
+        return sorted(found, key=lambda c: order[c.probe_id])
+
+    return await cached(app, ("link-http-latest", link.id), load)
 
 
 # --- reading, through the cache -----------------------------------------------------------------
@@ -916,11 +1074,12 @@ async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, A
     now = app[CLOCK]()
     tz = directory.viewer_tz(viewer.user)
     contracts = link_contracts(directory, viewer, link)
-    states, active, weekly, monthly = await asyncio.gather(
+    states, active, weekly, monthly, checks = await asyncio.gather(
         link_states(request, [link], f"link:{link.id}", now),
         active_maintenance(request, now),
         windows(app, contracts, "week", now),
         windows(app, contracts, "month", now),
+        latest_checks(app, link, now),
     )
     row: LinkRow = link_row(directory, link, states.get(link.id), active, now, tz)
     down_now = row.measured is LinkStatus.DOWN
@@ -951,6 +1110,7 @@ async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, A
         "row": row,
         "sla": sla,
         "outage": outage,
+        "phases": [v for c in checks if (v := phases_view(link, c, now, tz)) is not None],
         "updated": now.astimezone(tz).strftime("%H:%M:%S %Z"),
     }
 
@@ -970,15 +1130,26 @@ async def _history(
     async def no_traffic() -> ChartData | None:
         return None
 
-    days, found, planned, ledger, data, traffic = await asyncio.gather(
+    http = any(p.kind in RESPONSE_TIME_KINDS for p in link.probes)
+
+    async def raw_charts() -> tuple[ChartData | None, ChartData | None]:
+        """Interface traffic and response phases, which come from raw samples."""
+        return await asyncio.gather(
+            chart_data(app, link, range_name, now, traffic=True)
+            if staff and range_name in TRAFFIC_RANGES and any(p.kind == "snmp" for p in link.probes)
+            else no_traffic(),
+            phase_data(app, link, range_name, now)
+            if http and range_name in PHASE_RANGES
+            else no_traffic(),
+        )
+
+    days, found, planned, ledger, data, (traffic, phases) = await asyncio.gather(
         days_of(app, link, contracts, now),
         incidents_of(app, link, now),
         all_maintenance(app, now),
         ledger_of(app, link, contracts),
         chart_data(app, link, range_name, now, traffic=False),
-        chart_data(app, link, range_name, now, traffic=True)
-        if staff and range_name in TRAFFIC_RANGES and any(p.kind == "snmp" for p in link.probes)
-        else no_traffic(),
+        raw_charts(),
     )
 
     def assemble() -> dict[str, Any]:
@@ -998,10 +1169,11 @@ async def _history(
             "upcoming": upcoming,
             "past": past,
             "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
-            "charts": chart_views(link, data, traffic, tz, spec.label, staff=staff),
+            "charts": chart_views(link, data, traffic, tz, spec.label, staff=staff, phases=phases),
             "traffic_capped": staff
             and range_name not in TRAFFIC_RANGES
             and any(p.kind == "snmp" for p in link.probes),
+            "phases_capped": http and range_name not in PHASE_RANGES,
             "ranges": list(RANGES),
             "range": range_name,
             "range_label": spec.label,

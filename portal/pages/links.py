@@ -19,7 +19,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from collector import current_link_states, maintenance_windows
-from linkwatch.config import Link
+from linkwatch.config import RESPONSE_TIME_KINDS, Link
 from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
 from portal.auth import Viewer
 from portal.formatting import milliseconds, percent
@@ -52,6 +52,7 @@ class ProbeRow:
     rtt: str
     loss: str
     error: str | None
+    response: bool = False  # `rtt` is a response time (HTTP), not a network round trip
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ def probe_row(probe: ProbeState, now: datetime, tz: tzinfo) -> ProbeRow:
         rtt=milliseconds(probe.rtt_ms),
         loss=percent(probe.loss_pct),
         error=probe.error,
+        response=probe.kind in RESPONSE_TIME_KINDS,
     )
 
 
@@ -118,8 +120,10 @@ def link_row(
     tz: tzinfo,
 ) -> LinkRow:
     probes = state.probes if state is not None else ()
-    # The link's own figures are its first probe that measured anything (config order).
-    measured = next((p for p in probes if p.rtt_ms is not None or p.loss_pct is not None), None)
+    # The link's own figures are its first probe that measured the network (config
+    # order): an HTTP probe's rtt is a response time, shown in its own row only.
+    network = [p for p in probes if p.kind not in RESPONSE_TIME_KINDS]
+    measured = next((p for p in network if p.rtt_ms is not None or p.loss_pct is not None), None)
     status = state.status if state is not None else LinkStatus.UNKNOWN
     window = covering(active, link, now)
     return LinkRow(
