@@ -32,6 +32,7 @@ from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
 from linkwatch.durations import format_duration
+from linkwatch.formatting import count_of
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +402,7 @@ def render_stats(stats: DbStats) -> str:
         chunks = "" if r.chunks is None else str(r.chunks)
         compressed = ""
         if r.compressed_chunks:
-            compressed = f"{r.compressed_chunks} chunks"
+            compressed = count_of(r.compressed_chunks, "chunk")
             if r.bytes_before_compression and r.bytes_after_compression is not None:
                 compressed += (
                     f", {_size(r.bytes_before_compression)} -> {_size(r.bytes_after_compression)}"
@@ -443,7 +444,7 @@ def _chunk_interval(applied: timedelta, sizing: ChunkSizing | None) -> str:
 
 def _spool(spool: SpoolStatus) -> str:
     text = f"{_size(spool.bytes_used)} of {_size(spool.max_bytes)} ({spool.used_pct:.1f} %)"
-    text += f", {spool.samples_pending:,} samples waiting"
+    text += f", {count_of(spool.samples_pending, 'sample')} waiting"
     if spool.oldest_pending_at is not None:
         text += f" since {spool.oldest_pending_at:%Y-%m-%d %H:%M:%S} UTC"
     if spool.full:

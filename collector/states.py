@@ -44,6 +44,7 @@ from collector.database import Database
 from collector.outbox import record_events
 from collector.queries import query
 from linkwatch.domain import Event, EventKind, LinkStatus, Outcome, Sample
+from linkwatch.formatting import count_of
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +182,8 @@ class RebuildReport:
         """A human summary: one line for the range, one per link that changed."""
         out = [
             f"rebuilt states from {self.start.isoformat()} to {self.end.isoformat()}: "
-            f"{len(self.links)} links, {len(self.changed)} changed, "
-            f"{self.samples_read} samples read"
+            f"{count_of(len(self.links), 'link')}, {len(self.changed)} changed, "
+            f"{count_of(self.samples_read, 'sample')} read"
         ]
         for link in self.changed:
             parts = [

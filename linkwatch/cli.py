@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from linkwatch import __version__
 from linkwatch.config import PortalConfig, load_config
 from linkwatch.errors import ConfigError, ConfigProblem, LinkwatchError
+from linkwatch.formatting import count_of
 from linkwatch.logs import setup_logging
 
 EXIT_OK = 0
@@ -353,7 +354,7 @@ def _credits_export(args: argparse.Namespace) -> int:
             out.write(text)
     except OSError as exc:
         raise LinkwatchError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-    print(f"{args.output}: {len(rows)} row(s) exported", file=sys.stderr)
+    print(f"{args.output}: {count_of(len(rows), 'row')} exported", file=sys.stderr)
     return EXIT_OK
 
 
@@ -390,10 +391,14 @@ def _probe_once(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     probes = sum(len(link.probes) for link in config.links)
-    print(
-        f"{args.file}: OK ({len(config.customers)} customers, {len(config.links)} links, "
-        f"{probes} probes, {len(config.contracts)} contracts, {len(config.users)} users)"
+    counts = (
+        count_of(len(config.customers), "customer"),
+        count_of(len(config.links), "link"),
+        count_of(probes, "probe"),
+        count_of(len(config.contracts), "contract"),
+        count_of(len(config.users), "user"),
     )
+    print(f"{args.file}: OK ({', '.join(counts)})")
     return EXIT_OK
 
 
@@ -402,7 +407,10 @@ def _db_migrate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     applied = asyncio.run(migrate_only(config))
-    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    print(
+        f"applied {count_of(len(applied), 'migration')}"
+        + (f": {', '.join(applied)}" if applied else "")
+    )
     return EXIT_OK
 
 

@@ -33,6 +33,7 @@ from pydantic import (
 from linkwatch.domain import EventKind, MaintenanceWindow
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError, ConfigProblem
+from linkwatch.formatting import count_of
 from linkwatch.money import minor_units
 
 # --- field types -------------------------------------------------------------------------
@@ -512,7 +513,7 @@ class SnmpProbe(_ProbeBase):
         return self.timeout * (self.retries + 1)
 
     def _busy_detail(self) -> str:
-        return f" x {self.retries + 1} tries"
+        return f" x {count_of(self.retries + 1, 'try', 'tries')}"
 
 
 class HttpProbe(_ProbeBase):

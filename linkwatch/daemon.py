@@ -40,6 +40,7 @@ from linkwatch.config import Config, load_config
 from linkwatch.demo import generate_history
 from linkwatch.domain import Sample
 from linkwatch.errors import ConfigError, DatabaseError, LinkwatchError
+from linkwatch.formatting import count_of
 from notify import Dispatcher, Evaluator
 from portal import PortalSettings, create_app, reload_config
 from probes import ProbeContext, Scheduler, detect_context, unsupported_probes
@@ -252,8 +253,8 @@ def _late_probe_notices(scheduler: Scheduler) -> list[str]:
         if lag is not None and lag.p99_s > LATE_PROBES_S:
             notices.append(
                 f"{kind.upper()} probes are starting late (p99 {lag.p99_s:.1f} s, worst "
-                f"{lag.max_s:.1f} s over the last {lag.runs:,} runs): the monitor is short "
-                f"of CPU, or of slots (probing.concurrency_per_kind.{kind})."
+                f"{lag.max_s:.1f} s over the last {count_of(lag.runs, 'run')}): the monitor is "
+                f"short of CPU, or of slots (probing.concurrency_per_kind.{kind})."
             )
     return notices
 
@@ -270,7 +271,8 @@ def _spool_notices(pipeline: SamplePipeline) -> list[str]:
         since = status.oldest_pending_at
         waiting = f" since {since:%Y-%m-%d %H:%M UTC}" if since else ""
         return [
-            f"{status.samples_pending:,} samples are waiting in the disk spool{waiting}: "
+            f"{count_of(status.samples_pending, 'sample')} "
+            f"{'is' if status.samples_pending == 1 else 'are'} waiting in the disk spool{waiting}: "
             f"the database is not taking writes ({status.used_pct:.0f} % of the spool limit)."
         ]
     return []

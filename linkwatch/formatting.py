@@ -1,5 +1,5 @@
-"""How durations, times, percentages and money read to a person: on the portal's pages
-and in notifications alike.
+"""How counts, durations, times, percentages and money read to a person: on the portal's
+pages, in notifications and on the command line alike.
 
 Pure functions of their arguments. Times arrive in UTC; local time appears only here,
 in what a person reads, and always with its zone abbreviation.
@@ -14,6 +14,12 @@ from linkwatch.money import minor_units
 
 NBSP = "\u00a0"  # keeps a number and its unit on one line
 MISSING = "—"
+
+
+def count_of(n: int, noun: str, nouns: str | None = None) -> str:
+    """A count with its noun in the right number: "1 link", "0 links", "1,204 samples".
+    `nouns` for a plural that is not the noun plus "s" ("1 entry", "2 entries")."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def elapsed(delta: timedelta) -> str:

@@ -31,6 +31,7 @@ from collector.database import Database
 from linkwatch.config import EVENT_GROUPS, Config, Route, WebhookChannel
 from linkwatch.domain import Event, EventKind
 from linkwatch.errors import DatabaseError
+from linkwatch.formatting import count_of
 from notify.channels import DeliveryError, send
 from notify.messages import render
 from notify.queries import query
@@ -332,7 +333,11 @@ class Dispatcher:
     def _failure(self, item: _Claimed, now: datetime, error: str, *, permanent: bool) -> _Outcome:
         retries = self._config.notifications.retries
         if permanent or item.attempts > retries:
-            why = "refused for good" if permanent else f"gave up after {item.attempts} attempts"
+            why = (
+                "refused for good"
+                if permanent
+                else f"gave up after {count_of(item.attempts, 'attempt')}"
+            )
             log.warning(
                 "notification failed event=%s route=%s %s error=%s",
                 item.event.id,

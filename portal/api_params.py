@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from linkwatch.durations import parse_duration
+from linkwatch.formatting import count_of
 from portal.middleware import PortalError, bad_request
 from portal.openapi import Operation
 from portal.pages.common import timestamp
@@ -137,7 +138,10 @@ def duration(text: str | None, name: str, *, longest: timedelta) -> timedelta | 
 
 
 def _days(span: timedelta) -> str:
-    return f"{span.days} days" if span.days else f"{span.total_seconds() / 3600:g} hours"
+    if span.days:
+        return count_of(span.days, "day")
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} {'hour' if hours == 1 else 'hours'}"
 
 
 # --- pages -------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from aiohttp.client_proto import ResponseHandler
 
 from linkwatch.config import HttpProbe
 from linkwatch.domain import Outcome, ProbeResult
+from linkwatch.formatting import count_of
 from probes.context import ProbeContext, Resolver
 from probes.tcp import (
     HAPPY_EYEBALLS_DELAY_S,
@@ -341,11 +342,11 @@ def _ranges(codes: Iterable[int]) -> str:
 
 def _expiry(days_left: float) -> str:
     if days_left < 0:
-        return f"certificate expired {round(-days_left)} days ago"
+        return f"certificate expired {count_of(round(-days_left), 'day')} ago"
     if days_left < 1:
         return "certificate expires in less than a day"
     # Nearest whole day: a certificate made "-days 5" a moment ago expires in 5 days.
-    return f"certificate expires in {round(days_left)} days"
+    return f"certificate expires in {count_of(round(days_left), 'day')}"
 
 
 def _decode(body: bytes, charset: str | None) -> str:

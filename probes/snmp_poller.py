@@ -45,6 +45,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 
 from linkwatch.config import SnmpInterface, SnmpProbe
 from linkwatch.domain import Outcome
+from linkwatch.formatting import count_of
 from probes.snmp_v2c import V2cClient
 from probes.snmp_v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, UsmError, UsmUser, V3Client
 from probes.snmp_wire import (
@@ -459,7 +460,7 @@ class SnmpPoller:
                 located[ref] = SnmpFailure(
                     Outcome.UNKNOWN,
                     f"no interface with {describe_ref(ref)} on {device.key} "
-                    f"({names.count} interfaces)",
+                    f"({count_of(names.count, 'interface')})",
                 )
             else:
                 located[ref] = SnmpFailure(

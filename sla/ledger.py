@@ -38,6 +38,7 @@ from psycopg.types.json import Jsonb
 from collector import Database
 from linkwatch.config import Config
 from linkwatch.errors import LinkwatchError
+from linkwatch.formatting import count_of
 from linkwatch.money import minor_units, quantise
 from sla.records import FIELDS, record, window_status
 from sla.report import ContractWindow, contract_windows
@@ -273,14 +274,15 @@ class LedgerRefresh:
 
     def summary(self) -> str:
         text = (
-            f"ledger: {len(self.windows)} window(s) computed, {self.created} row(s) new, "
-            f"{self.recomputed} recomputed, {self.closed} closed, {self.unchanged} unchanged, "
-            f"{len(self.adjustments)} adjustment(s)"
+            f"ledger: {count_of(len(self.windows), 'window')} computed, "
+            f"{count_of(self.created, 'row')} new, {self.recomputed} recomputed, "
+            f"{self.closed} closed, {self.unchanged} unchanged, "
+            f"{count_of(len(self.adjustments), 'adjustment')}"
         )
         if self.adjustments:
             text += " (" + ", ".join(f"#{i}" for i in self.adjustments) + ")"
         if self.orphaned:
-            text += f"; {self.orphaned} open row(s) no longer in the config"
+            text += f"; {count_of(self.orphaned, 'open row')} no longer in the config"
         return text
 
 

@@ -560,7 +560,7 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
         rows.append(
             Row(
                 "Shortfall",
-                f"{_points(shortfall)} points",
+                f"{_points(shortfall)} {'point' if shortfall == 1 else 'points'}",
                 f"target − availability = {terms.target} − {_exact_pct(r.availability)}",
             )
         )

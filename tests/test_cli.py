@@ -53,6 +53,18 @@ def test_check_config_lists_five_different_mistakes(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_check_config_counts_in_the_right_number(tmp_path: Path) -> None:
+    config = tmp_path / "one.yaml"
+    config.write_text(
+        "customers: [{id: acme, name: ACME}]\n"
+        "links: [{id: hq, customer: acme, probes: [{id: icmp, kind: icmp, host: 127.0.0.1}]}]\n"
+        "contracts: [{id: gold, customer: acme, links: [hq], target: 99.5}]\n"
+    )
+    result = linkwatch("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{config}: OK (1 customer, 1 link, 1 probe, 1 contract, 0 users)\n"
+
+
 def test_check_config_on_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = linkwatch("check-config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
@@ -66,11 +78,11 @@ def test_db_migrate_applies_once_then_nothing(pg_data_dir: Path) -> None:
     names = [m.name for m in migrations()]
     first = linkwatch("db", "migrate", "--config", str(config))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == f"applied {len(names)} migration(s): {', '.join(names)}"
+    assert first.stdout.strip() == f"applied {len(names)} migrations: {', '.join(names)}"
     assert names[:2] == ["001_samples", "002_maintenance_windows"]
     second = linkwatch("db", "migrate", "--config", str(config))
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip() == "applied 0 migration(s)"
+    assert second.stdout.strip() == "applied 0 migrations"
     # The embedded server was stopped again by each command.
     assert not (pg_data_dir / "postgres" / "data" / "postmaster.pid").exists()
 

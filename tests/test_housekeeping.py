@@ -281,6 +281,6 @@ async def test_stats_on_timescaledb(timescale_db: Database) -> None:
     header = next(line for line in text.splitlines() if line.startswith("Table"))
     assert header.split()[-2:] == ["Chunks", "Compressed"]
     row = next(line for line in text.splitlines() if line.startswith("samples "))
-    assert f"{compressed} chunks" in row
+    assert f"{compressed} chunk{'' if compressed == 1 else 's'}" in row
     assert " -> " in row
     assert "Spool          0 B of 512.0 MiB (0.0 %), 0 samples waiting" in text

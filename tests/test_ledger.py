@@ -183,7 +183,7 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
     # Refreshing everything since the first sample adds the later (empty) weeks and
     # changes nothing already there.
     refreshed = _run("credits", "refresh", *c)
-    assert "0 recomputed, 0 closed, 2 unchanged, 0 adjustment(s)" in refreshed
+    assert "0 recomputed, 0 closed, 2 unchanged, 0 adjustments" in refreshed
 
     assert _run("credits", "approve", *c, "--id", row_id, "--user", "betty") == (
         f"approved #{row_id} acme-gold acme-hq 2026-W40: 12.50 EUR\n"

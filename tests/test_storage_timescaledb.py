@@ -182,7 +182,7 @@ async def test_a_database_set_up_with_the_compression_api_moves_to_the_columnsto
     )
     result = linkwatch("db", "migrate", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "applied 0 migration(s)"
+    assert result.stdout.strip() == "applied 0 migrations"
 
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         assert await _policies(conn) == {
