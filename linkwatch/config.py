@@ -4,7 +4,9 @@ Loading goes in three passes over the same YAML document: ``${VAR}`` expansion f
 environment, field validation by the pydantic models (strict: unknown keys are errors),
 then the cross-references between sections (a link's customer, a contract's links, ...).
 All problems from all passes are collected and raised together as one `ConfigError`, each
-naming its path, the YAML line, the bad value and what is allowed. This module never
+naming its path, the YAML line, the bad value and what is allowed. One mistake never hides
+another: a rule across an item's fields (`_rule`) is judged whenever the fields it reads
+are valid, and the contracts' terms whenever their own section is. This module never
 touches the network or the database.
 """
 
@@ -15,8 +17,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import FunctionType
+from typing import Annotated, Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -26,9 +30,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from linkwatch.domain import EventKind, MaintenanceWindow
 from linkwatch.durations import format_duration, parse_duration
@@ -136,8 +143,119 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+_RULES: set[Callable[[Any], None]] = set()
+_Item = TypeVar("_Item", bound="_Strict")
+
+
+def _rule(check: Callable[[_Item], None]) -> Callable[[_Item], None]:
+    """Mark a method of a config model as a rule across its fields: it raises ValueError
+    saying what is wrong and what to do. Unlike pydantic's after-validators, which stop at
+    the first failure and never run when a field fails, every rule of an item is checked,
+    also when another rule or a field of the same item fails, so that one mistake never
+    hides another. A rule that reads a field which failed cannot be judged: it is skipped."""
+    _RULES.add(check)
+    return check
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_rules(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        rules = _rules_of(cls)
+        if not rules:
+            return handler(data)
+        try:
+            item = handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, Mapping):
+                raise
+            broken = _broken_rules(_valid_part(cls, data, exc), rules, partial=True)
+            if not broken:
+                raise
+            raise _with_rule_errors(cls, exc, broken, data) from None
+        broken = _broken_rules(item, rules, partial=False)
+        if broken:
+            raise _with_rule_errors(cls, None, broken, data)
+        return item
+
+
+@cache
+def _rules_of(model: type[_Strict]) -> tuple[Callable[[Any], None], ...]:
+    """The rules of `model` and its bases, in the order they are defined."""
+    return tuple(
+        member
+        for klass in reversed(model.__mro__)
+        for member in vars(klass).values()
+        if isinstance(member, FunctionType) and member in _RULES
+    )
+
+
+@cache
+def _field_adapter(model: type[_Strict], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    # The field's own FieldInfo carries its constraints and validators.
+    annotated: Any = Annotated[field.annotation, field]
+    return TypeAdapter(annotated)
+
+
+def _valid_part(model: type[_Strict], data: Mapping[str, Any], exc: ValidationError) -> _Strict:
+    """An item of `model` holding only the fields of `data` that are valid (and defaults
+    for those not given): reading a field that failed raises AttributeError."""
+    failed: set[int | str] = {e["loc"][0] for e in exc.errors() if e["loc"]}
+    values: dict[str, Any] = {}
+    for name in model.model_fields:
+        if name in failed or name not in data:
+            continue
+        try:
+            values[name] = _field_adapter(model, name).validate_python(data[name])
+        except ValidationError:
+            failed.add(name)
+    part = model.model_construct(**values)
+    for key in failed:
+        part.__dict__.pop(str(key), None)
+    return part
+
+
+def _broken_rules(
+    item: _Strict, rules: Sequence[Callable[[Any], None]], *, partial: bool
+) -> list[str]:
+    broken = []
+    for rule in rules:
+        try:
+            rule(item)
+        except ValueError as exc:
+            broken.append(str(exc))
+        except AttributeError:
+            if not partial:
+                raise
+    return broken
+
+
+def _with_rule_errors(
+    model: type[_Strict], exc: ValidationError | None, broken: list[str], data: Any
+) -> ValidationError:
+    """`exc`'s errors and one error per broken rule, on the item itself, as one error."""
+    errors = [
+        InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx") or {})
+        for e in (exc.errors() if exc is not None else [])
+    ]
+    errors += [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", "{error}", {"error": message}),
+            loc=(),
+            input=data,
+        )
+        for message in broken
+    ]
+    try:
+        return ValidationError.from_exception_data(model.__name__, errors)
+    except (TypeError, ValueError, KeyError):
+        # An error kind that cannot be rebuilt (none of ours): keep the field errors.
+        if exc is None:
+            raise
+        return exc
 
 
 # --- sections ----------------------------------------------------------------------------
@@ -154,14 +272,13 @@ class DatabaseConfig(_Strict):
     pool_min_size: int = Field(default=1, ge=1, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=100)
 
-    @model_validator(mode="after")
-    def _pool_sizes(self) -> DatabaseConfig:
+    @_rule
+    def _pool_sizes(self) -> None:
         if self.pool_max_size < self.pool_min_size:
             raise ValueError(
                 f"pool_max_size {self.pool_max_size} is below pool_min_size "
                 f"{self.pool_min_size}; make it at least as large"
             )
-        return self
 
 
 class CollectorConfig(_Strict):
@@ -262,11 +379,10 @@ class SmtpSettings(_Strict):
     timeout: Duration = timedelta(seconds=30)
     ca_file: Path | None = None  # to trust a private CA; the system's CAs otherwise
 
-    @model_validator(mode="after")
-    def _credentials(self) -> SmtpSettings:
+    @_rule
+    def _credentials(self) -> None:
         if (self.username is None) != (self.password is None):
             raise ValueError("set both username and password, or neither")
-        return self
 
 
 class WebhookChannel(_Strict):
@@ -408,8 +524,8 @@ class _ProbeBase(_Strict):
         """The longest one run may take; the scheduler's deadline for it."""
         return self.timeout
 
-    @model_validator(mode="after")
-    def _fits_interval(self) -> _ProbeBase:
+    @_rule
+    def _fits_interval(self) -> None:
         busy = self.max_run_time()
         if busy >= self.interval:
             raise ValueError(
@@ -422,7 +538,6 @@ class _ProbeBase(_Strict):
                 f"stale_after {format_duration(self.stale_after)} is shorter than interval "
                 f"{format_duration(self.interval)}; every gap between samples would be unknown"
             )
-        return self
 
     def _busy_detail(self) -> str:
         return ""
@@ -462,15 +577,14 @@ class SnmpInterface(_Strict):
     descr: InterfaceName | None = None
     alias: InterfaceName | None = None  # ISPs put circuit ids here
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SnmpInterface:
+    @_rule
+    def _exactly_one(self) -> None:
         given = [k for k in ("index", "name", "descr", "alias") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
                 f"name the interface by exactly one of index, name, descr or alias "
                 f"(got {', '.join(given) or 'none'})"
             )
-        return self
 
 
 class SnmpProbe(_ProbeBase):
@@ -501,13 +615,12 @@ class SnmpProbe(_ProbeBase):
     def port(self) -> int:
         return _split_host_port(self.host, 161)[1]
 
-    @model_validator(mode="after")
-    def _credentials(self) -> SnmpProbe:
+    @_rule
+    def _credentials(self) -> None:
         if self.version == "2c" and not self.community:
             raise ValueError("version 2c needs a community, e.g. community: ${SNMP_COMMUNITY}")
         if self.version == "3" and not (self.user and self.auth_key and self.priv_key):
             raise ValueError("version 3 needs user, auth_key and priv_key (authPriv)")
-        return self
 
     def max_run_time(self) -> timedelta:
         return self.timeout * (self.retries + 1)
@@ -537,34 +650,31 @@ class HttpProbe(_ProbeBase):
     # thresholds.response_ms. Slower than `timeout` is down, as always.
     response_ms: float | None = Field(default=None, gt=0)
 
-    @model_validator(mode="after")
-    def _regex(self) -> HttpProbe:
+    @_rule
+    def _regex(self) -> None:
         if self.body_regex is not None:
             try:
                 re.compile(self.body_regex)
             except re.error as exc:
                 raise ValueError(f"body_regex {self.body_regex!r} is not a regex: {exc}") from None
-        return self
 
-    @model_validator(mode="after")
-    def _body_needs_a_body(self) -> HttpProbe:
+    @_rule
+    def _body_needs_a_body(self) -> None:
         if self.method == "HEAD" and (self.body_contains or self.body_regex):
             raise ValueError(
                 "a HEAD response has no body to check; use method GET, or drop "
                 "body_contains and body_regex"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _response_within_timeout(self) -> HttpProbe:
+    @_rule
+    def _response_within_timeout(self) -> None:
         if self.response_ms is not None:
             _check_response_ms("response_ms", self.response_ms, self)
-        return self
 
-    @model_validator(mode="after")
-    def _tls(self) -> HttpProbe:
+    @_rule
+    def _tls(self) -> None:
         if self.ca_file is None:
-            return self
+            return
         if not self.tls_verify:
             raise ValueError(
                 f"ca_file {str(self.ca_file)!r} is set but tls_verify is false, so it would be "
@@ -575,7 +685,6 @@ class HttpProbe(_ProbeBase):
                 f"ca_file {str(self.ca_file)!r} is not a file; give the path of a PEM file "
                 "with the CA certificate(s) to trust"
             )
-        return self
 
 
 class TcpProbe(_ProbeBase):
@@ -612,11 +721,11 @@ class Link(_Strict):
         """The response time from which `probe`'s results are degraded, if any."""
         return probe.response_ms if probe.response_ms is not None else self.thresholds.response_ms
 
-    @model_validator(mode="after")
-    def _response_threshold_applies(self) -> Link:
+    @_rule
+    def _response_threshold_applies(self) -> None:
         limit = self.thresholds.response_ms
         if limit is None:
-            return self
+            return
         http = [p for p in self.probes if isinstance(p, HttpProbe)]
         if not http:
             raise ValueError(
@@ -626,7 +735,6 @@ class Link(_Strict):
         for probe in http:
             if probe.response_ms is None:
                 _check_response_ms("thresholds.response_ms", limit, probe)
-        return self
 
 
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
@@ -664,11 +772,10 @@ class LatencyObjective(_Strict):
     mean_ms: float | None = Field(default=None, gt=0)
     credit: Percent = Decimal("0")  # earned when the objective is missed
 
-    @model_validator(mode="after")
-    def _some_limit(self) -> LatencyObjective:
+    @_rule
+    def _some_limit(self) -> None:
         if self.p95_ms is None and self.mean_ms is None:
             raise ValueError("give p95_ms, mean_ms or both")
-        return self
 
 
 class LossObjective(_Strict):
@@ -791,13 +898,12 @@ class Maintenance(_Strict):
             customer_ids=tuple(self.customers),
         )
 
-    @model_validator(mode="after")
-    def _order(self) -> Maintenance:
+    @_rule
+    def _order(self) -> None:
         if self.end <= self.start:
             raise ValueError(
                 f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
             )
-        return self
 
 
 class User(_Strict):
@@ -807,13 +913,12 @@ class User(_Strict):
     password_hash: Annotated[str, Field(pattern=r"^\$argon2id\$")]
     disabled: bool = False
 
-    @model_validator(mode="after")
-    def _customer_role(self) -> User:
+    @_rule
+    def _customer_role(self) -> None:
         if self.role == "customer" and self.customer is None:
             raise ValueError("role customer needs the customer this user belongs to")
         if self.role != "customer" and self.customer is not None:
             raise ValueError(f"role {self.role} sees every customer; remove customer")
-        return self
 
 
 class Config(_Strict):
@@ -875,14 +980,19 @@ def parse_config(
 
     problems: list[tuple[Path_, str]] = []
     data = _expand_env(data, (), env, problems)
+    unset = {path for path, _ in problems}
     config: Config | None = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_describe_validation(exc))
+        # A value left as ${VAR} because VAR is unset is reported once, as unset.
+        problems.extend(p for p in _describe_validation(exc) if p[0] not in unset)
     problems.extend(_check_references(data))
     if config is not None:
-        problems.extend(_check_terms(config))
+        problems.extend(_check_terms(list(enumerate(config.contracts)), config.plans))
+    else:
+        # A mistake elsewhere must not hide the contracts' own: judge the valid ones.
+        problems.extend(_check_terms(*_valid_contracts(data)))
 
     if problems:
         # Line numbers cost a second parse, worth it only when there is something to show.
@@ -1186,16 +1296,39 @@ def _check_notifications(
                     )
 
 
-def _check_terms(config: Config) -> Iterator[tuple[Path_, str]]:
+def _valid_contracts(data: Mapping[str, Any]) -> tuple[list[tuple[int, Contract]], list[Plan]]:
+    """The contracts (with their index) and plans of `data` that validate on their own;
+    a contract whose plan does not is left out, since its terms cannot be resolved."""
+    plans: list[Plan] = []
+    broken_plans: set[object] = set()
+    for _, raw in _mappings(data.get("plans")):
+        try:
+            plans.append(Plan.model_validate(raw))
+        except ValidationError:
+            broken_plans.add(raw.get("id"))
+    contracts: list[tuple[int, Contract]] = []
+    for index, raw in _mappings(data.get("contracts")):
+        if raw.get("plan") in broken_plans:
+            continue
+        try:
+            contracts.append((index, Contract.model_validate(raw)))
+        except ValidationError:
+            continue
+    return contracts, plans
+
+
+def _check_terms(
+    contracts: Sequence[tuple[int, Contract]], plans: Sequence[Plan]
+) -> Iterator[tuple[Path_, str]]:
     """Rules that need a contract's terms resolved through its plan and versions."""
-    for index, contract in enumerate(config.contracts):
+    for index, contract in contracts:
         path: Path_ = ("contracts", index)
         starts = [(contract.effective_from, path)] + [
             (v.effective_from, (*path, "versions", i)) for i, v in enumerate(contract.versions)
         ]
         for moment, where in starts:
             try:
-                terms = contract.terms_at(moment or datetime.min.replace(tzinfo=UTC), config.plans)
+                terms = contract.terms_at(moment or datetime.min.replace(tzinfo=UTC), plans)
             except ValidationError as exc:
                 if any(e["type"] == "missing" and e["loc"] == ("target",) for e in exc.errors()):
                     yield where, "no target; set target (percent) or name a plan that has one"

@@ -65,6 +65,43 @@ def test_check_config_counts_in_the_right_number(tmp_path: Path) -> None:
     assert result.stdout == f"{config}: OK (1 customer, 1 link, 1 probe, 1 contract, 0 users)\n"
 
 
+HIDDEN_MISTAKES = """\
+customers: [{id: acme, name: ACME}]
+links:
+  - id: hq
+    customer: acme
+    probes: [{id: icmp, kind: icmp, host: "", interval: 1s}]
+contracts:
+  - {id: gold, customer: acme, links: [hq], target: 99.5, fee: "10.005", currency: EUR}
+maintenance:
+  - id: mw-1
+    start: 2026-11-24T22:00:00+01:00
+    end: 2026-11-24T20:00:00+01:00
+    announced_at: 2026-11-20T10:00:00
+"""
+
+
+def test_check_config_lists_mistakes_that_other_mistakes_used_to_hide(tmp_path: Path) -> None:
+    """A missing offset beside an end before its start, an empty host beside a timeout
+    that does not fit, and a contract's fee beside a mistake elsewhere: all at once."""
+    config = tmp_path / "hidden.yaml"
+    config.write_text(HIDDEN_MISTAKES)
+    result = linkwatch("check-config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{config}: 5 problems",
+        f"  {config}:5: links[0].probes[0].host: '': string should have at least 1 character",
+        f"  {config}:5: links[0].probes[0]: a run takes up to 2.8s (timeout plus 4 x spacing"
+        " 200ms), which must be shorter than interval 1s; lower the timeout or raise the"
+        " interval",
+        f"  {config}:7: contracts[0].fee: fee 10.005 has more decimals than EUR allows (2)",
+        f"  {config}:9: maintenance[0]: end 2026-11-24T20:00:00+01:00 is not after start"
+        " 2026-11-24T22:00:00+01:00",
+        f"  {config}:12: maintenance[0].announced_at: 2026-11-20T10:00:00 has no UTC offset;"
+        " write it with one, e.g. 2026-11-20T10:00:00+01:00 or 2026-11-20T10:00:00Z",
+    ]
+
+
 def test_check_config_on_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = linkwatch("check-config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2

@@ -384,9 +384,13 @@ def test_unset_environment_variable_is_named_once() -> None:
         "links.0.probes.0",
         {"id": "s", "kind": "snmp", "host": "127.0.0.1:16161", "community": "${SNMP_COMMUNITY}"},
     )
+    data["portal"] = {"secret_key": "${LINKWATCH_SECRET_KEY}"}
+    # Not also "'${LINKWATCH_SECRET_KEY}' should have at least 32 characters".
     assert problems(data) == [
         "links[0].probes[0].community: environment variable SNMP_COMMUNITY is not set; set it,"
-        " or give a default as ${SNMP_COMMUNITY:-value}"
+        " or give a default as ${SNMP_COMMUNITY:-value}",
+        "portal.secret_key: environment variable LINKWATCH_SECRET_KEY is not set; set it,"
+        " or give a default as ${LINKWATCH_SECRET_KEY:-value}",
     ]
 
 
