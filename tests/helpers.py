@@ -27,9 +27,13 @@ def free_port() -> int:
 
 
 def linkwatch(
-    *args: str, stdin: str | None = None, timeout: float = 120
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the `linkwatch` command as a user would, in a fresh process."""
+    """Run the `linkwatch` command as a user would, in a fresh process (with `env` as its
+    whole environment, when given)."""
     return subprocess.run(
         [sys.executable, "-m", "linkwatch", *args],
         capture_output=True,
@@ -38,6 +42,7 @@ def linkwatch(
         timeout=timeout,
         cwd=REPO,
         check=False,
+        env=env,
     )
 
 

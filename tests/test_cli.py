@@ -53,6 +53,16 @@ def test_check_config_lists_five_different_mistakes(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_every_shipped_config_validates_on_a_fresh_machine() -> None:
+    """Nothing set in the environment: no SNMP_COMMUNITY, no secrets, no database URL."""
+    files = sorted((REPO / "config").glob("*.yaml"))
+    assert [f.name for f in files] == ["demo.yaml", "docker.yaml", "example.yaml"]
+    for file in files:
+        result = linkwatch("check-config", str(file), env={})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"{file}: OK ("), result.stdout
+
+
 def test_check_config_counts_in_the_right_number(tmp_path: Path) -> None:
     config = tmp_path / "one.yaml"
     config.write_text(
