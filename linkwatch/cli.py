@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import stat
 import sys
 from collections.abc import Callable, Sequence
@@ -29,12 +30,31 @@ from linkwatch.logs import setup_logging
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # bad arguments or bad config: the user has something to fix
+# What a shell reports for a command ended by SIGPIPE (128 + 13), as `yes | head -1` does.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 ROOT_DEMO_DATA_DIR = Path("/var/lib/linkwatch/demo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Flush here, where a reader that went away can still be handled, rather than
+            # at interpreter exit, where Python would print a traceback for it.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # `linkwatch ... | head -1`: the reader has all it wants. Stop quietly, and point
+        # stdout at /dev/null so that the exit-time flush has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -196,3 +199,62 @@ def test_probe_once_prints_every_probe_of_the_demo_config() -> None:
     )
     assert bad.returncode == 2
     assert "--link nope: not in the config" in bad.stderr
+
+
+def _into_a_closed_pipe(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`linkwatch ARGS | head -1` where head has exited already: every write to standard
+    output fails (deterministically, unlike a race with a real head)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "linkwatch", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            input=stdin,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+def test_every_command_ends_quietly_when_its_reader_goes_away(pg_data_dir: Path) -> None:
+    config = pg_data_dir / "linkwatch.yaml"
+    config.write_text(
+        f"data_dir: {pg_data_dir}\n"
+        "customers: [{id: acme, name: ACME}]\n"
+        "links: [{id: hq, customer: acme, probes: [{id: icmp, kind: icmp, host: 127.0.0.1}]}]\n"
+        "contracts: [{id: gold, customer: acme, links: [hq], target: 99.5, window: week}]\n"
+    )
+    samples = pg_data_dir / "samples.csv"
+    samples.write_text(
+        "time,link,probe,outcome,rtt_ms,loss_pct\n"
+        + "".join(f"2026-11-24T09:{m:02d}:00Z,hq,icmp,up,1.5,0\n" for m in range(10))
+    )
+    loaded = linkwatch("import", "samples", "--config", str(config), str(samples))
+    assert loaded.returncode == 0, loaded.stderr
+    for own_output in (("--version",), ("--help",)):  # argparse's: it stops quietly itself
+        result = _into_a_closed_pipe(*own_output)
+        assert (result.returncode, result.stderr) == (0, ""), own_output
+    c = str(config)
+    commands: list[tuple[str, ...]] = [
+        ("check-config", c),
+        ("probe", "--once", "--config", c),
+        ("report", "sla", "--config", c, "--window", "2026-W48"),
+        ("report", "monthly", "--config", c, "--customer", "acme", "--month", "2026-11"),
+        ("credits", "list", "--config", c),
+        ("credits", "export", "--config", c, "--status", "applied"),
+        ("db", "stats", "--config", c),
+        ("db", "migrate", "--config", c),
+        ("import", "samples", "--config", c, str(samples)),
+        ("users", "list", "--config", c),
+    ]
+    for command in commands:
+        result = _into_a_closed_pipe(*command)
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+        assert "BrokenPipe" not in result.stderr, (command, result.stderr)
+        assert result.returncode == 141, (command, result.returncode, result.stderr)
+    hashed = _into_a_closed_pipe("users", "hash", "--stdin", stdin="correct horse battery\n")
+    assert (hashed.returncode, hashed.stderr) == (141, "")
