@@ -21,6 +21,7 @@ from linkwatch.config import Config
 from linkwatch.daemon import open_database, storage_settings
 from linkwatch.domain import Sample
 from linkwatch.errors import LinkwatchError
+from linkwatch.formatting import count_of
 
 if TYPE_CHECKING:
     from portal.auth import Account, Accounts, Role
@@ -53,9 +54,13 @@ async def import_file(config: Config, path: Path) -> ImportOutcome:
         more = len(parsed.errors) - len(shown)
         if more:
             shown.append(f"  ... and {more} more")
-        count = len(parsed.errors)
+        # Rows, not problems: one row may have several.
+        rows = len({e.line for e in parsed.errors})
+        problems = (
+            "" if rows == len(parsed.errors) else f" ({count_of(len(parsed.errors), 'problem')})"
+        )
         raise ImportRejected(
-            f"{path}: {count} bad row{'s' if count != 1 else ''}; nothing was imported\n"
+            f"{path}: {count_of(rows, 'bad row')}{problems}; nothing was imported\n"
             + "\n".join(shown)
         )
     async with await open_database(config) as db:

@@ -137,6 +137,33 @@ links:
     return config
 
 
+def test_a_rejected_file_counts_its_bad_rows_not_its_problems(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        HEADER + "\n"
+        "2026-11-24T10:00:00Z,acme-hq,icmp,sideways,fast,0\n"  # two problems
+        "2026-11-24T10:01:00Z,acme-hq,icmp,up,1.5,0\n"
+        "2026-11-24T10:02:00Z,acme-dc,icmp,up,1.5,0\n"
+        "2026-11-24T10:03:00,acme-hq,icmp,up,1.5,0\n"
+        "2026-11-24T10:04:00Z,acme-hq,snmp,up,1.5,0\n"
+        "2026-11-24T10:05:00Z,acme-hq,icmp,up,1.5,140\n"
+    )
+    result = linkwatch("import", "samples", "--config", str(config), str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"linkwatch: {bad}: 5 bad rows (6 problems); nothing was imported"
+    assert [line.split(": ")[0] for line in lines[1:]] == [
+        f"  {bad}:2",
+        f"  {bad}:2",
+        f"  {bad}:4",
+        f"  {bad}:5",
+        f"  {bad}:6",
+        f"  {bad}:7",
+    ]
+    assert not (tmp_path / "postgres").exists()  # rejected before any database was opened
+
+
 def _stored(directory: Path) -> int:
     import psycopg
 
