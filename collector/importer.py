@@ -1,22 +1,28 @@
 """Import of samples from another monitor's CSV export.
 
 Every row is checked before anything is written: a file with any bad row is rejected
-whole, with each problem reported by line number, so an import is never half-done. Good
-files go through the same idempotent write path as live samples (importing a file twice
-stores it once). Parsing is pure; only `import_samples` touches the database.
+whole, with each problem reported by line number, so an import is never half-done.
+Importing a file twice stores it once. A row for a sample that is stored already with
+other values is a correction: without `replace` the file is refused whole and the
+differences are returned; with it the stored values are replaced, in the same
+transaction as the new samples and the caller's audit record. Parsing is pure; only
+`import_samples` touches the database, and it never derives states (its caller does).
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from psycopg.rows import tuple_row
 
 from collector.database import Database
-from collector.writer import write_samples
+from collector.queries import query
+from collector.writer import copy_samples
 from linkwatch.domain import Outcome, Sample
 
 REQUIRED = ("time", "link", "probe", "outcome", "rtt_ms", "loss_pct")
@@ -46,6 +52,7 @@ class RowError:
 class ParsedFile:
     samples: list[Sample]
     errors: list[RowError]
+    lines: list[int] = field(default_factory=list)  # each sample's line, in the same order
 
 
 def parse_samples_csv(rows: Iterable[str], links: Sequence[_LinkLike]) -> ParsedFile:
@@ -78,6 +85,8 @@ def parse_samples_csv(rows: Iterable[str], links: Sequence[_LinkLike]) -> Parsed
         return ParsedFile([], errors)
 
     samples: list[Sample] = []
+    lines: list[int] = []
+    first_seen: dict[tuple[str, str, datetime], tuple[int, Sample]] = {}
     try:
         for record in reader:
             line = reader.line_num
@@ -90,13 +99,31 @@ def parse_samples_csv(rows: Iterable[str], links: Sequence[_LinkLike]) -> Parsed
                 continue
             sample, problems = _parse_row(dict(zip(header, record, strict=True)), probes)
             errors += [RowError(line, problem) for problem in problems]
-            if sample is not None:
+            if sample is None:
+                continue
+            key = (sample.link_id, sample.probe_id, sample.observed_at)
+            seen = first_seen.get(key)
+            if seen is None:
+                first_seen[key] = (line, sample)
                 samples.append(sample)
+                lines.append(line)
+            elif seen[1] != sample:
+                errors.append(
+                    RowError(
+                        line,
+                        f"the same sample ({key[0]} {key[1]} at {_iso(key[2])}) as line "
+                        f"{seen[0]}, with other values; keep one of the two rows",
+                    )
+                )
     except csv.Error as exc:
         errors.append(RowError(reader.line_num, f"not CSV: {exc}"))
     if not samples and not errors:
         errors.append(RowError(1, "the file has a header but no rows"))
-    return ParsedFile(samples, errors)
+    return ParsedFile(samples, errors, lines)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse_row(
@@ -171,12 +198,106 @@ def _number(name: str, text: str, problems: list[str]) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Difference:
+    """A sample of the file that is stored already with other values."""
+
+    imported: Sample
+    stored: Sample  # its stored metrics are kept: a CSV row carries none
+
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, stored value, imported value) of each value that differs."""
+        return [
+            (name, getattr(self.stored, name), getattr(self.imported, name))
+            for name in COMPARED
+            if getattr(self.stored, name) != getattr(self.imported, name)
+        ]
+
+
+# The values an import sets, and compares with what is stored.
+COMPARED = ("outcome", "rtt_ms", "rtt_min_ms", "rtt_max_ms", "jitter_ms", "loss_pct", "error")
+
+
+@dataclass(frozen=True, slots=True)
 class ImportReport:
-    rows: int
-    stored: int  # new samples; the rest were already stored
+    rows: int  # distinct samples in the file
+    stored: int  # new samples
+    replaced: int = 0  # stored samples whose values the file replaced
+    # Stored samples the file has other values for; when not replacing, nothing was
+    # written because of them.
+    differences: tuple[Difference, ...] = ()
+
+    @property
+    def unchanged(self) -> int:
+        """Samples of the file stored already with the same values."""
+        return self.rows - self.stored - len(self.differences)
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.differences) and self.replaced == 0
 
 
-async def import_samples(db: Database, samples: Sequence[Sample]) -> ImportReport:
-    """Store parsed samples in one transaction: all of them, or (on error) none."""
-    stored = await write_samples(db, samples)
-    return ImportReport(rows=len(samples), stored=stored)
+AuditRecord = Callable[[ImportReport], Awaitable[None]]
+
+
+async def import_samples(
+    db: Database,
+    samples: Sequence[Sample],
+    *,
+    replace: bool = False,
+    record: AuditRecord | None = None,
+) -> ImportReport:
+    """Store parsed samples in one transaction: all of them, or (on error) none.
+
+    Samples stored already with other values are `differences`: without `replace`
+    nothing at all is written (the report is `refused`); with it their stored values are
+    replaced, and `record(report)` runs in the same transaction before it commits, so a
+    correction is never stored without its audit record, nor recorded without being
+    stored.
+    """
+    if not samples:
+        return ImportReport(rows=0, stored=0)
+    span = {
+        "first": min(s.observed_at for s in samples),
+        "last": max(s.observed_at for s in samples),
+    }
+    async with db.connection() as conn, conn.transaction():
+        await conn.execute(query("samples_incoming_create"))
+        await copy_samples(conn, "samples_incoming_copy", samples)
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("samples_incoming_differing"), span)
+        differences = _differences(samples, await cur.fetchall())
+        if differences and not replace:
+            # Nothing written: the staged rows go with the transaction's end.
+            return ImportReport(rows=len(samples), stored=0, differences=differences)
+        replaced = 0
+        if differences:
+            await cur.execute(query("samples_incoming_replace"), span)
+            replaced = max(cur.rowcount, 0)
+        await cur.execute(query("samples_insert_incoming"))
+        report = ImportReport(
+            rows=len(samples),
+            stored=max(cur.rowcount, 0),
+            replaced=replaced,
+            differences=differences,
+        )
+        if replaced and record is not None:
+            await record(report)
+    return report
+
+
+def _differences(
+    samples: Sequence[Sample], rows: Sequence[tuple[Any, ...]]
+) -> tuple[Difference, ...]:
+    imported = {(s.link_id, s.probe_id, s.observed_at): s for s in samples}
+    found = []
+    for link_id, probe_id, observed_at, outcome, *values in rows:
+        stored = Sample(
+            link_id,
+            probe_id,
+            observed_at,
+            Outcome(outcome),
+            **dict(zip(COMPARED[1:], values[:-1], strict=True)),
+            metrics=values[-1] or {},
+        )
+        found.append(Difference(imported[link_id, probe_id, observed_at], stored))
+    return tuple(found)

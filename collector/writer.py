@@ -73,12 +73,12 @@ async def write_samples(
             # every live batch is new; a duplicate aborts the COPY, which discards the
             # batch whole, and the staged path below then skips what is stored.
             async with conn.transaction():
-                await _copy(conn, "samples_copy", samples)
+                await copy_samples(conn, "samples_copy", samples)
             stored = len(samples)
         except psycopg.errors.UniqueViolation:
             async with conn.transaction():
                 await conn.execute(query("samples_incoming_create"))
-                await _copy(conn, "samples_incoming_copy", samples)
+                await copy_samples(conn, "samples_incoming_copy", samples)
                 cur = await conn.execute(query("samples_insert_incoming"))
                 stored = max(cur.rowcount, 0)
     logger.debug(
@@ -90,9 +90,10 @@ async def write_samples(
     return stored
 
 
-async def _copy(
+async def copy_samples(
     conn: psycopg.AsyncConnection[Any], statement: str, samples: Sequence[Sample]
 ) -> None:
+    """COPY `samples` with `statement` (samples_copy or samples_incoming_copy)."""
     async with conn.cursor().copy(query(statement)) as copy:
         copy.set_types(_COPY_TYPES)
         for s in samples:

@@ -6,8 +6,16 @@ serves pages.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import os
+import pwd
+import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +27,7 @@ from collector.rollups import refresh_after_write, refresh_rollups
 from collector.states import StateDeriver, rebuild_states
 from linkwatch.config import Config
 from linkwatch.daemon import open_database, storage_settings
-from linkwatch.domain import Sample
+from linkwatch.domain import Outcome, Sample
 from linkwatch.errors import LinkwatchError
 from linkwatch.formatting import count_of
 
@@ -27,12 +35,20 @@ if TYPE_CHECKING:
     from portal.auth import Account, Accounts, Role
     from sla.ledger import LedgerRefresh, LedgerRow, Status
 
+log = logging.getLogger(__name__)
+
 MAX_ERRORS_SHOWN = 100
 UTC_ZONE = ZoneInfo("UTC")
 
 
+# Where `import samples --replace` records who replaced which stored samples, one JSON
+# object a line, under data_dir.
+IMPORT_AUDIT_FILE = "import-audit.log"
+
+
 class ImportRejected(LinkwatchError):
-    """A sample file had bad rows; nothing from it was stored."""
+    """A sample file had bad rows, or values that differ from stored samples (without
+    --replace); nothing from it was stored."""
 
     exit_code = 2
 
@@ -41,14 +57,19 @@ class ImportRejected(LinkwatchError):
 class ImportOutcome:
     report: ImportReport
     ledger: LedgerRefresh | None  # None when the file held no samples
+    audit_file: Path | None = None  # where the replacement was recorded, if any
+    rebuilt: list[str] = field(default_factory=list)  # what re-deriving the states changed
 
 
-async def import_file(config: Config, path: Path) -> ImportOutcome:
+async def import_file(
+    config: Config, path: Path, *, replace: bool = False, now: datetime | None = None
+) -> ImportOutcome:
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            parsed = parse_samples_csv(handle, config.links)
+        content = await asyncio.to_thread(path.read_bytes)
+        text = content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LinkwatchError(f"{path}: cannot read the file: {exc}") from None
+    parsed = parse_samples_csv(io.StringIO(text, newline=""), config.links)
     if parsed.errors:
         shown = [f"  {path}:{e.line}: {e.message}" for e in parsed.errors[:MAX_ERRORS_SHOWN]]
         more = len(parsed.errors) - len(shown)
@@ -63,13 +84,143 @@ async def import_file(config: Config, path: Path) -> ImportOutcome:
             f"{path}: {count_of(rows, 'bad row')}{problems}; nothing was imported\n"
             + "\n".join(shown)
         )
+    audit = _ImportAudit(config.data_dir / IMPORT_AUDIT_FILE, path, content, now)
     async with await open_database(config) as db:
-        report = await import_samples(db, parsed.samples)
+        report = await import_samples(db, parsed.samples, replace=replace, record=audit.record)
+        if report.refused:
+            raise ImportRejected(_refusal(path, report, parsed.samples, parsed.lines))
+        rebuilt = await _rederive_replaced(db, config, report) if report.replaced else []
         # The same derivation as live samples: states and rollups follow the import.
         await StateDeriver(db, config.links).samples_stored(parsed.samples)
         await refresh_after_write(db, parsed.samples)
         ledger = await _refresh_after_import(db, config, parsed.samples)
-        return ImportOutcome(report, ledger)
+        return ImportOutcome(report, ledger, audit.path if report.replaced else None, rebuilt)
+
+
+def _refusal(
+    path: Path, report: ImportReport, samples: Sequence[Sample], lines: Sequence[int]
+) -> str:
+    line_of = {
+        (s.link_id, s.probe_id, s.observed_at): line for s, line in zip(samples, lines, strict=True)
+    }
+    differences = sorted(
+        report.differences,
+        key=lambda d: line_of[d.imported.link_id, d.imported.probe_id, d.imported.observed_at],
+    )
+    shown = []
+    for d in differences[:MAX_ERRORS_SHOWN]:
+        s = d.imported
+        changes = "; ".join(
+            f"{name} stored {_value(old)}, file {_value(new)}" for name, old, new in d.changes()
+        )
+        line = line_of[s.link_id, s.probe_id, s.observed_at]
+        shown.append(
+            f"  {path}:{line}: {s.link_id} {s.probe_id} at {_utc(s.observed_at)}: {changes}"
+        )
+    if len(differences) > len(shown):
+        shown.append(f"  ... and {len(differences) - len(shown)} more")
+    count = len(differences)
+    return (
+        f"{path}: {count_of(count, 'row')} {'differs' if count == 1 else 'differ'} from the "
+        "samples stored for the same link, probe and time; nothing was imported. To store "
+        "the file's values instead, run again with --replace (each replacement is recorded "
+        f"in data_dir/{IMPORT_AUDIT_FILE} with who, when and the file)\n" + "\n".join(shown)
+    )
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "empty"
+    return str(value.value) if isinstance(value, Outcome) else repr(value)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _ImportAudit:
+    """The audit record of an import that replaces stored samples: one JSON line appended
+    (and fsync'd) to `path` inside the import's transaction, before it commits. A record
+    that cannot be written stops the import; a commit failing after it leaves a record of
+    a replacement that did not happen, never a replacement without its record."""
+
+    def __init__(self, path: Path, file: Path, content: bytes, now: datetime | None) -> None:
+        self.path = path
+        self._file = file
+        self._content = content
+        self._now = now
+
+    async def record(self, report: ImportReport) -> None:
+        replaced = [d.imported for d in report.differences]
+        links = sorted({s.link_id for s in replaced})
+        entry: dict[str, object] = {
+            "at": _utc((self._now or datetime.now(UTC)).replace(microsecond=0)),
+            "action": "samples replaced",
+            "user": _user(),
+            "host": socket.gethostname(),
+            "file": str(self._file.absolute()),
+            "sha256": hashlib.sha256(self._content).hexdigest(),
+            "replaced": report.replaced,
+            "new": report.stored,
+            "unchanged": report.unchanged,
+            "links": links,
+            "from": _utc(min(s.observed_at for s in replaced)),
+            "to": _utc(max(s.observed_at for s in replaced)),
+        }
+        try:
+            await asyncio.to_thread(_append_line, self.path, json.dumps(entry))
+        except OSError as exc:
+            raise LinkwatchError(
+                f"{self.path}: cannot record the replacement ({exc.strerror or exc}); "
+                "nothing was imported"
+            ) from None
+        log.warning(
+            "stored samples replaced by=%s file=%s replaced=%d links=%s from=%s to=%s audit=%s",
+            entry["user"],
+            entry["file"],
+            report.replaced,
+            ",".join(links),
+            entry["from"],
+            entry["to"],
+            self.path,
+        )
+
+
+def _user() -> str:
+    """Who runs the command: the account of the process (and who used sudo for it)."""
+    try:
+        name = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        name = f"uid {os.geteuid()}"
+    sudo = os.environ.get("SUDO_USER")
+    return f"{name} (sudo by {sudo})" if sudo and sudo != name else name
+
+
+def _append_line(path: Path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+async def _rederive_replaced(db: Database, config: Config, report: ImportReport) -> list[str]:
+    """Re-derive the states over the replaced samples: from the first of them to where the
+    last one stops counting (its probe's stale_after), so the summary shows the change."""
+    replaced = [d.imported for d in report.differences]
+    links = [link for link in config.links if link.id in {s.link_id for s in replaced}]
+    stale = max(p.stale_after_effective for link in links for p in link.probes)
+    start = min(s.observed_at for s in replaced)
+    end = max(s.observed_at for s in replaced) + stale
+    try:
+        rebuilt = await rebuild_states(db, links, start, end)
+    except LinkwatchError as exc:
+        raise LinkwatchError(
+            f"the samples were replaced (see data_dir/{IMPORT_AUDIT_FILE}) but re-deriving "
+            f"their states failed: {exc}; run `linkwatch db rebuild-states --config FILE "
+            f"--from {_utc(start)} --to {_utc(end)}`"
+        ) from exc
+    return rebuilt.lines()
 
 
 async def _refresh_after_import(

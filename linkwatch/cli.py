@@ -176,6 +176,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     import_samples.add_argument("--config", "-c", required=True, type=Path)
     import_samples.add_argument("file", type=Path, help="CSV file with a header line")
+    import_samples.add_argument(
+        "--replace",
+        action="store_true",
+        help="correct stored samples: where a row has other values than the sample stored"
+        " for its link, probe and time, store the row's (recorded, with who and the file, in"
+        " data_dir/import-audit.log); without it such a file is refused whole",
+    )
     import_samples.set_defaults(command=_import_samples)
 
     report = commands.add_parser("report", help="SLA reports")
@@ -504,12 +511,16 @@ def _import_samples(args: argparse.Namespace) -> int:
     from linkwatch.admin import import_file
 
     config = load_config(args.config)
-    outcome = asyncio.run(import_file(config, args.file))
+    outcome = asyncio.run(import_file(config, args.file, replace=args.replace))
     report = outcome.report
+    replaced = f", {report.replaced} replaced" if report.replaced else ""
     print(
-        f"{args.file}: imported {report.rows} samples, {report.stored} new"
-        f" ({report.rows - report.stored} already stored)"
+        f"{args.file}: imported {count_of(report.rows, 'sample')}, {report.stored} new"
+        f"{replaced} ({report.unchanged} already stored)"
     )
+    if outcome.audit_file is not None:
+        print(f"replacement recorded in {outcome.audit_file}")
+        print("\n".join(outcome.rebuilt))
     if outcome.ledger is not None and outcome.ledger.adjustments:
         # Billing must hear that settled credits no longer match the data.
         ids = " ".join(f"--id {i}" for i in outcome.ledger.adjustments)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import pwd
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,6 +122,26 @@ def test_a_bad_header_is_reported_on_line_one() -> None:
     ]
 
 
+def test_two_rows_for_one_sample_with_other_values_are_an_error() -> None:
+    parsed = parse_samples_csv(
+        [
+            HEADER,
+            "2026-11-24T09:00:00Z,acme-hq,icmp,up,1,0",
+            "2026-11-24T10:00:00+01:00,acme-hq,icmp,up,1,0",  # the same sample again: fine
+            "2026-11-24T09:00:00Z,acme-hq,icmp,down,,100",
+        ],
+        LINKS,
+    )
+    assert [(e.line, e.message) for e in parsed.errors] == [
+        (
+            4,
+            "the same sample (acme-hq icmp at 2026-11-24T09:00:00Z) as line 2, with other"
+            " values; keep one of the two rows",
+        )
+    ]
+    assert len(parsed.samples) == 1
+
+
 def test_empty_files_are_errors() -> None:
     assert parse_samples_csv([], LINKS).errors[0].message.startswith("the file is empty")
     assert parse_samples_csv([HEADER], LINKS).errors[0].message == (
@@ -204,3 +229,144 @@ def test_import_command_is_all_or_nothing_and_idempotent(pg_data_dir: Path) -> N
         " 2026-11-24T10:03:00+01:00 or 2026-11-24T10:03:00Z",
     ]
     assert _stored(pg_data_dir) == 30  # none of the bad file's good rows either
+
+
+def _rows(minutes: range, outcome: str = "up") -> str:
+    rtt, loss = ("", "100") if outcome == "down" else ("1.5", "0")
+    return "".join(
+        f"2026-11-24T09:{m:02d}:00Z,acme-hq,icmp,{outcome},{rtt},{loss}\n" for m in minutes
+    )
+
+
+def _down_intervals(directory: Path) -> list[tuple[datetime, datetime | None]]:
+    import psycopg
+
+    with EmbeddedPostgres(directory) as server, psycopg.connect(server.url) as conn:
+        rows = conn.execute(
+            "SELECT starts_at, ends_at FROM link_states WHERE status = 'down' ORDER BY 1"
+        ).fetchall()
+    return [(start, end) for start, end in rows]
+
+
+def test_a_correction_is_refused_whole_unless_replace_then_recorded_and_derived(
+    pg_data_dir: Path,
+) -> None:
+    config = _config(pg_data_dir)
+    first = pg_data_dir / "first.csv"
+    first.write_text(HEADER + "\n" + _rows(range(30)))
+    assert (
+        linkwatch(
+            "--log-level", "error", "import", "samples", "--config", str(config), str(first)
+        ).returncode
+        == 0
+    )
+    # The other monitor's corrected export: 09:10 to 09:14 were down, and five more minutes.
+    corrected = pg_data_dir / "corrected.csv"
+    corrected.write_text(
+        HEADER + "\n" + _rows(range(10)) + _rows(range(10, 15), "down") + _rows(range(15, 35))
+    )
+
+    refused = linkwatch(
+        "--log-level", "error", "import", "samples", "--config", str(config), str(corrected)
+    )
+    assert refused.returncode == 2
+    lines = refused.stderr.splitlines()
+    assert lines[0] == (
+        f"linkwatch: {corrected}: 5 rows differ from the samples stored for the same link,"
+        " probe and time; nothing was imported. To store the file's values instead, run again"
+        " with --replace (each replacement is recorded in data_dir/import-audit.log with who,"
+        " when and the file)"
+    )
+    assert lines[1] == (
+        f"  {corrected}:12: acme-hq icmp at 2026-11-24T09:10:00Z: outcome stored up, file down;"
+        " rtt_ms stored 1.5, file empty; loss_pct stored 0.0, file 100.0"
+    )
+    assert [line.split(": ")[0] for line in lines[1:]] == [
+        f"  {corrected}:{n}" for n in range(12, 17)
+    ]
+    assert _stored(pg_data_dir) == 30  # not even the five new rows
+    assert not (pg_data_dir / "import-audit.log").exists()
+    assert _down_intervals(pg_data_dir) == []
+
+    replaced = linkwatch(
+        "--log-level",
+        "error",
+        "import",
+        "samples",
+        "--config",
+        str(config),
+        str(corrected),
+        "--replace",
+    )
+    assert replaced.returncode == 0, replaced.stderr
+    out = replaced.stdout.splitlines()
+    assert out[0] == f"{corrected}: imported 35 samples, 5 new, 5 replaced (25 already stored)"
+    assert out[1] == f"replacement recorded in {pg_data_dir / 'import-audit.log'}"
+    assert "acme-hq: " in out[3]
+    assert "down 0:00:00 -> 0:05:00" in out[3]
+    assert _stored(pg_data_dir) == 35
+    # The outage the correction reveals starts at its first down sample and ends at the
+    # next up one.
+    assert _down_intervals(pg_data_dir) == [
+        (datetime(2026, 11, 24, 9, 10, tzinfo=UTC), datetime(2026, 11, 24, 9, 15, tzinfo=UTC))
+    ]
+    (entry,) = [
+        json.loads(line) for line in (pg_data_dir / "import-audit.log").read_text().splitlines()
+    ]
+    assert entry["action"] == "samples replaced"
+    assert entry["file"] == str(corrected)
+    assert entry["sha256"] == hashlib.sha256(corrected.read_bytes()).hexdigest()
+    assert (entry["replaced"], entry["new"], entry["unchanged"]) == (5, 5, 25)
+    assert entry["links"] == ["acme-hq"]
+    assert (entry["from"], entry["to"]) == ("2026-11-24T09:10:00Z", "2026-11-24T09:14:00Z")
+    assert entry["user"].startswith(pwd.getpwuid(os.geteuid()).pw_name)
+    assert entry["host"] == socket.gethostname()
+    assert entry["at"].endswith("Z")
+
+    again = linkwatch(
+        "--log-level",
+        "error",
+        "import",
+        "samples",
+        "--config",
+        str(config),
+        str(corrected),
+        "--replace",
+    )
+    assert again.stdout.splitlines() == [
+        f"{corrected}: imported 35 samples, 0 new (35 already stored)"
+    ]
+    assert len((pg_data_dir / "import-audit.log").read_text().splitlines()) == 1
+
+
+def test_a_replacement_that_cannot_be_recorded_is_not_made(pg_data_dir: Path) -> None:
+    config = _config(pg_data_dir)
+    first = pg_data_dir / "first.csv"
+    first.write_text(HEADER + "\n" + _rows(range(5)))
+    assert (
+        linkwatch(
+            "--log-level", "error", "import", "samples", "--config", str(config), str(first)
+        ).returncode
+        == 0
+    )
+    (pg_data_dir / "import-audit.log").mkdir()  # where the record must go, unwritable
+    corrected = pg_data_dir / "corrected.csv"
+    corrected.write_text(HEADER + "\n" + _rows(range(2), "down") + _rows(range(2, 8)))
+    result = linkwatch(
+        "--log-level",
+        "error",
+        "import",
+        "samples",
+        "--config",
+        str(config),
+        str(corrected),
+        "--replace",
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"linkwatch: {pg_data_dir / 'import-audit.log'}: cannot record the replacement"
+    )
+    assert "nothing was imported" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _stored(pg_data_dir) == 5
+    assert _down_intervals(pg_data_dir) == []
