@@ -68,6 +68,10 @@ class LinkRow:
     loss: str
     probes: tuple[ProbeRow, ...]
     maintenance: str | None  # the active window's description, when in maintenance
+    # When the measured status began, as read with the row, for figures that count from
+    # it at another moment (the NOC's running durations); `since` is relative to the read.
+    since_at: datetime | None = None
+    since_exact: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,8 @@ def link_row(
         loss=percent(measured.loss_pct if measured else None),
         probes=tuple(probe_row(p, now, tz) for p in probes),
         maintenance=(window.description or window.id) if window is not None else None,
+        since_at=state.since if state is not None else None,
+        since_exact=state.since_exact if state is not None else True,
     )
 
 

@@ -26,7 +26,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from linkwatch.config import Config, Contract
-from linkwatch.domain import LinkState, LinkStatus
+from linkwatch.domain import LinkStatus
 from notify import status as notification_status
 from portal import figures
 from portal.auth import Viewer
@@ -42,7 +42,6 @@ from portal.pages.links import (
     board_query,
     board_ttl,
     full_board,
-    link_states,
 )
 from portal.rendering import render, render_fragment
 from portal.scope import can
@@ -101,6 +100,9 @@ class Countdown:
 
 @dataclass(frozen=True, slots=True)
 class Outage:
+    """A link using error budget now. Every figure on its card counts from the same
+    start (the board row's) to the same moment, with the same rule for durations."""
+
     row: LinkRow
     started: Moment | None
     duration: str  # running, since the outage started
@@ -240,13 +242,12 @@ def burns(row: LinkRow, contract: Contract, config: Config, now: datetime) -> bo
     return terms is not None and terms.unknown == "count_as_down"
 
 
-async def outages(
-    request: web.Request,
-    board: Board,
-    states: Mapping[str, LinkState],
-    now: datetime,
-) -> list[Outage]:
-    """Links that use error budget now, worst first: soonest (or already) breached."""
+async def outages(request: web.Request, board: Board, now: datetime) -> list[Outage]:
+    """Links that use error budget now, worst first: soonest (or already) breached.
+
+    The board may have been read a while before `now` (it is cached): each card takes
+    its status and start from the board row and counts all its durations to `now`, so
+    that "4 min" never stands beside "down since 2 min ago"."""
     app = request.app
     config, directory = app[LIVE].config, app[LIVE].directory
     burning: dict[tuple[str, str], bool] = {}  # (link, contract) -> uses its budget
@@ -277,8 +278,7 @@ async def outages(
             by_link.setdefault(link_id, []).append(item)
     found: list[Outage] = []
     for row in down:
-        state = states.get(row.id)
-        since = state.since if state is not None else None
+        since = row.since_at
         marks = []
         for item in by_link.get(row.id, ()):
             # A redundant group loses availability only while every member does.
@@ -294,13 +294,22 @@ async def outages(
         found.append(
             Outage(
                 row=row,
-                started=row.since,
-                duration=elapsed(now - since) if since is not None else "—",
+                started=moment(since, now, UTC_ZONE, exact=row.since_exact),
+                duration=_running(since, now, exact=row.since_exact),
                 countdowns=tuple(marks),
             )
         )
     found.sort(key=lambda o: (-o.row.status.severity, _outage_urgency(o), o.row.id))
     return found
+
+
+def _running(since: datetime | None, now: datetime, *, exact: bool) -> str:
+    """How long the outage has run, by the same rule as its "since ... ago"."""
+    if since is None:
+        return "—"
+    if since > now:
+        return elapsed(timedelta(0))
+    return f"{'' if exact else 'over '}{elapsed(now - since)}"
 
 
 def _urgency(mark: Countdown) -> tuple[int, float]:
@@ -416,13 +425,11 @@ async def _dashboard(
     app = request.app
     directory = app[LIVE].directory
     now = app[CLOCK]()
-    links = directory.visible_links(viewer.user)
     board = await full_board(request, viewer)
-    states = await link_states(request, links, "*", now)
     # Every NOC screen shares one computation of the outages and their countdowns.
     down = await app[CACHE].get(
         ("noc-outages",),
-        lambda: outages(request, board, states, now),
+        lambda: outages(request, board, now),
         ttl_s=board_ttl(request, "*"),
     )
     view, _ = await ledger_view(request, now)
