@@ -4,7 +4,9 @@ a webhook receives.
 Pure functions of the event and the config: names and time zones come from the config,
 figures from the event's payload. Times read in the customer's own zone (UTC for the
 monitor's own events). A contract's `breach_notice` is rendered in a sandbox, since
-whoever writes contracts need not be trusted with the process.
+whoever writes contracts need not be trusted with the process. A maintenance message says,
+for each contract concerned, whether the window is excluded from its SLA or counts as
+normal time, by the rule the SLA engine applies.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
-from linkwatch.config import Config, Contract, Customer, Link
-from linkwatch.domain import Event, EventKind
-from linkwatch.formatting import decimal_pct, elapsed, local_time, money
+from linkwatch.config import Config, Contract, Customer, Link, ResolvedTerms
+from linkwatch.domain import Event, EventKind, MaintenanceWindow
+from linkwatch.formatting import count_of, decimal_pct, elapsed, local_time, money
+from sla.compute import decide_maintenance
+from sla.windows import window_containing
 
 _TEMPLATES = Environment(
     loader=PackageLoader("notify", "templates"),
@@ -302,7 +307,104 @@ def _maintenance(
                 f"Maintenance{scope} was stopped early, at {cancelled}: {description}. "
                 "From then on the time counts normally."
             )
+    elif event.kind is not EventKind.MAINTENANCE_FINISHED:
+        said, sla_facts = _sla_effect(event, config, customer)
+        summary = " ".join([summary, *said])
+        facts += sla_facts
     return (f"{verb[0]}: {description}", summary, facts, "/maintenance")
+
+
+# Contracts named one by one in a message to operations; the rest are counted.
+_CONTRACTS_NAMED = 20
+
+
+def _sla_effect(
+    event: Event, config: Config, customer: Customer | None
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """What the window means for the SLA of each contract concerned, by the rule the SLA
+    engine applies (`sla.compute.decide_maintenance`): excluded when it was announced at
+    least the contract's `maintenance_notice` ahead, normal time when not. A customer reads
+    a sentence and a fact per contract; operations read the contracts named by outcome."""
+    data = event.payload
+    window = MaintenanceWindow(
+        id=str(data["maintenance_id"]),
+        starts_at=datetime.fromisoformat(str(data["starts_at"])),
+        ends_at=datetime.fromisoformat(str(data["ends_at"])),
+        announced_at=datetime.fromisoformat(str(data["announced_at"])),
+    )
+    covered = set(_strings(data.get("link_ids")))
+    given = window.starts_at - window.announced_at
+    ahead = (
+        f"announced {elapsed(given)} ahead"
+        if given > timedelta(0)
+        else "announced only after it began"
+    )
+    excluded: list[str] = []
+    normal: list[str] = []
+    said: list[str] = []
+    facts: list[tuple[str, str]] = []
+    for contract in config.contracts:
+        if customer is not None and contract.customer != customer.id:
+            continue
+        if not covered & set(contract.links):
+            continue
+        terms = _terms_for_window(contract, config, window.starts_at)
+        if terms is None:
+            continue  # not in force then
+        notice = elapsed(terms.maintenance_notice)
+        if contract.group == "redundant" and not set(contract.links) <= covered:
+            # A group is excluded only while all its links are; the others carry it.
+            normal.append(contract.id)
+            said.append(
+                f"For contract {contract.id} it counts as normal time: only some of its "
+                "redundant links are in this work, and the service stays available while "
+                "another is up."
+            )
+            facts.append((f"SLA of {contract.id}", "normal time (only some of its links)"))
+        elif decide_maintenance([window], terms.maintenance_notice)[0].excluded:
+            excluded.append(contract.id)
+            said.append(
+                f"For contract {contract.id} it is excluded from the availability measured: "
+                f"it was {ahead}, and the contract asks for {notice}. Time past the "
+                "announced end counts normally."
+            )
+            facts.append((f"SLA of {contract.id}", f"excluded ({ahead}, {notice} required)"))
+        else:
+            normal.append(contract.id)
+            said.append(
+                f"For contract {contract.id} it counts as normal time, so downtime during it "
+                f"counts against the SLA: it was {ahead}, and the contract asks for {notice} "
+                "to exclude it."
+            )
+            facts.append((f"SLA of {contract.id}", f"normal time ({ahead}, {notice} required)"))
+    if customer is not None:
+        return said, facts
+    parts = []
+    ops_facts = []
+    for ids, what, fact in (
+        (excluded, "excluded from the SLA of", "Excluded from the SLA of"),
+        (normal, "normal time for", "Normal time for"),
+    ):
+        if not ids:
+            continue
+        named = ", ".join(ids[:_CONTRACTS_NAMED])
+        if len(ids) > _CONTRACTS_NAMED:
+            named += f" and {len(ids) - _CONTRACTS_NAMED} more"
+        parts.append(f"{what} {count_of(len(ids), 'contract')}")
+        ops_facts.append((fact, named))
+    summary = [f"It was {ahead}: {'; '.join(parts)}."] if parts else []
+    return summary, ops_facts
+
+
+def _terms_for_window(contract: Contract, config: Config, moment: datetime) -> ResolvedTerms | None:
+    """The terms that measure the window containing `moment`: those in force at the
+    window's start (DESIGN.md), or at `moment` for a contract that began within it."""
+    terms = contract.terms_at(moment, config.plans)
+    if terms is None:
+        return None
+    tz = next((c.tz for c in config.customers if c.id == contract.customer), ZoneInfo("UTC"))
+    start = window_containing(terms.window, tz, moment).start
+    return contract.terms_at(start, config.plans) or terms
 
 
 def _strings(value: object) -> list[str]:

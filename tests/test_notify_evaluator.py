@@ -169,7 +169,9 @@ async def test_maintenance_is_announced_started_and_finished_to_whom_it_concerns
     )
     assert announced["summary"] == (
         "Maintenance on Acme HQ fibre (acme-hq) is planned: Fibre swap, from "
-        "2026-11-21 13:00 CET until 2026-11-21 15:00 CET."
+        "2026-11-21 13:00 CET until 2026-11-21 15:00 CET. For contract acme-fibre it is "
+        "excluded from the availability measured: it was announced 4\u00a0d ahead, and the "
+        "contract asks for 3\u00a0d. Time past the announced end counts normally."
     )
 
 
@@ -216,6 +218,64 @@ async def test_a_cancellation_is_told_to_whoever_heard_of_the_work_and_nobody_el
         "2026-11-21 15:00 CET has been cancelled: Fibre swap. No work will be done, and the "
         "time counts normally."
     )
+
+
+async def test_a_maintenance_notice_says_per_contract_whether_it_counts(
+    database: Database,
+) -> None:
+    """Announced 3.5 minutes ahead: too late for a contract that asks 72 h of notice, in
+    time for one that asks 1 minute; a redundant pair with one link in the work counts
+    it too. The customer and operations are told which is which."""
+    contracts = (
+        CONTRACT
+        + """\
+  - {id: acme-lab, customer: acme, links: [acme-hq], target: 99.0, window: month,
+     maintenance_notice: 1m}
+  - {id: acme-pair, customer: acme, links: [acme-hq, acme-dr], group: redundant,
+     target: 99.9, window: month, maintenance_notice: 1m}
+"""
+    )
+    links = BASE.replace(
+        "  - id: zeta-dc",
+        "  - id: acme-dr\n    customer: acme\n"
+        "    probes: [{id: ping, kind: icmp, host: 127.0.0.3, interval: 30s}]\n  - id: zeta-dc",
+    )
+    starts = NOW + timedelta(minutes=2)
+    window = MaintenanceWindow(
+        "cpe-swap",
+        starts,
+        starts + timedelta(hours=1),
+        starts - timedelta(minutes=3, seconds=30),
+        "CPE swap",
+        link_ids=("acme-hq",),
+    )
+    async with webhook_receiver() as receiver:
+        cfg = parse_config(links + contracts + notifications_yaml(receiver.url))
+        await upsert_maintenance(database, [window], source="config")
+        await Evaluator(database, cfg, clock=lambda: NOW).evaluate_once()
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+
+    (acme,) = [d.body for d in receiver.accepted if d.path == "/acme"]
+    ahead = "announced 3\u00a0min ahead"
+    assert acme["summary"] == (
+        "Maintenance on Acme HQ fibre (acme-hq) is planned: CPE swap, from 2026-11-18 13:02 "
+        "CET until 2026-11-18 14:02 CET. For contract acme-fibre it counts as normal time, so "
+        f"downtime during it counts against the SLA: it was {ahead}, and the contract asks "
+        "for 3\u00a0d to exclude it. For contract acme-lab it is excluded from the "
+        f"availability measured: it was {ahead}, and the contract asks for 1\u00a0min. Time "
+        "past the announced end counts normally. For contract acme-pair it counts as normal "
+        "time: only some of its redundant links are in this work, and the service stays "
+        "available while another is up."
+    )
+    assert acme["facts"]["SLA of acme-fibre"] == f"normal time ({ahead}, 3\u00a0d required)"
+    assert acme["facts"]["SLA of acme-lab"] == f"excluded ({ahead}, 1\u00a0min required)"
+    (ops,) = [d.body for d in receiver.accepted if d.path == "/ops"]
+    assert ops["summary"].endswith(
+        f"It was {ahead}: excluded from the SLA of 1 contract; normal time for 2 contracts."
+    )
+    assert ops["facts"]["Excluded from the SLA of"] == "acme-lab"
+    assert ops["facts"]["Normal time for"] == "acme-fibre, acme-pair"
+    assert [d.path for d in receiver.accepted if d.path == "/zeta"] == []
 
 
 async def test_links_the_monitor_cannot_measure_are_told_to_operations_once(
