@@ -3,7 +3,7 @@
 This is the one boundary where psycopg errors become `linkwatch.errors.DatabaseError`,
 with a message naming the database (never its password) and the cause. Code elsewhere
 gets connections from `Database.connection()` and never builds its own pool. Nothing
-here knows about tables beyond running the migrations.
+here knows about tables beyond running the migrations (and whether they ever ran).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from collector.embedded import EmbeddedPostgres
 from collector.migrate import migrate, timescaledb_enabled
+from collector.queries import query
 from collector.settings import StorageSettings
-from linkwatch.errors import DatabaseError
+from linkwatch.errors import DatabaseError, NoDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,12 @@ class Database:
         await self.close()
 
 
+async def _has_schema(conn: psycopg.AsyncConnection[Any]) -> bool:
+    cur = await conn.execute(query("schema_exists"))
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     # Times come back in UTC (datetime.timezone.utc), as the domain types expect,
     # whatever the server's or the role's default time zone is.
@@ -144,20 +151,27 @@ async def connect(
     *,
     open_timeout_s: float = 30.0,
     acquire_timeout_s: float = 10.0,
+    create: bool = True,
 ) -> Database:
     """Reach (or start) the database, migrate it, and open the pool.
 
     With `settings.url` None the embedded PostgreSQL in `settings.data_dir` is started
     and is stopped again by `Database.close()`. `acquire_timeout_s` bounds how long one
     operation waits for a connection, which is how long a write blocks while the
-    database is away.
+    database is away. `create` False is for commands that only read what was stored:
+    where no database, or none with Linkwatch's tables, exists, raise NoDatabase rather
+    than create one (an existing one is still brought up to date).
     """
     if settings.pool_min_size < 0 or settings.pool_max_size < max(1, settings.pool_min_size):
         raise ValueError("need 0 <= pool_min_size <= pool_max_size and pool_max_size >= 1")
     embedded: EmbeddedPostgres | None = None
     if settings.url is None:
         embedded = EmbeddedPostgres(settings.data_dir)
-        url = await asyncio.to_thread(embedded.start)
+        try:
+            url = await asyncio.to_thread(embedded.start, create=create)
+        except NoDatabase:
+            await asyncio.to_thread(embedded.stop)
+            raise
         name = f"{describe(url)} (embedded, in {embedded.root})"
     else:
         url = settings.url
@@ -169,6 +183,10 @@ async def connect(
             async with await psycopg.AsyncConnection.connect(
                 url, connect_timeout=max(1, int(open_timeout_s)), application_name=APPLICATION_NAME
             ) as conn:
+                if not create and not await _has_schema(conn):
+                    raise NoDatabase(
+                        f"database {name} holds no Linkwatch tables: nothing has been stored there"
+                    )
                 applied = await migrate(conn, settings)
                 timescaledb = await timescaledb_enabled(conn)
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(

@@ -34,7 +34,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from linkwatch.errors import DatabaseError
+from linkwatch.errors import DatabaseError, NoDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -194,9 +194,15 @@ class EmbeddedPostgres:
                 self._binaries = find_binaries()
         return self._binaries
 
-    def start(self) -> str:
-        """Start (or reuse) the server and return a psycopg URL for the `linkwatch` database."""
+    def start(self, *, create: bool = True) -> str:
+        """Start (or reuse) the server and return a psycopg URL for the `linkwatch` database.
+
+        `create` False: raise NoDatabase instead of creating the cluster or the database
+        when they do not exist (without a cluster, touching nothing on disk; the caller
+        stops a server this started for a cluster without the database)."""
         began = time.monotonic()
+        if not create and not (self.pgdata / "PG_VERSION").is_file():
+            raise NoDatabase(f"there is no database in {self.root}: nothing has been stored there")
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
             binaries = self.binaries
@@ -216,7 +222,7 @@ class EmbeddedPostgres:
                 self._owner_file.write_text(f"{os.getpid()}\n")
             self._socket_dir = socket_dir
             self._url = _url(socket_dir, port, DATABASE)
-            self._ensure_database(_url(socket_dir, port, "postgres"))
+            self._ensure_database(_url(socket_dir, port, "postgres"), create=create)
         logger.info(
             "embedded postgres %s data_dir=%s pid=%s version=%s binaries=%s socket_dir=%s "
             "timescaledb=%s initdb=%s took_ms=%d",
@@ -474,12 +480,17 @@ class EmbeddedPostgres:
         except (OSError, ValueError):
             return None
 
-    def _ensure_database(self, admin_url: str) -> None:
+    def _ensure_database(self, admin_url: str, *, create: bool = True) -> None:
         try:
             with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
                 found = conn.execute(
                     "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
                 ).fetchone()
+                if found is None and not create:
+                    raise NoDatabase(
+                        f"the PostgreSQL in {self.root} has no {DATABASE} database: "
+                        "nothing has been stored there"
+                    )
                 if found is None:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
         except psycopg.Error as exc:

@@ -1,7 +1,8 @@
 """One-shot administrative commands that need the database: import, state rebuilds,
 statistics, reports and the credit ledger. Each opens the database (starting the embedded
 one if configured so), does its work and closes it again; nothing here runs probes or
-serves pages.
+serves pages. Commands that read or maintain what is stored never create a database:
+where nothing has been stored they say so.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from collector import Database
+from collector import Database, latest_sample_time
 from collector.importer import ImportReport, import_samples, parse_samples_csv
 from collector.rollups import refresh_after_write, refresh_rollups
 from collector.states import StateDeriver, rebuild_states
 from linkwatch.config import Config
 from linkwatch.daemon import open_database, storage_settings
 from linkwatch.domain import Outcome, Sample
-from linkwatch.errors import LinkwatchError
+from linkwatch.errors import LinkwatchError, NoDatabase
 from linkwatch.formatting import count_of
 
 if TYPE_CHECKING:
@@ -242,6 +243,31 @@ class BadArgument(LinkwatchError):
     exit_code = 2
 
 
+class NoData(LinkwatchError):
+    """A command that reports on stored data found none."""
+
+
+async def _stored_data(config: Config, *, samples: bool = False) -> Database:
+    """The database as stored, for commands that read (or maintain) what is there: where
+    nothing has been stored they say so, rather than create an empty database and
+    answer as if it were the truth. `samples`: there must be samples, too."""
+    where = "data_dir" if config.database.url is None else "database.url"
+    hint = (
+        f"check {where} in the config; `linkwatch run` and `linkwatch import samples` "
+        "store data there"
+    )
+    try:
+        db = await open_database(config, create=False)
+    except NoDatabase as exc:
+        raise NoDatabase(f"{exc}; {hint}") from None
+    if samples and await latest_sample_time(db) is None:
+        await db.close()
+        raise NoData(
+            f"no samples are stored in database {db.name}, so there is nothing to report; {hint}"
+        )
+    return db
+
+
 async def sla_report(
     config: Config, label: str, now: datetime, customer: str | None = None
 ) -> list[dict[str, Any]]:
@@ -251,7 +277,7 @@ async def sla_report(
 
     _check_window(label)
     _check_customer(config, customer)
-    async with await open_database(config) as db:
+    async with await _stored_data(config, samples=True) as db:
         results = await contract_windows(db, config, label, now, customer_id=customer)
         # Where billing has a ledger row, its status (approved, applied) is the truth.
         statuses = await window_statuses(db, label)
@@ -304,7 +330,7 @@ async def credits_list(
 
     _check_window(window)
     _check_customer(config, customer)
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         return await list_rows(db, window=window, customer=customer, status=status)
 
 
@@ -313,7 +339,7 @@ async def credits_approve(
 ) -> list[LedgerRow]:
     from sla.ledger import approve
 
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         await _check_billing_user(config, db, user)
         return await approve(db, ids, user, now)
 
@@ -323,7 +349,7 @@ async def credits_apply(
 ) -> list[LedgerRow]:
     from sla.ledger import apply
 
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         await _check_billing_user(config, db, user)
         return await apply(db, ids, user, invoice_ref, now)
 
@@ -335,7 +361,7 @@ async def credits_export(
     from sla.ledger import list_rows
 
     _check_window(window)
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         return await list_rows(db, window=window, status=status)
 
 
@@ -344,7 +370,7 @@ async def credits_refresh(config: Config, window: str | None, now: datetime) -> 
     from sla.ledger import history_range, refresh_ledger
 
     _check_window(window)
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         if window is not None:
             return await refresh_ledger(db, config, [window], now, actor="system")
         span = await history_range(db, now)
@@ -360,7 +386,7 @@ async def db_stats(config: Config, now: datetime) -> str:
         max_bytes=config.collector.spool_max_mb * 2**20,
         warn_pct=config.collector.spool_warn_pct,
     )
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         stats = await database_stats(
             db, spool_status=spool, now=now, settings=storage_settings(config)
         )
@@ -370,14 +396,14 @@ async def db_stats(config: Config, now: datetime) -> str:
 async def housekeeping(config: Config, now: datetime) -> str:
     from collector.housekeeping import run_housekeeping
 
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         return (await run_housekeeping(db, storage_settings(config), now)).summary()
 
 
 async def rebuild(config: Config, start: datetime, end: datetime) -> list[str]:
     if end <= start:
         raise BadArgument(f"--to {end.isoformat()} is not after --from {start.isoformat()}")
-    async with await open_database(config) as db:
+    async with await _stored_data(config) as db:
         report = await rebuild_states(db, config.links, start, end)
         await refresh_rollups(db, start, end)
         return report.lines()
@@ -398,7 +424,7 @@ async def monthly_sla_report(config: Config, customer: str, month: str, now: dat
         raise BadArgument(f"--month {exc}") from None
     if window.kind != "month":
         raise BadArgument(f"--month {month!r} is not a month; use e.g. 2026-11")
-    async with await open_database(config) as db:
+    async with await _stored_data(config, samples=True) as db:
         return await monthly_report(db, config, customer, month, now)
 
 
@@ -413,9 +439,22 @@ async def _accounts(config: Config, db: Database) -> Accounts:
     return accounts
 
 
-async def users_list(config: Config) -> list[Account]:
-    async with await open_database(config) as db:
-        return await (await _accounts(config, db)).users()
+async def users_list(config: Config) -> tuple[list[Account], bool]:
+    """Every portal user, and whether a database was there to ask: without one (nothing
+    stored yet, and none is created for a listing) only the config file's users exist."""
+    from portal.auth import Account
+
+    try:
+        db = await open_database(config, create=False)
+    except NoDatabase:
+        now = datetime.now(UTC)
+        listed = [
+            Account(u.name, u.role, u.customer, u.password_hash, u.disabled, "config", now, now)
+            for u in sorted(config.users, key=lambda u: u.name)
+        ]
+        return listed, False
+    async with db:
+        return await (await _accounts(config, db)).users(), True
 
 
 async def users_add(

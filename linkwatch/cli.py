@@ -587,7 +587,12 @@ def _users_list(args: argparse.Namespace) -> int:
     from linkwatch.admin import users_list
 
     config = load_config(args.config)
-    users = asyncio.run(users_list(config))
+    users, stored = asyncio.run(users_list(config))
+    if not stored:
+        print(
+            "linkwatch: no database yet, so only the config file's users exist",
+            file=sys.stderr,
+        )
     rows = [("user", "role", "customer", "state", "defined in")]
     rows += [
         (

@@ -71,13 +71,14 @@ def storage_settings(config: Config) -> StorageSettings:
     )
 
 
-async def open_database(config: Config, *, owner: bool = False) -> Database:
+async def open_database(config: Config, *, owner: bool = False, create: bool = True) -> Database:
     """Connect (starting the embedded server if configured so, and migrating), then bring
     the config's maintenance windows in, where reports read them. Only the `owner` of
     the config's windows (the running daemon) also cancels those taken out of the file
     and reinstates those put back: a one-off command run with another copy of the file
-    must not withdraw announced work."""
-    db = await connect(storage_settings(config))
+    must not withdraw announced work. `create` False: raise NoDatabase where nothing
+    has been stored yet."""
+    db = await connect(storage_settings(config), create=create)
     try:
         if owner:
             await _sync_maintenance(db, config)

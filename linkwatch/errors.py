@@ -48,3 +48,8 @@ class ConfigError(LinkwatchError):
 
 class DatabaseError(LinkwatchError):
     """The database cannot be reached, started or migrated."""
+
+
+class NoDatabase(DatabaseError):
+    """Nothing has been stored where the config points: no database, or one without
+    Linkwatch's tables. Commands that only read say so rather than create one."""

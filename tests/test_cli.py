@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 from argon2 import PasswordHasher
+from psycopg.conninfo import make_conninfo
 
+from collector.embedded import EmbeddedPostgres
 from collector.migrate import migrations
-from tests.helpers import REPO, linkwatch
+from tests.helpers import FAST_HASHER, REPO, linkwatch
 
 FIVE_MISTAKES = """\
 customers:
@@ -199,6 +202,86 @@ def test_probe_once_prints_every_probe_of_the_demo_config() -> None:
     )
     assert bad.returncode == 2
     assert "--link nope: not in the config" in bad.stderr
+
+
+READ_ONLY = [
+    ("report", "sla", "--window", "2026-W47"),
+    ("report", "monthly", "--customer", "acme", "--month", "2026-11"),
+    ("credits", "list"),
+    ("credits", "export"),
+    ("credits", "refresh"),
+    ("db", "stats"),
+    ("db", "housekeeping"),
+    ("db", "rebuild-states", "--from", "2026-11-01T00:00:00Z", "--to", "2026-11-02T00:00:00Z"),
+]
+ONE_CONTRACT = (
+    "customers: [{id: acme, name: ACME}]\n"
+    "links: [{id: hq, customer: acme, probes: [{id: icmp, kind: icmp, host: 127.0.0.1}]}]\n"
+    "contracts: [{id: gold, customer: acme, links: [hq], target: 99.5, window: week}]\n"
+    f'users: [{{name: noc, role: ops, password_hash: "{FAST_HASHER.hash("noc-password")}"}}]\n'
+)
+
+
+def test_commands_that_read_say_when_nothing_is_stored_and_create_nothing(
+    tmp_path: Path,
+) -> None:
+    """A mistyped data_dir: no empty database appears, and no report of n/a exits 0."""
+    data = tmp_path / "nothing-here"
+    config = tmp_path / "linkwatch.yaml"
+    config.write_text(f"data_dir: {data}\n" + ONE_CONTRACT)
+    for command in READ_ONLY:
+        result = linkwatch(*command[:2], "--config", str(config), *command[2:])
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert result.stdout == "", command
+        assert result.stderr == (
+            f"linkwatch: there is no database in {data}/postgres: nothing has been stored"
+            " there; check data_dir in the config; `linkwatch run` and `linkwatch import"
+            " samples` store data there\n"
+        ), command
+    users = linkwatch("users", "list", "--config", str(config))
+    assert users.returncode == 0, users.stderr
+    assert users.stdout.splitlines()[1].split() == ["noc", "ops", "enabled", "config", "file"]
+    assert "no database yet, so only the config file's users exist" in users.stderr
+    assert not data.exists()
+
+
+def test_reports_on_a_database_without_samples_say_so(pg_data_dir: Path) -> None:
+    config = pg_data_dir / "linkwatch.yaml"
+    config.write_text(f"data_dir: {pg_data_dir}\n" + ONE_CONTRACT)
+    assert linkwatch("db", "migrate", "--config", str(config)).returncode == 0
+    for command in READ_ONLY[:2]:
+        result = linkwatch(*command[:2], "--config", str(config), *command[2:])
+        assert result.returncode == 1, (command, result.stdout)
+        assert result.stdout == ""
+        assert "linkwatch: no samples are stored in database postgresql://" in result.stderr
+        assert "so there is nothing to report; check data_dir in the config" in result.stderr
+    listed = linkwatch("credits", "list", "--config", str(config))
+    assert listed.returncode == 0, listed.stderr  # an empty ledger is an answer
+
+
+def test_commands_that_read_leave_an_empty_database_without_tables(
+    embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """database.url pointing at a database Linkwatch never set up (a wrong name, say)."""
+    with psycopg.connect(
+        make_conninfo(embedded_postgres.url, dbname="postgres"), autocommit=True
+    ) as admin:
+        admin.execute("DROP DATABASE IF EXISTS not_linkwatch")
+        admin.execute("CREATE DATABASE not_linkwatch")
+    url = make_conninfo(embedded_postgres.url, dbname="not_linkwatch")
+    config = tmp_path / "linkwatch.yaml"
+    config.write_text(f"database: {{url: '{url}'}}\n" + ONE_CONTRACT)
+    for command in READ_ONLY:
+        result = linkwatch(*command[:2], "--config", str(config), *command[2:])
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "/not_linkwatch?host=" in result.stderr
+        assert "holds no Linkwatch tables: nothing has been stored there; check database.url" in (
+            result.stderr
+        )
+    with psycopg.connect(url) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchone() == (0,)
 
 
 def _into_a_closed_pipe(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
