@@ -24,6 +24,7 @@ from collector.database import Database
 from collector.queries import query
 from collector.writer import copy_samples
 from linkwatch.domain import Outcome, Sample
+from linkwatch.formatting import count_of
 
 REQUIRED = ("time", "link", "probe", "outcome", "rtt_ms", "loss_pct")
 OPTIONAL = ("rtt_min_ms", "rtt_max_ms", "jitter_ms", "error")
@@ -93,9 +94,8 @@ def parse_samples_csv(rows: Iterable[str], links: Sequence[_LinkLike]) -> Parsed
             if not any(cell.strip() for cell in record):
                 continue  # blank lines carry nothing
             if len(record) != len(header):
-                errors.append(
-                    RowError(line, f"{len(record)} fields, expected {len(header)} as in the header")
-                )
+                fields = count_of(len(record), "field")
+                errors.append(RowError(line, f"{fields}, expected {len(header)} as in the header"))
                 continue
             sample, problems = _parse_row(dict(zip(header, record, strict=True)), probes)
             errors += [RowError(line, problem) for problem in problems]
