@@ -139,7 +139,7 @@ def p99(values: list[float]) -> float:
 
 
 async def sustained(
-    targets: int, interval_s: float, seconds: float, icmp_slots: int
+    targets: int, interval_s: float, seconds: float, icmp_slots: int | None
 ) -> dict[str, float]:
     """Every target every `interval_s` through the Scheduler; start lag and loss. Start lag
     is reported for the first round (all cadences starting at once) and the rounds after."""
@@ -157,7 +157,7 @@ async def sustained(
         for i, host in enumerate(hosts)
     ]
     index = {host: i for i, host in enumerate(hosts)}
-    engine = IcmpEngine(privileged=True)
+    engine = IcmpEngine(privileged=True, max_rate_pps=ProbingConfig().icmp_max_pps)
     ctx = ProbeContext(icmp_privileged=True, icmp_engine=engine)
     rng = _RecordingRandom(7)
     runs = [0] * targets
@@ -197,6 +197,7 @@ async def sustained(
     engine.close()
     total = outcomes.total()
     return {
+        "slots": scheduler.slots["icmp"],
         "samples": total,
         "up": outcomes[Outcome.UP],
         "loss_pct": 100.0 * lost / max(1, total * COUNT),
@@ -221,8 +222,9 @@ def main() -> None:
     parser.add_argument("--sustain-s", type=float, default=60.0)
     parser.add_argument(
         "--sustain-icmp-slots",
-        default=f"512,{ProbingConfig().concurrency_per_kind.icmp}",
-        help="probing.concurrency_per_kind.icmp values to run (the default's last)",
+        default="512,8192,engine",
+        help="probing.concurrency_per_kind.icmp values to run; engine: unset, the default,"
+        " sized from the ICMP engine",
     )
     args = parser.parse_args()
     if os.geteuid() != 0 or shutil.which("fping") is None:
@@ -259,13 +261,15 @@ def main() -> None:
         )
     print(f"ceiling ratio linkwatch/fping: {theirs.wall_s / ours.wall_s:.2f}x the echo rate")
 
-    for slots in (int(c) for c in args.sustain_icmp_slots.split(",")):
+    for choice in args.sustain_icmp_slots.split(","):
+        slots = None if choice == "engine" else int(choice)
         result = asyncio.run(
             sustained(args.sustain_targets, args.sustain_interval_s, args.sustain_s, slots)
         )
+        sized = f"{result['slots']:,.0f}" + (" (sized from the engine)" if slots is None else "")
         print(
             f"sustained {args.sustain_targets:,} targets every {args.sustain_interval_s:g} s for "
-            f"{args.sustain_s:g} s, ICMP slots {slots}: "
+            f"{args.sustain_s:g} s, ICMP slots {sized}: "
             f"{result['samples']:,.0f} samples, {result['up']:,.0f} up, "
             f"loss {result['loss_pct']:.3f} %, kernel drops {result['kernel_drops']:.0f}, "
             f"process CPU {result['cpu_share'] * 100:.1f} % of one core"

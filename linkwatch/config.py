@@ -299,9 +299,10 @@ class KindConcurrency(_Strict):
     """Runs of one probe kind in flight at once. Each kind costs something else: an ICMP
     burst is a few entries in the shared engine, an HTTP or TCP run holds a socket (a file
     descriptor) for its whole duration, an SNMP run mostly waits for its device's shared
-    request (those requests are bounded separately, by ``snmp_requests``)."""
+    request (those requests are bounded separately, by ``snmp_requests``). ICMP, unset,
+    is sized from the engine: as many bursts as it carries at once at ``icmp_max_pps``."""
 
-    icmp: int = Field(default=8192, ge=1, le=1_000_000)
+    icmp: int | None = Field(default=None, ge=1, le=1_000_000)
     snmp: int = Field(default=4096, ge=1, le=1_000_000)
     http: int = Field(default=256, ge=1, le=100_000)
     tcp: int = Field(default=256, ge=1, le=100_000)
@@ -312,7 +313,8 @@ class ProbingConfig(_Strict):
     30 s on one core; HTTP and TCP stay well inside a default limit of 1,024 open files."""
 
     # Runs in flight, every kind together; a kind's own limit above it changes nothing.
-    concurrency: int = Field(default=10_000, ge=1, le=1_000_000)
+    # Unset: no bound beyond the kinds' own.
+    concurrency: int | None = Field(default=None, ge=1, le=1_000_000)
     concurrency_per_kind: KindConcurrency = KindConcurrency()
     # Echoes per second over every ICMP target; 20,000 targets x 5 echoes / 30 s is 3,333.
     icmp_max_pps: int = Field(default=10_000, ge=1, le=1_000_000)

@@ -252,10 +252,16 @@ def _late_probe_notices(scheduler: Scheduler) -> list[str]:
     for kind in scheduler.kinds():
         lag = scheduler.lag_stats(kind)
         if lag is not None and lag.p99_s > LATE_PROBES_S:
+            # Unset, the ICMP slots follow the engine's echo rate: that is what to raise.
+            slots = (
+                "of echoes a second (probing.icmp_max_pps)"
+                if kind in scheduler.sized_from_engine
+                else f"of slots (probing.concurrency_per_kind.{kind})"
+            )
             notices.append(
                 f"{kind.upper()} probes are starting late (p99 {lag.p99_s:.1f} s, worst "
                 f"{lag.max_s:.1f} s over the last {count_of(lag.runs, 'run')}): the monitor is "
-                f"short of CPU, or of slots (probing.concurrency_per_kind.{kind})."
+                f"short of CPU, or {slots}."
             )
     return notices
 

@@ -22,10 +22,11 @@ import heapq
 import ipaddress
 import itertools
 import logging
+import math
 import os
 import socket
 import struct
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from time import perf_counter_ns, time_ns
 from typing import Any, Final
@@ -329,6 +330,23 @@ class IcmpEngine:
     @property
     def outstanding(self) -> int:
         return sum(len(s.outstanding) for s in self._sockets.values())
+
+    def bursts_at_once(self, shapes: Iterable[tuple[int, float]]) -> int | None:
+        """How many bursts the engine can carry at once, for bursts of these shapes:
+        (echoes, the longest a burst takes in seconds). At `max_rate_pps` a burst of n
+        echoes taking s seconds holds its place for s / n seconds of the engine's echoes,
+        so max_rate_pps x max(s / n) bursts are in flight when it runs at full pace (more
+        would only wait in its send queue, where nobody sees them wait). A raw socket can
+        also await at most its (identifier, sequence) keys' worth of echoes. None: no
+        bound (unpaced, on datagram sockets)."""
+        bounds = []
+        shapes = list(shapes)
+        if self.max_rate_pps is not None and shapes:
+            per_echo_s = max(seconds / count for count, seconds in shapes)
+            bounds.append(math.ceil(self.max_rate_pps * per_echo_s))
+        if self.privileged and shapes:
+            bounds.append(_RAW_IDENTIFIERS * 65536 // max(count for count, _ in shapes))
+        return max(1, min(bounds)) if bounds else None
 
     def close(self) -> None:
         """Close the sockets; bursts still waiting fail with IcmpUnavailable."""

@@ -2,11 +2,14 @@
 
 Each probe starts at a random offset within its interval (so a thousand probes with the
 same interval do not fire at once) and then keeps a fixed-deadline schedule,
-``next_at += interval``, so slow runs never stretch the cadence. One semaphore bounds how
-many runs are in flight in all, and one per probe kind bounds each kind by what its runs
-cost (an ICMP burst is cheap, an HTTP run holds a socket), so that thousands of cheap
-bursts are not queued behind a limit sized for sockets. The scheduler never touches the
-database: the sink does.
+``next_at += interval``, so slow runs never stretch the cadence. One semaphore per probe
+kind bounds each kind by what its runs cost (an ICMP burst is a few entries in the shared
+engine, an HTTP run holds a socket), so that thousands of cheap bursts are not queued
+behind a limit sized for sockets, and one may bound every run together. Unless configured,
+the ICMP slots are what the engine carries at once at its echo rate (`icmp_slots`), so
+ICMP runs wait for a slot exactly when the engine could not send their echoes sooner
+anyway, and that wait shows as lag. The scheduler never touches the database: the sink
+does.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from linkwatch.config import RESPONSE_TIME_KINDS, AnyProbe, HttpProbe, Link, ProbingConfig
+from linkwatch.config import (
+    RESPONSE_TIME_KINDS,
+    AnyProbe,
+    HttpProbe,
+    IcmpProbe,
+    Link,
+    ProbingConfig,
+)
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes.context import ProbeContext
 from probes.registry import PROBES, ProbeFunction
@@ -95,14 +105,18 @@ class Scheduler:
         rng: random.Random | None = None,
         lag_window: int = 10_000,
     ) -> None:
-        limits = limits or ProbingConfig()
+        self._limits = limits or ProbingConfig()
         self._links = list(links)
         self._sink = sink
         self._ctx = ctx
         self._probes = probes
-        self._semaphore = asyncio.Semaphore(limits.concurrency)
-        per_kind = limits.concurrency_per_kind.model_dump()
-        self._kind_semaphores = {kind: asyncio.Semaphore(n) for kind, n in per_kind.items()}
+        self.slots: dict[str, int] = {}  # per kind, and "all"
+        # Kinds whose slots follow the engine rather than the config.
+        self.sized_from_engine = frozenset(
+            kind for kind, n in self._limits.concurrency_per_kind.model_dump().items() if n is None
+        )
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._size_slots(self._links)
         self._rng = rng or random.Random()  # noqa: S311 - start offsets, not secrets
         self._lag_window = lag_window
         self._lags: dict[str, deque[float]] = {}
@@ -123,8 +137,27 @@ class Scheduler:
     def update(self, links: Sequence[Link]) -> None:
         """Apply a new (already validated) configuration to the running scheduler."""
         self._links = list(links)
+        self._size_slots(self._links)
         if self._group is not None:
             self._apply(self._links)
+
+    def _size_slots(self, links: Sequence[Link]) -> None:
+        """The limits for `links`: configured ones as they are, the ICMP slots (unless
+        configured) from the engine, every run together (unless configured) bounded only
+        by the kinds. A limit that changes gets a new semaphore; runs holding the old one
+        release it as they finish."""
+        configured: dict[str, int | None] = self._limits.concurrency_per_kind.model_dump()
+        # Only the ICMP limit may be unset.
+        slots = {
+            kind: icmp_slots(links, self._ctx) if n is None else n for kind, n in configured.items()
+        }
+        slots["all"] = self._limits.concurrency or sum(slots.values())
+        for kind, n in slots.items():
+            if self.slots.get(kind) != n:
+                self._semaphores[kind] = asyncio.Semaphore(n)
+        if slots != self.slots:
+            log.info("probe slots %s", " ".join(f"{kind}={n}" for kind, n in slots.items()))
+        self.slots = slots
 
     def lag_stats(self, kind: str | None = None) -> LagStats | None:
         """How late the recent runs started, of one probe kind or of all of them."""
@@ -201,7 +234,7 @@ class Scheduler:
         budget = spec.max_run_time() + _DEADLINE_SLACK
         # The kind's slot first: a run waiting for its kind holds no slot another kind
         # could use.
-        async with self._kind_semaphores[spec.kind], self._semaphore:
+        async with self._semaphores[spec.kind], self._semaphores["all"]:
             if due is not None:
                 # Lag counts from the scheduled time to the real start, semaphore waits
                 # included: that is how late the measurement is.
@@ -232,6 +265,22 @@ class Scheduler:
             sample.error,
         )
         return sample
+
+
+def icmp_slots(links: Sequence[Link], ctx: ProbeContext) -> int:
+    """ICMP runs to let in flight at once: as many bursts of the configured ICMP probes as
+    the context's engine carries at once (`IcmpEngine.bursts_at_once`); every ICMP probe
+    at once when the engine sets no bound, or there is no engine (its runs end at once,
+    unknown)."""
+    shapes = [
+        (probe.count, probe.max_run_time().total_seconds())
+        for link in links
+        for probe in link.probes
+        if isinstance(probe, IcmpProbe)
+    ]
+    engine = ctx.icmp_engine
+    bound = engine.bursts_at_once(shapes) if engine is not None else None
+    return bound if bound is not None else max(1, len(shapes))
 
 
 @dataclass(slots=True)
