@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -44,6 +44,9 @@ MIN_PASSWORD_CHARS = 10
 Role = Literal["customer", "ops", "billing", "admin"]
 ROLES: tuple[Role, ...] = ("customer", "ops", "billing", "admin")
 TOKEN_PREFIX = "lw_"  # noqa: S105 - lets scanners and people recognise a Linkwatch token
+# A sign-in form left open this long (a tab from the morning) still signs in.
+LOGIN_FORM_LIFETIME = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _digest(secret: str) -> bytes:
@@ -497,30 +500,54 @@ def password_problem(password: str) -> str | None:
 
 
 class LoginTokens:
-    """CSRF tokens for the sign-in form, before any session exists (signed double submit).
+    """CSRF tokens for the sign-in form, the one form of a visitor without a session
+    (signed double submit).
 
-    The token goes both into a cookie and into the form; a POST is accepted only when the
-    two match and the signature is ours, so another site can neither read nor forge it.
+    The token goes both into a cookie and into the form; a POST to the sign-in form is
+    accepted only when the two match, the signature is ours and the token is younger than
+    `lifetime`, so another site can neither read nor forge it. Anyone can fetch one, so it
+    proves nothing beyond the sign-in form: every other form carries its session's token.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, lifetime: timedelta = LOGIN_FORM_LIFETIME) -> None:
         self._key = key
+        self.lifetime = lifetime
 
-    def issue(self) -> str:
+    def issue(self, now: datetime) -> str:
         nonce = secrets.token_urlsafe(24)
-        return f"{nonce}.{self._sign(nonce)}"
+        issued = str(int(now.timestamp()))
+        return f"{nonce}.{issued}.{self._sign(nonce, issued)}"
 
-    def is_valid(self, token: str | None) -> bool:
-        if not token or token.count(".") != 1:
-            return False
-        nonce, signature = token.split(".")
-        return hmac.compare_digest(signature.encode(), self._sign(nonce).encode())
+    def age(self, token: str | None, now: datetime) -> timedelta | None:
+        """How old a token of ours is, or None for anything else (expired ones included)."""
+        if not _is_token_text(token, 200) or token.count(".") != 2:
+            return None
+        nonce, issued, signature = token.split(".")
+        if not hmac.compare_digest(signature, self._sign(nonce, issued)) or not issued.isdigit():
+            return None
+        age = now - datetime.fromtimestamp(int(issued), now.tzinfo)
+        # Portal processes sharing the key may disagree on the time by a little.
+        if not -CLOCK_SKEW <= age <= self.lifetime:
+            return None
+        return age
 
-    def _sign(self, nonce: str) -> str:
-        return hmac.new(self._key, nonce.encode(), hashlib.sha256).hexdigest()
+    def is_valid(self, token: str | None, now: datetime) -> bool:
+        return self.age(token, now) is not None
+
+    def _sign(self, nonce: str, issued: str) -> str:
+        message = f"login-form.{nonce}.{issued}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
 def tokens_match(expected: str | None, given: str | None) -> bool:
-    if not expected or not given:
+    if not _is_token_text(expected, 200) or not _is_token_text(given, 200):
         return False
-    return hmac.compare_digest(expected.encode(), given.encode())
+    return hmac.compare_digest(expected, given)
+
+
+def _is_token_text(value: str | None, most: int) -> TypeGuard[str]:
+    """Whether a value a client sent (a cookie, a header, a form field) can be one of our
+    session ids, tokens or CSRF tokens: printable ASCII of a sane length. Header bytes
+    that are not UTF-8 reach us as lone surrogates, which must never get as far as
+    `.encode()`: such a value is simply not ours."""
+    return value is not None and 0 < len(value) <= most and value.isascii() and value.isprintable()

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "linkwatch_session"
 LOGIN_CSRF_COOKIE = "linkwatch_login_csrf"
 CSRF_FIELD = "csrf_token"
+SIGN_IN_PATH = "/login"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 SECURITY_HEADERS: Mapping[str, str] = {
@@ -153,16 +154,21 @@ async def token_viewer(request: web.Request) -> Viewer | None:
 
 
 async def check_csrf(request: web.Request) -> None:
-    """A signed-in form carries its session's token; the sign-in form its cookie's token."""
+    """A signed-in user's form carries their session's token. The sign-in form, the one
+    form a visitor without a session can send, carries its cookie's signed token, which
+    no other form takes: anyone can fetch one, so it proves nothing beyond signing in."""
     form = await read_form(request)
     given = form.get(CSRF_FIELD)
     viewer = request[VIEWER]
     session = viewer.session if viewer is not None else None
     if session is not None and tokens_match(session.csrf_token, given):
         return
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if request.app[LOGIN_TOKENS].is_valid(cookie) and tokens_match(cookie, given):
-        return
+    if request.path == SIGN_IN_PATH:
+        cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+        if request.app[LOGIN_TOKENS].is_valid(cookie, request.app[CLOCK]()) and tokens_match(
+            cookie, given
+        ):
+            return
     log.info("csrf check failed method=%s path=%s", request.method, request.path)
     raise web.HTTPForbidden()
 

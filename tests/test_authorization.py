@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
+from psycopg import sql
+from psycopg.rows import tuple_row
 
 from collector import Database
 from portal.keys import ACCOUNTS
@@ -290,3 +293,59 @@ def test_every_route_is_in_the_matrix(database: Database) -> None:
     # POST /login is the sign-in itself, exercised throughout tests/test_portal.py.
     missing = routes - covered - {("POST", "/login")}
     assert not missing, f"routes without a row in the matrix: {sorted(missing)}"
+
+
+async def _tables(db: Database) -> dict[str, str]:
+    """Every table's rows, as a digest: what a refused request must leave as it was."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
+        )
+        names = [name for (name,) in await cur.fetchall()]
+        digests = {}
+        for name in names:
+            await cur.execute(
+                sql.SQL(
+                    "SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {} t"
+                ).format(sql.Identifier(name))
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            digests[name] = row[0]
+    return digests
+
+
+FORMS = [c for c in PAGES if c.method == "POST"]
+
+
+@pytest.mark.parametrize("case", FORMS, ids=[_case_id(c) for c in FORMS])
+async def test_the_sign_in_forms_token_opens_no_other_form(world: World, case: Case) -> None:
+    """Anyone can fetch a sign-in form: its token, sent with its cookie, must not stand
+    in for the session's own token on any form of a signed-in user."""
+    kit = world.kit
+    async with aiohttp.ClientSession() as stranger:
+        page = await stranger.get(kit.client.make_url("/login"))
+        login_token = form_token(await page.text())
+        assert page.cookies["linkwatch_login_csrf"].value == login_token
+    await kit.sign_in("ada")
+    path = _fill(case.path, world.ids)
+    data = {k: _fill(str(v), world.ids) for k, v in (case.data or {}).items()}
+    before = await _tables(kit.db)
+    forged = await kit.client.post(
+        path,
+        data={**data, "csrf_token": login_token},
+        cookies={"linkwatch_login_csrf": login_token},
+        allow_redirects=False,
+    )
+    assert forged.status == 403, f"{path}: {forged.status}\n{(await forged.text())[:500]}"
+    assert await _tables(kit.db) == before
+    # The same request with the session's own token is taken.
+    own = form_token(await (await kit.client.get("/account")).text())
+    taken = await kit.client.post(path, data={**data, "csrf_token": own}, allow_redirects=False)
+    expected = case.expected["ada"]
+    if expected == NOT_404:
+        assert taken.status not in (401, 403, 404), path
+        assert taken.status < 500, path
+    else:
+        assert taken.status == expected, path

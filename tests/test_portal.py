@@ -270,6 +270,25 @@ async def test_login_token_must_match_its_cookie(kit: PortalKit) -> None:
     assert response.status == 403
 
 
+async def test_a_sign_in_form_lasts_a_day_and_no_longer(kit: PortalKit) -> None:
+    async def sign_in_after(delay: timedelta) -> ClientResponse:
+        page = await kit.client.get("/login")
+        token = form_token(await page.text())
+        kit.clock.advance(delay)
+        return await kit.client.post(
+            "/login",
+            data={"csrf_token": token, "username": "alice", "password": "alice-pw-1234"},
+            allow_redirects=False,
+        )
+
+    assert (await sign_in_after(timedelta(hours=23))).status == 303  # a tab from the morning
+    await kit.sign_out()
+    stale = await sign_in_after(timedelta(hours=24, minutes=1))
+    assert stale.status == 403
+    assert "linkwatch_session" not in stale.cookies
+    assert (await kit.login("alice")).status == 303  # a fresh form
+
+
 async def test_session_cookie_is_http_only_and_same_site(kit: PortalKit) -> None:
     response = await kit.login("alice")
     cookies = [c for c in response.headers.getall("Set-Cookie") if "linkwatch_session=" in c]

@@ -9,7 +9,13 @@ from aiohttp import hdrs, web
 
 from portal.auth import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
 from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
-from portal.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, is_https, read_form
+from portal.middleware import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SIGN_IN_PATH,
+    is_https,
+    read_form,
+)
 from portal.pages.common import redirect, safe_next
 from portal.rendering import render
 
@@ -20,7 +26,7 @@ routes = web.RouteTableDef()
 LOGIN_FAILED = "Wrong username or password."
 
 
-@routes.get("/login")
+@routes.get(SIGN_IN_PATH)
 async def login_page(request: web.Request) -> web.Response:
     next_path = safe_next(request.query.get("next"))
     if request[VIEWER] is not None:
@@ -36,16 +42,18 @@ def login_form(
     username: str = "",
     status: int = 200,
 ) -> web.Response:
-    tokens = request.app[LOGIN_TOKENS]
+    tokens, now = request.app[LOGIN_TOKENS], request.app[CLOCK]()
+    # The cookie's token is kept while young, so that two sign-in tabs share it.
     token = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if token is None or not tokens.is_valid(token):
-        token = tokens.issue()
+    age = tokens.age(token, now)
+    if token is None or age is None or age > tokens.lifetime / 2:
+        token = tokens.issue(now)
     context = {"login_token": token, "next": next_path, "error": error, "username": username}
     response = render(request, "login.html", context, status=status)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
-        path="/login",
+        path=SIGN_IN_PATH,
         httponly=True,
         samesite="Lax",
         secure=is_https(request) or None,
@@ -53,7 +61,7 @@ def login_form(
     return response
 
 
-@routes.post("/login")
+@routes.post(SIGN_IN_PATH)
 async def login(request: web.Request) -> web.Response:
     app = request.app
     form = await read_form(request)
@@ -104,7 +112,7 @@ async def login(request: web.Request) -> web.Response:
         samesite="Lax",
         secure=is_https(request) or None,
     )
-    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.del_cookie(LOGIN_CSRF_COOKIE, path=SIGN_IN_PATH)
     return response
 
 
