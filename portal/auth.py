@@ -384,7 +384,7 @@ class Accounts:
 
     async def session(self, session_id: str, now: datetime) -> Viewer | None:
         """The viewer of a live session of an enabled user, or None."""
-        if not session_id or len(session_id) > 100:
+        if not _is_token_text(session_id, 100):
             return None
         digest = _digest(session_id)
         kept = self._sessions.get(digest)
@@ -412,6 +412,8 @@ class Accounts:
         return viewer
 
     async def end_session(self, session_id: str) -> None:
+        if not _is_token_text(session_id, 100):
+            return  # never one of ours
         digest = _digest(session_id)
         self._sessions.pop(digest, None)
         async with self._db.connection() as conn:
@@ -481,7 +483,7 @@ class Accounts:
     async def token_viewer(self, secret: str, now: datetime) -> Viewer | None:
         """The viewer an API token stands for, or None for an unknown, revoked or expired
         token or a disabled user."""
-        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        if not _is_token_text(secret, 100) or not secret.startswith(TOKEN_PREFIX):
             return None
         async with self._db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)

@@ -3,6 +3,7 @@ loopback, on the embedded PostgreSQL with samples stored through the collector."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -530,6 +531,62 @@ async def test_malformed_requests_get_4xx_not_500(kit: PortalKit) -> None:
         body = await response.text()
         assert "Traceback" not in body
         assert "<h1>" in body
+
+
+async def _raw_request(kit: PortalKit, head: bytes) -> tuple[int, bytes]:
+    """Send request bytes as they are (aiohttp's client will not send some of them) and
+    return the answer's status and head."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", kit.client.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(answer.split(b" ", 2)[1]), answer.split(b"\r\n\r\n", 1)[0]
+
+
+def _get(path: str, *headers: bytes) -> bytes:
+    lines = [f"GET {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", *headers, b"Connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def test_header_bytes_that_are_not_utf8_sign_nobody_in_and_break_nothing(
+    kit: PortalKit,
+) -> None:
+    # A session cookie or token with such bytes is simply not one of ours.
+    status, head = await _raw_request(kit, _get("/links", b"Cookie: linkwatch_session=\xff\xfe"))
+    assert status == 303
+    assert b"Location: /login?next=/links" in head
+    status, _ = await _raw_request(kit, _get("/api/v1/me", b"Authorization: Bearer lw_\xff\xfe"))
+    assert status == 401
+    status, _ = await _raw_request(kit, _get("/api/v1/me", b"Authorization: \xff\xfe lw_x"))
+    assert status == 401
+    status, head = await _raw_request(
+        kit, _get("/login", b"Cookie: linkwatch_login_csrf=\xff.\xfe")
+    )
+    assert status == 200
+    assert b"Set-Cookie: linkwatch_login_csrf=" in head  # a fresh sign-in form
+    # Signing in over a leftover session cookie with such bytes replaces it.
+    page = await kit.client.get("/login")
+    token = form_token(await page.text()).encode()
+    body = b"username=alice&password=alice-pw-1234&csrf_token=" + token
+    status, head = await _raw_request(
+        kit,
+        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Cookie: linkwatch_session=\xff\xfe; linkwatch_login_csrf=" + token + b"\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
+    )
+    assert status == 303
+    assert b"Set-Cookie: linkwatch_session=" in head
+    # Another application's cookie on the same host does not sign anybody out.
+    response = await kit.login("alice")
+    session_id = response.cookies["linkwatch_session"].value.encode()
+    cookie = b"Cookie: other-app=\xe9t\xe9; linkwatch_session=" + session_id
+    status, _ = await _raw_request(kit, _get("/links", cookie))
+    assert status == 200
 
 
 async def test_api_errors_are_json(kit: PortalKit) -> None:
