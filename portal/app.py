@@ -69,8 +69,10 @@ def create_app(
         db,
         session_ttl=settings.session_ttl,
         throttling=Throttling(
-            per_account=settings.login_max_failures,
+            per_account_and_address=settings.login_max_failures,
             per_address=settings.login_max_failures_per_address,
+            account_ceiling=settings.login_account_ceiling,
+            slow_interval=settings.login_slow_interval,
             window=settings.login_failure_window,
         ),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
@@ -131,12 +132,69 @@ class ApiToken:
 
 @dataclass(frozen=True, slots=True)
 class Throttling:
-    """Failed sign-ins allowed within `window`, per account and per client address.
-    The address limit is higher: many people may share one address (an office's NAT)."""
+    """How many sign-in attempts are taken within `window`.
 
-    per_account: int = 5
+    - `per_account_and_address` on one account from one address: past them, that
+      address is refused for that account (and only that one) until the window passes;
+    - `per_address` on any accounts from one address (a password spray); it is higher,
+      many people may share one address (an office's NAT);
+    - past `account_ceiling` on one account from all addresses together, addresses the
+      account never signed in from get one attempt per `slow_interval` between them: a
+      crowd of guessers is slowed to a crawl, but nobody is locked out, and the account's
+      own known addresses (the `known_addresses` it signed in from most recently) are
+      not slowed at all, nor held to `per_address`.
+
+    Attempts count until a right password forgives those from its own address. An IPv6
+    address counts as its /64, which one subscriber usually has whole.
+    """
+
+    per_account_and_address: int = 5
     per_address: int = 50
+    account_ceiling: int = 20
+    slow_interval: timedelta = timedelta(seconds=30)
     window: timedelta = timedelta(minutes=15)
+    known_addresses: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Attempts:
+    """The recent sign-in attempts an attempt is decided by (see `Throttling`)."""
+
+    from_here: int  # on this account from this address
+    first_from_here: datetime | None
+    by_address: int  # from this address on any account
+    first_by_address: datetime | None
+    on_account: int  # on this account from anywhere
+    last_on_account: datetime | None
+    known_address: bool  # the account signed in from this address before
+
+    def wait(self, limits: Throttling, now: datetime) -> timedelta | None:
+        """How long until an attempt is taken, or None if it is taken now."""
+        until = []
+        if self.from_here >= limits.per_account_and_address and self.first_from_here:
+            until.append(self.first_from_here + limits.window)
+        if not self.known_address:
+            if self.by_address >= limits.per_address and self.first_by_address:
+                until.append(self.first_by_address + limits.window)
+            if self.on_account >= limits.account_ceiling and self.last_on_account:
+                until.append(self.last_on_account + limits.slow_interval)
+        latest = max(until, default=now)
+        return latest - now if latest > now else None
+
+
+def address_key(remote: str | None) -> str:
+    """The address sign-in attempts are counted by: an IPv4 address as it is, an IPv6
+    address as its /64 (counting single IPv6 addresses would give a guesser 2^64 fresh
+    ones, and a privacy-extension client a new one every day)."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return remote or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class Accounts:
@@ -157,6 +215,7 @@ class Accounts:
         self._hasher = argon2.PasswordHasher()
         # Each verification holds argon2's memory cost (64 MiB by default): bound them.
         self._slots = asyncio.Semaphore(verify_concurrency)
+        self._deciding = asyncio.Semaphore(verify_concurrency)
         self._dummy_hash: str | None = None
         self._session_cache_s = session_cache.total_seconds()
         self._sessions: dict[bytes, tuple[float, Viewer]] = {}  # digest -> (read at, viewer)
@@ -267,6 +326,7 @@ class Accounts:
                     "(users[].password_hash, users[].disabled) and restart"
                 )
             await cur.execute(query("sessions_delete_user"), {"name": name})
+            await cur.execute(query("login_known_forget"), {"name": name})
         self._forget_sessions_of(name)
 
     async def hash_password(self, password: str) -> str:
@@ -326,38 +386,54 @@ class Accounts:
 
     # --- throttling ---------------------------------------------------------------------
 
-    async def retry_after(self, account: str, remote: str, now: datetime) -> timedelta | None:
-        """How long until sign-ins for `account` from `remote` are taken again, or None."""
+    async def admit(self, name: str, remote: str | None, now: datetime) -> timedelta | None:
+        """Decide a sign-in attempt as `name` from `remote`: None if its password may be
+        checked, else how long until an attempt is taken (see `Throttling`).
+
+        An admitted attempt is recorded *before* the password is checked (and forgiven by
+        `signed_in`), and attempts on one account or from one address are decided one at
+        a time, the count and the record under one lock, so a burst of concurrent guesses
+        gets exactly the allowed number checked. Unknown names are decided exactly like
+        existing ones, so throttling does not reveal which accounts exist.
+        """
+        account, key = name.casefold(), address_key(remote)
         limits = self._throttling
-        async with self._db.connection() as conn:
+        # Only a few attempts at a time hold a connection while they are decided (the
+        # rest wait here, holding none): a flood of sign-ins cannot take the pool from
+        # the pages.
+        async with self._deciding, self._db.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=tuple_row)
+            # Always the account's lock first: no two attempts can each hold a lock the
+            # other is waiting for.
+            await cur.execute(query("login_lock"), {"kind": "account", "key": account})
+            await cur.execute(query("login_lock"), {"kind": "address", "key": key})
             await cur.execute(
-                query("login_failures_count"),
-                {"account": account.casefold(), "remote": remote, "since": now - limits.window},
+                query("login_attempts_count"),
+                {"account": account, "name": name, "remote": key, "since": now - limits.window},
             )
             row = await cur.fetchone()
-        assert row is not None
-        by_account, first_account, by_remote, first_remote = row
-        waits = []
-        if by_account >= limits.per_account and first_account is not None:
-            waits.append(first_account + limits.window - now)
-        if by_remote >= limits.per_address and first_remote is not None:
-            waits.append(first_remote + limits.window - now)
-        return max(waits) if waits else None
+            assert row is not None
+            wait = Attempts(*row).wait(limits, now)
+            if wait is None:
+                await cur.execute(
+                    query("login_failures_insert"), {"now": now, "account": account, "remote": key}
+                )
+        return wait
 
-    async def record_attempt(self, account: str, remote: str, now: datetime) -> None:
-        """Counted *before* the password is checked (and forgiven on success), so a burst
-        of concurrent guesses cannot slip past the limit while argon2 is busy. Unknown
-        names count too, so throttling does not reveal which accounts exist."""
-        async with self._db.connection() as conn:
+    async def signed_in(self, user: Account, name: str, remote: str | None, now: datetime) -> None:
+        """`name` (as typed) signed in as `user` from `remote`: its attempts from there are
+        forgiven, and the address is one the account is known to sign in from."""
+        key = address_key(remote)
+        async with self._db.connection() as conn, conn.transaction():
+            params = {"user_name": user.name, "remote": key, "now": now}
             await conn.execute(
-                query("login_failures_insert"),
-                {"now": now, "account": account.casefold(), "remote": remote},
+                query("login_failures_forgive"), {"account": name.casefold(), "remote": key}
             )
-
-    async def forgive(self, account: str) -> None:
-        async with self._db.connection() as conn:
-            await conn.execute(query("login_failures_forgive"), {"account": account.casefold()})
+            await conn.execute(query("login_known_remember"), params)
+            await conn.execute(
+                query("login_known_prune"),
+                {**params, "keep": self._throttling.known_addresses},
+            )
 
     # --- sessions -----------------------------------------------------------------------
 

@@ -18,8 +18,13 @@ class PortalSettings:
     session_ttl: timedelta = timedelta(hours=12)
     refresh: timedelta = timedelta(seconds=30)
     client_max_size: int = 64 * 1024  # request bodies are small forms and JSON
-    login_max_failures: int = 5  # per account, within login_failure_window
+    # Sign-in attempts within login_failure_window (portal.auth.Throttling): per account
+    # from one address, per address, and per account from everywhere, past which
+    # addresses new to the account get one attempt per login_slow_interval.
+    login_max_failures: int = 5
     login_max_failures_per_address: int = 50
+    login_account_ceiling: int = 20
+    login_slow_interval: timedelta = timedelta(seconds=30)
     login_failure_window: timedelta = timedelta(minutes=15)
     data_timeout: timedelta = timedelta(seconds=10)  # beyond it a page answers 503
     # Figures shown on pages are read again at most this often: probes report every
@@ -35,8 +40,12 @@ class PortalSettings:
             raise ValueError("refresh must be at least 1s")
         if self.client_max_size < 1024:
             raise ValueError("client_max_size must be at least 1024 bytes")
-        if self.login_max_failures < 1 or self.login_max_failures_per_address < 1:
+        if min(self.login_max_failures, self.login_max_failures_per_address) < 1:
             raise ValueError("login failure limits must be at least 1")
+        if self.login_account_ceiling < self.login_max_failures:
+            raise ValueError("login_account_ceiling must be at least login_max_failures")
+        if self.login_slow_interval <= timedelta(0):
+            raise ValueError("login_slow_interval must be positive")
         if self.login_failure_window <= timedelta(0):
             raise ValueError("login_failure_window must be positive")
         if self.data_timeout <= timedelta(0):

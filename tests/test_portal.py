@@ -4,11 +4,13 @@ loopback, on the embedded PostgreSQL with samples stored through the collector."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from html import unescape
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 
@@ -16,9 +18,11 @@ from collector import Database
 from linkwatch.domain import Outcome
 from linkwatch.errors import DatabaseError
 from portal import PortalSettings
+from portal.keys import ACCOUNTS, SETTINGS
 from portal.pages import links as links_page
 from tests.portal_kit import (
     NOW,
+    PASSWORDS,
     TTL,
     PortalKit,
     form_token,
@@ -396,6 +400,113 @@ async def test_many_failures_from_one_address_throttle_every_account(database: D
             for _ in range(2):
                 assert (await _attempt(kit, name, "guess")).status == 401
         assert (await _attempt(kit, "olga", "olga-pw-1234")).status == 429
+
+
+Answer = tuple[int, str | None]  # status, Retry-After
+
+
+async def _guesses(
+    kit: PortalKit, name: str, password: str, addresses: Sequence[str]
+) -> list[Answer]:
+    """Sign-ins as `name`, one from each loopback address, sent all at once (each after
+    fetching its own sign-in form), as a guesser with many machines would."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+                    cookie_jar=aiohttp.CookieJar(unsafe=True),
+                )
+            )
+            for address in addresses
+        ]
+        url = kit.client.make_url("/login")
+        tokens = []
+        for client in clients:
+            async with client.get(url) as page:
+                tokens.append(form_token(await page.text()))
+
+        async def post(client: aiohttp.ClientSession, token: str) -> Answer:
+            data = {"csrf_token": token, "username": name, "password": password}
+            async with client.post(url, data=data, allow_redirects=False) as response:
+                return response.status, response.headers.get("Retry-After")
+
+        return await asyncio.gather(*map(post, clients, tokens))
+
+
+def _addresses(first: int, count: int) -> list[str]:
+    return [f"127.0.{n // 250}.{n % 250 + 2}" for n in range(first, first + count)]
+
+
+async def test_simultaneous_guesses_get_no_more_checks_than_allowed(database: Database) -> None:
+    async with running_portal(database, history=None) as kit:
+        ceiling = kit.client.app[SETTINGS].login_account_ceiling
+        answers = await _guesses(kit, "ada", "a-guess-1234", _addresses(0, 40))
+        statuses = [status for status, _ in answers]
+        # Exactly as many were checked as the account allows; the others were turned
+        # away before their password was looked at, told when to come back.
+        assert statuses.count(401) == ceiling
+        assert statuses.count(429) == 40 - ceiling
+        assert all(0 < int(wait or 0) <= 30 for status, wait in answers if status == 429)
+        async with kit.db.connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM login_failures")
+            assert await cur.fetchone() == (ceiling,)
+
+
+async def test_guessing_from_elsewhere_locks_nobody_out(database: Database) -> None:
+    async with running_portal(database, history=None) as kit:
+        home, guesser, travelling = "127.0.9.1", "127.0.9.66", "127.0.9.7"
+        assert await _guesses(kit, "ada", PASSWORDS["ada"], [home]) == [(303, None)]
+
+        async def attack(name: str) -> list[Answer]:
+            """What a guesser sees: first from one address, then from a crowd."""
+            alone = [(await _guesses(kit, name, f"guess-{n}-abcd", [guesser]))[0] for n in range(6)]
+            crowd = await _guesses(kit, name, "guess-crowd", _addresses(100, 30))
+            return alone + sorted(crowd, key=str)  # which of the crowd came first varies
+
+        seen = await attack("ada")
+        # The guesser's own address is refused for the whole window, and only for ada...
+        assert [status for status, _ in seen[:6]] == [401] * 5 + [429]
+        assert seen[5][1] == str(15 * 60)
+        # ...while the crowd is slowed: past the account's ceiling, one guess per 30 s.
+        crowd = [status for status, _ in seen[6:]]
+        assert crowd.count(401) == kit.client.app[SETTINGS].login_account_ceiling - 5
+        assert {wait for status, wait in seen[6:] if status == 429} == {"30"}
+
+        # Ada signs in from home at once, and from a new address after the short wait.
+        assert await _guesses(kit, "ada", PASSWORDS["ada"], [home]) == [(303, None)]
+        assert await _guesses(kit, "ada", PASSWORDS["ada"], [travelling]) == [(429, "30")]
+        kit.clock.advance(timedelta(seconds=30))
+        assert await _guesses(kit, "ada", PASSWORDS["ada"], [travelling]) == [(303, None)]
+
+        # A name nobody has is answered exactly alike: throttling tells no one who exists.
+        kit.clock.advance(timedelta(minutes=15))
+        assert await attack("nobody") == seen
+
+
+async def test_an_account_keeps_its_ten_latest_addresses_until_its_password_changes(
+    database: Database,
+) -> None:
+    async with running_portal(database, history=None) as kit:
+        places = _addresses(200, 12)
+        for place in places:
+            kit.clock.advance(timedelta(minutes=1))
+            assert await _guesses(kit, "olga", PASSWORDS["olga"], [place]) == [(303, None)]
+        kit.clock.advance(timedelta(minutes=1))
+        await _guesses(kit, "olga", "a-guess-1234", _addresses(300, 20))  # the ceiling
+        # The two oldest addresses are forgotten: slowed like any other new address.
+        assert await _guesses(kit, "olga", PASSWORDS["olga"], places[:1]) == [(429, "30")]
+        assert await _guesses(kit, "olga", PASSWORDS["olga"], places[2:3]) == [(303, None)]
+
+        # A new password starts afresh: no address is known any more.
+        accounts = kit.client.app[ACCOUNTS]
+        await accounts.add_user("carol", "ops", None, "carol-pw-12345", kit.clock())
+        home = places[-1:]
+        assert await _guesses(kit, "carol", "carol-pw-12345", home) == [(303, None)]
+        await _guesses(kit, "carol", "a-guess-1234", _addresses(300, 20))
+        assert await _guesses(kit, "carol", "carol-pw-12345", home) == [(303, None)]
+        await accounts.set_password("carol", "carol-pw-67890", kit.clock())
+        assert await _guesses(kit, "carol", "carol-pw-67890", home) == [(429, "30")]
 
 
 async def _attempt(kit: PortalKit, name: str, password: str) -> ClientResponse:

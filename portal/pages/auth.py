@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import timedelta
 
 from aiohttp import hdrs, web
 
@@ -72,31 +73,27 @@ async def login(request: web.Request) -> web.Response:
     remote = request.remote or "unknown"
     now = app[CLOCK]()
 
-    wait = await accounts.retry_after(name, remote, now)
+    user, wait = None, None
+    if name and password and len(name) <= MAX_USERNAME_CHARS:
+        wait = await accounts.admit(name, remote, now)
+        if wait is None and len(password) <= MAX_PASSWORD_CHARS:
+            user = await accounts.authenticate(name, password)
     if wait is not None:
         log.warning("login throttled user=%.64s remote=%s", name, remote)
-        minutes = max(1, math.ceil(wait.total_seconds() / 60))
         response = login_form(
             request,
             next_path,
-            error="Too many failed sign-in attempts. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            error=f"Too many failed sign-in attempts. Try again in {_spoken(wait)}.",
             username=name,
             status=429,
         )
         response.headers[hdrs.RETRY_AFTER] = str(max(1, math.ceil(wait.total_seconds())))
         return response
-
-    user = None
-    if name and password and len(name) <= MAX_USERNAME_CHARS:
-        await accounts.record_attempt(name, remote, now)
-        if len(password) <= MAX_PASSWORD_CHARS:
-            user = await accounts.authenticate(name, password)
     if user is None:
         log.info("login failed user=%.64s remote=%s", name, remote)
         return login_form(request, next_path, error=LOGIN_FAILED, username=name, status=401)
 
-    await accounts.forgive(name)
+    await accounts.signed_in(user, name, remote, now)
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         await accounts.end_session(previous)  # a new id at every sign-in: no fixation
@@ -114,6 +111,14 @@ async def login(request: web.Request) -> web.Response:
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path=SIGN_IN_PATH)
     return response
+
+
+def _spoken(wait: timedelta) -> str:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 @routes.post("/logout")
