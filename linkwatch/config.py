@@ -12,6 +12,7 @@ touches the network or the database.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -322,6 +323,17 @@ class ProbingConfig(_Strict):
     snmp_requests_per_device: int = Field(default=2, ge=1, le=64)  # agents are small CPUs
 
 
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address or network; write an address such as "
+            "127.0.0.1 or ::1, or a network without host bits such as 127.0.0.0/8"
+        ) from None
+    return value
+
+
 class PortalConfig(_Strict):
     listen: HostPort = "127.0.0.1:8080"
     secret_key: Annotated[
@@ -332,6 +344,9 @@ class PortalConfig(_Strict):
     # Reached through a reverse proxy that terminates HTTPS: the portal then marks its
     # cookies Secure and sends HSTS although the proxy talks plain HTTP to it.
     behind_https_proxy: bool = False
+    # Reverse proxies whose X-Forwarded-For is believed: the client's address (which
+    # sign-in throttling counts by) is then the last one they added.
+    trusted_proxies: list[Annotated[str, AfterValidator(_check_network)]] = []
 
     @property
     def host(self) -> str:

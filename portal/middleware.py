@@ -8,9 +8,11 @@ response carries from an exception is a `PortalError`'s message, written for the
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -186,6 +188,40 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
         if isinstance(value, str):
             fields.add(name, value)
     return MultiDictProxy(fields)
+
+
+def client_address(request: web.Request) -> str | None:
+    """Who sent the request: the socket's peer or, when that is a trusted proxy, the
+    address X-Forwarded-For names right of every trusted proxy (the entries further left
+    are whatever the client chose to send, and prove nothing)."""
+    peer = request.remote
+    trusted = request.app[SETTINGS].trusted_proxies
+    if not trusted or not _among(_ip(peer), trusted):
+        return peer
+    hops = ",".join(request.headers.getall(hdrs.X_FORWARDED_FOR, ())).split(",")
+    for hop in reversed(hops):
+        address = _ip(hop.strip())
+        if address is None:
+            return peer  # not an address: the client's own text, not a proxy's
+        if not _among(address, trusted):
+            return str(address)
+    return peer
+
+
+def _ip(text: str | None) -> IPv4Address | IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text or "")
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _among(
+    address: IPv4Address | IPv6Address | None, networks: Sequence[IPv4Network | IPv6Network]
+) -> bool:
+    return address is not None and any(address in network for network in networks)
 
 
 def is_https(request: web.Request) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from linkwatch.config import PortalConfig
 
@@ -32,6 +33,8 @@ class PortalSettings:
     cache_ttl: timedelta = timedelta(seconds=10)
     # Served through a proxy that terminates HTTPS: every request counts as secure.
     behind_https_proxy: bool = False
+    # Peers whose X-Forwarded-For names the client (portal.middleware.client_address).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     def __post_init__(self) -> None:
         if self.session_ttl <= timedelta(0):
@@ -62,4 +65,5 @@ class PortalSettings:
             session_ttl=portal.session_ttl,
             refresh=portal.refresh,
             behind_https_proxy=portal.behind_https_proxy,
+            trusted_proxies=tuple(map(ip_network, portal.trusted_proxies)),
         )

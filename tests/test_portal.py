@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from html import unescape
+from ipaddress import ip_network
 
 import aiohttp
 import pytest
 from aiohttp import ClientResponse
 
 from collector import Database
+from linkwatch.config import parse_config
 from linkwatch.domain import Outcome
-from linkwatch.errors import DatabaseError
+from linkwatch.errors import ConfigError, DatabaseError
 from portal import PortalSettings
 from portal.keys import ACCOUNTS, SETTINGS
 from portal.pages import links as links_page
@@ -406,7 +408,11 @@ Answer = tuple[int, str | None]  # status, Retry-After
 
 
 async def _guesses(
-    kit: PortalKit, name: str, password: str, addresses: Sequence[str]
+    kit: PortalKit,
+    name: str,
+    password: str,
+    addresses: Sequence[str],
+    headers: Mapping[str, str] | None = None,
 ) -> list[Answer]:
     """Sign-ins as `name`, one from each loopback address, sent all at once (each after
     fetching its own sign-in form), as a guesser with many machines would."""
@@ -428,7 +434,9 @@ async def _guesses(
 
         async def post(client: aiohttp.ClientSession, token: str) -> Answer:
             data = {"csrf_token": token, "username": name, "password": password}
-            async with client.post(url, data=data, allow_redirects=False) as response:
+            async with client.post(
+                url, data=data, headers=headers, allow_redirects=False
+            ) as response:
                 return response.status, response.headers.get("Retry-After")
 
         return await asyncio.gather(*map(post, clients, tokens))
@@ -507,6 +515,51 @@ async def test_an_account_keeps_its_ten_latest_addresses_until_its_password_chan
         assert await _guesses(kit, "carol", "carol-pw-12345", home) == [(303, None)]
         await accounts.set_password("carol", "carol-pw-67890", kit.clock())
         assert await _guesses(kit, "carol", "carol-pw-67890", home) == [(429, "30")]
+
+
+async def test_behind_a_trusted_proxy_its_clients_are_told_apart(database: Database) -> None:
+    settings = PortalSettings(
+        session_ttl=TTL, cache_ttl=timedelta(0), trusted_proxies=(ip_network("127.0.9.0/30"),)
+    )
+    async with running_portal(database, settings=settings, history=None) as kit:
+        proxy, direct = "127.0.9.1", "127.0.9.9"
+
+        def forwarded(client: str) -> dict[str, str]:
+            # What the client claims, then what each proxy on the way saw.
+            return {"X-Forwarded-For": f"127.0.0.77, {client}, 127.0.9.2"}
+
+        for n in range(5):
+            wrong = await _guesses(kit, "ada", f"guess-{n}-abcd", [proxy], forwarded("127.0.5.5"))
+            assert wrong == [(401, None)]
+        refused = await _guesses(kit, "ada", PASSWORDS["ada"], [proxy], forwarded("127.0.5.5"))
+        assert refused == [(429, str(15 * 60))]
+        # Another client of the same proxy is someone else.
+        taken = await _guesses(kit, "ada", PASSWORDS["ada"], [proxy], forwarded("127.0.5.6"))
+        assert taken == [(303, None)]
+        # Anyone else's X-Forwarded-For is their own text: it changes nothing.
+        for n in range(5):
+            claim = {"X-Forwarded-For": f"127.0.6.{n}"}
+            assert await _guesses(kit, "olga", "guess-abcd", [direct], claim) == [(401, None)]
+        claim = {"X-Forwarded-For": "127.0.6.99"}
+        [(status, _)] = await _guesses(kit, "olga", PASSWORDS["olga"], [direct], claim)
+        assert status == 429
+
+
+def test_a_trusted_proxy_is_an_address_or_a_network() -> None:
+    text = "portal: {trusted_proxies: [127.0.0.1, 127.0.0.0/8, '::1', 127.0.0.1/8]}\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, source="proxies.yaml")
+    assert str(raised.value).splitlines()[1:] == [
+        "  proxies.yaml:1: portal.trusted_proxies[3]: '127.0.0.1/8' is not an IP address or "
+        "network; write an address such as 127.0.0.1 or ::1, or a network without host bits "
+        "such as 127.0.0.0/8"
+    ]
+    proxies = parse_config(text.replace(", 127.0.0.1/8", ""), source="proxies.yaml").portal
+    assert PortalSettings.from_config(proxies).trusted_proxies == (
+        ip_network("127.0.0.1/32"),
+        ip_network("127.0.0.0/8"),
+        ip_network("::1/128"),
+    )
 
 
 async def _attempt(kit: PortalKit, name: str, password: str) -> ClientResponse:

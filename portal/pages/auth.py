@@ -14,6 +14,7 @@ from portal.middleware import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     SIGN_IN_PATH,
+    client_address,
     is_https,
     read_form,
 )
@@ -70,7 +71,7 @@ async def login(request: web.Request) -> web.Response:
     password = form.get("password", "")
     next_path = safe_next(form.get("next"))
     accounts = app[ACCOUNTS]
-    remote = request.remote or "unknown"
+    remote = client_address(request) or "unknown"
     now = app[CLOCK]()
 
     user, wait = None, None
