@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler
 from multidict import MultiDict, MultiDictProxy
 
 from linkwatch.errors import DatabaseError
+from linkwatch.logs import quoted
 from portal.auth import Viewer, tokens_match
 from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
 from portal.rendering import render
@@ -116,11 +117,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, exc.status, message=message, headers=kept)
     except (DatabaseError, TimeoutError) as exc:
         log.warning(
-            "page unavailable path=%s error=%s", request.path, type(exc).__name__, exc_info=exc
+            "page unavailable path=%s error=%s",
+            quoted(request.path),
+            type(exc).__name__,
+            exc_info=exc,
         )
         return error_response(request, 503, headers={hdrs.RETRY_AFTER: "10"})
     except Exception:
-        log.exception("request failed method=%s path=%s", request.method, request.path)
+        log.exception(
+            "request failed method=%s path=%s", quoted(request.method), quoted(request.path)
+        )
         return error_response(request, 500)
 
 
@@ -171,7 +177,7 @@ async def check_csrf(request: web.Request) -> None:
             cookie, given
         ):
             return
-    log.info("csrf check failed method=%s path=%s", request.method, request.path)
+    log.info("csrf check failed method=%s path=%s", quoted(request.method), quoted(request.path))
     raise web.HTTPForbidden()
 
 

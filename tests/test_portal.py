@@ -5,23 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
+import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from html import unescape
 from ipaddress import ip_network
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import ClientResponse
 
 from collector import Database
+from collector.embedded import EmbeddedPostgres
 from linkwatch.config import parse_config
 from linkwatch.domain import Outcome
 from linkwatch.errors import ConfigError, DatabaseError
+from linkwatch.logs import setup_logging
 from portal import PortalSettings
 from portal.keys import ACCOUNTS, SETTINGS
 from portal.pages import links as links_page
+from tests.helpers import FAST_HASHER, browser, free_port, start_linkwatch
 from tests.portal_kit import (
     NOW,
     PASSWORDS,
@@ -33,6 +39,7 @@ from tests.portal_kit import (
     running_portal,
     samples,
 )
+from tests.test_notify_process import stop, until
 
 
 @pytest.fixture
@@ -698,9 +705,14 @@ async def test_malformed_requests_get_4xx_not_500(kit: PortalKit) -> None:
 
 
 async def _raw_request(kit: PortalKit, head: bytes) -> tuple[int, bytes]:
+    assert kit.client.port is not None
+    return await _raw_request_to(kit.client.port, head)
+
+
+async def _raw_request_to(port: int, head: bytes) -> tuple[int, bytes]:
     """Send request bytes as they are (aiohttp's client will not send some of them) and
     return the answer's status and head."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", kit.client.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(head)
         await writer.drain()
@@ -834,3 +846,87 @@ async def test_a_large_board_comes_in_pages_of_a_hundred(database: Database) -> 
         beyond = await kit.page("/links?page=9")  # past the end: the last page
         assert link_ids_in_order(beyond) == link_ids_in_order(last)
         assert (await kit.client.get("/links?page=0")).status == 400
+
+
+# --- a portal process -----------------------------------------------------------------------
+
+
+def _process_config(directory: Path, url: str, port: int, portal: str = "") -> Path:
+    """A config for `linkwatch run --role portal` on the tests' database."""
+    path = directory / f"linkwatch-{port}.yaml"
+    hashed = FAST_HASHER.hash(PASSWORDS["ada"])
+    path.write_text(
+        f"""
+database: {{url: "{url}"}}
+data_dir: {directory / "data"}
+portal: {{listen: "127.0.0.1:{port}"{portal}}}
+customers: [{{id: acme, name: Acme Corp}}]
+links: [{{id: acme-hq, customer: acme, probes: [{{id: ping, kind: icmp, host: 127.0.0.1}}]}}]
+users: [{{name: ada, role: admin, password_hash: "{hashed}"}}]
+"""
+    )
+    return path
+
+
+@contextlib.asynccontextmanager
+async def _portal_process(config: Path, log: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
+    proc = start_linkwatch("run", "--role", "portal", "--config", str(config), log=log)
+    try:
+        await until("the portal", lambda: "portal listening" in log.read_text(), proc, log, 60)
+        yield proc
+    finally:
+        stop(proc)
+
+
+async def _sign_in_form(session: aiohttp.ClientSession, base: str) -> str:
+    async with session.get(f"{base}/login") as page:
+        return form_token(await page.text())
+
+
+async def _sign_in(session: aiohttp.ClientSession, base: str, token: str, name: str) -> int:
+    data = {"csrf_token": token, "username": name, "password": PASSWORDS["ada"]}
+    async with session.post(f"{base}/login", data=data, allow_redirects=False) as response:
+        return response.status
+
+
+async def test_the_log_keeps_one_line_per_event_whatever_clients_send(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    port = free_port()
+    base, log = f"http://127.0.0.1:{port}", tmp_path / "portal.log"
+    forged = "1999-01-01T00:00:00.000Z INFO portal.pages.auth login user=ada role=admin"
+    async with _portal_process(_process_config(tmp_path, embedded_postgres.url, port), log):
+        async with browser() as session:
+            token = await _sign_in_form(session, base)
+            assert await _sign_in(session, base, token, f"mallory\n{forged}") == 401
+        # Requests aiohttp cannot even parse: each is one line, not a traceback.
+        for bad in (b"X: \x01", b"Y: 1\r\n Z", b"Content-Length: x"):
+            status, _ = await _raw_request_to(port, _get("/", bad))
+            assert status == 400
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert f'login failed user="mallory\\n{forged[:50]}' in text
+    lines = text.splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [A-Z]+ ", line) for line in lines)
+    assert not any(line.startswith("1999") for line in lines)
+    assert len([line for line in lines if "bad request refused" in line]) == 3
+
+
+def test_any_modules_line_stays_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    """Whatever logs a value from outside (here a receiver's answer, as notify does),
+    the line stays one line and the terminal gets no escape sequences."""
+    root = logging.getLogger()
+    kept = root.handlers[:], root.level
+    try:
+        setup_logging("info")
+        answer = "502 Bad Gateway\n1999-01-01T00:00:00.000Z INFO forged\x1b[2J"
+        logging.getLogger("notify.dispatcher").warning("notification failed error=%s", answer)
+        logging.getLogger("notify.dispatcher").warning("event=%(id)s", {"id": "a\rb"})
+    finally:
+        root.handlers[:], root.level = kept
+    lines = capfd.readouterr().err.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "WARNING notify.dispatcher notification failed error=502 Bad Gateway\\n"
+        "1999-01-01T00:00:00.000Z INFO forged\\x1b[2J",
+        "WARNING notify.dispatcher event=a\\rb",
+    ]

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from aiohttp import hdrs, web
 
+from linkwatch.logs import quoted
 from portal.auth import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
 from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
 from portal.middleware import (
@@ -80,7 +81,7 @@ async def login(request: web.Request) -> web.Response:
         if wait is None and len(password) <= MAX_PASSWORD_CHARS:
             user = await accounts.authenticate(name, password)
     if wait is not None:
-        log.warning("login throttled user=%.64s remote=%s", name, remote)
+        log.warning("login throttled user=%s remote=%s", quoted(name, 64), quoted(remote))
         response = login_form(
             request,
             next_path,
@@ -91,7 +92,7 @@ async def login(request: web.Request) -> web.Response:
         response.headers[hdrs.RETRY_AFTER] = str(max(1, math.ceil(wait.total_seconds())))
         return response
     if user is None:
-        log.info("login failed user=%.64s remote=%s", name, remote)
+        log.info("login failed user=%s remote=%s", quoted(name, 64), quoted(remote))
         return login_form(request, next_path, error=LOGIN_FAILED, username=name, status=401)
 
     await accounts.signed_in(user, name, remote, now)
@@ -99,7 +100,7 @@ async def login(request: web.Request) -> web.Response:
     if previous:
         await accounts.end_session(previous)  # a new id at every sign-in: no fixation
     session = await accounts.create_session(user, app[CLOCK](), remote)
-    log.info("login user=%s role=%s remote=%s", user.name, user.role, remote)
+    log.info("login user=%s role=%s remote=%s", user.name, user.role, quoted(remote))
     response = redirect(next_path)
     response.set_cookie(
         SESSION_COOKIE,
