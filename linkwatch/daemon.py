@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gc
 import logging
@@ -42,7 +43,7 @@ from linkwatch.domain import Sample
 from linkwatch.errors import ConfigError, DatabaseError, LinkwatchError
 from linkwatch.formatting import count_of
 from notify import Dispatcher, Evaluator
-from portal import PortalSettings, create_app, reload_config
+from portal import PortalSettings, create_app, reload_config, secret_key
 from probes import ProbeContext, Scheduler, detect_context, unsupported_probes
 from sla.ledger import recent_range, refresh_ledger
 
@@ -210,9 +211,9 @@ async def serve(
 async def _start_portal(
     config: Config, db: Database, notices: Callable[[], Sequence[str]]
 ) -> tuple[web.AppRunner, str]:
-    app = create_app(
-        PortalSettings.from_config(config.portal), db=db, config=config, notices=notices
-    )
+    key = await asyncio.to_thread(secret_key, config.portal.secret_key, config.data_dir)
+    settings = dataclasses.replace(PortalSettings.from_config(config.portal), secret_key=key)
+    app = create_app(settings, db=db, config=config, notices=notices)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = config.portal.host, config.portal.port

@@ -4,7 +4,8 @@
 config, a clock and a source of operational notices) and opens nothing itself: no
 config file, no globals. The caller owns the database and runs the app (web.AppRunner,
 or web.run_app); the app's own background work (purging expired sessions) lives in its
-cleanup context and ends with it.
+cleanup context and ends with it. `secret_key` finds the key the caller passes in the
+settings: configured, or kept in data_dir.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import stat
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +25,7 @@ from aiohttp import web
 
 from collector import Database
 from linkwatch.config import Config
-from linkwatch.errors import DatabaseError
+from linkwatch.errors import DatabaseError, LinkwatchError
 from portal import api, pages
 from portal.auth import Accounts, LoginTokens, Throttling
 from portal.cache import Cache
@@ -47,8 +51,86 @@ STATIC_DIR = Path(__file__).parent / "static"
 PURGE_EVERY_S = 600.0
 
 
+KEPT_KEY_FILE = "portal-secret"
+MIN_SECRET_CHARS = 32
+
+
+class SecretKeyError(LinkwatchError):
+    """The portal secret kept in data_dir cannot be used as it is."""
+
+    exit_code = 2
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def secret_key(configured: str | None, data_dir: Path) -> str:
+    """The key that signs the sign-in form's tokens: `portal.secret_key` when configured,
+    else the one kept in `data_dir/portal-secret`, made (random, mode 0600) by the first
+    portal process that needs it. Kept, it lets a sign-in form opened before a restart
+    sign in after it, and portal processes on one data_dir take each other's forms.
+
+    Blocking file I/O, for a thread. Never logs the key.
+    """
+    if configured:
+        return configured
+    path = data_dir / KEPT_KEY_FILE
+    if not path.exists():
+        try:
+            _make_secret(path)
+        except OSError as exc:
+            raise SecretKeyError(
+                f"{path}: cannot keep the portal secret there: {exc.strerror or exc}; "
+                "make data_dir writable, or set portal.secret_key"
+            ) from None
+    return _read_secret(path)
+
+
+def _make_secret(path: Path) -> None:
+    """Written whole under another name, then linked into place: the link fails if
+    another process got there first (its key then stands), and nobody ever reads half
+    a key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{KEPT_KEY_FILE}-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+            log.info("portal secret made path=%s", path)
+    finally:
+        os.unlink(temp)
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        with path.open("rb") as kept:
+            mode = stat.S_IMODE(os.fstat(kept.fileno()).st_mode)
+            data = kept.read(4096)
+    except OSError as exc:
+        raise SecretKeyError(
+            f"{path}: cannot read the portal secret: {exc.strerror or exc}; "
+            "set portal.secret_key, or let Linkwatch read the file"
+        ) from None
+    if mode & 0o077:
+        raise SecretKeyError(
+            f"{path}: the portal secret can be read by other users (mode {mode:04o}); "
+            f"make it private with `chmod 600 {path}`, or set portal.secret_key"
+        )
+    try:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        text = ""
+    if len(text) < MIN_SECRET_CHARS or not text.isprintable():
+        raise SecretKeyError(
+            f"{path}: the portal secret has {len(text)} characters, at least "
+            f"{MIN_SECRET_CHARS} are needed; remove the file to have a new one made, or "
+            "set portal.secret_key"
+        )
+    return text
 
 
 def create_app(
@@ -64,6 +146,7 @@ def create_app(
     `clock` returns the current UTC time (tests pass a fake one); `notices` returns
     operational warnings shown to staff, never to customers, above the link board.
     """
+    # Without a key (tests, embedding) the forms this app issues do not outlive it.
     key = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
     accounts = Accounts(
         db,

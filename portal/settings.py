@@ -13,8 +13,9 @@ from linkwatch.config import PortalConfig
 class PortalSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    # Signs the sign-in form's CSRF token. Without one, a random key is drawn at start-up;
-    # portal processes sharing a database should then share a configured key.
+    # Signs the sign-in form's CSRF token: `linkwatch run` passes portal.secret_key or the
+    # key kept in data_dir (portal.app.secret_key). Without one, a random key is drawn
+    # and the forms the app issues do not outlive it.
     secret_key: str | None = None
     session_ttl: timedelta = timedelta(hours=12)
     refresh: timedelta = timedelta(seconds=30)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import stat
 import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
@@ -27,7 +28,7 @@ from linkwatch.logs import setup_logging
 from portal import PortalSettings
 from portal.keys import ACCOUNTS, SETTINGS
 from portal.pages import links as links_page
-from tests.helpers import FAST_HASHER, browser, free_port, start_linkwatch
+from tests.helpers import FAST_HASHER, browser, free_port, linkwatch, start_linkwatch
 from tests.portal_kit import (
     NOW,
     PASSWORDS,
@@ -930,3 +931,79 @@ def test_any_modules_line_stays_one_line(capfd: pytest.CaptureFixture[str]) -> N
         "1999-01-01T00:00:00.000Z INFO forged\\x1b[2J",
         "WARNING notify.dispatcher event=a\\rb",
     ]
+
+
+@contextlib.asynccontextmanager
+async def _portal_processes(*runs: tuple[Path, Path]) -> AsyncIterator[None]:
+    """`linkwatch run --role portal` with each (config, log), all started at once."""
+    procs = [
+        (start_linkwatch("run", "--role", "portal", "--config", str(config), log=log), log)
+        for config, log in runs
+    ]
+    try:
+        for proc, log in procs:
+            await until(
+                "the portal", lambda log=log: "portal listening" in log.read_text(), proc, log, 60
+            )
+        yield
+    finally:
+        for proc, _ in procs:
+            stop(proc)
+
+
+async def test_a_sign_in_form_opened_before_a_restart_signs_in_after_it(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    port = free_port()
+    base, config = (
+        f"http://127.0.0.1:{port}",
+        _process_config(tmp_path, embedded_postgres.url, port),
+    )
+    async with browser() as session:
+        async with _portal_processes((config, tmp_path / "before.log")):
+            token = await _sign_in_form(session, base)
+        async with _portal_processes((config, tmp_path / "after.log")):
+            assert await _sign_in(session, base, token, "ada") == 303
+    kept = tmp_path / "data" / "portal-secret"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+async def test_portal_processes_on_one_data_dir_take_each_others_forms(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    ports = free_port(), free_port()
+    configs = [_process_config(tmp_path, embedded_postgres.url, port) for port in ports]
+    first, second = (f"http://127.0.0.1:{port}" for port in ports)
+    async with _portal_processes(*((c, tmp_path / f"{n}.log") for n, c in enumerate(configs))):
+        for opened, sent in ((first, second), (second, first)):
+            async with browser() as session:
+                token = await _sign_in_form(session, opened)
+                # Cookies know no ports: the form's cookie goes to the other process
+                # too, as it would through a load balancer in front of both.
+                assert await _sign_in(session, sent, token, "ada") == 303
+    assert len(list((tmp_path / "data").iterdir())) == 1  # the secret, and nothing half-made
+
+
+def test_a_portal_secret_others_can_read_is_refused(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    config = _process_config(tmp_path, embedded_postgres.url, free_port())
+    kept = tmp_path / "data" / "portal-secret"
+    kept.parent.mkdir()
+    kept.write_text("k" * 43 + "\n")
+    kept.chmod(0o644)
+    result = linkwatch("run", "--role", "portal", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"{kept}: the portal secret can be read by other users (mode 0644); "
+        f"make it private with `chmod 600 {kept}`, or set portal.secret_key"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    kept.chmod(0o600)
+    kept.write_text("too short\n")
+    result = linkwatch("run", "--role", "portal", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"{kept}: the portal secret has 9 characters, at least 32 are needed; remove the "
+        "file to have a new one made, or set portal.secret_key"
+    ) in result.stderr
