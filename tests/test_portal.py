@@ -26,6 +26,7 @@ from linkwatch.domain import Outcome
 from linkwatch.errors import ConfigError, DatabaseError
 from linkwatch.logs import setup_logging
 from portal import PortalSettings
+from portal.auth import address_key
 from portal.keys import ACCOUNTS, SETTINGS
 from portal.pages import links as links_page
 from tests.helpers import FAST_HASHER, browser, free_port, linkwatch, start_linkwatch
@@ -568,6 +569,15 @@ def test_a_trusted_proxy_is_an_address_or_a_network() -> None:
         ip_network("127.0.0.0/8"),
         ip_network("::1/128"),
     )
+
+
+def test_an_ipv6_subscriber_counts_as_one_address() -> None:
+    # Its whole /64 is one address for throttling (its privacy addresses change daily,
+    # and a guesser with a /64 has 2^64 of them); IPv4, mapped or not, as it is.
+    assert address_key("::1") == address_key("::ffff:ffff:ffff:ffff") == "::/64"
+    assert address_key("::1:0:0:0:1") == "0:0:0:1::/64"
+    assert address_key("::ffff:127.0.0.5") == address_key("127.0.0.5") == "127.0.0.5"
+    assert address_key(None) == "unknown"
 
 
 async def _attempt(kit: PortalKit, name: str, password: str) -> ClientResponse:
