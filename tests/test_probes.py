@@ -326,14 +326,21 @@ async def test_a_kind_at_its_limit_does_not_hold_up_other_kinds() -> None:
 
 async def test_icmp_probes_keep_their_schedule_when_every_target_is_down() -> None:
     """A large outage: 12,000 ICMP targets every 3 s, each burst waiting its whole timeout
-    (2.8 s with the default count, spacing and timeout), 11,200 bursts at once. Their
-    20,000 echoes a second fit the engine's rate, raised to 25,000 for them, so the runs
-    must start on time: the ICMP slots follow the engine's capacity (14,000 bursts at
-    once), not a fixed number."""
+    (2.8 s with the default count, spacing and timeout), so about 11,200 bursts are due at
+    once. Their 20,000 echoes a second fit the engine's rate, raised to 25,000 for them,
+    so none may wait for a slot: the ICMP slots follow the engine's capacity (14,000
+    bursts at once), not a fixed number (8,192 held a growing backlog here)."""
+    in_flight = most = 0
 
     async def unanswered(spec: object, ctx: ProbeContext) -> ProbeResult:
+        nonlocal in_flight, most
         assert isinstance(spec, IcmpProbe)
-        await asyncio.sleep(spec.max_run_time().total_seconds())
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(spec.max_run_time().total_seconds())
+        finally:
+            in_flight -= 1
         return ProbeResult(Outcome.DOWN, loss_pct=100.0)
 
     limits = ProbingConfig.model_validate({"icmp_max_pps": 25_000})
@@ -351,16 +358,11 @@ async def test_icmp_probes_keep_their_schedule_when_every_target_is_down() -> No
     scheduler = Scheduler(links, _discard, ctx, probes={"icmp": unanswered}, limits=limits)
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
-    await asyncio.sleep(9)
+    await asyncio.sleep(4)  # past the first round, when the bursts due at once peak
     stop.set()
     await task
-    lag = scheduler.lag_stats("icmp")
-    assert lag is not None
-    assert lag.runs == 10_000  # the newest runs, well after the first round
-    # Too few slots make a backlog that grows by the second (p50 2 s at 9 s with 8,192);
-    # a busy test machine may still stall the loop for a moment now and then.
-    assert lag.p50_s < 0.2, lag
-    assert lag.p99_s < 1.5, lag
+    # Counted, not timed: every burst due ran at once, none waited for a slot.
+    assert most > 11_000, most
     if ctx.icmp_engine is not None:
         assert scheduler.slots["icmp"] == 14_000
 
