@@ -533,9 +533,11 @@ def _report_sla(args: argparse.Namespace) -> int:
     from sla.records import to_csv, to_json, to_table
 
     config = load_config(args.config)
-    records = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
+    report = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
+    for note in report.notes:
+        print(f"linkwatch: note: {note}", file=sys.stderr)
     render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
-    print(render(records))
+    print(render(report.records))
     return EXIT_OK
 
 

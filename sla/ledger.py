@@ -22,12 +22,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
-from importlib import resources
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -40,8 +38,9 @@ from linkwatch.config import Config
 from linkwatch.errors import LinkwatchError
 from linkwatch.formatting import count_of
 from linkwatch.money import minor_units, quantise
+from sla.queries import query
 from sla.records import FIELDS, record, window_status
-from sla.report import ContractWindow, contract_windows
+from sla.report import ContractWindow, compute_plan, monitoring_began, plan_windows, subjects
 from sla.windows import WindowKind, parse_window, window_containing
 
 log = logging.getLogger(__name__)
@@ -78,11 +77,6 @@ class LedgerError(LinkwatchError):
     """A ledger request the user can fix: an unknown row, a step out of order."""
 
     exit_code = 2
-
-
-@cache
-def _query(name: str) -> str:
-    return (resources.files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 # --- rows --------------------------------------------------------------------------------
@@ -212,7 +206,9 @@ class TimeRange:
 
 
 def window_labels(config: Config, span: TimeRange, now: datetime) -> list[str]:
-    """Labels of the windows, in each contract's own zone, that overlap `span`."""
+    """Labels of the windows, in the zones of the contracts, that overlap `span` and have
+    begun by `now` in some zone. A label begun in one zone may lie ahead in another:
+    `plan_windows` computes each contract only over a window begun in its own zone."""
     end = min(span.end, now)
     labels: set[str] = set()
     if span.start >= end:
@@ -248,11 +244,18 @@ def recent_range(config: Config, now: datetime) -> TimeRange:
     return TimeRange(now - grace - timedelta(days=32), now)
 
 
+def running_labels(config: Config, now: datetime) -> list[str]:
+    """The labels of the week and month running at `now` in each contract zone."""
+    kinds: tuple[WindowKind, ...] = ("week", "month")
+    zones = {config.customer(c.customer).tz for c in config.contracts}
+    return sorted({window_containing(kind, zone, now).label for zone in zones for kind in kinds})
+
+
 async def history_range(db: Database, now: datetime) -> TimeRange | None:
     """From the oldest stored sample to now; None when nothing is stored."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(_query("ledger_first_sample"))
+        await cur.execute(query("ledger_first_sample"))
         row = await cur.fetchone()
     if row is None or row[0] is None:
         return None
@@ -271,6 +274,18 @@ class LedgerRefresh:
     unchanged: int
     adjustments: tuple[int, ...]  # ids of adjustment rows written (new or recomputed)
     orphaned: int  # open rows whose contract or subject is no longer configured
+
+    def __add__(self, other: LedgerRefresh) -> LedgerRefresh:
+        """Two refreshes (of slices of the contracts, say) as one."""
+        return LedgerRefresh(
+            windows=tuple(sorted({*self.windows, *other.windows})),
+            created=self.created + other.created,
+            recomputed=self.recomputed + other.recomputed,
+            closed=self.closed + other.closed,
+            unchanged=self.unchanged + other.unchanged,
+            adjustments=self.adjustments + other.adjustments,
+            orphaned=self.orphaned + other.orphaned,
+        )
 
     def summary(self) -> str:
         text = (
@@ -293,12 +308,17 @@ async def refresh_ledger(
     now: datetime,
     *,
     actor: str = SYSTEM,
+    contract_ids: Collection[str] | None = None,
 ) -> LedgerRefresh:
-    """Recompute the ledger for some windows (labels, or every window of a time range).
+    """Recompute the ledger for some windows (labels, or every window of a time range),
+    for every contract or only those in `contract_ids`.
 
-    Open and closed rows take the new figures (and close once past their grace); a
-    settled row whose credit differs from what was settled for it (the row plus its
-    settled adjustments) gets an adjustment row, or its pending one is recomputed.
+    A contract gets a row for a window only once the window has begun in its own zone
+    and its links were measured before the window ended (`plan_windows`); a row that
+    exists is recomputed whenever its window is. Open and closed rows take the new
+    figures (and close once past their grace); a settled row whose credit differs from
+    what was settled for it (the row plus its settled adjustments) gets an adjustment
+    row, or its pending one is recomputed (or withdrawn, when the difference is gone).
     Runs as one transaction under the ledger lock: all of it or nothing.
     """
     if isinstance(labels_or_range, TimeRange):
@@ -307,21 +327,34 @@ async def refresh_ledger(
         requested = list(labels_or_range)
         for label in requested:
             parse_window(label, ZoneInfo("UTC"))  # ValueError for a bad label
+    contracts = [c for c in config.contracts if contract_ids is None or c.id in contract_ids]
+    began = await monitoring_began(db, list(dict.fromkeys(i for c in contracts for i in c.links)))
+    wanted = None if contract_ids is None else list(contract_ids)
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
         # Rows still open past their grace get their final recomputation before closing,
         # whatever windows the caller asked for.
-        await cur.execute(_query("ledger_overdue_labels"), {"now": now})
+        await cur.execute(query("ledger_overdue_labels"), {"now": now})
         overdue = [r["window_label"] for r in await cur.fetchall()]
         labels = sorted(set(requested) | set(overdue))
+        await cur.execute(
+            query("ledger_rows_for_labels"), {"labels": labels, "contract_ids": wanted}
+        )
+        rows = [_row(r) for r in await cur.fetchall()]
+        has_row = {(r.contract_id, r.window_label) for r in rows if r.kind == "window"}
         # Computed under the lock (on other pooled connections) so that a computation
         # never lands after a newer one.
         items: list[ContractWindow] = []
         for label in labels:
-            items += await contract_windows(db, config, label, now)
-        await cur.execute(_query("ledger_rows_for_labels"), {"labels": labels})
-        rows = [_row(r) for r in await cur.fetchall()]
+            plan = plan_windows(config, label, now, contract_ids=contract_ids, monitored_from=began)
+            # The monitoring rule decides which rows are made, never which are kept up
+            # to date: a row made before it (or before retention removed the first
+            # data) still follows the data.
+            kept = [p for p in plan.unmonitored if (p.contract.id, label) in has_row]
+            items += await compute_plan(
+                db, config, replace(plan, todo=plan.todo + tuple(kept)), now
+            )
         by_key: dict[tuple[str, str, str], list[LedgerRow]] = {}
         for row in rows:
             by_key.setdefault((row.contract_id, row.subject_id, row.window_label), []).append(row)
@@ -329,14 +362,8 @@ async def refresh_ledger(
         for item in items:
             key = (item.contract.id, item.subject.id, item.result.window.label)
             await writer.write(item, by_key.get(key, []))
-        seen = {(i.contract.id, i.subject.id, i.result.window.label) for i in items}
-        orphaned = sum(
-            1
-            for r in rows
-            if r.kind == "window"
-            and r.status == "open"
-            and (r.contract_id, r.subject_id, r.window_label) not in seen
-        )
+        await writer.flush()
+    orphaned = 0 if contract_ids is not None else _orphans(config, rows)
     result = LedgerRefresh(
         windows=tuple(sorted({i.result.window.label for i in items})),
         created=writer.created,
@@ -355,6 +382,46 @@ async def refresh_ledger(
     return result
 
 
+def _orphans(config: Config, rows: Iterable[LedgerRow]) -> int:
+    """Open window rows whose contract, or whose link in it, is no longer configured."""
+    configured = {(c.id, s.id) for c in config.contracts for s in subjects(c)}
+    return sum(
+        1
+        for r in rows
+        if r.kind == "window"
+        and r.status == "open"
+        and (r.contract_id, r.subject_id) not in configured
+    )
+
+
+# Contracts per transaction when every contract's running windows are refreshed: each
+# slice holds the ledger lock, and the event loop, only for its own computation.
+REFRESH_SLICE = 500
+
+
+async def refresh_running(
+    db: Database, config: Config, now: datetime, *, slice_contracts: int = REFRESH_SLICE
+) -> LedgerRefresh:
+    """Bring every contract's running windows up to `now`, and close the rows whose
+    grace has passed: what the daemon does once per `notifications.evaluate_every`, so
+    that running figures are never more than that behind the data."""
+    labels = running_labels(config, now)
+    ids = [c.id for c in config.contracts]
+    total = LedgerRefresh((), 0, 0, 0, 0, (), 0)
+    for offset in range(0, len(ids), slice_contracts):
+        chunk = ids[offset : offset + slice_contracts]
+        total += await refresh_ledger(db, config, labels, now, contract_ids=chunk)
+    return total
+
+
+async def grace_labels(db: Database, now: datetime) -> list[str]:
+    """Labels of windows that have ended but have rows still open (late data may come)."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("ledger_grace_labels"), {"now": now})
+        return [label for (label,) in await cur.fetchall()]
+
+
 class _Writer:
     """Writes one refresh's results; counts what it did."""
 
@@ -364,6 +431,14 @@ class _Writer:
         self.cur, self.config, self.now, self.actor = cur, config, now, actor
         self.created = self.recomputed = self.closed = self.unchanged = 0
         self.adjustments: list[int] = []
+        # Open rows that stay open: every refresh moves them on with the clock, nobody
+        # audits that, so they are written together in one pipeline at the end.
+        self._quiet: list[dict[str, Any]] = []
+
+    async def flush(self) -> None:
+        if self._quiet:
+            await self.cur.executemany(query("ledger_recompute"), self._quiet)
+            self._quiet.clear()
 
     async def write(self, item: ContractWindow, mine: Sequence[LedgerRow]) -> None:
         """`mine`: the stored rows (window row and adjustments) of the item's window."""
@@ -402,7 +477,11 @@ class _Writer:
         if _same(row, params):
             self.unchanged += 1
             return None
-        await self.cur.execute(_query("ledger_recompute"), _bind(params))
+        if row.status == "open" and status == "open":
+            self._quiet.append(_bind(params))
+            self.recomputed += 1
+            return None
+        await self.cur.execute(query("ledger_recompute"), _bind(params))
         new = _row(_one(await self.cur.fetchone()))
         if status != row.status:
             self.closed += 1
@@ -491,7 +570,7 @@ class _Writer:
             "created_by": self.actor,
             "created_at": self.now,
         }
-        await self.cur.execute(_query("ledger_insert"), _bind(params))
+        await self.cur.execute(query("ledger_insert"), _bind(params))
         return _row(_one(await self.cur.fetchone()))
 
     async def _audit(
@@ -603,7 +682,7 @@ async def _audit(
     detail: str,
 ) -> None:
     await cur.execute(
-        _query("ledger_audit_insert"),
+        query("ledger_audit_insert"),
         {
             "ledger_id": row.id,
             "at": at,
@@ -661,8 +740,8 @@ async def _settle(
         raise LedgerError(f"{actor!r} cannot {verb} credits; name the billing user who does")
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
-        await cur.execute(_query("ledger_rows_by_id"), {"ids": wanted})
+        await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(query("ledger_rows_by_id"), {"ids": wanted})
         found = {row.id: row for row in map(_row, await cur.fetchall())}
         problems = [_problem(found.get(i), i, to, now) for i in wanted]
         if any(problems):
@@ -673,11 +752,11 @@ async def _settle(
             before = found[row_id]
             if to == "approved":
                 await cur.execute(
-                    _query("ledger_approve"), {"id": row_id, "actor": actor, "now": now}
+                    query("ledger_approve"), {"id": row_id, "actor": actor, "now": now}
                 )
             else:
                 await cur.execute(
-                    _query("ledger_apply"),
+                    query("ledger_apply"),
                     {"id": row_id, "actor": actor, "now": now, "invoice_ref": invoice_ref},
                 )
             row = _row(_one(await cur.fetchone()))
@@ -730,17 +809,20 @@ async def list_rows(
     window: str | None = None,
     customer: str | None = None,
     status: Status | Sequence[Status] | None = None,
+    begun_by: datetime | None = None,
 ) -> list[LedgerRow]:
-    """Rows in window, contract, subject order (an adjustment after what it adjusts)."""
+    """Rows in window, contract, subject order (an adjustment after what it adjusts);
+    with `begun_by`, only rows of windows begun by then."""
     statuses = [status] if isinstance(status, str) else status
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_select"),
+            query("ledger_select"),
             {
                 "window": window,
                 "customer": customer,
                 "statuses": None if statuses is None else list(statuses),
+                "begun_by": begun_by,
             },
         )
         return [_row(r) for r in await cur.fetchall()]
@@ -750,7 +832,7 @@ async def window_statuses(db: Database, label: str) -> dict[tuple[str, str], Sta
     """(contract id, subject id) -> status of each window row of `label`."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(_query("ledger_window_statuses"), {"window": label})
+        await cur.execute(query("ledger_window_statuses"), {"window": label})
         return {(c, s): cast(Status, st) for c, s, st in await cur.fetchall()}
 
 
@@ -758,7 +840,7 @@ async def audit_log(db: Database, ledger_ids: Sequence[int] | None = None) -> li
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_audit_select"),
+            query("ledger_audit_select"),
             {"ids": None if ledger_ids is None else list(ledger_ids)},
         )
         return [AuditEntry(**r) for r in await cur.fetchall()]
@@ -851,8 +933,8 @@ async def adjust(
         raise LedgerError("give the amount to credit (or, negative, to take back); not 0")
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
-        await cur.execute(_query("ledger_rows_by_id"), {"ids": [row_id]})
+        await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(query("ledger_rows_by_id"), {"ids": [row_id]})
         found = await cur.fetchone()
         if found is None:
             raise LedgerError(f"there is no ledger row {row_id}")
@@ -872,7 +954,7 @@ async def adjust(
                 f"{amount:f} is not an amount of {parent.currency}: use at most "
                 f"{minor_units(parent.currency)} decimal places"
             )
-        await cur.execute(_query("ledger_adjustments_of"), {"id": parent.id})
+        await cur.execute(query("ledger_adjustments_of"), {"id": parent.id})
         adjustments = [_row(r) for r in await cur.fetchall()]
         waiting = next((a for a in adjustments if a.status not in SETTLED), None)
         if waiting is not None:
@@ -900,7 +982,7 @@ async def adjust(
             created_by=actor,
             created_at=now,
         )
-        await cur.execute(_query("ledger_insert"), _bind(params))
+        await cur.execute(query("ledger_insert"), _bind(params))
         row = _row(_one(await cur.fetchone()))
         detail = (
             f"manual adjustment of #{parent.id} ({parent.status}): {_signed(amount)} "
@@ -970,11 +1052,12 @@ class Standing:
         return "on_track"
 
 
-async def standings(db: Database, labels: Sequence[str]) -> list[Standing]:
-    """Every window row of `labels`, slim: one read however many contracts there are."""
+async def standings(db: Database, labels: Sequence[str], now: datetime) -> list[Standing]:
+    """Every window row of `labels` begun by `now`, slim: one read however many
+    contracts there are."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_standing"), {"labels": list(labels)})
+        await cur.execute(query("ledger_standing"), {"labels": list(labels), "now": now})
         return [Standing(**r) for r in await cur.fetchall()]
 
 
@@ -1017,7 +1100,7 @@ async def ledger_page(
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_page"),
+            query("ledger_page"),
             {
                 "windows": None if wanted.windows is None else list(wanted.windows),
                 "customer": wanted.customer,
@@ -1072,7 +1155,7 @@ async def audit_page(
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_audit_page"),
+            query("ledger_audit_page"),
             {
                 "row": row,
                 "actor": actor,

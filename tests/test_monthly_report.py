@@ -282,11 +282,22 @@ def test_report_to_stdout_and_bad_arguments(loaded: Path) -> None:
     assert result.returncode == 0, result.stderr
     _, text = _read(result.stdout)
     assert "America/New_York" in text
-    assert "globex-monthly globex-dc 2026-10 n/a 99.9 % Not applicable" in text
+    # globex-dc was never measured: no window of it is reported (nor in the ledger).
+    assert "nothing measured" in text
+    assert (
+        "Not measured 2026-10 was not measured: the links of globex-monthly have not been "
+        "measured yet"
+    ) in text
+    assert "No contract of this customer is measured in this period." in text
     for args, message in [
         (["--customer", "initech", "--month", "2026-10"], "--customer 'initech' is not a"),
         (["--customer", "acme", "--month", "2026-W41"], "--month '2026-W41' is not a month"),
         (["--customer", "acme", "--month", "2026-13"], "month must be 01 to 12"),
+        (
+            ["--customer", "acme", "--month", "2099-01"],
+            "linkwatch: 2099-01 has not begun yet for ACME Corp & Sons: it begins "
+            "2099-01-01 00:00 CET (Europe/Berlin)",
+        ),
     ]:
         bad = linkwatch("report", "monthly", "--config", str(loaded), *args)
         assert bad.returncode == 2, bad.stderr

@@ -150,29 +150,43 @@ def test_csv_and_table_forms(loaded: Path) -> None:
     assert "98.8023" in table.stdout
 
 
-def test_a_month_without_data_is_not_applicable(loaded: Path) -> None:
+def test_a_window_before_any_data_has_no_record_and_says_why(loaded: Path) -> None:
+    # globex-dc was never measured: October has nothing to report for Globex, as the
+    # ledger has no row for it (a month of "n/a" would be a window nobody measured).
     result = linkwatch(
-        "report",
-        "sla",
-        "--config",
-        str(loaded),
-        "--window",
-        "2026-10",
-        "--customer",
-        "globex",
-        "--format",
-        "json",
+        "report", "sla", "--config", str(loaded), "--window", "2026-10", "--customer", "globex"
     )
-    assert result.returncode == 0, result.stderr
-    (record,) = json.loads(result.stdout)
-    assert (record["contract"], record["availability_pct"], record["met"]) == (
-        "globex-monthly",
-        None,
-        None,
-    )
-    assert record["credit_amount"] == "0.00"
-    assert record["coverage_pct"] == "0.0000"
-    assert record["unknown_s"] == 31 * 86400  # no data at all: all of October is unknown
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert (
+        "linkwatch: 2026-10 was not measured: the links of globex-monthly have not been "
+        "measured yet"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_window_that_has_not_begun_is_refused_not_reported_as_open(loaded: Path) -> None:
+    for args, message in [
+        (
+            ["--window", "2099-W10"],
+            "linkwatch: 2099-W10 has not begun yet: it begins 2099-03-02 00:00 CET "
+            "(Europe/Berlin) for acme-gold",
+        ),
+        (
+            ["--window", "2099-01", "--customer", "globex"],
+            "linkwatch: 2099-01 has not begun yet: it begins 2099-01-01 00:00 EST "
+            "(America/New_York) for globex-monthly",
+        ),
+    ]:
+        result = linkwatch("report", "sla", "--config", str(loaded), *args, "--format", "json")
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+    for command in (["credits", "list"], ["credits", "export"], ["credits", "refresh"]):
+        result = linkwatch(*command, "--config", str(loaded), "--window", "2099-W10")
+        assert result.returncode == 2, result.stderr
+        assert "2099-W10 has not begun yet: it begins 2099-03-02 00:00 CET" in result.stderr
 
 
 @pytest.mark.parametrize(
