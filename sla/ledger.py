@@ -327,9 +327,9 @@ async def refresh_ledger(
         requested = list(labels_or_range)
         for label in requested:
             parse_window(label, ZoneInfo("UTC"))  # ValueError for a bad label
-    contracts = [c for c in config.contracts if contract_ids is None or c.id in contract_ids]
+    wanted = None if contract_ids is None else frozenset(contract_ids)
+    contracts = [c for c in config.contracts if wanted is None or c.id in wanted]
     began = await monitoring_began(db, list(dict.fromkeys(i for c in contracts for i in c.links)))
-    wanted = None if contract_ids is None else list(contract_ids)
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
@@ -339,7 +339,8 @@ async def refresh_ledger(
         overdue = [r["window_label"] for r in await cur.fetchall()]
         labels = sorted(set(requested) | set(overdue))
         await cur.execute(
-            query("ledger_rows_for_labels"), {"labels": labels, "contract_ids": wanted}
+            query("ledger_rows_for_labels"),
+            {"labels": labels, "contract_ids": None if wanted is None else sorted(wanted)},
         )
         rows = [_row(r) for r in await cur.fetchall()]
         has_row = {(r.contract_id, r.window_label) for r in rows if r.kind == "window"}
@@ -347,7 +348,7 @@ async def refresh_ledger(
         # never lands after a newer one.
         items: list[ContractWindow] = []
         for label in labels:
-            plan = plan_windows(config, label, now, contract_ids=contract_ids, monitored_from=began)
+            plan = plan_windows(config, label, now, contract_ids=wanted, monitored_from=began)
             # The monitoring rule decides which rows are made, never which are kept up
             # to date: a row made before it (or before retention removed the first
             # data) still follows the data.

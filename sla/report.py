@@ -189,13 +189,14 @@ def plan_windows(
     first data, see `monitoring_began`) applies the monitoring rule; None leaves it out.
     """
     kind: WindowKind = "week" if "-W" in label else "month"
+    wanted = None if contract_ids is None else frozenset(contract_ids)
     todo: list[Planned] = []
     not_begun: list[Planned] = []
     unmonitored: list[Planned] = []
     for contract in config.contracts:
         if customer_id is not None and contract.customer != customer_id:
             continue
-        if contract_ids is not None and contract.id not in contract_ids:
+        if wanted is not None and contract.id not in wanted:
             continue
         window = window_for(config, contract, label)
         terms = contract.terms_at(window.start.astimezone(UTC), config.plans)

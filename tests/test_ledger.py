@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import signal
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import pytest
 from psycopg.rows import tuple_row
 
 from collector import Database, write_samples
+from collector.embedded import EmbeddedPostgres
 from collector.states import StateDeriver
 from linkwatch.config import Config, load_config, parse_config
 from linkwatch.daemon import open_database
@@ -42,7 +44,16 @@ from sla.ledger import (
     refresh_ledger,
 )
 from sla.records import FIELDS
-from tests.helpers import FAST_HASHER, linkwatch
+from tests.helpers import (
+    FAST_HASHER,
+    browser,
+    free_port,
+    linkwatch,
+    login,
+    start_linkwatch,
+    wait_for,
+)
+from tests.notify_kit import SECRET, webhook_receiver
 
 # 2026-W40 runs from Monday 2026-09-28 00:00 Berlin (summer time, UTC+2).
 WEEK = "2026-W40"
@@ -580,3 +591,129 @@ async def test_a_manual_adjustment_needs_a_reason_awaits_approval_and_survives_r
     assert (late.credit_amount, late.amount) == (Decimal("37.50"), Decimal("25.00"))
     await approve(database, [late.id], "betty", later)
     assert (await refresh_ledger(database, CONFIG, [WEEK], later)).adjustments == ()
+
+
+# --- rows for the past ------------------------------------------------------------------
+
+
+async def test_history_gets_a_row_for_every_window_since_monitoring_began_resumably(
+    database: Database,
+) -> None:
+    from sla.backfill import Backfill
+
+    # Ten weeks of history stored before the ledger ever ran (an upgrade, the demo): a
+    # sample every half hour from Wednesday of 2026-W32 to Saturday of 2026-W41.
+    first = datetime(2026, 8, 5, 12, 0, tzinfo=UTC)
+    now = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)
+    await _store(database, [Sample("acme-hq", "icmp", m, Outcome.UP) for m in
+                            _minutes(first, now)][::30])  # fmt: skip
+    expected = [f"2026-W{week}" for week in range(32, 42)]
+
+    # A run stopped after a few steps (a restart) leaves some windows done ...
+    stopped = Backfill(database, CONFIG, slice_contracts=1)
+    for _ in range(4):
+        assert await stopped.step(now)
+    done = sorted(r.window_label for r in await list_rows(database))
+    assert 0 < len(done) < len(expected)
+    assert done == expected[: len(done)]  # oldest first
+
+    # ... and the next run does the rest, once each, and none before the first sample.
+    resumed = Backfill(database, CONFIG)
+    assert await resumed.run(now) == len(expected) - len(done)
+    rows = await list_rows(database)
+    assert [r.window_label for r in rows] == expected
+    assert [r.status for r in rows] == ["closed"] * 9 + ["open"]  # W41 runs until Monday
+    assert await Backfill(database, CONFIG).run(now) == 0  # nothing left: nothing written
+    assert [a.action for a in await audit_log(database)] == ["created"] * len(expected)
+
+
+# --- how far behind the ledger may be --------------------------------------------------------
+
+
+async def test_after_an_outage_the_noc_and_the_ledger_agree_with_the_budget_message_within_a_period(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """A link down from the start against a 99.999 % week (6 s of budget): the budget
+    message at 100 % goes out, and the running window's ledger row says the same within
+    one evaluation period, the NOC's budget panel within the period its cache may add."""
+    period = timedelta(seconds=3)
+    port, closed = free_port(), free_port()  # nothing listens on `closed`: refused
+    config_path = tmp_path / "linkwatch.yaml"
+    async with webhook_receiver() as receiver:
+        config_path.write_text(f"""\
+database: {{url: "{embedded_postgres.url}"}}
+data_dir: {tmp_path / "data"}
+portal: {{listen: "127.0.0.1:{port}"}}
+customers:
+  - {{id: acme, name: ACME Corp, timezone: Europe/Berlin}}
+links:
+  - {{id: acme-hq, customer: acme, probes: [{{id: tcp, kind: tcp, host: 127.0.0.1,
+      port: {closed}, interval: 1s, timeout: 500ms, confirm: 2}}]}}
+contracts:
+  - {{id: acme-gold, customer: acme, links: [acme-hq], target: 99.999, window: week,
+      unknown: count_as_up, fee: "250.00", currency: EUR}}
+notifications:
+  hold_down: 0s
+  retry_backoff: 200ms
+  evaluate_every: {period.seconds}s
+  channels:
+    - {{id: ops, kind: webhook, url: "{receiver.url}/ops", secret: {SECRET}, timeout: 2s}}
+  routes:
+    - {{id: ops, channel: ops}}
+users:
+  - {{name: oscar, role: ops, password_hash: "{PASSWORD_HASH}"}}
+""")  # fmt: skip
+        log = tmp_path / "linkwatch.log"
+        proc = start_linkwatch("run", "--config", str(config_path), log=log)
+        try:
+
+            def breached() -> list[dict[str, Any]]:
+                return [
+                    d.body
+                    for d in receiver.accepted
+                    if d.body["kind"] == "budget" and d.body["data"]["level"] == 100
+                ]
+
+            await asyncio.to_thread(wait_for, "the 100 % budget message", lambda: bool(breached()),
+                                    90, proc, log)  # fmt: skip
+            received = datetime.now(UTC)
+            (message,) = breached()
+            occurred = datetime.fromisoformat(message["occurred_at"])
+            window = message["data"]["window"]
+
+            async def ledger_row() -> LedgerRow:
+                (row,) = [r for r in await list_rows(database, window=window)
+                          if r.kind == "window"]  # fmt: skip
+                return row
+
+            # The ledger's row reaches the message's level by the first pass after it.
+            row = await ledger_row()
+            while row.extra_figures.get("budget_warning_pct") != 100:
+                assert datetime.now(UTC) - received < period + timedelta(seconds=2), row
+                await asyncio.sleep(0.1)
+                row = await ledger_row()
+            assert row.computed_at - occurred <= period + timedelta(seconds=1)
+            assert row.budget_used_pct is not None
+            assert row.budget_used_pct >= 100
+            assert row.status == "open"
+
+            # The NOC's panel shows it too, at most a period (its cache) later.
+            base = f"http://127.0.0.1:{port}"
+            async with browser() as session:
+                await login(session, base, "oscar", "billing-password")
+                while True:
+                    async with session.get(f"{base}/noc") as response:
+                        html = await response.text()
+                    panel = html.split('id="watch-heading"')[1].split("</section>")[0]
+                    if "acme-gold" in panel:
+                        break
+                    assert datetime.now(UTC) - received < 2 * period + timedelta(seconds=2), panel
+                    await asyncio.sleep(0.2)
+            assert 'pill pill-warn">1<' in panel
+            assert "≥ 100&nbsp;% warning" in panel
+            assert window in panel
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
