@@ -358,13 +358,13 @@ async def credits_list(
 
 
 async def credits_approve(
-    config: Config, ids: Sequence[int], user: str, now: datetime
+    config: Config, ids: Sequence[int], user: str, now: datetime, note: str | None = None
 ) -> list[LedgerRow]:
     from sla.ledger import approve
 
     async with await _stored_data(config) as db:
         await _check_billing_user(config, db, user)
-        return await approve(db, ids, user, now)
+        return await approve(db, ids, user, now, note)
 
 
 async def credits_apply(

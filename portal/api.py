@@ -57,7 +57,15 @@ from portal.pages.links import active_maintenance, covering, link_states
 from portal.queries import query
 from portal.scope import can
 from sla.compute import seconds
-from sla.ledger import STATUSES, LedgerError, LedgerRow, apply, approve, list_rows
+from sla.ledger import (
+    MAX_NOTE_CHARS,
+    STATUSES,
+    LedgerError,
+    LedgerRow,
+    apply,
+    approve,
+    list_rows,
+)
 from sla.ledger import window_statuses as ledger_statuses
 from sla.records import record
 from sla.report import (
@@ -905,18 +913,33 @@ SETTLE_ERRORS = (400, 404, 409, 413, 415, *DATA)
     "approveCredit",
     "Approve a closed ledger row",
     description="closed -> approved, by the token's user. For billing and admin; others "
-    "get 404. A row that is not closed is a 409 and nothing changes. The body, if any, is "
-    "an empty JSON object.",
+    "get 404. A row that is not closed, or one flagged for review (`needs_review`) "
+    "approved without a note, is a 409 and nothing changes. The body, if any, is a JSON "
+    "object with the approver's `note`.",
     response=ref("Credit"),
     params=(CREDIT_ID,),
     errors=SETTLE_ERRORS,
-    body={"type": "object", "additionalProperties": False, "properties": {}},
+    body={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "note": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_NOTE_CHARS,
+                "description": "What the approver checked; required for a row flagged for "
+                "review, kept on the row and in its audit trail.",
+            }
+        },
+    },
 )
 async def approve_credit(request: web.Request, user: Account) -> Body:
     row = await _settleable(request, user)
-    await json_object(request, fields=())
+    body = await json_object(request, fields=("note",))
+    note = text_field(body, "note", most=MAX_NOTE_CHARS) if "note" in body else None
     app = request.app
-    return await _settled(request, approve(app[DATABASE], [row.id], user.name, app[CLOCK]()))
+    step = approve(app[DATABASE], [row.id], user.name, app[CLOCK](), note)
+    return await _settled(request, step)
 
 
 @endpoint(

@@ -6,15 +6,21 @@ billing user) -> applied (exported to billing, with an invoice reference). Open 
 rows follow the data: `refresh_ledger` recomputes them from stored states. Approved and
 applied rows never change: when a recomputation gives a different credit, an `adjustment`
 row carries the difference, the new figures and the reason, and goes through its own
-approval. A billing user may also correct a settled row by hand (`adjust`): a manual
-adjustment with its amount and reason, approved like any other, which recomputation
-neither rewrites nor counts as computed credit. Every status change and every
-adjustment is written to `ledger_audit`.
+approval; when later data brings the difference back to zero before it is approved,
+the adjustment is `withdrawn` (final, crediting nothing) rather than left as a +0.00 for
+someone to approve. A billing user may also correct a settled row by hand (`adjust`): a
+manual adjustment with its amount and reason, approved like any other, which
+recomputation neither rewrites nor counts as computed credit. Every status change and
+every adjustment is written to `ledger_audit`.
+
+A row whose coverage is under the review floor (`ledger.review_coverage_below`) or the
+contract's `min_coverage` carries its `review_reason`: under min_coverage no credit is
+computed automatically, and approving a flagged row takes the approver's note.
 
 This module must never update a settled row's figures, never delete a row, and never
 let two writers interleave: every write runs in one transaction under one advisory lock
-(and the database's own trigger refuses what slips past, see 005_ledger.sql). Money is
-`Decimal` in the currency's minor units, never a float.
+(and the database's own trigger refuses what slips past, see 005_ledger.sql and
+011_ledger_review.sql). Money is `Decimal` in the currency's minor units, never a float.
 """
 
 from __future__ import annotations
@@ -45,10 +51,11 @@ from sla.windows import WindowKind, parse_window, window_containing
 
 log = logging.getLogger(__name__)
 
-Status = Literal["open", "closed", "approved", "applied"]
+Status = Literal["open", "closed", "approved", "applied", "withdrawn"]
 Kind = Literal["window", "adjustment"]
-STATUSES: tuple[Status, ...] = ("open", "closed", "approved", "applied")
+STATUSES: tuple[Status, ...] = ("open", "closed", "approved", "applied", "withdrawn")
 SETTLED: tuple[Status, ...] = ("approved", "applied")
+UNSETTLED: tuple[Status, ...] = ("open", "closed")  # following the data; withdrawn is final
 SYSTEM = "system"  # the actor of automatic recomputation; never approves or applies
 
 # Any constant no other application on the database uses: "LNKLEDG".
@@ -64,13 +71,24 @@ _NUMBERS = (
 )  # fmt: skip
 _PLAIN = ("met", "incidents", "credit_steps", "currency")
 _IDENTITY = {"contract": "contract_id", "customer": "customer_id", "link": "subject_id"}
-_COLUMN_FIELDS = frozenset((*_IDENTITY, "window", *_TIMES, *_NUMBERS, *_PLAIN, "status"))
+_REVIEW = ("needs_review", "review_reason")  # the review_reason column (NULL: no review)
+_COLUMN_FIELDS = frozenset((*_IDENTITY, "window", *_TIMES, *_NUMBERS, *_PLAIN, *_REVIEW, "status"))
 
-# The billing export: the report record's fields, then the ledger's own.
+# The ledger's own fields in the billing export. Times in the customer's zone (named in
+# `timezone`) and, for billing systems that want one offset throughout, in UTC.
 LEDGER_FIELDS = (
     "id", "kind", "parent", "amount", "reason", "invoice_ref", "approved_by", "approved_at",
     "applied_by", "applied_at",
+    # Added after the first release: appended.
+    "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
 )  # fmt: skip
+# The export's columns as first released: the record's fields of the time, then the
+# ledger's own. Whatever either gains later comes after them, so positional readers of
+# the file keep working.
+_FIRST_EXPORT = (
+    *FIELDS[: FIELDS.index("objectives_met") + 1],
+    *LEDGER_FIELDS[: LEDGER_FIELDS.index("applied_at") + 1],
+)
 
 
 class LedgerError(LinkwatchError):
@@ -126,6 +144,12 @@ class LedgerRow:
     applied_by: str | None
     applied_at: datetime | None
     invoice_ref: str | None
+    review_reason: str | None  # why a person must look before approving; None: no need
+    approval_note: str | None  # what the approver checked (required when flagged)
+
+    @property
+    def needs_review(self) -> bool:
+        return self.review_reason is not None
 
     def describe(self) -> str:
         """How a person names the row: `#12 acme-gold acme-hq 2026-W47`."""
@@ -157,6 +181,8 @@ class LedgerRow:
         for name in _PLAIN:
             out[name] = getattr(self, name)
         out.update(
+            needs_review=self.needs_review,
+            review_reason=self.review_reason,
             id=self.id,
             kind=self.kind,
             parent=self.parent_id,
@@ -167,8 +193,16 @@ class LedgerRow:
             approved_at=self.local(self.approved_at),
             applied_by=self.applied_by,
             applied_at=self.local(self.applied_at),
+            approval_note=self.approval_note,
+            approved_at_utc=_utc(self.approved_at),
+            applied_at_utc=_utc(self.applied_at),
+            timezone=self.timezone,
         )
         return out
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(LedgerRow))
@@ -188,7 +222,7 @@ class AuditEntry:
     ledger_id: int
     at: datetime
     actor: str
-    action: str  # created, recomputed, closed, approved, applied, adjusted
+    action: str  # created, recomputed, closed, approved, applied, adjusted, withdrawn
     from_status: Status | None
     to_status: Status
     detail: str
@@ -274,6 +308,7 @@ class LedgerRefresh:
     unchanged: int
     adjustments: tuple[int, ...]  # ids of adjustment rows written (new or recomputed)
     orphaned: int  # open rows whose contract or subject is no longer configured
+    withdrawn: tuple[int, ...] = ()  # adjustments whose difference came back to zero
 
     def __add__(self, other: LedgerRefresh) -> LedgerRefresh:
         """Two refreshes (of slices of the contracts, say) as one."""
@@ -285,6 +320,7 @@ class LedgerRefresh:
             unchanged=self.unchanged + other.unchanged,
             adjustments=self.adjustments + other.adjustments,
             orphaned=self.orphaned + other.orphaned,
+            withdrawn=self.withdrawn + other.withdrawn,
         )
 
     def summary(self) -> str:
@@ -296,6 +332,12 @@ class LedgerRefresh:
         )
         if self.adjustments:
             text += " (" + ", ".join(f"#{i}" for i in self.adjustments) + ")"
+        if self.withdrawn:
+            text += (
+                f", {len(self.withdrawn)} withdrawn ("
+                + ", ".join(f"#{i}" for i in self.withdrawn)
+                + ")"
+            )
         if self.orphaned:
             text += f"; {count_of(self.orphaned, 'open row')} no longer in the config"
         return text
@@ -373,8 +415,9 @@ async def refresh_ledger(
         unchanged=writer.unchanged,
         adjustments=tuple(writer.adjustments),
         orphaned=orphaned,
+        withdrawn=tuple(writer.withdrawn),
     )
-    if writer.closed or writer.adjustments:
+    if writer.closed or writer.adjustments or writer.withdrawn:
         log.info("ledger refreshed %s", result.summary())
     if orphaned:
         log.warning(
@@ -432,6 +475,7 @@ class _Writer:
         self.cur, self.config, self.now, self.actor = cur, config, now, actor
         self.created = self.recomputed = self.closed = self.unchanged = 0
         self.adjustments: list[int] = []
+        self.withdrawn: list[int] = []
         # Open rows that stay open: every refresh moves them on with the clock, nobody
         # audits that, so they are written together in one pipeline at the end.
         self._quiet: list[dict[str, Any]] = []
@@ -509,7 +553,7 @@ class _Writer:
         """
         computed = [a for a in adjustments if not is_manual(a)]
         done = [a for a in computed if a.status in SETTLED]
-        pending = next((a for a in computed if a.status not in SETTLED), None)
+        pending = next((a for a in computed if a.status in UNSETTLED), None)
         credited = settled.credit_amount + sum((a.amount for a in done), Decimal(0))
         latest = max([settled, *done], key=lambda r: r.id)  # the figures billing agreed to
         new_credit: Decimal = figures["credit_amount"]
@@ -517,7 +561,7 @@ class _Writer:
         if pending is None and delta == 0:
             self.unchanged += 1
             return
-        waiting = next((a for a in adjustments if is_manual(a) and a.status not in SETTLED), None)
+        waiting = next((a for a in adjustments if is_manual(a) and a.status in UNSETTLED), None)
         if pending is None and waiting is not None:
             # One unsettled adjustment per row (005_ledger.sql): the computed one follows
             # on the first refresh after billing has settled the manual one.
@@ -528,6 +572,9 @@ class _Writer:
                 delta,
             )
             self.unchanged += 1
+            return
+        if pending is not None and delta == 0:
+            await self._withdraw(pending, figures, credited)
             return
         reason = _reason(latest, figures)
         if pending is None:
@@ -550,6 +597,27 @@ class _Writer:
         new = await self._recompute(pending, figures, "closed", amount=delta, reason=reason)
         if new is not None:
             self.adjustments.append(new.id)
+
+    async def _withdraw(
+        self, pending: LedgerRow, figures: dict[str, Any], credited: Decimal
+    ) -> None:
+        """The pending adjustment's difference is gone: nothing is left to approve."""
+        currency = figures["currency"]
+        reason = (
+            f"withdrawn: the credit is back to {credited:f} {currency}, what was already "
+            f"settled (this adjustment was {_signed(pending.amount)} {currency})"
+        )
+        params = {
+            **figures,
+            "id": pending.id,
+            "status": "withdrawn",
+            "amount": quantise(Decimal(0), currency),
+            "reason": reason,
+        }
+        await self.cur.execute(query("ledger_recompute"), _bind(params))
+        row = _row(_one(await self.cur.fetchone()))
+        await self._audit(row, "withdrawn", pending.status, reason)
+        self.withdrawn.append(row.id)
 
     async def _insert(
         self,
@@ -602,6 +670,7 @@ def _figures(config: Config, item: ContractWindow, now: datetime) -> dict[str, A
         figures[name] = None if value is None else Decimal(str(value))
     for name in _PLAIN:
         figures[name] = rec[name]
+    figures["review_reason"] = rec["review_reason"]
     figures["extra_figures"] = {
         name: _json_value(value) for name, value in rec.items() if name not in _COLUMN_FIELDS
     }
@@ -710,9 +779,18 @@ async def _audit(
 # --- approval and application ------------------------------------------------------------
 
 
-async def approve(db: Database, ids: Iterable[int], actor: str, now: datetime) -> list[LedgerRow]:
-    """closed -> approved for every row in `ids`, or (on any problem) for none of them."""
-    return await _settle(db, ids, actor, now, "approved", None)
+MAX_NOTE_CHARS = 500
+
+
+async def approve(
+    db: Database, ids: Iterable[int], actor: str, now: datetime, note: str | None = None
+) -> list[LedgerRow]:
+    """closed -> approved for every row in `ids`, or (on any problem) for none of them.
+    A row flagged for review needs `note`: what the approver checked, kept on the row."""
+    text = " ".join((note or "").split()) or None
+    if text is not None and len(text) > MAX_NOTE_CHARS:
+        raise LedgerError(f"keep the note to {MAX_NOTE_CHARS} characters")
+    return await _settle(db, ids, actor, now, "approved", None, text)
 
 
 async def apply(
@@ -732,6 +810,7 @@ async def _settle(
     now: datetime,
     to: Literal["approved", "applied"],
     invoice_ref: str | None,
+    note: str | None = None,
 ) -> list[LedgerRow]:
     wanted = sorted(set(ids))
     verb = "approve" if to == "approved" else "apply"
@@ -744,7 +823,7 @@ async def _settle(
         await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
         await cur.execute(query("ledger_rows_by_id"), {"ids": wanted})
         found = {row.id: row for row in map(_row, await cur.fetchall())}
-        problems = [_problem(found.get(i), i, to, now) for i in wanted]
+        problems = [_problem(found.get(i), i, to, now, noted=note is not None) for i in wanted]
         if any(problems):
             done = "approved" if to == "approved" else "applied"
             raise LedgerError(f"nothing was {done}:\n" + "\n".join(f"  {p}" for p in problems if p))
@@ -753,7 +832,8 @@ async def _settle(
             before = found[row_id]
             if to == "approved":
                 await cur.execute(
-                    query("ledger_approve"), {"id": row_id, "actor": actor, "now": now}
+                    query("ledger_approve"),
+                    {"id": row_id, "actor": actor, "now": now, "note": note},
                 )
             else:
                 await cur.execute(
@@ -764,6 +844,8 @@ async def _settle(
             detail = f"{to} {_signed_amount(row)} {row.currency}" + (
                 f" to invoice {invoice_ref}" if invoice_ref else ""
             )
+            if to == "approved" and note is not None:
+                detail += f"; note: {note}"
             await _audit(cur, row, now, actor, to, before.status, detail)
             settled.append(row)
     return settled
@@ -773,12 +855,22 @@ def _signed_amount(row: LedgerRow) -> str:
     return f"{row.amount:f}" if row.kind == "window" else _signed(row.amount)
 
 
-def _problem(row: LedgerRow | None, row_id: int, to: str, now: datetime) -> str | None:
+def _problem(
+    row: LedgerRow | None, row_id: int, to: str, now: datetime, *, noted: bool = True
+) -> str | None:
     if row is None:
         return f"there is no ledger row {row_id}"
     what = row.describe()
+    if row.status == "withdrawn":
+        verb = "approve" if to == "approved" else "apply"
+        return f"{what} is withdrawn ({row.reason}); there is nothing to {verb}"
     if to == "approved":
         if row.status == "closed":
+            if row.needs_review and not noted:
+                return (
+                    f"{what} needs review: {row.review_reason}; approve it with a note "
+                    "saying what you checked"
+                )
             return None
         if row.status == "open":
             if now < row.window_end:
@@ -848,7 +940,8 @@ async def audit_log(db: Database, ledger_ids: Sequence[int] | None = None) -> li
 
 
 def export_fields() -> tuple[str, ...]:
-    return (*FIELDS, *LEDGER_FIELDS)
+    later = [f for f in (*FIELDS, *LEDGER_FIELDS) if f not in _FIRST_EXPORT]
+    return (*_FIRST_EXPORT, *later)
 
 
 def export_csv(rows: Sequence[LedgerRow]) -> str:
@@ -873,7 +966,7 @@ def _cell(value: object) -> object:
 def to_table(rows: Sequence[LedgerRow]) -> str:
     """The ledger for a person at a terminal."""
     header = ["id", "kind", "contract", "link", "window", "avail %", "credit", "amount", "",
-              "status", "by", "invoice"]  # fmt: skip
+              "status", "by", "invoice", "review"]  # fmt: skip
     lines = [header]
     for r in rows:
         by = r.applied_by or r.approved_by or r.created_by
@@ -891,6 +984,7 @@ def to_table(rows: Sequence[LedgerRow]) -> str:
                 r.status,
                 by,
                 r.invoice_ref or "",
+                "REVIEW" if r.needs_review else "",
             ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -957,7 +1051,7 @@ async def adjust(
             )
         await cur.execute(query("ledger_adjustments_of"), {"id": parent.id})
         adjustments = [_row(r) for r in await cur.fetchall()]
-        waiting = next((a for a in adjustments if a.status not in SETTLED), None)
+        waiting = next((a for a in adjustments if a.status in UNSETTLED), None)
         if waiting is not None:
             raise LedgerError(
                 f"{parent.describe()} already has an adjustment awaiting approval: "
@@ -980,6 +1074,7 @@ async def adjust(
             status="closed",
             amount=amount,
             reason=text,
+            review_reason=None,  # a person's decision, made with the figures in view
             created_by=actor,
             created_at=now,
         )
@@ -1002,7 +1097,8 @@ _FIGURE_FIELDS = (
 
 def why_not(row: LedgerRow, to: Literal["approved", "applied"], now: datetime) -> str | None:
     """Why `row` cannot become `to` now, in the words `approve`/`apply` would refuse it
-    with; None when it can. For showing before asking, never instead of the lock."""
+    with; None when it can (a flagged row given a note). For showing before asking,
+    never instead of the lock."""
     return _problem(row, row.id, to, now)
 
 
@@ -1073,6 +1169,7 @@ class LedgerFilter:
     ended_after: datetime | None = None  # windows ending after this (recent ones)
     ids: tuple[int, ...] | None = None
     family: int | None = None  # this row and its adjustments
+    needs_review: bool | None = None  # True: only rows flagged for review
 
 
 @dataclass(frozen=True, slots=True)
@@ -1110,6 +1207,7 @@ async def ledger_page(
                 "ended_after": wanted.ended_after,
                 "ids": None if wanted.ids is None else list(wanted.ids),
                 "family": wanted.family,
+                "needs_review": wanted.needs_review,
                 "limit": limit,
                 "offset": offset,
             },

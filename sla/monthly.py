@@ -37,6 +37,7 @@ from linkwatch.config import Config, Contract, Customer, ResolvedTerms
 from linkwatch.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
 from sla.queries import query
+from sla.records import review_reason
 from sla.report import (
     ContractWindow,
     WindowNotBegun,
@@ -135,6 +136,7 @@ class Measurement:
     outages: tuple[OutageView, ...]
     maintenance: tuple[MaintenanceView, ...]
     objectives: tuple[ObjectiveView, ...]
+    review: str | None = None  # why a person checks this window before its credit is paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,6 +508,7 @@ def _measurement(
         outages=_outages(item, tz, found),
         maintenance=_maintenance(r.maintenance, tz),
         objectives=_objectives(r),
+        review=review_reason(r),
     )
 
 
@@ -753,6 +756,19 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
             f": {raw} is below the minimum credit of "
             f"{quantise(terms.minimum_credit, terms.currency)} {terms.currency}, so nothing is paid"
         )
+    review = r.review
+    if review is not None and review.withheld is not None:
+        withheld = review.withheld
+        rows[-1] = Row(
+            "Credit",
+            "0 %",
+            f"coverage {_pct(r.coverage)} is under the contract's minimum of "
+            f"{review.limit_pct.normalize():f} %: no credit is computed automatically; the "
+            f"rules above would give {withheld.total_pct.normalize():f} % "
+            f"({withheld.amount:,} {withheld.currency}), which a person reviews",
+            strong=True,
+        )
+        method = "nothing is credited automatically under the contract's minimum coverage"
     rows.append(Row("Credit amount", f"{credit.amount:,} {credit.currency}", method, strong=True))
     return tuple(rows)
 

@@ -66,7 +66,9 @@ def subjects(contract: Contract) -> list[Subject]:
     return [Subject(link_id, (link_id,)) for link_id in contract.links]
 
 
-def sla_terms(terms: ResolvedTerms) -> Terms:
+def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Terms:
+    """The engine's terms from the contract's, with the ledger's review floor (percent
+    coverage, `ledger.review_coverage_below`)."""
     credit = terms.credit
     rule = credit.incidents
     return Terms(
@@ -86,6 +88,8 @@ def sla_terms(terms: ResolvedTerms) -> Terms:
         maintenance_notice=terms.maintenance_notice,
         budget_warnings=tuple(terms.budget_warnings),
         objectives=objectives(terms),
+        min_coverage_pct=terms.min_coverage,
+        review_coverage_pct=review_below,
     )
 
 
@@ -348,6 +352,7 @@ async def compute_plan(
             start,
             measured_end,
             performance,
+            config.ledger.review_coverage_below,
         )
     return results
 
@@ -368,8 +373,9 @@ def _compute(
     start: datetime,
     measured_end: datetime,
     performance: Mapping[str, Measurements],
+    review_below: Decimal,
 ) -> list[ContractWindow]:
-    sla = sla_terms(terms)
+    sla = sla_terms(terms, review_below)
     out = []
     for subject in subjects(contract):
         members: list[Sequence[Period]] = []

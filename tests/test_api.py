@@ -46,13 +46,22 @@ MISSING_CREDIT = 987654321
 
 def history(now: datetime) -> list[Sample]:
     """The portal kit's standard history, plus two ten-minute outages of acme-fra-1
-    (six and five hours ago) in the hours before it, and a first sample of the links it
-    measures on 1 October, when their monitoring began (globex-bos-2 is never measured:
-    only its running window has a ledger row)."""
+    (six and five hours ago) in the hours before it, acme-fra-1 up all of last week, and
+    a first sample of the links it measures on 1 October, when their monitoring began
+    (globex-bos-2 is never measured: only its running window has a ledger row). So
+    acme-fra-gold's 2026-W46 is fully measured and acme-ber-silver's October is flagged
+    for review (a single sample)."""
     out = standard_history(now)
     began = datetime(2026, 10, 1, tzinfo=UTC)
     for link_id in ("acme-fra-1", "acme-ber-2", "globex-nyc-1"):
         out += samples(link_id, [began], rtt_ms=12.34, loss_pct=0.0)
+    last_week = datetime(2026, 11, 8, 23, 0, tzinfo=UTC)  # 2026-W46 in Berlin
+    out += samples(
+        "acme-fra-1",
+        minutes(last_week, last_week + timedelta(days=7), timedelta(minutes=2)),
+        rtt_ms=12.34,
+        loss_pct=0.0,
+    )
     up = {"rtt_ms": 12.34, "loss_pct": 0.0}
     down = {"loss_pct": 100.0, "error": "no reply (5/5 lost)"}
     h = timedelta(hours=1)
@@ -568,9 +577,9 @@ async def test_only_a_live_token_of_an_enabled_user_gets_in(world: World) -> Non
 # --- the ledger through the API ------------------------------------------------------------
 
 
-async def _closed_acme_row(kit: PortalKit) -> int:
+async def _closed_acme_row(kit: PortalKit, *, flagged: bool = False) -> int:
     rows = await list_rows(kit.db, customer="acme", status="closed")
-    return rows[0].id
+    return next(r.id for r in rows if r.needs_review is flagged)
 
 
 async def test_billing_approves_and_applies_as_itself(world: World) -> None:
@@ -611,6 +620,21 @@ async def test_what_the_ledger_refuses_is_409_and_changes_nothing(world: World) 
     await bill.post(f"/api/v1/credits/{row_id}/approve")
     again = await bill.post(f"/api/v1/credits/{row_id}/approve", 409)
     assert "already approved" in again["error"]["message"]
+
+    # A row flagged for review (measured for a sliver of its window) takes a note.
+    flagged = await _closed_acme_row(kit, flagged=True)
+    unnoted = await bill.post(f"/api/v1/credits/{flagged}/approve", 409)
+    assert "needs review: coverage 0.0067 % is under 90 %" in unnoted["error"]["message"]
+    assert "approve it with a note saying what you checked" in unnoted["error"]["message"]
+    await bill.post(f"/api/v1/credits/{flagged}/approve", 400, json={"note": "  "})
+    noted = await bill.post(
+        f"/api/v1/credits/{flagged}/approve", json={"note": "probe host was unplugged"}
+    )
+    assert (noted["status"], noted["needs_review"], noted["approval_note"]) == (
+        "approved",
+        True,
+        "probe host was unplugged",
+    )
 
 
 async def test_only_billing_and_admin_settle_and_others_see_nothing_there(world: World) -> None:

@@ -40,6 +40,7 @@ from sla.ledger import (
     apply,
     approve,
     audit_log,
+    export_fields,
     list_rows,
     refresh_ledger,
 )
@@ -66,6 +67,15 @@ OUTAGE = (WEEK_START + timedelta(days=2, hours=3), WEEK_START + timedelta(days=2
 GAP = (WEEK_START + timedelta(days=4, hours=10), WEEK_START + timedelta(days=4, hours=12))
 GAP_2 = (WEEK_START + timedelta(days=5, hours=10), WEEK_START + timedelta(days=5, hours=11))
 PASSWORD_HASH = FAST_HASHER.hash("billing-password")
+# The billing export's columns as first released, which positional readers rely on.
+FIRST_EXPORT = [
+    "contract", "customer", "link", "window", "window_start", "window_end", "window_s",
+    "excluded_s", "unknown_s", "down_s", "eligible_s", "coverage_pct", "availability_pct",
+    "target_pct", "met", "budget_s", "budget_used_pct", "incidents", "credit_steps",
+    "credit_pct", "credit_amount", "currency", "status", "budget_remaining_s", "burn_rate",
+    "budget_warning_pct", "objectives_met", "id", "kind", "parent", "amount", "reason",
+    "invoice_ref", "approved_by", "approved_at", "applied_by", "applied_at",
+]  # fmt: skip
 
 
 def _config_text(data_dir: Path | str) -> str:
@@ -212,7 +222,15 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
     _run("credits", "export", *c, "--status", "applied", "--output", str(export_file))
     text = export_file.read_text()
     (line,) = _rows(text)
-    assert text.splitlines()[0].split(",") == [*FIELDS, *LEDGER_FIELDS]
+    header = text.splitlines()[0].split(",")
+    assert header == list(export_fields())
+    # Billing systems read the first release's columns by position: they stay first.
+    assert header[: len(FIRST_EXPORT)] == FIRST_EXPORT
+    assert header[len(FIRST_EXPORT) :] == [
+        "needs_review", "review_reason", "withheld_credit_amount",
+        "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
+    ]  # fmt: skip
+    assert set(header) == {*FIELDS, *LEDGER_FIELDS}
     report_csv = _rows(_run("report", "sla", *c, "--window", WEEK, "--format", "csv"))[0]
     assert {k: line[k] for k in FIELDS} == report_csv  # the same figures, the same formats
     assert line["status"] == "applied"
@@ -229,10 +247,14 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
         "",
     )
     assert line["window_start"] == "2026-09-28T00:00:00+02:00"
+    assert line["timezone"] == "Europe/Berlin"
     for when in ("approved_at", "applied_at"):
         moment = datetime.fromisoformat(line[when])
-        assert moment.utcoffset() == timedelta(hours=1)  # Berlin in November
+        assert moment.utcoffset() == timedelta(hours=1)  # Berlin in winter
         assert started <= moment <= datetime.now(UTC)
+        # The same instant with one offset for every row, whatever the customer's zone.
+        in_utc = datetime.fromisoformat(line[f"{when}_utc"])
+        assert (in_utc, in_utc.utcoffset()) == (moment, timedelta(0))
     settled = asyncio.run(_ledger_table(config, int(row_id)))
 
     # Late data: the link was down during the first gap. The applied row stays as it was;
@@ -591,6 +613,60 @@ async def test_a_manual_adjustment_needs_a_reason_awaits_approval_and_survives_r
     assert (late.credit_amount, late.amount) == (Decimal("37.50"), Decimal("25.00"))
     await approve(database, [late.id], "betty", later)
     assert (await refresh_ledger(database, CONFIG, [WEEK], later)).adjustments == ()
+
+
+async def test_an_adjustment_whose_difference_comes_back_to_zero_is_withdrawn_not_left_to_approve(
+    database: Database,
+) -> None:
+    from collector import upsert_maintenance
+    from linkwatch.domain import MaintenanceWindow
+    from sla.ledger import to_table
+
+    later = CLOSED_AT + timedelta(days=1)
+    await _store(database, _week_samples())
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    (row,) = await approve(database, [(await _window_row(database)).id], "betty", later)
+    await _store(database, _down(GAP))  # late data: down in the first gap
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    (pending,) = [r for r in await list_rows(database, window=WEEK) if r.kind == "adjustment"]
+    assert (pending.status, pending.amount) == ("closed", Decimal("25.00"))
+
+    # Then the customer's announcement of that work, sent a week ahead, is entered: the
+    # down time is excluded, and the credit is what was settled. Nothing is left to
+    # approve, and nothing may look as if it were.
+    announced = MaintenanceWindow("mw-gap", GAP[0], GAP[1], GAP[0] - timedelta(days=7),
+                                  link_ids=("acme-hq",))  # fmt: skip
+    await upsert_maintenance(database, [announced], source="config")
+    result = await refresh_ledger(database, CONFIG, [WEEK], later)
+    assert (result.withdrawn, result.adjustments) == ((pending.id,), ())
+    assert f"1 withdrawn (#{pending.id})" in result.summary()
+    (withdrawn,) = [r for r in await list_rows(database, window=WEEK) if r.kind == "adjustment"]
+    assert (withdrawn.id, withdrawn.status, withdrawn.amount) == (
+        pending.id,
+        "withdrawn",
+        Decimal("0.00"),
+    )
+    assert withdrawn.reason == (
+        "withdrawn: the credit is back to 12.50 EUR, what was already settled (this "
+        "adjustment was +25.00 EUR)"
+    )
+    assert await list_rows(database, status="closed") == []  # nothing awaits approval
+    with pytest.raises(LedgerError, match=r"is withdrawn \(.*\); there is nothing to approve"):
+        await approve(database, [withdrawn.id], "betty", later)
+    (entry,) = [a for a in await audit_log(database, [pending.id]) if a.action == "withdrawn"]
+    assert (entry.actor, entry.from_status, entry.to_status) == ("system", "closed", "withdrawn")
+    assert f"{withdrawn.id}  adj. of #{row.id}" in to_table([withdrawn]).replace("   ", "  ")
+    # Refreshing again changes nothing; a later change of the credit is a new adjustment.
+    assert (await refresh_ledger(database, CONFIG, [WEEK], later)).withdrawn == ()
+    await _store(database, _down(GAP_2))
+    result = await refresh_ledger(database, CONFIG, [WEEK], later)
+    (fresh,) = result.adjustments
+    assert fresh != withdrawn.id
+    assert [r.status for r in await list_rows(database, window=WEEK)] == [
+        "approved",
+        "withdrawn",
+        "closed",
+    ]
 
 
 # --- rows for the past ------------------------------------------------------------------

@@ -115,6 +115,9 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "burn_rate": "2.40",
         "budget_warning_pct": 100,
         "objectives_met": True,  # RTT 4.2 ms and no loss on the available samples
+        "needs_review": False,  # measured all week
+        "review_reason": None,
+        "withheld_credit_amount": None,
     }
 
 

@@ -564,7 +564,14 @@ def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
         if now < row.window_end:
             return "Being measured: the figures change until the window ends"
         return f"Provisional: late data may still arrive until {local_time(row.closes_at, tz)}"
+    if row.status == "withdrawn":
+        return "Withdrawn: later data left the credit as it was"
     if row.status == "closed":
+        if row.needs_review:
+            return (
+                f"Under review: this window was measured for {decimal_text(row.coverage_pct)}"
+                f"{NBSP}% of its time, so billing checks it before the credit is final"
+            )
         if row.kind == "window" and row.amount == 0:
             return "Final: no credit due"
         return "Final: awaiting approval"
