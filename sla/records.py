@@ -14,10 +14,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
-from sla.compute import WindowResult, seconds, truncate_pct
+from sla.compute import WindowResult, seconds, truncate, truncate_pct
 from sla.report import ContractWindow
 
 FIELDS = (
@@ -64,7 +63,7 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "currency": r.credit.currency,
         "status": status or window_status(item, now),
         "budget_remaining_s": seconds(r.budget_remaining_us),
-        "burn_rate": None if r.burn_rate is None else f"{_two_places(r.burn_rate):f}",
+        "burn_rate": None if r.burn_rate is None else f"{truncate(r.burn_rate, 2):f}",
         "budget_warning_pct": max(r.warnings) if r.warnings else None,
         "objectives_met": _all_met([o.met for o in r.objectives]),
         "needs_review": r.review is not None,
@@ -73,10 +72,6 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
             None if r.review is None or r.review.withheld is None else str(r.review.withheld.amount)
         ),
     }
-
-
-def _two_places(value: Fraction) -> Decimal:
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.01"))
 
 
 def review_reason(result: WindowResult) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,13 +113,30 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "currency": "EUR",
         "status": "closed",
         "budget_remaining_s": -4194,
-        "burn_rate": "2.40",
+        "burn_rate": "2.39",  # 2.3952…, truncated like every figure, never rounded up
         "budget_warning_pct": 100,
         "objectives_met": True,  # RTT 4.2 ms and no loss on the available samples
         "needs_review": False,  # measured all week
         "review_reason": None,
         "withheld_credit_amount": None,
     }
+
+
+def test_the_report_and_the_monthly_report_truncate_the_burn_rate_alike(loaded: Path) -> None:
+    # 239.5209 % of the budget over the whole week: a burn rate of 2.3952…, shown as
+    # 2.39 by both (the monthly report marks the digits it cut), never 2.40.
+    (record,) = json.loads(
+        linkwatch(
+            "report", "sla", "--config", str(loaded), "--window", "2026-W47", "--format", "json"
+        ).stdout
+    )
+    monthly = linkwatch(
+        "report", "monthly", "--config", str(loaded), "--customer", "acme", "--month", "2026-11"
+    )
+    assert monthly.returncode == 0, monthly.stderr
+    shown = re.findall(r"<th[^>]*>Burn rate</th>\s*<td[^>]*>([^<]+)</td>", monthly.stdout)
+    assert record["burn_rate"] == "2.39"
+    assert "2.39…" in shown
 
 
 def test_a_window_uses_the_contract_version_in_force_at_its_start(loaded: Path) -> None:
