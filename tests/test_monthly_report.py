@@ -10,6 +10,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from collector import Database
+from linkwatch.domain import Sample
 from sla.compute import Objective, ObjectiveResult, truncate_pct
 from sla.monthly import ObjectiveView, _budget_rows, _objectives
 from tests.browser_kit import CHROMIUM, LAUNCH_ARGS
@@ -357,3 +360,53 @@ def test_chromium_prints_it_to_a_pdf(report: str, tmp_path: Path) -> None:
     # The summary, then each contract from a new page: at least three A4 pages.
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", data))
     assert pages >= 3, f"{pages} pages"
+
+
+# --- the list of reports ---------------------------------------------------------------------
+
+
+async def test_reports_are_listed_from_monitoring_and_complete_only_once_the_ledger_closed(
+    database: Database,
+) -> None:
+    from sla.backfill import Backfill
+    from tests.portal_kit import NOW, minutes, running_portal, samples
+    from tests.test_portal_noc import CONFIG, STEP
+
+    began = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)  # monitoring of Acme began mid-October
+
+    def history(now: datetime) -> list[Sample]:
+        times = minutes(began, now, STEP)
+        return samples("acme-fra-1", times, rtt_ms=4.0) + samples("acme-ber-2", times, rtt_ms=4.0)
+
+    async with running_portal(database, CONFIG, history=history) as kit:
+        await kit.sign_in("alice")
+
+        def listing(html: str) -> list[str]:
+            found = re.findall(r"<strong>([A-Za-z]+ 2026)</strong><span class=\"muted\">([^<]+)",
+                               html)  # fmt: skip
+            return [f"{name}: {state.split(' · ')[1]}" for name, state in found]
+
+        # Nothing computed yet: October's windows have no closed rows, so no month is
+        # complete, and nothing before October is offered at all.
+        assert listing(await kit.page("/reports")) == [
+            "November 2026: in progress: provisional figures",
+            "October 2026: provisional: late data may still change it",
+        ]
+        october = await kit.page("/reports/monthly?month=2026-10")
+        assert 'class="chip chip-provisional">provisional</span>' in october.split("</header>")[0]
+
+        # Once the ledger has every window's row, closed past its grace, October is
+        # complete, and its report says final: the list and the report agree.
+        assert await Backfill(kit.db, kit.config).run(NOW) > 0
+        assert listing(await kit.page("/reports")) == [
+            "November 2026: in progress: provisional figures",
+            "October 2026: complete",
+        ]
+        october = await kit.page("/reports/monthly?month=2026-10")
+        assert 'class="chip chip-final">final</span>' in october.split("</header>")[0]
+        assert "2026-W42 was not measured: monitoring of acme-fra-gold began after it ended" in (
+            unescape(october)
+        )
+        response = await kit.client.get("/reports/monthly?month=2026-09")
+        assert response.status == 200  # asked for directly, September says what it lacks
+        assert "nothing measured" in await response.text()

@@ -36,7 +36,7 @@ from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, HttpProbe, L
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts
 from portal.auth import Viewer
-from portal.figures import windows
+from portal.figures import from_ledger, windows
 from portal.formatting import NBSP, elapsed, local_time, milliseconds
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
 from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
@@ -1060,7 +1060,8 @@ async def ledger_of(
             )
             return [row_from_db(row) for row in await cur.fetchall()]
 
-    return await cached(app, ("link-ledger", link.id), load)
+    # Running windows' rows move once per evaluation period: held no longer than that.
+    return await from_ledger(app, ("link-ledger", link.id), load)
 
 
 # --- the page ------------------------------------------------------------------------------------
