@@ -61,17 +61,20 @@ class Backfill:
         if self._began is None:
             await self._start(now)
             return not self.done
+        # The state moves on only once a step's work is done: a step that fails (the
+        # database away) is tried again by the next call, not skipped.
         if not self._missing:
             if not self._labels:
                 self._finish()
                 return False
-            self._label = self._labels.pop(0)
-            self._missing = await self._lacking(self._label, now)
+            lacking = await self._lacking(self._labels[0], now)
+            self._label, self._missing = self._labels.pop(0), lacking
             return True
-        chunk, self._missing = self._missing[: self._slice], self._missing[self._slice :]
+        chunk = self._missing[: self._slice]
         refreshed = await refresh_ledger(
             self._db, self.config, [self._label], now, contract_ids=chunk
         )
+        self._missing = self._missing[len(chunk) :]
         self.created += refreshed.created
         return True
 

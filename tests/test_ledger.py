@@ -703,6 +703,40 @@ async def test_history_gets_a_row_for_every_window_since_monitoring_began_resuma
     assert [a.action for a in await audit_log(database)] == ["created"] * len(expected)
 
 
+class _Flaky:
+    """The real database, away for some calls: as when it restarts mid-backfill."""
+
+    def __init__(self, db: Database, away: set[int]) -> None:
+        self.db, self.away, self.calls = db, away, 0
+
+    def connection(self) -> Any:
+        self.calls += 1
+        if self.calls in self.away:
+            raise DatabaseError("database away")
+        return self.db.connection()
+
+
+async def test_a_backfill_step_that_fails_is_done_again_not_skipped(database: Database) -> None:
+    from sla.backfill import Backfill
+
+    first = datetime(2026, 8, 5, 12, 0, tzinfo=UTC)
+    now = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)
+    await _store(database, [Sample("acme-hq", "icmp", m, Outcome.UP) for m in
+                            _minutes(first, now)][::30])  # fmt: skip
+    flaky = _Flaky(database, away=set(range(3, 60, 4)))
+    backfill = Backfill(flaky, CONFIG)  # type: ignore[arg-type]
+    failures = 0
+    while True:
+        try:
+            if not await backfill.step(now):
+                break
+        except DatabaseError:
+            failures += 1  # the daemon logs it and calls again a period later
+    assert failures > 5
+    labels = [r.window_label for r in await list_rows(database)]
+    assert labels == [f"2026-W{week}" for week in range(32, 42)]
+
+
 # --- how far behind the ledger may be --------------------------------------------------------
 
 
