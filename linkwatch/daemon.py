@@ -45,7 +45,7 @@ from notify import Dispatcher, Evaluator
 from portal import PortalSettings, create_app, reload_config
 from probes import ProbeContext, Scheduler, detect_context, unsupported_probes
 from sla.backfill import Backfill
-from sla.ledger import grace_labels, refresh_ledger, refresh_running
+from sla.ledger import grace_labels, refresh_in_slices, refresh_running, warn_of_orphans
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +389,8 @@ async def _ledger(
             await refresh_running(db, config, now)
             if loop.time() >= next_grace:
                 next_grace = loop.time() + HOUSEKEEPING_EVERY.total_seconds()
-                await refresh_ledger(db, config, await grace_labels(db, now), now)
+                await refresh_in_slices(db, config, await grace_labels(db, now), now)
+                await warn_of_orphans(db, config)
             while loop.time() < next_at and not stop.is_set():
                 if not await backfill.step(datetime.now(UTC)):
                     break

@@ -449,13 +449,45 @@ async def refresh_running(
     """Bring every contract's running windows up to `now`, and close the rows whose
     grace has passed: what the daemon does once per `notifications.evaluate_every`, so
     that running figures are never more than that behind the data."""
-    labels = running_labels(config, now)
+    return await refresh_in_slices(
+        db, config, running_labels(config, now), now, slice_contracts=slice_contracts
+    )
+
+
+async def refresh_in_slices(
+    db: Database,
+    config: Config,
+    labels: Sequence[str],
+    now: datetime,
+    *,
+    slice_contracts: int = REFRESH_SLICE,
+) -> LedgerRefresh:
+    """`refresh_ledger` of `labels` for every contract, a slice of contracts per
+    transaction (each slice all or nothing)."""
     ids = [c.id for c in config.contracts]
     total = LedgerRefresh((), 0, 0, 0, 0, (), 0)
     for offset in range(0, len(ids), slice_contracts):
         chunk = ids[offset : offset + slice_contracts]
         total += await refresh_ledger(db, config, labels, now, contract_ids=chunk)
     return total
+
+
+async def warn_of_orphans(db: Database, config: Config) -> int:
+    """Log (and count) the contracts and links with open rows that the config no longer
+    has: nothing recomputes those rows, so a person should look."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("ledger_open_subjects"))
+        pairs: list[tuple[str, str]] = await cur.fetchall()
+    configured = {(c.id, s.id) for c in config.contracts for s in subjects(c)}
+    orphaned = [pair for pair in pairs if pair not in configured]
+    if orphaned:
+        log.warning(
+            "ledger has open rows of contracts or links no longer configured count=%d first=%s",
+            len(orphaned),
+            "/".join(orphaned[0]),
+        )
+    return len(orphaned)
 
 
 async def grace_labels(db: Database, now: datetime) -> list[str]:

@@ -703,6 +703,22 @@ async def test_history_gets_a_row_for_every_window_since_monitoring_began_resuma
     assert [a.action for a in await audit_log(database)] == ["created"] * len(expected)
 
 
+async def test_open_rows_of_a_contract_no_longer_configured_are_reported(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sla.ledger import warn_of_orphans
+
+    await _store(database, _week_samples()[: 3 * 24 * 60])
+    await refresh_ledger(database, CONFIG, [WEEK], WEEK_START + timedelta(days=3))  # open
+    assert await warn_of_orphans(database, CONFIG) == 0
+    renamed = parse_config(_config_text("/nonexistent").replace("acme-gold", "acme-gold-2"))
+    assert await warn_of_orphans(database, renamed) == 1
+    assert (
+        "open rows of contracts or links no longer configured count=1 first=acme-gold/acme-hq"
+        in (caplog.text)
+    )
+
+
 class _Flaky:
     """The real database, away for some calls: as when it restarts mid-backfill."""
 
