@@ -268,22 +268,36 @@ async def _stored_data(config: Config, *, samples: bool = False) -> Database:
     return db
 
 
+@dataclass(frozen=True, slots=True)
+class SlaReport:
+    records: list[dict[str, Any]]
+    notes: list[str]  # contracts left out of the window, and why
+
+
 async def sla_report(
     config: Config, label: str, now: datetime, customer: str | None = None
-) -> list[dict[str, Any]]:
+) -> SlaReport:
     from sla.ledger import window_statuses
     from sla.records import record
-    from sla.report import contract_windows
+    from sla.report import compute_plan, monitoring_began, plan_windows
 
     _check_window(label)
     _check_customer(config, customer)
+    # A window that has not begun is refused whatever is stored.
+    plan_windows(config, label, now, customer_id=customer).check()
     async with await _stored_data(config, samples=True) as db:
-        results = await contract_windows(db, config, label, now, customer_id=customer)
+        links = [i for c in config.contracts if customer in (None, c.customer) for i in c.links]
+        began = await monitoring_began(db, links)
+        # The windows the ledger has rows for: begun, and measured at all.
+        plan = plan_windows(config, label, now, customer_id=customer, monitored_from=began)
+        plan.check()
+        results = await compute_plan(db, config, plan, now)
         # Where billing has a ledger row, its status (approved, applied) is the truth.
         statuses = await window_statuses(db, label)
-    return [
+    records = [
         record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
     ]
+    return SlaReport(records, plan.notes())
 
 
 def _check_window(label: str | None) -> None:
@@ -295,6 +309,14 @@ def _check_window(label: str | None) -> None:
         parse_window(label, UTC_ZONE)
     except ValueError as exc:
         raise BadArgument(f"--window {exc}") from None
+
+
+def _check_begun(config: Config, label: str | None, now: datetime, customer: str | None) -> None:
+    """A window asked for by label must have begun for some contract in scope."""
+    from sla.report import plan_windows
+
+    if label is not None:
+        plan_windows(config, label, now, customer_id=customer, any_kind=True).check()
 
 
 def _check_customer(config: Config, customer: str | None) -> None:
@@ -330,18 +352,19 @@ async def credits_list(
 
     _check_window(window)
     _check_customer(config, customer)
+    _check_begun(config, window, datetime.now(UTC), customer)
     async with await _stored_data(config) as db:
         return await list_rows(db, window=window, customer=customer, status=status)
 
 
 async def credits_approve(
-    config: Config, ids: Sequence[int], user: str, now: datetime
+    config: Config, ids: Sequence[int], user: str, now: datetime, note: str | None = None
 ) -> list[LedgerRow]:
     from sla.ledger import approve
 
     async with await _stored_data(config) as db:
         await _check_billing_user(config, db, user)
-        return await approve(db, ids, user, now)
+        return await approve(db, ids, user, now, note)
 
 
 async def credits_apply(
@@ -361,6 +384,7 @@ async def credits_export(
     from sla.ledger import list_rows
 
     _check_window(window)
+    _check_begun(config, window, datetime.now(UTC), None)
     async with await _stored_data(config) as db:
         return await list_rows(db, window=window, status=status)
 
@@ -370,6 +394,7 @@ async def credits_refresh(config: Config, window: str | None, now: datetime) -> 
     from sla.ledger import history_range, refresh_ledger
 
     _check_window(window)
+    _check_begun(config, window, now, None)
     async with await _stored_data(config) as db:
         if window is not None:
             return await refresh_ledger(db, config, [window], now, actor="system")
@@ -414,16 +439,13 @@ async def rebuild(config: Config, start: datetime, end: datetime) -> list[str]:
 
 async def monthly_sla_report(config: Config, customer: str, month: str, now: datetime) -> str:
     """The customer's printable SLA report for `month` (2026-11), as HTML."""
-    from sla.monthly import monthly_report
-    from sla.windows import parse_window
+    from sla.monthly import check_month, monthly_report
 
     _check_customer(config, customer)
     try:
-        window = parse_window(month, UTC_ZONE)
+        check_month(config.customer(customer), month, now)  # or WindowNotBegun
     except ValueError as exc:
         raise BadArgument(f"--month {exc}") from None
-    if window.kind != "month":
-        raise BadArgument(f"--month {month!r} is not a month; use e.g. 2026-11")
     async with await _stored_data(config, samples=True) as db:
         return await monthly_report(db, config, customer, month, now)
 

@@ -284,7 +284,7 @@ def _credits_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     list_.add_argument("--config", "-c", required=True, type=Path)
     list_.add_argument("--window", help=window_help)
     list_.add_argument("--customer", help="only this customer's rows")
-    list_.add_argument("--status", choices=["open", "closed", "approved", "applied"])
+    list_.add_argument("--status", choices=["open", "closed", "approved", "applied", "withdrawn"])
     list_.set_defaults(command=_credits_list)
 
     refresh = sub.add_parser(
@@ -302,6 +302,9 @@ def _credits_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--id", dest="ids", type=int, action="append", required=True, help="a row id; repeatable"
     )
     approve.add_argument("--user", required=True, help="the billing user who approves")
+    approve.add_argument(
+        "--note", help="what you checked; required for rows flagged for review (low coverage)"
+    )
     approve.set_defaults(command=_credits_approve)
 
     apply = sub.add_parser(
@@ -350,7 +353,7 @@ def _credits_approve(args: argparse.Namespace) -> int:
     from linkwatch.admin import credits_approve
 
     config = load_config(args.config)
-    rows = asyncio.run(credits_approve(config, args.ids, args.user, datetime.now(UTC)))
+    rows = asyncio.run(credits_approve(config, args.ids, args.user, datetime.now(UTC), args.note))
     for row in rows:
         print(f"approved {row.describe()}: {row.amount:f} {row.currency}")
     return EXIT_OK
@@ -533,9 +536,11 @@ def _report_sla(args: argparse.Namespace) -> int:
     from sla.records import to_csv, to_json, to_table
 
     config = load_config(args.config)
-    records = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
+    report = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
+    for note in report.notes:
+        print(f"linkwatch: note: {note}", file=sys.stderr)
     render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
-    print(render(records))
+    print(render(report.records))
     return EXIT_OK
 
 

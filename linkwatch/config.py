@@ -757,6 +757,14 @@ class Link(_Strict):
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 
 
+class LedgerConfig(_Strict):
+    """What the credit ledger asks a person to look at before a credit is approved."""
+
+    # Windows measured for less of their time than this (percent) are flagged for review,
+    # and approving one takes a note; 0 flags none.
+    review_coverage_below: Percent = Decimal("90")
+
+
 class CreditBand(_Strict):
     """Availability below `below` percent earns `credit` percent of the fee."""
 
@@ -819,6 +827,8 @@ class Terms(_Strict):
     latency: LatencyObjective | None = None
     loss: LossObjective | None = None
     breach_notice: Template | None = None  # the customer's message when a window is missed
+    # Coverage (percent) under which a window gets no automatic credit: a person reviews it.
+    min_coverage: Percent | None = None
 
 
 class ResolvedTerms(_Strict):
@@ -837,6 +847,7 @@ class ResolvedTerms(_Strict):
     latency: LatencyObjective | None = None
     loss: LossObjective | None = None
     breach_notice: str | None = None
+    min_coverage: Decimal | None = None
 
 
 class Plan(Terms):
@@ -945,6 +956,7 @@ class Config(_Strict):
     probing: ProbingConfig = ProbingConfig()
     portal: PortalConfig = PortalConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    ledger: LedgerConfig = LedgerConfig()
     customers: list[Customer] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     plans: list[Plan] = Field(default_factory=list)

@@ -45,7 +45,8 @@ from linkwatch.formatting import count_of
 from notify import Dispatcher, Evaluator
 from portal import PortalSettings, create_app, reload_config, secret_key
 from probes import ProbeContext, Scheduler, detect_context, unsupported_probes
-from sla.ledger import recent_range, refresh_ledger
+from sla.backfill import Backfill
+from sla.ledger import grace_labels, refresh_in_slices, refresh_running, warn_of_orphans
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +191,11 @@ async def serve(
                     group.create_task(reloading, name="config-reload")
                 if collecting is not None:
                     group.create_task(_collect(config, collecting, stop), name="collector")
-                    group.create_task(_catch_up(collecting.deriver), name="state-catch-up")
+                    states_ready = asyncio.Event()
+                    catching_up = _catch_up(collecting.deriver, states_ready)
+                    group.create_task(catching_up, name="state-catch-up")
                     group.create_task(_housekeeping(running, db, stop), name="housekeeping")
+                    group.create_task(_ledger(running, db, stop, states_ready), name="ledger")
                     group.create_task(
                         collecting.dispatcher.run(stop), name="notification-dispatcher"
                     )
@@ -333,7 +337,7 @@ async def _stored(db: Database, deriver: StateDeriver, batch: Sequence[Sample]) 
     await refresh_after_write(db, batch)
 
 
-async def _catch_up(deriver: StateDeriver) -> None:
+async def _catch_up(deriver: StateDeriver, done: asyncio.Event) -> None:
     """Derive states for samples stored while no deriver ran (imports, an earlier
     version, a crash between commit and derivation); safe alongside live batches."""
     try:
@@ -341,13 +345,14 @@ async def _catch_up(deriver: StateDeriver) -> None:
     except DatabaseError as exc:
         log.warning("state catch-up skipped, database unavailable cause=%s", exc)
         return
+    finally:
+        done.set()
     if derived:
         log.info("state catch-up done probes=%d", derived)
 
 
 async def _housekeeping(running: _Running, db: Database, stop: asyncio.Event) -> None:
-    """Roll up finished buckets and apply retention at start-up and then periodically;
-    keep the credit ledger's recent rows current and close them once their grace ends."""
+    """Roll up finished buckets and apply retention at start-up and then periodically."""
     while not stop.is_set():
         config = running.config
         settings = storage_settings(config)
@@ -355,14 +360,55 @@ async def _housekeeping(running: _Running, db: Database, stop: asyncio.Event) ->
             await run_housekeeping(db, settings, datetime.now(UTC))  # it logs its summary
         except DatabaseError as exc:
             log.warning("housekeeping skipped, database unavailable cause=%s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY.total_seconds())
+
+
+async def _ledger(
+    running: _Running, db: Database, stop: asyncio.Event, states_ready: asyncio.Event
+) -> None:
+    """Keep the credit ledger current: every contract's running windows once per
+    notifications.evaluate_every (what budgets are evaluated at, so the NOC's budget
+    figures never lag the budget messages by more), windows still in their grace every
+    HOUSEKEEPING_EVERY (only late data changes them), rows closed once their grace is
+    over, and in the time left between, the rows of past windows that have none. It
+    starts once the state catch-up is done: rows are computed from the states. Each pass
+    takes the config as it is then: a reload's contracts are in the next one."""
+    await _until(states_ready, stop)
+    loop = asyncio.get_running_loop()
+    backfill = Backfill(db, running.config)
+    next_at = next_grace = loop.time()
+    while not stop.is_set():
+        config = running.config
+        if backfill.config is not config:
+            # The ledger says what is missing: the new config's backfill resumes there.
+            backfill = Backfill(db, config)
+        next_at += config.notifications.evaluate_every.total_seconds()
         now = datetime.now(UTC)
         try:
             # Logs closings and adjustments itself.
-            await refresh_ledger(db, config, recent_range(config, now), now)
+            await refresh_running(db, config, now)
+            if loop.time() >= next_grace:
+                next_grace = loop.time() + HOUSEKEEPING_EVERY.total_seconds()
+                await refresh_in_slices(db, config, await grace_labels(db, now), now)
+                await warn_of_orphans(db, config)
+            while loop.time() < next_at and not stop.is_set():
+                if not await backfill.step(datetime.now(UTC)):
+                    break
         except DatabaseError as exc:
             log.warning("ledger refresh skipped, database unavailable cause=%s", exc)
+        # A pass longer than the period starts the next at once, then keeps the cadence.
+        next_at = max(next_at, loop.time())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY.total_seconds())
+            await asyncio.wait_for(stop.wait(), next_at - loop.time())
+
+
+async def _until(event: asyncio.Event, stop: asyncio.Event) -> None:
+    """Wait for `event`, or for the stop of the process, whichever comes first."""
+    waiters = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())}
+    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
 
 
 async def _reloader(

@@ -57,10 +57,26 @@ from portal.pages.links import active_maintenance, covering, link_states
 from portal.queries import query
 from portal.scope import can
 from sla.compute import seconds
-from sla.ledger import STATUSES, LedgerError, LedgerRow, apply, approve, list_rows
+from sla.ledger import (
+    MAX_NOTE_CHARS,
+    STATUSES,
+    LedgerError,
+    LedgerRow,
+    apply,
+    approve,
+    list_rows,
+)
 from sla.ledger import window_statuses as ledger_statuses
 from sla.records import record
-from sla.report import ContractWindow, concerns, contract_windows
+from sla.report import (
+    ContractWindow,
+    WindowPlan,
+    WindowUnavailable,
+    compute_plan,
+    concerns,
+    monitoring_began,
+    plan_windows,
+)
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1"
@@ -500,23 +516,52 @@ async def _contract_windows(
     contract_ids: tuple[str, ...] | None = None,
     customer: str | None = None,
     any_kind: bool = False,
-) -> list[ContractWindow]:
-    """SLA results through the shared cache, keyed by what is computed, not who asks."""
+    monitored: bool = False,
+) -> tuple[WindowPlan, list[ContractWindow]]:
+    """SLA results through the shared cache, keyed by what is computed, not who asks,
+    with the plan that says which contracts were left out and why. `monitored` leaves
+    out windows that ended before a contract's links were first measured, as the ledger
+    and `linkwatch report sla` do."""
 
-    async def load() -> list[ContractWindow]:
+    async def load() -> tuple[WindowPlan, list[ContractWindow]]:
+        config, db = app[LIVE].config, app[DATABASE]
         async with _deadline(app):
-            return await contract_windows(
-                app[DATABASE],
-                app[LIVE].config,
+            began = None
+            if monitored:
+                chosen = [
+                    c
+                    for c in config.contracts
+                    if customer in (None, c.customer)
+                    and (contract_ids is None or c.id in contract_ids)
+                ]
+                links = list(dict.fromkeys(i for c in chosen for i in c.links))
+                began = await monitoring_began(db, links)
+            plan = plan_windows(
+                config,
                 label,
                 now,
                 customer_id=customer,
                 contract_ids=contract_ids,
                 any_kind=any_kind,
+                monitored_from=began,
             )
+            return plan, await compute_plan(db, config, plan, now)
 
-    key = ("api-windows", label, contract_ids, customer, any_kind)
+    key = ("api-windows", label, contract_ids, customer, any_kind, monitored)
     return await app[CACHE].get(key, load)
+
+
+def _unavailable(label: str, plans: Sequence[WindowPlan]) -> PortalError | None:
+    """The 400 for a window with nothing to report for anyone asked about, saying why
+    (as the monthly report page and `linkwatch report sla` do); None when there is."""
+    if any(plan.todo for plan in plans):
+        return None
+    for plan in plans:
+        try:
+            plan.check()
+        except WindowUnavailable as exc:
+            return bad_request(f"window={label!r} {exc.reason}")
+    return None
 
 
 @endpoint(
@@ -548,7 +593,9 @@ async def link_availability(request: web.Request, user: Account) -> Body:
             found += await figures.windows(app, members, kind, now)
     elif contracts:
         ids = tuple(sorted(c.id for c in contracts))
-        found = await _contract_windows(app, label, now, contract_ids=ids, any_kind=True)
+        plan, found = await _contract_windows(app, label, now, contract_ids=ids, any_kind=True)
+        if (problem := _unavailable(label, [plan])) is not None:
+            raise problem
     order = {contract.id: i for i, contract in enumerate(contracts)}
     found = sorted(
         (item for item in found if link.id in item.subject.link_ids),
@@ -743,10 +790,13 @@ async def sla_report(request: web.Request, user: Account) -> Body:
     app = request.app
     now = app[CLOCK]()
     found: list[ContractWindow] = []
-    if scope is None:
-        found = await _contract_windows(app, label, now)
-    for customer in sorted(scope or ()):
-        found += await _contract_windows(app, label, now, customer=customer)
+    plans: list[WindowPlan] = []
+    for customer in [None] if scope is None else sorted(scope):
+        plan, results = await _contract_windows(app, label, now, customer=customer, monitored=True)
+        plans.append(plan)
+        found += results
+    if (problem := _unavailable(label, plans)) is not None:
+        raise problem
     async with _deadline(app):
         statuses = await ledger_statuses(app[DATABASE], label) if found else {}
     records = sorted(
@@ -863,18 +913,33 @@ SETTLE_ERRORS = (400, 404, 409, 413, 415, *DATA)
     "approveCredit",
     "Approve a closed ledger row",
     description="closed -> approved, by the token's user. For billing and admin; others "
-    "get 404. A row that is not closed is a 409 and nothing changes. The body, if any, is "
-    "an empty JSON object.",
+    "get 404. A row that is not closed, or one flagged for review (`needs_review`) "
+    "approved without a note, is a 409 and nothing changes. The body, if any, is a JSON "
+    "object with the approver's `note`.",
     response=ref("Credit"),
     params=(CREDIT_ID,),
     errors=SETTLE_ERRORS,
-    body={"type": "object", "additionalProperties": False, "properties": {}},
+    body={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "note": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_NOTE_CHARS,
+                "description": "What the approver checked; required for a row flagged for "
+                "review, kept on the row and in its audit trail.",
+            }
+        },
+    },
 )
 async def approve_credit(request: web.Request, user: Account) -> Body:
     row = await _settleable(request, user)
-    await json_object(request, fields=())
+    body = await json_object(request, fields=("note",))
+    note = text_field(body, "note", most=MAX_NOTE_CHARS) if "note" in body else None
     app = request.app
-    return await _settled(request, approve(app[DATABASE], [row.id], user.name, app[CLOCK]()))
+    step = approve(app[DATABASE], [row.id], user.name, app[CLOCK](), note)
+    return await _settled(request, step)
 
 
 @endpoint(

@@ -119,6 +119,17 @@ SLA_FIELDS: dict[str, JsonSchema] = {
     "burn_rate": nullable(DECIMAL),
     "budget_warning_pct": nullable(INTEGER),
     "objectives_met": nullable(BOOLEAN),
+    "needs_review": {
+        **BOOLEAN,
+        "description": "Whether a person must look before the credit is approved: coverage "
+        "is under the review floor or under the contract's min_coverage.",
+    },
+    "review_reason": nullable(STRING),
+    "withheld_credit_amount": {
+        **nullable(DECIMAL),
+        "description": "Under the contract's min_coverage: the credit its rules give, not "
+        "credited automatically (credit_amount is 0 until a person decides).",
+    },
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -128,6 +139,9 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "burn_rate": nullable(DECIMAL),
     "budget_warning_pct": nullable(INTEGER),
     "objectives_met": nullable(BOOLEAN),
+    "needs_review": BOOLEAN,
+    "review_reason": nullable(STRING),
+    "withheld_credit_amount": nullable(DECIMAL),
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
@@ -144,6 +158,10 @@ LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "approved_at": nullable(TIME),
     "applied_by": nullable(STRING),
     "applied_at": nullable(TIME),
+    "approval_note": nullable(STRING),
+    "approved_at_utc": nullable(TIME),
+    "applied_at_utc": nullable(TIME),
+    "timezone": {"type": "string", "description": "The customer's zone, of the local times."},
 }
 
 

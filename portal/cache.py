@@ -36,17 +36,24 @@ class Cache:
         self._generation = 0  # counts `clear()`s: a read begun before one is not kept
 
     async def get(
-        self, key: Hashable, load: Callable[[], Awaitable[T]], *, ttl_s: float | None = None
+        self,
+        key: Hashable,
+        load: Callable[[], Awaitable[T]],
+        *,
+        ttl_s: float | None = None,
+        stale_s: float | None = None,
     ) -> T:
-        """The value under `key`, from `load()` when missing or older than the ttl."""
+        """The value under `key`, from `load()` when missing or older than the ttl; a
+        value older than ttl + `stale_s` (default: the cache's) is never answered."""
         ttl = self._ttl_s if ttl_s is None else ttl_s
+        stale = self._stale_s if stale_s is None else stale_s
         if ttl <= 0:
             return await load()
         while True:
             found = self._values.get(key)
             if found is not None:
                 age = time.monotonic() - found[0]
-                if age < ttl + self._stale_s:
+                if age < ttl + stale:
                     if age >= ttl and key not in self._loading:
                         self._refresh(key, load)
                     self._values.move_to_end(key)

@@ -8,8 +8,9 @@ chooses which windows to ask for and formats the answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -17,6 +18,29 @@ from linkwatch.config import Contract
 from portal.keys import CACHE, DATABASE, LIVE, SETTINGS
 from sla.report import ContractWindow, contract_windows
 from sla.windows import WindowKind, window_containing
+
+T = TypeVar("T")
+
+
+def ledger_freshness(app: web.Application) -> tuple[float, float]:
+    """(ttl, stale) in seconds for anything read from the ledger: the daemon brings the
+    running windows' rows up to date once per `notifications.evaluate_every`, and the
+    cache must not add more than that period again on top (ttl + stale <= the period)."""
+    period = app[LIVE].config.notifications.evaluate_every.total_seconds()
+    ttl = min(app[SETTINGS].cache_ttl.total_seconds(), period)
+    return ttl, max(period - ttl, 0.0)
+
+
+async def from_ledger(app: web.Application, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    """`load()` (a ledger read) through the page cache, fresh within `ledger_freshness`
+    and bounded by the data timeout."""
+
+    async def bounded() -> T:
+        async with asyncio.timeout(app[SETTINGS].data_timeout.total_seconds()):
+            return await load()
+
+    ttl, stale = ledger_freshness(app)
+    return await app[CACHE].get(key, bounded, ttl_s=ttl, stale_s=stale)
 
 
 async def windows(

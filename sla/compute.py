@@ -57,6 +57,8 @@ class Terms:
     maintenance_notice: timedelta = timedelta(hours=72)
     budget_warnings: tuple[int, ...] = (50, 80, 100)  # percent of the budget used
     objectives: tuple[Objective, ...] = ()
+    min_coverage_pct: Decimal | None = None  # under it: no automatic credit, a review
+    review_coverage_pct: Decimal = Decimal("0")  # under it: a review (ledger's floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,18 @@ class Credit:
 
 
 @dataclass(frozen=True, slots=True)
+class Review:
+    """Why a person must look at a window's credit before it is approved: its coverage
+    (known time / measured time) is under a limit, so the figures rest on little data."""
+
+    rule: Literal["min_coverage", "review_coverage_below"]
+    limit_pct: Decimal
+    # Under the contract's min_coverage: the credit its rules give, which is not credited
+    # automatically (the window's credit is zero until a person decides).
+    withheld: Credit | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WindowResult:
     window: Window
     measured_until: datetime  # window end, or `now` for a running window
@@ -145,6 +159,7 @@ class WindowResult:
     maintenance: tuple[MaintenanceDecision, ...] = field(default=())
     objectives: tuple[ObjectiveResult, ...] = field(default=())
     warnings: tuple[int, ...] = field(default=())  # budget warning levels reached, percent
+    review: Review | None = None
 
     @property
     def incidents(self) -> int:
@@ -164,12 +179,17 @@ class WindowResult:
         return self.budget_used / Fraction(self.measured_us, self.window_us)
 
 
+def truncate(value: Fraction, places: int) -> Decimal:
+    """`value` truncated (never rounded up) to `places` decimals: how every figure is
+    shown (DESIGN.md), so that no display claims more than was measured."""
+    return Decimal(math.floor(value * 10**places)).scaleb(-places)
+
+
 def truncate_pct(ratio: Fraction | None, places: int = 4) -> Decimal | None:
     """A ratio as a percentage truncated (never rounded up) to `places` decimals."""
     if ratio is None:
         return None
-    scaled = math.floor(ratio * 100 * 10**places)
-    return Decimal(scaled).scaleb(-places)
+    return truncate(ratio * 100, places)
 
 
 def member_spans(periods: Iterable[Period], measured: SpanSet) -> tuple[SpanSet, SpanSet]:
@@ -290,6 +310,10 @@ def compute_window(
         extra_pct=sum((o.credit_pct for o in objectives), Decimal(0)),
     )
     known_us = measured_us - unknown_us
+    coverage = Fraction(known_us, measured_us) if measured_us else Fraction(0)
+    review = coverage_review(terms, coverage, measured_us, credit)
+    if review is not None and review.withheld is not None:
+        credit = _no_credit(terms.currency)
     return WindowResult(
         window=window,
         measured_until=measured_until,
@@ -302,7 +326,7 @@ def compute_window(
         availability=availability,
         target=target,
         met=None if availability is None else availability >= target,
-        coverage=Fraction(known_us, measured_us) if measured_us else Fraction(0),
+        coverage=coverage,
         outages=outages,
         budget_us=budget_us,
         budget_used=budget_used,
@@ -314,7 +338,28 @@ def compute_window(
             for level in sorted(terms.budget_warnings)
             if budget_used is not None and budget_used * 100 >= level
         ),
+        review=review,
     )
+
+
+def coverage_review(
+    terms: Terms, coverage: Fraction, measured_us: int, credit: Credit
+) -> Review | None:
+    """The review a window's coverage calls for, if any. Nothing measured yet (a window
+    that has just begun) has no coverage to judge."""
+    if measured_us <= 0:
+        return None
+    pct = coverage * 100
+    if terms.min_coverage_pct is not None and pct < Fraction(terms.min_coverage_pct):
+        return Review("min_coverage", terms.min_coverage_pct, withheld=credit)
+    if pct < Fraction(terms.review_coverage_pct):
+        return Review("review_coverage_below", terms.review_coverage_pct)
+    return None
+
+
+def _no_credit(currency: str) -> Credit:
+    zero = Decimal(0)
+    return Credit(0, zero, zero, zero, zero, zero, quantise(zero, currency), currency)
 
 
 def evaluate_objectives(
@@ -344,9 +389,7 @@ def compute_credit(
     objectives), summed, capped, priced and floored."""
     zero = Decimal(0)
     if availability is None:
-        return Credit(
-            0, zero, zero, zero, zero, zero, quantise(zero, terms.currency), terms.currency
-        )
+        return _no_credit(terms.currency)
     availability_pct = availability * 100
     shortfall = Fraction(terms.target_pct) - availability_pct
     steps = 0

@@ -6,15 +6,21 @@ billing user) -> applied (exported to billing, with an invoice reference). Open 
 rows follow the data: `refresh_ledger` recomputes them from stored states. Approved and
 applied rows never change: when a recomputation gives a different credit, an `adjustment`
 row carries the difference, the new figures and the reason, and goes through its own
-approval. A billing user may also correct a settled row by hand (`adjust`): a manual
-adjustment with its amount and reason, approved like any other, which recomputation
-neither rewrites nor counts as computed credit. Every status change and every
-adjustment is written to `ledger_audit`.
+approval; when later data brings the difference back to zero before it is approved,
+the adjustment is `withdrawn` (final, crediting nothing) rather than left as a +0.00 for
+someone to approve. A billing user may also correct a settled row by hand (`adjust`): a
+manual adjustment with its amount and reason, approved like any other, which
+recomputation neither rewrites nor counts as computed credit. Every status change and
+every adjustment is written to `ledger_audit`.
+
+A row whose coverage is under the review floor (`ledger.review_coverage_below`) or the
+contract's `min_coverage` carries its `review_reason`: under min_coverage no credit is
+computed automatically, and approving a flagged row takes the approver's note.
 
 This module must never update a settled row's figures, never delete a row, and never
 let two writers interleave: every write runs in one transaction under one advisory lock
-(and the database's own trigger refuses what slips past, see 005_ledger.sql). Money is
-`Decimal` in the currency's minor units, never a float.
+(and the database's own trigger refuses what slips past, see 005_ledger.sql and
+011_ledger_review.sql). Money is `Decimal` in the currency's minor units, never a float.
 """
 
 from __future__ import annotations
@@ -22,12 +28,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
-from importlib import resources
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -40,16 +44,18 @@ from linkwatch.config import Config
 from linkwatch.errors import LinkwatchError
 from linkwatch.formatting import count_of
 from linkwatch.money import minor_units, quantise
+from sla.queries import query
 from sla.records import FIELDS, record, window_status
-from sla.report import ContractWindow, contract_windows
+from sla.report import ContractWindow, compute_plan, monitoring_began, plan_windows, subjects
 from sla.windows import WindowKind, parse_window, window_containing
 
 log = logging.getLogger(__name__)
 
-Status = Literal["open", "closed", "approved", "applied"]
+Status = Literal["open", "closed", "approved", "applied", "withdrawn"]
 Kind = Literal["window", "adjustment"]
-STATUSES: tuple[Status, ...] = ("open", "closed", "approved", "applied")
+STATUSES: tuple[Status, ...] = ("open", "closed", "approved", "applied", "withdrawn")
 SETTLED: tuple[Status, ...] = ("approved", "applied")
+UNSETTLED: tuple[Status, ...] = ("open", "closed")  # following the data; withdrawn is final
 SYSTEM = "system"  # the actor of automatic recomputation; never approves or applies
 
 # Any constant no other application on the database uses: "LNKLEDG".
@@ -65,24 +71,30 @@ _NUMBERS = (
 )  # fmt: skip
 _PLAIN = ("met", "incidents", "credit_steps", "currency")
 _IDENTITY = {"contract": "contract_id", "customer": "customer_id", "link": "subject_id"}
-_COLUMN_FIELDS = frozenset((*_IDENTITY, "window", *_TIMES, *_NUMBERS, *_PLAIN, "status"))
+_REVIEW = ("needs_review", "review_reason")  # the review_reason column (NULL: no review)
+_COLUMN_FIELDS = frozenset((*_IDENTITY, "window", *_TIMES, *_NUMBERS, *_PLAIN, *_REVIEW, "status"))
 
-# The billing export: the report record's fields, then the ledger's own.
+# The ledger's own fields in the billing export. Times in the customer's zone (named in
+# `timezone`) and, for billing systems that want one offset throughout, in UTC.
 LEDGER_FIELDS = (
     "id", "kind", "parent", "amount", "reason", "invoice_ref", "approved_by", "approved_at",
     "applied_by", "applied_at",
+    # Added after the first release: appended.
+    "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
 )  # fmt: skip
+# The export's columns as first released: the record's fields of the time, then the
+# ledger's own. Whatever either gains later comes after them, so positional readers of
+# the file keep working.
+_FIRST_EXPORT = (
+    *FIELDS[: FIELDS.index("objectives_met") + 1],
+    *LEDGER_FIELDS[: LEDGER_FIELDS.index("applied_at") + 1],
+)
 
 
 class LedgerError(LinkwatchError):
     """A ledger request the user can fix: an unknown row, a step out of order."""
 
     exit_code = 2
-
-
-@cache
-def _query(name: str) -> str:
-    return (resources.files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 # --- rows --------------------------------------------------------------------------------
@@ -132,6 +144,12 @@ class LedgerRow:
     applied_by: str | None
     applied_at: datetime | None
     invoice_ref: str | None
+    review_reason: str | None  # why a person must look before approving; None: no need
+    approval_note: str | None  # what the approver checked (required when flagged)
+
+    @property
+    def needs_review(self) -> bool:
+        return self.review_reason is not None
 
     def describe(self) -> str:
         """How a person names the row: `#12 acme-gold acme-hq 2026-W47`."""
@@ -163,6 +181,8 @@ class LedgerRow:
         for name in _PLAIN:
             out[name] = getattr(self, name)
         out.update(
+            needs_review=self.needs_review,
+            review_reason=self.review_reason,
             id=self.id,
             kind=self.kind,
             parent=self.parent_id,
@@ -173,8 +193,16 @@ class LedgerRow:
             approved_at=self.local(self.approved_at),
             applied_by=self.applied_by,
             applied_at=self.local(self.applied_at),
+            approval_note=self.approval_note,
+            approved_at_utc=_utc(self.approved_at),
+            applied_at_utc=_utc(self.applied_at),
+            timezone=self.timezone,
         )
         return out
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(LedgerRow))
@@ -194,7 +222,7 @@ class AuditEntry:
     ledger_id: int
     at: datetime
     actor: str
-    action: str  # created, recomputed, closed, approved, applied, adjusted
+    action: str  # created, recomputed, closed, approved, applied, adjusted, withdrawn
     from_status: Status | None
     to_status: Status
     detail: str
@@ -212,7 +240,9 @@ class TimeRange:
 
 
 def window_labels(config: Config, span: TimeRange, now: datetime) -> list[str]:
-    """Labels of the windows, in each contract's own zone, that overlap `span`."""
+    """Labels of the windows, in the zones of the contracts, that overlap `span` and have
+    begun by `now` in some zone. A label begun in one zone may lie ahead in another:
+    `plan_windows` computes each contract only over a window begun in its own zone."""
     end = min(span.end, now)
     labels: set[str] = set()
     if span.start >= end:
@@ -248,11 +278,18 @@ def recent_range(config: Config, now: datetime) -> TimeRange:
     return TimeRange(now - grace - timedelta(days=32), now)
 
 
+def running_labels(config: Config, now: datetime) -> list[str]:
+    """The labels of the week and month running at `now` in each contract zone."""
+    kinds: tuple[WindowKind, ...] = ("week", "month")
+    zones = {config.customer(c.customer).tz for c in config.contracts}
+    return sorted({window_containing(kind, zone, now).label for zone in zones for kind in kinds})
+
+
 async def history_range(db: Database, now: datetime) -> TimeRange | None:
     """From the oldest stored sample to now; None when nothing is stored."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(_query("ledger_first_sample"))
+        await cur.execute(query("ledger_first_sample"))
         row = await cur.fetchone()
     if row is None or row[0] is None:
         return None
@@ -271,6 +308,20 @@ class LedgerRefresh:
     unchanged: int
     adjustments: tuple[int, ...]  # ids of adjustment rows written (new or recomputed)
     orphaned: int  # open rows whose contract or subject is no longer configured
+    withdrawn: tuple[int, ...] = ()  # adjustments whose difference came back to zero
+
+    def __add__(self, other: LedgerRefresh) -> LedgerRefresh:
+        """Two refreshes (of slices of the contracts, say) as one."""
+        return LedgerRefresh(
+            windows=tuple(sorted({*self.windows, *other.windows})),
+            created=self.created + other.created,
+            recomputed=self.recomputed + other.recomputed,
+            closed=self.closed + other.closed,
+            unchanged=self.unchanged + other.unchanged,
+            adjustments=self.adjustments + other.adjustments,
+            orphaned=self.orphaned + other.orphaned,
+            withdrawn=self.withdrawn + other.withdrawn,
+        )
 
     def summary(self) -> str:
         text = (
@@ -281,6 +332,12 @@ class LedgerRefresh:
         )
         if self.adjustments:
             text += " (" + ", ".join(f"#{i}" for i in self.adjustments) + ")"
+        if self.withdrawn:
+            text += (
+                f", {len(self.withdrawn)} withdrawn ("
+                + ", ".join(f"#{i}" for i in self.withdrawn)
+                + ")"
+            )
         if self.orphaned:
             text += f"; {count_of(self.orphaned, 'open row')} no longer in the config"
         return text
@@ -293,12 +350,17 @@ async def refresh_ledger(
     now: datetime,
     *,
     actor: str = SYSTEM,
+    contract_ids: Collection[str] | None = None,
 ) -> LedgerRefresh:
-    """Recompute the ledger for some windows (labels, or every window of a time range).
+    """Recompute the ledger for some windows (labels, or every window of a time range),
+    for every contract or only those in `contract_ids`.
 
-    Open and closed rows take the new figures (and close once past their grace); a
-    settled row whose credit differs from what was settled for it (the row plus its
-    settled adjustments) gets an adjustment row, or its pending one is recomputed.
+    A contract gets a row for a window only once the window has begun in its own zone
+    and its links were measured before the window ended (`plan_windows`); a row that
+    exists is recomputed whenever its window is. Open and closed rows take the new
+    figures (and close once past their grace); a settled row whose credit differs from
+    what was settled for it (the row plus its settled adjustments) gets an adjustment
+    row, or its pending one is recomputed (or withdrawn, when the difference is gone).
     Runs as one transaction under the ledger lock: all of it or nothing.
     """
     if isinstance(labels_or_range, TimeRange):
@@ -307,21 +369,35 @@ async def refresh_ledger(
         requested = list(labels_or_range)
         for label in requested:
             parse_window(label, ZoneInfo("UTC"))  # ValueError for a bad label
+    wanted = None if contract_ids is None else frozenset(contract_ids)
+    contracts = [c for c in config.contracts if wanted is None or c.id in wanted]
+    began = await monitoring_began(db, list(dict.fromkeys(i for c in contracts for i in c.links)))
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
         # Rows still open past their grace get their final recomputation before closing,
         # whatever windows the caller asked for.
-        await cur.execute(_query("ledger_overdue_labels"), {"now": now})
+        await cur.execute(query("ledger_overdue_labels"), {"now": now})
         overdue = [r["window_label"] for r in await cur.fetchall()]
         labels = sorted(set(requested) | set(overdue))
+        await cur.execute(
+            query("ledger_rows_for_labels"),
+            {"labels": labels, "contract_ids": None if wanted is None else sorted(wanted)},
+        )
+        rows = [_row(r) for r in await cur.fetchall()]
+        has_row = {(r.contract_id, r.window_label) for r in rows if r.kind == "window"}
         # Computed under the lock (on other pooled connections) so that a computation
         # never lands after a newer one.
         items: list[ContractWindow] = []
         for label in labels:
-            items += await contract_windows(db, config, label, now)
-        await cur.execute(_query("ledger_rows_for_labels"), {"labels": labels})
-        rows = [_row(r) for r in await cur.fetchall()]
+            plan = plan_windows(config, label, now, contract_ids=wanted, monitored_from=began)
+            # The monitoring rule decides which rows are made, never which are kept up
+            # to date: a row made before it (or before retention removed the first
+            # data) still follows the data.
+            kept = [p for p in plan.unmonitored if (p.contract.id, label) in has_row]
+            items += await compute_plan(
+                db, config, replace(plan, todo=plan.todo + tuple(kept)), now
+            )
         by_key: dict[tuple[str, str, str], list[LedgerRow]] = {}
         for row in rows:
             by_key.setdefault((row.contract_id, row.subject_id, row.window_label), []).append(row)
@@ -329,14 +405,8 @@ async def refresh_ledger(
         for item in items:
             key = (item.contract.id, item.subject.id, item.result.window.label)
             await writer.write(item, by_key.get(key, []))
-        seen = {(i.contract.id, i.subject.id, i.result.window.label) for i in items}
-        orphaned = sum(
-            1
-            for r in rows
-            if r.kind == "window"
-            and r.status == "open"
-            and (r.contract_id, r.subject_id, r.window_label) not in seen
-        )
+        await writer.flush()
+    orphaned = 0 if contract_ids is not None else _orphans(config, rows)
     result = LedgerRefresh(
         windows=tuple(sorted({i.result.window.label for i in items})),
         created=writer.created,
@@ -345,14 +415,87 @@ async def refresh_ledger(
         unchanged=writer.unchanged,
         adjustments=tuple(writer.adjustments),
         orphaned=orphaned,
+        withdrawn=tuple(writer.withdrawn),
     )
-    if writer.closed or writer.adjustments:
+    if writer.closed or writer.adjustments or writer.withdrawn:
         log.info("ledger refreshed %s", result.summary())
     if orphaned:
         log.warning(
             "ledger has open rows of contracts or links no longer configured count=%d", orphaned
         )
     return result
+
+
+def _orphans(config: Config, rows: Iterable[LedgerRow]) -> int:
+    """Open window rows whose contract, or whose link in it, is no longer configured."""
+    configured = {(c.id, s.id) for c in config.contracts for s in subjects(c)}
+    return sum(
+        1
+        for r in rows
+        if r.kind == "window"
+        and r.status == "open"
+        and (r.contract_id, r.subject_id) not in configured
+    )
+
+
+# Contracts per transaction when every contract's running windows are refreshed: each
+# slice holds the ledger lock, and the event loop, only for its own computation.
+REFRESH_SLICE = 500
+
+
+async def refresh_running(
+    db: Database, config: Config, now: datetime, *, slice_contracts: int = REFRESH_SLICE
+) -> LedgerRefresh:
+    """Bring every contract's running windows up to `now`, and close the rows whose
+    grace has passed: what the daemon does once per `notifications.evaluate_every`, so
+    that running figures are never more than that behind the data."""
+    return await refresh_in_slices(
+        db, config, running_labels(config, now), now, slice_contracts=slice_contracts
+    )
+
+
+async def refresh_in_slices(
+    db: Database,
+    config: Config,
+    labels: Sequence[str],
+    now: datetime,
+    *,
+    slice_contracts: int = REFRESH_SLICE,
+) -> LedgerRefresh:
+    """`refresh_ledger` of `labels` for every contract, a slice of contracts per
+    transaction (each slice all or nothing)."""
+    ids = [c.id for c in config.contracts]
+    total = LedgerRefresh((), 0, 0, 0, 0, (), 0)
+    for offset in range(0, len(ids), slice_contracts):
+        chunk = ids[offset : offset + slice_contracts]
+        total += await refresh_ledger(db, config, labels, now, contract_ids=chunk)
+    return total
+
+
+async def warn_of_orphans(db: Database, config: Config) -> int:
+    """Log (and count) the contracts and links with open rows that the config no longer
+    has: nothing recomputes those rows, so a person should look."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("ledger_open_subjects"))
+        pairs: list[tuple[str, str]] = await cur.fetchall()
+    configured = {(c.id, s.id) for c in config.contracts for s in subjects(c)}
+    orphaned = [pair for pair in pairs if pair not in configured]
+    if orphaned:
+        log.warning(
+            "ledger has open rows of contracts or links no longer configured count=%d first=%s",
+            len(orphaned),
+            "/".join(orphaned[0]),
+        )
+    return len(orphaned)
+
+
+async def grace_labels(db: Database, now: datetime) -> list[str]:
+    """Labels of windows that have ended but have rows still open (late data may come)."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("ledger_grace_labels"), {"now": now})
+        return [label for (label,) in await cur.fetchall()]
 
 
 class _Writer:
@@ -364,6 +507,15 @@ class _Writer:
         self.cur, self.config, self.now, self.actor = cur, config, now, actor
         self.created = self.recomputed = self.closed = self.unchanged = 0
         self.adjustments: list[int] = []
+        self.withdrawn: list[int] = []
+        # Open rows that stay open: every refresh moves them on with the clock, nobody
+        # audits that, so they are written together in one pipeline at the end.
+        self._quiet: list[dict[str, Any]] = []
+
+    async def flush(self) -> None:
+        if self._quiet:
+            await self.cur.executemany(query("ledger_recompute"), self._quiet)
+            self._quiet.clear()
 
     async def write(self, item: ContractWindow, mine: Sequence[LedgerRow]) -> None:
         """`mine`: the stored rows (window row and adjustments) of the item's window."""
@@ -402,7 +554,11 @@ class _Writer:
         if _same(row, params):
             self.unchanged += 1
             return None
-        await self.cur.execute(_query("ledger_recompute"), _bind(params))
+        if row.status == "open" and status == "open":
+            self._quiet.append(_bind(params))
+            self.recomputed += 1
+            return None
+        await self.cur.execute(query("ledger_recompute"), _bind(params))
         new = _row(_one(await self.cur.fetchone()))
         if status != row.status:
             self.closed += 1
@@ -429,7 +585,7 @@ class _Writer:
         """
         computed = [a for a in adjustments if not is_manual(a)]
         done = [a for a in computed if a.status in SETTLED]
-        pending = next((a for a in computed if a.status not in SETTLED), None)
+        pending = next((a for a in computed if a.status in UNSETTLED), None)
         credited = settled.credit_amount + sum((a.amount for a in done), Decimal(0))
         latest = max([settled, *done], key=lambda r: r.id)  # the figures billing agreed to
         new_credit: Decimal = figures["credit_amount"]
@@ -437,7 +593,7 @@ class _Writer:
         if pending is None and delta == 0:
             self.unchanged += 1
             return
-        waiting = next((a for a in adjustments if is_manual(a) and a.status not in SETTLED), None)
+        waiting = next((a for a in adjustments if is_manual(a) and a.status in UNSETTLED), None)
         if pending is None and waiting is not None:
             # One unsettled adjustment per row (005_ledger.sql): the computed one follows
             # on the first refresh after billing has settled the manual one.
@@ -448,6 +604,9 @@ class _Writer:
                 delta,
             )
             self.unchanged += 1
+            return
+        if pending is not None and delta == 0:
+            await self._withdraw(pending, figures, credited)
             return
         reason = _reason(latest, figures)
         if pending is None:
@@ -471,6 +630,27 @@ class _Writer:
         if new is not None:
             self.adjustments.append(new.id)
 
+    async def _withdraw(
+        self, pending: LedgerRow, figures: dict[str, Any], credited: Decimal
+    ) -> None:
+        """The pending adjustment's difference is gone: nothing is left to approve."""
+        currency = figures["currency"]
+        reason = (
+            f"withdrawn: the credit is back to {credited:f} {currency}, what was already "
+            f"settled (this adjustment was {_signed(pending.amount)} {currency})"
+        )
+        params = {
+            **figures,
+            "id": pending.id,
+            "status": "withdrawn",
+            "amount": quantise(Decimal(0), currency),
+            "reason": reason,
+        }
+        await self.cur.execute(query("ledger_recompute"), _bind(params))
+        row = _row(_one(await self.cur.fetchone()))
+        await self._audit(row, "withdrawn", pending.status, reason)
+        self.withdrawn.append(row.id)
+
     async def _insert(
         self,
         figures: dict[str, Any],
@@ -491,7 +671,7 @@ class _Writer:
             "created_by": self.actor,
             "created_at": self.now,
         }
-        await self.cur.execute(_query("ledger_insert"), _bind(params))
+        await self.cur.execute(query("ledger_insert"), _bind(params))
         return _row(_one(await self.cur.fetchone()))
 
     async def _audit(
@@ -522,6 +702,7 @@ def _figures(config: Config, item: ContractWindow, now: datetime) -> dict[str, A
         figures[name] = None if value is None else Decimal(str(value))
     for name in _PLAIN:
         figures[name] = rec[name]
+    figures["review_reason"] = rec["review_reason"]
     figures["extra_figures"] = {
         name: _json_value(value) for name, value in rec.items() if name not in _COLUMN_FIELDS
     }
@@ -603,7 +784,7 @@ async def _audit(
     detail: str,
 ) -> None:
     await cur.execute(
-        _query("ledger_audit_insert"),
+        query("ledger_audit_insert"),
         {
             "ledger_id": row.id,
             "at": at,
@@ -630,9 +811,18 @@ async def _audit(
 # --- approval and application ------------------------------------------------------------
 
 
-async def approve(db: Database, ids: Iterable[int], actor: str, now: datetime) -> list[LedgerRow]:
-    """closed -> approved for every row in `ids`, or (on any problem) for none of them."""
-    return await _settle(db, ids, actor, now, "approved", None)
+MAX_NOTE_CHARS = 500
+
+
+async def approve(
+    db: Database, ids: Iterable[int], actor: str, now: datetime, note: str | None = None
+) -> list[LedgerRow]:
+    """closed -> approved for every row in `ids`, or (on any problem) for none of them.
+    A row flagged for review needs `note`: what the approver checked, kept on the row."""
+    text = " ".join((note or "").split()) or None
+    if text is not None and len(text) > MAX_NOTE_CHARS:
+        raise LedgerError(f"keep the note to {MAX_NOTE_CHARS} characters")
+    return await _settle(db, ids, actor, now, "approved", None, text)
 
 
 async def apply(
@@ -652,6 +842,7 @@ async def _settle(
     now: datetime,
     to: Literal["approved", "applied"],
     invoice_ref: str | None,
+    note: str | None = None,
 ) -> list[LedgerRow]:
     wanted = sorted(set(ids))
     verb = "approve" if to == "approved" else "apply"
@@ -661,10 +852,10 @@ async def _settle(
         raise LedgerError(f"{actor!r} cannot {verb} credits; name the billing user who does")
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
-        await cur.execute(_query("ledger_rows_by_id"), {"ids": wanted})
+        await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(query("ledger_rows_by_id"), {"ids": wanted})
         found = {row.id: row for row in map(_row, await cur.fetchall())}
-        problems = [_problem(found.get(i), i, to, now) for i in wanted]
+        problems = [_problem(found.get(i), i, to, now, noted=note is not None) for i in wanted]
         if any(problems):
             done = "approved" if to == "approved" else "applied"
             raise LedgerError(f"nothing was {done}:\n" + "\n".join(f"  {p}" for p in problems if p))
@@ -673,17 +864,20 @@ async def _settle(
             before = found[row_id]
             if to == "approved":
                 await cur.execute(
-                    _query("ledger_approve"), {"id": row_id, "actor": actor, "now": now}
+                    query("ledger_approve"),
+                    {"id": row_id, "actor": actor, "now": now, "note": note},
                 )
             else:
                 await cur.execute(
-                    _query("ledger_apply"),
+                    query("ledger_apply"),
                     {"id": row_id, "actor": actor, "now": now, "invoice_ref": invoice_ref},
                 )
             row = _row(_one(await cur.fetchone()))
             detail = f"{to} {_signed_amount(row)} {row.currency}" + (
                 f" to invoice {invoice_ref}" if invoice_ref else ""
             )
+            if to == "approved" and note is not None:
+                detail += f"; note: {note}"
             await _audit(cur, row, now, actor, to, before.status, detail)
             settled.append(row)
     return settled
@@ -693,12 +887,22 @@ def _signed_amount(row: LedgerRow) -> str:
     return f"{row.amount:f}" if row.kind == "window" else _signed(row.amount)
 
 
-def _problem(row: LedgerRow | None, row_id: int, to: str, now: datetime) -> str | None:
+def _problem(
+    row: LedgerRow | None, row_id: int, to: str, now: datetime, *, noted: bool = True
+) -> str | None:
     if row is None:
         return f"there is no ledger row {row_id}"
     what = row.describe()
+    if row.status == "withdrawn":
+        verb = "approve" if to == "approved" else "apply"
+        return f"{what} is withdrawn ({row.reason}); there is nothing to {verb}"
     if to == "approved":
         if row.status == "closed":
+            if row.needs_review and not noted:
+                return (
+                    f"{what} needs review: {row.review_reason}; approve it with a note "
+                    "saying what you checked"
+                )
             return None
         if row.status == "open":
             if now < row.window_end:
@@ -730,17 +934,20 @@ async def list_rows(
     window: str | None = None,
     customer: str | None = None,
     status: Status | Sequence[Status] | None = None,
+    begun_by: datetime | None = None,
 ) -> list[LedgerRow]:
-    """Rows in window, contract, subject order (an adjustment after what it adjusts)."""
+    """Rows in window, contract, subject order (an adjustment after what it adjusts);
+    with `begun_by`, only rows of windows begun by then."""
     statuses = [status] if isinstance(status, str) else status
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_select"),
+            query("ledger_select"),
             {
                 "window": window,
                 "customer": customer,
                 "statuses": None if statuses is None else list(statuses),
+                "begun_by": begun_by,
             },
         )
         return [_row(r) for r in await cur.fetchall()]
@@ -750,7 +957,7 @@ async def window_statuses(db: Database, label: str) -> dict[tuple[str, str], Sta
     """(contract id, subject id) -> status of each window row of `label`."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(_query("ledger_window_statuses"), {"window": label})
+        await cur.execute(query("ledger_window_statuses"), {"window": label})
         return {(c, s): cast(Status, st) for c, s, st in await cur.fetchall()}
 
 
@@ -758,14 +965,15 @@ async def audit_log(db: Database, ledger_ids: Sequence[int] | None = None) -> li
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_audit_select"),
+            query("ledger_audit_select"),
             {"ids": None if ledger_ids is None else list(ledger_ids)},
         )
         return [AuditEntry(**r) for r in await cur.fetchall()]
 
 
 def export_fields() -> tuple[str, ...]:
-    return (*FIELDS, *LEDGER_FIELDS)
+    later = [f for f in (*FIELDS, *LEDGER_FIELDS) if f not in _FIRST_EXPORT]
+    return (*_FIRST_EXPORT, *later)
 
 
 def export_csv(rows: Sequence[LedgerRow]) -> str:
@@ -790,7 +998,7 @@ def _cell(value: object) -> object:
 def to_table(rows: Sequence[LedgerRow]) -> str:
     """The ledger for a person at a terminal."""
     header = ["id", "kind", "contract", "link", "window", "avail %", "credit", "amount", "",
-              "status", "by", "invoice"]  # fmt: skip
+              "status", "by", "invoice", "review"]  # fmt: skip
     lines = [header]
     for r in rows:
         by = r.applied_by or r.approved_by or r.created_by
@@ -808,6 +1016,7 @@ def to_table(rows: Sequence[LedgerRow]) -> str:
                 r.status,
                 by,
                 r.invoice_ref or "",
+                "REVIEW" if r.needs_review else "",
             ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -851,8 +1060,8 @@ async def adjust(
         raise LedgerError("give the amount to credit (or, negative, to take back); not 0")
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_lock"), {"key": _LOCK_KEY})
-        await cur.execute(_query("ledger_rows_by_id"), {"ids": [row_id]})
+        await cur.execute(query("ledger_lock"), {"key": _LOCK_KEY})
+        await cur.execute(query("ledger_rows_by_id"), {"ids": [row_id]})
         found = await cur.fetchone()
         if found is None:
             raise LedgerError(f"there is no ledger row {row_id}")
@@ -872,9 +1081,9 @@ async def adjust(
                 f"{amount:f} is not an amount of {parent.currency}: use at most "
                 f"{minor_units(parent.currency)} decimal places"
             )
-        await cur.execute(_query("ledger_adjustments_of"), {"id": parent.id})
+        await cur.execute(query("ledger_adjustments_of"), {"id": parent.id})
         adjustments = [_row(r) for r in await cur.fetchall()]
-        waiting = next((a for a in adjustments if a.status not in SETTLED), None)
+        waiting = next((a for a in adjustments if a.status in UNSETTLED), None)
         if waiting is not None:
             raise LedgerError(
                 f"{parent.describe()} already has an adjustment awaiting approval: "
@@ -897,10 +1106,11 @@ async def adjust(
             status="closed",
             amount=amount,
             reason=text,
+            review_reason=None,  # a person's decision, made with the figures in view
             created_by=actor,
             created_at=now,
         )
-        await cur.execute(_query("ledger_insert"), _bind(params))
+        await cur.execute(query("ledger_insert"), _bind(params))
         row = _row(_one(await cur.fetchone()))
         detail = (
             f"manual adjustment of #{parent.id} ({parent.status}): {_signed(amount)} "
@@ -919,7 +1129,8 @@ _FIGURE_FIELDS = (
 
 def why_not(row: LedgerRow, to: Literal["approved", "applied"], now: datetime) -> str | None:
     """Why `row` cannot become `to` now, in the words `approve`/`apply` would refuse it
-    with; None when it can. For showing before asking, never instead of the lock."""
+    with; None when it can (a flagged row given a note). For showing before asking,
+    never instead of the lock."""
     return _problem(row, row.id, to, now)
 
 
@@ -970,11 +1181,12 @@ class Standing:
         return "on_track"
 
 
-async def standings(db: Database, labels: Sequence[str]) -> list[Standing]:
-    """Every window row of `labels`, slim: one read however many contracts there are."""
+async def standings(db: Database, labels: Sequence[str], now: datetime) -> list[Standing]:
+    """Every window row of `labels` begun by `now`, slim: one read however many
+    contracts there are."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_query("ledger_standing"), {"labels": list(labels)})
+        await cur.execute(query("ledger_standing"), {"labels": list(labels), "now": now})
         return [Standing(**r) for r in await cur.fetchall()]
 
 
@@ -989,6 +1201,7 @@ class LedgerFilter:
     ended_after: datetime | None = None  # windows ending after this (recent ones)
     ids: tuple[int, ...] | None = None
     family: int | None = None  # this row and its adjustments
+    needs_review: bool | None = None  # True: only rows flagged for review
 
 
 @dataclass(frozen=True, slots=True)
@@ -1017,7 +1230,7 @@ async def ledger_page(
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_page"),
+            query("ledger_page"),
             {
                 "windows": None if wanted.windows is None else list(wanted.windows),
                 "customer": wanted.customer,
@@ -1026,6 +1239,7 @@ async def ledger_page(
                 "ended_after": wanted.ended_after,
                 "ids": None if wanted.ids is None else list(wanted.ids),
                 "family": wanted.family,
+                "needs_review": wanted.needs_review,
                 "limit": limit,
                 "offset": offset,
             },
@@ -1072,7 +1286,7 @@ async def audit_page(
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _query("ledger_audit_page"),
+            query("ledger_audit_page"),
             {
                 "row": row,
                 "actor": actor,

@@ -7,6 +7,11 @@ contract's policy, coverage, down time, eligible time, availability, the error b
 outage, and the credit worked out step by step, so a customer or a billing clerk can check
 every number by hand. Times are shown in the customer's time zone.
 
+Like the ledger, it covers only windows that have begun in the customer's zone and that
+end after the contract's links were first measured, and it calls a window final only once
+its ledger row is closed: the report, the list of reports and the ledger agree on what
+is final. A month that has not begun has no report.
+
 It reads the database and renders HTML; it never writes, and it never computes a billed
 figure of its own: every number is `compute_window`'s, only formatted (percentages
 truncated, never rounded up) and explained.
@@ -15,24 +20,38 @@ truncated, never rounded up) and explained.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from psycopg.rows import tuple_row
 
 from collector import Database
 from collector.states import Incident, incidents
-from linkwatch.config import Config, Contract, ResolvedTerms
+from linkwatch.config import Config, Contract, Customer, ResolvedTerms
 from linkwatch.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
-from sla.records import window_status
-from sla.report import ContractWindow, contract_windows
+from sla.queries import query
+from sla.records import review_reason
+from sla.report import (
+    ContractWindow,
+    WindowNotBegun,
+    WindowPlan,
+    compute_plan,
+    monitoring_began,
+    plan_windows,
+    subjects,
+)
 from sla.windows import Window, parse_window, window_containing
+
+# A window's figures are final once its ledger row has left `open` (its grace is over).
+FINAL_STATUSES = ("closed", "approved", "applied")
+MonthState = Literal["running", "provisional", "complete"]
 
 UNKNOWN_POLICY = {
     "exclude": "removed from the eligible time (the contract's default)",
@@ -117,6 +136,7 @@ class Measurement:
     outages: tuple[OutageView, ...]
     maintenance: tuple[MaintenanceView, ...]
     objectives: tuple[ObjectiveView, ...]
+    review: str | None = None  # why a person checks this window before its credit is paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +164,60 @@ class ReportView:
     weeks: tuple[str, ...]
     boundary_weeks: tuple[str, ...]
     summary: tuple[Measurement, ...] = field(default=())
+    not_measured: tuple[str, ...] = field(default=())  # windows left out, and why
 
 
 # --- building it -------------------------------------------------------------------------
+
+
+def check_month(customer: Customer, label: str, now: datetime) -> Window:
+    """`label` as a month in the customer's zone; ValueError when it is not a month,
+    `WindowNotBegun` when it has not begun there."""
+    month = parse_window(label, customer.tz)
+    if month.kind != "month":
+        raise ValueError(f"{label!r} is not a month; use e.g. 2026-11")
+    if not month.has_begun(now):
+        start = month.start
+        raise WindowNotBegun(
+            label,
+            f"has not begun yet for {customer.name}: it begins "
+            f"{start:%Y-%m-%d %H:%M %Z} ({customer.timezone})",
+        )
+    return month
+
+
+def report_plans(
+    config: Config,
+    customer_id: str,
+    month: Window,
+    now: datetime,
+    monitored_from: Mapping[str, datetime],
+) -> list[WindowPlan]:
+    """What a month's report covers: the month for monthly contracts and every ISO week
+    overlapping it for weekly ones, by the same rules as the ledger's rows."""
+    return [
+        plan_windows(
+            config, window.label, now, customer_id=customer_id, monitored_from=monitored_from
+        )
+        for window in (month, *weeks_overlapping(month))
+    ]
+
+
+def _customer_links(config: Config, customer_id: str) -> list[str]:
+    found = (i for c in config.contracts if c.customer == customer_id for i in c.links)
+    return list(dict.fromkeys(found))
+
+
+async def ledger_statuses(
+    db: Database, customer_id: str, labels: Sequence[str]
+) -> dict[tuple[str, str, str], str]:
+    """(contract, subject, window label) -> status of the customer's window rows."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            query("ledger_customer_statuses"), {"customer": customer_id, "labels": list(labels)}
+        )
+        return {(c, s, w): status for c, s, w, status in await cur.fetchall()}
 
 
 async def monthly_report(
@@ -154,20 +225,22 @@ async def monthly_report(
 ) -> str:
     """The customer's report for `month_label` (e.g. 2026-11) as one HTML document.
 
-    Raises ValueError for an unknown customer or a label that is not a month.
+    Raises ValueError for an unknown customer or a label that is not a month, and
+    `WindowNotBegun` for a month that has not begun in the customer's zone.
     """
     customer = next((c for c in config.customers if c.id == customer_id), None)
     if customer is None:
         raise ValueError(f"{customer_id!r} is not a customer")
     tz = customer.tz
-    month = parse_window(month_label, tz)
-    if month.kind != "month":
-        raise ValueError(f"{month_label!r} is not a month; use e.g. 2026-11")
+    month = check_month(customer, month_label, now)
     weeks = weeks_overlapping(month)
 
-    items = await contract_windows(db, config, month.label, now, customer_id=customer_id)
-    for week in weeks:
-        items += await contract_windows(db, config, week.label, now, customer_id=customer_id)
+    began = await monitoring_began(db, _customer_links(config, customer_id))
+    plans = report_plans(config, customer_id, month, now, began)
+    items: list[ContractWindow] = []
+    for plan in plans:
+        items += await compute_plan(db, config, plan, now)
+    statuses = await ledger_statuses(db, customer_id, [plan.label for plan in plans])
 
     link_ids = sorted({link for item in items for link in item.subject.link_ids})
     found: list[Incident] = []
@@ -185,7 +258,8 @@ async def monthly_report(
         by_contract.setdefault(item.contract.id, []).append(item)
 
     contracts = tuple(
-        _contract_view(config, group, tz, month, now, found) for group in by_contract.values()
+        _contract_view(config, group, tz, month, now, found, statuses)
+        for group in by_contract.values()
     )
     totals: dict[str, Decimal] = {}
     for group in by_contract.values():
@@ -208,8 +282,51 @@ async def monthly_report(
         weeks=tuple(w.label for w in weeks),
         boundary_weeks=tuple(w.label for w in weeks if w.start < month.start or w.end > month.end),
         summary=tuple(m for contract in contracts for m in contract.measurements),
+        not_measured=tuple(note for plan in plans for note in plan.notes()),
     )
     return _environment.get_template("monthly.html").render(report=view)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthEntry:
+    """A month a customer's report can be had for, and how far its figures are final."""
+
+    label: str
+    name: str  # "November 2026"
+    state: MonthState
+
+
+async def report_months(
+    db: Database, config: Config, customer: Customer, now: datetime, *, most: int = 13
+) -> list[MonthEntry]:
+    """The customer's months, newest first, from the one in which monitoring of their
+    contracts' links began (at most `most`): running while the month runs, complete once
+    every window its report covers has a closed ledger row, provisional until then."""
+    began = await monitoring_began(db, _customer_links(config, customer.id))
+    first = min(began.values(), default=now)  # never measured: the running month alone
+    months: list[Window] = []
+    month = window_containing("month", customer.tz, now)
+    while len(months) < most and month.end.astimezone(UTC) > first:
+        months.append(month)
+        month = month.previous()
+    plans = {m.label: report_plans(config, customer.id, m, now, began) for m in months}
+    labels = sorted({plan.label for found in plans.values() for plan in found})
+    statuses = await ledger_statuses(db, customer.id, labels)
+    entries = []
+    for month in months:
+        if now < month.end.astimezone(UTC):
+            state: MonthState = "running"
+        else:
+            wanted = [
+                (p.contract.id, subject.id, plan.label)
+                for plan in plans[month.label]
+                for p in plan.todo
+                for subject in subjects(p.contract)
+            ]
+            final = all(statuses.get(key) in FINAL_STATUSES for key in wanted)
+            state = "complete" if final else "provisional"
+        entries.append(MonthEntry(month.label, month.start.strftime("%B %Y"), state))
+    return entries
 
 
 def weeks_overlapping(month: Window) -> list[Window]:
@@ -230,11 +347,14 @@ def _contract_view(
     month: Window,
     now: datetime,
     found: Sequence[Incident],
+    statuses: Mapping[tuple[str, str, str], str],
 ) -> ContractView:
     contract = items[0].contract
     terms = items[0].terms
     weekly = terms.window == "week"
-    measurements = tuple(_measurement(config, item, tz, month, now, found) for item in items)
+    measurements = tuple(
+        _measurement(config, item, tz, month, now, found, statuses) for item in items
+    )
     totals: dict[str, Decimal] = {}
     for item in items:
         credit = item.result.credit
@@ -350,6 +470,7 @@ def _measurement(
     month: Window,
     now: datetime,
     found: Sequence[Incident],
+    statuses: Mapping[tuple[str, str, str], str],
 ) -> Measurement:
     r = item.result
     terms = item.terms
@@ -362,7 +483,8 @@ def _measurement(
         link = next((lk for lk in config.links if lk.id == item.subject.id), None)
         if link is not None and link.description:
             subject_note = link.description
-    status = "final" if window_status(item, now) == "closed" else "provisional"
+    ledger_status = statuses.get((item.contract.id, item.subject.id, window.label))
+    status = "final" if ledger_status in FINAL_STATUSES else "provisional"
     verdict = "n/a" if r.met is None else ("met" if r.met else "missed")
     availability = _pct(r.availability)
     return Measurement(
@@ -386,6 +508,7 @@ def _measurement(
         outages=_outages(item, tz, found),
         maintenance=_maintenance(r.maintenance, tz),
         objectives=_objectives(r),
+        review=review_reason(r),
     )
 
 
@@ -633,6 +756,19 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
             f": {raw} is below the minimum credit of "
             f"{quantise(terms.minimum_credit, terms.currency)} {terms.currency}, so nothing is paid"
         )
+    review = r.review
+    if review is not None and review.withheld is not None:
+        withheld = review.withheld
+        rows[-1] = Row(
+            "Credit",
+            "0 %",
+            f"coverage {_pct(r.coverage)} is under the contract's minimum of "
+            f"{review.limit_pct.normalize():f} %: no credit is computed automatically; the "
+            f"rules above would give {withheld.total_pct.normalize():f} % "
+            f"({withheld.amount:,} {withheld.currency}), which a person reviews",
+            strong=True,
+        )
+        method = "nothing is credited automatically under the contract's minimum coverage"
     rows.append(Row("Credit amount", f"{credit.amount:,} {credit.currency}", method, strong=True))
     return tuple(rows)
 

@@ -14,10 +14,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
-from sla.compute import seconds, truncate_pct
+from sla.compute import WindowResult, seconds, truncate, truncate_pct
 from sla.report import ContractWindow
 
 FIELDS = (
@@ -27,6 +26,7 @@ FIELDS = (
     "credit_pct", "credit_amount", "currency", "status",
     # Added after the first release: appended, so positional CSV readers keep working.
     "budget_remaining_s", "burn_rate", "budget_warning_pct", "objectives_met",
+    "needs_review", "review_reason", "withheld_credit_amount",
 )  # fmt: skip
 
 
@@ -63,14 +63,35 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "currency": r.credit.currency,
         "status": status or window_status(item, now),
         "budget_remaining_s": seconds(r.budget_remaining_us),
-        "burn_rate": None if r.burn_rate is None else f"{_two_places(r.burn_rate):f}",
+        "burn_rate": None if r.burn_rate is None else f"{truncate(r.burn_rate, 2):f}",
         "budget_warning_pct": max(r.warnings) if r.warnings else None,
         "objectives_met": _all_met([o.met for o in r.objectives]),
+        "needs_review": r.review is not None,
+        "review_reason": review_reason(r),
+        "withheld_credit_amount": (
+            None if r.review is None or r.review.withheld is None else str(r.review.withheld.amount)
+        ),
     }
 
 
-def _two_places(value: Fraction) -> Decimal:
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.01"))
+def review_reason(result: WindowResult) -> str | None:
+    """Why a person must look at the window before its credit is approved, in words."""
+    review = result.review
+    if review is None:
+        return None
+    coverage = f"coverage {_pct(truncate_pct(result.coverage))} %"
+    limit = f"{review.limit_pct.normalize():f} %"
+    if review.withheld is not None:
+        rules = review.withheld
+        return (
+            f"{coverage} is under the contract's min_coverage of {limit}: no credit is "
+            f"computed automatically (its rules give {rules.total_pct.normalize():f} %, "
+            f"{rules.amount} {rules.currency})"
+        )
+    return (
+        f"{coverage} is under {limit} (ledger.review_coverage_below): check the monitoring "
+        "before approving the credit"
+    )
 
 
 def _all_met(results: list[bool | None]) -> bool | None:
@@ -116,13 +137,21 @@ def to_table(records: Sequence[dict[str, Any]]) -> str:
         ("down_s", "down s"), ("unknown_s", "unknown s"), ("excluded_s", "excl. s"),
         ("coverage_pct", "coverage %"), ("incidents", "inc."), ("credit_pct", "credit %"),
         ("credit_amount", "credit"), ("currency", ""), ("status", "status"),
+        ("needs_review", "review"),
     ]  # fmt: skip
     rows = [[h for _, h in columns]]
     for r in records:
         rows.append(["n/a" if r[k] is None else _show(r[k]) for k, _ in columns])
+        rows[-1][-1] = "REVIEW" if r["needs_review"] else ""
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]  # fmt: skip
+    # Why each flagged line needs a person, under the table.
+    lines += [
+        f"review {r['contract']} {r['link']} {r['window']}: {r['review_reason']}"
+        for r in records
+        if r["needs_review"]
+    ]
     return "\n".join(lines)
 
 

@@ -3,20 +3,29 @@
 This is where contracts meet data: pick the terms in force at the window's start, read
 each link's (or redundant group's) state intervals and the maintenance that concerns it,
 and hand them to the pure `compute_window`. It reads the database; it never writes.
+
+Every caller goes through `plan_windows`, the one place that decides which contracts a
+window label is computed for: never a window that has not begun in the contract's own
+zone (a label may be running in Tokyo while it lies ahead in Berlin), and, where the
+caller asks, never one that had ended before the contract's links were first measured.
+`WindowNotBegun` and `WindowNotMonitored` say so when that leaves nothing to compute.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+
+from psycopg.rows import tuple_row
 
 from collector import Database
 from collector.states import Interval, clip_intervals, link_intervals
 from collector.stored import maintenance_windows
 from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
 from linkwatch.domain import MaintenanceWindow
+from linkwatch.errors import LinkwatchError
 from sla.compute import (
     Band,
     IncidentRule,
@@ -28,7 +37,10 @@ from sla.compute import (
     compute_window,
 )
 from sla.measurements import window_performance
+from sla.queries import query
 from sla.windows import Window, WindowKind, parse_window
+
+NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +66,9 @@ def subjects(contract: Contract) -> list[Subject]:
     return [Subject(link_id, (link_id,)) for link_id in contract.links]
 
 
-def sla_terms(terms: ResolvedTerms) -> Terms:
+def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Terms:
+    """The engine's terms from the contract's, with the ledger's review floor (percent
+    coverage, `ledger.review_coverage_below`)."""
     credit = terms.credit
     rule = credit.incidents
     return Terms(
@@ -74,6 +88,8 @@ def sla_terms(terms: ResolvedTerms) -> Terms:
         maintenance_notice=terms.maintenance_notice,
         budget_warnings=tuple(terms.budget_warnings),
         objectives=objectives(terms),
+        min_coverage_pct=terms.min_coverage,
+        review_coverage_pct=review_below,
     )
 
 
@@ -105,6 +121,159 @@ def window_for(config: Config, contract: Contract, label: str) -> Window:
     return parse_window(label, config.customer(contract.customer).tz)
 
 
+class WindowUnavailable(LinkwatchError):
+    """A window asked for by label that has nothing to show: `str()` is the label and
+    the `reason`, which callers also put after their own name for the label."""
+
+    exit_code = 2
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(f"{label} {reason}")
+        self.label = label
+        self.reason = reason
+
+
+class WindowNotBegun(WindowUnavailable):
+    """A window asked for has not begun for any contract asked about."""
+
+
+class WindowNotMonitored(WindowUnavailable):
+    """A window asked for ended before any of the contracts' links was first measured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    contract: Contract
+    window: Window  # in the contract's customer's zone
+    terms: ResolvedTerms  # in force at the window's start
+    monitored_from: datetime | None = None  # its links' first data, when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """Which contracts one window label is computed for at `now`, and which not and why."""
+
+    label: str
+    todo: tuple[Planned, ...]
+    not_begun: tuple[Planned, ...]  # the window starts after now in the contract's zone
+    unmonitored: tuple[Planned, ...]  # the window had ended before its links' first data
+
+    def check(self) -> None:
+        """Raise the reason when nothing is left to compute because of either rule."""
+        if self.todo:
+            return
+        if self.not_begun:
+            raise WindowNotBegun(self.label, not_begun_reason(self.not_begun))
+        if self.unmonitored:
+            raise WindowNotMonitored(self.label, unmonitored_reason(self.unmonitored))
+
+    def notes(self) -> list[str]:
+        """What a person should know about the contracts left out, one line each."""
+        lines = []
+        if self.not_begun:
+            lines.append(f"{self.label} {not_begun_reason(self.not_begun)}")
+        if self.unmonitored:
+            lines.append(f"{self.label} {unmonitored_reason(self.unmonitored)}")
+        return lines
+
+
+def plan_windows(
+    config: Config,
+    label: str,
+    now: datetime,
+    *,
+    customer_id: str | None = None,
+    contract_ids: Collection[str] | None = None,
+    any_kind: bool = False,
+    monitored_from: Mapping[str, datetime] | None = None,
+) -> WindowPlan:
+    """The contracts measured in windows of `label`'s kind (a week label covers the weekly
+    contracts, a month label the monthly ones; `any_kind`: every contract), each over
+    its own window of that label, split by the rules above. `monitored_from` (link id ->
+    first data, see `monitoring_began`) applies the monitoring rule; None leaves it out.
+    """
+    kind: WindowKind = "week" if "-W" in label else "month"
+    wanted = None if contract_ids is None else frozenset(contract_ids)
+    todo: list[Planned] = []
+    not_begun: list[Planned] = []
+    unmonitored: list[Planned] = []
+    for contract in config.contracts:
+        if customer_id is not None and contract.customer != customer_id:
+            continue
+        if wanted is not None and contract.id not in wanted:
+            continue
+        window = window_for(config, contract, label)
+        terms = contract.terms_at(window.start.astimezone(UTC), config.plans)
+        if terms is None or (terms.window != kind and not any_kind):
+            continue
+        if not window.has_begun(now):
+            not_begun.append(Planned(contract, window, terms))
+            continue
+        if monitored_from is None:
+            todo.append(Planned(contract, window, terms))
+            continue
+        first = first_data(contract, monitored_from)
+        planned = Planned(contract, window, terms, first)
+        end = window.end.astimezone(UTC)
+        # A running window always counts: its contract may yet be measured in it, and
+        # operations need to see the contracts that are not.
+        if end <= now and (first is None or first >= end):
+            unmonitored.append(planned)
+        else:
+            todo.append(planned)
+    return WindowPlan(label, tuple(todo), tuple(not_begun), tuple(unmonitored))
+
+
+def first_data(contract: Contract, monitored_from: Mapping[str, datetime]) -> datetime | None:
+    """When the first of the contract's links was first measured; None: never yet."""
+    return min((monitored_from[i] for i in contract.links if i in monitored_from), default=None)
+
+
+def not_begun_reason(planned: Sequence[Planned]) -> str:
+    by_start: dict[str, list[str]] = {}
+    for p in planned:
+        start = p.window.start
+        when = f"{start:%Y-%m-%d %H:%M %Z} ({start.tzinfo})"
+        by_start.setdefault(when, []).append(p.contract.id)
+    begins = "; ".join(f"{when} for {_named(ids)}" for when, ids in sorted(by_start.items()))
+    return f"has not begun yet: it begins {begins}"
+
+
+def unmonitored_reason(planned: Sequence[Planned]) -> str:
+    never = [p.contract.id for p in planned if p.monitored_from is None]
+    later = [p for p in planned if p.monitored_from is not None]
+    parts = []
+    if later:
+        first = min(p.monitored_from for p in later if p.monitored_from is not None)
+        zone = later[0].window.start.tzinfo
+        ids = [p.contract.id for p in later]
+        parts.append(
+            f"monitoring of {_named(ids)} began after it ended (the first data is of "
+            f"{first.astimezone(zone):%Y-%m-%d %H:%M %Z})"
+        )
+    if never:
+        parts.append(f"the links of {_named(never)} have not been measured yet")
+    return "was not measured: " + "; ".join(parts)
+
+
+def _named(ids: Iterable[str]) -> str:
+    listed = list(ids)
+    shown = ", ".join(listed[:NAMED_AT_MOST])
+    more = len(listed) - NAMED_AT_MOST
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+async def monitoring_began(db: Database, link_ids: Sequence[str]) -> dict[str, datetime]:
+    """link id -> the start of its first stored state interval (its first sample); links
+    never measured are absent."""
+    if not link_ids:
+        return {}
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("monitoring_began"), {"link_ids": list(link_ids)})
+        return {link_id: starts_at for link_id, starts_at in await cur.fetchall()}
+
+
 async def contract_windows(
     db: Database,
     config: Config,
@@ -114,28 +283,32 @@ async def contract_windows(
     customer_id: str | None = None,
     contract_ids: Collection[str] | None = None,
     any_kind: bool = False,
+    monitored_from: Mapping[str, datetime] | None = None,
 ) -> list[ContractWindow]:
-    """Results for every contract measured in windows of `label`'s kind (a week label
-    covers the weekly contracts, a month label the monthly ones), or only for the
-    contracts in `contract_ids`.
+    """Results for every contract `plan_windows` keeps for `label` at `now`.
 
     `any_kind` measures every contract over `label`'s window whatever its own kind (a
     weekly contract over a month, say): availability, coverage and budget with the
     contract's terms, for people to read; the credit of such a window is not what the
     contract pays, which is computed over its own windows only.
     """
-    kind: WindowKind = "week" if "-W" in label else "month"
-    todo: list[tuple[Contract, Window, ResolvedTerms]] = []
-    for contract in config.contracts:
-        if customer_id is not None and contract.customer != customer_id:
-            continue
-        if contract_ids is not None and contract.id not in contract_ids:
-            continue
-        window = window_for(config, contract, label)
-        terms = contract.terms_at(window.start.astimezone(UTC), config.plans)
-        if terms is None or (terms.window != kind and not any_kind):
-            continue
-        todo.append((contract, window, terms))
+    plan = plan_windows(
+        config,
+        label,
+        now,
+        customer_id=customer_id,
+        contract_ids=contract_ids,
+        any_kind=any_kind,
+        monitored_from=monitored_from,
+    )
+    return await compute_plan(db, config, plan, now)
+
+
+async def compute_plan(
+    db: Database, config: Config, plan: WindowPlan, now: datetime
+) -> list[ContractWindow]:
+    """The results of a plan's contracts (those it keeps), from stored data."""
+    todo = [(p.contract, p.window, p.terms) for p in plan.todo]
     if not todo:
         return []
 
@@ -179,6 +352,7 @@ async def contract_windows(
             start,
             measured_end,
             performance,
+            config.ledger.review_coverage_below,
         )
     return results
 
@@ -199,8 +373,9 @@ def _compute(
     start: datetime,
     measured_end: datetime,
     performance: Mapping[str, Measurements],
+    review_below: Decimal,
 ) -> list[ContractWindow]:
-    sla = sla_terms(terms)
+    sla = sla_terms(terms, review_below)
     out = []
     for subject in subjects(contract):
         members: list[Sequence[Period]] = []

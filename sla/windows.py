@@ -2,6 +2,9 @@
 
 A window runs from local midnight (Monday for a week, the 1st for a month) to the next,
 and its length is real elapsed time: a week with a DST change is 167 or 169 hours.
+A window exists for a contract only from its own start in its own zone (`has_begun`):
+a label names different instants in different zones, so "2026-W50" can be running in
+Tokyo while it has not begun in Berlin. Nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -36,10 +39,21 @@ class Window:
     def previous(self) -> Window:
         return window_containing(self.kind, _zone(self.start), self.start - timedelta(days=1))
 
+    def has_begun(self, now: datetime) -> bool:
+        """Whether the window has started by `now`, as an instant (never by wall time)."""
+        return has_begun(self, now)
+
 
 def _zone(moment: datetime) -> ZoneInfo:
     assert isinstance(moment.tzinfo, ZoneInfo)
     return moment.tzinfo
+
+
+def has_begun(window: Window, now: datetime) -> bool:
+    """The one rule for whether a window exists yet: its start in its own zone is at or
+    before `now`. Compared in UTC: aware datetimes sharing a tzinfo compare by wall time,
+    which is ambiguous in the hour a DST change repeats."""
+    return window.start.astimezone(UTC) <= now.astimezone(UTC)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

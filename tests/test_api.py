@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema_rs
@@ -46,8 +46,22 @@ MISSING_CREDIT = 987654321
 
 def history(now: datetime) -> list[Sample]:
     """The portal kit's standard history, plus two ten-minute outages of acme-fra-1
-    (six and five hours ago) in the hours before it."""
+    (six and five hours ago) in the hours before it, acme-fra-1 up all of last week, and
+    a first sample of the links it measures on 1 October, when their monitoring began
+    (globex-bos-2 is never measured: only its running window has a ledger row). So
+    acme-fra-gold's 2026-W46 is fully measured and acme-ber-silver's October is flagged
+    for review (a single sample)."""
     out = standard_history(now)
+    began = datetime(2026, 10, 1, tzinfo=UTC)
+    for link_id in ("acme-fra-1", "acme-ber-2", "globex-nyc-1"):
+        out += samples(link_id, [began], rtt_ms=12.34, loss_pct=0.0)
+    last_week = datetime(2026, 11, 8, 23, 0, tzinfo=UTC)  # 2026-W46 in Berlin
+    out += samples(
+        "acme-fra-1",
+        minutes(last_week, last_week + timedelta(days=7), timedelta(minutes=2)),
+        rtt_ms=12.34,
+        loss_pct=0.0,
+    )
     up = {"rtt_ms": 12.34, "loss_pct": 0.0}
     down = {"loss_pct": 100.0, "error": "no reply (5/5 lost)"}
     h = timedelta(hours=1)
@@ -324,7 +338,10 @@ async def test_nothing_a_customer_reads_mentions_another_customer(
         for path in ("/me", "/links", "/contracts", "/credits", "/maintenance")
     ]
     for window in LEDGER_WINDOWS:
-        bodies.append(await caller.get("/api/v1/reports/sla", window=window))
+        # A window with nothing measured for the caller is a 400 that says why.
+        answer = await caller.call("GET", "/api/v1/reports/sla", None, params={"window": window})
+        assert answer.status in (200, 400), answer.body
+        bodies.append(answer.body)
     for link_id in own_links:
         for tail in ("", "/incidents", "/availability", "/series"):
             bodies.append(await caller.get(f"/api/v1/links/{link_id}{tail}"))
@@ -435,7 +452,7 @@ async def test_availability_and_reports_are_the_sla_records(world: World) -> Non
 async def test_pages_hold_every_item_exactly_once(world: World) -> None:
     bill = world.api("bill")
     everything = [row.id for row in await list_rows(world.kit.db)]
-    assert len(everything) == 8
+    assert len(everything) == 7  # no 2026-10 row of the never-measured globex-bos-2
     for size in ("1", "3", "8", "500"):
         assert ids(await bill.walk("/api/v1/credits", limit=size)) == everything
     closed = [row.id for row in await list_rows(world.kit.db, status="closed")]
@@ -560,9 +577,9 @@ async def test_only_a_live_token_of_an_enabled_user_gets_in(world: World) -> Non
 # --- the ledger through the API ------------------------------------------------------------
 
 
-async def _closed_acme_row(kit: PortalKit) -> int:
+async def _closed_acme_row(kit: PortalKit, *, flagged: bool = False) -> int:
     rows = await list_rows(kit.db, customer="acme", status="closed")
-    return rows[0].id
+    return next(r.id for r in rows if r.needs_review is flagged)
 
 
 async def test_billing_approves_and_applies_as_itself(world: World) -> None:
@@ -603,6 +620,21 @@ async def test_what_the_ledger_refuses_is_409_and_changes_nothing(world: World) 
     await bill.post(f"/api/v1/credits/{row_id}/approve")
     again = await bill.post(f"/api/v1/credits/{row_id}/approve", 409)
     assert "already approved" in again["error"]["message"]
+
+    # A row flagged for review (measured for a sliver of its window) takes a note.
+    flagged = await _closed_acme_row(kit, flagged=True)
+    unnoted = await bill.post(f"/api/v1/credits/{flagged}/approve", 409)
+    assert "needs review: coverage 0.0067 % is under 90 %" in unnoted["error"]["message"]
+    assert "approve it with a note saying what you checked" in unnoted["error"]["message"]
+    await bill.post(f"/api/v1/credits/{flagged}/approve", 400, json={"note": "  "})
+    noted = await bill.post(
+        f"/api/v1/credits/{flagged}/approve", json={"note": "probe host was unplugged"}
+    )
+    assert (noted["status"], noted["needs_review"], noted["approval_note"]) == (
+        "approved",
+        True,
+        "probe host was unplugged",
+    )
 
 
 async def test_only_billing_and_admin_settle_and_others_see_nothing_there(world: World) -> None:

@@ -14,6 +14,7 @@ import psycopg
 from linkwatch.config import load_config
 from linkwatch.demo import STEP, generate_history
 from linkwatch.domain import Outcome
+from sla.windows import window_containing
 from tests.helpers import (
     REPO,
     board_statuses,
@@ -88,7 +89,7 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
         "--listen",
         f"127.0.0.1:{port}",
         "--weeks",
-        "2",
+        "6",
         log=log,
     )
     try:
@@ -118,6 +119,28 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
         assert windows is not None
         assert windows[0] > 0
 
+        # The history's windows get their ledger rows in the background: every window of
+        # every contract from the one the history begins in to the running one.
+        expected = _windows_since(oldest[0], datetime.now(UTC))
+        await asyncio.to_thread(
+            wait_for,
+            "the ledger rows of the history",
+            lambda: expected <= _ledger_windows(url.group(1)),
+            120,
+            proc,
+            log,
+        )
+        # Computed from the derived states, not before them: a window the history covers
+        # whole was measured (the generated monitor gaps are a few hours at most).
+        with psycopg.connect(url.group(1)) as conn:
+            covered = conn.execute(
+                "SELECT min(coverage_pct) FROM ledger WHERE kind = 'window'"
+                " AND window_start >= %s AND window_end <= now()",
+                [oldest[0]],
+            ).fetchone()
+        assert covered is not None
+        assert covered[0] > 90
+
         base = f"http://127.0.0.1:{port}"
         async with browser() as session:
             board = await login(session, base, "acme", logins["acme"])
@@ -133,3 +156,24 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text()
+
+
+def _windows_since(first: datetime, now: datetime) -> set[tuple[str, str]]:
+    """(contract, window label) of every demo contract's windows from `first` to `now`."""
+    found = set()
+    for contract in CONFIG.contracts:
+        terms = contract.terms_at(now, CONFIG.plans)
+        assert terms is not None
+        window = window_containing(terms.window, CONFIG.customer(contract.customer).tz, first)
+        while window.start.astimezone(UTC) <= now:
+            found.add((contract.id, window.label))
+            window = window.next()
+    return found
+
+
+def _ledger_windows(url: str) -> set[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT contract_id, window_label FROM ledger WHERE kind = 'window'"
+        ).fetchall()
+    return {(contract, label) for contract, label in rows}

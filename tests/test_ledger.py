@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import signal
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import pytest
 from psycopg.rows import tuple_row
 
 from collector import Database, write_samples
+from collector.embedded import EmbeddedPostgres
 from collector.states import StateDeriver
 from linkwatch.config import Config, load_config, parse_config
 from linkwatch.daemon import open_database
@@ -38,11 +40,21 @@ from sla.ledger import (
     apply,
     approve,
     audit_log,
+    export_fields,
     list_rows,
     refresh_ledger,
 )
 from sla.records import FIELDS
-from tests.helpers import FAST_HASHER, linkwatch
+from tests.helpers import (
+    FAST_HASHER,
+    browser,
+    free_port,
+    linkwatch,
+    login,
+    start_linkwatch,
+    wait_for,
+)
+from tests.notify_kit import SECRET, webhook_receiver
 
 # 2026-W40 runs from Monday 2026-09-28 00:00 Berlin (summer time, UTC+2).
 WEEK = "2026-W40"
@@ -55,6 +67,15 @@ OUTAGE = (WEEK_START + timedelta(days=2, hours=3), WEEK_START + timedelta(days=2
 GAP = (WEEK_START + timedelta(days=4, hours=10), WEEK_START + timedelta(days=4, hours=12))
 GAP_2 = (WEEK_START + timedelta(days=5, hours=10), WEEK_START + timedelta(days=5, hours=11))
 PASSWORD_HASH = FAST_HASHER.hash("billing-password")
+# The billing export's columns as first released, which positional readers rely on.
+FIRST_EXPORT = [
+    "contract", "customer", "link", "window", "window_start", "window_end", "window_s",
+    "excluded_s", "unknown_s", "down_s", "eligible_s", "coverage_pct", "availability_pct",
+    "target_pct", "met", "budget_s", "budget_used_pct", "incidents", "credit_steps",
+    "credit_pct", "credit_amount", "currency", "status", "budget_remaining_s", "burn_rate",
+    "budget_warning_pct", "objectives_met", "id", "kind", "parent", "amount", "reason",
+    "invoice_ref", "approved_by", "approved_at", "applied_by", "applied_at",
+]  # fmt: skip
 
 
 def _config_text(data_dir: Path | str) -> str:
@@ -201,7 +222,15 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
     _run("credits", "export", *c, "--status", "applied", "--output", str(export_file))
     text = export_file.read_text()
     (line,) = _rows(text)
-    assert text.splitlines()[0].split(",") == [*FIELDS, *LEDGER_FIELDS]
+    header = text.splitlines()[0].split(",")
+    assert header == list(export_fields())
+    # Billing systems read the first release's columns by position: they stay first.
+    assert header[: len(FIRST_EXPORT)] == FIRST_EXPORT
+    assert header[len(FIRST_EXPORT) :] == [
+        "needs_review", "review_reason", "withheld_credit_amount",
+        "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
+    ]  # fmt: skip
+    assert set(header) == {*FIELDS, *LEDGER_FIELDS}
     report_csv = _rows(_run("report", "sla", *c, "--window", WEEK, "--format", "csv"))[0]
     assert {k: line[k] for k in FIELDS} == report_csv  # the same figures, the same formats
     assert line["status"] == "applied"
@@ -218,10 +247,14 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
         "",
     )
     assert line["window_start"] == "2026-09-28T00:00:00+02:00"
+    assert line["timezone"] == "Europe/Berlin"
     for when in ("approved_at", "applied_at"):
         moment = datetime.fromisoformat(line[when])
-        assert moment.utcoffset() == timedelta(hours=1)  # Berlin in November
+        assert moment.utcoffset() == timedelta(hours=1)  # Berlin in winter
         assert started <= moment <= datetime.now(UTC)
+        # The same instant with one offset for every row, whatever the customer's zone.
+        in_utc = datetime.fromisoformat(line[f"{when}_utc"])
+        assert (in_utc, in_utc.utcoffset()) == (moment, timedelta(0))
     settled = asyncio.run(_ledger_table(config, int(row_id)))
 
     # Late data: the link was down during the first gap. The applied row stays as it was;
@@ -580,3 +613,233 @@ async def test_a_manual_adjustment_needs_a_reason_awaits_approval_and_survives_r
     assert (late.credit_amount, late.amount) == (Decimal("37.50"), Decimal("25.00"))
     await approve(database, [late.id], "betty", later)
     assert (await refresh_ledger(database, CONFIG, [WEEK], later)).adjustments == ()
+
+
+async def test_an_adjustment_whose_difference_comes_back_to_zero_is_withdrawn_not_left_to_approve(
+    database: Database,
+) -> None:
+    from collector import upsert_maintenance
+    from linkwatch.domain import MaintenanceWindow
+    from sla.ledger import to_table
+
+    later = CLOSED_AT + timedelta(days=1)
+    await _store(database, _week_samples())
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    (row,) = await approve(database, [(await _window_row(database)).id], "betty", later)
+    await _store(database, _down(GAP))  # late data: down in the first gap
+    await refresh_ledger(database, CONFIG, [WEEK], later)
+    (pending,) = [r for r in await list_rows(database, window=WEEK) if r.kind == "adjustment"]
+    assert (pending.status, pending.amount) == ("closed", Decimal("25.00"))
+
+    # Then the customer's announcement of that work, sent a week ahead, is entered: the
+    # down time is excluded, and the credit is what was settled. Nothing is left to
+    # approve, and nothing may look as if it were.
+    announced = MaintenanceWindow("mw-gap", GAP[0], GAP[1], GAP[0] - timedelta(days=7),
+                                  link_ids=("acme-hq",))  # fmt: skip
+    await upsert_maintenance(database, [announced], source="config")
+    result = await refresh_ledger(database, CONFIG, [WEEK], later)
+    assert (result.withdrawn, result.adjustments) == ((pending.id,), ())
+    assert f"1 withdrawn (#{pending.id})" in result.summary()
+    (withdrawn,) = [r for r in await list_rows(database, window=WEEK) if r.kind == "adjustment"]
+    assert (withdrawn.id, withdrawn.status, withdrawn.amount) == (
+        pending.id,
+        "withdrawn",
+        Decimal("0.00"),
+    )
+    assert withdrawn.reason == (
+        "withdrawn: the credit is back to 12.50 EUR, what was already settled (this "
+        "adjustment was +25.00 EUR)"
+    )
+    assert await list_rows(database, status="closed") == []  # nothing awaits approval
+    with pytest.raises(LedgerError, match=r"is withdrawn \(.*\); there is nothing to approve"):
+        await approve(database, [withdrawn.id], "betty", later)
+    (entry,) = [a for a in await audit_log(database, [pending.id]) if a.action == "withdrawn"]
+    assert (entry.actor, entry.from_status, entry.to_status) == ("system", "closed", "withdrawn")
+    assert f"{withdrawn.id}  adj. of #{row.id}" in to_table([withdrawn]).replace("   ", "  ")
+    # Refreshing again changes nothing; a later change of the credit is a new adjustment.
+    assert (await refresh_ledger(database, CONFIG, [WEEK], later)).withdrawn == ()
+    await _store(database, _down(GAP_2))
+    result = await refresh_ledger(database, CONFIG, [WEEK], later)
+    (fresh,) = result.adjustments
+    assert fresh != withdrawn.id
+    assert [r.status for r in await list_rows(database, window=WEEK)] == [
+        "approved",
+        "withdrawn",
+        "closed",
+    ]
+
+
+# --- rows for the past ------------------------------------------------------------------
+
+
+async def test_history_gets_a_row_for_every_window_since_monitoring_began_resumably(
+    database: Database,
+) -> None:
+    from sla.backfill import Backfill
+
+    # Ten weeks of history stored before the ledger ever ran (an upgrade, the demo): a
+    # sample every half hour from Wednesday of 2026-W32 to Saturday of 2026-W41.
+    first = datetime(2026, 8, 5, 12, 0, tzinfo=UTC)
+    now = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)
+    await _store(database, [Sample("acme-hq", "icmp", m, Outcome.UP) for m in
+                            _minutes(first, now)][::30])  # fmt: skip
+    expected = [f"2026-W{week}" for week in range(32, 42)]
+
+    # A run stopped after a few steps (a restart) leaves some windows done ...
+    stopped = Backfill(database, CONFIG, slice_contracts=1)
+    for _ in range(4):
+        assert await stopped.step(now)
+    done = sorted(r.window_label for r in await list_rows(database))
+    assert 0 < len(done) < len(expected)
+    assert done == expected[: len(done)]  # oldest first
+
+    # ... and the next run does the rest, once each, and none before the first sample.
+    resumed = Backfill(database, CONFIG)
+    assert await resumed.run(now) == len(expected) - len(done)
+    rows = await list_rows(database)
+    assert [r.window_label for r in rows] == expected
+    assert [r.status for r in rows] == ["closed"] * 9 + ["open"]  # W41 runs until Monday
+    assert await Backfill(database, CONFIG).run(now) == 0  # nothing left: nothing written
+    assert [a.action for a in await audit_log(database)] == ["created"] * len(expected)
+
+
+async def test_open_rows_of_a_contract_no_longer_configured_are_reported(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sla.ledger import warn_of_orphans
+
+    await _store(database, _week_samples()[: 3 * 24 * 60])
+    await refresh_ledger(database, CONFIG, [WEEK], WEEK_START + timedelta(days=3))  # open
+    assert await warn_of_orphans(database, CONFIG) == 0
+    renamed = parse_config(_config_text("/nonexistent").replace("acme-gold", "acme-gold-2"))
+    assert await warn_of_orphans(database, renamed) == 1
+    assert (
+        "open rows of contracts or links no longer configured count=1 first=acme-gold/acme-hq"
+        in (caplog.text)
+    )
+
+
+class _Flaky:
+    """The real database, away for some calls: as when it restarts mid-backfill."""
+
+    def __init__(self, db: Database, away: set[int]) -> None:
+        self.db, self.away, self.calls = db, away, 0
+
+    def connection(self) -> Any:
+        self.calls += 1
+        if self.calls in self.away:
+            raise DatabaseError("database away")
+        return self.db.connection()
+
+
+async def test_a_backfill_step_that_fails_is_done_again_not_skipped(database: Database) -> None:
+    from sla.backfill import Backfill
+
+    first = datetime(2026, 8, 5, 12, 0, tzinfo=UTC)
+    now = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)
+    await _store(database, [Sample("acme-hq", "icmp", m, Outcome.UP) for m in
+                            _minutes(first, now)][::30])  # fmt: skip
+    flaky = _Flaky(database, away=set(range(3, 60, 4)))
+    backfill = Backfill(flaky, CONFIG)  # type: ignore[arg-type]
+    failures = 0
+    while True:
+        try:
+            if not await backfill.step(now):
+                break
+        except DatabaseError:
+            failures += 1  # the daemon logs it and calls again a period later
+    assert failures > 5
+    labels = [r.window_label for r in await list_rows(database)]
+    assert labels == [f"2026-W{week}" for week in range(32, 42)]
+
+
+# --- how far behind the ledger may be --------------------------------------------------------
+
+
+async def test_after_an_outage_the_noc_and_the_ledger_agree_with_the_budget_message_within_a_period(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """A link down from the start against a 99.999 % week (6 s of budget): the budget
+    message at 100 % goes out, and the running window's ledger row says the same within
+    one evaluation period, the NOC's budget panel within the period its cache may add."""
+    period = timedelta(seconds=3)
+    port, closed = free_port(), free_port()  # nothing listens on `closed`: refused
+    config_path = tmp_path / "linkwatch.yaml"
+    async with webhook_receiver() as receiver:
+        config_path.write_text(f"""\
+database: {{url: "{embedded_postgres.url}"}}
+data_dir: {tmp_path / "data"}
+portal: {{listen: "127.0.0.1:{port}"}}
+customers:
+  - {{id: acme, name: ACME Corp, timezone: Europe/Berlin}}
+links:
+  - {{id: acme-hq, customer: acme, probes: [{{id: tcp, kind: tcp, host: 127.0.0.1,
+      port: {closed}, interval: 1s, timeout: 500ms, confirm: 2}}]}}
+contracts:
+  - {{id: acme-gold, customer: acme, links: [acme-hq], target: 99.999, window: week,
+      unknown: count_as_up, fee: "250.00", currency: EUR}}
+notifications:
+  hold_down: 0s
+  retry_backoff: 200ms
+  evaluate_every: {period.seconds}s
+  channels:
+    - {{id: ops, kind: webhook, url: "{receiver.url}/ops", secret: {SECRET}, timeout: 2s}}
+  routes:
+    - {{id: ops, channel: ops}}
+users:
+  - {{name: oscar, role: ops, password_hash: "{PASSWORD_HASH}"}}
+""")  # fmt: skip
+        log = tmp_path / "linkwatch.log"
+        proc = start_linkwatch("run", "--config", str(config_path), log=log)
+        try:
+
+            def breached() -> list[dict[str, Any]]:
+                return [
+                    d.body
+                    for d in receiver.accepted
+                    if d.body["kind"] == "budget" and d.body["data"]["level"] == 100
+                ]
+
+            await asyncio.to_thread(wait_for, "the 100 % budget message", lambda: bool(breached()),
+                                    90, proc, log)  # fmt: skip
+            received = datetime.now(UTC)
+            (message,) = breached()
+            occurred = datetime.fromisoformat(message["occurred_at"])
+            window = message["data"]["window"]
+
+            async def ledger_row() -> LedgerRow:
+                (row,) = [r for r in await list_rows(database, window=window)
+                          if r.kind == "window"]  # fmt: skip
+                return row
+
+            # The ledger's row reaches the message's level by the first pass after it.
+            row = await ledger_row()
+            while row.extra_figures.get("budget_warning_pct") != 100:
+                assert datetime.now(UTC) - received < period + timedelta(seconds=2), row
+                await asyncio.sleep(0.1)
+                row = await ledger_row()
+            assert row.computed_at - occurred <= period + timedelta(seconds=1)
+            assert row.budget_used_pct is not None
+            assert row.budget_used_pct >= 100
+            assert row.status == "open"
+
+            # The NOC's panel shows it too, at most a period (its cache) later.
+            base = f"http://127.0.0.1:{port}"
+            async with browser() as session:
+                await login(session, base, "oscar", "billing-password")
+                while True:
+                    async with session.get(f"{base}/noc") as response:
+                        html = await response.text()
+                    panel = html.split('id="watch-heading"')[1].split("</section>")[0]
+                    if "acme-gold" in panel:
+                        break
+                    assert datetime.now(UTC) - received < 2 * period + timedelta(seconds=2), panel
+                    await asyncio.sleep(0.2)
+            assert 'pill pill-warn">1<' in panel
+            assert "≥ 100&nbsp;% warning" in panel
+            assert window in panel
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text()

@@ -10,6 +10,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from collector import Database
+from linkwatch.domain import Sample
 from sla.compute import Objective, ObjectiveResult, truncate_pct
 from sla.monthly import ObjectiveView, _budget_rows, _objectives
 from tests.browser_kit import CHROMIUM, LAUNCH_ARGS
@@ -282,11 +285,22 @@ def test_report_to_stdout_and_bad_arguments(loaded: Path) -> None:
     assert result.returncode == 0, result.stderr
     _, text = _read(result.stdout)
     assert "America/New_York" in text
-    assert "globex-monthly globex-dc 2026-10 n/a 99.9 % Not applicable" in text
+    # globex-dc was never measured: no window of it is reported (nor in the ledger).
+    assert "nothing measured" in text
+    assert (
+        "Not measured 2026-10 was not measured: the links of globex-monthly have not been "
+        "measured yet"
+    ) in text
+    assert "No contract of this customer is measured in this period." in text
     for args, message in [
         (["--customer", "initech", "--month", "2026-10"], "--customer 'initech' is not a"),
         (["--customer", "acme", "--month", "2026-W41"], "--month '2026-W41' is not a month"),
         (["--customer", "acme", "--month", "2026-13"], "month must be 01 to 12"),
+        (
+            ["--customer", "acme", "--month", "2099-01"],
+            "linkwatch: 2099-01 has not begun yet for ACME Corp & Sons: it begins "
+            "2099-01-01 00:00 CET (Europe/Berlin)",
+        ),
     ]:
         bad = linkwatch("report", "monthly", "--config", str(loaded), *args)
         assert bad.returncode == 2, bad.stderr
@@ -346,3 +360,53 @@ def test_chromium_prints_it_to_a_pdf(report: str, tmp_path: Path) -> None:
     # The summary, then each contract from a new page: at least three A4 pages.
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", data))
     assert pages >= 3, f"{pages} pages"
+
+
+# --- the list of reports ---------------------------------------------------------------------
+
+
+async def test_reports_are_listed_from_monitoring_and_complete_only_once_the_ledger_closed(
+    database: Database,
+) -> None:
+    from sla.backfill import Backfill
+    from tests.portal_kit import NOW, minutes, running_portal, samples
+    from tests.test_portal_noc import CONFIG, STEP
+
+    began = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)  # monitoring of Acme began mid-October
+
+    def history(now: datetime) -> list[Sample]:
+        times = minutes(began, now, STEP)
+        return samples("acme-fra-1", times, rtt_ms=4.0) + samples("acme-ber-2", times, rtt_ms=4.0)
+
+    async with running_portal(database, CONFIG, history=history) as kit:
+        await kit.sign_in("alice")
+
+        def listing(html: str) -> list[str]:
+            found = re.findall(r"<strong>([A-Za-z]+ 2026)</strong><span class=\"muted\">([^<]+)",
+                               html)  # fmt: skip
+            return [f"{name}: {state.split(' · ')[1]}" for name, state in found]
+
+        # Nothing computed yet: October's windows have no closed rows, so no month is
+        # complete, and nothing before October is offered at all.
+        assert listing(await kit.page("/reports")) == [
+            "November 2026: in progress: provisional figures",
+            "October 2026: provisional: late data may still change it",
+        ]
+        october = await kit.page("/reports/monthly?month=2026-10")
+        assert 'class="chip chip-provisional">provisional</span>' in october.split("</header>")[0]
+
+        # Once the ledger has every window's row, closed past its grace, October is
+        # complete, and its report says final: the list and the report agree.
+        assert await Backfill(kit.db, kit.config).run(NOW) > 0
+        assert listing(await kit.page("/reports")) == [
+            "November 2026: in progress: provisional figures",
+            "October 2026: complete",
+        ]
+        october = await kit.page("/reports/monthly?month=2026-10")
+        assert 'class="chip chip-final">final</span>' in october.split("</header>")[0]
+        assert "2026-W42 was not measured: monitoring of acme-fra-gold began after it ended" in (
+            unescape(october)
+        )
+        response = await kit.client.get("/reports/monthly?month=2026-09")
+        assert response.status == 200  # asked for directly, September says what it lacks
+        assert "nothing measured" in await response.text()

@@ -19,8 +19,7 @@ from aiohttp import ClientResponse
 from collector import Database
 from linkwatch.domain import Outcome, Sample
 from sla import ledger
-from sla.ledger import LEDGER_FIELDS, LedgerRow, refresh_ledger
-from sla.records import FIELDS
+from sla.ledger import LedgerRow, export_fields, refresh_ledger
 from tests.portal_kit import (
     NOW,
     PortalKit,
@@ -138,7 +137,7 @@ async def test_the_csv_export_has_the_filtered_rows(kit: PortalKit) -> None:
     disposition = response.headers["Content-Disposition"]
     assert disposition == 'attachment; filename="linkwatch-ledger-2026-W46-globex.csv"'
     body = await response.text()
-    assert body.splitlines()[0].split(",") == [*FIELDS, *LEDGER_FIELDS]
+    assert body.splitlines()[0].split(",") == list(export_fields())
     (line,) = list(csv.DictReader(io.StringIO(body)))
     assert (line["contract"], line["window"], line["credit_amount"], line["currency"]) == (
         "globex-nyc-platinum",

@@ -544,3 +544,71 @@ def test_performance_objectives_are_reported_and_credited_when_missed(
     assert result.credit.objective_pct == Decimal(credit)
     assert result.credit.total_pct == Decimal(credit)
     assert loss.met is (None if measured.loss_mean_pct is None else True)
+
+
+# --- coverage: when a person must look before a credit is paid ----------------------------
+
+WEEK_S = 7 * 24 * 3600  # 2026-W47 has no DST change
+
+
+def measured_for(known_s: int, status: LinkStatus = DOWN) -> list[Period]:
+    """`status` for the first `known_s` seconds of the week; nothing measured after."""
+    return [Period(START, START + timedelta(seconds=known_s), status)]
+
+
+@dataclass(frozen=True)
+class ReviewCase:
+    name: str
+    known_s: int  # measured seconds of the week, all down (the rest unknown)
+    unknown: str
+    min_coverage: Decimal | None
+    floor: Decimal
+    rule: str | None  # the review called for, None: none
+    credit: str  # what is credited automatically
+    withheld: str | None  # what the rules would have credited, when withheld
+
+
+REVIEW_CASES = [
+    # The issue's week: 0.10 % measured, the rest unknown counted as down: the contract's
+    # rules give the cap, and the window is flagged so a person looks before approving.
+    ReviewCase("0.10 % coverage under count_as_down is flagged, not silently paid",
+               605, "count_as_down", None, Decimal(90), "review_coverage_below", "125.00", None),
+    ReviewCase("under min_coverage no credit is computed automatically",
+               605, "count_as_down", Decimal(50), Decimal(90), "min_coverage", "0.00", "125.00"),
+    ReviewCase("exactly at the floor is not flagged",
+               WEEK_S * 9 // 10, "exclude", None, Decimal(90), None, "125.00", None),
+    ReviewCase("a second under the floor is flagged",
+               WEEK_S * 9 // 10 - 1, "exclude", None, Decimal(90), "review_coverage_below",
+               "125.00", None),
+    ReviewCase("exactly at min_coverage the credit stands (the floor still flags it)",
+               WEEK_S // 2, "count_as_down", Decimal(50), Decimal(90),
+               "review_coverage_below", "125.00", None),
+    ReviewCase("a floor of 0 flags nothing",
+               605, "count_as_down", None, Decimal(0), None, "125.00", None),
+    ReviewCase("min_coverage applies with the floor off",
+               605, "exclude", Decimal("0.5"), Decimal(0), "min_coverage", "0.00", "125.00"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REVIEW_CASES, ids=[c.name for c in REVIEW_CASES])
+def test_low_coverage_is_flagged_and_min_coverage_withholds_the_credit(case: ReviewCase) -> None:
+    terms = replace(
+        GOLD,
+        unknown=case.unknown,  # type: ignore[arg-type]
+        min_coverage_pct=case.min_coverage,
+        review_coverage_pct=case.floor,
+    )
+    result = one(measured_for(case.known_s), terms)
+    review = result.review
+    assert (None if review is None else review.rule) == case.rule
+    assert f"{result.credit.amount:f}" == case.credit
+    withheld = None if review is None or review.withheld is None else review.withheld.amount
+    assert (None if withheld is None else f"{withheld:f}") == case.withheld
+
+
+def test_a_window_with_nothing_measured_yet_has_no_coverage_to_judge() -> None:
+    terms = replace(GOLD, review_coverage_pct=Decimal(90), min_coverage_pct=Decimal(50))
+    assert one([], terms, now=START).review is None  # it has just begun
+    late = one([], terms, now=START + timedelta(hours=1))
+    assert late.review is not None
+    assert late.review.rule == "min_coverage"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,10 +113,30 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "currency": "EUR",
         "status": "closed",
         "budget_remaining_s": -4194,
-        "burn_rate": "2.40",
+        "burn_rate": "2.39",  # 2.3952…, truncated like every figure, never rounded up
         "budget_warning_pct": 100,
         "objectives_met": True,  # RTT 4.2 ms and no loss on the available samples
+        "needs_review": False,  # measured all week
+        "review_reason": None,
+        "withheld_credit_amount": None,
     }
+
+
+def test_the_report_and_the_monthly_report_truncate_the_burn_rate_alike(loaded: Path) -> None:
+    # 239.5209 % of the budget over the whole week: a burn rate of 2.3952…, shown as
+    # 2.39 by both (the monthly report marks the digits it cut), never 2.40.
+    (record,) = json.loads(
+        linkwatch(
+            "report", "sla", "--config", str(loaded), "--window", "2026-W47", "--format", "json"
+        ).stdout
+    )
+    monthly = linkwatch(
+        "report", "monthly", "--config", str(loaded), "--customer", "acme", "--month", "2026-11"
+    )
+    assert monthly.returncode == 0, monthly.stderr
+    shown = re.findall(r"<th[^>]*>Burn rate</th>\s*<td[^>]*>([^<]+)</td>", monthly.stdout)
+    assert record["burn_rate"] == "2.39"
+    assert "2.39…" in shown
 
 
 def test_a_window_uses_the_contract_version_in_force_at_its_start(loaded: Path) -> None:
@@ -150,29 +171,43 @@ def test_csv_and_table_forms(loaded: Path) -> None:
     assert "98.8023" in table.stdout
 
 
-def test_a_month_without_data_is_not_applicable(loaded: Path) -> None:
+def test_a_window_before_any_data_has_no_record_and_says_why(loaded: Path) -> None:
+    # globex-dc was never measured: October has nothing to report for Globex, as the
+    # ledger has no row for it (a month of "n/a" would be a window nobody measured).
     result = linkwatch(
-        "report",
-        "sla",
-        "--config",
-        str(loaded),
-        "--window",
-        "2026-10",
-        "--customer",
-        "globex",
-        "--format",
-        "json",
+        "report", "sla", "--config", str(loaded), "--window", "2026-10", "--customer", "globex"
     )
-    assert result.returncode == 0, result.stderr
-    (record,) = json.loads(result.stdout)
-    assert (record["contract"], record["availability_pct"], record["met"]) == (
-        "globex-monthly",
-        None,
-        None,
-    )
-    assert record["credit_amount"] == "0.00"
-    assert record["coverage_pct"] == "0.0000"
-    assert record["unknown_s"] == 31 * 86400  # no data at all: all of October is unknown
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert (
+        "linkwatch: 2026-10 was not measured: the links of globex-monthly have not been "
+        "measured yet"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_window_that_has_not_begun_is_refused_not_reported_as_open(loaded: Path) -> None:
+    for args, message in [
+        (
+            ["--window", "2099-W10"],
+            "linkwatch: 2099-W10 has not begun yet: it begins 2099-03-02 00:00 CET "
+            "(Europe/Berlin) for acme-gold",
+        ),
+        (
+            ["--window", "2099-01", "--customer", "globex"],
+            "linkwatch: 2099-01 has not begun yet: it begins 2099-01-01 00:00 EST "
+            "(America/New_York) for globex-monthly",
+        ),
+    ]:
+        result = linkwatch("report", "sla", "--config", str(loaded), *args, "--format", "json")
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+    for command in (["credits", "list"], ["credits", "export"], ["credits", "refresh"]):
+        result = linkwatch(*command, "--config", str(loaded), "--window", "2099-W10")
+        assert result.returncode == 2, result.stderr
+        assert "2099-W10 has not begun yet: it begins 2099-03-02 00:00 CET" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """The billing desk: the credit ledger per window with filters and totals, a row with its
 adjustments and audit trail, approving and applying credits after a confirmation,
-manual adjustments with a reason, the CSV export and the audit trail.
+manual adjustments with a reason, the CSV export and the audit trail. Rows flagged for
+review (low coverage) carry a badge, have a filter of their own, and are approved only
+with the clerk's note on what was checked.
 
 Reading needs the "ledger" capability, changing "settle"; anyone else gets the same 404
 as a page that does not exist. Every change goes through `sla.ledger` (one transaction
@@ -43,8 +45,10 @@ from portal.pages.common import (
 from portal.rendering import render
 from portal.scope import can
 from sla.ledger import (
+    MAX_NOTE_CHARS,
     SETTLED,
     STATUSES,
+    UNSETTLED,
     AuditEntry,
     Kind,
     LedgerError,
@@ -81,6 +85,12 @@ STATUS_NAMES = {"all": "Any status", "todo": "To settle (closed or approved)"} |
     s: s.capitalize() for s in STATUSES
 }
 KINDS: dict[str, Kind | None] = {"all": None, "window": "window", "adjustment": "adjustment"}
+REVIEWS: dict[str, bool | None] = {"all": None, "flagged": True, "clear": False}
+REVIEW_NAMES = {
+    "all": "Flagged or not",
+    "flagged": "Needs review (low coverage)",
+    "clear": "Not flagged",
+}
 Action = Literal["approve", "apply"]
 ACTIONS: dict[Action, tuple[Status, Literal["approved", "applied"]]] = {
     # action -> (the status it needs, the status it gives)
@@ -88,7 +98,9 @@ ACTIONS: dict[Action, tuple[Status, Literal["approved", "applied"]]] = {
     "apply": ("approved", "applied"),
 }
 NOTHING_SELECTED = "Select at least one row first: tick its box in the ledger."
-AUDIT_ACTIONS = ("all", "created", "recomputed", "closed", "approved", "applied", "adjusted")
+AUDIT_ACTIONS = (
+    "all", "created", "recomputed", "closed", "approved", "applied", "adjusted", "withdrawn",
+)  # fmt: skip
 _AMOUNT = re.compile(r"^[+-]?\d{1,12}(\.\d{1,6})?$")
 
 
@@ -104,6 +116,7 @@ class DeskQuery:
     status: str
     kind: str
     page: int = 1
+    review: str = "all"
 
     def params(self, **changes: object) -> dict[str, str]:
         values = {
@@ -111,10 +124,18 @@ class DeskQuery:
             "customer": self.customer or "",
             "status": self.status,
             "kind": self.kind,
+            "review": self.review,
             "page": str(self.page),
         }
         values.update({name: str(value) for name, value in changes.items()})
-        defaults = {"window": "", "customer": "", "status": "all", "kind": "all", "page": "1"}
+        defaults = {
+            "window": "",
+            "customer": "",
+            "status": "all",
+            "kind": "all",
+            "review": "all",
+            "page": "1",
+        }
         return {k: v for k, v in values.items() if v != defaults[k]}
 
     def url(self, path: str = "/billing", **changes: object) -> str:
@@ -128,6 +149,7 @@ class DeskQuery:
             statuses=STATUS_FILTERS[self.status],
             kind=KINDS[self.kind],
             ended_after=now - RECENT if self.window == "" else None,
+            needs_review=REVIEWS[self.review],
         )
 
     @property
@@ -150,6 +172,7 @@ def desk_query(request: web.Request, viewer: Viewer) -> DeskQuery:
         status=choice(query, "status", STATUS_FILTERS, "all"),
         kind=choice(query, "kind", KINDS, "all"),
         page=positive_int(query, "page", 1, most=100_000),
+        review=choice(query, "review", REVIEWS, "all"),
     )
 
 
@@ -207,6 +230,8 @@ def desk_row(row: LedgerRow, names: Mapping[str, str], now: datetime) -> DeskRow
         who, at = f"approved by {row.approved_by}", row.approved_at
     elif is_manual(row):
         who, at = f"written by {row.created_by}", row.created_at
+    elif row.status == "withdrawn":
+        who, at = "withdrawn: nothing left to credit", row.computed_at
     else:
         who, at = "computed", row.computed_at
     action: Action | None = (
@@ -285,6 +310,7 @@ async def ledger_desk(request: web.Request) -> web.Response:
             "customers": list(names.items()),
             "status_names": STATUS_NAMES,
             "kinds": KINDS,
+            "review_names": REVIEW_NAMES,
             "can_settle": _may_settle(viewer),
         },
     )
@@ -325,6 +351,7 @@ async def export(request: web.Request) -> web.Response:
             filters.customer,
             None if filters.status == "all" else filters.status,
             None if filters.kind == "all" else filters.kind,
+            None if filters.review == "all" else filters.review,
         )
         if part
     )
@@ -355,6 +382,7 @@ async def _confirmation(
     *,
     problem: Refusal | None = None,
     invoice_ref: str = "",
+    note: str = "",
     back: str = "/billing",
 ) -> web.Response:
     now = request.app[CLOCK]()
@@ -374,6 +402,8 @@ async def _confirmation(
             "sums": sums(rows),
             "problem": problem,
             "invoice_ref": invoice_ref,
+            "note": note,
+            "flagged": [r for r in rows if r.needs_review] if action == "approve" else [],
             "back": back,
         },
         status=problem.status if problem is not None else 200,
@@ -414,9 +444,26 @@ async def _settle(request: web.Request, action: Action) -> web.Response:
     form = await read_form(request)
     back = _back(form.get("back"))
     invoice = " ".join(form.get("invoice_ref", "").split())
+    note = " ".join(form.get("note", "").split())
     ids = row_ids(form.getall("id", []))
     if not ids:
         return _problem_page(request, Refusal(400, [NOTHING_SELECTED]), back)
+    if action == "approve":
+        flagged = [r for r in await _selected(request, ids) if r.needs_review]
+        if flagged and not note:
+            problem = Refusal(
+                400,
+                [
+                    "Write what you checked before approving rows flagged for review:",
+                    *(f"{r.describe()}: {r.review_reason}" for r in flagged),
+                ],
+            )
+            return await _confirmation(request, viewer, action, ids, problem=problem, back=back)
+        if len(note) > MAX_NOTE_CHARS:
+            problem = Refusal(400, [f"Keep the note to {MAX_NOTE_CHARS} characters."])
+            return await _confirmation(
+                request, viewer, action, ids, problem=problem, note=note, back=back
+            )
     if action == "apply" and not invoice:
         problem = Refusal(400, ["Enter the invoice reference the credits go on."])
         return await _confirmation(request, viewer, action, ids, problem=problem, back=back)
@@ -426,13 +473,20 @@ async def _settle(request: web.Request, action: Action) -> web.Response:
     db, now, actor = request.app[DATABASE], request.app[CLOCK](), viewer.user.name
     try:
         if action == "approve":
-            await approve(db, ids, actor, now)
+            await approve(db, ids, actor, now, note or None)
         else:
             await apply(db, ids, actor, invoice, now)
     except LedgerError as exc:
         problem = ledger_problem(exc)
         return await _confirmation(
-            request, viewer, action, ids, problem=problem, invoice_ref=invoice, back=back
+            request,
+            viewer,
+            action,
+            ids,
+            problem=problem,
+            invoice_ref=invoice,
+            note=note,
+            back=back,
         )
     request.app[CACHE].clear()  # customers' pages show a credit's status: the new one now
     done = "approved" if action == "approve" else "applied"
@@ -482,7 +536,18 @@ def figures_of(row: LedgerRow) -> list[Figure]:
         Figure("Credit steps", str(row.credit_steps)),
         Figure("Credit", decimal_pct(row.credit_pct)),
         Figure("Credit amount", money(row.credit_amount, row.currency)),
+        *_review_figures(row),
     ]
+
+
+def _review_figures(row: LedgerRow) -> list[Figure]:
+    out = [Figure("Review", row.review_reason or "not needed")]
+    withheld = row.extra_figures.get("withheld_credit_amount")
+    if withheld is not None:
+        out.append(Figure("Withheld credit", money(Decimal(withheld), row.currency)))
+    if row.approval_note is not None:
+        out.append(Figure("Approval note", row.approval_note))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,7 +586,7 @@ async def _row_page(
         for e in reversed(await audit_log(db, sorted(kinds)))
     ]
     names = _names(request, viewer)
-    waiting = next((r for r in family if r.kind == "adjustment" and r.status not in SETTLED), None)
+    waiting = next((r for r in family if r.kind == "adjustment" and r.status in UNSETTLED), None)
     credited = [r for r in family if r.status in SETTLED]
     return render(
         request,

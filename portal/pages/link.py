@@ -36,7 +36,7 @@ from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, HttpProbe, L
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts
 from portal.auth import Viewer
-from portal.figures import windows
+from portal.figures import from_ledger, windows
 from portal.formatting import NBSP, elapsed, local_time, milliseconds
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
 from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
@@ -564,7 +564,14 @@ def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
         if now < row.window_end:
             return "Being measured: the figures change until the window ends"
         return f"Provisional: late data may still arrive until {local_time(row.closes_at, tz)}"
+    if row.status == "withdrawn":
+        return "Withdrawn: later data left the credit as it was"
     if row.status == "closed":
+        if row.needs_review:
+            return (
+                f"Under review: this window was measured for {decimal_text(row.coverage_pct)}"
+                f"{NBSP}% of its time, so billing checks it before the credit is final"
+            )
         if row.kind == "window" and row.amount == 0:
             return "Final: no credit due"
         return "Final: awaiting approval"
@@ -1053,7 +1060,8 @@ async def ledger_of(
             )
             return [row_from_db(row) for row in await cur.fetchall()]
 
-    return await cached(app, ("link-ledger", link.id), load)
+    # Running windows' rows move once per evaluation period: held no longer than that.
+    return await from_ledger(app, ("link-ledger", link.id), load)
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from linkwatch.domain import LinkStatus
 from notify import status as notification_status
 from portal import figures
 from portal.auth import Viewer
+from portal.figures import from_ledger, ledger_freshness
 from portal.formatting import NBSP, decimal_pct, elapsed, local_time
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
 from portal.pages.common import Moment, choice, moment, positive_int, require
@@ -341,6 +342,34 @@ def period_labels(config: Config, now: datetime) -> dict[str, dict[Period, str]]
     return out
 
 
+def period_headings(config: Config, now: datetime) -> dict[Period, tuple[str, ...]]:
+    """What each card counts, in words: the label of every contract's own window of the
+    card's kind (running, or the one before), in the contract's zone. A customer whose
+    contracts are all monthly adds no week; where contracts' zones are in different
+    windows (Tokyo's week begins nine hours before Berlin's), each label names its zones."""
+    zones: dict[Period, dict[str, set[str]]] = {p: {} for p in PERIODS}
+    for contract in config.contracts:
+        terms = contract.terms_at(now, config.plans)
+        if terms is None:
+            continue
+        tz = config.customer(contract.customer).tz
+        for period, (_, kind, previous) in PERIODS.items():
+            if terms.window != kind:
+                continue
+            window = window_containing(kind, tz, now)
+            label = (window.previous() if previous else window).label
+            zones[period].setdefault(label, set()).add(tz.key)
+    headings: dict[Period, tuple[str, ...]] = {}
+    for period, by_label in zones.items():
+        if len(by_label) <= 1:
+            headings[period] = tuple(by_label)
+        else:
+            headings[period] = tuple(
+                f"{label} ({', '.join(sorted(names))})" for label, names in sorted(by_label.items())
+            )
+    return headings
+
+
 def period_of(standing: Standing, labels: Mapping[str, Mapping[Period, str]]) -> Period | None:
     for period, label in labels.get(standing.customer_id, {}).items():
         if label == standing.window_label:
@@ -349,13 +378,15 @@ def period_of(standing: Standing, labels: Mapping[str, Mapping[Period, str]]) ->
 
 
 async def ledger_view(request: web.Request, now: datetime) -> tuple[LedgerView, list[Standing]]:
-    """The ledger's rows for this and last week and month, read once per ttl for all."""
+    """The ledger's rows for this and last week and month, read once per ttl for all (at
+    most one `notifications.evaluate_every` old, like the rows themselves)."""
     app = request.app
     labels = period_labels(app[LIVE].config, now)
     wanted = tuple(sorted({label for zone in labels.values() for label in zone.values()}))
 
     async def load() -> tuple[LedgerView, list[Standing]]:
-        rows = await standings(app[DATABASE], wanted)
+        headings = period_headings(app[LIVE].config, now)
+        rows = await standings(app[DATABASE], wanted, now)
         tally: dict[Period, dict[Outcome, int]] = {p: {} for p in PERIODS}
         as_of: dict[Period, datetime] = {}
         running: dict[Period, bool] = {}
@@ -376,7 +407,7 @@ async def ledger_view(request: web.Request, now: datetime) -> tuple[LedgerView, 
             PeriodCount(
                 period=period,
                 heading=heading,
-                labels=tuple(sorted({zone[period] for zone in labels.values()})),
+                labels=headings[period],
                 counts=tuple((o, tally[period][o]) for o in OUTCOMES if tally[period].get(o)),
                 total=sum(tally[period].values()),
                 as_of=moment(as_of.get(period), now, UTC_ZONE),
@@ -387,7 +418,7 @@ async def ledger_view(request: web.Request, now: datetime) -> tuple[LedgerView, 
         view = LedgerView(counts, tuple(watched[:WATCH_SHOWN]), len(watched))
         return view, rows
 
-    return await app[CACHE].get(("ledger-standing", wanted), load)
+    return await from_ledger(app, ("ledger-standing", wanted), load)
 
 
 def watched_rows(
@@ -483,7 +514,10 @@ async def _noc_html(request: web.Request, *, partial: bool) -> Markup:
         return await asyncio.to_thread(render_fragment, request.app, template, context)
 
     key = ("noc-html", template, filters.customer, filters.status, page)
-    return await request.app[CACHE].get(key, build)
+    # The dashboard shows the ledger's budgets beside the live outages: held no longer
+    # than the ledger's own figures may lag.
+    ttl, stale = ledger_freshness(request.app)
+    return await request.app[CACHE].get(key, build, ttl_s=ttl, stale_s=stale)
 
 
 @routes.get("/noc")

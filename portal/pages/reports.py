@@ -25,6 +25,7 @@ from aiohttp import web
 from linkwatch.config import Contract, Customer
 from linkwatch.domain import MaintenanceWindow
 from portal.auth import Viewer
+from portal.figures import from_ledger
 from portal.keys import CLOCK, DATABASE, LIVE
 from portal.middleware import bad_request
 from portal.pages.common import month_label, redirect, require_viewer, visible_customer
@@ -40,8 +41,9 @@ from portal.pages.link import (
 from portal.rendering import render
 from portal.scope import Directory, can
 from sla.ledger import LedgerRow, list_rows
-from sla.monthly import monthly_report
-from sla.windows import Window, parse_window, window_containing
+from sla.monthly import MonthEntry, check_month, monthly_report
+from sla.monthly import report_months as month_entries
+from sla.report import WindowNotBegun
 
 routes = web.RouteTableDef()
 
@@ -99,41 +101,43 @@ class MonthLink:
     href: str
 
 
-def report_months(
-    customer: Customer, contracts: Sequence[Contract], now: datetime
-) -> list[MonthLink]:
-    """The months a report can be had for, newest first: this one (provisional) and
-    the twelve before, from the month the first contract started."""
-    tz = customer.tz
-    starts = [c.effective_from for c in contracts]
-    first = None if not starts or None in starts else min(s for s in starts if s is not None)
-    month: Window = window_containing("month", tz, now)
-    out = []
-    for _ in range(MONTHS_SHOWN):
-        if first is not None and month.end <= first:
-            break
-        running = month.start.astimezone(UTC) <= now < month.end.astimezone(UTC)
-        out.append(
-            MonthLink(
-                label=month.label,
-                name=month.start.strftime("%B %Y"),
-                state="in progress: provisional figures" if running else "complete",
-                href=f"/reports/monthly?customer={customer.id}&month={month.label}",
-            )
+MONTH_STATES = {
+    "running": "in progress: provisional figures",
+    "provisional": "provisional: late data may still change it",
+    "complete": "complete",
+}
+
+
+async def report_months(request: web.Request, customer: Customer) -> list[MonthLink]:
+    """The months a report can be had for, newest first, from the one monitoring began:
+    complete only once the ledger has closed every window the report covers."""
+    app = request.app
+    now = app[CLOCK]()
+
+    async def load() -> list[MonthEntry]:
+        return await month_entries(
+            app[DATABASE], app[LIVE].config, customer, now, most=MONTHS_SHOWN
         )
-        month = month.previous()
-    return out
+
+    entries = await from_ledger(app, ("report-months", customer.id), load)
+    return [
+        MonthLink(
+            label=e.label,
+            name=e.name,
+            state=MONTH_STATES[e.state],
+            href=f"/reports/monthly?customer={customer.id}&month={e.label}",
+        )
+        for e in entries
+    ]
 
 
 @routes.get("/reports")
 async def reports_page(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
     customer = _customer_for(request, viewer)
-    directory = request.app[LIVE].directory
     months: list[MonthLink] = []
     if customer is not None:
-        contracts = directory.visible_contracts(viewer.user, customer_id=customer.id)
-        months = report_months(customer, contracts, request.app[CLOCK]())
+        months = await report_months(request, customer)
     return _page(request, viewer, "reports.html", customer, {"months": months})
 
 
@@ -148,8 +152,10 @@ async def monthly_report_page(request: web.Request) -> web.Response:
         raise bad_request("month is required; write it as 2026-11")
     app = request.app
     now = app[CLOCK]()
-    if parse_window(label, customer.tz).start.astimezone(UTC) > now:
-        raise bad_request(f"month={label!r} has not begun yet")
+    try:
+        check_month(customer, label, now)
+    except WindowNotBegun as exc:
+        raise bad_request(f"month={label!r} {exc.reason}") from None
     config, db = app[LIVE].config, app[DATABASE]
 
     async def load() -> str:
@@ -232,11 +238,12 @@ async def credits_page(request: web.Request) -> web.Response:
     if customer is not None:
         customer_id = customer.id
 
-        async def load() -> list[LedgerRow]:
-            return await list_rows(app[DATABASE], customer=customer_id)
-
-        rows = await cached(app, ("ledger-customer", customer_id), load)
         now = app[CLOCK]()
+
+        async def load() -> list[LedgerRow]:
+            return await list_rows(app[DATABASE], customer=customer_id, begun_by=now)
+
+        rows = await from_ledger(app, ("ledger-customer", customer_id), load)
         groups = credit_groups(rows, now)
         totals = Totals(
             credited=_sum([r for r in rows if r.status == "applied"]),

@@ -1,3 +1,5 @@
-UPDATE ledger SET status = 'approved', approved_by = %(actor)s, approved_at = %(now)s
+UPDATE ledger SET
+    status = 'approved', approved_by = %(actor)s, approved_at = %(now)s,
+    approval_note = %(note)s
 WHERE id = %(id)s AND status = 'closed'
 RETURNING *

@@ -4,7 +4,7 @@ INSERT INTO ledger (
     window_s, excluded_s, unknown_s, down_s, eligible_s, coverage_pct, availability_pct,
     target_pct, met, budget_s, budget_used_pct, incidents, credit_steps, credit_pct,
     credit_amount, currency, extra_figures, amount, reason, created_by, created_at,
-    computed_at
+    computed_at, review_reason
 ) VALUES (
     %(kind)s, %(parent_id)s, %(status)s, %(contract_id)s, %(customer_id)s, %(subject_id)s,
     %(window_label)s, %(window_start)s, %(window_end)s, %(timezone)s, %(measured_until)s,
@@ -12,6 +12,6 @@ INSERT INTO ledger (
     %(coverage_pct)s, %(availability_pct)s, %(target_pct)s, %(met)s, %(budget_s)s,
     %(budget_used_pct)s, %(incidents)s, %(credit_steps)s, %(credit_pct)s, %(credit_amount)s,
     %(currency)s, %(extra_figures)s, %(amount)s, %(reason)s, %(created_by)s, %(created_at)s,
-    %(computed_at)s
+    %(computed_at)s, %(review_reason)s
 )
 RETURNING *

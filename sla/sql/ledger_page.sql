@@ -13,6 +13,8 @@ WITH matching AS (
       AND (%(ended_after)s::timestamptz IS NULL OR l.window_end > %(ended_after)s::timestamptz)
       AND (%(ids)s::bigint[] IS NULL OR l.id = ANY(%(ids)s::bigint[]))
       AND (%(family)s::bigint IS NULL OR %(family)s::bigint IN (l.id, l.parent_id))
+      AND (%(needs_review)s::boolean IS NULL
+           OR (l.review_reason IS NOT NULL) = %(needs_review)s::boolean)
 ), totals AS (
     SELECT coalesce(
         jsonb_agg(

@@ -1,5 +1,5 @@
--- New figures for an open or closed row; a settled row is left as it is (and the trigger
--- would refuse it anyway).
+-- New figures for an open or closed row (or a closed adjustment withdrawn with its last
+-- figures); a settled row is left as it is (and the trigger would refuse it anyway).
 UPDATE ledger SET
     status = %(status)s,
     customer_id = %(customer_id)s,
@@ -27,6 +27,7 @@ UPDATE ledger SET
     extra_figures = %(extra_figures)s,
     amount = %(amount)s,
     reason = %(reason)s,
+    review_reason = %(review_reason)s,
     computed_at = %(computed_at)s
 WHERE id = %(id)s AND status IN ('open', 'closed')
 RETURNING *
