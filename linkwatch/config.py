@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from functools import cache
@@ -41,8 +41,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from linkwatch.domain import EventKind, MaintenanceWindow
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError, ConfigProblem
-from linkwatch.formatting import count_of
-from linkwatch.money import minor_units
+from linkwatch.formatting import EXCERPT_CHARS, count_of, excerpt
+from linkwatch.money import MAX_AMOUNT, PERCENT_PLACES, minor_units
 
 # --- field types -------------------------------------------------------------------------
 
@@ -51,7 +51,7 @@ def _to_duration(value: object) -> object:
     if isinstance(value, str):
         return parse_duration(value)
     if isinstance(value, int | float):  # bool is an int too
-        raise ValueError(f"{value!r} has no unit; write it as e.g. {value}s")
+        raise ValueError(f"{excerpt(value)} has no unit; write it as e.g. {excerpt(value)}s")
     return value
 
 
@@ -78,8 +78,8 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 def _check_id(value: str) -> str:
     if not _ID_RE.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a valid id; use 1-63 lower-case letters, digits, '.', '_' or '-',"
-            " starting with a letter or digit"
+            f"{excerpt(value)} is not a valid id; use 1-63 lower-case letters, digits, '.',"
+            " '_' or '-', starting with a letter or digit"
         )
     return value
 
@@ -92,7 +92,8 @@ def _check_timezone(value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f"{value!r} is not a known time zone; use an IANA name such as Europe/Berlin or UTC"
+            f"{excerpt(value)} is not a known time zone; use an IANA name such as "
+            "Europe/Berlin or UTC"
         ) from None
     return value
 
@@ -123,15 +124,19 @@ def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
     if value.startswith("["):
         end = value.find("]")
         if end < 0 or (len(value) > end + 1 and value[end + 1] != ":"):
-            raise ValueError(f"{value!r} is not host or host:port; write IPv6 as [::1]:161")
+            raise ValueError(f"{excerpt(value)} is not host or host:port; write IPv6 as [::1]:161")
         host, port_text = value[1:end], value[end + 2 :]
     elif value.count(":") == 1:
         host, port_text = value.split(":")
     if not host:
-        raise ValueError(f"{value!r} has no host; write host or host:port, e.g. 127.0.0.1:161")
+        raise ValueError(
+            f"{excerpt(value)} has no host; write host or host:port, e.g. 127.0.0.1:161"
+        )
     if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ValueError(f"port {port_text!r} in {value!r} is not a number from 1 to 65535")
+            raise ValueError(
+                f"port {excerpt(port_text)} in {excerpt(value)} is not a number from 1 to 65535"
+            )
         return host, int(port_text)
     return host, default_port
 
@@ -159,7 +164,8 @@ def _rule(check: Callable[[_Item], None]) -> Callable[[_Item], None]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No infinity or NaN: a threshold or limit of .inf would silently never apply.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -362,7 +368,7 @@ _EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 def _check_email(value: str) -> str:
     if not _EMAIL_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not an e-mail address; write it as name@example.net")
+        raise ValueError(f"{excerpt(value)} is not an e-mail address; write it as name@example.net")
     return value
 
 
@@ -577,7 +583,7 @@ def _interface_name(value: str) -> str:
     # A blank name would match every interface that has none (most have no alias).
     if not value.strip():
         raise ValueError(
-            f"{value!r} is blank and would match every interface without one; "
+            f"{excerpt(value)} is blank and would match every interface without one; "
             "give the interface's name, or its index"
         )
     return value
@@ -673,7 +679,14 @@ class HttpProbe(_ProbeBase):
             try:
                 re.compile(self.body_regex)
             except re.error as exc:
-                raise ValueError(f"body_regex {self.body_regex!r} is not a regex: {exc}") from None
+                raise ValueError(
+                    f"body_regex {excerpt(self.body_regex)} is not a regex: {exc}"
+                ) from None
+            except RecursionError:  # Python's regex parser recurses per group
+                raise ValueError(
+                    f"body_regex {excerpt(self.body_regex)} nests its groups too deeply; "
+                    "simplify it"
+                ) from None
 
     @_rule
     def _body_needs_a_body(self) -> None:
@@ -694,12 +707,18 @@ class HttpProbe(_ProbeBase):
             return
         if not self.tls_verify:
             raise ValueError(
-                f"ca_file {str(self.ca_file)!r} is set but tls_verify is false, so it would be "
-                "ignored; drop one of them"
+                f"ca_file {excerpt(str(self.ca_file))} is set but tls_verify is false, so it "
+                "would be ignored; drop one of them"
             )
-        if not self.ca_file.is_file():
+        try:
+            is_file = self.ca_file.is_file()
+        except OSError as exc:  # a name too long, say
             raise ValueError(
-                f"ca_file {str(self.ca_file)!r} is not a file; give the path of a PEM file "
+                f"ca_file {excerpt(str(self.ca_file))} cannot be read: {exc.strerror or exc}"
+            ) from None
+        if not is_file:
+            raise ValueError(
+                f"ca_file {excerpt(str(self.ca_file))} is not a file; give the path of a PEM file "
                 "with the CA certificate(s) to trust"
             )
 
@@ -754,7 +773,20 @@ class Link(_Strict):
                 _check_response_ms("thresholds.response_ms", limit, probe)
 
 
-Percent = Annotated[Decimal, Field(ge=0, le=100)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=PERCENT_PLACES)]
+PositivePercent = Annotated[Decimal, Field(gt=0, le=100, decimal_places=PERCENT_PLACES)]
+
+
+def _amount(value: Decimal) -> Decimal:
+    if value > MAX_AMOUNT:
+        raise ValueError(
+            f"{value} is more than any amount billed; use at most {MAX_AMOUNT:,} (in the "
+            "currency, per window)"
+        )
+    return value
+
+
+Amount = Annotated[Decimal, Field(ge=0), AfterValidator(_amount)]
 
 
 class LedgerConfig(_Strict):
@@ -768,7 +800,7 @@ class LedgerConfig(_Strict):
 class CreditBand(_Strict):
     """Availability below `below` percent earns `credit` percent of the fee."""
 
-    below: Annotated[Decimal, Field(gt=0, le=100)]
+    below: PositivePercent
     credit: Percent
 
 
@@ -781,7 +813,7 @@ class IncidentCredit(_Strict):
 
 
 class CreditTerms(_Strict):
-    step: Decimal = Field(default=Decimal("0.5"), gt=0, le=100)
+    step: PositivePercent = Decimal("0.5")
     per_step: Percent = Decimal("0")
     rounding: Literal["ceil", "floor"] = "ceil"
     cap: Percent = Decimal("100")
@@ -814,12 +846,12 @@ class Terms(_Strict):
     """Terms a plan, a contract or a contract version may set. Unset fields come from the
     layer below: built-in defaults <- plan <- contract <- version in force."""
 
-    target: Annotated[Decimal, Field(gt=0, le=100)] | None = None  # percent
+    target: PositivePercent | None = None  # 100: no down time allowed (a budget of 0)
     window: Literal["week", "month"] | None = None
-    fee: Annotated[Decimal, Field(ge=0)] | None = None  # per window
+    fee: Amount | None = None  # per window
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     credit: CreditTerms | None = None
-    minimum_credit: Annotated[Decimal, Field(ge=0)] | None = None
+    minimum_credit: Amount | None = None
     unknown: Literal["exclude", "count_as_up", "count_as_down"] | None = None
     maintenance_notice: Duration | None = None
     grace: Duration | None = None  # after a window ends, before its ledger row closes
@@ -834,7 +866,7 @@ class Terms(_Strict):
 class ResolvedTerms(_Strict):
     """Every term set, as they apply to one window."""
 
-    target: Annotated[Decimal, Field(gt=0, le=100)]
+    target: PositivePercent
     window: Literal["week", "month"] = "month"
     fee: Decimal = Decimal("0")
     currency: str = "EUR"
@@ -1081,11 +1113,12 @@ def _expand_env(
             return env[name]
         if default is not None:
             return default
+        shown = name if len(name) <= EXCERPT_CHARS else excerpt(name)
         problems.append(
             (
                 path,
-                f"environment variable {name} is not set; set it, or give a default "
-                f"as ${{{name}:-value}}",
+                f"environment variable {shown} is not set; set it, or give a default "
+                f"as ${{{shown}:-value}}",
             )
         )
         # Keep the reference so that later rules (e.g. "needs a community") do not
@@ -1118,27 +1151,29 @@ def _describe_validation(exc: ValidationError) -> Iterator[tuple[Path_, str]]:
         if kind == "extra_forbidden":
             parent = _parent_model(loc[:-1], exc)
             allowed = f"; allowed keys here: {', '.join(parent)}" if parent else ""
-            yield loc, f"unknown key {loc[-1]!r}{allowed}"
+            yield loc, f"unknown key {excerpt(loc[-1])}{allowed}"
         elif kind == "missing":
-            yield loc, f"required key {loc[-1]!r} is missing"
+            yield loc, f"required key {excerpt(loc[-1])} is missing"
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             what, kinds = (
                 ("channel", CHANNEL_KINDS) if "channels" in loc else ("probe", PROBE_KINDS)
             )
             if kind == "union_tag_invalid":
-                message = f"unknown {what} kind {ctx.get('tag')!r}; allowed: {', '.join(kinds)}"
+                message = (
+                    f"unknown {what} kind {excerpt(ctx.get('tag'))}; allowed: {', '.join(kinds)}"
+                )
             else:
                 message = f"{what} has no kind; allowed: {', '.join(kinds)}"
             yield (*loc, "kind"), message
         elif kind == "literal_error":
-            yield loc, f"{value!r} is not allowed; use one of {ctx.get('expected')}"
+            yield loc, f"{excerpt(value)} is not allowed; use one of {ctx.get('expected')}"
         elif kind == "value_error":
             message = str(ctx.get("error", error["msg"]))
             yield loc, message
         elif kind == "string_pattern_mismatch":
-            yield loc, f"{value!r} {_pattern_hint(loc)}"
+            yield loc, f"{excerpt(value)} {_pattern_hint(loc)}"
         else:
-            yield loc, f"{value!r}: {error['msg'][0].lower()}{error['msg'][1:]}"
+            yield loc, f"{excerpt(value)}: {error['msg'][0].lower()}{error['msg'][1:]}"
 
 
 def _pattern_hint(loc: Path_) -> str:
@@ -1192,12 +1227,11 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
         yield from _duplicate_ids(items(section), (section,))
 
     customers, links = ids("customers"), ids("links")
-    known_customers = ", ".join(sorted(customers)) or "none defined"
-    known_links = ", ".join(sorted(links)) or "none defined"
+    known_customers, known_links = _listing(customers), _listing(links)
 
     def customer_ref(path: Path_, value: object) -> Iterator[tuple[Path_, str]]:
         if isinstance(value, str) and value not in customers:
-            yield path, f"unknown customer {value!r}; defined customers: {known_customers}"
+            yield path, f"unknown customer {excerpt(value)}; defined customers: {known_customers}"
 
     for index, link in items("links"):
         yield from customer_ref(("links", index, "customer"), link.get("customer"))
@@ -1209,7 +1243,8 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
                 if probe_id in seen_probes:
                     yield (
                         ("links", index, "probes", p_index, "id"),
-                        f"duplicate probe id {probe_id!r} within link {link.get('id')!r}",
+                        f"duplicate probe id {excerpt(probe_id)} within link "
+                        f"{excerpt(link.get('id'))}",
                     )
                 seen_probes.add(probe_id)
 
@@ -1221,15 +1256,15 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
         yield from customer_ref(("contracts", index, "customer"), contract.get("customer"))
         plan = contract.get("plan")
         if isinstance(plan, str) and plan not in plans:
-            known_plans = ", ".join(sorted(plans)) or "none defined"
+            known_plans = _listing(plans)
             yield (
                 ("contracts", index, "plan"),
-                f"unknown plan {plan!r}; defined plans: {known_plans}",
+                f"unknown plan {excerpt(plan)}; defined plans: {known_plans}",
             )
         for l_index, link_id in enumerate(_list(contract.get("links"))):
             path = ("contracts", index, "links", l_index)
             if isinstance(link_id, str) and link_id not in links:
-                yield path, f"unknown link {link_id!r}; defined links: {known_links}"
+                yield path, f"unknown link {excerpt(link_id)}; defined links: {known_links}"
             elif (
                 isinstance(link_id, str)
                 and link_customer.get(link_id) != contract.get("customer")
@@ -1238,8 +1273,9 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
             ):
                 yield (
                     path,
-                    f"link {link_id!r} belongs to customer {link_customer.get(link_id)!r}, "
-                    f"not to the contract's customer {contract.get('customer')!r}",
+                    f"link {excerpt(link_id)} belongs to customer "
+                    f"{excerpt(link_customer.get(link_id))}, "
+                    f"not to the contract's customer {excerpt(contract.get('customer'))}",
                 )
 
     for index, window in items("maintenance"):
@@ -1247,7 +1283,7 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
             if isinstance(link_id, str) and link_id not in links:
                 yield (
                     ("maintenance", index, "links", l_index),
-                    f"unknown link {link_id!r}; defined links: {known_links}",
+                    f"unknown link {excerpt(link_id)}; defined links: {known_links}",
                 )
         for c_index, customer_id in enumerate(_list(window.get("customers"))):
             yield from customer_ref(("maintenance", index, "customers", c_index), customer_id)
@@ -1261,11 +1297,19 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
             if name in seen_users:
                 yield (
                     ("users", index, "name"),
-                    f"duplicate user {name!r}; already defined as users[{seen_users[name]}]",
+                    f"duplicate user {excerpt(name)}; already defined as users[{seen_users[name]}]",
                 )
             seen_users.setdefault(name, index)
 
     yield from _check_notifications(data.get("notifications"), customer_ref)
+
+
+def _listing(names: Iterable[str], most: int = 10) -> str:
+    """The ids a reference could have named; a config of 10,000 links names a few."""
+    ordered = sorted(names)
+    if len(ordered) > most:
+        return f"{', '.join(ordered[:most])}, ... ({len(ordered):,} in all)"
+    return ", ".join(ordered) or "none defined"
 
 
 def _mappings(value: object) -> list[tuple[int, dict[str, Any]]]:
@@ -1285,7 +1329,7 @@ def _duplicate_ids(
             continue
         if item_id in seen:
             first = _render_path((*path, seen[item_id]))
-            yield (*path, index, "id"), f"duplicate id {item_id!r}; already used by {first}"
+            yield (*path, index, "id"), f"duplicate id {excerpt(item_id)}; already used by {first}"
         else:
             seen[item_id] = index
 
@@ -1305,14 +1349,17 @@ def _check_notifications(
         for _, item in entries("channels")
         if isinstance(item.get("id"), str)
     }
-    known = ", ".join(sorted(channel_kinds)) or "none defined"
+    known = _listing(channel_kinds)
     for index, route in entries("routes"):
         path: Path_ = ("notifications", "routes", index)
         channel = route.get("channel")
         if isinstance(channel, str) and channel not in channel_kinds:
-            yield (*path, "channel"), f"unknown channel {channel!r}; defined channels: {known}"
+            yield (
+                (*path, "channel"),
+                f"unknown channel {excerpt(channel)}; defined channels: {known}",
+            )
         elif route.get("to") is not None and channel_kinds.get(str(channel)) != "email":
-            yield (*path, "to"), f"channel {channel!r} is not e-mail; remove to"
+            yield (*path, "to"), f"channel {excerpt(channel)} is not e-mail; remove to"
         if route.get("customer") is not None:
             yield from customer_ref((*path, "customer"), route.get("customer"))
             events = route.get("events")
@@ -1359,10 +1406,8 @@ def _check_terms(
             try:
                 terms = contract.terms_at(moment or datetime.min.replace(tzinfo=UTC), plans)
             except ValidationError as exc:
-                if any(e["type"] == "missing" and e["loc"] == ("target",) for e in exc.errors()):
-                    yield where, "no target; set target (percent) or name a plan that has one"
-                    break
-                raise
+                yield from _unresolved(where, exc)
+                break  # the versions after it would say the same again
             if terms is None:
                 continue
             places = minor_units(terms.currency)
@@ -1374,6 +1419,24 @@ def _check_terms(
         dates = [v.effective_from for v in contract.versions]
         if len(set(dates)) != len(dates):
             yield (*path, "versions"), "two versions take effect at the same time"
+
+
+def _unresolved(where: Path_, exc: ValidationError) -> Iterator[tuple[Path_, str]]:
+    """Why a contract's terms do not resolve: every term has a value in the end, so a
+    term no layer sets (target) or one set to null (fee: ~) is a mistake."""
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        if error["type"] == "missing" and loc == ("target",):
+            yield where, "no target; set target (percent) or name a plan that has one"
+        elif error["input"] is None and loc:
+            name = ".".join(str(part) for part in loc)
+            yield (
+                (*where, *loc),
+                f"{name} is null; give a value, or leave {name} out to take the plan's "
+                "(or the default)",
+            )
+        else:
+            yield (*where, *loc), f"{excerpt(error['input'])}: {error['msg']}"
 
 
 def _list(value: object) -> Sequence[object]:

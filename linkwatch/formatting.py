@@ -7,6 +7,7 @@ in what a person reads, and always with its zone abbreviation.
 
 from __future__ import annotations
 
+import reprlib
 from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, Decimal
 
@@ -20,6 +21,21 @@ def count_of(n: int, noun: str, nouns: str | None = None) -> str:
     """A count with its noun in the right number: "1 link", "0 links", "1,204 samples".
     `nouns` for a plural that is not the noun plus "s" ("1 entry", "2 entries")."""
     return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+
+
+EXCERPT_CHARS = 200  # longer than any path, URL or name someone means to write
+_EXCERPT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_EXCERPT.maxlevel, _EXCERPT.maxdict, _EXCERPT.maxlist = 2, 4, 4
+_EXCERPT.maxstring, _EXCERPT.maxlong, _EXCERPT.maxother = EXCERPT_CHARS, 40, EXCERPT_CHARS
+
+
+def excerpt(value: object) -> str:
+    """`repr(value)` as a message quotes a value someone wrote: a text too long to be
+    meant shows its start and says how long it was, a large list or mapping its first
+    items."""
+    if isinstance(value, str) and len(value) > EXCERPT_CHARS:
+        return f"{value[:40]!r}... ({count_of(len(value), 'character')})"
+    return _EXCERPT.repr(value)
 
 
 def elapsed(delta: timedelta) -> str:

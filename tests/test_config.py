@@ -521,3 +521,72 @@ def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
     assert december.target == Decimal("99.95")
     assert december.credit.cap == Decimal(50)
     assert contract.terms_at(datetime(2025, 12, 1, tzinfo=UTC), plans) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        pytest.param(
+            "links.0.probes.0.interval",
+            "99999999999999999999w",
+            "'99999999999999999999w' is longer than 36500d (100 years); use a shorter duration",
+            id="duration-overflow",
+        ),
+        pytest.param(
+            "database",
+            {"retention": "36501d"},
+            "'36501d' is longer than 36500d (100 years); use a shorter duration",
+            id="duration-past-any-calendar",
+        ),
+        pytest.param(
+            "contracts.0.fee",
+            "1e999999999",
+            "1E+999999999 is more than any amount billed; use at most 1,000,000,000,000 (in"
+            " the currency, per window)",
+            id="fee-beyond-any-amount",
+        ),
+        pytest.param(
+            "contracts.0.target",
+            "1e-999999999",
+            "'1e-999999999': decimal input should have no more than 6 decimal places",
+            id="target-finer-than-any-contract",
+        ),
+        pytest.param(
+            "contracts.0.credit",
+            {"per_step": "0.0000001"},
+            "'0.0000001': decimal input should have no more than 6 decimal places",
+            id="percent-with-7-decimals",
+        ),
+        pytest.param(
+            "links.0.thresholds",
+            {"rtt_ms": float("inf")},
+            "inf: input should be a finite number",
+            id="infinite-threshold",
+        ),
+        pytest.param(
+            "contracts.0.fee",
+            None,
+            "fee is null; give a value, or leave fee out to take the plan's (or the default)",
+            id="null-term",
+        ),
+    ],
+)
+def test_numbers_beyond_what_billing_and_dates_can_hold_are_named(
+    path: str, value: Any, expected: str
+) -> None:
+    found = problems(edit(path, value))
+    assert any(line.endswith(expected) for line in found), "\n".join(found)
+
+
+def test_an_http_probe_with_an_unreadable_ca_file_or_a_regex_too_deep_is_named() -> None:
+    probe = {"id": "web", "kind": "http", "url": "http://127.0.0.1:8080/", "ca_file": "a" * 5000}
+    assert (
+        "links[0].probes[0]: ca_file 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'... (5,000"
+        " characters) cannot be read: File name too long"
+    ) in problems(edit("links.0.probes.0", probe))
+    probe = {"id": "web", "kind": "http", "url": "http://127.0.0.1:8080/"}
+    probe["body_regex"] = "(" * 1000 + ")" * 1000
+    assert (
+        "links[0].probes[0]: body_regex '(((((((((((((((((((((((((((((((((((((((('... (2,000"
+        " characters) nests its groups too deeply; simplify it"
+    ) in problems(edit("links.0.probes.0", probe))
