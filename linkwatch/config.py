@@ -1,13 +1,18 @@
 """Configuration: YAML in, validated models out, every mistake reported at once.
 
-Loading goes in three passes over the same YAML document: ``${VAR}`` expansion from the
-environment, field validation by the pydantic models (strict: unknown keys are errors),
-then the cross-references between sections (a link's customer, a contract's links, ...).
+The file is read into plain data by linkwatch.configfile (bounded in size, values, depth
+and time; a duplicate key or a value no setting can take is a problem there). Loading
+then goes in three passes over that data: ``${VAR}`` expansion from the environment,
+field validation by the pydantic models (strict: unknown keys are errors), then the
+cross-references between sections (a link's customer, a contract's links, ...).
 All problems from all passes are collected and raised together as one `ConfigError`, each
-naming its path, the YAML line, the bad value and what is allowed. One mistake never hides
-another: a rule across an item's fields (`_rule`) is judged whenever the fields it reads
-are valid, and the contracts' terms whenever their own section is. This module never
-touches the network or the database.
+naming its path, the YAML line, the bad value (cut short if long) and what is allowed.
+One mistake never hides another: a rule across an item's fields (`_rule`) is judged
+whenever the fields it reads are valid, and the contracts' terms whenever their own
+section is. Whatever the file holds, loading raises nothing but `ConfigError`. Values
+are bounded by what they mean (durations, amounts, percentages), so that nothing done
+with a valid config later overflows or loses precision. This module never touches the
+network or the database.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from types import FunctionType
 from typing import Annotated, Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,6 +42,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from linkwatch.configfile import LIMITS, Deadline, Limits, read_config_text, read_yaml
 from linkwatch.domain import EventKind, MaintenanceWindow
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError, ConfigProblem
@@ -1005,87 +1010,82 @@ class Config(_Strict):
 
 # --- loading -----------------------------------------------------------------------------
 
-# libyaml where PyYAML has it: a config of 10,000 links parses in seconds, not a minute.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Path_ = tuple[str | int, ...]
 
 
-def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a YAML config file; raise ConfigError listing every problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError([ConfigProblem("", f"cannot read the file: {reason}")], source) from None
-    return parse_config(text, source=source, environ=environ)
+def load_config(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, limits: Limits = LIMITS
+) -> Config:
+    """Read and validate a YAML config file; raise ConfigError listing every problem.
+    Whatever the file holds, nothing else is raised, and `limits` bound what reading it
+    may cost (see linkwatch.configfile)."""
+    deadline = limits.deadline()
+    text = read_config_text(path, limits)
+    return parse_config(text, source=str(path), environ=environ, limits=limits, deadline=deadline)
 
 
 def parse_config(
-    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+    text: str,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    *,
+    limits: Limits = LIMITS,
+    deadline: Deadline | None = None,
 ) -> Config:
     env = os.environ if environ is None else environ
-    try:
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem("", f"not valid YAML: {problem}", line)], source) from None
-    if data is None:
-        data = {}
+    deadline = deadline or limits.deadline()
+    document = read_yaml(text, source, limits, deadline)
+    data = document.data
+    if data is None or data == {}:
+        problem = (
+            "the file is empty (nothing but comments, or null): no links, no contracts; "
+            "config/example.yaml shows every setting"
+        )
+        raise ConfigError([ConfigProblem("", problem, 1)], source)
     if not isinstance(data, dict):
-        problem = f"the file must be a mapping of sections, got {type(data).__name__}"
+        problem = f"the file must be a mapping of sections, got {_kind(data)}"
         raise ConfigError([ConfigProblem("", problem, 1)], source)
 
-    problems: list[tuple[Path_, str]] = []
-    data = _expand_env(data, (), env, problems)
-    unset = {path for path, _ in problems}
+    problems: list[tuple[Path_, str]] = list(document.problems)
+    unset: list[tuple[Path_, str]] = []
+    data = _expand_env(data, (), env, unset)
+    problems += unset
+    deadline.check(source)
     config: Config | None = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        # A value left as ${VAR} because VAR is unset is reported once, as unset.
-        problems.extend(p for p in _describe_validation(exc) if p[0] not in unset)
+        # A value left as ${VAR} because VAR is unset, or one the file does not hold in a
+        # form any setting takes, is reported once, as that.
+        unset_paths = {path for path, _ in unset}
+        problems.extend(
+            p
+            for p in _describe_validation(exc)
+            if p[0] not in unset_paths and document.judged(p[0])
+        )
     problems.extend(_check_references(data))
     if config is not None:
         problems.extend(_check_terms(list(enumerate(config.contracts)), config.plans))
     else:
         # A mistake elsewhere must not hide the contracts' own: judge the valid ones.
         problems.extend(_check_terms(*_valid_contracts(data)))
+    deadline.check(source)
 
     if problems:
-        # Line numbers cost a second parse, worth it only when there is something to show.
-        node = yaml.compose(text, Loader=_LOADER)
-        lines = dict(_node_lines(node, ())) if node is not None else {}
         unique = list(dict.fromkeys(problems))
-        unique.sort(key=lambda p: _line_for(lines, p[0]) or 0)
+        unique.sort(key=lambda p: document.line(p[0]) or 0)
         raise ConfigError(
-            [ConfigProblem(_render_path(p), msg, _line_for(lines, p)) for p, msg in unique], source
+            [ConfigProblem(_render_path(p), msg, document.line(p)) for p, msg in unique], source
         )
     assert config is not None
     return config
 
 
-def _node_lines(node: yaml.Node, path: Path_) -> Iterator[tuple[Path_, int]]:
-    yield path, node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                yield (*path, key.value), key.start_mark.line + 1
-                yield from ((p, ln) for p, ln in _node_lines(value, (*path, key.value)) if p)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _node_lines(item, (*path, index))
-
-
-def _line_for(lines: Mapping[Path_, int], path: Path_) -> int | None:
-    # A missing key has no line of its own: point at the nearest enclosing item.
-    for end in range(len(path), -1, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
-    return None
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return f"{'text' if isinstance(value, str) else type(value).__name__} {excerpt(value)}"
 
 
 def _render_path(path: Path_) -> str:
@@ -1125,7 +1125,10 @@ def _expand_env(
         # report the same mistake a second time.
         return match.group(0)
 
-    return _ENV_RE.sub(replace, value)
+    # A reference ends at a "}": none can start after the last one. Matching only up to
+    # it keeps a long text with many "${x:-" and no "}" linear, not quadratic.
+    end = value.rfind("}") + 1
+    return _ENV_RE.sub(replace, value[:end]) + value[end:].replace("$$", "$")
 
 
 def _without_union_tags(loc: Path_) -> Path_:

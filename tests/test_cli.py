@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from argon2 import PasswordHasher
 from psycopg.conninfo import make_conninfo
 
@@ -341,3 +342,61 @@ def test_every_command_ends_quietly_when_its_reader_goes_away(pg_data_dir: Path)
         assert result.returncode == 141, (command, result.returncode, result.stderr)
     hashed = _into_a_closed_pipe("users", "hash", "--stdin", stdin="correct horse battery\n")
     assert (hashed.returncode, hashed.stderr) == (141, "")
+
+
+SMALL = b"""\
+customers: [{id: acme, name: ACME}]
+links:
+  - id: hq
+    customer: acme
+    probes: [{id: icmp, kind: icmp, host: 127.0.0.1, interval: 30s}]
+contracts: [{id: gold, customer: acme, links: [hq], target: 99.5, fee: "100.00"}]
+"""
+LAUGHS = (
+    b"a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+    + "".join(
+        f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]\n"
+        for name, previous in zip("bcdefghi", "abcdefgh", strict=True)
+    ).encode()
+)
+# The files issue 15 lists, each with the line and the words check-config must name it by.
+HOSTILE = [
+    ("latin-1", SMALL.replace(b"ACME", b"M\xfcller"), 1, "byte 0xfc in column 31 is not UTF-8"),
+    ("overflow", SMALL.replace(b"30s", b"99999999999999999999w"), 5, "links[0].probes[0].interval"),
+    ("garbage", bytes(range(256)) * 8, 1, "the file contains NUL bytes, so it is not text"),
+    ("garbage-no-nul", bytes(range(128, 256)) * 8, 1, "byte 0x80 in column 1 is not UTF-8"),
+    ("utf-16", SMALL.decode().encode("utf-16"), 1, "the file is UTF-16 text"),
+    ("5000-digits", SMALL + b"collector: {queue_size: " + b"9" * 5000 + b"}\n", 7, "too long"),
+    ("fee", SMALL.replace(b'"100.00"', b'"1e999999999"'), 6, "more than any amount billed"),
+    ("billion-laughs", LAUGHS, 7, "holds more than 5,000,000 values once its aliases are expanded"),
+    ("duplicate-key", SMALL + b"customers: []\n", 7, "given twice, on lines 1 and 7"),
+    ("empty", b"", 1, "the file is empty"),
+    ("null", b"null\n", 1, "the file is empty"),
+    ("comments", b"# links: []\n", 1, "the file is empty"),
+    (
+        "env-backtracking",
+        SMALL.replace(b"ACME}", b'ACME, timezone: "' + b"${A:-" * 100_000 + b'"}'),
+        1,
+        "customers[0].timezone: '${A:-${A:-",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "words"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
+)
+def test_check_config_names_each_hostile_file_with_exit_2(
+    raw: bytes, line: int, words: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "hostile.yaml"
+    config.write_bytes(raw)
+    result = linkwatch("check-config", str(config), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[0].startswith(f"{config}: ")
+    named = [
+        entry for entry in result.stderr.splitlines() if entry.startswith(f"  {config}:{line}: ")
+    ]
+    assert named, result.stderr
+    assert words in named[0], result.stderr
+    assert len(result.stderr) < 2000, "a huge value is shortened, not printed"

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import copy
+import tempfile
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from linkwatch.config import load_config, parse_config
+from linkwatch.configfile import LIMITS, Limits
 from linkwatch.domain import EventKind
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError
@@ -523,6 +529,207 @@ def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
     assert contract.terms_at(datetime(2025, 12, 1, tzinfo=UTC), plans) is None
 
 
+# --- input that must not hurt --------------------------------------------------------------
+
+EXAMPLE = (REPO / "config" / "example.yaml").read_bytes()
+# Loader limits for the property tests: the loader itself gives up after `seconds`.
+QUICK = Limits(seconds=5)
+
+
+def loads_or_names_the_problem(load: Callable[[], object]) -> None:
+    """`load` returns a config or raises a ConfigError that names its problems, within
+    the loader's own time limit; any other exception propagates and fails the test."""
+    started = time.monotonic()
+    error: ConfigError | None = None
+    try:
+        load()
+    except ConfigError as exc:
+        error = exc
+    assert time.monotonic() - started < 2 * QUICK.seconds
+    if error is not None:
+        assert error.problems, "a ConfigError names at least one problem"
+        assert all(p.message for p in error.problems)
+
+
+def load_bytes(raw: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "linkwatch.yaml"
+        path.write_bytes(raw)
+        loads_or_names_the_problem(lambda: load_config(path, environ={}, limits=QUICK))
+
+
+# Pieces of YAML and values that have broken loaders: anchors, aliases and merges, tags,
+# huge and odd numbers, bad dates, stray bytes, document markers, environment references.
+TOKENS = [
+    *(b"&a ", b"*a", b"<<: *a", b"&b [*a, *a, *a]", b"{", b"}", b"[", b"]", b"- ", b": "),
+    *(b"\n", b"  ", b"\t", b"? ", b"---\n", b"...\n", b"%YAML 1.1\n", b"#", b"|\n", b">-\n"),
+    *(b"!!binary ", b"!!int ", b"!!float ", b"!!timestamp ", b"!!set ", b"!foo ", b"!"),
+    *(b"99999999999999999999w", b"1e999999", b"1e-999999999", b'"1e999999999"', b"9" * 120),
+    *(b"1:2:3", b"0x", b"0b2", b"0o9", b".inf", b"-.inf", b".nan", b"~", b"null", b"yes"),
+    *(b"-1", b"0", b"100", b"100.0000001", b"1.5", b"true", b"on: ", b"2026-02-30"),
+    *(b"2026-11-24T02:00:00+25:00", b"0001-01-01T00:00:00+14:00", b"9999-12-31T23:59:59-14:00"),
+    *(b"${X}", b"${X:-", b"$$", b"'", b'"', b"\\", b"\x00", b"\xff", b"\xef\xbb\xbf", b"\r\n"),
+]
+
+
+@st.composite
+def example_edits(draw: st.DrawFn) -> bytes:
+    """config/example.yaml with a few bytes deleted, inserted, replaced or a line doubled:
+    mostly valid YAML, so the edits reach validation and its rules."""
+    data = bytearray(EXAMPLE)
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(data)))
+        edit = draw(st.sampled_from(["delete", "insert", "replace", "double-line"]))
+        if edit == "delete":
+            del data[at : at + draw(st.integers(1, 40))]
+        elif edit == "insert":
+            data[at:at] = draw(st.sampled_from(TOKENS) | st.binary(max_size=8))
+        elif edit == "replace":
+            data[at : at + draw(st.integers(1, 12))] = draw(st.sampled_from(TOKENS))
+        else:
+            lines = bytes(data).split(b"\n")
+            line = draw(st.integers(0, len(lines) - 1))
+            data = bytearray(b"\n".join([*lines[:line], lines[line], *lines[line:]]))
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.binary(max_size=4096))
+def test_whatever_the_bytes_the_loader_returns_a_config_or_names_the_problem(raw: bytes) -> None:
+    load_bytes(raw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.text(alphabet=st.sampled_from("{}[]&*!|>-:,?'\"#%@`\\ \n\tab0.9~$") | st.characters())
+)
+def test_whatever_the_text_the_parser_returns_a_config_or_names_the_problem(text: str) -> None:
+    """Text rather than bytes: every character reaches the YAML reader, YAML's own
+    punctuation most often."""
+    loads_or_names_the_problem(lambda: parse_config(text, environ={}, limits=QUICK))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=example_edits())
+def test_whatever_the_edits_to_the_example_the_loader_returns_a_config_or_names_the_problem(
+    raw: bytes,
+) -> None:
+    load_bytes(raw)
+
+
+def test_the_loader_gives_up_at_its_own_time_limit(tmp_path: Path) -> None:
+    """A file that takes long to read is refused with a message, never waited out."""
+    links = "".join(
+        f"  - {{id: l{i}, customer: acme, probes: [{{id: icmp, kind: icmp, host: 127.0.0.1}}]}}\n"
+        for i in range(5_000)
+    )
+    path = tmp_path / "big.yaml"
+    path.write_text(f"customers: [{{id: acme, name: ACME}}]\nlinks:\n{links}")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={}, limits=Limits(seconds=0.01))
+    assert "reading the file took longer than 0.01 s and was given up" in str(info.value)
+    assert len(load_config(path, environ={}).links) == 5_000  # within the default limit
+
+
+def config_problems(text: str | bytes, tmp_path: Path, limits: Limits = LIMITS) -> list[str]:
+    """`path:line: where: message` of each problem, as check-config prints them."""
+    path = tmp_path / "linkwatch.yaml"
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={}, limits=limits)
+    return [p.render("f") for p in info.value.problems]
+
+
+VALID = """\
+customers: [{id: acme, name: ACME}]
+links:
+  - id: hq
+    customer: acme
+    probes: [{id: icmp, kind: icmp, host: 127.0.0.1}]
+contracts: [{id: gold, customer: acme, links: [hq], target: 99.5, fee: "100.00"}]
+"""
+
+
+def test_a_billion_laughs_is_refused_at_the_line_where_it_expands(tmp_path: Path) -> None:
+    levels = [f"a: &a [{','.join(['lol'] * 9)}]"]
+    for name, previous in zip("bcdefghi", "abcdefgh", strict=True):
+        levels.append(f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]")
+    text = "\n".join(levels) + "\n"
+    assert len(text) < 400  # 9^9 = 387 million strings once expanded
+    assert config_problems(text, tmp_path) == [
+        "f:7: (top level): the document holds more than 5,000,000 values once its aliases"
+        " are expanded (an alias counts as everything its anchor holds, so aliases of"
+        " aliases multiply); write the repeated parts out, or use fewer levels of aliases"
+    ]
+
+
+def test_aliases_and_merges_load_and_a_shared_mistake_is_reported_where_written(
+    tmp_path: Path,
+) -> None:
+    """Anchors are how people keep 10,000 links short: they load as YAML says, and a
+    mistake in the shared part points at the line it is written on."""
+    text = """\
+customers: [{id: acme, name: ACME}]
+links:
+  - id: hq
+    customer: acme
+    probes: [&ping {id: icmp, kind: icmp, host: 127.0.0.1, interval: 30s}]
+  - id: dc
+    customer: acme
+    probes: [{<<: *ping, interval: 1m}]
+  - {id: br, customer: acme, probes: [*ping]}
+"""
+    config = parse_config(text, environ={})
+    assert [link.probes[0].interval for link in config.links] == [
+        timedelta(seconds=30),
+        timedelta(minutes=1),
+        timedelta(seconds=30),
+    ]
+    not_a_duration = (
+        "'30x' is not a duration; use a number with a unit ms, s, m, h, d or w, e.g. 200ms,"
+        " 30s, 5m, 72h or 1h30m"
+    )
+    assert config_problems(text.replace("30s", "30x"), tmp_path) == [
+        f"f:5: links[0].probes[0].interval: {not_a_duration}",
+        f"f:5: links[2].probes[0].interval: {not_a_duration}",
+    ]
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path: Path) -> None:
+    """YAML would keep the last silently: which one the author meant is unknowable."""
+    text = VALID.replace(
+        "    probes: [{id: icmp, kind: icmp, host: 127.0.0.1}]\n",
+        "    probes:\n"
+        "      - id: icmp\n"
+        "        kind: icmp\n"
+        "        interval: 30s\n"
+        "        host: 127.0.0.1\n"
+        "        interval: 5m\n",
+    )
+    text = f"data_dir: /var/lib/linkwatch\n{text}data_dir: /srv/linkwatch\n"
+    assert config_problems(text, tmp_path) == [
+        "f:11: links[0].probes[0].interval: key 'interval' is given twice, on lines 9 and"
+        " 11; give it once (the file does not say which one is meant)",
+        "f:13: data_dir: key 'data_dir' is given twice, on lines 1 and 13; give it once"
+        " (the file does not say which one is meant)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "\n\n", "# links will come later\n", "null\n", "~\n", "---\n", "{}\n", "---\n...\n"],
+    ids=["empty", "blank-lines", "comments", "null", "tilde", "document-marker", "empty-map",
+         "empty-document"],
+)  # fmt: skip
+def test_an_empty_file_is_refused_as_empty(text: str, tmp_path: Path) -> None:
+    """Not "OK, 0 links": an empty file is a save gone wrong, and reloaded it would stop
+    every probe and cancel every maintenance window."""
+    assert config_problems(text, tmp_path) == [
+        "f:1: (top level): the file is empty (nothing but comments, or null): no links, no"
+        " contracts; config/example.yaml shows every setting"
+    ]
+
+
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
@@ -578,6 +785,106 @@ def test_numbers_beyond_what_billing_and_dates_can_hold_are_named(
     assert any(line.endswith(expected) for line in found), "\n".join(found)
 
 
+def test_a_huge_value_is_shortened_in_its_message(tmp_path: Path) -> None:
+    zone = "Europe/" + "x" * 1_000_000
+    found = config_problems(VALID + f"database: {{retention: {'9' * 5000}d}}\n", tmp_path)
+    found += config_problems(
+        VALID.replace("name: ACME}", f"name: ACME, timezone: {zone}}}"), tmp_path
+    )
+    assert found == [
+        "f:7: database.retention: '9999999999999999999999999999999999999999'... (5,001"
+        " characters) is longer than 36500d (100 years); use a shorter duration",
+        "f:1: customers[0].timezone: 'Europe/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... (1,000,007"
+        " characters) is not a known time zone; use an IANA name such as Europe/Berlin or UTC",
+    ]
+
+
+def test_a_number_too_long_for_any_setting_is_named_at_its_path(tmp_path: Path) -> None:
+    found = config_problems(VALID + f"collector: {{queue_size: {'9' * 5000}}}\n", tmp_path)
+    assert found == [
+        "f:7: collector.queue_size: '9999999999999999999999999999999999999999'... (5,000"
+        " characters) is too long for a number; no setting takes one of more than 100"
+        " characters"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            b"customers:\n  - {id: acme, name: M\xfcller GmbH}\n",
+            "f:2: (top level): byte 0xfc in column 23 is not UTF-8 (is the file Latin-1 or"
+            " Windows-1252?); save it as UTF-8",
+            id="latin-1",
+        ),
+        pytest.param(
+            "customers: []\n".encode("utf-16"),
+            "f:1: (top level): the file is UTF-16 text (it starts with a UTF-16 byte order"
+            " mark); save it as UTF-8",
+            id="utf-16",
+        ),
+        pytest.param(
+            b"customers: []\n\x7fELF\x02\x01\x00\x00",
+            "f:2: (top level): the file contains NUL bytes, so it is not text (or it is UTF-16"
+            " or UTF-32 without a byte order mark); save it as UTF-8",
+            id="binary",
+        ),
+        pytest.param(
+            b"customers: []\nlinks: [\x07]\n",
+            "f:2: (top level): not valid YAML: character #x0007 is not allowed (control"
+            " characters are not allowed)",
+            id="control-character",
+        ),
+        pytest.param(
+            VALID.encode() + b"---\ncustomers: []\n",
+            "f:7: (top level): the file holds more than one YAML document (another starts"
+            " after ---); a config is one document",
+            id="two-documents",
+        ),
+        pytest.param(
+            b"customers: !!python/object/apply:os.system [echo hi]\n",
+            "f:1: customers: tag '!!python/object/apply:os.system' is not supported; write the"
+            " value without a tag (quote it to make it text)",
+            id="python-tag",
+        ),
+        pytest.param(
+            b"customers: [{id: acme, name: *nobody}]\n",
+            "f:1: customers[0].name: alias *nobody has no anchor &nobody before it",
+            id="alias-to-nothing",
+        ),
+        pytest.param(
+            b"customers: &loop [*loop]\n",
+            "f:1: customers[0]: alias *loop is inside its own anchor &loop: a loop",
+            id="alias-loop",
+        ),
+        pytest.param(
+            b"customers: " + b"[" * 100 + b"]" * 100 + b"\n",
+            "f:1: (top level): values are nested more than 64 levels deep; a Linkwatch config"
+            " needs fewer than 10",
+            id="deep-nesting",
+        ),
+    ],
+)
+def test_bytes_that_are_no_config_are_named_with_their_line(
+    raw: bytes, expected: str, tmp_path: Path
+) -> None:
+    assert config_problems(raw, tmp_path) == [expected]
+
+
+def test_a_utf8_byte_order_mark_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "notepad.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + VALID.encode())
+    assert load_config(path, environ={}).customers[0].id == "acme"
+
+
+def test_a_file_larger_than_any_config_is_not_read_whole(tmp_path: Path) -> None:
+    found = config_problems(VALID + "#" * 2000, tmp_path, Limits(max_bytes=1024))
+    assert found == [
+        "f: (top level): the file is larger than 0 MiB, more than any config needs (80,000"
+        " links take about 32 MiB); is it the right file?"
+    ]
+
+
 def test_an_http_probe_with_an_unreadable_ca_file_or_a_regex_too_deep_is_named() -> None:
     probe = {"id": "web", "kind": "http", "url": "http://127.0.0.1:8080/", "ca_file": "a" * 5000}
     assert (
@@ -590,3 +897,15 @@ def test_an_http_probe_with_an_unreadable_ca_file_or_a_regex_too_deep_is_named()
         "links[0].probes[0]: body_regex '(((((((((((((((((((((((((((((((((((((((('... (2,000"
         " characters) nests its groups too deeply; simplify it"
     ) in problems(edit("links.0.probes.0", probe))
+
+
+def test_environment_references_in_a_long_text_take_linear_time() -> None:
+    """A text of many "${x:-" and no "}" used to take minutes (a regex backtracking over
+    the rest of the text for each); it is left as written."""
+    community = "${X:-" * 200_000
+    data = edit(
+        "links.0.probes.0",
+        {"id": "s", "kind": "snmp", "host": "127.0.0.1", "community": community},
+    )
+    config = parse_config(yaml.safe_dump(data), environ={}, limits=Limits(seconds=10))
+    assert config.links[0].probes[0].community == community  # type: ignore[union-attr]
