@@ -412,9 +412,17 @@ async def _until(event: asyncio.Event, stop: asyncio.Event) -> None:
 
 
 async def _reloader(
-    path: Path, db: Database, running: _Running, reload: asyncio.Event, stop: asyncio.Event
+    path: Path,
+    db: Database,
+    running: _Running,
+    reload: asyncio.Event,
+    stop: asyncio.Event,
+    load: Callable[[Path], Config] = load_config,
 ) -> None:
-    """On SIGHUP: validate the file again; apply it to every part only if it is valid."""
+    """On SIGHUP: validate the file again; apply it to every part only if it is valid.
+    A reload that fails for any reason, while reading the file or while applying it,
+    leaves the running configuration in force and says why in one line: an operator's
+    SIGHUP must never stop the monitor."""
     while True:
         waiters = {asyncio.ensure_future(reload.wait()), asyncio.ensure_future(stop.wait())}
         _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -424,16 +432,39 @@ async def _reloader(
             return
         reload.clear()
         try:
-            config = await asyncio.to_thread(load_config, path)
+            config = await asyncio.to_thread(load, path)
         except ConfigError as exc:
-            log.error("config reload rejected, the running configuration stays\n%s", exc)
+            log.error(
+                "config reload rejected, the running configuration stays path=%s %s",
+                path,
+                _one_line(exc, path),
+            )
             continue
+        except Exception as exc:
+            log.error(
+                "config reload failed, the running configuration stays path=%s cause=%s",
+                path,
+                _cause(exc),
+            )
+            log.debug("config reload failure", exc_info=True)
+            continue
+        previous = running.config
         try:
             await running.reload(config, db)
         except DatabaseError as exc:
             # Probing, states and notifications run on the new config already; what
             # needs the database (maintenance, portal accounts) follows at the next reload.
             log.warning("config reload applied without the database cause=%s", exc)
+        except Exception as exc:
+            await _restore(running, previous, db)
+            log.error(
+                "config reload failed while applying it, the running configuration stays "
+                "path=%s cause=%s",
+                path,
+                _cause(exc),
+            )
+            log.debug("config reload failure", exc_info=True)
+            continue
         log.info(
             "config reloaded path=%s links=%d probes=%d contracts=%d maintenance=%d "
             "(the portal's own settings and the database and collector sections take "
@@ -444,6 +475,35 @@ async def _reloader(
             len(config.contracts),
             len(config.maintenance),
         )
+
+
+RELOAD_PROBLEMS_SHOWN = 5
+
+
+def _one_line(error: ConfigError, path: Path) -> str:
+    """A rejected config's problems on one log line, the first few in full."""
+    shown = "; ".join(p.render(str(path)) for p in error.problems[:RELOAD_PROBLEMS_SHOWN])
+    more = len(error.problems) - RELOAD_PROBLEMS_SHOWN
+    rest = f"; and {count_of(more, 'more problem')}" if more > 0 else ""
+    return (
+        f"problems={len(error.problems)}: {shown}{rest} "
+        f"(`linkwatch check-config {path}` lists them all)"
+    )
+
+
+def _cause(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _restore(running: _Running, previous: Config, db: Database) -> None:
+    """Hand the parts the configuration they ran with before a reload that failed half
+    way through, so that none keeps the new one; a failure even then is logged."""
+    try:
+        await running.reload(previous, db)
+    except Exception as exc:
+        log.error("restoring the running configuration failed cause=%s", _cause(exc))
+        log.debug("restore failure", exc_info=True)
 
 
 def _stop_on_signals(stop: asyncio.Event, reload: asyncio.Event) -> None:

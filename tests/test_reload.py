@@ -6,10 +6,14 @@ daemon (probing, link states, outage messages, the portal, the budgets) without 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from psycopg.rows import tuple_row
@@ -17,6 +21,8 @@ from psycopg.rows import tuple_row
 from collector import sync_maintenance
 from collector.database import Database
 from collector.embedded import EmbeddedPostgres
+from linkwatch.config import Config, parse_config
+from linkwatch.daemon import _reloader, _Running
 from linkwatch.domain import MaintenanceWindow
 from tests.helpers import FAST_HASHER, browser, free_port, linkwatch, login, start_linkwatch
 from tests.netns import NamespaceHost
@@ -337,3 +343,154 @@ async def test_a_one_off_command_with_another_copy_of_the_file_withdraws_nothing
     assert await rows(database, "SELECT id, cancelled_at FROM maintenance_windows") == [
         ("swap", None)
     ]
+
+
+def probing_config(*, url: str, data_dir: Path, port: int, links: str) -> bytes:
+    return f"""\
+database: {{url: "{url}"}}
+data_dir: {data_dir}
+portal: {{listen: "127.0.0.1:{port}"}}
+customers:
+  - {{id: acme, name: ACME}}
+links:
+{links}
+""".encode()
+
+
+HQ = (
+    "  - {id: acme-hq, customer: acme, probes: [{id: ping, kind: icmp, host: 127.0.0.1,"
+    " interval: 1s, timeout: 300ms, count: 1}]}\n"
+)
+BRANCH = HQ.replace("acme-hq", "acme-branch").replace("127.0.0.1", "127.0.0.2")
+
+
+async def test_a_reload_that_fails_keeps_the_running_config_and_the_daemon_probing(
+    database: Database, embedded_postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """A Latin-1 byte or an interval past any calendar in the file an operator reloads:
+    the daemon says why in one line and keeps probing with what it runs; a good file
+    afterwards is applied as usual."""
+    log = tmp_path / "linkwatch.log"
+    path = tmp_path / "linkwatch.yaml"
+
+    def write(links: str, *, replace: tuple[bytes, bytes] = (b"", b"")) -> None:
+        text = probing_config(
+            url=embedded_postgres.url, data_dir=tmp_path / "data", port=free_port(), links=links
+        )
+        path.write_bytes(text.replace(*replace) if replace[0] else text)
+
+    async def samples(link: str) -> int:
+        async with database.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute("SELECT count(*) FROM samples WHERE link_id = %s", (link,))
+            found = await cur.fetchone()
+        assert found is not None
+        return int(found[0])
+
+    async def still_probing(proc: subprocess.Popen[bytes]) -> None:
+        before = await samples("acme-hq")
+        await asyncio.sleep(3)
+        assert proc.poll() is None, log.read_text()
+        assert await samples("acme-hq") >= before + 2
+
+    write(HQ)
+    proc = start_linkwatch("run", "--config", str(path), log=log)
+    try:
+        await until(
+            "the first samples", lambda: "portal listening" in log.read_text(), proc, log, 60
+        )
+        await still_probing(proc)
+
+        write(HQ, replace=(b"name: ACME", b"name: M\xfcller"))
+        proc.send_signal(signal.SIGHUP)
+        await until(
+            "the rejection", lambda: log.read_text().count("reload rejected") == 1, proc, log, 30
+        )
+        await still_probing(proc)
+
+        write(HQ.replace("interval: 1s", "interval: 99999999999999999999w"))
+        proc.send_signal(signal.SIGHUP)
+        await until(
+            "the rejection", lambda: log.read_text().count("reload rejected") == 2, proc, log, 30
+        )
+        await still_probing(proc)
+
+        write(HQ + BRANCH)
+        proc.send_signal(signal.SIGHUP)
+        await until("the reload", lambda: "config reloaded" in log.read_text(), proc, log, 30)
+        await asyncio.sleep(3)
+        assert await samples("acme-branch") > 0
+    finally:
+        stop(proc)
+    text = log.read_text()
+    rejected = [line for line in text.splitlines() if "reload rejected" in line]
+    assert len(rejected) == 2
+    assert f"path={path} problems=1: {path}:5: (top level): byte 0xfc in column" in rejected[0]
+    assert (
+        f"{path}:7: links[0].probes[0].interval: '99999999999999999999w' is longer than 36500d"
+        " (100 years); use a shorter duration"
+    ) in rejected[1]
+    assert all(line.split(" ")[1] == "ERROR" for line in rejected)
+    assert "Traceback" not in text
+    assert proc.returncode == 0, text
+
+
+@dataclass
+class _Parts(_Running):
+    """The running parts, recording each configuration they are handed; handing them
+    `refused` fails half way, as a part that cannot take a change would."""
+
+    refused: Config | None = None
+    handed: list[Config] = field(default_factory=list)
+
+    async def reload(self, config: Config, db: Database) -> None:
+        self.handed.append(config)
+        self.config = config
+        if config is self.refused:
+            raise RuntimeError("the scheduler cannot take this change\n(second line)")
+
+
+async def test_a_reload_that_fails_in_any_way_keeps_the_running_config(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not only a ConfigError: whatever fails while reading the file or applying it, the
+    running configuration stays (handed back to any part that took the new one) and one
+    line says why."""
+    text = probing_config(url="postgresql://unused", data_dir=tmp_path, port=8080, links=HQ)
+    running_config = parse_config(text.decode(), environ={})
+    new = parse_config((text + BRANCH.encode()).decode(), environ={})
+    parts = _Parts(running_config, refused=new)
+    outcomes: list[Config | Exception] = [MemoryError("out of memory reading the file"), new]
+
+    def load(path: Path) -> Config:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    reload, stop = asyncio.Event(), asyncio.Event()
+    path = tmp_path / "linkwatch.yaml"
+    caplog.set_level(logging.INFO, logger="linkwatch.daemon")
+    reloading = asyncio.create_task(
+        _reloader(path, cast(Database, None), parts, reload, stop, load=load)
+    )
+    for attempt in (1, 2):
+        reload.set()
+        for _ in range(100):
+            if (
+                sum("the running configuration stays" in r.message for r in caplog.records)
+                == attempt
+            ):
+                break
+            await asyncio.sleep(0.05)
+    stop.set()
+    await reloading
+    assert parts.config is running_config
+    assert parts.handed == [new, running_config]  # the new one, then the running one back
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        f"config reload failed, the running configuration stays path={path}"
+        " cause=MemoryError: out of memory reading the file",
+        f"config reload failed while applying it, the running configuration stays path={path}"
+        " cause=RuntimeError: the scheduler cannot take this change (second line)",
+    ]
+    assert not any("config reloaded" in r.getMessage() for r in caplog.records)
