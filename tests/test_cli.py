@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -400,3 +401,50 @@ def test_check_config_names_each_hostile_file_with_exit_2(
     assert named, result.stderr
     assert words in named[0], result.stderr
     assert len(result.stderr) < 2000, "a huge value is shortened, not printed"
+
+
+def test_a_100_percent_target_is_missed_by_two_minutes_down(pg_data_dir: Path) -> None:
+    """`target: 100` is a contract with no down time allowed: the budget is 0, two
+    minutes down in a week miss it and earn the credit, and the report says so."""
+    from datetime import UTC, datetime, timedelta
+
+    config = pg_data_dir / "linkwatch.yaml"
+    config.write_text(
+        f"data_dir: {pg_data_dir}\n"
+        + SMALL.decode()
+        .replace("interval: 30s", "interval: 1m")
+        .replace("target: 99.5", "target: 100, window: week, credit: {per_step: 10}")
+    )
+    checked = linkwatch("check-config", str(config))
+    assert checked.returncode == 0, checked.stderr
+    start = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47
+    samples = pg_data_dir / "week.csv"
+    rows = ["time,link,probe,outcome,rtt_ms,loss_pct"]
+    for minute in range(7 * 24 * 60):
+        down = minute in (3000, 3001)  # two in a row: confirmed, the outage lasts 2 min
+        outcome, rtt, loss = ("down", "", "100") if down else ("up", "4.2", "0")
+        rows.append(
+            f"{(start + timedelta(minutes=minute)).isoformat()},hq,icmp,{outcome},{rtt},{loss}"
+        )
+    samples.write_text("\n".join(rows) + "\n")
+    imported = linkwatch("import", "samples", "--config", str(config), str(samples))
+    assert imported.returncode == 0, imported.stderr
+    result = linkwatch(
+        "report", "sla", "--config", str(config), "--window", "2026-W47", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert {
+        k: record[k] for k in ("target_pct", "down_s", "met", "budget_s", "budget_used_pct")
+    } == {
+        "target_pct": "100",
+        "down_s": 120,
+        "met": False,
+        "budget_s": 0,
+        "budget_used_pct": None,
+    }
+    assert (record["credit_steps"], record["credit_pct"], record["credit_amount"]) == (
+        1,
+        "10",
+        "10.00",
+    )
