@@ -339,7 +339,7 @@ def _check_network(value: str) -> str:
         ipaddress.ip_network(value)
     except ValueError:
         raise ValueError(
-            f"{value!r} is not an IP address or network; write an address such as "
+            f"{excerpt(value)} is not an IP address or network; write an address such as "
             "127.0.0.1 or ::1, or a network without host bits such as 127.0.0.0/8"
         ) from None
     return value
