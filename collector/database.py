@@ -1,17 +1,25 @@
-"""The database handle: one checked connection pool, migrated at start-up.
+"""The database handle: one checked connection pool, migrated at start-up and watched.
 
 This is the one boundary where psycopg errors become `linkwatch.errors.DatabaseError`,
 with a message naming the database (never its password) and the cause. Code elsewhere
 gets connections from `Database.connection()` and never builds its own pool. Nothing
 here knows about tables beyond running the migrations (and whether they ever ran).
+
+`Database.watch()` asks the server for a round trip every few seconds (and at once when a
+writer reports trouble through `suspect()`), keeps what it finds in memory for
+`health()` (so /healthz costs no query), and logs an outage once when it starts and once
+when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -57,6 +65,20 @@ def _cause(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _one_line(text: str, limit: int = 400) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseHealth:
+    """What `Database.watch` last found, kept in memory for /healthz, /readyz and /noc."""
+
+    reachable: bool
+    since: datetime  # when the current state (reachable or not) began
+    cause: str | None  # why the database is unreachable, while it is
+
+
 @contextmanager
 def database_errors(name: str) -> Iterator[None]:
     """Turn psycopg errors raised inside the block into DatabaseError naming `name`."""
@@ -90,6 +112,13 @@ class Database:
         self.migrations_applied = migrations_applied  # by the connect() that made this
         self.embedded = embedded
         self._closed = False
+        # What the watch found; see `health()`.
+        self._reachable = True
+        self._state_since = datetime.now(UTC)
+        self._down_since_s = 0.0  # monotonic, for the outage's length
+        self._cause: str | None = None
+        self._wake = asyncio.Event()
+        self._check_task: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -111,6 +140,77 @@ class Database:
             return _cause(exc)
         await conn.close()
         return "the server accepts connections now: the pool is reconnecting or fully busy"
+
+    # -- health ------------------------------------------------------------------------
+
+    def health(self) -> DatabaseHealth:
+        """What the watch found last; no I/O."""
+        return DatabaseHealth(reachable=self._reachable, since=self._state_since, cause=self._cause)
+
+    def suspect(self) -> None:
+        """Something failed against the database: have the watch check it now."""
+        self._wake.set()
+
+    async def watch(
+        self,
+        stop: asyncio.Event,
+        *,
+        every: timedelta = timedelta(seconds=2),
+        check_timeout: timedelta = timedelta(seconds=10),
+    ) -> None:
+        """Check the database every `every` (at once after `suspect()`) until `stop`;
+        a check that gets no answer within `check_timeout` counts as a failure."""
+        while not stop.is_set():
+            cause = await self._check(check_timeout.total_seconds())
+            if cause is None:
+                self._now_reachable()
+            else:
+                self._now_unreachable(cause)
+            self._wake.clear()
+            await _until_first(stop, self._wake, every.total_seconds())
+
+    async def _check(self, timeout_s: float) -> str | None:
+        """None if the database answered a round trip in time, else why not."""
+        previous = self._check_task
+        if previous is not None and not previous.done():
+            # The last check is still waiting for a hung server (psycopg needs seconds to
+            # give up on it); a second one would only wait beside it.
+            return self._cause or "no answer to the previous check yet"
+        task = asyncio.ensure_future(self._ping())
+        task.add_done_callback(_consume)
+        self._check_task = task
+        await asyncio.wait({task}, timeout=timeout_s)
+        if not task.done():
+            task.cancel()  # it unwinds in the background; see `_check_task` above
+            return f"no answer within {timeout_s:g} s (the server is hung or cut off)"
+        exc = task.exception()
+        if exc is None:
+            return None
+        if isinstance(exc, DatabaseError):
+            return _one_line(str(exc))
+        raise exc
+
+    async def _ping(self) -> None:
+        async with self.connection() as conn:
+            await conn.execute(query("database_ping"))
+
+    def _now_reachable(self) -> None:
+        if self._reachable:
+            return
+        down_s = time.monotonic() - self._down_since_s
+        self._reachable = True
+        self._state_since = datetime.now(UTC)
+        self._cause = None
+        logger.info("database reachable again database=%s down_s=%.1f", self.name, down_s)
+
+    def _now_unreachable(self, cause: str) -> None:
+        self._cause = cause
+        if not self._reachable:
+            return
+        self._reachable = False
+        self._state_since = datetime.now(UTC)
+        self._down_since_s = time.monotonic()
+        logger.warning("database unreachable database=%s cause=%s", self.name, cause)
 
     async def close(self) -> None:
         """Close the pool, then stop the embedded server if this handle started it."""
@@ -138,6 +238,23 @@ async def _has_schema(conn: psycopg.AsyncConnection[Any]) -> bool:
     cur = await conn.execute(query("schema_exists"))
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """Retrieve an abandoned task's outcome so that asyncio does not report it."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _until_first(stop: asyncio.Event, wake: asyncio.Event, timeout_s: float) -> bool:
+    """Wait up to `timeout_s` for `stop` or `wake`; True if `stop` is set."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return stop.is_set()
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
