@@ -314,7 +314,15 @@ class StorageHealth:
         document: dict[str, Any] = {
             "status": "ok" if self.ready else "degraded",
             "ready": self.ready,
-            "database": {"reachable": db.reachable, "since": _iso(db.since)},
+            "database": {
+                "reachable": db.reachable,
+                "since": _iso(db.since),
+                "embedded": db.embedded,
+                "restarts": db.restarts,
+                "restart_attempts": db.restart_attempts,
+                "next_restart_at": _iso(db.next_restart_at),
+                "last_restart_at": _iso(db.last_restart_at),
+            },
         }
         if self.writes is not None:
             document["writes"] = {

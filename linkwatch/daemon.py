@@ -179,15 +179,15 @@ async def serve(
         runner: web.AppRunner | None = None
         url = ""
         if role in ("all", "portal"):
-            notices = functools.partial(_notices, collecting)
+            notices = functools.partial(_notices, db, collecting)
             runner, url = await _start_portal(config, db, notices, collecting)
             running.portal = runner.app
         try:
             # A part that dies cancels the others through the task group: the process
             # stops (and says why) instead of running on without probes or a portal.
             async with asyncio.TaskGroup() as group:
-                # Every role: /healthz and /readyz read what it finds. A check is bounded
-                # like a sample write.
+                # Every role: /readyz and the NOC read what it finds, and it restarts an
+                # embedded server that died. A check is bounded like a sample write.
                 watching = db.watch(stop, check_timeout=config.collector.write_timeout)
                 group.create_task(watching, name="database-watch")
                 if config_path is not None:
@@ -259,11 +259,45 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _notices(collecting: _Collecting | None) -> list[str]:
+def _notices(db: Database, collecting: _Collecting | None) -> list[str]:
     """What the NOC must know about the monitor itself (shown to staff in the portal)."""
+    notices = _database_notices(db)
     if collecting is None:
-        return []
-    return _late_probe_notices(collecting.scheduler) + _spool_notices(collecting.pipeline)
+        return notices
+    return notices + _late_probe_notices(collecting.scheduler) + _spool_notices(collecting.pipeline)
+
+
+def _database_notices(db: Database) -> list[str]:
+    """The database away now, and restarts of the embedded server since this start."""
+    health = db.health()
+    notices = []
+    if not health.reachable:
+        notice = (
+            f"The database has not answered since {health.since:%Y-%m-%d %H:%M:%S UTC}: "
+            "samples are kept in the disk spool until it does."
+        )
+        if health.next_restart_at is not None:
+            tried = (
+                f"{health.restart_attempts} attempt{'s' if health.restart_attempts != 1 else ''}"
+                " failed so far, see the log; "
+                if health.restart_attempts
+                else ""
+            )
+            notice += (
+                f" Its embedded PostgreSQL stopped and is being restarted ({tried}"
+                f"next try at {health.next_restart_at:%H:%M:%S UTC})."
+            )
+        notices.append(notice)
+    if health.restarts and health.last_restart_at is not None:
+        times = "once" if health.restarts == 1 else f"{health.restarts} times"
+        down = f" after {health.last_outage_s:.0f} s down" if health.last_outage_s else ""
+        where = f" Its server log: {db.embedded.log_file}." if db.embedded is not None else ""
+        notices.append(
+            f"The embedded PostgreSQL stopped unexpectedly and was restarted {times} since "
+            f"Linkwatch started, last at {health.last_restart_at:%Y-%m-%d %H:%M:%S UTC}{down}; "
+            f"samples taken meanwhile waited in the disk spool.{where}"
+        )
+    return notices
 
 
 def _late_probe_notices(scheduler: Scheduler) -> list[str]:

@@ -24,7 +24,15 @@ from collector.pipeline import PipelineSettings, SamplePipeline
 from collector.settings import StorageSettings
 from collector.spool import Spool, inspect_spool, read_pending
 from linkwatch.domain import Outcome, Sample
-from tests.helpers import REPO, free_port, start_linkwatch, wait_for
+from tests.helpers import (
+    FAST_HASHER,
+    REPO,
+    browser,
+    free_port,
+    login,
+    start_linkwatch,
+    wait_for,
+)
 
 SAMPLE_COLUMNS = (
     "link_id, probe_id, observed_at, outcome, rtt_ms, rtt_min_ms, rtt_max_ms, jitter_ms,"
@@ -498,3 +506,168 @@ async def test_a_hung_database_spools_after_the_write_bound_and_no_probe_run_is_
         # No probe stalled for a run's length: each kept its cadence through the hang
         # (a run may start a little late on a busy machine; a skipped one is logged).
         assert max(gaps) < PROBE_INTERVAL_S * 2, (link_id, max(gaps))
+
+
+# --- linkwatch run when its embedded database is killed ------------------------------------
+
+
+def write_supervised_config(directory: Path, port: int) -> Path:
+    """The busy config, plus an operations account to read /noc with."""
+    config = write_busy_config(directory, port, write_timeout="2s")
+    hashed = FAST_HASHER.hash(NOC_PASSWORD)
+    config.write_text(
+        config.read_text() + f'users:\n  - {{name: noc, role: ops, password_hash: "{hashed}"}}\n'
+    )
+    return config
+
+
+NOC_PASSWORD = "noc-password"
+
+
+async def test_a_killed_embedded_database_is_restarted_with_backoff_and_nothing_is_lost(
+    pg_data_dir: Path,
+) -> None:
+    import json
+
+    port = free_port()
+    config = write_supervised_config(pg_data_dir, port)
+    log = pg_data_dir / "linkwatch.log"
+    proc = start_linkwatch("run", "--config", str(config), log=log)
+    base = f"http://127.0.0.1:{port}"
+    data_dir = pg_data_dir / "lw"
+    conf = data_dir / "postgres" / "data" / "postgresql.conf"
+    try:
+        await asyncio.to_thread(
+            wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
+        )
+        async with browser() as noc:
+            await login(noc, base, "noc", NOC_PASSWORD)
+            async with noc.get(f"{base}/noc") as response:
+                assert response.status == 200
+                assert "stopped unexpectedly" not in await response.text()
+            await asyncio.sleep(2)
+
+            # The server cannot start again at first: its config file is gone, so the
+            # first attempts fail and the supervisor backs off.
+            conf.rename(conf.with_suffix(".away"))
+            postmaster = postgres_processes(data_dir)[0]
+            os.kill(postmaster, signal.SIGKILL)
+            killed_at = datetime.now(UTC)
+            await asyncio.to_thread(
+                wait_for,
+                "two failed restart attempts",
+                lambda: log.read_text().count("embedded postgres restart failed") >= 2,
+                20,
+                proc,
+                log,
+            )
+            status, body = http_get(f"{base}/healthz")
+            assert status == 200
+            database = json.loads(body)["database"]
+            assert database["reachable"] is False
+            assert database["restart_attempts"] >= 2
+            assert database["next_restart_at"] is not None
+            assert http_get(f"{base}/readyz")[0] == 503
+            # Pages cannot tell who is signed in without the database: they say so at
+            # once rather than after the pool's 10 s wait for a connection.
+            asked = time.monotonic()
+            async with noc.get(f"{base}/noc") as response:
+                assert response.status == 503
+            assert time.monotonic() - asked < 6
+
+            conf.with_suffix(".away").rename(conf)
+            await asyncio.to_thread(
+                wait_for,
+                "the restart and the spool replayed",
+                lambda: "spool drained" in log.read_text() and http_get(f"{base}/readyz")[0] == 200,
+                90,
+                proc,
+                log,
+            )
+            restarted = json.loads(http_get(f"{base}/healthz")[1])["database"]
+            assert restarted["reachable"] is True
+            assert restarted["restarts"] == 1
+            assert restarted["restart_attempts"] == 0
+
+            async def noc_notice() -> str:
+                async with noc.get(f"{base}/noc") as response:
+                    assert response.status == 200  # the same session: nothing was lost
+                    return await response.text()
+
+            deadline = time.monotonic() + 20  # the board is cached for a few seconds
+            while "stopped unexpectedly" not in (page := await noc_notice()):
+                assert time.monotonic() < deadline, page
+                await asyncio.sleep(1)
+            assert "restarted once since Linkwatch started" in page
+        await asyncio.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if conf.with_suffix(".away").exists():
+            conf.with_suffix(".away").rename(conf)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    output = log.read_text()
+    assert "Traceback" not in output
+    assert "probe behind schedule" not in output
+    # One line for the outage, one per restart attempt, none from the pool per connection.
+    assert output.count("database unreachable") == 1
+    assert log_time(first_line(output, "database unreachable")) >= killed_at
+    failures = [line for line in output.splitlines() if "embedded postgres restart failed" in line]
+    retries = [float(line.split("retry_in_s=")[1].split()[0]) for line in failures]
+    assert [int(line.split("attempt=")[1].split()[0]) for line in failures] == list(
+        range(1, len(failures) + 1)
+    )
+    assert retries == [min(2.0**n, 60.0) for n in range(1, len(failures) + 1)]
+    success = [line for line in output.splitlines() if "embedded postgres restarted" in line]
+    assert len(success) == 1
+    assert f"attempt={len(failures) + 1} " in success[0]
+    assert " psycopg" not in output  # no warning storm from the connection pool
+    taken = int(first_line(output, "collector stopped").split("samples_taken=")[1].split()[0])
+    with EmbeddedPostgres(data_dir) as server, psycopg.connect(server.url) as conn:
+        row = conn.execute("SELECT count(*) FROM samples").fetchone()
+    assert row is not None
+    assert row[0] == taken
+
+
+# --- a database Linkwatch did not start is watched, never restarted ------------------------
+
+
+async def test_a_configured_database_that_dies_is_reported_but_never_restarted(
+    pg_data_dir: Path,
+) -> None:
+    server = EmbeddedPostgres(pg_data_dir)  # someone else's server, reached by its URL
+    url = await asyncio.to_thread(server.start)
+    db = await connect(StorageSettings(url=url, data_dir=pg_data_dir / "lw"))
+    stop = asyncio.Event()
+    watching = asyncio.create_task(
+        db.watch(stop, every=timedelta(milliseconds=200), check_timeout=timedelta(seconds=2))
+    )
+    try:
+        assert db.health().reachable
+        os.kill(postgres_processes(pg_data_dir)[0], signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while db.health().reachable:
+            assert time.monotonic() < deadline, "the outage was not noticed"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(4)  # many rounds of the watch
+        health = db.health()
+        assert not health.embedded
+        assert health.restarts == 0
+        assert health.next_restart_at is None
+        assert not await asyncio.to_thread(server.is_running)
+
+        await asyncio.to_thread(server.start)  # its owner brings it back
+        deadline = time.monotonic() + 15
+        while not db.health().reachable:
+            assert time.monotonic() < deadline, "the database's return was not noticed"
+            await asyncio.sleep(0.1)
+        async with db.connection() as conn:  # the pool reconnected on its own
+            await conn.execute("SELECT 1")
+    finally:
+        stop.set()
+        await watching
+        await db.close()
+        await asyncio.to_thread(server.stop)
