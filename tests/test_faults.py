@@ -1,6 +1,8 @@
 """Faults the spool exists for, with real processes and a real PostgreSQL: a process killed
-while it appends and replays, the database stopped under a steady stream of samples, and
-`linkwatch run` killed while it spools and started again."""
+while it appends and replays, the database stopped under a steady stream of samples,
+`linkwatch run` killed while it spools and started again, its database hung (every postgres
+process stopped) or its embedded server killed, what a SIGKILL of `linkwatch run` loses,
+and a configured database that is watched but never restarted."""
 
 from __future__ import annotations
 
@@ -630,6 +632,125 @@ async def test_a_killed_embedded_database_is_restarted_with_backoff_and_nothing_
         row = conn.execute("SELECT count(*) FROM samples").fetchone()
     assert row is not None
     assert row[0] == taken
+
+
+# --- linkwatch run killed outright (SIGKILL): what it held in memory ----------------------
+
+BATCH_DELAY_S = 1.0  # the default
+WRITE_TIMEOUT_S = 2.0
+SLACK_S = 1.0  # a loaded test machine's scheduling
+
+
+def loss_windows(url: str, killed_at: datetime) -> dict[str, float]:
+    """Per link, how long before the kill its newest stored sample was taken: the
+    samples of that window were taken (or not yet due) and never stored."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT link_id, max(observed_at) FROM samples WHERE observed_at < %s GROUP BY 1",
+            (killed_at,),
+        ).fetchall()
+    return {link_id: (killed_at - newest).total_seconds() for link_id, newest in rows}
+
+
+def cadence_gaps(url: str, since: datetime, until: datetime) -> float:
+    """The longest pause between two stored samples of one link taken in [since, until)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT max(gap) FROM (SELECT extract(epoch FROM observed_at - lag(observed_at)"
+            " OVER (PARTITION BY link_id ORDER BY observed_at)) AS gap FROM samples"
+            " WHERE observed_at >= %s AND observed_at < %s) AS gaps",
+            (since, until),
+        ).fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+async def test_a_sigkill_loses_at_most_the_batch_in_memory_even_while_the_database_hangs(
+    pg_data_dir: Path,
+) -> None:
+    """The README's promise: a killed process loses what it had not yet written or
+    spooled, at most `batch_delay` plus a write in flight, and a write never holds samples
+    in memory longer than `write_timeout` however long the database hangs."""
+    port = free_port()
+    config = write_busy_config(
+        pg_data_dir, port, write_timeout=f"{WRITE_TIMEOUT_S:g}s", batch_delay="1s"
+    )
+    data_dir = pg_data_dir / "lw"
+    base = f"http://127.0.0.1:{port}"
+    logs = [pg_data_dir / f"linkwatch-{n}.log" for n in range(3)]
+    procs: list[subprocess.Popen[bytes]] = []
+
+    async def start(log: Path) -> subprocess.Popen[bytes]:
+        proc = start_linkwatch("run", "--config", str(config), log=log)
+        procs.append(proc)
+        await asyncio.to_thread(
+            wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
+        )
+        return proc
+
+    paused: list[int] = []
+    try:
+        # A healthy database: killed between two batches, or in the middle of one.
+        first = await start(logs[0])
+        await asyncio.sleep(4 + random.random())
+        healthy_kill = datetime.now(UTC)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+        # A hung database: the write waits out its bound, then the batches are spooled;
+        # the process is killed long after the hang began.
+        second = await start(logs[1])
+        second_ready = datetime.now(UTC)
+        await asyncio.sleep(3)
+        paused = postgres_processes(data_dir)
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        await asyncio.sleep(8)
+        hung_kill = datetime.now(UTC)
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=10)
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        paused = []
+
+        # The next process replays what the killed one spooled.
+        third = await start(logs[2])
+        await asyncio.to_thread(
+            wait_for,
+            "the spool replayed",
+            lambda: inspect_spool(data_dir / "spool", max_bytes=1).records_pending == 0,
+            30,
+            third,
+            logs[2],
+        )
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(timeout=60) == 0, logs[2].read_text()
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    # What the hung process had spooled was there for the next one.
+    opened = first_line(logs[2].read_text(), "spool opened")
+    assert int(opened.split("samples_pending=")[1].split()[0]) > 0
+    with EmbeddedPostgres(data_dir) as server:
+        healthy = loss_windows(server.url, healthy_kill)
+        hung = loss_windows(server.url, hung_kill)
+        # Up to each kill, every probe kept its cadence: nothing older went missing.
+        healthy_gaps = cadence_gaps(server.url, T0, healthy_kill - timedelta(seconds=3))
+        hung_gaps = cadence_gaps(
+            server.url,
+            second_ready,
+            hung_kill - timedelta(seconds=WRITE_TIMEOUT_S + BATCH_DELAY_S + 1),
+        )
+    assert len(healthy) == len(hung) == LINKS
+    assert max(healthy.values()) < BATCH_DELAY_S + PROBE_INTERVAL_S + SLACK_S, healthy
+    assert max(hung.values()) < WRITE_TIMEOUT_S + BATCH_DELAY_S + PROBE_INTERVAL_S + SLACK_S, hung
+    assert healthy_gaps < PROBE_INTERVAL_S * 2
+    assert hung_gaps < PROBE_INTERVAL_S * 2
 
 
 # --- a database Linkwatch did not start is watched, never restarted ------------------------
