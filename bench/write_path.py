@@ -2,7 +2,12 @@
 against `psql \\copy` of the same rows into the same table (the practical ceiling), and
 the writer's CPU share at the live rate of 10,000 links x 2 probes every 30 s.
 
-    .venv/bin/python -m bench.write_path [--rows 300000] [--sustain-s 20]
+Also the daemon's own path (the sample pipeline: each write a task under its deadline,
+the spool behind it) and what writing every batch ahead to the spool would cost (append
+and fsync before the write, release after the commit), which Linkwatch does not do: the
+README's promise says what a killed process loses instead, and why.
+
+    .venv/bin/python -m bench.write_path [--rows 300000] [--sustain-s 20] [--rounds 3]
 
 Runs on its own embedded PostgreSQL in a temporary directory, so it measures both sides
 against the same server, table and rows in one run.
@@ -16,17 +21,24 @@ import csv
 import os
 import random
 import resource
+import shutil
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from collector import StorageSettings, connect
 from collector.embedded import EmbeddedPostgres
-from collector.writer import SampleWriter
+from collector.pipeline import PipelineSettings, SamplePipeline
+from collector.spool import Spool
+from collector.writer import SampleWriter, write_samples
 from linkwatch.domain import Outcome, Sample
 
 LIVE_RATE = 10_000 * 2 / 30  # samples per second: 10,000 links x 2 probes every 30 s
@@ -75,6 +87,70 @@ async def writer_rate(url: str, data_dir: Path, samples: list[Sample], batch: in
         return len(samples) / elapsed
     finally:
         await db.close()
+
+
+async def pipeline_rate(url: str, data_dir: Path, samples: list[Sample], batch: int) -> float:
+    """The daemon's path: the writer's batches through the spooling sink, each write a
+    task under its deadline."""
+    db = await connect(StorageSettings(url=url, data_dir=data_dir))
+    try:
+        async with db.connection() as conn:
+            await conn.execute("TRUNCATE samples")
+        pipeline = await SamplePipeline.open(
+            db, PipelineSettings(spool_dir=data_dir / "bench-spool", batch_size=batch)
+        )
+        began = time.perf_counter()
+        task = asyncio.create_task(pipeline.run())
+        for sample in samples:
+            await pipeline.queue.put(sample)
+        await pipeline.stop()
+        await task
+        elapsed = time.perf_counter() - began
+        assert pipeline.stored == len(samples), (pipeline.stored, len(samples))
+        assert pipeline.sink.spooled == 0
+        return len(samples) / elapsed
+    finally:
+        await db.close()
+
+
+async def write_ahead_rate(
+    url: str, data_dir: Path, samples: list[Sample], batch: int, *, release: bool
+) -> float:
+    """Writing ahead: each batch appended to the spool (fsync'd) before its write and,
+    with `release`, released after the commit. Releasing goes through `peek`, which reads
+    the record back: with it the figure is an upper bound of the cost, without it (the
+    append alone) a lower one."""
+    db = await connect(StorageSettings(url=url, data_dir=data_dir))
+    spool_dir = Path(tempfile.mkdtemp(prefix="bench-wal-", dir=data_dir))
+    spool = await Spool.open(spool_dir, max_bytes=10**11)
+    try:
+        async with db.connection() as conn:
+            await conn.execute("TRUNCATE samples")
+
+        async def sink(batch_: Sequence[Sample]) -> int:
+            await spool.append(batch_)
+            stored = await write_samples(db, batch_)
+            if release:
+                item = await spool.peek()
+                assert item is not None
+                await spool.ack(item[0])
+            return stored
+
+        queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=10_000)
+        writer = SampleWriter(sink, queue, batch_size=batch)
+        began = time.perf_counter()
+        task = asyncio.create_task(writer.run())
+        for sample in samples:
+            await queue.put(sample)
+        await writer.stop()
+        await task
+        elapsed = time.perf_counter() - began
+        assert writer.stored == len(samples), (writer.stored, len(samples))
+        return len(samples) / elapsed
+    finally:
+        await spool.close()
+        await db.close()
+        shutil.rmtree(spool_dir, ignore_errors=True)
 
 
 def psql_copy_rate(url: str, bindir: Path, samples: list[Sample], workdir: Path) -> float:
@@ -144,32 +220,72 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--sustain-s", type=float, default=20.0)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of every measurement, anchor included; medians are shown (default 3)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="lw-bench-"))
     workdir.chmod(0o755)
     server = EmbeddedPostgres(workdir / "db")
     url = server.start()
+    data_dir = workdir / "db"
+    # Each round measures the anchor and every variant back to back, so that a busy
+    # neighbour on a shared machine slows a round, not one side of a comparison.
+    rates: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
     try:
-        asyncio.run(migrate(url, workdir / "db"))
+        asyncio.run(migrate(url, data_dir))
         samples = make_samples(args.rows)
-        copy_rate = psql_copy_rate(url, server.binaries.bin_dir, samples, workdir)
-        ours = {
-            batch: asyncio.run(writer_rate(url, workdir / "db", samples, batch))
-            for batch in (500, 5000, 20000)
-        }
-        cpu_share, lag_p99 = asyncio.run(sustained_cpu(url, workdir / "db", args.sustain_s))
+        variants: list[tuple[str, Callable[[], Coroutine[Any, Any, float]]]] = [
+            *(
+                (
+                    f"linkwatch writer, batch {batch:>5}",
+                    partial(writer_rate, url, data_dir, samples, batch),
+                )
+                for batch in (500, 5000, 20000)
+            ),
+            (
+                "pipeline (daemon), batch  5000",
+                partial(pipeline_rate, url, data_dir, samples, 5000),
+            ),
+            (
+                "writing ahead,     batch  5000",
+                partial(write_ahead_rate, url, data_dir, samples, 5000, release=True),
+            ),
+            (
+                "  its append alone, batch 5000",
+                partial(write_ahead_rate, url, data_dir, samples, 5000, release=False),
+            ),
+        ]
+        for _ in range(args.rounds):
+            copy_rate = psql_copy_rate(url, server.binaries.bin_dir, samples, workdir)
+            rates.setdefault("psql \\copy (anchor)", []).append(copy_rate)
+            for name, measure in variants:
+                rate = asyncio.run(measure())
+                rates.setdefault(name, []).append(rate)
+                ratios.setdefault(name, []).append(rate / copy_rate)
+        cpu_share, lag_p99 = asyncio.run(sustained_cpu(url, data_dir, args.sustain_s))
     finally:
         server.stop()
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
-    print(f"rows: {args.rows:,} per run, same server, table and rows; cores: {os.cpu_count()}")
-    print(f"psql \\copy (anchor):          {copy_rate:>10,.0f} rows/s")
-    for batch, rate in ours.items():
-        print(
-            f"linkwatch writer, batch {batch:>5}: {rate:>10,.0f} rows/s"
-            f"   ratio to \\copy: {rate / copy_rate:.2f}"
-        )
+    print(
+        f"rows: {args.rows:,} per run, same server, table and rows; cores: {os.cpu_count()}; "
+        f"medians of {args.rounds} rounds (ratios within each round)"
+    )
+    for name, measured in rates.items():
+        line = f"{name:<31}: {statistics.median(measured):>10,.0f} rows/s"
+        if name in ratios:
+            spread = ratios[name]
+            line += (
+                f"   ratio to \\copy: {statistics.median(spread):.2f}"
+                f" ({min(spread):.2f}-{max(spread):.2f})"
+            )
+        print(line)
     print(
         f"live rate {LIVE_RATE:,.0f} samples/s (10,000 links x 2 probes / 30 s) for "
         f"{args.sustain_s:.0f} s: process CPU {cpu_share * 100:.1f} % of one core"

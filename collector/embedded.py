@@ -2,7 +2,9 @@
 
 `EmbeddedPostgres` finds PostgreSQL binaries, creates a cluster under
 `<data_dir>/postgres`, starts it listening only on a unix socket with trust
-authentication, creates the `linkwatch` database and stops the server again.
+authentication, creates the `linkwatch` database and stops the server again. `restart()`
+starts it again after it stopped on its own, on the same socket, so that connection URLs
+and pools made for it keep working (`collector.database` decides when).
 
 It must never listen on TCP, change permissions of anything but its own cluster and
 pgserver's install directory, or register atexit hooks: whoever calls `start()` owns the
@@ -237,6 +239,40 @@ class EmbeddedPostgres:
             (time.monotonic() - began) * 1000,
         )
         return self._url
+
+    def restart(self) -> int:
+        """Start the server again after it stopped on its own (a crash, `kill -9`) and
+        return its pid; a no-op if it runs. Crash recovery replays the WAL, so every
+        committed row is still there. Logs nothing: the caller reports each attempt."""
+        if self._url is None:
+            raise RuntimeError("EmbeddedPostgres.start() has not been called")
+        with self._locked():
+            running = self._running_postmaster()
+            if running is not None:
+                # Another process sharing the cluster restarted it first: whoever owns
+                # it now stays its owner, as in start().
+                self._owner = self._adopt()
+            else:
+                try:
+                    running = self._start_server(self.binaries)
+                except DatabaseError:
+                    # One line for the attempt's log entry: the server's own last word.
+                    raise DatabaseError(
+                        f"the embedded PostgreSQL in {self.root} did not start: "
+                        f"{_last_complaint(self.log_file)} (server log: {self.log_file})"
+                    ) from None
+                self._owner = True
+            pid, socket_dir, port = running
+            if _url(socket_dir, port, DATABASE) != self._url:
+                # A remembered socket directory taken over by someone else: connections
+                # made for the old URL would never reach this server.
+                raise DatabaseError(
+                    f"the embedded PostgreSQL in {self.root} came back on {socket_dir} "
+                    f"instead of {self._socket_dir}; restart Linkwatch"
+                )
+            if self._owner:
+                self._owner_file.write_text(f"{os.getpid()}\n")
+        return pid
 
     def stop(self) -> None:
         """Stop the server with `pg_ctl stop -m fast`, unless another live process uses it."""
@@ -639,6 +675,15 @@ def _url(socket_dir: Path, port: int, dbname: str) -> str:
 
 def _conf_quote(path: Path) -> str:
     return str(path).replace("\\", "\\\\").replace("'", "''")
+
+
+def _last_complaint(path: Path) -> str:
+    """The server log's last FATAL or PANIC line, else its last line."""
+    lines = [line for line in _tail(path, 50).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "FATAL:" in line or "PANIC:" in line:
+            return line.strip()
+    return lines[-1].strip() if lines else "no reason in its log"
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -131,9 +131,10 @@ class SampleWriter:
     rather than memory growing without bound. `stop()` writes everything held and queued.
 
     The sink is the seam for surviving longer outages: `collector.pipeline.SpoolingSink`
-    wraps `write_samples` in a sink that spools a batch when it raises DatabaseError (and
-    is replayed later), so it never raises DatabaseError and the retry and give-up-at-
-    shutdown path below is never taken. Only a bare database sink can drop at shutdown.
+    wraps `write_samples` in a sink that spools a batch when it raises DatabaseError or
+    overruns its deadline (and is replayed later), so it never raises DatabaseError and
+    never waits on a hung database, and the retry and give-up-at-shutdown path below is
+    never taken. Only a bare database sink can drop at shutdown, or wait without bound.
     """
 
     def __init__(

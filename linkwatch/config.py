@@ -305,6 +305,9 @@ class CollectorConfig(_Strict):
     # stops taking new samples (the probes wait) rather than lose any already taken.
     spool_max_mb: int = Field(default=1024, ge=1, le=1_048_576)
     spool_warn_pct: int = Field(default=80, ge=1, le=100)
+    # A write the database has not finished by then goes to the spool like a failed one,
+    # so that a hung database never holds the probes up; queue_size must hold this long.
+    write_timeout: Duration = timedelta(seconds=10)
 
 
 class KindConcurrency(_Strict):

@@ -34,7 +34,7 @@ from collector import (
     write_samples,
 )
 from collector.housekeeping import run_housekeeping
-from collector.pipeline import PipelineSettings, SamplePipeline
+from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
 from collector.rollups import refresh_after_write
 from collector.states import StateDeriver
 from linkwatch.config import Config, load_config
@@ -179,13 +179,17 @@ async def serve(
         runner: web.AppRunner | None = None
         url = ""
         if role in ("all", "portal"):
-            notices = functools.partial(_notices, collecting)
-            runner, url = await _start_portal(config, db, notices)
+            notices = functools.partial(_notices, db, collecting)
+            runner, url = await _start_portal(config, db, notices, collecting)
             running.portal = runner.app
         try:
             # A part that dies cancels the others through the task group: the process
             # stops (and says why) instead of running on without probes or a portal.
             async with asyncio.TaskGroup() as group:
+                # Every role: /readyz and the NOC read what it finds, and it restarts an
+                # embedded server that died. A check is bounded like a sample write.
+                watching = db.watch(stop, check_timeout=config.collector.write_timeout)
+                group.create_task(watching, name="database-watch")
                 if config_path is not None:
                     reloading = _reloader(config_path, db, running, reload, stop)
                     group.create_task(reloading, name="config-reload")
@@ -213,11 +217,21 @@ async def serve(
 
 
 async def _start_portal(
-    config: Config, db: Database, notices: Callable[[], Sequence[str]]
+    config: Config,
+    db: Database,
+    notices: Callable[[], Sequence[str]],
+    collecting: _Collecting | None,
 ) -> tuple[web.AppRunner, str]:
     key = await asyncio.to_thread(secret_key, config.portal.secret_key, config.data_dir)
     settings = dataclasses.replace(PortalSettings.from_config(config.portal), secret_key=key)
-    app = create_app(settings, db=db, config=config, notices=notices)
+    pipeline = collecting.pipeline if collecting is not None else None
+    app = create_app(
+        settings,
+        db=db,
+        config=config,
+        notices=notices,
+        health=functools.partial(storage_health, db, pipeline),
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = config.portal.host, config.portal.port
@@ -245,11 +259,45 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _notices(collecting: _Collecting | None) -> list[str]:
+def _notices(db: Database, collecting: _Collecting | None) -> list[str]:
     """What the NOC must know about the monitor itself (shown to staff in the portal)."""
+    notices = _database_notices(db)
     if collecting is None:
-        return []
-    return _late_probe_notices(collecting.scheduler) + _spool_notices(collecting.pipeline)
+        return notices
+    return notices + _late_probe_notices(collecting.scheduler) + _spool_notices(collecting.pipeline)
+
+
+def _database_notices(db: Database) -> list[str]:
+    """The database away now, and restarts of the embedded server since this start."""
+    health = db.health()
+    notices = []
+    if not health.reachable:
+        notice = (
+            f"The database has not answered since {health.since:%Y-%m-%d %H:%M:%S UTC}: "
+            "samples are kept in the disk spool until it does."
+        )
+        if health.next_restart_at is not None:
+            tried = (
+                f"{health.restart_attempts} attempt{'s' if health.restart_attempts != 1 else ''}"
+                " failed so far, see the log; "
+                if health.restart_attempts
+                else ""
+            )
+            notice += (
+                f" Its embedded PostgreSQL stopped and is being restarted ({tried}"
+                f"next try at {health.next_restart_at:%H:%M:%S UTC})."
+            )
+        notices.append(notice)
+    if health.restarts and health.last_restart_at is not None:
+        times = "once" if health.restarts == 1 else f"{health.restarts} times"
+        down = f" after {health.last_outage_s:.0f} s down" if health.last_outage_s else ""
+        where = f" Its server log: {db.embedded.log_file}." if db.embedded is not None else ""
+        notices.append(
+            f"The embedded PostgreSQL stopped unexpectedly and was restarted {times} since "
+            f"Linkwatch started, last at {health.last_restart_at:%Y-%m-%d %H:%M:%S UTC}{down}; "
+            f"samples taken meanwhile waited in the disk spool.{where}"
+        )
+    return notices
 
 
 def _late_probe_notices(scheduler: Scheduler) -> list[str]:
@@ -296,6 +344,7 @@ async def _collect(config: Config, collecting: _Collecting, stop: asyncio.Event)
     their runs first, their shared sockets close, and the pipeline then flushes everything
     they produced."""
     _warn_unsupported(config)
+    _warn_short_queue(config)
     pipeline = collecting.pipeline
     async with asyncio.TaskGroup() as group:
         group.create_task(pipeline.run(), name="sample-pipeline")
@@ -305,7 +354,11 @@ async def _collect(config: Config, collecting: _Collecting, stop: asyncio.Event)
         finally:
             await collecting.context.close()
         await pipeline.stop()
-    log.info("collector stopped samples_stored=%d", pipeline.stored)
+    log.info(
+        "collector stopped samples_taken=%d samples_stored=%d",
+        pipeline.writer.received,
+        pipeline.stored,
+    )
 
 
 def _warn_unsupported(config: Config) -> None:
@@ -318,6 +371,26 @@ def _warn_unsupported(config: Config) -> None:
         )
 
 
+def _warn_short_queue(config: Config) -> None:
+    """The queue must hold what the probes take while a write waits out its bound, or a
+    hung database holds the probes up after all."""
+    collector = config.collector
+    per_s = sum(1 / p.interval.total_seconds() for link in config.links for p in link.probes)
+    holds_s = collector.queue_size / per_s if per_s else float("inf")
+    if holds_s < collector.write_timeout.total_seconds() + collector.batch_delay.total_seconds():
+        log.warning(
+            "collector.queue_size holds %.1f s of samples, less than collector.write_timeout "
+            "and batch_delay: probes would wait while a write to a hung database runs out its "
+            "time; raise queue_size to at least %d or lower write_timeout "
+            "queue_size=%d samples_per_s=%.0f write_timeout_s=%g",
+            holds_s,
+            int(per_s * (collector.write_timeout + collector.batch_delay).total_seconds()) + 1,
+            collector.queue_size,
+            per_s,
+            collector.write_timeout.total_seconds(),
+        )
+
+
 def pipeline_settings(config: Config) -> PipelineSettings:
     collector = config.collector
     return PipelineSettings(
@@ -327,6 +400,7 @@ def pipeline_settings(config: Config) -> PipelineSettings:
         queue_size=collector.queue_size,
         batch_size=collector.batch_size,
         batch_delay=collector.batch_delay,
+        write_timeout=collector.write_timeout,
     )
 
 

@@ -19,11 +19,13 @@ import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 
 from collector import Database
+from collector.pipeline import StorageHealth, storage_health
 from linkwatch.config import Config
 from linkwatch.errors import DatabaseError, LinkwatchError
 from portal import api, pages
@@ -34,6 +36,7 @@ from portal.keys import (
     CACHE,
     CLOCK,
     DATABASE,
+    HEALTH,
     LIVE,
     LOGIN_TOKENS,
     NOTICES,
@@ -41,6 +44,7 @@ from portal.keys import (
     TEMPLATES,
 )
 from portal.middleware import add_security_headers, error_middleware, session_middleware
+from portal.pages.system import health_answers
 from portal.rendering import create_environment
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
@@ -140,11 +144,14 @@ def create_app(
     config: Config,
     clock: Callable[[], datetime] = utc_now,
     notices: Callable[[], Sequence[str]] = tuple,
+    health: Callable[[], StorageHealth] | None = None,
 ) -> web.Application:
     """Build the portal on a migrated database and a validated config.
 
     `clock` returns the current UTC time (tests pass a fake one); `notices` returns
-    operational warnings shown to staff, never to customers, above the link board.
+    operational warnings shown to staff, never to customers, above the link board;
+    `health` says whether samples can be stored (/healthz, /readyz), by default from the
+    database's own watch.
     """
     # Without a key (tests, embedding) the forms this app issues do not outlive it.
     key = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
@@ -172,6 +179,7 @@ def create_app(
     app[CACHE] = Cache(settings.cache_ttl.total_seconds())
     app[CLOCK] = clock
     app[NOTICES] = notices
+    app[HEALTH] = health_answers(health or partial(storage_health, db))
 
     app.cleanup_ctx.append(_accounts_ready)
     app.on_response_prepare.append(add_security_headers)

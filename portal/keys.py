@@ -25,6 +25,8 @@ CACHE = web.AppKey("cache", Cache)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 # Operational notices for staff (e.g. samples waiting in the disk spool).
 NOTICES: web.AppKey[Callable[[], Sequence[str]]] = web.AppKey("notices")
+# Whether samples can be stored, and the JSON saying so (/healthz, /readyz).
+HEALTH: web.AppKey[Callable[[], tuple[bool, bytes]]] = web.AppKey("health")
 
 # Set by the session middleware on every request: None when nobody is signed in.
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer")

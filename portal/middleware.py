@@ -115,7 +115,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         kept = {str(name): exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
         message = getattr(exc, "user_message", None)
         return error_response(request, exc.status, message=message, headers=kept)
-    except (DatabaseError, TimeoutError) as exc:
+    except DatabaseError as exc:
+        # An outage, not a bug: its cause is enough (a traceback per page request would
+        # bury the database watch's one line about it).
+        log.warning("page unavailable path=%s cause=%s", quoted(request.path), exc)
+        return error_response(request, 503, headers={hdrs.RETRY_AFTER: "10"})
+    except TimeoutError as exc:
         log.warning(
             "page unavailable path=%s error=%s",
             quoted(request.path),

@@ -57,6 +57,7 @@ class Case:
 
 PAGES = [
     Case("GET", "/healthz", dict.fromkeys(ROLES, 200)),
+    Case("GET", "/readyz", dict.fromkeys(ROLES, 200)),
     Case("GET", "/login", {"anonymous": 200, **dict.fromkeys(ROLES[1:], 303)}),
     Case("GET", "/", each(303)),
     Case("GET", "/links", each(200)),

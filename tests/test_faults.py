@@ -1,10 +1,14 @@
 """Faults the spool exists for, with real processes and a real PostgreSQL: a process killed
-while it appends and replays, the database stopped under a steady stream of samples, and
-`linkwatch run` killed while it spools and started again."""
+while it appends and replays, the database stopped under a steady stream of samples,
+`linkwatch run` killed while it spools and started again, its database hung (every postgres
+process stopped) or its embedded server killed, what a SIGKILL of `linkwatch run` loses,
+and a configured database that is watched but never restarted."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import random
 import signal
 import subprocess
@@ -22,7 +26,15 @@ from collector.pipeline import PipelineSettings, SamplePipeline
 from collector.settings import StorageSettings
 from collector.spool import Spool, inspect_spool, read_pending
 from linkwatch.domain import Outcome, Sample
-from tests.helpers import REPO, free_port, start_linkwatch, wait_for
+from tests.helpers import (
+    FAST_HASHER,
+    REPO,
+    browser,
+    free_port,
+    login,
+    start_linkwatch,
+    wait_for,
+)
 
 SAMPLE_COLUMNS = (
     "link_id, probe_id, observed_at, outcome, rtt_ms, rtt_min_ms, rtt_max_ms, jitter_ms,"
@@ -326,3 +338,457 @@ async def test_samples_spooled_by_a_killed_linkwatch_reach_the_database_after_re
     assert set(spooled) <= set(stored)  # every field as spooled
     assert read_pending(spool_dir) == []
     assert list(spool_dir.glob("*.seg")) == []
+
+
+# --- linkwatch run while its database hangs (every postgres process stopped) -------------
+
+HUNG_S = 12
+PROBE_INTERVAL_S = 0.4
+LINKS = 20
+
+
+def postgres_processes(data_dir: Path) -> list[int]:
+    """The postmaster of the embedded cluster under `data_dir` and all its children."""
+    postmaster = int((data_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": the name may hold spaces, so split after it.
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def write_busy_config(
+    directory: Path, port: int, *, write_timeout: str | None, batch_delay: str = "200ms"
+) -> Path:
+    """LINKS links each probed by TCP every PROBE_INTERVAL_S (the portal's own port, so
+    they are up), a queue that holds only a few seconds of samples, the embedded server."""
+    timeout = f", write_timeout: {write_timeout}" if write_timeout else ""
+    links = "".join(
+        f"""\
+  - id: link-{n:02d}
+    customer: alpha
+    probes:
+      - {{id: tcp, kind: tcp, host: 127.0.0.1, port: {port}, interval: 400ms,
+          timeout: 300ms}}
+"""
+        for n in range(LINKS)
+    )
+    config = directory / "linkwatch.yaml"
+    config.write_text(
+        f"""\
+data_dir: {directory / "lw"}
+portal: {{listen: "127.0.0.1:{port}"}}
+collector: {{batch_delay: {batch_delay}, queue_size: 300{timeout}}}
+customers:
+  - {{id: alpha, name: Alpha GmbH}}
+links:
+{links}"""
+    )
+    return config
+
+
+def http_get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def log_time(line: str) -> datetime:
+    return datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+
+
+def first_line(text: str, needle: str) -> str:
+    return next(line for line in text.splitlines() if needle in line)
+
+
+async def test_a_hung_database_spools_after_the_write_bound_and_no_probe_run_is_skipped(
+    pg_data_dir: Path,
+) -> None:
+    import json
+
+    port = free_port()
+    config = write_busy_config(pg_data_dir, port, write_timeout="2s")
+    log = pg_data_dir / "linkwatch.log"
+    proc = start_linkwatch("run", "--config", str(config), log=log)
+    base = f"http://127.0.0.1:{port}"
+    data_dir = pg_data_dir / "lw"
+    try:
+        await asyncio.to_thread(
+            wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
+        )
+        await asyncio.sleep(3)  # a steady stream into the database first
+        paused = postgres_processes(data_dir)
+        assert len(paused) >= 3  # the postmaster and its helpers
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        hung_at = datetime.now(UTC)
+        try:
+            # Past the 2 s bound the writes go to the spool, and the log says so at once,
+            # not when the database comes back.
+            await asyncio.to_thread(
+                wait_for,
+                "spooling to be logged",
+                lambda: "spooling samples to disk" in log.read_text(),
+                8,
+                proc,
+                log,
+            )
+            await asyncio.to_thread(
+                wait_for,
+                "/readyz to fail",
+                lambda: http_get(f"{base}/readyz")[0] == 503,
+                8,
+                proc,
+                log,
+            )
+            await asyncio.sleep(HUNG_S - (datetime.now(UTC) - hung_at).total_seconds())
+            status, body = http_get(f"{base}/healthz")
+            assert status == 200  # the process itself is alive and keeps every sample
+            health = json.loads(body)
+            assert health["database"]["reachable"] is False
+            assert health["spool"]["samples_pending"] > LINKS / PROBE_INTERVAL_S * (HUNG_S - 4)
+            status, body = http_get(f"{base}/readyz")
+            assert status == 503
+            assert json.loads(body)["ready"] is False
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
+        resumed_at = datetime.now(UTC)
+        await asyncio.to_thread(
+            wait_for,
+            "the spool to drain",
+            lambda: "spool drained" in log.read_text() and http_get(f"{base}/readyz")[0] == 200,
+            30,
+            proc,
+            log,
+        )
+        status, body = http_get(f"{base}/healthz")
+        health = json.loads(body)
+        assert health["database"]["reachable"] is True
+        assert health["spool"]["samples_pending"] == 0
+        await asyncio.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    output = log.read_text()
+    assert "Traceback" not in output
+    assert "probe behind schedule" not in output  # probing never waited on the database
+    spooling = first_line(output, "spooling samples to disk")
+    assert hung_at < log_time(spooling) < hung_at + timedelta(seconds=4)
+    assert log_time(first_line(output, "spool drained")) > resumed_at
+    taken = int(first_line(output, "collector stopped").split("samples_taken=")[1].split()[0])
+
+    with EmbeddedPostgres(data_dir) as server, psycopg.connect(server.url) as conn:
+        rows = conn.execute(
+            "SELECT link_id, observed_at FROM samples ORDER BY link_id, observed_at"
+        ).fetchall()
+    assert len(rows) == taken  # every sample taken is stored, once
+    by_link: dict[str, list[datetime]] = {}
+    for link_id, observed_at in rows:
+        by_link.setdefault(link_id, []).append(observed_at)
+    assert len(by_link) == LINKS
+    for link_id, times in by_link.items():
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        # No probe stalled for a run's length: each kept its cadence through the hang
+        # (a run may start a little late on a busy machine; a skipped one is logged).
+        assert max(gaps) < PROBE_INTERVAL_S * 2, (link_id, max(gaps))
+
+
+# --- linkwatch run when its embedded database is killed ------------------------------------
+
+
+def write_supervised_config(directory: Path, port: int) -> Path:
+    """The busy config, plus an operations account to read /noc with."""
+    config = write_busy_config(directory, port, write_timeout="2s")
+    hashed = FAST_HASHER.hash(NOC_PASSWORD)
+    config.write_text(
+        config.read_text() + f'users:\n  - {{name: noc, role: ops, password_hash: "{hashed}"}}\n'
+    )
+    return config
+
+
+NOC_PASSWORD = "noc-password"
+
+
+async def test_a_killed_embedded_database_is_restarted_with_backoff_and_nothing_is_lost(
+    pg_data_dir: Path,
+) -> None:
+    import json
+
+    port = free_port()
+    config = write_supervised_config(pg_data_dir, port)
+    log = pg_data_dir / "linkwatch.log"
+    proc = start_linkwatch("run", "--config", str(config), log=log)
+    base = f"http://127.0.0.1:{port}"
+    data_dir = pg_data_dir / "lw"
+    conf = data_dir / "postgres" / "data" / "postgresql.conf"
+    try:
+        await asyncio.to_thread(
+            wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
+        )
+        async with browser() as noc:
+            await login(noc, base, "noc", NOC_PASSWORD)
+            async with noc.get(f"{base}/noc") as response:
+                assert response.status == 200
+                assert "stopped unexpectedly" not in await response.text()
+            await asyncio.sleep(2)
+
+            # The server cannot start again at first: its config file is gone, so the
+            # first attempts fail and the supervisor backs off.
+            conf.rename(conf.with_suffix(".away"))
+            postmaster = postgres_processes(data_dir)[0]
+            os.kill(postmaster, signal.SIGKILL)
+            killed_at = datetime.now(UTC)
+            await asyncio.to_thread(
+                wait_for,
+                "two failed restart attempts",
+                lambda: log.read_text().count("embedded postgres restart failed") >= 2,
+                20,
+                proc,
+                log,
+            )
+            status, body = http_get(f"{base}/healthz")
+            assert status == 200
+            database = json.loads(body)["database"]
+            assert database["reachable"] is False
+            assert database["restart_attempts"] >= 2
+            assert database["next_restart_at"] is not None
+            assert http_get(f"{base}/readyz")[0] == 503
+            # Pages cannot tell who is signed in without the database: they say so at
+            # once rather than after the pool's 10 s wait for a connection.
+            asked = time.monotonic()
+            async with noc.get(f"{base}/noc") as response:
+                assert response.status == 503
+            assert time.monotonic() - asked < 6
+
+            conf.with_suffix(".away").rename(conf)
+            await asyncio.to_thread(
+                wait_for,
+                "the restart and the spool replayed",
+                lambda: "spool drained" in log.read_text() and http_get(f"{base}/readyz")[0] == 200,
+                90,
+                proc,
+                log,
+            )
+            restarted = json.loads(http_get(f"{base}/healthz")[1])["database"]
+            assert restarted["reachable"] is True
+            assert restarted["restarts"] == 1
+            assert restarted["restart_attempts"] == 0
+
+            async def noc_notice() -> str:
+                async with noc.get(f"{base}/noc") as response:
+                    assert response.status == 200  # the same session: nothing was lost
+                    return await response.text()
+
+            deadline = time.monotonic() + 20  # the board is cached for a few seconds
+            while "stopped unexpectedly" not in (page := await noc_notice()):
+                assert time.monotonic() < deadline, page
+                await asyncio.sleep(1)
+            assert "restarted once since Linkwatch started" in page
+        await asyncio.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if conf.with_suffix(".away").exists():
+            conf.with_suffix(".away").rename(conf)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    output = log.read_text()
+    assert "Traceback" not in output
+    assert "probe behind schedule" not in output
+    # One line for the outage, one per restart attempt, none from the pool per connection.
+    assert output.count("database unreachable") == 1
+    assert log_time(first_line(output, "database unreachable")) >= killed_at
+    failures = [line for line in output.splitlines() if "embedded postgres restart failed" in line]
+    retries = [float(line.split("retry_in_s=")[1].split()[0]) for line in failures]
+    assert [int(line.split("attempt=")[1].split()[0]) for line in failures] == list(
+        range(1, len(failures) + 1)
+    )
+    assert retries == [min(2.0**n, 60.0) for n in range(1, len(failures) + 1)]
+    success = [line for line in output.splitlines() if "embedded postgres restarted" in line]
+    assert len(success) == 1
+    assert f"attempt={len(failures) + 1} " in success[0]
+    assert " psycopg" not in output  # no warning storm from the connection pool
+    taken = int(first_line(output, "collector stopped").split("samples_taken=")[1].split()[0])
+    with EmbeddedPostgres(data_dir) as server, psycopg.connect(server.url) as conn:
+        row = conn.execute("SELECT count(*) FROM samples").fetchone()
+    assert row is not None
+    assert row[0] == taken
+
+
+# --- linkwatch run killed outright (SIGKILL): what it held in memory ----------------------
+
+BATCH_DELAY_S = 1.0  # the default
+WRITE_TIMEOUT_S = 2.0
+SLACK_S = 1.0  # a loaded test machine's scheduling
+
+
+def loss_windows(url: str, killed_at: datetime) -> dict[str, float]:
+    """Per link, how long before the kill its newest stored sample was taken: the
+    samples of that window were taken (or not yet due) and never stored."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT link_id, max(observed_at) FROM samples WHERE observed_at < %s GROUP BY 1",
+            (killed_at,),
+        ).fetchall()
+    return {link_id: (killed_at - newest).total_seconds() for link_id, newest in rows}
+
+
+def cadence_gaps(url: str, since: datetime, until: datetime) -> float:
+    """The longest pause between two stored samples of one link taken in [since, until)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT max(gap) FROM (SELECT extract(epoch FROM observed_at - lag(observed_at)"
+            " OVER (PARTITION BY link_id ORDER BY observed_at)) AS gap FROM samples"
+            " WHERE observed_at >= %s AND observed_at < %s) AS gaps",
+            (since, until),
+        ).fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+async def test_a_sigkill_loses_at_most_the_batch_in_memory_even_while_the_database_hangs(
+    pg_data_dir: Path,
+) -> None:
+    """The README's promise: a killed process loses what it had not yet written or
+    spooled, at most `batch_delay` plus a write in flight, and a write never holds samples
+    in memory longer than `write_timeout` however long the database hangs."""
+    port = free_port()
+    config = write_busy_config(
+        pg_data_dir, port, write_timeout=f"{WRITE_TIMEOUT_S:g}s", batch_delay="1s"
+    )
+    data_dir = pg_data_dir / "lw"
+    base = f"http://127.0.0.1:{port}"
+    logs = [pg_data_dir / f"linkwatch-{n}.log" for n in range(3)]
+    procs: list[subprocess.Popen[bytes]] = []
+
+    async def start(log: Path) -> subprocess.Popen[bytes]:
+        proc = start_linkwatch("run", "--config", str(config), log=log)
+        procs.append(proc)
+        await asyncio.to_thread(
+            wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
+        )
+        return proc
+
+    paused: list[int] = []
+    try:
+        # A healthy database: killed between two batches, or in the middle of one.
+        first = await start(logs[0])
+        await asyncio.sleep(4 + random.random())
+        healthy_kill = datetime.now(UTC)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+        # A hung database: the write waits out its bound, then the batches are spooled;
+        # the process is killed long after the hang began.
+        second = await start(logs[1])
+        second_ready = datetime.now(UTC)
+        await asyncio.sleep(3)
+        paused = postgres_processes(data_dir)
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        await asyncio.sleep(8)
+        hung_kill = datetime.now(UTC)
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=10)
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        paused = []
+
+        # The next process replays what the killed one spooled.
+        third = await start(logs[2])
+        await asyncio.to_thread(
+            wait_for,
+            "the spool replayed",
+            lambda: inspect_spool(data_dir / "spool", max_bytes=1).records_pending == 0,
+            30,
+            third,
+            logs[2],
+        )
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(timeout=60) == 0, logs[2].read_text()
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    # What the hung process had spooled was there for the next one.
+    opened = first_line(logs[2].read_text(), "spool opened")
+    assert int(opened.split("samples_pending=")[1].split()[0]) > 0
+    with EmbeddedPostgres(data_dir) as server:
+        healthy = loss_windows(server.url, healthy_kill)
+        hung = loss_windows(server.url, hung_kill)
+        # Up to each kill, every probe kept its cadence: nothing older went missing.
+        healthy_gaps = cadence_gaps(server.url, T0, healthy_kill - timedelta(seconds=3))
+        hung_gaps = cadence_gaps(
+            server.url,
+            second_ready,
+            hung_kill - timedelta(seconds=WRITE_TIMEOUT_S + BATCH_DELAY_S + 1),
+        )
+    assert len(healthy) == len(hung) == LINKS
+    assert max(healthy.values()) < BATCH_DELAY_S + PROBE_INTERVAL_S + SLACK_S, healthy
+    assert max(hung.values()) < WRITE_TIMEOUT_S + BATCH_DELAY_S + PROBE_INTERVAL_S + SLACK_S, hung
+    assert healthy_gaps < PROBE_INTERVAL_S * 2
+    assert hung_gaps < PROBE_INTERVAL_S * 2
+
+
+# --- a database Linkwatch did not start is watched, never restarted ------------------------
+
+
+async def test_a_configured_database_that_dies_is_reported_but_never_restarted(
+    pg_data_dir: Path,
+) -> None:
+    server = EmbeddedPostgres(pg_data_dir)  # someone else's server, reached by its URL
+    url = await asyncio.to_thread(server.start)
+    db = await connect(StorageSettings(url=url, data_dir=pg_data_dir / "lw"))
+    stop = asyncio.Event()
+    watching = asyncio.create_task(
+        db.watch(stop, every=timedelta(milliseconds=200), check_timeout=timedelta(seconds=2))
+    )
+    try:
+        assert db.health().reachable
+        os.kill(postgres_processes(pg_data_dir)[0], signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while db.health().reachable:
+            assert time.monotonic() < deadline, "the outage was not noticed"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(4)  # many rounds of the watch
+        health = db.health()
+        assert not health.embedded
+        assert health.restarts == 0
+        assert health.next_restart_at is None
+        assert not await asyncio.to_thread(server.is_running)
+
+        await asyncio.to_thread(server.start)  # its owner brings it back
+        deadline = time.monotonic() + 15
+        while not db.health().reachable:
+            assert time.monotonic() < deadline, "the database's return was not noticed"
+            await asyncio.sleep(0.1)
+        async with db.connection() as conn:  # the pool reconnected on its own
+            await conn.execute("SELECT 1")
+    finally:
+        stop.set()
+        await watching
+        await db.close()
+        await asyncio.to_thread(server.stop)

@@ -65,7 +65,9 @@ def board_row(html: str, link_id: str) -> str:
 async def test_healthz_answers_without_login(kit: PortalKit) -> None:
     response = await kit.client.get("/healthz")
     assert response.status == 200
-    assert await response.text() == "ok\n"
+    health = await response.json()
+    assert health["status"] == "ok"
+    assert health["database"]["reachable"] is True
 
 
 async def test_pages_send_anonymous_visitors_to_sign_in(kit: PortalKit) -> None:

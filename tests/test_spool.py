@@ -1,6 +1,6 @@
 """The disk spool on its own, and the spooling sink and replayer against a fake database:
 exact round trips, corrupt and torn records, the size bound and its warning, order and
-delivery while the database comes and goes."""
+delivery while the database comes and goes or hangs."""
 
 from __future__ import annotations
 
@@ -544,3 +544,92 @@ async def test_a_batch_whose_subscriber_fails_is_delivered_again(tmp_path: Path)
     await pipeline.stop()
     await task
     assert not pipeline.spool.has_pending
+
+
+class HungDatabase(FakeDatabase):
+    """A fake database that stops answering (every write waits) while `hung`; a write
+    that was waiting when it resumes commits, as a paused server's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answering = asyncio.Event()
+        self.answering.set()
+        self.cancelled = 0
+
+    async def write(self, samples: Sequence[Sample]) -> int:
+        try:
+            await self.answering.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return await super().write(samples)
+
+
+async def test_a_write_that_hangs_is_spooled_after_its_bound_and_the_probes_never_wait(
+    tmp_path: Path,
+) -> None:
+    db = HungDatabase()
+    delivered: list[Sample] = []
+
+    async def on_stored(samples: Sequence[Sample]) -> None:
+        delivered.extend(samples)
+
+    pipeline = SamplePipeline(
+        await Spool.open(tmp_path, max_bytes=10_000_000),
+        db.write,
+        settings(tmp_path, queue_size=100, write_timeout=timedelta(milliseconds=200)),
+        on_stored=on_stored,
+    )
+    task = asyncio.create_task(pipeline.run())
+    samples = batch(400)
+    for s in samples[:50]:
+        await pipeline.queue.put(s)
+    await wait_until(lambda: len(db.rows) == 50)
+    assert pipeline.write_status().storing
+
+    db.answering.clear()
+    began = asyncio.get_running_loop().time()
+    for s in samples[50:350]:  # three times what the queue holds: it must keep draining
+        await asyncio.wait_for(pipeline.queue.put(s), timeout=1)
+    await wait_until(lambda: pipeline.status().samples_pending == 300)
+    assert asyncio.get_running_loop().time() - began < 3
+    status = pipeline.write_status()
+    assert not status.storing
+    assert status.cause is not None
+    assert "did not finish within 0.2 s" in status.cause
+    assert db.cancelled >= 1  # the overrunning write was abandoned, not awaited
+
+    db.answering.set()
+    for s in samples[350:]:
+        await pipeline.queue.put(s)
+    await wait_until(lambda: len(db.rows) == 400 and not pipeline.spool.has_pending)
+    assert pipeline.write_status().storing
+    await pipeline.stop()
+    await task
+    assert sorted(delivered, key=lambda s: s.observed_at) == samples  # each once, all of them
+    assert delivered == samples  # and in the order taken
+
+
+async def test_replay_gives_a_slow_database_longer_each_time_until_a_batch_goes_through(
+    tmp_path: Path,
+) -> None:
+    """A database slower than the write bound (not gone) still drains the spool."""
+    db = FakeDatabase()
+
+    async def slow_write(samples: Sequence[Sample]) -> int:
+        await asyncio.sleep(0.5)  # every write needs 0.5 s; the bound is 0.1 s
+        return await db.write(samples)
+
+    pipeline = SamplePipeline(
+        await Spool.open(tmp_path, max_bytes=10_000_000),
+        slow_write,
+        settings(tmp_path, write_timeout=timedelta(milliseconds=100)),
+    )
+    task = asyncio.create_task(pipeline.run())
+    for s in batch(10):
+        await pipeline.queue.put(s)
+    # Live: 0.1 s, then spooled; replays: 0.1, 0.2, 0.4, then 0.8 s is enough.
+    await wait_until(lambda: not pipeline.spool.has_pending and pipeline.sink.spooled == 10)
+    assert len(db.rows) == 10
+    await pipeline.stop()
+    await task

@@ -1,4 +1,5 @@
-"""The embedded PostgreSQL: start, reuse, restart after a crash, stop."""
+"""The embedded PostgreSQL: start, reuse, restart after a crash (also in place, for the
+supervisor), stop."""
 
 from __future__ import annotations
 
@@ -163,3 +164,64 @@ def test_root_runs_a_reachable_copy_of_binaries_it_cannot_share(
     source, bin_dir = done.stdout.strip().rsplit(" ", 1)
     assert source == "pgserver (shared copy)"
     assert Path(bin_dir).is_relative_to(shared)
+
+
+def _kill_postmaster(server: EmbeddedPostgres, pg_data_dir: Path) -> int:
+    pid_file = pg_data_dir / "postgres" / "data" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0])
+    os.kill(postmaster, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while server.is_running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not server.is_running()
+    return postmaster
+
+
+def _restart(server: EmbeddedPostgres) -> int:
+    """Restart as the supervisor does: the killed server's backends may hold its shared
+    memory for a moment, so a first attempt can fail."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return server.restart()
+        except DatabaseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_restart_after_kill_9_keeps_the_url_and_every_committed_row(pg_data_dir: Path) -> None:
+    server = EmbeddedPostgres(pg_data_dir)  # durable: crash recovery replays the WAL
+    url = server.start()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (x int)")
+            conn.execute("INSERT INTO kept VALUES (1), (2)")
+        killed = _kill_postmaster(server, pg_data_dir)
+        assert _restart(server) != killed
+        assert server.url == url
+        assert _query_one(url, "SELECT count(*) FROM kept") == 2
+        assert server.restart() == _restart(server)  # running already: nothing to do
+    finally:
+        server.stop()
+    assert not server.is_running()  # still this process's server to stop
+
+
+def test_a_restart_that_fails_says_why_in_one_line(pg_data_dir: Path) -> None:
+    server = EmbeddedPostgres(pg_data_dir, durable=False)
+    server.start()
+    conf = pg_data_dir / "postgres" / "data" / "postgresql.conf"
+    try:
+        _kill_postmaster(server, pg_data_dir)
+        conf.rename(conf.with_suffix(".away"))
+        with pytest.raises(DatabaseError) as caught:
+            server.restart()
+        message = str(caught.value)
+        assert "\n" not in message
+        assert "postgresql.conf" in message  # the server's own complaint
+        assert "server.log" in message  # and where to read more
+    finally:
+        if conf.with_suffix(".away").exists():
+            conf.with_suffix(".away").rename(conf)
+    _restart(server)
+    server.stop()

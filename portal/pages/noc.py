@@ -32,7 +32,7 @@ from portal import figures
 from portal.auth import Viewer
 from portal.figures import from_ledger, ledger_freshness
 from portal.formatting import NBSP, decimal_pct, elapsed, local_time
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, NOTICES, SETTINGS
 from portal.pages.common import Moment, choice, moment, positive_int, require
 from portal.pages.links import (
     STATUS_ORDER,
@@ -476,6 +476,9 @@ async def _dashboard(
     ]
     return {
         "board": board,
+        # Read now rather than with the board, which is kept for a whole refresh period:
+        # the monitor's own trouble (a database restarting) must show at the next look.
+        "notices": tuple(app[NOTICES]()),
         "filters": filters,
         "attention": attention[:ATTENTION_SHOWN],
         "attention_total": len(attention),

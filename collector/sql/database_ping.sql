@@ -1,0 +1,2 @@
+-- The cheapest round trip: does the server answer at all?
+SELECT 1
