@@ -91,11 +91,12 @@ Body = dict[str, Any]
 Handler = Callable[[web.Request, Account], Awaitable[Body]]
 
 INCIDENT_HISTORY = timedelta(days=30)
-LONGEST_RANGE = timedelta(days=400)  # raw samples are kept 13 months by default
 MAINTENANCE_AHEAD = timedelta(days=90)
+# A series is one answer, not pages: its span is bounded, so that one is never more than
+# 31 * 24 hourly or 400 daily points a probe.
 SERIES: dict[str, tuple[timedelta, timedelta]] = {  # bucket: (default span, longest)
     "hour": (timedelta(hours=24), timedelta(days=31)),
-    "day": (timedelta(days=30), LONGEST_RANGE),
+    "day": (timedelta(days=30), timedelta(days=400)),
 }
 MAX_INVOICE_REF_CHARS = 200
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -493,7 +494,8 @@ def _incident(incident: Incident) -> Body:
     "listLinkIncidents",
     "The link's outages, newest first",
     description="Outages overlapping [from, to), newest first, each with its real start. "
-    "`to` defaults to now and `from` to 30 days before `to`; at most 400 days at a time.",
+    "`to` defaults to now and `from` to 30 days before `to`; any span may be asked for, "
+    "a page at a time. A `to` at or before `from` leaves nothing in the range.",
     response=ref("IncidentPage"),
     params=(LINK_ID, FROM, TO, *PAGING),
     errors=(400, 404, *DATA),
@@ -501,9 +503,11 @@ def _incident(incident: Incident) -> Body:
 async def link_incidents(request: web.Request, user: Account) -> Body:
     link = _visible_link(request, user)
     now = request.app[CLOCK]()
-    start, end = time_range(request, now, before=INCIDENT_HISTORY, longest=LONGEST_RANGE)
-    async with _deadline(request.app):
-        found = await incidents(request.app[DATABASE], [link.id], start, end)
+    start, end = time_range(request, now, before=INCIDENT_HISTORY)
+    found: list[Incident] = []
+    if start < end:  # a reversed range would still meet an outage spanning both ends
+        async with _deadline(request.app):
+            found = await incidents(request.app[DATABASE], [link.id], start, end)
     found.sort(key=lambda i: i.starts_at, reverse=True)
     return _page(request, found, lambda i: (_micros(i.starts_at),), _incident, descending=True)
 
@@ -642,7 +646,7 @@ def _point(rollup: Rollup) -> Body:
     description="RTT mean and p95, loss, jitter and samples by outcome, per probe and UTC "
     "bucket, for the buckets starting in [from, to). `to` defaults to now; `from` to "
     "`range` before `to`, and `range` to 24h for hours or 30d for days. Hourly series "
-    "cover at most 31 days, daily ones 400.",
+    "cover at most 31 days, daily ones 400. A `to` at or before `from` answers no buckets.",
     response=ref("Series"),
     params=(
         LINK_ID,
@@ -1005,8 +1009,8 @@ def _maintenance(
     "Maintenance windows concerning the caller's links",
     description="Windows overlapping [from, to) that concern a link the caller may see, "
     "in start order. `to` defaults to 90 days from now, `from` to 120 days before `to`; "
-    "at most 400 days at a time. A customer sees only their own links and themselves "
-    "among a window's targets.",
+    "any span may be asked for, a page at a time. A customer sees only their own links "
+    "and themselves among a window's targets.",
     response=ref("MaintenancePage"),
     params=(
         Param("link", {"type": "string", "minLength": 1}, "Only windows concerning this link."),
@@ -1032,10 +1036,11 @@ async def list_maintenance(request: web.Request, user: Account) -> Body:
         now,
         before=INCIDENT_HISTORY + MAINTENANCE_AHEAD,
         after=MAINTENANCE_AHEAD,
-        longest=LONGEST_RANGE,
     )
-    async with _deadline(request.app):
-        windows = await maintenance_windows(request.app[DATABASE], start, end)
+    windows: list[MaintenanceWindow] = []
+    if start < end:  # a reversed range would still meet a window spanning both ends
+        async with _deadline(request.app):
+            windows = await maintenance_windows(request.app[DATABASE], start, end)
     staff = can(user, "all_customers")
     if staff and wanted is None:
         concerned = windows  # every window, even one for links no longer configured

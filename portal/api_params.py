@@ -81,25 +81,28 @@ def time_range(
     *,
     before: timedelta,
     after: timedelta = timedelta(0),
-    longest: timedelta,
+    longest: timedelta | None = None,
     span_param: bool = False,
 ) -> tuple[datetime, datetime]:
     """[from, to) from the query: `to` defaults to `now + after`, `from` to `before`
-    earlier than `to` (or to `to - range`, where the operation takes `range`)."""
+    earlier than `to` (or to `to - range`, where the operation takes `range`).
+
+    A range that is empty or reversed comes back as it is, and holds nothing: a client
+    reading on from its last `to` may well ask for an empty one. `longest` bounds the
+    span of an answer that is not paged (a series); a paged list needs no bound: it
+    costs a page at a time."""
     query = request.query
     start = moment(query.get("from"), "from")
     end = moment(query.get("to"), "to")
-    span = duration(query.get("range"), "range", longest=longest) if span_param else None
+    span = None
+    if span_param:
+        assert longest is not None  # a range is only taken where the span is bounded
+        span = duration(query.get("range"), "range", longest=longest)
     if span is not None and start is not None:
         raise bad_request("give from or range, not both")
     end = end if end is not None else now + after
     start = start if start is not None else end - (span or before)
-    if start >= end:
-        raise bad_request(
-            f"from={start.isoformat()} is not before to={end.isoformat()}; give a later to "
-            "or an earlier from"
-        )
-    if end - start > longest:
+    if longest is not None and end - start > longest:
         raise bad_request(
             f"from={start.isoformat()} to to={end.isoformat()} is longer than allowed; "
             f"ask for at most {_days(longest)} at a time"
