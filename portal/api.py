@@ -42,17 +42,30 @@ from portal.api_params import (
     Cursors,
     Key,
     check_query,
+    ident,
     json_object,
     paginate,
+    required_window_label,
     text_field,
     time_range,
+    window_label,
 )
-from portal.api_schemas import MOMENT, WINDOW_PATTERN, ref
+from portal.api_schemas import (
+    CURSOR,
+    DURATION_MAX_CHARS,
+    DURATION_PATTERN,
+    ID_PATTERN,
+    MOMENT,
+    PERSON_TEXT_PATTERN,
+    WINDOW_PATTERN,
+    YEARS,
+    ref,
+)
 from portal.auth import Account, Viewer
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS, VIEWER
-from portal.middleware import PortalError, bad_request
+from portal.middleware import PortalError
 from portal.openapi import Operation, Param
-from portal.pages.common import choice, window_label
+from portal.pages.common import choice
 from portal.pages.links import active_maintenance, covering, link_states
 from portal.queries import query
 from portal.scope import can
@@ -102,7 +115,10 @@ MAX_INVOICE_REF_CHARS = 200
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
-DESCRIPTION = """\
+_HOURS_AT_MOST = SERIES["hour"][1].days
+_DAYS_AT_MOST = SERIES["day"][1].days
+
+DESCRIPTION = f"""\
 Linkwatch's data for machines: links and their status, incidents, measurements,
 availability against contracts, SLA reports, the credit ledger and maintenance.
 
@@ -117,12 +133,24 @@ The ledger (credits) is for billing, admin and the customer it concerns; ops get
 
 Lists come in pages: `limit` (1 to 500, default 100) items, in a fixed order, and a
 `next_cursor` to pass as `cursor` for the next page (null on the last one). A cursor is
-opaque and belongs to its query: altered, or used with other filters, it is a 400.
+opaque, made only by the API, and belongs to its query: altered, made up, or used with
+other filters, it is a 400.
 
-Errors are JSON, `{"error": {"status", "title", "message"}}`, whatever the status. An
+Every parameter's schema states what it takes (patterns, minimums, maximums): a value
+it refuses is a 400 whose message names the parameter, the value and what is allowed,
+and a value it allows is read. What a schema cannot state is said in words where it
+applies. A well-formed window that does not exist (a week 53 in a year of 52 weeks) or
+has no report (it has not begun, or ended before anything was measured) is a 404 saying
+why, not a 400; a time range that is empty or reversed holds nothing. Besides the
+cursor's, only two rules join parameters, both of a series, and breaking one is a 400
+that says so: `from` and `range` are not given together, and a series spans at most
+{_HOURS_AT_MOST} days of hours or {_DAYS_AT_MOST} of days.
+
+Errors are JSON, `{{"error": {{"status", "title", "message"}}}}`, whatever the status. An
 unknown, repeated or empty query parameter is a 400. Request bodies are JSON objects of
-at most 64 KiB. Times are ISO 8601: UTC in link data, the customer's offset in SLA
-records. Percentages and money are decimal strings, never floats.
+at most 64 KiB. Times are RFC 3339: UTC in link data, the customer's offset in SLA
+records; a time parameter takes one with its offset, or a date meaning its midnight
+UTC, in the years 1970 to 9998. Percentages and money are decimal strings, never floats.
 """
 
 
@@ -236,30 +264,44 @@ LIMIT = Param(
     {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "How many items a page holds.",
 )
-CURSOR = Param(
+PAGE_CURSOR = Param(
     "cursor",
-    {"type": "string", "minLength": 1},
-    "The previous page's next_cursor; leave it out for the first page.",
+    CURSOR,
+    "The previous page's `next_cursor`, unchanged, with the same other parameters (`limit` "
+    "may change); leave it out for the first page. Only the API makes cursors: one it did "
+    "not give for this query is a 400.",
 )
-PAGING = (LIMIT, CURSOR)
+PAGING = (LIMIT, PAGE_CURSOR)
+ID: openapi.JsonSchema = {
+    "type": "string",
+    "pattern": ID_PATTERN,
+    "description": "An id: 1 to 63 lower-case letters, digits, '.', '_' or '-', starting "
+    "with a letter or digit.",
+}
 CUSTOMER = Param(
     "customer",
-    {"type": "string", "minLength": 1},
+    ID,
     "Only this customer's. A customer may name only themselves: any other customer "
     "answers 404, as one that does not exist.",
 )
-LINK_ID = Param("link_id", {"type": "string"}, "The link's id.", where="path")
+LINK_ID = Param("link_id", ID, "The link's id.", where="path")
 CREDIT_ID = Param(
     "credit_id", {"type": "integer", "minimum": 1}, "The ledger row's id.", where="path"
 )
 WINDOW = Param(
     "window",
     {"type": "string", "pattern": WINDOW_PATTERN},
-    "A window label: an ISO week (2026-W47) or a month (2026-11), in each contract's own "
-    "time zone.",
+    f"A window label, in each contract's own time zone: an ISO week (2026-W47; W01 to W53) "
+    f"or a calendar month (2026-11), in the years {YEARS}. Week 53 exists only in the years "
+    "that have one (2020, 2026, 2032, ...): in another year it names no window, a 404.",
 )
 FROM = Param("from", MOMENT, "The start of the range: a time with its offset, or a date (UTC).")
-TO = Param("to", MOMENT, "The end of the range, exclusive: a time with its offset, or a date.")
+TO = Param(
+    "to",
+    MOMENT,
+    "The end of the range, exclusive: a time with its offset, or a date (UTC). A `to` at "
+    "or before `from` leaves nothing in the range.",
+)
 STATUS_VALUES = tuple(status.value for status in LinkStatus)
 LINK_STATUS = Param(
     "status",
@@ -292,7 +334,7 @@ def _one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | 
 def _customer_filter(request: web.Request, user: Account) -> str | None:
     """The `customer` asked for, if the caller may see it; otherwise the same 404 as an
     unknown customer, never a view of another customer's data."""
-    customer = request.query.get("customer") or None
+    customer = ident(request, "customer")
     if (
         customer is not None
         and request.app[LIVE].directory.visible_customer(user, customer) is None
@@ -495,7 +537,7 @@ def _incident(incident: Incident) -> Body:
     "The link's outages, newest first",
     description="Outages overlapping [from, to), newest first, each with its real start. "
     "`to` defaults to now and `from` to 30 days before `to`; any span may be asked for, "
-    "a page at a time. A `to` at or before `from` leaves nothing in the range.",
+    "a page at a time.",
     response=ref("IncidentPage"),
     params=(LINK_ID, FROM, TO, *PAGING),
     errors=(400, 404, *DATA),
@@ -556,15 +598,17 @@ async def _contract_windows(
 
 
 def _unavailable(label: str, plans: Sequence[WindowPlan]) -> PortalError | None:
-    """The 400 for a window with nothing to report for anyone asked about, saying why
-    (as the monthly report page and `linkwatch report sla` do); None when there is."""
+    """The 404 for a window with nothing to report for anyone asked about, saying why
+    (as the monthly report page and `linkwatch report sla` do); None when there is. The
+    label is well formed: it is the report that does not exist (yet), like a missing
+    object, which a client must not take for a mistake in its request."""
     if any(plan.todo for plan in plans):
         return None
     for plan in plans:
         try:
             plan.check()
         except WindowUnavailable as exc:
-            return bad_request(f"window={label!r} {exc.reason}")
+            return PortalError(404, f"window={label!r} {exc.reason}")
     return None
 
 
@@ -582,7 +626,7 @@ def _unavailable(label: str, plans: Sequence[WindowPlan]) -> PortalError | None:
 )
 async def link_availability(request: web.Request, user: Account) -> Body:
     link = _visible_link(request, user)
-    label = window_label(request.query.get("window"))
+    label = window_label(request)
     app = request.app
     config, now = app[LIVE].config, app[CLOCK]()
     contracts = list(app[LIVE].directory.contracts_of_link(link.id))
@@ -645,8 +689,11 @@ def _point(rollup: Rollup) -> Body:
     "The link's measurements per hour or day",
     description="RTT mean and p95, loss, jitter and samples by outcome, per probe and UTC "
     "bucket, for the buckets starting in [from, to). `to` defaults to now; `from` to "
-    "`range` before `to`, and `range` to 24h for hours or 30d for days. Hourly series "
-    "cover at most 31 days, daily ones 400. A `to` at or before `from` answers no buckets.",
+    "`range` before `to`, and `range` to 24h for hours or 30d for days. A series is one "
+    "answer, not pages, so it is bounded: from `from` (or `to` - `range`) to `to` spans "
+    f"at most {_HOURS_AT_MOST} days with bucket=hour and {_DAYS_AT_MOST} days with "
+    "bucket=day, and `from` and `range` are not given together; either is a 400 that "
+    "says so. A `to` at or before `from` answers no buckets.",
     response=ref("Series"),
     params=(
         LINK_ID,
@@ -654,8 +701,10 @@ def _point(rollup: Rollup) -> Body:
         TO,
         Param(
             "range",
-            {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w))+$"},
-            "How far back from `to`, instead of `from`: a duration such as 6h, 7d or 30d.",
+            {"type": "string", "pattern": DURATION_PATTERN, "maxLength": DURATION_MAX_CHARS},
+            "How far back from `to`, instead of `from`: a duration more than zero, such as "
+            "6h, 7d, 30d or 1h30m (units ms, s, m, h, d, w; at most three decimals); at most "
+            f"{_HOURS_AT_MOST} days with bucket=hour, {_DAYS_AT_MOST} with bucket=day.",
         ),
         Param(
             "bucket",
@@ -671,7 +720,12 @@ async def link_series(request: web.Request, user: Account) -> Body:
     span, longest = SERIES[bucket]
     app = request.app
     now = app[CLOCK]()
-    start, end = time_range(request, now, before=span, longest=longest, span_param=True)
+    note = f" with bucket={bucket}"
+    if bucket == "hour":
+        note += f" (bucket=day allows {_DAYS_AT_MOST} days)"
+    start, end = time_range(
+        request, now, before=span, longest=longest, longest_note=note, span_param=True
+    )
     intervals = {(link.id, probe.id): probe.interval for probe in link.probes}
 
     async def load() -> list[Rollup]:
@@ -785,11 +839,7 @@ async def list_contracts(request: web.Request, user: Account) -> Body:
     errors=(400, 404, *DATA),
 )
 async def sla_report(request: web.Request, user: Account) -> Body:
-    label = window_label(request.query.get("window"))
-    if label is None:
-        raise bad_request(
-            "window is required: an ISO week such as 2026-W47 or a month such as 2026-11"
-        )
+    label = required_window_label(request)
     scope = _customer_scope(request, user)
     app = request.app
     now = app[CLOCK]()
@@ -839,7 +889,7 @@ def _require_ledger(user: Account) -> None:
 )
 async def list_credits(request: web.Request, user: Account) -> Body:
     _require_ledger(user)
-    label = window_label(request.query.get("window"))
+    label = window_label(request)
     status = _one_of(request, "status", STATUSES)
     scope = _customer_scope(request, user)
     db = request.app[DATABASE]
@@ -931,8 +981,9 @@ SETTLE_ERRORS = (400, 404, 409, 413, 415, *DATA)
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_NOTE_CHARS,
-                "description": "What the approver checked; required for a row flagged for "
-                "review, kept on the row and in its audit trail.",
+                "pattern": PERSON_TEXT_PATTERN,
+                "description": "What the approver checked (not only white space); required "
+                "for a row flagged for review, kept on the row and in its audit trail.",
             }
         },
     },
@@ -966,7 +1017,8 @@ async def approve_credit(request: web.Request, user: Account) -> Body:
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_INVOICE_REF_CHARS,
-                "description": "The invoice the credit was applied to (not only spaces).",
+                "pattern": PERSON_TEXT_PATTERN,
+                "description": "The invoice the credit was applied to (not only white space).",
             }
         },
     },
@@ -1013,7 +1065,7 @@ def _maintenance(
     "and themselves among a window's targets.",
     response=ref("MaintenancePage"),
     params=(
-        Param("link", {"type": "string", "minLength": 1}, "Only windows concerning this link."),
+        Param("link", ID, "Only windows concerning this link."),
         FROM,
         TO,
         *PAGING,
@@ -1022,7 +1074,7 @@ def _maintenance(
 )
 async def list_maintenance(request: web.Request, user: Account) -> Body:
     directory = request.app[LIVE].directory
-    wanted = request.query.get("link") or None
+    wanted = ident(request, "link")
     mine = directory.visible_links(user)
     links = mine
     if wanted is not None:

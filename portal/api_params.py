@@ -1,6 +1,13 @@
 """How the API reads a request: its query (only the parameters its operation declares),
 paging cursors, time ranges and JSON bodies.
 
+Each parameter is checked against the pattern the OpenAPI document states for it
+(`portal.api_schemas`), so the document promises exactly what is accepted: a value its
+schema refuses is a 400, and a value it allows is read. Only what a schema cannot say is
+decided here beyond the patterns, and the document says it in words: a week 53 in a year
+of 52 weeks names no window (404, as an unknown customer does), an empty or reversed time
+range holds nothing, and a series may not be longer than its bucket allows.
+
 Every problem is a 4xx whose message names the parameter, the value given and what is
 allowed; nothing here may raise anything else for any input, read the database, or
 decide who may see what (that is `portal.scope`).
@@ -20,29 +27,47 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from linkwatch.durations import parse_duration
 from linkwatch.formatting import count_of
+from portal.api_schemas import (
+    CURSOR_MAX_CHARS,
+    CURSOR_PATTERN,
+    DATE_PATTERN,
+    DATE_TIME_PATTERN,
+    DURATION_MAX_CHARS,
+    DURATION_PATTERN,
+    ID_PATTERN,
+    WHITE_SPACE,
+    WINDOW_PATTERN,
+    YEARS,
+)
 from portal.middleware import PortalError, bad_request
 from portal.openapi import Operation
-from portal.pages.common import timestamp
 from portal.settings import PortalSettings
+from sla.windows import parse_window
 
 T = TypeVar("T")
 Key = tuple[str | int, ...]  # an item's place in its list's order
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-_MAX_CURSOR_CHARS = 2000
 _PAGING = frozenset({"limit", "cursor"})
-_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-_CLOCK = r"[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-_MOMENT = re.compile(rf"{_DATE}({_CLOCK}([Zz]|[+-][0-9]{{2}}:[0-9]{{2}}))?")
-_NO_OFFSET = re.compile(rf"{_DATE}{_CLOCK}")
+# The document's patterns, matched whole: `fullmatch`, since Python's `$` would also
+# allow a trailing newline, which ECMA-262's does not.
+_DATE = re.compile(DATE_PATTERN)
+_DATE_TIME = re.compile(DATE_TIME_PATTERN)
+_NO_OFFSET = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
+_WINDOW = re.compile(WINDOW_PATTERN)
+_DURATION = re.compile(DURATION_PATTERN)
+_CURSOR = re.compile(CURSOR_PATTERN)
+_ID = re.compile(ID_PATTERN)
+_UTC_ZONE = ZoneInfo("UTC")
 
 
 # --- the query ---------------------------------------------------------------------------
@@ -75,6 +100,18 @@ def limit(request: web.Request) -> int:
     return int(text)
 
 
+def ident(request: web.Request, name: str) -> str | None:
+    """An id filter (customer, link), if given. One the config could not hold is a 400:
+    no customer has it, so saying so tells nobody anything."""
+    text = request.query.get(name)
+    if text is not None and not _ID.fullmatch(text):
+        raise bad_request(
+            f"{name}={_shorten(text)!r} is not an id; ids are 1 to 63 lower-case letters, "
+            "digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return text
+
+
 def time_range(
     request: web.Request,
     now: datetime,
@@ -82,6 +119,7 @@ def time_range(
     before: timedelta,
     after: timedelta = timedelta(0),
     longest: timedelta | None = None,
+    longest_note: str = "",
     span_param: bool = False,
 ) -> tuple[datetime, datetime]:
     """[from, to) from the query: `to` defaults to `now + after`, `from` to `before`
@@ -89,23 +127,24 @@ def time_range(
 
     A range that is empty or reversed comes back as it is, and holds nothing: a client
     reading on from its last `to` may well ask for an empty one. `longest` bounds the
-    span of an answer that is not paged (a series); a paged list needs no bound: it
-    costs a page at a time."""
+    span of an answer that is not paged (a series); `longest_note` says what else
+    allows more. A paged list needs no bound: it costs a page at a time."""
     query = request.query
     start = moment(query.get("from"), "from")
     end = moment(query.get("to"), "to")
     span = None
     if span_param:
-        assert longest is not None  # a range is only taken where the span is bounded
-        span = duration(query.get("range"), "range", longest=longest)
+        span = duration(query.get("range"), "range", longest=longest, note=longest_note)
     if span is not None and start is not None:
-        raise bad_request("give from or range, not both")
+        raise bad_request(
+            f"give from or range, not both: range={query['range']!r} counts back from to"
+        )
     end = end if end is not None else now + after
     start = start if start is not None else end - (span or before)
     if longest is not None and end - start > longest:
         raise bad_request(
             f"from={start.isoformat()} to to={end.isoformat()} is longer than allowed; "
-            f"ask for at most {_days(longest)} at a time"
+            f"ask for at most {_days(longest)} at a time{longest_note}"
         )
     return start, end
 
@@ -115,29 +154,71 @@ def moment(text: str | None, name: str) -> datetime | None:
     promises, no looser (Python's ISO parser also takes forms such as 20261124)."""
     if text is None:
         return None
-    if not _MOMENT.fullmatch(text):
-        if _NO_OFFSET.fullmatch(text):
-            raise bad_request(f"{name}={text!r} has no UTC offset; add one, e.g. Z or +01:00")
-        raise bad_request(
-            f"{name}={text!r} is not a time; use RFC 3339 such as 2026-11-24T08:00:00Z, "
-            "or a date such as 2026-11-24"
-        )
-    return timestamp(text.upper(), name)
+    if _DATE.fullmatch(text) or _DATE_TIME.fullmatch(text):
+        try:
+            value = datetime.fromisoformat(text.upper())
+        except ValueError:  # the pattern allows 31 days in every month
+            raise bad_request(f"{name}={text!r} is not a time: there is no such day") from None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if _NO_OFFSET.fullmatch(text):
+        raise bad_request(f"{name}={text!r} has no UTC offset; add one, e.g. Z or +01:00")
+    raise bad_request(
+        f"{name}={text!r} is not a time; use RFC 3339 such as 2026-11-24T08:00:00Z, "
+        f"or a date such as 2026-11-24, in the years {YEARS}"
+    )
 
 
-def duration(text: str | None, name: str, *, longest: timedelta) -> timedelta | None:
-    if text is None or text == "":
+def duration(
+    text: str | None, name: str, *, longest: timedelta | None, note: str = ""
+) -> timedelta | None:
+    """A positive duration such as 6h, 7d or 1h30m, at most `longest`."""
+    if text is None:
         return None
+    if len(text) > DURATION_MAX_CHARS or not _DURATION.fullmatch(text):
+        raise bad_request(
+            f"{name}={text!r} is not a duration; use a number with a unit ms, s, m, h, d "
+            "or w (at most three decimals), more than zero, such as 6h, 7d or 1h30m"
+        )
     try:
         value = parse_duration(text)
-    except (ValueError, OverflowError):
-        value = None
-    if value is None or not timedelta(0) < value <= longest:
-        raise bad_request(
-            f"{name}={text!r} is not allowed; use a duration such as 6h, 7d or 30d, "
-            f"at most {_days(longest)}"
-        )
+    except ValueError:  # its form is right, so it can only be longer than 100 years
+        value = timedelta.max
+    if longest is not None and value > longest:
+        raise bad_request(f"{name}={text!r} is longer than allowed: at most {_days(longest)}{note}")
     return value
+
+
+def required_window_label(request: web.Request) -> str:
+    label = window_label(request)
+    if label is None:
+        raise bad_request(
+            "window is required: an ISO week such as 2026-W47 or a month such as 2026-11"
+        )
+    return label
+
+
+def window_label(request: web.Request) -> str | None:
+    """The `window` label, if given: an ISO week or a month in the document's pattern. A
+    week 53 in a year of 52 weeks fits the pattern but names no window: 404, as any name
+    of something that does not exist, with the year's last week."""
+    text = request.query.get("window")
+    if text is None:
+        return None
+    if not _WINDOW.fullmatch(text):
+        raise bad_request(
+            f"window={text!r} is not a window; use an ISO week such as 2026-W47 (W01 to "
+            f"W53) or a month such as 2026-11 (01 to 12), in the years {YEARS}"
+        )
+    try:
+        parse_window(text, _UTC_ZONE)
+    except ValueError:
+        year = text[:4]
+        raise PortalError(
+            404,
+            f"window={text!r}: {year} has 52 ISO weeks, so there is no such window; its "
+            f"last week is {year}-W52",
+        ) from None
+    return text
 
 
 def _days(span: timedelta) -> str:
@@ -176,7 +257,7 @@ class Cursors:
             "previous page unchanged, with the same filters, or leave cursor out to start "
             "from the first page"
         )
-        if len(cursor) > _MAX_CURSOR_CHARS or cursor.count(".") != 1 or not cursor.isascii():
+        if len(cursor) > CURSOR_MAX_CHARS or not _CURSOR.fullmatch(cursor):
             raise problem
         payload, signature = cursor.split(".")
         if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
@@ -278,9 +359,10 @@ async def json_object(request: web.Request, *, fields: Sequence[str]) -> dict[st
 
 
 def text_field(body: dict[str, Any], name: str, *, most: int) -> str:
+    """A person's text from the body, as `api_schemas.PERSON_TEXT_PATTERN` describes it."""
     value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise bad_request(f"{name} is required: a non-empty string")
+    if not isinstance(value, str) or not value.strip(WHITE_SPACE):
+        raise bad_request(f"{name} is required: a string that is not only white space")
     if len(value) > most:
         raise bad_request(f"{name} has {len(value)} characters; at most {most} are allowed")
-    return value.strip()
+    return value.strip(WHITE_SPACE)

@@ -22,11 +22,15 @@ SECURITY_SCHEME = "token"
 
 # What each error status means anywhere in the API; an operation lists the ones it gives.
 ERRORS: Mapping[int, str] = {
-    400: "A query parameter, path or body is not acceptable; the message names the "
+    400: "A query parameter, path or body is not acceptable: outside what its schema "
+    "allows, or against a rule joining parameters that the operation states in words (a "
+    "cursor given with other filters, a series too long). The message names the "
     "parameter, the value given and what is allowed.",
     401: "No API token, or one that is unknown, revoked or expired, or whose user is disabled.",
     404: "No such object, or one outside the caller's scope: the two answer alike, so "
-    "nobody learns what other customers have.",
+    "nobody learns what other customers have. A well-formed window label that names no "
+    "window, or a window with no report (not begun, or ended before anything was "
+    "measured), is a 404 too; the message says why.",
     409: "The ledger refuses the step (a row out of order, already settled); the message "
     "says why. Nothing was changed.",
     413: "The request body is larger than the portal accepts (64 KiB by default).",

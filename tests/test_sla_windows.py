@@ -218,13 +218,14 @@ async def test_on_sunday_evening_only_tokyo_is_in_next_week_everywhere(
         credits = _text(await kit.page("/credits"))
         assert "2026-W49" in credits
         assert "2026-W50" not in credits
-        # The API and the report page refuse a window that has not begun, alike.
+        # The API and the report page refuse a window that has not begun, alike: for the
+        # API there is no such report yet (404), not a malformed request.
         token = await _token(kit, "alice")
         answer = await kit.client.get(
             "/api/v1/reports/sla?window=2026-W50",
             headers={"Authorization": f"Bearer {token}"},
         )
-        assert answer.status == 400
+        assert answer.status == 404
         message = (await answer.json())["error"]["message"]
         assert message == (
             "window='2026-W50' has not begun yet: it begins 2026-12-07 00:00 CET "
