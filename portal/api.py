@@ -982,8 +982,9 @@ SETTLE_ERRORS = (400, 404, 409, 413, 415, *DATA)
                 "minLength": 1,
                 "maxLength": MAX_NOTE_CHARS,
                 "pattern": PERSON_TEXT_PATTERN,
-                "description": "What the approver checked (not only white space); required "
-                "for a row flagged for review, kept on the row and in its audit trail.",
+                "description": "What the approver checked (not only white space; no NUL "
+                "character); required for a row flagged for review, kept on the row and in "
+                "its audit trail.",
             }
         },
     },
@@ -1018,7 +1019,8 @@ async def approve_credit(request: web.Request, user: Account) -> Body:
                 "minLength": 1,
                 "maxLength": MAX_INVOICE_REF_CHARS,
                 "pattern": PERSON_TEXT_PATTERN,
-                "description": "The invoice the credit was applied to (not only white space).",
+                "description": "The invoice the credit was applied to (not only white "
+                "space; no NUL character).",
             }
         },
     },

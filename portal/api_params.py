@@ -363,6 +363,9 @@ def text_field(body: dict[str, Any], name: str, *, most: int) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value.strip(WHITE_SPACE):
         raise bad_request(f"{name} is required: a string that is not only white space")
+    if "\x00" in value:
+        # PostgreSQL's text cannot hold it: refused here, not a database error later.
+        raise bad_request(f"{name} contains a NUL character (\\u0000); send it without")
     if len(value) > most:
         raise bad_request(f"{name} has {len(value)} characters; at most {most} are allowed")
     return value.strip(WHITE_SPACE)

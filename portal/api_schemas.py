@@ -80,8 +80,9 @@ WHITE_SPACE = (
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 _WHITE_SPACE_CLASS = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# Text a person writes (an approval note, an invoice reference): not only white space.
-PERSON_TEXT_PATTERN = rf"[^{_WHITE_SPACE_CLASS}]"
+# Text a person writes (an approval note, an invoice reference): not only white space,
+# and no NUL character, which PostgreSQL's text cannot hold.
+PERSON_TEXT_PATTERN = rf"^[^\x00]*[^\x00{_WHITE_SPACE_CLASS}][^\x00]*$"
 DECIMAL: JsonSchema = {
     "type": "string",
     "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
