@@ -27,7 +27,7 @@ from linkwatch.domain import MaintenanceWindow
 from portal.auth import Viewer
 from portal.figures import from_ledger
 from portal.keys import CLOCK, DATABASE, LIVE
-from portal.middleware import bad_request
+from portal.middleware import PortalError, bad_request
 from portal.pages.common import month_label, redirect, require_viewer, visible_customer
 from portal.pages.link import (
     CreditView,
@@ -155,7 +155,8 @@ async def monthly_report_page(request: web.Request) -> web.Response:
     try:
         check_month(customer, label, now)
     except WindowNotBegun as exc:
-        raise bad_request(f"month={label!r} {exc.reason}") from None
+        # Well formed, but there is no such report yet: a 404 saying why, as the API's.
+        raise PortalError(404, f"month={label!r} {exc.reason}") from None
     config, db = app[LIVE].config, app[DATABASE]
 
     async def load() -> str:
