@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -238,16 +238,35 @@ def derive_probe_intervals(
         raise ValueError("stale_after must be positive")
     ordered = _sorted_unique(samples)
     statuses = _effective_statuses(ordered, confirm, stale, continues_confirmed_run)
-    pieces: list[Interval] = []
-    for index, (sample, status) in enumerate(zip(ordered, statuses, strict=True)):
-        held_until = sample.observed_at + stale
+    # Each sample's piece joins the one before when it continues it with the same status
+    # (as `merge_intervals` would join them), so long steady runs cost no objects.
+    merged: list[Interval] = []
+    if not ordered:
+        return merged
+    # The piece being extended (status None: none yet).
+    status: LinkStatus | None = None
+    starts_at: datetime = ordered[0].observed_at
+    ends_at: datetime | None = starts_at
+    error: str | None = None
+    for index, sample in enumerate(ordered):
+        at = sample.observed_at
+        held_until = at + stale
         following = ordered[index + 1].observed_at if index + 1 < len(ordered) else None
-        if following is not None and following <= held_until:
-            pieces.append(Interval(status, sample.observed_at, following, sample.error))
-        else:
-            pieces.append(Interval(status, sample.observed_at, held_until, sample.error))
-            pieces.append(Interval(LinkStatus.UNKNOWN, held_until, following))
-    return merge_intervals(pieces)
+        gap = following is None or following > held_until
+        end = held_until if gap else following
+        if statuses[index] is not status or ends_at != at:
+            if status is not None:
+                merged.append(Interval(status, starts_at, ends_at, error))
+            status, starts_at, error = statuses[index], at, sample.error
+        ends_at = end
+        if gap:
+            if status is not LinkStatus.UNKNOWN:
+                merged.append(Interval(status, starts_at, ends_at, error))
+                status, starts_at, error = LinkStatus.UNKNOWN, held_until, None
+            ends_at = following
+    if status is not None:
+        merged.append(Interval(status, starts_at, ends_at, error))
+    return merged
 
 
 def _sorted_unique(samples: Iterable[Sample]) -> list[Sample]:
@@ -671,45 +690,117 @@ async def rebuild_states(
             chunk_start = chunk_end
     after_links = await link_intervals(db, link_ids, start, end)
     after_probes = await _probe_intervals(db, links, start, end)
-    report = RebuildReport(
-        start=start,
-        end=end,
-        samples_read=samples_read,
-        links=tuple(
-            LinkRebuild(
-                link_id=link.id,
-                before=tuple(before_links[link.id]),
-                after=tuple(after_links[link.id]),
-                probe_intervals_removed=len(before_probes[link.id] - after_probes[link.id]),
-                probe_intervals_added=len(after_probes[link.id] - before_probes[link.id]),
-            )
-            for link in links
-        ),
+    report = _rebuild_report(
+        links, start, end, samples_read, (before_links, before_probes), (after_links, after_probes)
     )
     for line in report.lines():
         logger.info("%s", line.strip())
     return report
 
 
+_Stored = tuple[dict[str, list[Interval]], dict[str, set[tuple[str, Interval]]]]
+
+
+def _rebuild_report(
+    links: Sequence[LinkSpec],
+    start: datetime,
+    end: datetime,
+    samples_read: int,
+    before: _Stored,
+    after: _Stored,
+) -> RebuildReport:
+    return RebuildReport(
+        start=start,
+        end=end,
+        samples_read=samples_read,
+        links=tuple(
+            LinkRebuild(
+                link_id=link.id,
+                before=tuple(before[0][link.id]),
+                after=tuple(after[0][link.id]),
+                probe_intervals_removed=len(before[1][link.id] - after[1][link.id]),
+                probe_intervals_added=len(after[1][link.id] - before[1][link.id]),
+            )
+            for link in links
+        ),
+    )
+
+
+async def derive_within(
+    conn: psycopg.AsyncConnection[Any],
+    links: Sequence[LinkSpec],
+    earliest: dict[tuple[str, str], datetime],
+    *,
+    slice_: timedelta = timedelta(days=7),
+) -> int:
+    """Re-derive, in the caller's transaction on `conn`, each (link, probe) of `earliest`
+    from the safe anchor before its time to the end of its samples; return the samples
+    read. For samples the caller has just written in that transaction (an import), so
+    that they and their states commit together or not at all. Goes a slice at a time,
+    so memory stays bounded however long the history.
+    Pairs not among `links` are ignored.
+    """
+    specs = {(link.id, probe.id): (link, probe) for link in links for probe in link.probes}
+    keys = sorted(k for k in earliest if k in specs)
+    # Every link's lock at once, in the one global order (a slice's own locking of a
+    # link already held is then a no-op): taken one by one, while a live batch takes its
+    # own set at once, two transactions could each hold what the other waits for.
+    link_ids = sorted({link_id for link_id, _ in keys})
+    await conn.execute(
+        query("states_lock_links"), {"lock_class": _LOCK_CLASS, "link_ids": link_ids}
+    )
+    read = 0
+    for key in keys:
+        bound: datetime | None = earliest[key]
+        while bound is not None:
+            work = _Work(*specs[key], bound=bound, until=bound + slice_, slice_only=True)
+            read += (await _rewrite_on(conn, [work])).samples_read
+            bound = work.end
+    return read
+
+
+async def rebuild_within(
+    conn: psycopg.AsyncConnection[Any],
+    links: Sequence[LinkSpec],
+    start: datetime,
+    end: datetime,
+    derive: Callable[[], Awaitable[int]],
+) -> RebuildReport:
+    """What `derive()` (a `derive_within` on `conn`) changes in `links`' intervals within
+    [start, end), in the caller's transaction: as `rebuild_states` reports it."""
+    link_ids = [link.id for link in links]
+    before_links = await _link_intervals_on(conn, link_ids, start, end)
+    before_probes = _per_link(links, await _probe_intervals_on(conn, links, start, end))
+    samples_read = await derive()
+    after_links = await _link_intervals_on(conn, link_ids, start, end)
+    after_probes = _per_link(links, await _probe_intervals_on(conn, links, start, end))
+    return _rebuild_report(
+        links, start, end, samples_read, (before_links, before_probes), (after_links, after_probes)
+    )
+
+
 async def _rewrite(db: Database, works: list[_Work]) -> _Pass:
     """Re-derive `works` and their links in one transaction, under the links' locks."""
-    done = _Pass()
     async with db.connection() as conn, conn.transaction():
-        cur = conn.cursor(row_factory=tuple_row)
-        link_ids = sorted({w.link.id for w in works})
-        await cur.execute(
-            query("states_lock_links"), {"lock_class": _LOCK_CLASS, "link_ids": link_ids}
-        )
-        # Everything below is read after the locks are held (READ COMMITTED: each
-        # statement sees all commits so far), so the previous rewrite of these links and
-        # every batch committed before it are included.
-        await _find_starts(cur, works)
-        await _find_ends(cur, works)
-        await _read_samples(cur, works)
-        done.samples_read = sum(len(w.samples) for w in works)
-        await _rewrite_probes(cur, works, done)
-        await _rewrite_links(cur, works, done)
-        await _record_progress(cur, works)
+        return await _rewrite_on(conn, works)
+
+
+async def _rewrite_on(conn: psycopg.AsyncConnection[Any], works: list[_Work]) -> _Pass:
+    """`_rewrite` in the transaction that `conn` is in; its locks last until that ends."""
+    done = _Pass()
+    cur = conn.cursor(row_factory=tuple_row)
+    link_ids = sorted({w.link.id for w in works})
+    await cur.execute(query("states_lock_links"), {"lock_class": _LOCK_CLASS, "link_ids": link_ids})
+    # Everything below is read after the locks are held (READ COMMITTED: each statement
+    # sees all commits so far), so the previous rewrite of these links and every batch
+    # committed before it are included.
+    await _find_starts(cur, works)
+    await _find_ends(cur, works)
+    await _read_samples(cur, works)
+    done.samples_read = sum(len(w.samples) for w in works)
+    await _rewrite_probes(cur, works, done)
+    await _rewrite_links(cur, works, done)
+    await _record_progress(cur, works)
     return done
 
 
@@ -718,7 +809,10 @@ def _pairs(works: Sequence[_Work]) -> dict[str, list[str]]:
 
 
 def _sample(work: _Work, observed_at: datetime, outcome: str, error: str | None) -> Sample:
-    return Sample(work.link.id, work.probe.id, observed_at, Outcome(outcome), error=error)
+    return Sample(work.link.id, work.probe.id, observed_at, _OUTCOME_OF[outcome], error=error)
+
+
+_OUTCOME_OF = {o.value: o for o in Outcome}
 
 
 async def _samples_per_work(
@@ -1086,19 +1180,25 @@ async def link_intervals(
     `min(end, now)` for a window still running: stored intervals run ahead of the clock
     by up to stale_after.
     """
+    async with db.connection() as conn:
+        return await _link_intervals_on(conn, link_ids, start, end)
+
+
+async def _link_intervals_on(
+    conn: psycopg.AsyncConnection[Any], link_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[Interval]]:
     result: dict[str, list[Interval]] = {link_id: [] for link_id in link_ids}
     if not link_ids:
         return result
-    async with db.connection() as conn:
-        cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(
-            query("link_states_overlapping"),
-            {"link_ids": list(link_ids), "start": start, "end": end},
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(
+        query("link_states_overlapping"),
+        {"link_ids": list(link_ids), "start": start, "end": end},
+    )
+    for link_id, status, starts_at, ends_at in await cur.fetchall():
+        result[link_id] += clip_intervals(
+            [Interval(LinkStatus(status), starts_at, ends_at)], start, end
         )
-        for link_id, status, starts_at, ends_at in await cur.fetchall():
-            result[link_id] += clip_intervals(
-                [Interval(LinkStatus(status), starts_at, ends_at)], start, end
-            )
     return result
 
 
@@ -1113,32 +1213,44 @@ async def probe_intervals(
 async def _probe_intervals_of(
     db: Database, links: Sequence[LinkSpec], start: datetime, end: datetime
 ) -> dict[_Key, list[Interval]]:
+    async with db.connection() as conn:
+        return await _probe_intervals_on(conn, links, start, end)
+
+
+async def _probe_intervals_on(
+    conn: psycopg.AsyncConnection[Any], links: Sequence[LinkSpec], start: datetime, end: datetime
+) -> dict[_Key, list[Interval]]:
     keys = [(link.id, probe.id) for link in links for probe in link.probes]
     result: dict[_Key, list[Interval]] = {key: [] for key in keys}
     if not keys:
         return result
-    async with db.connection() as conn:
-        cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(
-            query("states_probe_overlapping"),
-            {
-                "link_ids": [k[0] for k in keys],
-                "probe_ids": [k[1] for k in keys],
-                "from": [start] * len(keys),
-                "to": [end] * len(keys),
-            },
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(
+        query("states_probe_overlapping"),
+        {
+            "link_ids": [k[0] for k in keys],
+            "probe_ids": [k[1] for k in keys],
+            "from": [start] * len(keys),
+            "to": [end] * len(keys),
+        },
+    )
+    for ord_, status, starts_at, ends_at, error in await cur.fetchall():
+        result[keys[ord_ - 1]] += clip_intervals(
+            [Interval(LinkStatus(status), starts_at, ends_at, error)], start, end
         )
-        for ord_, status, starts_at, ends_at, error in await cur.fetchall():
-            result[keys[ord_ - 1]] += clip_intervals(
-                [Interval(LinkStatus(status), starts_at, ends_at, error)], start, end
-            )
     return result
 
 
 async def _probe_intervals(
     db: Database, links: Sequence[LinkSpec], start: datetime, end: datetime
 ) -> dict[str, set[tuple[str, Interval]]]:
-    found = await _probe_intervals_of(db, links, start, end)
+    async with db.connection() as conn:
+        return _per_link(links, await _probe_intervals_on(conn, links, start, end))
+
+
+def _per_link(
+    links: Sequence[LinkSpec], found: dict[_Key, list[Interval]]
+) -> dict[str, set[tuple[str, Interval]]]:
     result: dict[str, set[tuple[str, Interval]]] = {link.id: set() for link in links}
     for (link_id, probe_id), intervals in found.items():
         result[link_id] |= {(probe_id, i) for i in intervals}
