@@ -1,34 +1,58 @@
 """Import of samples from another monitor's CSV export.
 
-Every row is checked before anything is written: a file with any bad row is rejected
-whole, with each problem reported by line number, so an import is never half-done.
-Importing a file twice stores it once. A row for a sample that is stored already with
-other values is a correction: without `replace` the file is refused whole and the
-differences are returned; with it the stored values are replaced, in the same
-transaction as the new samples and the caller's audit record. Parsing is pure; only
-`import_samples` touches the database, and it never derives states (its caller does).
+A file is read twice, streaming, so memory stays bounded whatever its size. The first
+pass (`check_file`) checks every row against the format, the configured links and probes
+and the times a sample may have (`SampleTimes`), and writes nothing: a file with any bad
+row is rejected whole, each problem named by its line. The second (`import_samples`)
+copies the rows into a staging table and, in one transaction, refuses the file when it
+gives one sample two sets of values, or gives samples stored already other values (a
+correction: made only with `replace`, together with the caller's audit record); then
+inserts the new samples and derives their states. So an import is all or nothing,
+samples and states alike, and importing a file twice stores it once. Rollups and the
+credit ledger follow after the commit, as for live samples (the caller's part).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import dataclasses
+import hashlib
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from psycopg.rows import tuple_row
 
 from collector.database import Database
 from collector.queries import query
-from collector.writer import copy_samples
-from linkwatch.domain import Outcome, Sample
+from collector.states import (
+    LinkSpec,
+    RebuildReport,
+    derive_within,
+    effective_stale_after,
+    rebuild_within,
+)
+from linkwatch.domain import Outcome, Sample, SampleTimes
 from linkwatch.formatting import count_of
 
 REQUIRED = ("time", "link", "probe", "outcome", "rtt_ms", "loss_pct")
 OPTIONAL = ("rtt_min_ms", "rtt_max_ms", "jitter_ms", "error")
+_NUMBERS = ("rtt_ms", "rtt_min_ms", "rtt_max_ms", "jitter_ms", "loss_pct")
 _OUTCOMES = ", ".join(o.value for o in Outcome)
+_OUTCOME_OF = {o.value: o.value for o in Outcome}
+# Problems kept to show; beyond them only counted, so a file of nothing but bad rows
+# costs no more memory than a good one.
+KEPT_PROBLEMS = 1000
+# Conflicts and differences shown when a file is refused for them.
+SHOWN = 100
+
+
+# A staged row: the samples table's columns (metrics aside), then the line.
+_Row = tuple[str, str, datetime, str, Any, Any, Any, Any, Any, Any, int]
 
 
 class _ProbeLike(Protocol):
@@ -49,137 +73,245 @@ class RowError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedFile:
-    samples: list[Sample]
-    errors: list[RowError]
-    lines: list[int] = field(default_factory=list)  # each sample's line, in the same order
+@dataclass
+class FileCheck:
+    """What the first pass found: the problems (the first `KEPT_PROBLEMS` of them) and
+    how many rows and problems there were in all."""
+
+    rows: int = 0  # rows that hold a sample (blank lines aside), good or bad
+    bad_rows: int = 0
+    problem_count: int = 0
+    problems: list[RowError] = field(default_factory=list)
+
+    def add(self, line: int, message: str) -> None:
+        # Problems arrive in line order, a row's one after another.
+        if not self.problems or self.problems[-1].line != line:
+            self.bad_rows += 1
+        self.problem_count += 1
+        if len(self.problems) < KEPT_PROBLEMS:
+            self.problems.append(RowError(line, message))
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
 
 
-def parse_samples_csv(rows: Iterable[str], links: Sequence[_LinkLike]) -> ParsedFile:
-    """Check every row against the format and the configured links and probes."""
-    probes: Mapping[str, set[str]] = {link.id: {p.id for p in link.probes} for link in links}
-    reader = csv.reader(rows)
+def check_file(
+    lines: Iterable[bytes],
+    links: Sequence[_LinkLike],
+    times: SampleTimes,
+    now: datetime,
+    staged: IO[bytes] | None = None,
+) -> FileCheck:
+    """Check every row of a file's raw `lines`; write each good one to `staged` as a row
+    of COPY's text format (what `import_samples` stores), a block at a time."""
+    check = FileCheck()
+    block: list[str] = []
+    for row in file_rows(lines, links, times, now, check):
+        if staged is not None:
+            block.append(_copy_text(row))
+            if len(block) == 10_000:
+                staged.write("".join(block).encode())
+                block = []
+    if staged is not None and block:
+        staged.write("".join(block).encode())
+    if check.rows == 0 and check.ok:
+        check.add(1, "the file has a header but no rows")
+    return check
+
+
+class RawLines:
+    """The raw lines of a file, read as they are iterated, and the SHA-256 of all that
+    was read: the digest of exactly what was imported."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._digest = hashlib.sha256()
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.path.open("rb") as file:
+            for line in file:
+                self._digest.update(line)
+                yield line
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(row: _Row) -> str:
+    """`row` as a line of COPY's text format: tab-separated, \\N for NULL, escaped text."""
+    link, probe, at, outcome, rtt, rtt_min, rtt_max, jitter, loss, error, line = row
+    numbers = "\t".join(
+        _NULL if n is None else repr(n) for n in (rtt, rtt_min, rtt_max, jitter, loss)
+    )
+    text = _NULL if error is None else error.translate(_ESCAPES)
+    return (
+        f"{link.translate(_ESCAPES)}\t{probe.translate(_ESCAPES)}\t{at.isoformat()}\t"
+        f"{outcome}\t{numbers}\t{text}\t{line}\n"
+    )
+
+
+_NULL = "\\N"
+
+
+def file_rows(
+    lines: Iterable[bytes],
+    links: Sequence[_LinkLike],
+    times: SampleTimes,
+    now: datetime,
+    check: FileCheck,
+) -> Iterator[_Row]:
+    """Each good row of the file as it is staged (the samples table's columns, metrics
+    aside, then the line); each problem into `check`."""
+    reader = csv.reader(_texts(lines, check))
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
-        return ParsedFile([], [RowError(1, "the file is empty; expected a header line")])
+        if check.ok:  # not when it was not text at all
+            check.add(1, "the file is empty; expected a header line")
+        return
     except csv.Error as exc:
-        return ParsedFile([], [RowError(1, f"not CSV: {exc}")])
-
-    errors: list[RowError] = []
+        check.add(1, f"not CSV: {exc}")
+        return
     missing = [name for name in REQUIRED if name not in header]
     unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
     if missing:
-        errors.append(
-            RowError(1, f"missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}")
-        )
+        check.add(1, f"missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}")
     if unknown:
-        errors.append(
-            RowError(
-                1,
-                f"unknown column(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(REQUIRED + OPTIONAL)}",
-            )
+        check.add(
+            1, f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(REQUIRED + OPTIONAL)}"
         )
-    if errors:
-        return ParsedFile([], errors)
-
-    samples: list[Sample] = []
-    lines: list[int] = []
-    first_seen: dict[tuple[str, str, datetime], tuple[int, Sample]] = {}
+    if missing or unknown:
+        return
+    parse = _RowParser(header, links, times, now)
     try:
         for record in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in record):
                 continue  # blank lines carry nothing
+            check.rows += 1
             if len(record) != len(header):
                 fields = count_of(len(record), "field")
-                errors.append(RowError(line, f"{fields}, expected {len(header)} as in the header"))
+                check.add(line, f"{fields}, expected {len(header)} as in the header")
                 continue
-            sample, problems = _parse_row(dict(zip(header, record, strict=True)), probes)
-            errors += [RowError(line, problem) for problem in problems]
-            if sample is None:
-                continue
-            key = (sample.link_id, sample.probe_id, sample.observed_at)
-            seen = first_seen.get(key)
-            if seen is None:
-                first_seen[key] = (line, sample)
-                samples.append(sample)
-                lines.append(line)
-            elif seen[1] != sample:
-                errors.append(
-                    RowError(
-                        line,
-                        f"the same sample ({key[0]} {key[1]} at {_iso(key[2])}) as line "
-                        f"{seen[0]}, with other values; keep one of the two rows",
-                    )
-                )
+            row, problems = parse(record, line)
+            for problem in problems:
+                check.add(line, problem)
+            if row is not None:
+                yield row
     except csv.Error as exc:
-        errors.append(RowError(reader.line_num, f"not CSV: {exc}"))
-    if not samples and not errors:
-        errors.append(RowError(1, "the file has a header but no rows"))
-    return ParsedFile(samples, errors, lines)
+        check.add(reader.line_num, f"not CSV: {exc}")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _texts(lines: Iterable[bytes], check: FileCheck) -> Iterator[str]:
+    """The file's lines as text: UTF-8, a byte order mark at its start allowed; a line
+    that is not UTF-8, or holds a NUL byte, is a problem of that line."""
+    for number, raw in enumerate(lines, 1):
+        if number == 1:
+            if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                check.add(1, "the file is UTF-16 text; save it as UTF-8")
+                return
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            check.add(
+                number,
+                f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {exc.start + 1};"
+                " save the file as UTF-8",
+            )
+            text = raw.decode("utf-8", "replace")
+        if "\x00" in text:
+            column = text.index("\x00") + 1
+            check.add(number, f"a NUL byte at column {column}; a CSV file holds text only")
+            text = text.replace("\x00", "")
+        yield text
 
 
-def _parse_row(
-    row: Mapping[str, str], probes: Mapping[str, set[str]]
-) -> tuple[Sample | None, list[str]]:
-    problems: list[str] = []
-    observed_at = _time(row["time"].strip(), problems)
-    link, probe = row["link"].strip(), row["probe"].strip()
-    if link not in probes:
-        problems.append(f"unknown link {link!r}; it must be defined in the config")
-    elif probe not in probes[link]:
-        known = ", ".join(sorted(probes[link]))
-        problems.append(f"link {link!r} has no probe {probe!r}; its probes: {known}")
-    outcome_text = row["outcome"].strip().lower()
-    outcome = None
-    try:
-        outcome = Outcome(outcome_text)
-    except ValueError:
-        problems.append(f"outcome {row['outcome']!r} is not one of {_OUTCOMES}")
-    numbers = {
-        name: _number(name, row.get(name, ""), problems)
-        for name in ("rtt_ms", "loss_pct", "rtt_min_ms", "rtt_max_ms", "jitter_ms")
-    }
-    loss = numbers["loss_pct"]
-    if loss is not None and loss > 100:
-        problems.append(f"loss_pct {loss} is above 100")
-    if problems or observed_at is None or outcome is None:
-        return None, problems
-    error = (row.get("error") or "").strip() or None
-    return (
-        Sample(
-            link_id=link,
-            probe_id=probe,
-            observed_at=observed_at,
-            outcome=outcome,
-            rtt_ms=numbers["rtt_ms"],
-            rtt_min_ms=numbers["rtt_min_ms"],
-            rtt_max_ms=numbers["rtt_max_ms"],
-            jitter_ms=numbers["jitter_ms"],
-            loss_pct=loss,
-            error=error,
-        ),
-        [],
-    )
+class _RowParser:
+    """Checks one record against the header's columns, the links and the accepted times."""
 
+    def __init__(
+        self,
+        header: Sequence[str],
+        links: Sequence[_LinkLike],
+        times: SampleTimes,
+        now: datetime,
+    ) -> None:
+        self._probes: Mapping[str, set[str]] = {
+            link.id: {p.id for p in link.probes} for link in links
+        }
+        self._at = {name: header.index(name) for name in REQUIRED}
+        self._numbers = [(n, header.index(n) if n in header else None) for n in _NUMBERS]
+        self._error = header.index("error") if "error" in header else None
+        self._times = times
+        self._now = now
 
-def _time(text: str, problems: list[str]) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        problems.append(f"time {text!r} is not ISO 8601, e.g. 2026-11-24T10:00:00+01:00")
-        return None
-    if moment.tzinfo is None:
-        problems.append(f"time {text!r} has no UTC offset; add one, e.g. {text}+01:00 or {text}Z")
-        return None
-    return moment.astimezone(UTC)
+    def __call__(self, record: Sequence[str], line: int) -> tuple[_Row | None, list[str]]:
+        at = self._at
+        problems: list[str] = []
+        observed_at = self._time(record[at["time"]].strip(), problems)
+        link, probe = record[at["link"]].strip(), record[at["probe"]].strip()
+        known = self._probes.get(link)
+        if known is None:
+            problems.append(f"unknown link {link!r}; it must be defined in the config")
+        elif probe not in known:
+            problems.append(
+                f"link {link!r} has no probe {probe!r}; its probes: {', '.join(sorted(known))}"
+            )
+        cell = record[at["outcome"]]
+        outcome = _OUTCOME_OF.get(cell.strip().lower())
+        if outcome is None:
+            problems.append(f"outcome {cell!r} is not one of {_OUTCOMES}")
+        numbers = [
+            None if i is None else _number(name, record[i], problems) for name, i in self._numbers
+        ]
+        loss = numbers[4]
+        if loss is not None and loss > 100:
+            problems.append(f"loss_pct {loss} is above 100")
+        if problems or observed_at is None or outcome is None:
+            return None, problems
+        error = None if self._error is None else (record[self._error].strip() or None)
+        rtt, rtt_min, rtt_max, jitter, _ = numbers
+        return (
+            link,
+            probe,
+            observed_at,
+            outcome,
+            rtt,
+            rtt_min,
+            rtt_max,
+            jitter,
+            loss,
+            error,
+            line,
+        ), []
+
+    def _time(self, text: str, problems: list[str]) -> datetime | None:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            problems.append(f"time {text!r} is not ISO 8601, e.g. 2026-11-24T10:00:00+01:00")
+            return None
+        if moment.tzinfo is None:
+            problems.append(
+                f"time {text!r} has no UTC offset; add one, e.g. {text}+01:00 or {text}Z"
+            )
+            return None
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:00:00-05:00 is past the last UTC date
+            problems.append(f"time {text!r} is past the year 9999")
+            return None
+        problem = self._times.problem(moment, self._now)
+        if problem is not None:
+            problems.append(f"time {text!r} {problem}")
+            return None
+        return moment
 
 
 def _number(name: str, text: str, problems: list[str]) -> float | None:
@@ -198,9 +330,28 @@ def _number(name: str, text: str, problems: list[str]) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Conflict:
+    """A row giving a sample of the file other values than an earlier row did."""
+
+    line: int
+    first_line: int
+    link_id: str
+    probe_id: str
+    observed_at: datetime
+
+    @property
+    def message(self) -> str:
+        return (
+            f"the same sample ({self.link_id} {self.probe_id} at {_iso(self.observed_at)}) as "
+            f"line {self.first_line}, with other values; keep one of the two rows"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Difference:
     """A sample of the file that is stored already with other values."""
 
+    line: int  # its first line in the file
     imported: Sample
     stored: Sample  # its stored metrics are kept: a CSV row carries none
 
@@ -218,22 +369,51 @@ COMPARED = ("outcome", "rtt_ms", "rtt_min_ms", "rtt_max_ms", "jitter_ms", "loss_
 
 
 @dataclass(frozen=True, slots=True)
+class ImportedProbe:
+    """What the file held of one probe."""
+
+    link_id: str
+    probe_id: str
+    first: datetime
+    last: datetime
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class Differing:
+    """The file's samples stored already with other values: how many, which links, the
+    span, and the first `SHOWN` of them in file order."""
+
+    count: int
+    links: tuple[str, ...]
+    first: datetime
+    last: datetime
+    shown: tuple[Difference, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ImportReport:
     rows: int  # distinct samples in the file
     stored: int  # new samples
     replaced: int = 0  # stored samples whose values the file replaced
     # Stored samples the file has other values for; when not replacing, nothing was
     # written because of them.
-    differences: tuple[Difference, ...] = ()
+    differing: Differing | None = None
+    # Rows giving a sample other values than an earlier row: the file was refused.
+    conflicts: tuple[Conflict, ...] = ()
+    conflict_count: int = 0
+    probes: tuple[ImportedProbe, ...] = ()
+    # What deriving the states over replaced samples changed (only when some were).
+    rebuilt: RebuildReport | None = None
 
     @property
     def unchanged(self) -> int:
         """Samples of the file stored already with the same values."""
-        return self.rows - self.stored - len(self.differences)
+        return self.rows - self.stored - (self.differing.count if self.differing else 0)
 
     @property
     def refused(self) -> bool:
-        return bool(self.differences) and self.replaced == 0
+        return self.conflict_count > 0 or (self.differing is not None and self.replaced == 0)
 
 
 AuditRecord = Callable[[ImportReport], Awaitable[None]]
@@ -241,63 +421,91 @@ AuditRecord = Callable[[ImportReport], Awaitable[None]]
 
 async def import_samples(
     db: Database,
-    samples: Sequence[Sample],
+    staged: IO[bytes],
+    links: Sequence[LinkSpec],
     *,
     replace: bool = False,
     record: AuditRecord | None = None,
 ) -> ImportReport:
-    """Store parsed samples in one transaction: all of them, or (on error) none.
+    """Store the samples `check_file` staged from a file it passed, and derive their
+    states, in one transaction: all of it, or (on any error) none.
 
-    Samples stored already with other values are `differences`: without `replace`
-    nothing at all is written (the report is `refused`); with it their stored values are
-    replaced, and `record(report)` runs in the same transaction before it commits, so a
-    correction is never stored without its audit record, nor recorded without being
-    stored.
+    A file giving one sample two sets of values, or
+    (without `replace`) giving stored samples other values, is `refused`, and nothing is
+    written. With `replace` the stored values are replaced, and `record(report)` runs in
+    the same transaction before it commits, so a correction is never stored without its
+    audit record, nor recorded without being stored.
     """
-    if not samples:
-        return ImportReport(rows=0, stored=0)
-    span = {
-        "first": min(s.observed_at for s in samples),
-        "last": max(s.observed_at for s in samples),
-    }
     async with db.connection() as conn, conn.transaction():
-        await conn.execute(query("samples_incoming_create"))
-        await copy_samples(conn, "samples_incoming_copy", samples)
         cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(query("samples_incoming_differing"), span)
-        differences = _differences(samples, await cur.fetchall())
-        if differences and not replace:
-            # Nothing written: the staged rows go with the transaction's end.
-            return ImportReport(rows=len(samples), stored=0, differences=differences)
+        await cur.execute(query("samples_import_create"))
+        staged.seek(0)
+        async with cur.copy(query("samples_import_copy")) as copy:
+            while block := staged.read(1 << 20):
+                await copy.write(block)
+        await cur.execute(query("samples_import_conflicting"), {"limit": SHOWN})
+        found = await cur.fetchall()
+        await cur.execute(query("samples_import_probes"))
+        probes = tuple(ImportedProbe(*row) for row in await cur.fetchall())
+        rows = sum(p.samples for p in probes)
+        if found:
+            conflicts = tuple(Conflict(*row[:5]) for row in found)
+            return ImportReport(rows, 0, conflicts=conflicts, conflict_count=int(found[0][5]))
+        if not probes:
+            return ImportReport(0, 0)
+        span = {"first": min(p.first for p in probes), "last": max(p.last for p in probes)}
+        differing = await _differing(cur, span)
+        if differing is not None and not replace:
+            return ImportReport(rows, 0, differing=differing, probes=probes)
         replaced = 0
-        if differences:
-            await cur.execute(query("samples_incoming_replace"), span)
+        if differing is not None:
+            await cur.execute(query("samples_import_replace"), span)
             replaced = max(cur.rowcount, 0)
-        await cur.execute(query("samples_insert_incoming"))
-        report = ImportReport(
-            rows=len(samples),
-            stored=max(cur.rowcount, 0),
-            replaced=replaced,
-            differences=differences,
-        )
+        await cur.execute(query("samples_insert_import"))
+        stored = max(cur.rowcount, 0)
+        earliest = {(p.link_id, p.probe_id): p.first for p in probes}
+
+        async def derive() -> int:
+            return await derive_within(conn, links, earliest)
+
+        rebuilt = None
+        if replaced and differing is not None:
+            # From the first replaced sample to where the last stops counting.
+            changed = [link for link in links if link.id in differing.links]
+            stale = max(
+                effective_stale_after(probe.interval, probe.stale_after)
+                for link in changed
+                for probe in link.probes
+            )
+            rebuilt = await rebuild_within(
+                conn, changed, differing.first, differing.last + stale, derive
+            )
+        else:
+            await derive()
+        report = ImportReport(rows, stored, replaced, differing, probes=probes, rebuilt=rebuilt)
         if replaced and record is not None:
             await record(report)
     return report
 
 
-def _differences(
-    samples: Sequence[Sample], rows: Sequence[tuple[Any, ...]]
-) -> tuple[Difference, ...]:
-    imported = {(s.link_id, s.probe_id, s.observed_at): s for s in samples}
-    found = []
-    for link_id, probe_id, observed_at, outcome, *values in rows:
-        stored = Sample(
-            link_id,
-            probe_id,
-            observed_at,
-            Outcome(outcome),
-            **dict(zip(COMPARED[1:], values[:-1], strict=True)),
-            metrics=values[-1] or {},
+async def _differing(cur: Any, span: Mapping[str, datetime]) -> Differing | None:
+    await cur.execute(query("samples_import_differing_create"), span)
+    await cur.execute(query("samples_import_differing_summary"))
+    count, links, first, last = await cur.fetchone()
+    if not count:
+        return None
+    await cur.execute(query("samples_import_differing_shown"), {"limit": SHOWN})
+    shown = []
+    for line, link_id, probe_id, observed_at, *values in await cur.fetchall():
+        mine, theirs, metrics = values[:7], values[7:14], values[14]
+        imported = Sample(link_id, probe_id, observed_at, Outcome(mine[0]), *mine[1:])
+        stored = dataclasses.replace(
+            Sample(link_id, probe_id, observed_at, Outcome(theirs[0]), *theirs[1:]),
+            metrics=metrics or {},
         )
-        found.append(Difference(imported[link_id, probe_id, observed_at], stored))
-    return tuple(found)
+        shown.append(Difference(line, imported, stored))
+    return Differing(int(count), tuple(sorted(links)), first, last, tuple(shown))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -8,27 +8,31 @@ where nothing has been stored they say so.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
 import json
 import logging
 import os
 import pwd
 import socket
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from collector import Database, latest_sample_time
-from collector.importer import ImportReport, import_samples, parse_samples_csv
-from collector.rollups import refresh_after_write, refresh_rollups
-from collector.states import StateDeriver, rebuild_states
+from collector.importer import (
+    ImportReport,
+    RawLines,
+    check_file,
+    import_samples,
+)
+from collector.rollups import bucket_floor, refresh_rollups
+from collector.states import rebuild_states
 from linkwatch.config import Config
 from linkwatch.daemon import open_database, storage_settings
-from linkwatch.domain import Outcome, Sample
+from linkwatch.domain import Outcome
 from linkwatch.errors import LinkwatchError, NoDatabase
 from linkwatch.formatting import count_of
 
@@ -65,62 +69,102 @@ class ImportOutcome:
 async def import_file(
     config: Config, path: Path, *, replace: bool = False, now: datetime | None = None
 ) -> ImportOutcome:
+    now = now or datetime.now(UTC)
+    with tempfile.TemporaryFile() as staged:
+        lines = RawLines(path)
+        await asyncio.to_thread(_check, path, lines, config, now, staged)
+        audit = _ImportAudit(config.data_dir / IMPORT_AUDIT_FILE, path, lines.sha256, now)
+        async with await open_database(config) as db:
+            try:
+                report = await import_samples(
+                    db, staged, config.links, replace=replace, record=audit.record
+                )
+            except LinkwatchError:
+                raise
+            except Exception as exc:
+                log.exception("import failed file=%s", path)
+                raise LinkwatchError(
+                    f"{path}: deriving the states of the imported samples failed "
+                    f"({type(exc).__name__}: {exc}); nothing was imported. `linkwatch db "
+                    "stats` names links whose stored samples cannot be derived"
+                ) from None
+            return await _after_import(db, config, path, report, audit)
+
+
+def _check(path: Path, lines: RawLines, config: Config, now: datetime, staged: IO[bytes]) -> None:
+    """The file's first pass: every row checked and the good ones staged; a file with any
+    bad row is rejected here, before a database is opened."""
     try:
-        content = await asyncio.to_thread(path.read_bytes)
-        text = content.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LinkwatchError(f"{path}: cannot read the file: {exc}") from None
-    parsed = parse_samples_csv(io.StringIO(text, newline=""), config.links)
-    if parsed.errors:
-        shown = [f"  {path}:{e.line}: {e.message}" for e in parsed.errors[:MAX_ERRORS_SHOWN]]
-        more = len(parsed.errors) - len(shown)
-        if more:
-            shown.append(f"  ... and {more} more")
-        # Rows, not problems: one row may have several.
-        rows = len({e.line for e in parsed.errors})
-        problems = (
-            "" if rows == len(parsed.errors) else f" ({count_of(len(parsed.errors), 'problem')})"
-        )
-        raise ImportRejected(
-            f"{path}: {count_of(rows, 'bad row')}{problems}; nothing was imported\n"
-            + "\n".join(shown)
-        )
-    audit = _ImportAudit(config.data_dir / IMPORT_AUDIT_FILE, path, content, now)
-    async with await open_database(config) as db:
-        report = await import_samples(db, parsed.samples, replace=replace, record=audit.record)
-        if report.refused:
-            raise ImportRejected(_refusal(path, report, parsed.samples, parsed.lines))
-        rebuilt = await _rederive_replaced(db, config, report) if report.replaced else []
-        # The same derivation as live samples: states and rollups follow the import.
-        await StateDeriver(db, config.links).samples_stored(parsed.samples)
-        await refresh_after_write(db, parsed.samples)
-        ledger = await _refresh_after_import(db, config, parsed.samples)
-        return ImportOutcome(report, ledger, audit.path if report.replaced else None, rebuilt)
-
-
-def _refusal(
-    path: Path, report: ImportReport, samples: Sequence[Sample], lines: Sequence[int]
-) -> str:
-    line_of = {
-        (s.link_id, s.probe_id, s.observed_at): line for s, line in zip(samples, lines, strict=True)
-    }
-    differences = sorted(
-        report.differences,
-        key=lambda d: line_of[d.imported.link_id, d.imported.probe_id, d.imported.observed_at],
+        check = check_file(lines, config.links, config.collector.sample_times, now, staged)
+    except OSError as exc:
+        raise LinkwatchError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    if check.ok:
+        return
+    shown = [f"  {path}:{e.line}: {e.message}" for e in check.problems[:MAX_ERRORS_SHOWN]]
+    more = check.problem_count - len(shown)
+    if more:
+        shown.append(f"  ... and {more} more")
+    # Rows, not problems: one row may have several.
+    problems = (
+        ""
+        if check.bad_rows == check.problem_count
+        else f" ({count_of(check.problem_count, 'problem')})"
     )
+    raise ImportRejected(
+        f"{path}: {count_of(check.bad_rows, 'bad row')}{problems}; nothing was imported\n"
+        + "\n".join(shown)
+    )
+
+
+async def _after_import(
+    db: Database,
+    config: Config,
+    path: Path,
+    report: ImportReport,
+    audit: _ImportAudit,
+) -> ImportOutcome:
+    if report.conflict_count:
+        raise ImportRejected(_conflicts(path, report))
+    if report.refused:
+        raise ImportRejected(_refusal(path, report))
+    # Rollups and credits follow the import, as they follow live samples.
+    if report.probes:
+        first = min(p.first for p in report.probes)
+        last = max(p.last for p in report.probes)
+        links = {p.link_id for p in report.probes}
+        # The hour of the last sample included: buckets overlapping [start, end).
+        end = last + timedelta(microseconds=1)
+        await refresh_rollups(db, bucket_floor(first, "hour"), end, link_ids=links)
+    ledger = await _refresh_after_import(db, config, report)
+    rebuilt = report.rebuilt.lines() if report.rebuilt is not None else []
+    return ImportOutcome(report, ledger, audit.path if report.replaced else None, rebuilt)
+
+
+def _conflicts(path: Path, report: ImportReport) -> str:
+    shown = [f"  {path}:{c.line}: {c.message}" for c in report.conflicts[:MAX_ERRORS_SHOWN]]
+    if report.conflict_count > len(shown):
+        shown.append(f"  ... and {report.conflict_count - len(shown)} more")
+    return (
+        f"{path}: {count_of(report.conflict_count, 'row')} "
+        f"{'gives' if report.conflict_count == 1 else 'give'} a sample other values than an "
+        "earlier row of the file; nothing was imported\n" + "\n".join(shown)
+    )
+
+
+def _refusal(path: Path, report: ImportReport) -> str:
+    assert report.differing is not None
     shown = []
-    for d in differences[:MAX_ERRORS_SHOWN]:
+    for d in report.differing.shown[:MAX_ERRORS_SHOWN]:
         s = d.imported
         changes = "; ".join(
             f"{name} stored {_value(old)}, file {_value(new)}" for name, old, new in d.changes()
         )
-        line = line_of[s.link_id, s.probe_id, s.observed_at]
         shown.append(
-            f"  {path}:{line}: {s.link_id} {s.probe_id} at {_utc(s.observed_at)}: {changes}"
+            f"  {path}:{d.line}: {s.link_id} {s.probe_id} at {_utc(s.observed_at)}: {changes}"
         )
-    if len(differences) > len(shown):
-        shown.append(f"  ... and {len(differences) - len(shown)} more")
-    count = len(differences)
+    count = report.differing.count
+    if count > len(shown):
+        shown.append(f"  ... and {count - len(shown)} more")
     return (
         f"{path}: {count_of(count, 'row')} {'differs' if count == 1 else 'differ'} from the "
         "samples stored for the same link, probe and time; nothing was imported. To store "
@@ -145,28 +189,28 @@ class _ImportAudit:
     that cannot be written stops the import; a commit failing after it leaves a record of
     a replacement that did not happen, never a replacement without its record."""
 
-    def __init__(self, path: Path, file: Path, content: bytes, now: datetime | None) -> None:
+    def __init__(self, path: Path, file: Path, sha256: str, now: datetime) -> None:
         self.path = path
         self._file = file
-        self._content = content
+        self._sha256 = sha256
         self._now = now
 
     async def record(self, report: ImportReport) -> None:
-        replaced = [d.imported for d in report.differences]
-        links = sorted({s.link_id for s in replaced})
+        assert report.differing is not None
+        differing = report.differing
         entry: dict[str, object] = {
-            "at": _utc((self._now or datetime.now(UTC)).replace(microsecond=0)),
+            "at": _utc(self._now.replace(microsecond=0)),
             "action": "samples replaced",
             "user": _user(),
             "host": socket.gethostname(),
             "file": str(self._file.absolute()),
-            "sha256": hashlib.sha256(self._content).hexdigest(),
+            "sha256": self._sha256,
             "replaced": report.replaced,
             "new": report.stored,
             "unchanged": report.unchanged,
-            "links": links,
-            "from": _utc(min(s.observed_at for s in replaced)),
-            "to": _utc(max(s.observed_at for s in replaced)),
+            "links": list(differing.links),
+            "from": _utc(differing.first),
+            "to": _utc(differing.last),
         }
         try:
             await asyncio.to_thread(_append_line, self.path, json.dumps(entry))
@@ -180,7 +224,7 @@ class _ImportAudit:
             entry["user"],
             entry["file"],
             report.replaced,
-            ",".join(links),
+            ",".join(differing.links),
             entry["from"],
             entry["to"],
             self.path,
@@ -205,35 +249,17 @@ def _append_line(path: Path, line: str) -> None:
         os.fsync(out.fileno())
 
 
-async def _rederive_replaced(db: Database, config: Config, report: ImportReport) -> list[str]:
-    """Re-derive the states over the replaced samples: from the first of them to where the
-    last one stops counting (its probe's stale_after), so the summary shows the change."""
-    replaced = [d.imported for d in report.differences]
-    links = [link for link in config.links if link.id in {s.link_id for s in replaced}]
-    stale = max(p.stale_after_effective for link in links for p in link.probes)
-    start = min(s.observed_at for s in replaced)
-    end = max(s.observed_at for s in replaced) + stale
-    try:
-        rebuilt = await rebuild_states(db, links, start, end)
-    except LinkwatchError as exc:
-        raise LinkwatchError(
-            f"the samples were replaced (see data_dir/{IMPORT_AUDIT_FILE}) but re-deriving "
-            f"their states failed: {exc}; run `linkwatch db rebuild-states --config FILE "
-            f"--from {_utc(start)} --to {_utc(end)}`"
-        ) from exc
-    return rebuilt.lines()
-
-
 async def _refresh_after_import(
-    db: Database, config: Config, samples: Sequence[Sample]
+    db: Database, config: Config, report: ImportReport
 ) -> LedgerRefresh | None:
     """Open and closed credits follow the imported data; settled ones get adjustments."""
     from sla.ledger import refresh_ledger, samples_range
 
-    if not samples:
+    if not report.probes:
         return None
-    times = [s.observed_at for s in samples]
-    span = samples_range(config, min(times), max(times))
+    first = min(p.first for p in report.probes)
+    last = max(p.last for p in report.probes)
+    span = samples_range(config, first, last)
     return await refresh_ledger(db, config, span, datetime.now(UTC))
 
 

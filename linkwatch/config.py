@@ -43,7 +43,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from linkwatch.configfile import LIMITS, Deadline, Limits, read_config_text, read_yaml
-from linkwatch.domain import EventKind, MaintenanceWindow
+from linkwatch.domain import EventKind, MaintenanceWindow, SampleTimes
 from linkwatch.durations import format_duration, parse_duration
 from linkwatch.errors import ConfigError, ConfigProblem
 from linkwatch.formatting import EXCERPT_CHARS, count_of, excerpt
@@ -308,6 +308,14 @@ class CollectorConfig(_Strict):
     # A write the database has not finished by then goes to the spool like a failed one,
     # so that a hung database never holds the probes up; queue_size must hold this long.
     write_timeout: Duration = timedelta(seconds=10)
+    # Samples taken elsewhere (imports) are stored only with a time between this long
+    # before now and clock_skew after it; a time outside is refused, naming the row.
+    sample_horizon: Duration = timedelta(days=3660)
+    clock_skew: Duration = timedelta(minutes=5)
+
+    @property
+    def sample_times(self) -> SampleTimes:
+        return SampleTimes(horizon=self.sample_horizon, skew=self.clock_skew)
 
 
 class KindConcurrency(_Strict):

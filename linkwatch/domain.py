@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -67,6 +67,45 @@ class ProbeResult:
     # out_errors_per_s, in_discards_per_s and if_index. Stored with the sample. Left out
     # of the hash (a dict has none); equality still compares it.
     metrics: Mapping[str, float] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleTimes:
+    """The times a sample taken elsewhere (an import, an agent) may have to be stored:
+    not older than `horizon` before now, nor later than `skew` after it. Outside them a
+    time is a mistake, whoever made it: a sample dated 9999 or 0001 would make the
+    derived states and every window they reach meaningless."""
+
+    horizon: timedelta
+    skew: timedelta
+
+    def problem(self, observed_at: datetime, now: datetime) -> str | None:
+        """Why `observed_at` is not accepted at `now`, or None when it is."""
+        if observed_at > now + self.skew:
+            return (
+                f"is in the future: more than {_short(self.skew)} after now "
+                f"({_iso(now)}; collector.clock_skew)"
+            )
+        oldest = now - self.horizon
+        if observed_at < oldest:
+            return (
+                f"is older than {_short(self.horizon)} before now, the oldest a sample may "
+                f"be ({_iso(oldest)}; collector.sample_horizon)"
+            )
+        return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _short(span: timedelta) -> str:
+    days, seconds = span.days, span.seconds
+    if days and not seconds:
+        return f"{days} d"
+    if not days and not seconds % 60:
+        return f"{seconds // 60} min"
+    return str(span)
 
 
 @dataclass(frozen=True, slots=True)

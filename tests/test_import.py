@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import io
 import json
 import os
 import pwd
 import socket
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from collector.database import Database
 from collector.embedded import EmbeddedPostgres
-from collector.importer import parse_samples_csv
+from collector.importer import FileCheck, check_file, file_rows, import_samples
 from linkwatch.config import Link
-from linkwatch.domain import Outcome
+from linkwatch.domain import SampleTimes
 from tests.helpers import linkwatch
 
 LINKS = [
@@ -28,29 +33,42 @@ LINKS = [
     )
 ]
 HEADER = "time,link,probe,outcome,rtt_ms,loss_pct"
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+TIMES = SampleTimes(horizon=timedelta(days=3660), skew=timedelta(minutes=5))
+
+
+def _lines(*lines: str) -> list[bytes]:
+    return [f"{line}\n".encode() for line in lines]
+
+
+def _check(*lines: str) -> list[tuple[int, str]]:
+    return [(e.line, e.message) for e in check_file(_lines(*lines), LINKS, TIMES, NOW).problems]
 
 
 def test_a_good_file_parses_every_field() -> None:
-    parsed = parse_samples_csv(
-        [
-            "time,link,probe,outcome,rtt_ms,loss_pct,jitter_ms,error\n",
-            "2026-11-24T10:00:00+01:00,acme-hq,icmp,up,12.5,0,0.8,\n",
-            "2026-11-24T09:00:30Z,acme-hq,icmp,DOWN,,100,,no reply\n",
-            "\n",
-        ],
-        LINKS,
+    check = FileCheck()
+    rows = list(
+        file_rows(
+            _lines(
+                "time,link,probe,outcome,rtt_ms,loss_pct,jitter_ms,error",
+                "2026-11-24T10:00:00+01:00,acme-hq,icmp,up,12.5,0,0.8,",
+                "2026-11-24T09:00:30Z,acme-hq,icmp,DOWN,,100,,no reply",
+                "",
+            ),
+            LINKS,
+            TIMES,
+            NOW,
+            check,
+        )
     )
-    assert parsed.errors == []
-    first, second = parsed.samples
-    assert first.observed_at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    assert (first.outcome, first.rtt_ms, first.loss_pct, first.jitter_ms) == (
-        Outcome.UP,
-        12.5,
-        0.0,
-        0.8,
-    )
-    assert first.error is None
-    assert (second.outcome, second.rtt_ms, second.error) == (Outcome.DOWN, None, "no reply")
+    assert check.ok
+    at = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    # link, probe, time, outcome, rtt, rtt min, rtt max, jitter, loss, error, line
+    assert rows == [
+        ("acme-hq", "icmp", at, "up", 12.5, None, None, 0.8, 0.0, None, 2),
+        ("acme-hq", "icmp", at.replace(second=30), "down", None, None, None, None, 100.0,
+         "no reply", 3),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -106,13 +124,11 @@ def test_a_good_file_parses_every_field() -> None:
 )
 def test_each_bad_row_is_reported_with_its_line(row: str, message: str) -> None:
     good = "2026-11-24T09:00:00Z,acme-hq,icmp,up,1,0"
-    parsed = parse_samples_csv([HEADER, good, row, good], LINKS)
-    assert [(e.line, e.message) for e in parsed.errors] == [(3, message)]
+    assert _check(HEADER, good, row, good) == [(3, message)]
 
 
 def test_a_bad_header_is_reported_on_line_one() -> None:
-    parsed = parse_samples_csv(["when,link,probe,outcome,rtt_ms,loss_pct,colour"], LINKS)
-    assert [(e.line, e.message) for e in parsed.errors] == [
+    assert _check("when,link,probe,outcome,rtt_ms,loss_pct,colour") == [
         (1, "missing column(s) time; required: time, link, probe, outcome, rtt_ms, loss_pct"),
         (
             1,
@@ -122,31 +138,77 @@ def test_a_bad_header_is_reported_on_line_one() -> None:
     ]
 
 
-def test_two_rows_for_one_sample_with_other_values_are_an_error() -> None:
-    parsed = parse_samples_csv(
-        [
-            HEADER,
-            "2026-11-24T09:00:00Z,acme-hq,icmp,up,1,0",
-            "2026-11-24T10:00:00+01:00,acme-hq,icmp,up,1,0",  # the same sample again: fine
-            "2026-11-24T09:00:00Z,acme-hq,icmp,down,,100",
-        ],
-        LINKS,
-    )
-    assert [(e.line, e.message) for e in parsed.errors] == [
-        (
-            4,
-            "the same sample (acme-hq icmp at 2026-11-24T09:00:00Z) as line 2, with other"
-            " values; keep one of the two rows",
-        )
-    ]
-    assert len(parsed.samples) == 1
-
-
 def test_empty_files_are_errors() -> None:
-    assert parse_samples_csv([], LINKS).errors[0].message.startswith("the file is empty")
-    assert parse_samples_csv([HEADER], LINKS).errors[0].message == (
-        "the file has a header but no rows"
-    )
+    assert check_file([], LINKS, TIMES, NOW).problems[0].message.startswith("the file is empty")
+    assert _check(HEADER) == [(1, "the file has a header but no rows")]
+
+
+@pytest.mark.parametrize(
+    ("time", "message"),
+    [
+        pytest.param(
+            "9999-12-31T23:59:59+00:00",
+            "time '9999-12-31T23:59:59+00:00' is in the future: more than 5 min after now"
+            " (2026-11-25T12:00:00Z; collector.clock_skew)",
+            id="year-9999",
+        ),
+        pytest.param(
+            "2099-01-01T00:00:00Z",
+            "time '2099-01-01T00:00:00Z' is in the future: more than 5 min after now"
+            " (2026-11-25T12:00:00Z; collector.clock_skew)",
+            id="year-2099",
+        ),
+        pytest.param(
+            "2026-11-25T12:05:01Z",
+            "time '2026-11-25T12:05:01Z' is in the future: more than 5 min after now"
+            " (2026-11-25T12:00:00Z; collector.clock_skew)",
+            id="just-past-the-skew",
+        ),
+        pytest.param(
+            "0001-01-01T00:00:00+00:00",
+            "time '0001-01-01T00:00:00+00:00' is older than 3660 d before now, the oldest a"
+            " sample may be (2016-11-17T12:00:00Z; collector.sample_horizon)",
+            id="year-1",
+        ),
+        pytest.param(
+            "9999-12-31T23:00:00-05:00",
+            "time '9999-12-31T23:00:00-05:00' is past the year 9999",
+            id="past-the-last-date",
+        ),
+    ],
+)
+def test_a_time_outside_the_accepted_range_is_a_bad_row(time: str, message: str) -> None:
+    within_skew = "2026-11-25T12:04:59Z,acme-hq,icmp,up,1,0"  # a clock a little ahead
+    assert _check(HEADER, within_skew, f"{time},acme-hq,icmp,up,1,0") == [(3, message)]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column() -> None:
+    lines = _lines(HEADER, "2026-11-24T09:00:00Z,acme-hq,icmp,up,1,0")
+    lines[0] = codecs.BOM_UTF8 + lines[0]
+    check = FileCheck()
+    assert len(list(file_rows(lines, LINKS, TIMES, NOW, check))) == 1
+    assert check.ok
+
+
+def test_bytes_that_are_not_text_are_named_by_line() -> None:
+    good = b"2026-11-24T09:00:00Z,acme-hq,icmp,up,1,0\n"
+    lines = [
+        HEADER.encode() + b"\n",
+        good,
+        good.replace(b"09:00", b"09:01"),
+        b"2026-11-24T09:02:00Z,acme-hq,icmp,up,1,\x000\n",
+        b"2026-11-24T09:03:00Z,acme-hq,icmp,down,,100\xe9\n",
+    ]
+    problems = check_file(lines, LINKS, TIMES, NOW).problems
+    assert [(e.line, e.message) for e in problems] == [
+        (4, "a NUL byte at column 40; a CSV file holds text only"),
+        (5, "not UTF-8 text: byte 0xe9 at column 44; save the file as UTF-8"),
+        (5, "loss_pct '100\ufffd' is not a number"),
+    ]
+    utf16 = [("\ufeff" + HEADER + "\n").encode("utf-16-le")]
+    assert [(e.line, e.message) for e in check_file(utf16, LINKS, TIMES, NOW).problems] == [
+        (1, "the file is UTF-16 text; save it as UTF-8")
+    ]
 
 
 def _config(directory: Path) -> Path:
@@ -370,3 +432,100 @@ def test_a_replacement_that_cannot_be_recorded_is_not_made(pg_data_dir: Path) ->
     assert "Traceback" not in result.stderr
     assert _stored(pg_data_dir) == 5
     assert _down_intervals(pg_data_dir) == []
+
+
+def test_a_sample_dated_in_year_9999_is_refused_with_its_line(tmp_path: Path) -> None:
+    # As a user met it: the row was stored, and the daemon could not start any more.
+    config = _config(tmp_path)
+    data = tmp_path / "export.csv"
+    data.write_text(
+        HEADER + "\n2026-11-24T09:00:00Z,acme-hq,icmp,up,1.5,0\n"
+        "9999-12-31T23:59:59+00:00,acme-hq,icmp,down,,100\n"
+    )
+    result = linkwatch("import", "samples", "--config", str(config), str(data))
+    assert result.returncode == 2
+    first, second = result.stderr.splitlines()
+    assert first == f"linkwatch: {data}: 1 bad row; nothing was imported"
+    assert second.startswith(
+        f"  {data}:3: time '9999-12-31T23:59:59+00:00' is in the future: more than 5 min after"
+        " now ("
+    )
+    assert not (tmp_path / "postgres").exists()
+
+
+def test_rows_giving_one_sample_two_values_are_refused_naming_both_lines(
+    pg_data_dir: Path,
+) -> None:
+    config = _config(pg_data_dir)
+    data = pg_data_dir / "export.csv"
+    data.write_text(
+        HEADER + "\n" + _rows(range(3)) + "2026-11-24T10:00:00+01:00,acme-hq,icmp,up,1.5,0\n"
+        "2026-11-24T09:01:00Z,acme-hq,icmp,down,,100\n"  # line 6: line 3 said up
+    )
+    result = linkwatch(
+        "--log-level", "error", "import", "samples", "--config", str(config), str(data)
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"linkwatch: {data}: 1 row gives a sample other values than an earlier row of the file;"
+        " nothing was imported",
+        f"  {data}:6: the same sample (acme-hq icmp at 2026-11-24T09:01:00Z) as line 3, with"
+        " other values; keep one of the two rows",
+    ]
+    assert _stored(pg_data_dir) == 0
+    # The same sample twice with the same values (line 5 repeats line 2) is one sample.
+    data.write_text(HEADER + "\n" + _rows(range(3)) + _rows(range(1)))
+    result = linkwatch("import", "samples", "--config", str(config), str(data))
+    assert result.stdout.strip() == f"{data}: imported 3 samples, 3 new (0 already stored)"
+
+
+@dataclass(frozen=True)
+class _FailingProbe:
+    """A probe whose states cannot be derived: anything going wrong past the samples."""
+
+    id: str = "icmp"
+    interval: timedelta = timedelta(minutes=1)
+    stale_after: timedelta | None = None
+    availability: bool = True
+
+    @property
+    def confirm(self) -> int:
+        raise RuntimeError("deriving failed")
+
+
+@dataclass(frozen=True)
+class _Link:
+    id: str
+    customer: str
+    probes: tuple[Any, ...]
+
+
+async def test_samples_and_their_states_are_stored_together_or_not_at_all(
+    database: Database,
+) -> None:
+    good = _Link("acme-hq", "acme", (LINKS[0].probes[0],))
+    failing = _Link("acme-dc", "acme", (_FailingProbe(),))
+    staged = io.BytesIO()
+    lines = _lines(HEADER, *[r.replace("acme-hq", link) for link in ("acme-hq", "acme-dc")
+                             for r in _rows(range(5)).splitlines()])  # fmt: skip
+    assert check_file(lines, [good, failing], TIMES, NOW, staged).ok
+
+    with pytest.raises(RuntimeError, match="deriving failed"):
+        await import_samples(database, staged, [good, failing])
+    async with database.connection() as conn:
+        counts = await (
+            await conn.execute(
+                "SELECT (SELECT count(*) FROM samples), (SELECT count(*) FROM link_states)"
+            )
+        ).fetchone()
+    assert counts == (0, 0)  # not even the good link's samples or states
+
+    report = await import_samples(
+        database, staged, [good, _Link("acme-dc", "acme", LINKS[0].probes)]
+    )
+    assert (report.rows, report.stored) == (10, 10)
+    async with database.connection() as conn:
+        links = await (
+            await conn.execute("SELECT DISTINCT link_id FROM link_states ORDER BY 1")
+        ).fetchall()
+    assert links == [("acme-dc",), ("acme-hq",)]
