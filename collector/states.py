@@ -34,7 +34,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
@@ -58,6 +58,10 @@ _STATUS_OF = {
     Outcome.DOWN: LinkStatus.DOWN,
     Outcome.UNKNOWN: LinkStatus.UNKNOWN,
 }
+
+# The last moment a datetime can hold. A stored sample near it (an import that took
+# 9999-12-31 at its word) holds its outcome up to it, rather than overflowing.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class ProbeSpec(Protocol):
@@ -240,7 +244,7 @@ def derive_probe_intervals(
     statuses = _effective_statuses(ordered, confirm, stale, continues_confirmed_run)
     pieces: list[Interval] = []
     for index, (sample, status) in enumerate(zip(ordered, statuses, strict=True)):
-        held_until = sample.observed_at + stale
+        held_until = _held_until(sample, stale)
         following = ordered[index + 1].observed_at if index + 1 < len(ordered) else None
         if following is not None and following <= held_until:
             pieces.append(Interval(status, sample.observed_at, following, sample.error))
@@ -248,6 +252,28 @@ def derive_probe_intervals(
             pieces.append(Interval(status, sample.observed_at, held_until, sample.error))
             pieces.append(Interval(LinkStatus.UNKNOWN, held_until, following))
     return merge_intervals(pieces)
+
+
+def _held_until(sample: Sample, stale: timedelta) -> datetime:
+    """When the sample's outcome stops holding: after stale_after, or at END_OF_TIME."""
+    held_until = _later(sample.observed_at, stale)
+    if held_until is None:
+        if sample.observed_at >= END_OF_TIME:
+            raise ValueError(
+                f"the sample of probe {sample.probe_id} at {sample.observed_at.isoformat()} "
+                "is at the last moment a time can hold, so its outcome holds for no time; "
+                "it cannot be right: remove or correct it"
+            )
+        held_until = END_OF_TIME
+    return held_until
+
+
+def _later(moment: datetime, span: timedelta) -> datetime | None:
+    """`moment + span`, or None where that is past END_OF_TIME."""
+    try:
+        return moment + span
+    except OverflowError:
+        return None
 
 
 def _sorted_unique(samples: Iterable[Sample]) -> list[Sample]:
@@ -624,7 +650,8 @@ class StateDeriver:
                 work = _Work(
                     *self._specs[key],
                     bound=bound,
-                    until=bound + self._catch_up_slice,
+                    # A slice reaching past END_OF_TIME is the last one: to the end.
+                    until=_later(bound, self._catch_up_slice),
                     slice_only=True,
                 )
                 await _rewrite(self._db, [work])

@@ -229,6 +229,28 @@ def test_derive_probe_intervals_rejects_confirm_zero() -> None:
         derive_probe_intervals([], interval=INTERVAL, confirm=0, stale_after=None)
 
 
+LAST_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def test_a_sample_near_the_end_of_time_holds_its_outcome_up_to_it() -> None:
+    """An import once took 9999-12-31T23:59:59 at its word: its outcome cannot hold for
+    stale_after, so it holds to the last moment a time can hold, then UNKNOWN."""
+    far = [*samples((0, "up")), Sample("l1", "icmp", LAST_SECOND, Outcome.DOWN)]
+    derived = derive_probe_intervals(far, interval=INTERVAL, confirm=1, stale_after=STALE)
+    assert derived == [
+        Interval(UP, T0, at(90)),
+        Interval(UNKNOWN, at(90), LAST_SECOND),
+        Interval(DOWN, LAST_SECOND, states.END_OF_TIME),
+        Interval(UNKNOWN, states.END_OF_TIME, None),
+    ]
+
+
+def test_a_sample_at_the_end_of_time_is_refused_with_its_probe_and_time() -> None:
+    last = Sample("l1", "icmp", states.END_OF_TIME, Outcome.UP)
+    with pytest.raises(ValueError, match=r"probe icmp at 9999-12-31T23:59:59\.999999\+00:00"):
+        derive_probe_intervals([last], interval=INTERVAL, confirm=1, stale_after=None)
+
+
 def timeline(probe: str, *items: Span, availability: bool = True) -> ProbeTimeline:
     return ProbeTimeline(probe, spans(*items), availability)
 
@@ -629,6 +651,21 @@ async def test_catch_up_derives_a_long_history_in_slices(
     assert max(reads) <= 62  # 30 minutes of samples, and the anchors at either end
     assert await stored(database, link) == full_derivation(link, history)
     assert await deriver.catch_up() == 0
+
+
+async def test_a_sample_near_the_end_of_time_is_derived_live_and_in_the_catch_up(
+    database: Database,
+) -> None:
+    link = Link("l1", (Probe("a"),))
+    history = [*samples((0, "up"), probe="a"), Sample("l1", "a", LAST_SECOND, Outcome.UP)]
+    await write_samples(database, history)
+    deriver = StateDeriver(database, [link], catch_up_slice=timedelta(days=7))
+    assert await deriver.catch_up() == 1  # its last slice would reach past the year 9999
+    assert await stored(database, link) == full_derivation(link, history)
+    live = samples((30, "down"), probe="a")
+    await write_samples(database, live)
+    await deriver.samples_stored(live)
+    assert await stored(database, link) == full_derivation(link, history + live)
 
 
 async def test_a_live_batch_after_underived_history_leaves_it_to_the_catch_up(
