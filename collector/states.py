@@ -581,8 +581,14 @@ def _database_outage(exc: BaseException) -> bool:
 
 
 def _failure_text(exc: BaseException) -> str:
-    """`exc` as one line that PostgreSQL can store (no NUL), cut at 500 characters."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split()).replace("\x00", "\\x00")
+    """`exc` as one printable line (a terminal shows it, PostgreSQL stores it: no NUL,
+    no escape sequence), cut at 500 characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if not text.isprintable():
+        text = "".join(
+            char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+            for char in text
+        )
     return text if len(text) <= 500 else text[:497] + "..."
 
 
