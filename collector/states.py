@@ -18,7 +18,9 @@ datetimes, no floats). `StateDeriver` keeps the stored `probe_states` / `link_st
 equal to those functions over all stored samples, re-deriving only from a safe anchor
 before each batch's earliest sample; `rebuild_states` recomputes a range; the query
 functions read the rows for the SLA engine and the portal. `collector.status` derives
-the current status with the same functions.
+the current status with the same functions. A probe whose derivation fails (a stored
+sample no interval can hold, any exception but a database outage) is left out and
+recorded in `state_failures`; it never stops the other probes and links from being derived.
 
 Nothing here reads a clock or computes availability over a window (that is `sla/`), and
 nothing writes samples. A rewrite that reaches the live edge also writes the outbox events
