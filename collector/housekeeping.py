@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -31,6 +31,7 @@ from collector.queries import query
 from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_watermarks
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
+from collector.states import StateFailure, state_failures
 from linkwatch.durations import format_duration
 from linkwatch.formatting import count_of
 
@@ -283,6 +284,7 @@ class DbStats:
     spool: SpoolStatus | None = None
     chunk_interval: timedelta | None = None  # TimescaleDB: of the samples chunks made next
     chunk_sizing: ChunkSizing | None = None  # how the settings given choose it
+    state_failures: tuple[StateFailure, ...] = ()  # probes whose states cannot be derived
 
 
 async def database_stats(
@@ -343,6 +345,7 @@ async def database_stats(
         spool=spool_status,
         chunk_interval=chunk_interval,
         chunk_sizing=sizing,
+        state_failures=tuple(await state_failures(db)),
     )
 
 
@@ -392,6 +395,15 @@ def render_stats(stats: DbStats) -> str:
         lines.append(("Chunk length", _chunk_interval(stats.chunk_interval, stats.chunk_sizing)))
     if stats.spool is not None:
         lines.append(("Spool", _spool(stats.spool)))
+    failures = stats.state_failures
+    lines.append(
+        (
+            "States",
+            f"{count_of(len(failures), 'probe')} cannot be derived, listed below"
+            if failures
+            else "derived for every probe",
+        )
+    )
     width = max(len(label) for label, _ in lines)
     out = [f"{label:<{width}}  {value}" for label, value in lines]
 
@@ -430,7 +442,23 @@ def render_stats(stats: DbStats) -> str:
     if any(not r.rows_exact for r in stats.relations):
         out.append("")
         out.append("~ estimated from table statistics; ? not yet analyzed")
+    if failures:
+        out += ["", *_state_failures(failures)]
     return "\n".join(out) + "\n"
+
+
+def _state_failures(failures: Sequence[StateFailure]) -> list[str]:
+    out = [
+        "Links whose states cannot be derived (the rest of the link and every other link "
+        "are derived; once the sample is deleted or corrected with `linkwatch import samples "
+        "--replace`, the probe's next sample derives it again):"
+    ]
+    for f in failures:
+        out.append(
+            f"  link {f.link_id}  probe {f.probe_id}  since {_when(f.since)}"
+            f" (last tried {_when(f.last_failed_at)})  {f.error}"
+        )
+    return out
 
 
 def _chunk_interval(applied: timedelta, sizing: ChunkSizing | None) -> str:

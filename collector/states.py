@@ -18,7 +18,9 @@ datetimes, no floats). `StateDeriver` keeps the stored `probe_states` / `link_st
 equal to those functions over all stored samples, re-deriving only from a safe anchor
 before each batch's earliest sample; `rebuild_states` recomputes a range; the query
 functions read the rows for the SLA engine and the portal. `collector.status` derives
-the current status with the same functions.
+the current status with the same functions. A probe whose derivation fails (a stored
+sample no interval can hold, any exception but a database outage) is left out and
+recorded in `state_failures`; it never stops the other probes and links from being derived.
 
 Nothing here reads a clock or computes availability over a window (that is `sla/`), and
 nothing writes samples. A rewrite that reaches the live edge also writes the outbox events
@@ -34,7 +36,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
@@ -44,7 +46,9 @@ from collector.database import Database
 from collector.outbox import record_events
 from collector.queries import query
 from linkwatch.domain import Event, EventKind, LinkStatus, Outcome, Sample
+from linkwatch.errors import DatabaseError
 from linkwatch.formatting import count_of
+from linkwatch.logs import quoted
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,10 @@ _STATUS_OF = {
     Outcome.DOWN: LinkStatus.DOWN,
     Outcome.UNKNOWN: LinkStatus.UNKNOWN,
 }
+
+# The last moment a datetime can hold. A stored sample near it (an import that took
+# 9999-12-31 at its word) holds its outcome up to it, rather than overflowing.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class ProbeSpec(Protocol):
@@ -250,7 +258,7 @@ def derive_probe_intervals(
     error: str | None = None
     for index, sample in enumerate(ordered):
         at = sample.observed_at
-        held_until = at + stale
+        held_until = _held_until(sample, stale)
         following = ordered[index + 1].observed_at if index + 1 < len(ordered) else None
         gap = following is None or following > held_until
         end = held_until if gap else following
@@ -267,6 +275,28 @@ def derive_probe_intervals(
     if status is not None:
         merged.append(Interval(status, starts_at, ends_at, error))
     return merged
+
+
+def _held_until(sample: Sample, stale: timedelta) -> datetime:
+    """When the sample's outcome stops holding: after stale_after, or at END_OF_TIME."""
+    held_until = _later(sample.observed_at, stale)
+    if held_until is None:
+        if sample.observed_at >= END_OF_TIME:
+            raise ValueError(
+                f"the sample of probe {sample.probe_id} at {sample.observed_at.isoformat()} "
+                "is at the last moment a time can hold, so its outcome holds for no time; "
+                "it cannot be right: remove or correct it"
+            )
+        held_until = END_OF_TIME
+    return held_until
+
+
+def _later(moment: datetime, span: timedelta) -> datetime | None:
+    """`moment + span`, or None where that is past END_OF_TIME."""
+    try:
+        return moment + span
+    except OverflowError:
+        return None
 
 
 def _sorted_unique(samples: Iterable[Sample]) -> list[Sample]:
@@ -532,6 +562,56 @@ class _Pass:
     live_edges: list[tuple[LinkSpec, Interval]] = field(default_factory=list)
     events: int = 0  # outbox events written
 
+    def absorb(self, other: _Pass) -> None:
+        """Count `other`'s work in this one (several rewrites reported as one)."""
+        self.samples_read += other.samples_read
+        self.probe_rows_deleted += other.probe_rows_deleted
+        self.probe_rows_inserted += other.probe_rows_inserted
+        self.link_rows_deleted += other.link_rows_deleted
+        self.link_rows_inserted += other.link_rows_inserted
+        self.transitions += other.transitions
+        self.live_edges += other.live_edges
+        self.events += other.events
+
+
+@dataclass(frozen=True, slots=True)
+class StateFailure:
+    """A probe whose intervals cannot be derived, as a `StateDeriver` recorded it."""
+
+    link_id: str
+    probe_id: str
+    since: datetime  # its first failure since it last derived
+    last_failed_at: datetime
+    error: str  # one line: the exception's type and message
+
+
+def _database_outage(exc: BaseException) -> bool:
+    """Whether a failure is the database's, to be retried with the whole batch, rather
+    than one that the stored data causes and would cause again.
+
+    A DatabaseError is an outage unless psycopg refused a value (DataError,
+    IntegrityError): that is a row that fails every time, like any other exception."""
+    if not isinstance(exc, DatabaseError | psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, psycopg.DataError | psycopg.IntegrityError):
+            return False
+        cause = cause.__cause__
+    return True
+
+
+def _failure_text(exc: BaseException) -> str:
+    """`exc` as one printable line (a terminal shows it, PostgreSQL stores it: no NUL,
+    no escape sequence), cut at 500 characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if not text.isprintable():
+        text = "".join(
+            char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+            for char in text
+        )
+    return text if len(text) <= 500 else text[:497] + "..."
+
 
 class StateDeriver:
     """Keeps the stored intervals of the configured links equal to a full derivation.
@@ -542,6 +622,14 @@ class StateDeriver:
     safe anchor before its earliest new sample (at most `confirm` samples back) to its
     newest sample, then the link over the same range, in one transaction per call that
     holds an advisory lock per link. Samples of links or probes not configured are ignored.
+
+    No stored sample stops the others from being derived. When a derivation fails other
+    than by a database outage (any exception: a sample no interval can hold, a bug), the
+    links are derived one by one, and a link's probes one by one, so that only the probe
+    that fails alone is left out. Its failure is logged once, recorded in
+    `state_failures` (see `state_failures()`), and the probe is derived on its own with
+    each batch that brings samples of it, from where it first failed, until it succeeds
+    and the record is removed: at its probe's cadence, never in a loop of its own.
     """
 
     def __init__(
@@ -560,6 +648,11 @@ class StateDeriver:
         }
         # Earliest sample per probe of calls that failed: the next call derives them too.
         self._pending: dict[_Key, datetime] = {}
+        # Probes that failed in this process, and from where they are still to derive.
+        self._failing: dict[_Key, datetime] = {}
+        # Probes with a row in state_failures, as far as this deriver knows (None: not
+        # read yet): another process, or an earlier run, may have recorded them.
+        self._recorded: set[_Key] | None = None
         self.ignored = 0  # samples of links or probes that are not configured
 
     def update(self, links: Sequence[LinkSpec]) -> None:
@@ -570,12 +663,19 @@ class StateDeriver:
             (link.id, probe.id): (link, probe) for link in links for probe in link.probes
         }
         self._pending = {key: at for key, at in self._pending.items() if key in self._specs}
+        self._failing = {key: at for key, at in self._failing.items() if key in self._specs}
+
+    @property
+    def failing(self) -> frozenset[tuple[str, str]]:
+        """(link id, probe id) of the probes that failed to derive in this process."""
+        return frozenset(self._failing)
 
     async def samples_stored(self, batch: Sequence[Sample]) -> None:
         """Re-derive what `batch` (already committed) can change.
 
         Raises DatabaseError when the database fails; the batch is then kept and derived
         with the next call, so a writer may also simply call again with the same batch.
+        Any other failure is confined to the probes it comes from (see the class).
         """
         earliest, self._pending = self._pending, {}
         for sample in batch:
@@ -588,9 +688,11 @@ class StateDeriver:
                 earliest[key] = sample.observed_at
         if not earliest:
             return
-        works = [_Work(*self._specs[key], bound=bound) for key, bound in earliest.items()]
+        for key, bound in self._failing.items():
+            if key in earliest and bound < earliest[key]:
+                earliest[key] = bound
         try:
-            done = await _rewrite(self._db, works)
+            done = await self._derive(earliest)
         except BaseException:
             for key, bound in earliest.items():
                 if key not in self._pending or bound < self._pending[key]:
@@ -615,6 +717,97 @@ class StateDeriver:
             done.events,
         )
 
+    async def _derive(self, earliest: dict[_Key, datetime]) -> _Pass:
+        """Derive the probes from their bounds: those not known to fail in one rewrite,
+        each link with a failing probe in one of its own."""
+        recorded = await self._recorded_failures()
+        suspects = self._failing.keys() | recorded
+        groups = [{key: bound for key, bound in earliest.items() if key not in suspects}]
+        per_link: dict[str, dict[_Key, datetime]] = defaultdict(dict)
+        for key, bound in earliest.items():
+            if key in suspects:
+                per_link[key[0]][key] = bound
+        groups += per_link.values()
+        done = _Pass()
+        for group in groups:
+            if group:
+                await self._derive_isolating(group, done)
+        return done
+
+    async def _derive_isolating(self, group: dict[_Key, datetime], done: _Pass) -> None:
+        works = [_Work(*self._specs[key], bound=bound) for key, bound in group.items()]
+        try:
+            result = await _rewrite(self._db, works)
+        except Exception as exc:
+            if _database_outage(exc):
+                raise
+            parts = _split(group)
+            if not parts:
+                [(key, bound)] = group.items()
+                await self._failed(key, bound, exc)
+                return
+            logger.debug(
+                "state derivation failed, deriving its parts one by one probes=%d cause=%s",
+                len(group),
+                quoted(_failure_text(exc)),
+            )
+            for part in parts:
+                await self._derive_isolating(part, done)
+            return
+        done.absorb(result)
+        await self._derived(list(group))
+
+    async def _recorded_failures(self) -> set[_Key]:
+        if self._recorded is None:
+            self._recorded = {(f.link_id, f.probe_id) for f in await state_failures(self._db)}
+        return self._recorded
+
+    async def _failed(self, key: _Key, bound: datetime, exc: Exception) -> None:
+        """Record that `key` cannot be derived from `bound`; log it once."""
+        error = _failure_text(exc)
+        async with self._db.connection() as conn:
+            await conn.execute(
+                query("state_failures_set"), {"link_id": key[0], "probe_id": key[1], "error": error}
+            )
+        first = key not in self._failing
+        self._failing[key] = min(bound, self._failing.get(key, bound))
+        (await self._recorded_failures()).add(key)
+        if first:
+            logger.error(
+                "link states cannot be derived, its other probes and links go on; see "
+                "linkwatch db stats link=%s probe=%s from=%s cause=%s",
+                quoted(key[0]),
+                quoted(key[1]),
+                bound.isoformat(),
+                quoted(error, limit=500),
+            )
+            logger.debug("state derivation failure link=%s probe=%s", *key, exc_info=exc)
+        else:
+            logger.debug(
+                "link states still cannot be derived link=%s probe=%s cause=%s",
+                quoted(key[0]),
+                quoted(key[1]),
+                quoted(error, limit=500),
+            )
+
+    async def _derived(self, keys: Sequence[_Key]) -> None:
+        """`keys` derived: any failure recorded of them is over."""
+        recorded = await self._recorded_failures()
+        over = [key for key in keys if key in self._failing or key in recorded]
+        if not over:
+            return
+        async with self._db.connection() as conn:
+            await conn.execute(
+                query("state_failures_clear"),
+                {"link_ids": [k[0] for k in over], "probe_ids": [k[1] for k in over]},
+            )
+        for key in over:
+            self._failing.pop(key, None)
+            recorded.discard(key)
+            logger.info(
+                "link states derived again link=%s probe=%s", quoted(key[0]), quoted(key[1])
+            )
+
     async def catch_up(self) -> int:
         """Derive each probe's samples newer than the newest its intervals include (all
         of them the first time); return how many probes needed it.
@@ -623,8 +816,17 @@ class StateDeriver:
         load, or before a process was killed between a write and its `samples_stored`
         (late samples older than the progress mark that were never announced are not
         found: `rebuild_states` recomputes a range). Safe while live batches arrive.
+        A probe that fails is recorded and left for the live batches (see the class);
+        the failures recorded of probes no longer configured are dropped.
         """
         keys = list(self._specs)
+        async with self._db.connection() as conn:
+            await conn.execute(
+                query("state_failures_forget_unconfigured"),
+                {"link_ids": [k[0] for k in keys], "probe_ids": [k[1] for k in keys]},
+            )
+        self._recorded = None  # read again below
+        await self._recorded_failures()
         if not keys:
             return 0
         async with self._db.connection() as conn:
@@ -639,18 +841,44 @@ class StateDeriver:
             # A first derivation of a long history goes in slices, a transaction each,
             # so memory stays bounded; progress is kept per slice, so a restart resumes.
             bound: datetime | None = first
-            while bound is not None:
-                work = _Work(
-                    *self._specs[key],
-                    bound=bound,
-                    until=bound + self._catch_up_slice,
-                    slice_only=True,
-                )
-                await _rewrite(self._db, [work])
-                bound = work.end
+            try:
+                while bound is not None:
+                    work = _Work(
+                        *self._specs[key],
+                        bound=bound,
+                        # A slice reaching past END_OF_TIME is the last one: to the end.
+                        until=_later(bound, self._catch_up_slice),
+                        slice_only=True,
+                    )
+                    await _rewrite(self._db, [work])
+                    bound = work.end
+            except Exception as exc:
+                if _database_outage(exc) or bound is None:
+                    raise
+                await self._failed(key, bound, exc)
+                continue
+            await self._derived([key])
         if behind:
             logger.info("states caught up probes=%d", len(behind))
         return len(behind)
+
+
+def _split(group: dict[_Key, datetime]) -> list[dict[_Key, datetime]]:
+    """A failed group's parts to derive alone: its links, or one link's probes."""
+    links = sorted({key[0] for key in group})
+    if len(links) > 1:
+        return [{k: b for k, b in group.items() if k[0] == link} for link in links]
+    if len(group) > 1:
+        return [{key: bound} for key, bound in group.items()]
+    return []
+
+
+async def state_failures(db: Database) -> list[StateFailure]:
+    """The probes whose intervals cannot be derived now, oldest failure first."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("state_failures_select"))
+        return [StateFailure(*row) for row in await cur.fetchall()]
 
 
 async def rebuild_states(

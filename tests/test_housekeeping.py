@@ -7,11 +7,14 @@ there and skip otherwise.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from collector import states
 from collector.database import Database
 from collector.housekeeping import (
     DEFAULT_ROLLUP_RETENTION,
@@ -23,6 +26,7 @@ from collector.housekeeping import (
 from collector.rollups import materialize_rollups, rollups
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
+from collector.states import StateDeriver
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
 
@@ -204,6 +208,45 @@ async def test_stats_on_plain_postgresql(database: Database) -> None:
     samples = next(r for r in estimated.relations if r.name == "samples")
     assert (samples.rows, samples.rows_exact) == (len(batch), False)
     assert "~750" in render_stats(estimated)
+
+
+async def test_stats_list_the_probes_whose_states_cannot_be_derived(database: Database) -> None:
+    assert re.search(
+        r"^States +derived for every probe$",
+        render_stats(await database_stats(database, now=NOW)),
+        re.M,
+    )
+    link = SimpleNamespace(
+        id="edge-7",
+        customer="acme",
+        probes=[
+            SimpleNamespace(
+                id="icmp",
+                interval=timedelta(seconds=30),
+                confirm=2,
+                stale_after=None,
+                availability=True,
+            )
+        ],
+    )
+    batch = [
+        Sample("edge-7", "icmp", NOW, Outcome.UP),
+        Sample("edge-7", "icmp", states.END_OF_TIME, Outcome.UP),
+    ]
+    await write_samples(database, batch)
+    await StateDeriver(database, [link]).samples_stored(batch)
+    stats = await database_stats(database, now=NOW)
+    [failure] = stats.state_failures
+    assert (failure.link_id, failure.probe_id) == ("edge-7", "icmp")
+    text = render_stats(stats)
+    assert re.search(r"^States +1 probe cannot be derived, listed below$", text, re.M)
+    line = next(line for line in text.splitlines() if line.startswith("  link edge-7 "))
+    assert line.startswith("  link edge-7  probe icmp  since 20")
+    assert line.endswith(
+        "ValueError: the sample of probe icmp at 9999-12-31T23:59:59.999999+00:00 is at the "
+        "last moment a time can hold, so its outcome holds for no time; it cannot be right: "
+        "remove or correct it"
+    )
 
 
 # -- TimescaleDB --------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from html import unescape
 
 import pytest
 
-from collector import Database
+from collector import Database, states
+from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
 from portal import PortalSettings
 from portal.pages import noc
@@ -282,3 +283,31 @@ async def test_groups_and_unknown_time_count_as_their_contracts_say(database: Da
             'href="/links/globex-nyc-1"'
             not in section(html, "outages-heading").split('class="lesser"')[0]
         )
+
+
+async def test_a_link_whose_states_cannot_be_derived_is_named_until_it_derives_again(
+    kit: PortalKit,
+) -> None:
+    # What an old import stored: a sample no status can be held after. The next live
+    # batch derives acme-fra-1 up to it, and fails; every other link is still derived.
+    await write_samples(kit.db, [Sample("acme-fra-1", "icmp", states.END_OF_TIME, Outcome.UP)])
+    await kit.store(
+        samples("acme-fra-1", [NOW], Outcome.DOWN, loss_pct=100.0)
+        + samples("globex-nyc-1", [NOW], rtt_ms=9.0)
+    )
+    await kit.sign_in("olga")
+    notices = [
+        text(n).strip()
+        for n in re.findall(r'<p class="notice" role="alert">.*?</p>', await kit.page("/noc"), re.S)
+    ]
+    [notice] = [n for n in notices if "cannot be derived" in n]
+    assert notice.startswith("The states of acme-fra-1 cannot be derived from its samples since")
+    assert "(probe icmp: ValueError: the sample of probe icmp at 9999-12-31T23:59:59.999999" in (
+        notice
+    )
+    assert "linkwatch import samples --replace" in notice
+
+    async with kit.db.connection() as conn:
+        await conn.execute("DELETE FROM samples WHERE observed_at = %s", (states.END_OF_TIME,))
+    await kit.store(samples("acme-fra-1", [NOW + STEP], Outcome.DOWN, loss_pct=100.0))
+    assert "cannot be derived" not in await kit.page("/noc")

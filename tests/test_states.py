@@ -5,6 +5,7 @@ a range, incidents, current status with exact starts)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from collector.states import (
 from collector.status import current_link_states
 from collector.writer import write_samples
 from linkwatch.domain import LinkStatus, Outcome, Sample
+from linkwatch.errors import DatabaseError
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=30)
@@ -227,6 +229,28 @@ def test_derive_probe_intervals(case: ProbeCase) -> None:
 def test_derive_probe_intervals_rejects_confirm_zero() -> None:
     with pytest.raises(ValueError, match="confirm"):
         derive_probe_intervals([], interval=INTERVAL, confirm=0, stale_after=None)
+
+
+LAST_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def test_a_sample_near_the_end_of_time_holds_its_outcome_up_to_it() -> None:
+    """An import once took 9999-12-31T23:59:59 at its word: its outcome cannot hold for
+    stale_after, so it holds to the last moment a time can hold, then UNKNOWN."""
+    far = [*samples((0, "up")), Sample("l1", "icmp", LAST_SECOND, Outcome.DOWN)]
+    derived = derive_probe_intervals(far, interval=INTERVAL, confirm=1, stale_after=STALE)
+    assert derived == [
+        Interval(UP, T0, at(90)),
+        Interval(UNKNOWN, at(90), LAST_SECOND),
+        Interval(DOWN, LAST_SECOND, states.END_OF_TIME),
+        Interval(UNKNOWN, states.END_OF_TIME, None),
+    ]
+
+
+def test_a_sample_at_the_end_of_time_is_refused_with_its_probe_and_time() -> None:
+    last = Sample("l1", "icmp", states.END_OF_TIME, Outcome.UP)
+    with pytest.raises(ValueError, match=r"probe icmp at 9999-12-31T23:59:59\.999999\+00:00"):
+        derive_probe_intervals([last], interval=INTERVAL, confirm=1, stale_after=None)
 
 
 def timeline(probe: str, *items: Span, availability: bool = True) -> ProbeTimeline:
@@ -631,6 +655,21 @@ async def test_catch_up_derives_a_long_history_in_slices(
     assert await deriver.catch_up() == 0
 
 
+async def test_a_sample_near_the_end_of_time_is_derived_live_and_in_the_catch_up(
+    database: Database,
+) -> None:
+    link = Link("l1", (Probe("a"),))
+    history = [*samples((0, "up"), probe="a"), Sample("l1", "a", LAST_SECOND, Outcome.UP)]
+    await write_samples(database, history)
+    deriver = StateDeriver(database, [link], catch_up_slice=timedelta(days=7))
+    assert await deriver.catch_up() == 1  # its last slice would reach past the year 9999
+    assert await stored(database, link) == full_derivation(link, history)
+    live = samples((30, "down"), probe="a")
+    await write_samples(database, live)
+    await deriver.samples_stored(live)
+    assert await stored(database, link) == full_derivation(link, history + live)
+
+
 async def test_a_live_batch_after_underived_history_leaves_it_to_the_catch_up(
     database: Database,
 ) -> None:
@@ -642,6 +681,128 @@ async def test_a_live_batch_after_underived_history_leaves_it_to_the_catch_up(
     await deriver.samples_stored(live)  # derives from its anchor only
     assert await deriver.catch_up() == 1  # the history before it was never derived
     assert await stored(database, link) == full_derivation(link, history + live)
+
+
+async def delete_sample(db: Database, link_id: str, probe_id: str, observed_at: datetime) -> None:
+    async with db.connection() as conn:
+        await conn.execute(
+            "DELETE FROM samples WHERE link_id = %s AND probe_id = %s AND observed_at = %s",
+            (link_id, probe_id, observed_at),
+        )
+
+
+async def test_a_probe_that_cannot_be_derived_leaves_every_other_probe_and_link_derived(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    good_a, good_b = Link("good-a", (Probe("a"),)), Link("good-b", (Probe("a"), Probe("b")))
+    bad = Link("bad", (Probe("a"), Probe("b")))
+    links = [good_a, bad, good_b]
+    deriver = StateDeriver(database, links)
+    first = [
+        s
+        for link in links
+        for probe in link.probes
+        for s in samples((0, "up"), (30, "down"), (60, "down"), link=link.id, probe=probe.id)
+    ]
+    # What an old import stored: no status can be held after it.
+    poison = Sample("bad", "b", states.END_OF_TIME, Outcome.UP)
+    await write_samples(database, [*first, poison])
+    caplog.set_level(logging.DEBUG, logger="collector.states")
+    await deriver.samples_stored(first)  # one batch for all three links: it does not raise
+
+    for link in (good_a, good_b):
+        assert await stored(database, link) == full_derivation(link, first)
+    expected = full_derivation(bad, [s for s in first if s.link_id == "bad" and s.probe_id == "a"])
+    assert await stored(database, bad) == ({"a": expected[0]["a"], "b": []}, expected[1])
+    assert deriver.failing == {("bad", "b")}
+    [failure] = await states.state_failures(database)
+    assert (failure.link_id, failure.probe_id) == ("bad", "b")
+    assert failure.error.startswith("ValueError: the sample of probe b at 9999-12-31T23:59:59.9")
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1
+    assert "link=bad probe=b " in errors[0].getMessage()
+    assert errors[0].exc_info is None  # one line, not a traceback
+
+    # Each batch with samples of it tries it again, alone: no new error line.
+    second = [
+        *samples((90, "up"), link="bad", probe="b"),
+        *samples((90, "up"), link="good-a", probe="a"),
+    ]
+    await write_samples(database, second)
+    await deriver.samples_stored(second)
+    assert await stored(database, good_a) == full_derivation(good_a, first + second)
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+    [again] = await states.state_failures(database)
+    assert again.since == failure.since
+    assert again.last_failed_at > failure.last_failed_at
+
+    # The row removed, the next batch derives it from where it first failed.
+    await delete_sample(database, "bad", "b", states.END_OF_TIME)
+    third = samples((120, "up"), link="bad", probe="b")
+    await write_samples(database, third)
+    await deriver.samples_stored(third)
+    all_bad = [s for s in first + second + third if s.link_id == "bad"]
+    assert await stored(database, bad) == full_derivation(bad, all_bad)
+    assert await states.state_failures(database) == []
+    assert deriver.failing == frozenset()
+    assert "link states derived again link=bad probe=b" in caplog.text
+
+
+async def test_the_catch_up_derives_every_probe_but_one_that_fails_of_any_exception(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    links = [Link("l1", (Probe("a"),)), Link("l2", (Probe("a"),)), Link("l3", (Probe("a"),))]
+    history = [s for link in links for s in samples((0, "up"), (30, "up"), link=link.id, probe="a")]
+    await write_samples(database, history)
+    original = states.derive_probe_intervals
+
+    def failing_for_l2(probe_samples: Sequence[Sample], **kwargs: Any) -> list[Interval]:
+        probe_samples = list(probe_samples)
+        if any(s.link_id == "l2" for s in probe_samples):
+            raise RuntimeError("a bug that only this link's samples reach")
+        return original(probe_samples, **kwargs)
+
+    monkeypatch.setattr(states, "derive_probe_intervals", failing_for_l2)
+    assert await StateDeriver(database, links).catch_up() == 3
+    for link in (links[0], links[2]):
+        of_link = [s for s in history if s.link_id == link.id]
+        assert await stored(database, link) == full_derivation(link, of_link)
+    assert await stored(database, links[1]) == ({"a": []}, [])
+    [failure] = await states.state_failures(database)
+    assert (failure.link_id, failure.error) == (
+        "l2",
+        "RuntimeError: a bug that only this link's samples reach",
+    )
+
+    # Fixed (a new version, say): the next start's catch-up derives it and clears it.
+    monkeypatch.setattr(states, "derive_probe_intervals", original)
+    assert await StateDeriver(database, links).catch_up() == 1
+    assert await stored(database, links[1]) == full_derivation(
+        links[1], [s for s in history if s.link_id == "l2"]
+    )
+    assert await states.state_failures(database) == []
+
+
+async def test_a_database_outage_keeps_the_batch_for_the_next_call_and_records_nothing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = Link("l1", (Probe("a"),))
+    batch = samples((0, "up"), (30, "up"), probe="a")
+    await write_samples(database, batch)
+    deriver = StateDeriver(database, [link])
+    original = states._rewrite
+
+    async def unreachable(db: Database, works: list[states._Work]) -> states._Pass:
+        raise DatabaseError("database linkwatch: connection refused")
+
+    monkeypatch.setattr(states, "_rewrite", unreachable)
+    with pytest.raises(DatabaseError):
+        await deriver.samples_stored(batch)
+    assert deriver.failing == frozenset()
+    assert await states.state_failures(database) == []
+    monkeypatch.setattr(states, "_rewrite", original)
+    await deriver.samples_stored([])  # the kept batch is derived with the next call
+    assert await stored(database, link) == full_derivation(link, batch)
 
 
 async def test_samples_of_unconfigured_probes_are_ignored(database: Database) -> None:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import Markup
 
+from collector.states import state_failures
 from linkwatch.config import Config, Contract
 from linkwatch.domain import LinkStatus
 from notify import status as notification_status
@@ -54,6 +55,9 @@ from sla.windows import WindowKind, window_containing
 routes = web.RouteTableDef()
 
 UTC_ZONE = ZoneInfo("UTC")
+
+# Links whose states cannot be derived, each named in a notice; beyond this, a count.
+STATE_FAILURES_SHOWN = 5
 
 # A countdown turns red this close to the breach (and stays red once it is breached),
 # amber within the hour: enough time to escalate before the contract is missed.
@@ -465,6 +469,7 @@ async def _dashboard(
     )
     view, _ = await ledger_view(request, now)
     failed_deliveries = await notification_status.failed(app[DATABASE])
+    underived = await state_failures(app[DATABASE])
     refresh_query = filters.query_string()
     if page > 1:
         refresh_query += ("&" if refresh_query else "?") + f"page={page}"
@@ -499,6 +504,10 @@ async def _dashboard(
         "outcome_labels": OUTCOMES,
         "refresh_query": refresh_query,
         "notifications_failed": failed_deliveries,
+        "state_failures": [
+            (f, moment(f.since, now, UTC_ZONE)) for f in underived[:STATE_FAILURES_SHOWN]
+        ],
+        "state_failures_total": len(underived),
         "updated": now.astimezone(UTC_ZONE).strftime("%H:%M:%S UTC"),
         "refresh_seconds": int(app[SETTINGS].refresh.total_seconds()),
     }
