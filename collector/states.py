@@ -33,11 +33,11 @@ equal to a full rebuild.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -92,6 +92,29 @@ class LinkSpec(Protocol):
     def customer(self) -> str: ...
     @property
     def probes(self) -> Sequence[ProbeSpec]: ...
+
+
+class Observation(Protocol):
+    """What status derivation reads of a sample (a `Sample` fits)."""
+
+    @property
+    def probe_id(self) -> str: ...
+    @property
+    def observed_at(self) -> datetime: ...
+    @property
+    def outcome(self) -> Outcome: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class _Observed(NamedTuple):
+    """A stored sample as derivation reads it: a tuple, cheap for a long history."""
+
+    link_id: str
+    probe_id: str
+    observed_at: datetime
+    outcome: Outcome
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +248,7 @@ def effective_stale_after(interval: timedelta, stale_after: timedelta | None) ->
 
 
 def derive_probe_intervals(
-    samples: Iterable[Sample],
+    samples: Iterable[Observation],
     *,
     interval: timedelta,
     confirm: int,
@@ -277,7 +300,7 @@ def derive_probe_intervals(
     return merged
 
 
-def _held_until(sample: Sample, stale: timedelta) -> datetime:
+def _held_until(sample: Observation, stale: timedelta) -> datetime:
     """When the sample's outcome stops holding: after stale_after, or at END_OF_TIME."""
     held_until = _later(sample.observed_at, stale)
     if held_until is None:
@@ -299,8 +322,8 @@ def _later(moment: datetime, span: timedelta) -> datetime | None:
         return None
 
 
-def _sorted_unique(samples: Iterable[Sample]) -> list[Sample]:
-    result: list[Sample] = []
+def _sorted_unique(samples: Iterable[Observation]) -> list[Observation]:
+    result: list[Observation] = []
     for sample in sorted(samples, key=lambda s: s.observed_at):  # stable: first one wins
         if not result or sample.observed_at != result[-1].observed_at:
             result.append(sample)
@@ -308,7 +331,7 @@ def _sorted_unique(samples: Iterable[Sample]) -> list[Sample]:
 
 
 def _effective_statuses(
-    samples: Sequence[Sample], confirm: int, stale: timedelta, continues_confirmed_run: bool
+    samples: Sequence[Observation], confirm: int, stale: timedelta, continues_confirmed_run: bool
 ) -> list[LinkStatus]:
     """Each sample's status once confirmation is applied to runs of downs."""
     result: list[LinkStatus] = []
@@ -446,7 +469,7 @@ class _Anchor:
 
 
 def _anchor_before(
-    newest_first: Sequence[Sample], *, confirm: int, stale: timedelta, complete: bool
+    newest_first: Sequence[Observation], *, confirm: int, stale: timedelta, complete: bool
 ) -> _Anchor | None:
     """The latest safe anchor among the `confirm` newest samples before a time.
 
@@ -482,15 +505,15 @@ def _anchor_before(
 
 
 def _anchor_from(
-    before_newest_first: Sequence[Sample],
-    oldest_first: Sequence[Sample],
+    before_newest_first: Sequence[Observation],
+    oldest_first: Sequence[Observation],
     *,
     confirm: int,
     stale: timedelta,
-) -> Sample | None:
+) -> Observation | None:
     """The earliest safe anchor (see `_anchor_before`) among the samples at or after a
     time, given up to `confirm` samples before it; None when they run out first."""
-    previous: Sample | None = None
+    previous: Observation | None = None
     run = 0  # position of `previous` in its run of downs, capped at confirm
     for sample in reversed(before_newest_first):
         run = _next_run(previous, run, sample, confirm, stale)
@@ -506,7 +529,7 @@ def _anchor_from(
 
 
 def _next_run(
-    previous: Sample | None, run: int, sample: Sample, confirm: int, stale: timedelta
+    previous: Observation | None, run: int, sample: Observation, confirm: int, stale: timedelta
 ) -> int:
     if sample.outcome is not Outcome.DOWN:
         return 0
@@ -541,7 +564,7 @@ class _Work:
     continues_confirmed_run: bool = False
     end: datetime | None = None  # where they stop (None: to the end)
     end_error: str | None = None
-    samples: list[Sample] = field(default_factory=list)
+    samples: list[_Observed] = field(default_factory=list)
 
     @property
     def stale(self) -> timedelta:
@@ -677,7 +700,7 @@ class StateDeriver:
         with the next call, so a writer may also simply call again with the same batch.
         Any other failure is confined to the probes it comes from (see the class).
         """
-        earliest, self._pending = self._pending, {}
+        earliest: dict[_Key, datetime] = {}
         for sample in batch:
             key = (sample.link_id, sample.probe_id)
             if key not in self._specs:
@@ -686,6 +709,15 @@ class StateDeriver:
                 continue
             if key not in earliest or sample.observed_at < earliest[key]:
                 earliest[key] = sample.observed_at
+        await self.changed_from(earliest)
+
+    async def changed_from(self, changes: dict[_Key, datetime]) -> None:
+        """Re-derive each (link, probe) of `changes` from its time on: samples there were
+        stored, replaced or deleted. Failures as in `samples_stored`."""
+        earliest, self._pending = self._pending, {}
+        for key, at in changes.items():
+            if key in self._specs and (key not in earliest or at < earliest[key]):
+                earliest[key] = at
         if not earliest:
             return
         for key, bound in self._failing.items():
@@ -706,9 +738,8 @@ class StateDeriver:
                 interval.starts_at.isoformat(),
             )
         logger.debug(
-            "states derived samples=%d samples_read=%d probe_rows=-%d+%d link_rows=-%d+%d"
-            " events=%d",
-            len(batch),
+            "states derived probes=%d samples_read=%d probe_rows=-%d+%d link_rows=-%d+%d events=%d",
+            len(earliest),
             done.samples_read,
             done.probe_rows_deleted,
             done.probe_rows_inserted,
@@ -954,22 +985,33 @@ def _rebuild_report(
     )
 
 
+# How much of a history one pass of `derive_within` derives.
+DERIVE_SLICE = timedelta(days=7)
+
+
 async def derive_within(
     conn: psycopg.AsyncConnection[Any],
     links: Sequence[LinkSpec],
-    earliest: dict[tuple[str, str], datetime],
+    earliest: Mapping[tuple[str, str], datetime],
     *,
-    slice_: timedelta = timedelta(days=7),
+    per_slice: Mapping[tuple[str, str], int] | None = None,
+    slice_: timedelta = DERIVE_SLICE,
+    budget: int = 50_000,
 ) -> int:
     """Re-derive, in the caller's transaction on `conn`, each (link, probe) of `earliest`
     from the safe anchor before its time to the end of its samples; return the samples
     read. For samples the caller has just written in that transaction (an import), so
-    that they and their states commit together or not at all. Goes a slice at a time,
-    so memory stays bounded however long the history.
-    Pairs not among `links` are ignored.
+    that they and their states commit together or not at all. Pairs not among `links`
+    are ignored.
+
+    Goes a slice of time at a time, so memory stays bounded however long the history,
+    and many links a pass, so many short histories cost few statements: links are taken
+    together while their probes' expected samples a slice (`per_slice`, unknown: the
+    whole budget) stay within `budget`. A link's probes go together, from the earliest
+    of their times, so that each pass derives the link from probes derived alike.
     """
     specs = {(link.id, probe.id): (link, probe) for link in links for probe in link.probes}
-    keys = sorted(k for k in earliest if k in specs)
+    keys = [k for k in earliest if k in specs]
     # Every link's lock at once, in the one global order (a slice's own locking of a
     # link already held is then a no-op): taken one by one, while a live batch takes its
     # own set at once, two transactions could each hold what the other waits for.
@@ -977,13 +1019,36 @@ async def derive_within(
     await conn.execute(
         query("states_lock_links"), {"lock_class": _LOCK_CLASS, "link_ids": link_ids}
     )
-    read = 0
+    probes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for key in keys:
-        bound: datetime | None = earliest[key]
-        while bound is not None:
-            work = _Work(*specs[key], bound=bound, until=bound + slice_, slice_only=True)
-            read += (await _rewrite_on(conn, [work])).samples_read
-            bound = work.end
+        probes[key[0]].append(key)
+    weight = {
+        link_id: sum((per_slice or {}).get(key, budget) for key in keys_)
+        for link_id, keys_ in probes.items()
+    }
+    # (link, where its next slice begins), in link order.
+    pending = deque((link_id, min(earliest[k] for k in probes[link_id])) for link_id in link_ids)
+    read = 0
+    while pending:
+        group = [pending.popleft()]
+        total = weight[group[0][0]]
+        while pending and total + weight[pending[0][0]] <= budget:
+            group.append(pending.popleft())
+            total += weight[group[-1][0]]
+        works = [
+            _Work(*specs[key], bound=bound, until=bound + slice_, slice_only=True)
+            for link_id, bound in group
+            for key in probes[link_id]
+        ]
+        read += (await _rewrite_on(conn, works)).samples_read
+        ends: dict[str, list[datetime | None]] = defaultdict(list)
+        for work in works:
+            ends[work.link.id].append(work.end)
+        for link_id, _ in group:
+            # The link goes on from the earliest place one of its probes stopped.
+            stops = [end for end in ends[link_id] if end is not None]
+            if stops:
+                pending.append((link_id, min(stops)))
     return read
 
 
@@ -1036,8 +1101,8 @@ def _pairs(works: Sequence[_Work]) -> dict[str, list[str]]:
     return {"link_ids": [w.link.id for w in works], "probe_ids": [w.probe.id for w in works]}
 
 
-def _sample(work: _Work, observed_at: datetime, outcome: str, error: str | None) -> Sample:
-    return Sample(work.link.id, work.probe.id, observed_at, _OUTCOME_OF[outcome], error=error)
+def _sample(work: _Work, observed_at: datetime, outcome: str, error: str | None) -> _Observed:
+    return _Observed(work.link.id, work.probe.id, observed_at, _OUTCOME_OF[outcome], error)
 
 
 _OUTCOME_OF = {o.value: o for o in Outcome}
@@ -1048,9 +1113,9 @@ async def _samples_per_work(
     name: str,
     works: Sequence[_Work],
     params: dict[str, Any],
-) -> list[list[Sample]]:
+) -> list[list[_Observed]]:
     await cur.execute(query(name), {**_pairs(works), **params})
-    found: list[list[Sample]] = [[] for _ in works]
+    found: list[list[_Observed]] = [[] for _ in works]
     for ord_, observed_at, outcome, error in await cur.fetchall():
         found[ord_ - 1].append(_sample(works[ord_ - 1], observed_at, outcome, error))
     return found
@@ -1084,7 +1149,7 @@ async def _find_ends(cur: psycopg.AsyncCursor[tuple[Any, ...]], works: list[_Wor
     after = await _samples_per_work(
         cur, "states_samples_from", bounded, {"from": until, "limits": limits}
     )
-    candidates: list[Sample | None] = [
+    candidates: list[Observation | None] = [
         _anchor_from(b, a, confirm=w.probe.confirm, stale=w.stale)
         for w, b, a in zip(bounded, before, after, strict=True)
     ]

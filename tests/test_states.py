@@ -5,6 +5,7 @@ a range, incidents, current status with exact starts)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -575,6 +576,51 @@ async def test_incremental_maintenance_equals_a_full_rebuild(
     )
     assert report.changed == ()
     assert await stored(database, PROPERTY_LINK) == expected
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    delivery=deliveries(),
+    slice_s=st.integers(15, 120),
+    budget=st.integers(1, 8),
+    derived_first=st.integers(0, 3),
+)
+async def test_deriving_in_the_callers_transaction_in_slices_equals_a_full_derivation(
+    database: Database, delivery: Delivery, slice_s: int, budget: int, derived_first: int
+) -> None:
+    # As an import does: some samples derived already as they came, the rest written and
+    # derived in the writer's transaction, a few links a pass, a short slice at a time.
+    all_samples, batches, _, _ = delivery
+    await empty_tables(database)
+    other = Link("l2", PROPERTY_LINK.probes)
+    both = [*all_samples, *(dataclasses.replace(s, link_id="l2") for s in all_samples)]
+    live = [s for batch in batches[:derived_first] for s in batch]
+    live += [dataclasses.replace(s, link_id="l2") for s in live]
+    imported = [s for s in both if s not in live]
+    await write_samples(database, live)
+    await StateDeriver(database, [PROPERTY_LINK, other]).samples_stored(live)
+    await write_samples(database, imported)
+    earliest: dict[tuple[str, str], datetime] = {}
+    for sample in imported:
+        key = (sample.link_id, sample.probe_id)
+        earliest[key] = min(earliest.get(key, sample.observed_at), sample.observed_at)
+    async with database.connection() as conn, conn.transaction():
+        await states.derive_within(
+            conn,
+            [PROPERTY_LINK, other],
+            earliest,
+            per_slice=dict.fromkeys(earliest, 1),
+            slice_=timedelta(seconds=slice_s),
+            budget=budget,
+        )
+    assert await stored(database, PROPERTY_LINK) == full_derivation(PROPERTY_LINK, all_samples)
+    assert await stored(database, other) == full_derivation(
+        other, [s for s in both if s.link_id == "l2"]
+    )
 
 
 async def test_concurrent_batches_for_one_link_do_not_interleave(database: Database) -> None:

@@ -10,5 +10,5 @@ JOIN link_states AS s
          (SELECT max(b.starts_at) FROM link_states AS b
           WHERE b.link_id = p.link_id AND b.starts_at < p.from_),
          '-infinity')
- AND (p.to_ IS NULL OR s.starts_at <= p.to_)
+ AND s.starts_at <= COALESCE(p.to_, 'infinity')  -- a bound of the index scan, as an OR is not
 ORDER BY p.ord, s.starts_at

@@ -14,5 +14,5 @@ JOIN probe_states AS s
          (SELECT max(b.starts_at) FROM probe_states AS b
           WHERE b.link_id = p.link_id AND b.probe_id = p.probe_id AND b.starts_at < p.from_),
          '-infinity')
- AND (p.to_ IS NULL OR s.starts_at <= p.to_)
+ AND s.starts_at <= COALESCE(p.to_, 'infinity')  -- a bound of the index scan, as an OR is not
 ORDER BY p.ord, s.starts_at

@@ -10,7 +10,8 @@ CROSS JOIN LATERAL (
     WHERE samples.link_id = p.link_id
       AND samples.probe_id = p.probe_id
       AND samples.observed_at >= p.from_
-      AND (p.to_ IS NULL OR samples.observed_at <= p.to_)
+      -- A bound of the index scan (an OR is not: the scan would run to the newest sample).
+      AND samples.observed_at <= COALESCE(p.to_, 'infinity')
     ORDER BY samples.observed_at
 ) AS s
 ORDER BY p.ord, s.observed_at
