@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
 import io
 import json
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.database import Database
 from collector.embedded import EmbeddedPostgres
-from collector.importer import FileCheck, check_file, file_rows, import_samples
+from collector.importer import FileCheck, _copy_text, check_file, file_rows, import_samples
 from linkwatch.config import Link
 from linkwatch.domain import SampleTimes
 from tests.helpers import linkwatch
@@ -529,3 +532,90 @@ async def test_samples_and_their_states_are_stored_together_or_not_at_all(
             await conn.execute("SELECT DISTINCT link_id FROM link_states ORDER BY 1")
         ).fetchall()
     assert links == [("acme-dc",), ("acme-hq",)]
+
+
+_CELLS = {
+    "time": st.sampled_from(
+        [
+            "2026-11-24T09:00:00Z",
+            "2026-11-24T10:00:00.5+01:00",
+            " 2026-11-25T12:04:00Z ",
+            "2026-11-25T12:06:00Z",
+            "2026-11-25T12:05:00Z",  # the last moment the skew allows
+            "2016-11-17T12:00:00Z",  # the first the horizon allows
+            "2016-11-17T11:59:59.999999Z",
+            "2026-11-24T09:00:00",
+            "9999-12-31T23:00:00-05:00",
+            "0001-01-01T00:00:00Z",
+            "yesterday",
+            "",
+        ]
+    ),
+    "link": st.sampled_from(["acme-hq", " acme-hq", "acme-dc", ""]),
+    "probe": st.sampled_from(["icmp", "snmp", "ICMP"]),
+    "outcome": st.sampled_from(["up", "DOWN", " degraded ", "unknown", "flaky", ""]),
+    "number": st.sampled_from(
+        ["", "1.5", " 2 ", "0", "-0", "-1", "nan", "inf", "1e400", "1e-5", "1_0", "x", "100", "150"]
+    ),
+    "error": st.text(alphabet="ab\t\\\n\r ,\"'é", max_size=6),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            _CELLS["time"],
+            _CELLS["link"],
+            _CELLS["probe"],
+            _CELLS["outcome"],
+            _CELLS["number"],
+            _CELLS["number"],
+            _CELLS["number"],
+            _CELLS["error"],
+        ),
+        max_size=6,
+    )
+)
+def test_the_fast_way_through_a_row_agrees_with_the_full_check(
+    rows: list[tuple[str, ...]],
+) -> None:
+    # Good rows take a short way to the staged COPY text; it must accept exactly what
+    # the full check accepts, and stage it exactly as that would.
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["time", "link", "probe", "outcome", "rtt_ms", "jitter_ms", "loss_pct", "error"]
+    )
+    writer.writerows(rows)
+    lines = list(io.BytesIO(out.getvalue().encode()))  # split as a file is read
+    slow = FileCheck()
+    expected = "".join(_copy_text(row) for row in file_rows(lines, LINKS, TIMES, NOW, slow))
+    staged = io.BytesIO()
+    fast = check_file(lines, LINKS, TIMES, NOW, staged)
+    assert staged.getvalue().decode() == expected
+    if rows:
+        assert fast.problems == slow.problems
+    else:
+        assert [e.message for e in fast.problems] == ["the file has a header but no rows"]
+
+
+def test_deleting_samples_names_a_wrong_link_probe_or_range(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    for args, message in [
+        (["--link", "acme-dc"], "linkwatch: --link 'acme-dc' is not a link in the config"),
+        (
+            ["--link", "acme-hq", "--probe", "snmp"],
+            "linkwatch: --probe 'snmp': link acme-hq has no such probe; its probes: icmp",
+        ),
+        (
+            ["--link", "acme-hq", "--to", "2026-01-01T00:00:00Z"],
+            "linkwatch: --to 2026-01-01T00:00:00Z is not after --from 2026-11-01T00:00:00Z",
+        ),
+    ]:
+        result = linkwatch(
+            "db", "delete-samples", "--config", str(config),
+            "--from", "2026-11-01T00:00:00Z", *args,
+        )  # fmt: skip
+        assert (result.returncode, result.stderr.strip()) == (2, message)
+    assert not (tmp_path / "postgres").exists()

@@ -5,6 +5,7 @@ Runs on the machine's PostgreSQL 15 when TimescaleDB is installed there; skips o
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from psycopg.conninfo import make_conninfo
 from collector.chunking import CHUNKS_IN_PLAY, SAMPLE_INDEX_BYTES
 from collector.database import connect
 from collector.embedded import EmbeddedPostgres
+from collector.importer import check_file, import_samples
 from collector.migrate import migrate
 from collector.settings import StorageSettings
 from collector.writer import write_samples
-from linkwatch.domain import Outcome, Sample
+from linkwatch.config import Link
+from linkwatch.domain import Outcome, Sample, SampleTimes
 from tests.helpers import NO_TIMESCALEDB, TIMESCALEDB_BINDIR, TIMESCALEDB_SKIP_REASON, linkwatch
 
 pytestmark = [
@@ -294,3 +297,67 @@ async def test_the_chunk_interval_follows_the_configured_probes(
 def _chunk_length(db_stats: str) -> str:
     line = next(x for x in db_stats.splitlines() if x.startswith("Chunk length "))
     return line.removeprefix("Chunk length ").strip()
+
+
+async def test_an_import_lands_in_the_hypertable_and_corrects_compressed_chunks(
+    pg_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINKWATCH_PG_BINDIR", str(TIMESCALEDB_BINDIR))
+    server = EmbeddedPostgres(pg_data_dir, durable=False)
+    settings = StorageSettings(
+        url=server.start(),
+        data_dir=pg_data_dir,
+        timescaledb="require",
+        chunk_interval=timedelta(hours=6),
+    )
+    link = Link.model_validate(
+        {
+            "id": "acme-hq",
+            "customer": "acme",
+            "probes": [{"id": "icmp", "kind": "icmp", "host": "127.0.0.1", "interval": "1m"}],
+        }
+    )
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(days=3)
+    times = SampleTimes(horizon=timedelta(days=30), skew=timedelta(minutes=5))
+
+    def csv_lines(outcome_at: Any) -> list[bytes]:
+        rows = ["time,link,probe,outcome,rtt_ms,loss_pct"]
+        for minute in range(0, 24 * 60, 1):
+            at = start + timedelta(minutes=minute)
+            up = outcome_at(minute) == "up"
+            rows.append(f"{at.isoformat()},acme-hq,icmp,{outcome_at(minute)},"
+                        f"{'1.5' if up else ''},{'0' if up else '100'}")  # fmt: skip
+        return [f"{row}\n".encode() for row in rows]
+
+    async def imported(lines: list[bytes], *, replace: bool = False) -> Any:
+        staged = io.BytesIO()
+        assert check_file(lines, [link], times, now, staged).ok
+        return await import_samples(db, staged, [link], replace=replace)
+
+    db = await connect(settings)
+    try:
+        first = await imported(csv_lines(lambda m: "up"))
+        assert (first.rows, first.stored) == (1440, 1440)
+        async with db.connection() as conn:
+            assert await _convert_to_columnstore(conn, timedelta(days=1)) >= 4
+        # The other monitor's corrected export: an hour down, in compressed chunks.
+        corrected = csv_lines(lambda m: "down" if 600 <= m < 660 else "up")
+        refused = await imported(corrected)
+        assert refused.refused
+        assert refused.differing is not None
+        assert refused.differing.count == 60
+        fixed = await imported(corrected, replace=True)
+        assert (fixed.replaced, fixed.stored) == (60, 0)
+        async with db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT starts_at, ends_at FROM link_states WHERE status = 'down'"
+            )
+            assert await cur.fetchall() == [
+                (start + timedelta(minutes=600), start + timedelta(minutes=660))
+            ]
+            cur = await conn.execute("SELECT count(*) FROM samples WHERE outcome = 'down'")
+            assert await cur.fetchone() == (60,)
+    finally:
+        await db.close()
+        server.stop()

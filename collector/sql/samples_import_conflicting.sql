@@ -1,6 +1,7 @@
--- Rows of the file that give a sample it holds already (same link, probe and time) other
--- values: each with the line that gave it first, in file order, at most %(limit)s, and
--- how many there are in all.
+-- How many rows of the file give a sample it holds already (same link, probe and time)
+-- other values, and how many repeat an earlier row at all; then those giving other
+-- values, each with the line that gave the sample first, in file order, at most
+-- %(limit)s (one row with NULLs after the counts where there are none).
 WITH ordered AS (
     SELECT line, link_id, probe_id, observed_at,
            first_value(line) OVER same AS first_line,
@@ -10,9 +11,19 @@ WITH ordered AS (
                OVER same AS differs
     FROM samples_import
     WINDOW same AS (PARTITION BY link_id, probe_id, observed_at ORDER BY line)
+), counts AS (
+    SELECT count(*) FILTER (WHERE differs) AS conflicts,
+           count(*) FILTER (WHERE line <> first_line) AS repeats
+    FROM ordered
+), shown AS (
+    SELECT line, first_line, link_id, probe_id, observed_at
+    FROM ordered
+    WHERE differs
+    ORDER BY line
+    LIMIT %(limit)s
 )
-SELECT line, first_line, link_id, probe_id, observed_at, count(*) OVER () AS total
-FROM ordered
-WHERE differs
-ORDER BY line
-LIMIT %(limit)s
+SELECT counts.conflicts, counts.repeats,
+       shown.line, shown.first_line, shown.link_id, shown.probe_id, shown.observed_at
+FROM counts
+LEFT JOIN shown ON true
+ORDER BY shown.line
