@@ -7,7 +7,7 @@ status or availability.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -137,3 +137,42 @@ async def latest_sample_time(db: Database) -> datetime | None:
         await cur.execute(query("samples_latest_time"))
         row = await cur.fetchone()
     return None if row is None else row[0]
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedSamples:
+    """What `delete_samples` removed of one probe."""
+
+    probe_id: str
+    count: int
+    first: datetime
+    last: datetime
+
+
+async def delete_samples(
+    db: Database,
+    link_id: str,
+    probe_ids: Sequence[str] | None,
+    start: datetime,
+    end: datetime | None,
+    record: Callable[[Sequence[DeletedSamples]], Awaitable[None]],
+) -> list[DeletedSamples]:
+    """Delete `link_id`'s samples in [start, end) (end None: unbounded; of `probe_ids`,
+    None: every probe), in
+    one transaction with `record(deleted)`, the caller's audit record: never one without
+    the other. States are the caller's to derive again."""
+    async with db.connection() as conn, conn.transaction():
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            query("samples_delete_range"),
+            {
+                "link_id": link_id,
+                "probe_ids": None if probe_ids is None else list(probe_ids),
+                "from": start,
+                "to": end,
+            },
+        )
+        deleted = [DeletedSamples(*row) for row in await cur.fetchall()]
+        if deleted:
+            await record(deleted)
+    return deleted

@@ -29,7 +29,9 @@ from collector.importer import (
     import_samples,
 )
 from collector.rollups import bucket_floor, refresh_rollups
-from collector.states import rebuild_states
+from collector.states import StateDeriver, rebuild_states, state_failures
+from collector.stored import DeletedSamples
+from collector.stored import delete_samples as stored_delete_samples
 from linkwatch.config import Config
 from linkwatch.daemon import open_database, storage_settings
 from linkwatch.domain import Outcome
@@ -46,8 +48,8 @@ MAX_ERRORS_SHOWN = 100
 UTC_ZONE = ZoneInfo("UTC")
 
 
-# Where `import samples --replace` records who replaced which stored samples, one JSON
-# object a line, under data_dir.
+# Where `import samples --replace` and `db delete-samples` record who replaced or deleted
+# which stored samples, one JSON object a line, under data_dir.
 IMPORT_AUDIT_FILE = "import-audit.log"
 
 
@@ -212,13 +214,7 @@ class _ImportAudit:
             "from": _utc(differing.first),
             "to": _utc(differing.last),
         }
-        try:
-            await asyncio.to_thread(_append_line, self.path, json.dumps(entry))
-        except OSError as exc:
-            raise LinkwatchError(
-                f"{self.path}: cannot record the replacement ({exc.strerror or exc}); "
-                "nothing was imported"
-            ) from None
+        await _audit(self.path, entry, "the replacement", "nothing was imported")
         log.warning(
             "stored samples replaced by=%s file=%s replaced=%d links=%s from=%s to=%s audit=%s",
             entry["user"],
@@ -229,6 +225,83 @@ class _ImportAudit:
             entry["to"],
             self.path,
         )
+
+
+async def _audit(path: Path, entry: dict[str, object], what: str, so: str) -> None:
+    """Append `entry` to the audit log at `path` (fsync'd), or stop the change saying so."""
+    try:
+        await asyncio.to_thread(_append_line, path, json.dumps(entry))
+    except OSError as exc:
+        raise LinkwatchError(
+            f"{path}: cannot record {what} ({exc.strerror or exc}); {so}"
+        ) from None
+
+
+async def delete_samples(
+    config: Config,
+    link_id: str,
+    probe_id: str | None,
+    start: datetime,
+    end: datetime | None,
+    now: datetime,
+) -> list[str]:
+    """Delete a link's samples in [start, end) (end None: all from start on) of one probe
+    or all, recorded in the audit log with who and when in the same transaction; then
+    derive its states again and let rollups and credits follow, as an import does."""
+    if end is not None and end <= start:
+        raise BadArgument(f"--to {_utc(end)} is not after --from {_utc(start)}")
+    link = next((link for link in config.links if link.id == link_id), None)
+    if link is None:
+        raise BadArgument(f"--link {link_id!r} is not a link in the config")
+    if probe_id is not None and probe_id not in {p.id for p in link.probes}:
+        known = ", ".join(p.id for p in link.probes)
+        raise BadArgument(
+            f"--probe {probe_id!r}: link {link_id} has no such probe; its probes: {known}"
+        )
+    path = config.data_dir / IMPORT_AUDIT_FILE
+
+    async def record(deleted: Sequence[DeletedSamples]) -> None:
+        entry: dict[str, object] = {
+            "at": _utc(now.replace(microsecond=0)),
+            "action": "samples deleted",
+            "user": _user(),
+            "host": socket.gethostname(),
+            "link": link_id,
+            "probes": [d.probe_id for d in deleted],
+            "deleted": sum(d.count for d in deleted),
+            "from": _utc(min(d.first for d in deleted)),
+            "to": _utc(max(d.last for d in deleted)),
+        }
+        await _audit(path, entry, "the deletion", "nothing was deleted")
+
+    async with await _stored_data(config) as db:
+        probes = None if probe_id is None else [probe_id]
+        deleted = await stored_delete_samples(db, link_id, probes, start, end, record)
+        if not deleted:
+            which = "" if probe_id is None else f" probe {probe_id}"
+            until = "" if end is None else f" to {_utc(end)}"
+            return [f"no samples of link {link_id}{which} from {_utc(start)}{until}"]
+        lines = [
+            f"deleted {count_of(d.count, 'sample')} of {link_id} probe {d.probe_id}"
+            f" ({_utc(d.first)} to {_utc(d.last)})"
+            for d in deleted
+        ]
+        lines.append(f"recorded in {path}")
+        deriver = StateDeriver(db, config.links)
+        await deriver.changed_from({(link_id, d.probe_id): d.first for d in deleted})
+        first = min(d.first for d in deleted)
+        if first <= now:
+            # Rollups and credits over what was deleted up to now (none is stored later).
+            last = min(max(d.last for d in deleted), now)
+            end_ = last + timedelta(microseconds=1)
+            await refresh_rollups(db, bucket_floor(first, "hour"), end_, link_ids=[link_id])
+            await _refresh_ledger_over(db, config, first, last)
+        failing = [f for f in await state_failures(db) if f.link_id == link_id]
+        lines += [
+            f"the states of {link_id} probe {f.probe_id} still cannot be derived: {f.error}"
+            for f in failing
+        ]
+        return lines
 
 
 def _user() -> str:
@@ -253,14 +326,20 @@ async def _refresh_after_import(
     db: Database, config: Config, report: ImportReport
 ) -> LedgerRefresh | None:
     """Open and closed credits follow the imported data; settled ones get adjustments."""
-    from sla.ledger import refresh_ledger, samples_range
-
     if not report.probes:
         return None
     first = min(p.first for p in report.probes)
     last = max(p.last for p in report.probes)
-    span = samples_range(config, first, last)
-    return await refresh_ledger(db, config, span, datetime.now(UTC))
+    return await _refresh_ledger_over(db, config, first, last)
+
+
+async def _refresh_ledger_over(
+    db: Database, config: Config, first: datetime, last: datetime
+) -> LedgerRefresh:
+    """Refresh the credits of every window that samples in [first, last] fall in."""
+    from sla.ledger import refresh_ledger, samples_range
+
+    return await refresh_ledger(db, config, samples_range(config, first, last), datetime.now(UTC))
 
 
 class BadArgument(LinkwatchError):

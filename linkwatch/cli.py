@@ -154,6 +154,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("--to", dest="end", required=True, type=_moment)
     rebuild.set_defaults(command=_db_rebuild)
+    delete = db_commands.add_parser(
+        "delete-samples",
+        help="delete a link's samples in a time range, e.g. a row dated years ahead, recorded"
+        " with who and when in data_dir/import-audit.log; the states are derived again",
+    )
+    delete.add_argument("--config", "-c", required=True, type=Path)
+    delete.add_argument("--link", required=True, help="the link's id")
+    delete.add_argument("--probe", help="only this probe's samples (default: every probe's)")
+    delete.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        type=_moment,
+        help="ISO 8601 with offset, e.g. 9999-12-31T00:00:00Z; samples from this time on",
+    )
+    delete.add_argument(
+        "--to",
+        dest="end",
+        type=_moment,
+        help="up to (not including) this time; default: every later sample",
+    )
+    delete.set_defaults(command=_db_delete_samples)
     stats = db_commands.add_parser(
         "stats", help="rows, sizes, compression, newest sample and lag, spool"
     )
@@ -460,6 +482,16 @@ def _db_rebuild(args: argparse.Namespace) -> int:
     from linkwatch.admin import rebuild
 
     lines = asyncio.run(rebuild(load_config(args.config), args.start, args.end))
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _db_delete_samples(args: argparse.Namespace) -> int:
+    from linkwatch.admin import delete_samples
+
+    config = load_config(args.config)
+    now = datetime.now(UTC)
+    lines = asyncio.run(delete_samples(config, args.link, args.probe, args.start, args.end, now))
     print("\n".join(lines))
     return EXIT_OK
 

@@ -1,10 +1,11 @@
 """A stored row that state derivation fails on, against a real `linkwatch run`: the process
 starts and runs on, every other link gets its states, the NOC page and `linkwatch db stats`
-(another process) name the link, and once the row is gone the report clears."""
+(another process) name the link, and once staff delete the row the report clears."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 from pathlib import Path
@@ -115,12 +116,29 @@ async def test_a_row_no_state_can_be_derived_from_stops_neither_start_up_nor_oth
             assert re.search(r"^States +1 probe cannot be derived", stats.stdout, re.M)
             assert re.search(r"^  link bad  probe ping  since \d{4}-", stats.stdout, re.M)
 
-            # The row removed, the bad link's next sample derives it, and the report clears.
-            with psycopg.connect(url) as conn:
-                conn.execute(
-                    "DELETE FROM samples WHERE link_id = 'bad' AND observed_at = %s",
-                    (FAR_FUTURE,),
-                )
+            # The row deleted as staff would (no SQL), the bad link derives again, and the
+            # report clears.
+            deleted = await asyncio.to_thread(
+                linkwatch,
+                "--log-level", "error",
+                "db", "delete-samples", "--config", str(config),
+                "--link", "bad", "--probe", "ping", "--from", "2100-01-01T00:00:00Z",
+            )  # fmt: skip
+            assert deleted.returncode == 0, deleted.stderr
+            assert deleted.stdout.splitlines() == [
+                "deleted 1 sample of bad probe ping (9999-12-31T23:59:59.999999Z to"
+                " 9999-12-31T23:59:59.999999Z)",
+                f"recorded in {tmp_path / 'data' / 'import-audit.log'}",
+            ]
+            (entry,) = [
+                json.loads(line)
+                for line in (tmp_path / "data" / "import-audit.log").read_text().splitlines()
+            ]
+            assert (entry["action"], entry["link"], entry["deleted"]) == (
+                "samples deleted",
+                "bad",
+                1,
+            )
             await asyncio.to_thread(
                 wait_for,
                 "the bad link derived again",
