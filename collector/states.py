@@ -1007,7 +1007,8 @@ async def derive_within(
     Goes a slice of time at a time, so memory stays bounded however long the history,
     and many links a pass, so many short histories cost few statements: links are taken
     together while their probes' expected samples a slice (`per_slice`, unknown: the
-    whole budget) stay within `budget`. A link's probes go together, from the earliest
+    whole budget) stay within `budget`, and a link expecting more than the budget alone
+    goes in shorter slices. A link's probes go together, from the earliest
     of their times, so that each pass derives the link from probes derived alike.
     """
     specs = {(link.id, probe.id): (link, probe) for link in links for probe in link.probes}
@@ -1026,6 +1027,11 @@ async def derive_within(
         link_id: sum((per_slice or {}).get(key, budget) for key in keys_)
         for link_id, keys_ in probes.items()
     }
+    # A link denser than the budget goes in shorter slices, down to a minute.
+    span = {
+        link_id: max(slice_ * min(1.0, budget / weight[link_id]), timedelta(minutes=1))
+        for link_id in probes
+    }
     # (link, where its next slice begins), in link order.
     pending = deque((link_id, min(earliest[k] for k in probes[link_id])) for link_id in link_ids)
     read = 0
@@ -1036,7 +1042,7 @@ async def derive_within(
             group.append(pending.popleft())
             total += weight[group[-1][0]]
         works = [
-            _Work(*specs[key], bound=bound, until=bound + slice_, slice_only=True)
+            _Work(*specs[key], bound=bound, until=bound + span[link_id], slice_only=True)
             for link_id, bound in group
             for key in probes[link_id]
         ]

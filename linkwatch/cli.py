@@ -548,10 +548,10 @@ def _import_samples(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     outcome = asyncio.run(import_file(config, args.file, replace=args.replace))
     report = outcome.report
-    replaced = f", {report.replaced} replaced" if report.replaced else ""
+    replaced = f", {report.replaced:,} replaced" if report.replaced else ""
     print(
-        f"{args.file}: imported {count_of(report.rows, 'sample')}, {report.stored} new"
-        f"{replaced} ({report.unchanged} already stored)"
+        f"{args.file}: imported {count_of(report.rows, 'sample')}, {report.stored:,} new"
+        f"{replaced} ({report.unchanged:,} already stored)"
     )
     if outcome.audit_file is not None:
         print(f"replacement recorded in {outcome.audit_file}")
