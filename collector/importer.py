@@ -52,6 +52,8 @@ OPTIONAL = ("rtt_min_ms", "rtt_max_ms", "jitter_ms", "error")
 _NUMBERS = ("rtt_ms", "rtt_min_ms", "rtt_max_ms", "jitter_ms", "loss_pct")
 _OUTCOMES = ", ".join(o.value for o in Outcome)
 _OUTCOME_OF = {o.value: o.value for o in Outcome}
+# Appended to samples_insert_import.sql: skip what is stored already or repeated.
+ON_CONFLICT = "\nON CONFLICT DO NOTHING"
 # Problems kept to show; beyond them only counted, so a file of nothing but bad rows
 # costs no more memory than a good one.
 KEPT_PROBLEMS = 1000
@@ -557,7 +559,7 @@ async def import_samples(
             # Most files hold only samples not stored yet, each once: then a plain INSERT
             # is all it takes, half the work of one that skips conflicts row by row.
             async with conn.transaction():  # a savepoint: on failure, as if not run
-                await cur.execute(query("samples_insert_import_new"))
+                await cur.execute(query("samples_insert_import"))
             stored = max(cur.rowcount, 0)
         except psycopg.errors.UniqueViolation:
             # Some sample is stored already, or the file repeats one: compare them.
@@ -575,7 +577,7 @@ async def import_samples(
             if differing is not None:
                 await cur.execute(query("samples_import_replace"), span)
                 replaced = max(cur.rowcount, 0)
-            await cur.execute(query("samples_insert_import"))
+            await cur.execute(query("samples_insert_import") + ON_CONFLICT)
             stored = max(cur.rowcount, 0)
         earliest = {(p.link_id, p.probe_id): p.first for p in probes}
 
