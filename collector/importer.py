@@ -92,11 +92,13 @@ class FileCheck:
     bad_rows: int = 0
     problem_count: int = 0
     problems: list[RowError] = field(default_factory=list)
+    _last_line: int = 0  # of the latest problem, kept or not
 
     def add(self, line: int, message: str) -> None:
         # Problems arrive in line order, a row's one after another.
-        if not self.problems or self.problems[-1].line != line:
+        if self._last_line != line:
             self.bad_rows += 1
+            self._last_line = line
         self.problem_count += 1
         if len(self.problems) < KEPT_PROBLEMS:
             self.problems.append(RowError(line, message))

@@ -619,3 +619,11 @@ def test_deleting_samples_names_a_wrong_link_probe_or_range(tmp_path: Path) -> N
         )  # fmt: skip
         assert (result.returncode, result.stderr.strip()) == (2, message)
     assert not (tmp_path / "postgres").exists()
+
+
+def test_a_file_of_many_bad_rows_counts_them_all_and_shows_the_first() -> None:
+    rows = ["2026-11-24T09:00:00Z,acme-hq,icmp,sideways,fast,0"] * 1500
+    check = check_file(_lines(HEADER, *rows), LINKS, TIMES, NOW)
+    assert (check.bad_rows, check.problem_count) == (1500, 3000)  # two problems a row
+    assert len(check.problems) == 1000
+    assert check.problems[-1].line == 501
