@@ -84,9 +84,11 @@ async def import_file(
             except LinkwatchError:
                 raise
             except Exception as exc:
-                log.exception("import failed file=%s", path)
+                # The transaction rolled back. What fails here past the file's checks is
+                # the states of samples stored before it (a row an older version took).
+                log.debug("import failed file=%s", path, exc_info=True)
                 raise LinkwatchError(
-                    f"{path}: deriving the states of the imported samples failed "
+                    f"{path}: storing the samples with their states failed "
                     f"({type(exc).__name__}: {exc}); nothing was imported. `linkwatch db "
                     "stats` names links whose stored samples cannot be derived"
                 ) from None
