@@ -24,12 +24,21 @@ log = logging.getLogger(__name__)
 
 
 class Cache:
+    """`clock` gives the seconds that ages are measured in (a monotonic clock; tests
+    pass one they move themselves)."""
+
     def __init__(
-        self, ttl_s: float, *, stale_s: float | None = None, max_entries: int = 20_000
+        self,
+        ttl_s: float,
+        *,
+        stale_s: float | None = None,
+        max_entries: int = 20_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl_s = ttl_s
         self._stale_s = 5 * ttl_s if stale_s is None else stale_s
         self._max = max_entries
+        self._clock = clock
         self._values: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._loading: dict[Hashable, asyncio.Future[Any]] = {}
         self._refreshing: set[asyncio.Task[Any]] = set()
@@ -52,7 +61,7 @@ class Cache:
         while True:
             found = self._values.get(key)
             if found is not None:
-                age = time.monotonic() - found[0]
+                age = self._clock() - found[0]
                 if age < ttl + stale:
                     if age >= ttl and key not in self._loading:
                         self._refresh(key, load)
@@ -99,7 +108,7 @@ class Cache:
         future.set_result(value)
         if generation != self._generation:
             return value  # read from what a clear() has since replaced: answer, don't keep
-        self._values[key] = (time.monotonic(), value)
+        self._values[key] = (self._clock(), value)
         self._values.move_to_end(key)
         while len(self._values) > self._max:
             self._values.popitem(last=False)

@@ -26,7 +26,7 @@ import math
 import os
 import socket
 import struct
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from time import perf_counter_ns, time_ns
 from typing import Any, Final
@@ -258,6 +258,8 @@ class IcmpEngine:
     independently, no more echoes go out per event-loop turn than the receive buffer can
     hold replies for, so the reader always gets its turn before the buffer could overflow.
     The engine binds to the event loop that first uses it; a later loop starts it afresh.
+    `clock` gives the monotonic nanoseconds that spacing, pacing, timeouts and RTTs are
+    measured in (tests pass one they move themselves; timers still wait in real time).
     """
 
     def __init__(
@@ -266,12 +268,14 @@ class IcmpEngine:
         privileged: bool,
         max_rate_pps: float | None = DEFAULT_MAX_RATE_PPS,
         rcvbuf_bytes: int = DEFAULT_RCVBUF_BYTES,
+        clock: Callable[[], int] = perf_counter_ns,
     ) -> None:
         if max_rate_pps is not None and max_rate_pps <= 0:
             raise ValueError(f"max_rate_pps {max_rate_pps} is not positive")
         self.privileged = privileged
         self.max_rate_pps = max_rate_pps
         self._rcvbuf_bytes = rcvbuf_bytes
+        self._clock = clock
         self.stats = EngineStats()
         self._cookie = os.urandom(_COOKIE_BYTES)
         payload = self._cookie + bytes(PAYLOAD_BYTES - _COOKIE_BYTES)
@@ -289,7 +293,7 @@ class IcmpEngine:
         self._expire_at = 0
         self._batch = 1024
         self._tokens = 0.0
-        self._tokens_at = perf_counter_ns()
+        self._tokens_at = self._clock()
 
     # --- public ---------------------------------------------------------------------
 
@@ -316,7 +320,7 @@ class IcmpEngine:
             int(timeout_s * 1e9),
             future,
         )
-        now = perf_counter_ns()
+        now = self._clock()
         heapq.heappush(self._send_queue, (now, next(self._serial), burst))
         self._schedule_pump(now, now)
         try:
@@ -424,7 +428,7 @@ class IcmpEngine:
     def _pump(self) -> None:
         """Send what is due, at most one batch, then yield so replies get read."""
         self._pump_handle = None
-        now = perf_counter_ns()
+        now = self._clock()
         limit = self._batch
         rate = self.max_rate_pps
         if rate is not None:
@@ -449,7 +453,7 @@ class IcmpEngine:
             self._tokens -= sent
         if not queue:
             return
-        now = perf_counter_ns()
+        now = self._clock()
         due = max(queue[0][0], retry_at)
         if rate is not None and self._tokens < 1:
             due = max(due, now + int((1 - self._tokens) * 1e9 / rate))
@@ -471,7 +475,7 @@ class IcmpEngine:
             checksum = 0  # the kernel fills in ICMPv6 and datagram-socket checksums
         packet = _HEADER.pack(s.request_type, 0, checksum, ident, seq) + self._payload
         index = burst.next_index
-        sent_ns = perf_counter_ns()
+        sent_ns = self._clock()
         try:
             s.sock.sendto(packet, burst.sockaddr)
         except OSError as exc:
@@ -510,8 +514,9 @@ class IcmpEngine:
         """Read and match up to `budget` replies; True if the socket was emptied."""
         recvmsg = s.sock.recvmsg
         stats = self.stats
-        # Kernel timestamps are wall-clock; this maps them onto the perf_counter timeline.
-        offset = time_ns() - perf_counter_ns()
+        clock = self._clock
+        # Kernel timestamps are wall-clock; this maps them onto the engine's clock.
+        offset = time_ns() - clock()
         for _ in range(budget):
             try:
                 data, ancdata, _flags, addr = recvmsg(_RECV_BYTES, _ANC_BYTES)
@@ -520,7 +525,7 @@ class IcmpEngine:
             except OSError as exc:
                 log.warning("icmp receive failed family=%s error=%s", s.family.name, exc)
                 return True
-            now = perf_counter_ns()
+            now = clock()
             arrived = now
             for level, kind, value in ancdata:
                 if level != socket.SOL_SOCKET:
@@ -585,7 +590,7 @@ class IcmpEngine:
         for s in list(self._sockets.values()):
             while not self._drain(s, _READ_BUDGET):
                 pass
-        now = perf_counter_ns()
+        now = self._clock()
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _deadline, serial, s, key = heapq.heappop(deadlines)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 
 import aiohttp
@@ -72,6 +73,43 @@ async def login(session: aiohttp.ClientSession, base: str, user: str, password: 
     async with session.post(f"{base}/login", data=data) as response:
         assert response.status == 200, await response.text()
         return await response.text()
+
+
+def text_of(html: str) -> str:
+    """What a reader sees of `html`: tags dropped, entities decoded, spaces collapsed."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r"<tr\b.*?</tr>", html, flags=re.S)
+
+
+def board_row(html: str, link_id: str) -> str:
+    """The links board's table row of `link_id`, from `<tr` to `</tr>`."""
+    (row,) = [r for r in _rows(html) if f'<a class="link-id" href="/links/{link_id}">' in r]
+    return row
+
+
+def probe_row(html: str, probe_id: str) -> str:
+    """The row of `probe_id` in a link page's table of probes, from `<tr` to `</tr>`."""
+    table = element(html, "table", "probes")
+    (row,) = [r for r in _rows(table) if f'<td data-label="Probe">{probe_id}</td>' in r]
+    return row
+
+
+def element(html: str, tag: str, css_class: str) -> str:
+    """The first `tag` element carrying `css_class`, from its start tag to its own end
+    tag (elements of the same tag nested inside it included)."""
+    start = re.search(
+        rf'<{tag}\b[^>]*\bclass="(?:[^"]*\s)?{re.escape(css_class)}(?:\s[^"]*)?"', html
+    )
+    assert start, f"no <{tag} class={css_class!r}> in the page"
+    depth = 0
+    for match in re.finditer(rf"<(/?){tag}\b[^>]*>", html[start.start() :]):
+        depth += -1 if match.group(1) else 1
+        if depth == 0:
+            return html[start.start() : start.start() + match.end()]
+    raise AssertionError(f"<{tag} class={css_class!r}> is never closed")
 
 
 def board_statuses(page: str) -> list[tuple[str, str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -29,6 +28,7 @@ from collector.spool import SpoolStatus
 from collector.states import StateDeriver
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
+from tests.builders import LinkSpec, ProbeSpec
 
 # The `timescale_db` fixture (conftest) keeps raw samples this long.
 TS_RETENTION = timedelta(days=36_500)
@@ -216,18 +216,8 @@ async def test_stats_list_the_probes_whose_states_cannot_be_derived(database: Da
         render_stats(await database_stats(database, now=NOW)),
         re.M,
     )
-    link = SimpleNamespace(
-        id="edge-7",
-        customer="acme",
-        probes=[
-            SimpleNamespace(
-                id="icmp",
-                interval=timedelta(seconds=30),
-                confirm=2,
-                stale_after=None,
-                availability=True,
-            )
-        ],
+    link = LinkSpec(
+        "edge-7", (ProbeSpec("icmp", interval=timedelta(seconds=30), stale_after=None),)
     )
     batch = [
         Sample("edge-7", "icmp", NOW, Outcome.UP),

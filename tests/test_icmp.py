@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -50,10 +50,44 @@ def icmp(host: str, **extra: object) -> IcmpProbe:
     )
 
 
-def fresh_context(privileged: bool | None = None) -> ProbeContext:
+def fresh_context(
+    privileged: bool | None = None, clock: Callable[[], int] = time.perf_counter_ns
+) -> ProbeContext:
     """A context with an engine of its own, so its counters describe one test only."""
     chosen = CTX.icmp_privileged if privileged is None else privileged
-    return ProbeContext(icmp_privileged=chosen, icmp_engine=IcmpEngine(privileged=bool(chosen)))
+    engine = IcmpEngine(privileged=bool(chosen), clock=clock)
+    return ProbeContext(icmp_privileged=chosen, icmp_engine=engine)
+
+
+class EngineClock:
+    """Monotonic nanoseconds for an engine under test: still until the test moves it or
+    lets it run, so what the engine does at a time cannot depend on how busy the machine
+    is. (The engine's timers still wait in real time, then look at this clock.)"""
+
+    def __init__(self) -> None:
+        self._at = time.perf_counter_ns()
+        self._running_since: int | None = None
+
+    def __call__(self) -> int:
+        if self._running_since is None:
+            return self._at
+        return self._at + time.perf_counter_ns() - self._running_since
+
+    def advance(self, seconds: float) -> None:
+        assert self._running_since is None, "a running clock is not moved by hand"
+        self._at += round(seconds * 1e9)
+
+    def run(self) -> None:
+        """From now on, move with real time."""
+        self._running_since = time.perf_counter_ns()
+
+
+async def until(what: str, check: Callable[[], bool], within_s: float = 10.0) -> None:
+    """Wait for `check` to hold; the bound only stops a broken engine from hanging."""
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.001)
 
 
 def assert_clean_up(result: ProbeResult) -> None:
@@ -81,12 +115,26 @@ async def test_loopback_burst_is_up_with_exactly_no_loss(host: str) -> None:
 
 @needs_icmp
 async def test_burst_is_spaced_and_returns_when_the_last_reply_arrives() -> None:
-    began = time.perf_counter()
-    result = await probe_icmp(icmp("127.0.0.2", spacing="50ms", timeout="2s"), CTX)
-    elapsed = time.perf_counter() - began
+    """On the engine's clock, moved only by the test: each echo waits its 50 ms however
+    long the event loop runs meanwhile, and the burst returns with its last reply while
+    its 2 s timeout is still far off."""
+    clock = EngineClock()
+    ctx = fresh_context(clock=clock)
+    engine = ctx.icmp_engine
+    assert engine is not None
+    clock.advance(0.001)  # enough time for the engine's rate limit to let a first echo out
+    burst = asyncio.create_task(probe_icmp(icmp("127.0.0.2", spacing="50ms", timeout="2s"), ctx))
+    for sent in range(1, 5):
+        await until(f"reply {sent}", lambda n=sent: engine.stats.replies == n)
+        clock.advance(0.049)
+        await asyncio.sleep(0.06)  # the engine's timer for the next echo has had its turn
+        assert engine.stats.sent == sent, "an echo went out less than 50 ms after the last"
+        clock.advance(0.001)
+    # Four gaps of 50 ms and no more: waiting out the 2 s timeout would never end here.
+    result = await asyncio.wait_for(burst, 10)
     assert result.outcome is Outcome.UP
-    # Four gaps of 50 ms; waiting out the 2 s timeout would show here.
-    assert 0.2 <= elapsed < 0.6, elapsed
+    assert (engine.stats.sent, engine.stats.replies, engine.stats.late) == (5, 5, 0)
+    engine.close()
 
 
 @needs_icmp
@@ -106,16 +154,23 @@ async def test_a_thousand_concurrent_loopback_targets_lose_nothing() -> None:
 
 @needs_icmp
 async def test_a_cancelled_burst_stops_sending_and_the_engine_carries_on() -> None:
-    ctx = fresh_context()
-    assert ctx.icmp_engine is not None
+    clock = EngineClock()
+    ctx = fresh_context(clock=clock)
+    engine = ctx.icmp_engine
+    assert engine is not None
+    clock.advance(0.001)  # enough time for the engine's rate limit to let a first echo out
     task = asyncio.create_task(probe_icmp(icmp("127.0.0.3", spacing="200ms"), ctx))
-    await asyncio.sleep(0.1)  # the first echo is out, four are queued
+    await until("the first echo", lambda: engine.stats.sent == 1)  # four are queued
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    clock.advance(1.0)  # every queued echo of the cancelled burst is due now
     await asyncio.sleep(0.5)
-    assert ctx.icmp_engine.stats.sent == 1
+    assert engine.stats.sent == 1
+    clock.run()
+    # The engine's next send turn comes up with the cancelled echoes first in its queue.
     assert_clean_up(await probe_icmp(icmp("127.0.0.3"), ctx))
+    assert engine.stats.sent == 1 + 5
 
 
 # --- names ---------------------------------------------------------------------------

@@ -35,31 +35,20 @@ from collector.status import current_link_states
 from collector.writer import write_samples
 from linkwatch.domain import LinkStatus, Outcome, Sample
 from linkwatch.errors import DatabaseError
-
-T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
-INTERVAL = timedelta(seconds=30)
-STALE = timedelta(seconds=90)
-UP, DEGRADED, DOWN, UNKNOWN = (
-    LinkStatus.UP,
-    LinkStatus.DEGRADED,
-    LinkStatus.DOWN,
-    LinkStatus.UNKNOWN,
+from tests.builders import (
+    DEGRADED,
+    DOWN,
+    INTERVAL,
+    STALE,
+    T0,
+    UNKNOWN,
+    UP,
+    LinkSpec,
+    Point,
+    ProbeSpec,
+    at,
+    samples,
 )
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-Point = tuple[float, str] | tuple[float, str, str]  # (seconds, outcome[, error])
-
-
-def samples(*points: Point, link: str = "l1", probe: str = "icmp") -> list[Sample]:
-    return [
-        Sample(link, probe, at(p[0]), Outcome(p[1]), error=p[2] if len(p) > 2 else None)
-        for p in points
-    ]
-
 
 Span = tuple[LinkStatus, float, float | None] | tuple[LinkStatus, float, float | None, str]
 
@@ -444,25 +433,7 @@ def test_rederiving_between_two_anchors_changes_nothing(
 # --- against the database --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Probe:
-    id: str
-    kind: str = "icmp"
-    interval: timedelta = INTERVAL
-    confirm: int = 2
-    stale_after: timedelta | None = STALE
-    availability: bool = True
-
-
-@dataclass(frozen=True)
-class Link:
-    id: str
-    probes: tuple[Probe, ...]
-    customer: str = "acme"
-    description: str = ""
-
-
-async def stored(db: Database, link: Link) -> tuple[dict[str, list[Interval]], list[Interval]]:
+async def stored(db: Database, link: LinkSpec) -> tuple[dict[str, list[Interval]], list[Interval]]:
     """Every stored interval of `link`, per probe and for the link, unclipped."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=tuple_row)
@@ -484,7 +455,7 @@ async def stored(db: Database, link: Link) -> tuple[dict[str, list[Interval]], l
 
 
 def full_derivation(
-    link: Link, all_samples: Sequence[Sample]
+    link: LinkSpec, all_samples: Sequence[Sample]
 ) -> tuple[dict[str, list[Interval]], list[Interval]]:
     per_probe = {
         p.id: derive_probe_intervals(
@@ -507,12 +478,14 @@ async def empty_tables(db: Database) -> None:
 
 
 GRID = timedelta(seconds=15)
-PROPERTY_LINK = Link(
+PROPERTY_LINK = LinkSpec(
     "l1",
     (
-        Probe("a", interval=GRID, confirm=2, stale_after=None),
-        Probe("b", interval=GRID, confirm=3, stale_after=None),
-        Probe("http", kind="http", interval=GRID, confirm=1, stale_after=None, availability=False),
+        ProbeSpec("a", interval=GRID, confirm=2, stale_after=None),
+        ProbeSpec("b", interval=GRID, confirm=3, stale_after=None),
+        ProbeSpec(
+            "http", kind="http", interval=GRID, confirm=1, stale_after=None, availability=False
+        ),
     ),
 )
 
@@ -596,7 +569,7 @@ async def test_deriving_in_the_callers_transaction_in_slices_equals_a_full_deriv
     # derived in the writer's transaction, a few links a pass, a short slice at a time.
     all_samples, batches, _, _ = delivery
     await empty_tables(database)
-    other = Link("l2", PROPERTY_LINK.probes)
+    other = LinkSpec("l2", PROPERTY_LINK.probes)
     both = [*all_samples, *(dataclasses.replace(s, link_id="l2") for s in all_samples)]
     live = [s for batch in batches[:derived_first] for s in batch]
     live += [dataclasses.replace(s, link_id="l2") for s in live]
@@ -624,7 +597,7 @@ async def test_deriving_in_the_callers_transaction_in_slices_equals_a_full_deriv
 
 
 async def test_concurrent_batches_for_one_link_do_not_interleave(database: Database) -> None:
-    link = Link("l1", (Probe("a"), Probe("b")))
+    link = LinkSpec("l1", (ProbeSpec("a"), ProbeSpec("b")))
     first = [
         *samples((0, "up"), (30, "down"), (60, "down"), probe="a"),
         *samples((0, "up"), probe="b"),
@@ -645,7 +618,7 @@ async def test_live_appends_rewrite_only_the_tail(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An outage lasting many samples: each new batch reads a few samples, not the run."""
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     deriver = StateDeriver(database, [link])
     history = samples(*[(s, "down", "timeout") for s in range(0, 3000, 30)], probe="a")
     await write_samples(database, history)
@@ -666,7 +639,7 @@ async def test_live_appends_rewrite_only_the_tail(
 
 
 async def test_catch_up_derives_what_no_deriver_saw(database: Database) -> None:
-    link = Link("l1", (Probe("a"), Probe("b", availability=False)))
+    link = LinkSpec("l1", (ProbeSpec("a"), ProbeSpec("b", availability=False)))
     first = samples((0, "up"), (30, "down"), (60, "down"), probe="a")
     await write_samples(database, first)
     deriver = StateDeriver(database, [link])
@@ -681,7 +654,7 @@ async def test_catch_up_derives_what_no_deriver_saw(database: Database) -> None:
 async def test_catch_up_derives_a_long_history_in_slices(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     points: list[Point] = [(s, "down" if 3000 <= s < 4000 else "up") for s in range(0, 10800, 30)]
     history = samples(*points, probe="a")
     await write_samples(database, history)
@@ -704,7 +677,7 @@ async def test_catch_up_derives_a_long_history_in_slices(
 async def test_a_sample_near_the_end_of_time_is_derived_live_and_in_the_catch_up(
     database: Database,
 ) -> None:
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     history = [*samples((0, "up"), probe="a"), Sample("l1", "a", LAST_SECOND, Outcome.UP)]
     await write_samples(database, history)
     deriver = StateDeriver(database, [link], catch_up_slice=timedelta(days=7))
@@ -719,7 +692,7 @@ async def test_a_sample_near_the_end_of_time_is_derived_live_and_in_the_catch_up
 async def test_a_live_batch_after_underived_history_leaves_it_to_the_catch_up(
     database: Database,
 ) -> None:
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     history = samples(*[(s, "up") for s in range(0, 3000, 30)], probe="a")
     live = samples((3000, "down"), probe="a")
     await write_samples(database, history + live)
@@ -740,8 +713,11 @@ async def delete_sample(db: Database, link_id: str, probe_id: str, observed_at: 
 async def test_a_probe_that_cannot_be_derived_leaves_every_other_probe_and_link_derived(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    good_a, good_b = Link("good-a", (Probe("a"),)), Link("good-b", (Probe("a"), Probe("b")))
-    bad = Link("bad", (Probe("a"), Probe("b")))
+    good_a, good_b = (
+        LinkSpec("good-a", (ProbeSpec("a"),)),
+        LinkSpec("good-b", (ProbeSpec("a"), ProbeSpec("b"))),
+    )
+    bad = LinkSpec("bad", (ProbeSpec("a"), ProbeSpec("b")))
     links = [good_a, bad, good_b]
     deriver = StateDeriver(database, links)
     first = [
@@ -797,7 +773,11 @@ async def test_a_probe_that_cannot_be_derived_leaves_every_other_probe_and_link_
 async def test_the_catch_up_derives_every_probe_but_one_that_fails_of_any_exception(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    links = [Link("l1", (Probe("a"),)), Link("l2", (Probe("a"),)), Link("l3", (Probe("a"),))]
+    links = [
+        LinkSpec("l1", (ProbeSpec("a"),)),
+        LinkSpec("l2", (ProbeSpec("a"),)),
+        LinkSpec("l3", (ProbeSpec("a"),)),
+    ]
     history = [s for link in links for s in samples((0, "up"), (30, "up"), link=link.id, probe="a")]
     await write_samples(database, history)
     original = states.derive_probe_intervals
@@ -832,7 +812,7 @@ async def test_the_catch_up_derives_every_probe_but_one_that_fails_of_any_except
 async def test_a_database_outage_keeps_the_batch_for_the_next_call_and_records_nothing(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     batch = samples((0, "up"), (30, "up"), probe="a")
     await write_samples(database, batch)
     deriver = StateDeriver(database, [link])
@@ -852,7 +832,7 @@ async def test_a_database_outage_keeps_the_batch_for_the_next_call_and_records_n
 
 
 async def test_samples_of_unconfigured_probes_are_ignored(database: Database) -> None:
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     stray = samples((0, "down"), (30, "down"), link="other", probe="a")
     await write_samples(database, stray)
     deriver = StateDeriver(database, [link])
@@ -873,8 +853,8 @@ async def corrupt(db: Database, link_id: str, start: datetime, end: datetime) ->
 
 
 async def test_rebuild_states_recomputes_a_range(database: Database) -> None:
-    link = Link("l1", (Probe("a"), Probe("b")))
-    quiet = Link("l2", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"), ProbeSpec("b")))
+    quiet = LinkSpec("l2", (ProbeSpec("a"),))
     points_a = [(s, "up") for s in range(0, 6000, 30)]
     points_a[40:45] = [(s, "down", "timeout") for s, _ in points_a[40:45]]  # 1200..1320
     points_a[150:160] = [(s, "down") for s, _ in points_a[150:160]]  # 4500..4770
@@ -921,7 +901,7 @@ async def test_rebuild_states_recomputes_a_range(database: Database) -> None:
 
 
 async def test_rebuild_states_on_an_empty_table_derives_to_the_end(database: Database) -> None:
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     all_samples = samples(*[(s, "up") for s in range(0, 3000, 30)], probe="a")
     await write_samples(database, all_samples)
     report = await rebuild_states(database, [link], at(600), at(900))
@@ -931,7 +911,9 @@ async def test_rebuild_states_on_an_empty_table_derives_to_the_end(database: Dat
 
 
 async def test_incidents_with_the_probes_and_errors_that_saw_them(database: Database) -> None:
-    link = Link("l1", (Probe("icmp"), Probe("tcp"), Probe("http", availability=False)))
+    link = LinkSpec(
+        "l1", (ProbeSpec("icmp"), ProbeSpec("tcp"), ProbeSpec("http", availability=False))
+    )
     all_samples = [
         *samples(
             (0, "up"),
@@ -982,7 +964,7 @@ async def test_incidents_with_the_probes_and_errors_that_saw_them(database: Data
 
 
 async def test_link_intervals_are_clipped_to_the_range(database: Database) -> None:
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     all_samples = samples((0, "up"), (30, "down"), (60, "down"), (90, "up"), probe="a")
     await write_samples(database, all_samples)
     await StateDeriver(database, [link]).samples_stored(all_samples)
@@ -996,7 +978,7 @@ async def test_link_intervals_are_clipped_to_the_range(database: Database) -> No
 
 
 async def test_current_status_uses_stored_intervals_for_an_exact_start(database: Database) -> None:
-    link = Link("l1", (Probe("a"), Probe("b")), description="HQ")
+    link = LinkSpec("l1", (ProbeSpec("a"), ProbeSpec("b")), description="HQ")
     long_outage = [
         *samples(*[(s, "down", "timeout") for s in range(0, 7200, 30)], probe="a"),
         *samples(*[(s, "up") for s in range(0, 7200, 30)], probe="b"),
@@ -1027,7 +1009,7 @@ async def test_current_status_uses_stored_intervals_for_an_exact_start(database:
 
 
 async def test_current_status_counts_availability_probes_only(database: Database) -> None:
-    link = Link("l1", (Probe("a"), Probe("http", kind="http", availability=False)))
+    link = LinkSpec("l1", (ProbeSpec("a"), ProbeSpec("http", kind="http", availability=False)))
     await write_samples(
         database,
         [
@@ -1043,7 +1025,7 @@ async def test_current_status_counts_availability_probes_only(database: Database
 async def test_state_seconds_split_intervals_at_bucket_boundaries(database: Database) -> None:
     from collector.states import state_seconds
 
-    link = Link("l1", (Probe("a"),))
+    link = LinkSpec("l1", (ProbeSpec("a"),))
     all_samples = samples((0, "up"), (30, "down"), (60, "down"), (90, "up"), probe="a")
     await write_samples(database, all_samples)
     await StateDeriver(database, [link]).samples_stored(all_samples)

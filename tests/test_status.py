@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -12,24 +12,18 @@ from collector.database import Database
 from collector.status import current_link_states, link_status, probe_state
 from collector.writer import write_samples
 from linkwatch.domain import LinkStatus, Outcome, ProbeState, Sample
-
-T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
-INTERVAL = timedelta(seconds=30)
-STALE = timedelta(seconds=90)
-UP, DEGRADED, DOWN, UNKNOWN = (
-    LinkStatus.UP,
-    LinkStatus.DEGRADED,
-    LinkStatus.DOWN,
-    LinkStatus.UNKNOWN,
+from tests.builders import (
+    DEGRADED,
+    DOWN,
+    INTERVAL,
+    STALE,
+    UNKNOWN,
+    UP,
+    LinkSpec,
+    ProbeSpec,
+    at,
+    samples,
 )
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def samples(*points: tuple[float, str], link: str = "link", probe: str = "icmp") -> list[Sample]:
-    return [Sample(link, probe, at(s), Outcome(outcome)) for s, outcome in points]
 
 
 @dataclass(frozen=True)
@@ -180,30 +174,18 @@ def test_a_status_older_than_the_samples_read_is_a_lower_bound() -> None:
     assert link_status([truncated]) == (UP, at(0), False)
 
 
-@dataclass(frozen=True)
-class ProbeSpec:
-    id: str
-    kind: str
-    interval: timedelta = INTERVAL
-    confirm: int = 2
-    stale_after: timedelta | None = None
-    availability: bool = True
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    id: str
-    customer: str
-    description: str
-    probes: tuple[ProbeSpec, ...]
+def spec(probe_id: str, kind: str) -> ProbeSpec:
+    """A probe with no stale_after of its own: 3 x its interval."""
+    return ProbeSpec(probe_id, kind, stale_after=None)
 
 
 async def test_current_link_states_from_the_database(database: Database) -> None:
+    icmp, http = spec("icmp", "icmp"), spec("http", "http")
     links = [
-        LinkSpec("ok", "acme", "Acme HQ", (ProbeSpec("icmp", "icmp"), ProbeSpec("http", "http"))),
-        LinkSpec("broken", "acme", "Acme branch", (ProbeSpec("icmp", "icmp"),)),
-        LinkSpec("new", "globex", "Globex", (ProbeSpec("icmp", "icmp"),)),
-        LinkSpec("flaky", "globex", "Globex DR", (ProbeSpec("icmp", "icmp"),)),
+        LinkSpec("ok", (icmp, http), customer="acme", description="Acme HQ"),
+        LinkSpec("broken", (icmp,), customer="acme", description="Acme branch"),
+        LinkSpec("new", (icmp,), customer="globex", description="Globex"),
+        LinkSpec("flaky", (icmp,), customer="globex", description="Globex DR"),
     ]
     history = [(s, "up") for s in range(0, 3600, 30)]
     await write_samples(
@@ -230,7 +212,7 @@ async def test_current_link_states_from_the_database(database: Database) -> None
 
 
 async def test_current_link_states_reads_only_recent_history(database: Database) -> None:
-    links = [LinkSpec("long", "acme", "", (ProbeSpec("icmp", "icmp"),))]
+    links = [LinkSpec("long", (spec("icmp", "icmp"),), customer="acme", description="")]
     await write_samples(database, samples(*[(s, "up") for s in range(0, 7200, 30)], link="long"))
     (state,) = await current_link_states(database, links, at(7200), history=timedelta(minutes=10))
     # Up all along; within ten minutes of history the earliest visible start is shown.
