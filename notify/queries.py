@@ -1,12 +1,6 @@
-"""Named SQL statements of the notifications, from the `.sql` files next to this module."""
+"""The notify package's named SQL statements: `query(name)` is `notify/sql/<name>.sql`
+(see linkwatch.queries)."""
 
-from __future__ import annotations
+from linkwatch.queries import loader
 
-from functools import cache
-from importlib import resources
-
-
-@cache
-def query(name: str) -> str:
-    """Return the text of ``notify/sql/<name>.sql``."""
-    return (resources.files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+query = loader("notify")

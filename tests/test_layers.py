@@ -13,7 +13,17 @@ from tests.helpers import REPO
 LAYERS = ["kernel", "probes", "collector", "sla", "notify", "portal", "wiring"]
 PACKAGES = ("linkwatch", "probes", "collector", "sla", "notify", "portal")
 # linkwatch/ holds both: the kernel everyone imports and the wiring that imports everyone.
-KERNEL = {"domain", "config", "configfile", "durations", "money", "errors", "logs", "formatting"}
+KERNEL = {
+    "domain",
+    "config",
+    "configfile",
+    "durations",
+    "money",
+    "errors",
+    "logs",
+    "formatting",
+    "queries",
+}
 WIRING = {"cli", "daemon", "admin", "demo", "__main__"}
 
 
