@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 from linkwatch.domain import LinkStatus
 from linkwatch.formatting import MISSING, NBSP, decimal_pct, elapsed, local_time, money
@@ -13,10 +15,12 @@ __all__ = [
     "MISSING",
     "NBSP",
     "STATUS_LABELS",
+    "Moment",
     "decimal_pct",
     "elapsed",
     "local_time",
     "milliseconds",
+    "moment",
     "money",
     "percent",
 ]
@@ -47,3 +51,25 @@ def percent(value: float | None) -> str:
     if value == int(value):
         return f"{int(value)}{NBSP}%"
     return f"{value:.1f}{NBSP}%"
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    relative: str  # "3 h 5 min ago"
+    local: str  # "2024-05-01 14:03 CEST", in the viewer's time zone
+    iso: str  # UTC, for <time datetime>
+
+
+def moment(at: datetime | None, now: datetime, tz: tzinfo, *, exact: bool = True) -> Moment | None:
+    """`exact` False: the event was at `at` or earlier (only recent samples were read)."""
+    if at is None:
+        return None
+    if at > now:
+        relative = f"in {elapsed(at - now)}"
+    else:
+        relative = f"{'' if exact else 'over '}{elapsed(now - at)} ago"
+    return Moment(
+        relative=relative,
+        local=local_time(at, tz) if exact else f"at or before {local_time(at, tz)}",
+        iso=at.astimezone(UTC).isoformat(timespec="seconds"),
+    )

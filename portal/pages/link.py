@@ -18,41 +18,38 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
 from markupsafe import Markup
-from psycopg.rows import dict_row, tuple_row
 
-from collector import maintenance_windows
-from collector.rollups import BUCKET_ORIGIN, bucket_floor, rollups
-from collector.states import Incident, Interval, incidents, link_intervals
+from collector.rollups import BUCKET_ORIGIN, bucket_floor
+from collector.series import LatestCheck
+from collector.series import SampleBucket as Bucket
+from collector.states import Incident, Interval
 from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, HttpProbe, Link
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts
 from portal.auth import Viewer
-from portal.figures import from_ledger, windows
-from portal.formatting import NBSP, elapsed, local_time, milliseconds
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
-from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
-from portal.pages.links import LinkRow, active_maintenance, link_row, link_states
-from portal.queries import query
+from portal.board import LinkRow, link_row
+from portal.formatting import NBSP, Moment, elapsed, local_time, milliseconds, moment
+from portal.keys import CACHE, CLOCK, LIVE, READS
+from portal.pages.common import require_viewer, visible_link
+from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import Directory
 from sla.compute import Period, decide_maintenance, member_spans, truncate_pct
-from sla.ledger import LedgerRow, row_from_db
+from sla.ledger import LedgerRow
 from sla.report import ContractWindow, concerns
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import WindowKind
 
 routes = web.RouteTableDef()
-
-T = TypeVar("T")
 
 DAYS = 90  # the availability bar and the incident list look back this far
 MINOR_DOWN = timedelta(minutes=30)  # a day down longer than this is red, shorter amber
@@ -523,11 +520,7 @@ async def all_maintenance(app: web.Application, now: datetime) -> list[Maintenan
     """Every maintenance window of the shared span (a year back, two ahead), all
     customers': callers keep only what concerns what the viewer may see."""
     start, end = maintenance_span(now)
-
-    async def load() -> list[MaintenanceWindow]:
-        return await maintenance_windows(app[DATABASE], start, end)
-
-    return await cached(app, ("maintenance-span", start), load)
+    return await app[READS].maintenance(start, end)
 
 
 def strictest_notice(contracts: Sequence[Contract], config: Config, now: datetime) -> timedelta:
@@ -635,24 +628,6 @@ PHASE_RANGES = TRAFFIC_RANGES
 
 
 @dataclass(frozen=True, slots=True)
-class Bucket:
-    """One probe over one chart bucket; None where no sample had the value."""
-
-    probe_id: str
-    start: datetime
-    rtt_mean_ms: float | None = None
-    rtt_p95_ms: float | None = None
-    loss_pct: float | None = None
-    jitter_ms: float | None = None
-    in_bps: float | None = None
-    out_bps: float | None = None
-    # HTTP response phases, milestones since the check began (raw samples only).
-    connected_ms: float | None = None
-    first_byte_ms: float | None = None
-    total_ms: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ChartData:
     start: datetime
     end: datetime
@@ -683,31 +658,6 @@ def chart_window(spec: ChartRange, now: datetime) -> tuple[datetime, datetime]:
     return start, now
 
 
-async def raw_buckets(
-    app: web.Application,
-    link: Link,
-    probe_ids: Sequence[str],
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-) -> list[Bucket]:
-    if not probe_ids:
-        return []
-    params = {
-        "link_id": link.id,
-        "probe_ids": list(probe_ids),
-        "start": start,
-        "end": end,
-        "width": step,
-        "origin": BUCKET_ORIGIN,
-    }
-    async with app[DATABASE].connection() as conn:
-        cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(query("chart_samples"), params)
-        rows = await cur.fetchall()
-    return [Bucket(*row) for row in rows]
-
-
 async def chart_data(
     app: web.Application, link: Link, name: str, now: datetime, *, traffic: bool
 ) -> ChartData:
@@ -715,24 +665,26 @@ async def chart_data(
     samples for 24 hours); with `traffic`, the SNMP probes' interface rates instead."""
     spec = RANGES[name]
     start, end = chart_window(spec, now)
-    snmp = [p.id for p in link.probes if p.kind == "snmp"]
-
-    async def load() -> ChartData:
-        if traffic:
-            found = await raw_buckets(app, link, snmp, start, end, spec.step)
-        elif spec.bucket == "raw":
-            probes = [p.id for p in link.probes]
-            found = await raw_buckets(app, link, probes, start, end, spec.step)
-        else:
-            read = await rollups(app[DATABASE], [link.id], start, end, spec.bucket)
-            found = [
-                Bucket(r.probe_id, r.bucket_start, r.rtt_mean_ms, r.rtt_p95_ms,
-                       r.loss_mean_pct, r.jitter_mean_ms)
-                for r in read
-            ]  # fmt: skip
-        return ChartData(start, end, spec.step, tuple(found))
-
-    return await cached(app, ("link-traffic" if traffic else "link-chart", link.id, name), load)
+    reads = app[READS]
+    found: Sequence[Bucket]
+    if traffic:
+        snmp = [p.id for p in link.probes if p.kind == "snmp"]
+        found = await reads.recent_sample_buckets(
+            link.id, snmp, start, end, spec.step, BUCKET_ORIGIN
+        )
+    elif spec.bucket == "raw":
+        probes = [p.id for p in link.probes]
+        found = await reads.recent_sample_buckets(
+            link.id, probes, start, end, spec.step, BUCKET_ORIGIN
+        )
+    else:
+        read = await reads.recent_rollups(link.id, start, end, spec.bucket)
+        found = [
+            Bucket(r.probe_id, r.bucket_start, r.rtt_mean_ms, r.rtt_p95_ms,
+                   r.loss_mean_pct, r.jitter_mean_ms)
+            for r in read
+        ]  # fmt: skip
+    return ChartData(start, end, spec.step, tuple(found))
 
 
 async def phase_data(app: web.Application, link: Link, name: str, now: datetime) -> ChartData:
@@ -740,12 +692,10 @@ async def phase_data(app: web.Application, link: Link, name: str, now: datetime)
     spec = RANGES[name]
     start, end = chart_window(spec, now)
     http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
-
-    async def load() -> ChartData:
-        found = await raw_buckets(app, link, http, start, end, spec.step)
-        return ChartData(start, end, spec.step, tuple(found))
-
-    return await cached(app, ("link-phases", link.id, name), load)
+    found = await app[READS].recent_sample_buckets(
+        link.id, http, start, end, spec.step, BUCKET_ORIGIN
+    )
+    return ChartData(start, end, spec.step, tuple(found))
 
 
 def ms(value: float) -> str:
@@ -894,15 +844,6 @@ class PhasesView:
     notes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class LatestCheck:
-    probe_id: str
-    observed_at: datetime
-    outcome: str
-    error: str | None
-    metrics: Mapping[str, float]
-
-
 def phases_view(link: Link, check: LatestCheck, now: datetime, tz: tzinfo) -> PhasesView | None:
     """The check as a waterfall: each step from the end of the one before to its own
     milestone. Steps that did not happen are not listed (see probes.http)."""
@@ -957,42 +898,6 @@ def phases_view(link: Link, check: LatestCheck, now: datetime, tz: tzinfo) -> Ph
     )
 
 
-async def latest_checks(app: web.Application, link: Link, now: datetime) -> list[LatestCheck]:
-    """The newest sample of each of the link's HTTP probes, with its phases."""
-    http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
-    if not http:
-        return []
-
-    async def load() -> list[LatestCheck]:
-        async with app[DATABASE].connection() as conn:
-            cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(
-                query("http_phases_latest"), {"link_id": link.id, "probe_ids": http, "now": now}
-            )
-            rows = await cur.fetchall()
-        order = {probe_id: index for index, probe_id in enumerate(http)}
-        found = [
-            LatestCheck(probe_id, at, outcome, error, metrics or {})
-            for probe_id, at, outcome, error, metrics in rows
-        ]
-        return sorted(found, key=lambda c: order[c.probe_id])
-
-    return await cached(app, ("link-http-latest", link.id), load)
-
-
-# --- reading, through the cache -----------------------------------------------------------------
-
-
-async def cached(app: web.Application, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
-    """`load()` through the page cache, under the data timeout. `key` names data only."""
-
-    async def bounded() -> T:
-        async with asyncio.timeout(app[SETTINGS].data_timeout.total_seconds()):
-            return await load()
-
-    return await app[CACHE].get(key, bounded)
-
-
 def link_contracts(directory: Directory, viewer: Viewer, link: Link) -> list[Contract]:
     return [
         c
@@ -1011,26 +916,15 @@ async def days_of(
     tz = app[LIVE].directory.customer_tz(link.customer)
     first = now.astimezone(tz).date() - timedelta(days=DAYS - 1)
     start = local_midnight(first, tz)
-
-    async def load() -> list[DayFigures]:
-        found = await link_intervals(app[DATABASE], [link.id], start, now)
-        planned = concerning(await all_maintenance(app, now), link)
-        notice = strictest_notice(contracts, app[LIVE].config, now)
-        excluded = [
-            (d.window.starts_at, d.window.covers_until)
-            for d in decide_maintenance(planned, notice)
-            if d.excluded
-        ]
-        return day_figures(found[link.id], excluded, tz, now)
-
-    return await cached(app, ("link-days", link.id), load)
-
-
-async def incidents_of(app: web.Application, link: Link, now: datetime) -> list[Incident]:
-    async def load() -> list[Incident]:
-        return await incidents(app[DATABASE], [link.id], now - timedelta(days=DAYS), now)
-
-    return await cached(app, ("link-incidents", link.id), load)
+    found = await app[READS].recent_intervals(link.id, start, now)
+    planned = concerning(await all_maintenance(app, now), link)
+    notice = strictest_notice(contracts, app[LIVE].config, now)
+    excluded = [
+        (d.window.starts_at, d.window.covers_until)
+        for d in decide_maintenance(planned, notice)
+        if d.excluded
+    ]
+    return day_figures(found, excluded, tz, now)
 
 
 async def ledger_of(
@@ -1045,23 +939,7 @@ async def ledger_of(
     ]
     if not pairs:
         return []
-
-    async def load() -> list[LedgerRow]:
-        async with app[DATABASE].connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                query("link_ledger"),
-                {
-                    "customer_id": link.customer,
-                    "contract_ids": [p[0] for p in pairs],
-                    "subject_ids": [p[1] for p in pairs],
-                    "windows": LEDGER_WINDOWS,
-                },
-            )
-            return [row_from_db(row) for row in await cur.fetchall()]
-
-    # Running windows' rows move once per evaluation period: held no longer than that.
-    return await from_ledger(app, ("link-ledger", link.id), load)
+    return await app[READS].link_ledger(link.customer, pairs, LEDGER_WINDOWS)
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -1082,12 +960,14 @@ async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, A
     now = app[CLOCK]()
     tz = directory.viewer_tz(viewer.user)
     contracts = link_contracts(directory, viewer, link)
+    reads = app[READS]
+    http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
     states, active, weekly, monthly, checks = await asyncio.gather(
-        link_states(request, [link], f"link:{link.id}", now),
-        active_maintenance(request, now),
-        windows(app, contracts, "week", now),
-        windows(app, contracts, "month", now),
-        latest_checks(app, link, now),
+        reads.link_states([link], f"link:{link.id}", now),
+        reads.active_maintenance(now),
+        reads.windows(contracts, "week", now),
+        reads.windows(contracts, "month", now),
+        reads.latest_checks(link.id, http, now),
     )
     row: LinkRow = link_row(directory, link, states.get(link.id), active, now, tz)
     down_now = row.measured is LinkStatus.DOWN
@@ -1153,7 +1033,7 @@ async def _history(
 
     days, found, planned, ledger, data, (traffic, phases) = await asyncio.gather(
         days_of(app, link, contracts, now),
-        incidents_of(app, link, now),
+        app[READS].recent_incidents(link.id, DAYS, now),
         all_maintenance(app, now),
         ledger_of(app, link, contracts),
         chart_data(app, link, range_name, now, traffic=False),
