@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from collector import Database, current_link_states, maintenance_windows
-from collector.rollups import Bucket, Rollup, rollups
+from collector.rollups import Bucket, Rollup, bucket_floor, rollups
 from collector.series import LatestCheck, SampleBucket, latest_checks, sample_buckets
 from collector.states import (
     Incident,
@@ -64,6 +64,8 @@ T = TypeVar("T")
 # confirmation rule needs `confirm` of them); when the status began comes from the stored
 # intervals. With 10,000 links, reading an hour of samples each costs seconds.
 BOARD_HISTORY = timedelta(0)
+MAINTENANCE_BACK = timedelta(days=400)
+MAINTENANCE_AHEAD = timedelta(days=730)
 
 
 class PortalReads:
@@ -141,6 +143,13 @@ class PortalReads:
             return await maintenance_windows(self._db, now, now + timedelta(seconds=1))
 
         return await self._read(("maintenance-now",), load)
+
+    async def maintenance_around(self, now: datetime) -> list[MaintenanceWindow]:
+        """Every maintenance window from a year back (the maintenance page's history) to two
+        ahead, every customer's. The span is aligned to the UTC day, so that every page
+        and link shares one read."""
+        day = bucket_floor(now, "day")
+        return await self.maintenance(day - MAINTENANCE_BACK, day + MAINTENANCE_AHEAD)
 
     async def maintenance(self, start: datetime, end: datetime) -> list[MaintenanceWindow]:
         """Every maintenance window overlapping [start, end), every customer's."""

@@ -21,7 +21,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -32,21 +31,33 @@ from collector.rollups import BUCKET_ORIGIN, bucket_floor
 from collector.series import LatestCheck
 from collector.series import SampleBucket as Bucket
 from collector.states import Incident, Interval
-from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, HttpProbe, Link
+from linkwatch.config import RESPONSE_TIME_KINDS, Contract, HttpProbe, Link
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts
 from portal.auth import Viewer
 from portal.board import LinkRow, link_row
-from portal.formatting import NBSP, Moment, elapsed, local_time, milliseconds, moment
+from portal.credit_views import credit_view
+from portal.formatting import (
+    NBSP,
+    Moment,
+    decimal_text,
+    elapsed,
+    local_time,
+    milliseconds,
+    moment,
+    pct_text,
+    span_text,
+)
 from portal.keys import CACHE, CLOCK, LIVE, READS
+from portal.maintenance_views import maintenance_view, strictest_notice
 from portal.pages.common import require_viewer, visible_link
 from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import Directory
-from sla.compute import Period, decide_maintenance, member_spans, truncate_pct
+from sla.compute import Period, decide_maintenance, member_spans
 from sla.ledger import LedgerRow
 from sla.report import ContractWindow, concerns
-from sla.spans import US_PER_S, SpanSet, from_us, to_us
+from sla.spans import SpanSet, from_us, to_us
 from sla.windows import WindowKind
 
 routes = web.RouteTableDef()
@@ -54,52 +65,6 @@ routes = web.RouteTableDef()
 DAYS = 90  # the availability bar and the incident list look back this far
 MINOR_DOWN = timedelta(minutes=30)  # a day down longer than this is red, shorter amber
 LEDGER_WINDOWS = 13  # windows per contract on the link page; /credits has them all
-# Maintenance read once for every page and link: a year back (the maintenance page's
-# history), two ahead. Aligned to the UTC day, so every viewer shares one read.
-MAINTENANCE_BACK = timedelta(days=400)
-MAINTENANCE_AHEAD = timedelta(days=730)
-DEFAULT_NOTICE = timedelta(hours=72)  # linkwatch.config.ResolvedTerms' default
-
-
-# --- how figures read -------------------------------------------------------------------------
-
-
-def span_text(micros: int | Fraction) -> str:
-    """A duration, truncated: "none", "45 s", "12 min 5 s", "3 h 5 min", "2 d 4 h"."""
-    if micros <= 0:
-        return "none"
-    total = math.floor(Fraction(micros) / US_PER_S)
-    if total == 0:
-        return f"under 1{NBSP}s"
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
-    if hours:
-        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
-    if minutes:
-        return f"{minutes}{NBSP}min {secs}{NBSP}s" if secs else f"{minutes}{NBSP}min"
-    return f"{secs}{NBSP}s"
-
-
-def pct_text(ratio: Fraction | None, places: int = 4) -> str:
-    """A ratio as a percentage truncated like the SLA engine's ("99.4999 %"), or "n/a"."""
-    value = truncate_pct(ratio, places)
-    return "n/a" if value is None else f"{decimal_text(value)}{NBSP}%"
-
-
-def decimal_text(value: Decimal) -> str:
-    """A decimal without trailing zeros: 99.5, 100, 0.25."""
-    return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
-
-
-def money_text(amount: Decimal, currency: str) -> str:
-    return f"{amount:,}{NBSP}{currency}"
-
-
-def signed_money_text(amount: Decimal, currency: str) -> str:
-    return ("+" if amount > 0 else "") + money_text(amount, currency)
 
 
 # --- the 90-day bar -----------------------------------------------------------------------------
@@ -410,195 +375,6 @@ def incident_view(incident: Incident, now: datetime, tz: tzinfo) -> IncidentView
 
 def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
-
-
-# --- maintenance ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MaintenanceView:
-    id: str
-    description: str
-    starts: Moment
-    ends: Moment
-    announced: Moment
-    lead: str  # how long before its start it was announced: "4 d ahead"
-    state: Literal["upcoming", "in progress", "past"]
-    excluded: bool | None  # None: no contract decides it here
-    verdict: str  # whether it counts against availability, and why
-    links: tuple[str, ...] = ()  # what it covers that the viewer may see (maintenance page)
-    cancelled: Moment | None = None  # when it was withdrawn or stopped early
-    withdrawn: bool = False  # cancelled before it began: no work at all
-
-
-def notice_of(contract: Contract, config: Config, at: datetime) -> timedelta | None:
-    terms = contract.terms_at(at, config.plans)
-    return None if terms is None else terms.maintenance_notice
-
-
-def maintenance_view(
-    window: MaintenanceWindow,
-    contracts: Sequence[Contract],
-    config: Config,
-    now: datetime,
-    tz: tzinfo,
-    *,
-    links: tuple[str, ...] = (),
-    rule: bool = False,
-) -> MaintenanceView:
-    """`contracts`: those whose exclusion rule decides this window for the viewer (the
-    concerned links' contracts); each uses the terms in force when the work starts. With
-    `rule`, too many contracts are concerned to list: the verdict states the rule."""
-    decisions = []
-    for contract in contracts:
-        notice = notice_of(contract, config, window.starts_at)
-        if notice is not None:
-            decisions.append((contract.id, decide_maintenance([window], notice)[0]))
-    lead = window.starts_at - window.announced_at
-    if rule:
-        excluded = None
-        verdict = (
-            "Excluded for contracts that require at most "
-            f"{span_text(_us(max(lead, timedelta(0))))} of notice; counts normally for the rest."
-        )
-    elif not decisions:
-        excluded, verdict = None, "No contract applies to it."
-    elif all(d.excluded for _, d in decisions):
-        excluded = True
-        verdict = f"Excluded from availability: {decisions[0][1].reason}."
-        if len({d.reason for _, d in decisions}) > 1:
-            verdict = "Excluded from availability for every contract concerned."
-    elif not any(d.excluded for _, d in decisions):
-        excluded = False
-        verdict = f"Counts as normal time: {decisions[0][1].reason}."
-        if len({d.reason for _, d in decisions}) > 1:
-            verdict = "Counts as normal time: announced too late for every contract concerned."
-    else:
-        excluded = None
-        included = sorted(contract_id for contract_id, d in decisions if d.excluded)
-        verdict = "Excluded for " + ", ".join(included) + "; counts as normal time for the rest."
-    # A cancelled window is listed where it was announced (upcoming) until its start
-    # passes, and is over once its cancellation is.
-    if window.starts_at > now:
-        state: Literal["upcoming", "in progress", "past"] = "upcoming"
-    elif window.covers_until <= now:
-        state = "past"
-    else:
-        state = "in progress"
-    starts, ends, announced = (
-        moment(window.starts_at, now, tz),
-        moment(window.ends_at, now, tz),
-        moment(window.announced_at, now, tz),
-    )
-    if window.withdrawn:
-        verdict = "Cancelled before it began: no work, and the time counts normally."
-    assert starts is not None
-    assert ends is not None
-    assert announced is not None
-    return MaintenanceView(
-        id=window.id,
-        description=window.description,
-        starts=starts,
-        ends=ends,
-        announced=announced,
-        lead=f"{span_text(_us(lead))} ahead" if lead > timedelta(0) else "after it began",
-        state=state,
-        excluded=False if window.withdrawn else excluded,
-        verdict=verdict,
-        links=links,
-        cancelled=None if window.cancelled_at is None else moment(window.cancelled_at, now, tz),
-        withdrawn=window.withdrawn,
-    )
-
-
-def maintenance_span(now: datetime) -> tuple[datetime, datetime]:
-    day = bucket_floor(now, "day")
-    return day - MAINTENANCE_BACK, day + MAINTENANCE_AHEAD
-
-
-async def all_maintenance(app: web.Application, now: datetime) -> list[MaintenanceWindow]:
-    """Every maintenance window of the shared span (a year back, two ahead), all
-    customers': callers keep only what concerns what the viewer may see."""
-    start, end = maintenance_span(now)
-    return await app[READS].maintenance(start, end)
-
-
-def strictest_notice(contracts: Sequence[Contract], config: Config, now: datetime) -> timedelta:
-    """The longest notice the link's contracts require: maintenance shown excluded on the
-    bar is excluded under every one of them."""
-    notices = [n for c in contracts if (n := notice_of(c, config, now)) is not None]
-    return max(notices, default=DEFAULT_NOTICE)
-
-
-# --- credits ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CreditView:
-    id: int
-    kind: str
-    contract_id: str
-    subject: str
-    window_label: str
-    window_span: str
-    availability: str
-    target: str
-    met: bool | None
-    credit_pct: str
-    amount: str
-    status: str
-    status_words: str
-    note: str | None
-
-
-def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
-    """The ledger status in plain words, for the customer who is owed the credit."""
-    if row.status == "open":
-        if now < row.window_end:
-            return "Being measured: the figures change until the window ends"
-        return f"Provisional: late data may still arrive until {local_time(row.closes_at, tz)}"
-    if row.status == "withdrawn":
-        return "Withdrawn: later data left the credit as it was"
-    if row.status == "closed":
-        if row.needs_review:
-            return (
-                f"Under review: this window was measured for {decimal_text(row.coverage_pct)}"
-                f"{NBSP}% of its time, so billing checks it before the credit is final"
-            )
-        if row.kind == "window" and row.amount == 0:
-            return "Final: no credit due"
-        return "Final: awaiting approval"
-    if row.status == "approved":
-        return "Approved: to be credited on your next invoice"
-    return f"Credited on invoice {row.invoice_ref}" if row.invoice_ref else "Credited"
-
-
-def credit_view(row: LedgerRow, now: datetime, tz: tzinfo) -> CreditView:
-    note = None
-    if row.kind == "adjustment":
-        note = f"Correction of #{row.parent_id}: {row.reason}" if row.reason else None
-    amount = row.amount if row.kind == "adjustment" else row.credit_amount
-    shown = signed_money_text(amount, row.currency) if row.kind == "adjustment" else None
-    return CreditView(
-        id=row.id,
-        kind=row.kind,
-        contract_id=row.contract_id,
-        subject=row.subject_id,
-        window_label=row.window_label,
-        window_span=f"{local_time(row.window_start, tz)} to {local_time(row.window_end, tz)}",
-        availability=(
-            "n/a"
-            if row.availability_pct is None
-            else f"{decimal_text(row.availability_pct)}{NBSP}%"
-        ),
-        target=f"{decimal_text(row.target_pct)}{NBSP}%",
-        met=row.met,
-        credit_pct=f"{decimal_text(row.credit_pct)}{NBSP}%",
-        amount=shown or money_text(amount, row.currency),
-        status=row.status,
-        status_words=status_words(row, now, tz),
-        note=note,
-    )
 
 
 # --- charts ----------------------------------------------------------------------------------
@@ -917,7 +693,7 @@ async def days_of(
     first = now.astimezone(tz).date() - timedelta(days=DAYS - 1)
     start = local_midnight(first, tz)
     found = await app[READS].recent_intervals(link.id, start, now)
-    planned = concerning(await all_maintenance(app, now), link)
+    planned = concerning(await app[READS].maintenance_around(now), link)
     notice = strictest_notice(contracts, app[LIVE].config, now)
     excluded = [
         (d.window.starts_at, d.window.covers_until)
@@ -1034,7 +810,7 @@ async def _history(
     days, found, planned, ledger, data, (traffic, phases) = await asyncio.gather(
         days_of(app, link, contracts, now),
         app[READS].recent_incidents(link.id, DAYS, now),
-        all_maintenance(app, now),
+        app[READS].maintenance_around(now),
         ledger_of(app, link, contracts),
         chart_data(app, link, range_name, now, traffic=False),
         raw_charts(),

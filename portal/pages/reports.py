@@ -25,17 +25,12 @@ from aiohttp import web
 from linkwatch.config import Contract, Customer
 from linkwatch.domain import MaintenanceWindow
 from portal.auth import Viewer
+from portal.credit_views import CreditView, credit_view
+from portal.formatting import money_text
 from portal.keys import CLOCK, LIVE, READS
+from portal.maintenance_views import MaintenanceView, maintenance_view
 from portal.middleware import PortalError, bad_request
 from portal.pages.common import month_label, redirect, require_viewer, visible_customer
-from portal.pages.link import (
-    CreditView,
-    MaintenanceView,
-    all_maintenance,
-    credit_view,
-    maintenance_view,
-    money_text,
-)
 from portal.rendering import render
 from portal.scope import Directory, can
 from sla.ledger import LedgerRow
@@ -290,7 +285,7 @@ async def maintenance_page(request: web.Request) -> web.Response:
     for contract in directory.visible_contracts(viewer.user):  # once, not per window
         contracts.setdefault(contract.customer, []).append(contract)
     views: list[MaintenanceView] = []
-    for window in await all_maintenance(app, now):
+    for window in await app[READS].maintenance_around(now):
         covered = _covered(directory, viewer, window, contracts)
         if covered is None:
             continue
