@@ -16,26 +16,22 @@ anything a client sends.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, cast
 
 from aiohttp import web
-from psycopg.rows import tuple_row
 
-from collector import maintenance_windows
-from collector.rollups import BUCKETS, Bucket, Rollup, rollups
-from collector.states import Incident, incidents
+from collector.rollups import BUCKETS, Bucket, Rollup
+from collector.states import Incident
 from linkwatch import __version__
 from linkwatch.config import Config, Contract, Link, ResolvedTerms
 from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
-from portal import api_schemas, figures, openapi
+from portal import api_schemas, openapi
 from portal.api_params import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -62,12 +58,11 @@ from portal.api_schemas import (
     ref,
 )
 from portal.auth import Account, Viewer
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS, VIEWER
+from portal.board import covering
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS, SETTINGS, VIEWER
 from portal.middleware import PortalError
 from portal.openapi import Operation, Param
-from portal.pages.common import choice
-from portal.pages.links import active_maintenance, covering, link_states
-from portal.queries import query
+from portal.params import choice
 from portal.scope import can
 from sla.compute import seconds
 from sla.ledger import (
@@ -77,18 +72,13 @@ from sla.ledger import (
     LedgerRow,
     apply,
     approve,
-    list_rows,
 )
-from sla.ledger import window_statuses as ledger_statuses
 from sla.records import record
 from sla.report import (
     ContractWindow,
     WindowPlan,
     WindowUnavailable,
-    compute_plan,
     concerns,
-    monitoring_began,
-    plan_windows,
 )
 
 routes = web.RouteTableDef()
@@ -356,13 +346,6 @@ def _customer_scope(request: web.Request, user: Account) -> frozenset[str] | Non
     return frozenset()
 
 
-@contextlib.asynccontextmanager
-async def _deadline(app: web.Application) -> AsyncIterator[None]:
-    # Past it the middleware answers 503 with Retry-After, as the pages do.
-    async with asyncio.timeout(app[SETTINGS].data_timeout.total_seconds()):
-        yield
-
-
 def _page(
     request: web.Request,
     items: Sequence[T],
@@ -452,8 +435,8 @@ async def _states(
 ) -> tuple[dict[str, LinkState], list[MaintenanceWindow]]:
     """Current states under the pages' cache: `scope` names the set of links (the same
     name for the same set, whoever asks)."""
-    states = await link_states(request, links, scope, now)
-    return states, await active_maintenance(request, now)
+    reads = request.app[READS]
+    return await reads.link_states(links, scope, now), await reads.active_maintenance(now)
 
 
 @endpoint(
@@ -548,53 +531,9 @@ async def link_incidents(request: web.Request, user: Account) -> Body:
     start, end = time_range(request, now, before=INCIDENT_HISTORY)
     found: list[Incident] = []
     if start < end:  # a reversed range would still meet an outage spanning both ends
-        async with _deadline(request.app):
-            found = await incidents(request.app[DATABASE], [link.id], start, end)
+        found = list(await request.app[READS].incidents(link.id, start, end))
     found.sort(key=lambda i: i.starts_at, reverse=True)
     return _page(request, found, lambda i: (_micros(i.starts_at),), _incident, descending=True)
-
-
-async def _contract_windows(
-    app: web.Application,
-    label: str,
-    now: datetime,
-    *,
-    contract_ids: tuple[str, ...] | None = None,
-    customer: str | None = None,
-    any_kind: bool = False,
-    monitored: bool = False,
-) -> tuple[WindowPlan, list[ContractWindow]]:
-    """SLA results through the shared cache, keyed by what is computed, not who asks,
-    with the plan that says which contracts were left out and why. `monitored` leaves
-    out windows that ended before a contract's links were first measured, as the ledger
-    and `linkwatch report sla` do."""
-
-    async def load() -> tuple[WindowPlan, list[ContractWindow]]:
-        config, db = app[LIVE].config, app[DATABASE]
-        async with _deadline(app):
-            began = None
-            if monitored:
-                chosen = [
-                    c
-                    for c in config.contracts
-                    if customer in (None, c.customer)
-                    and (contract_ids is None or c.id in contract_ids)
-                ]
-                links = list(dict.fromkeys(i for c in chosen for i in c.links))
-                began = await monitoring_began(db, links)
-            plan = plan_windows(
-                config,
-                label,
-                now,
-                customer_id=customer,
-                contract_ids=contract_ids,
-                any_kind=any_kind,
-                monitored_from=began,
-            )
-            return plan, await compute_plan(db, config, plan, now)
-
-    key = ("api-windows", label, contract_ids, customer, any_kind, monitored)
-    return await app[CACHE].get(key, load)
 
 
 def _unavailable(label: str, plans: Sequence[WindowPlan]) -> PortalError | None:
@@ -638,10 +577,10 @@ async def link_availability(request: web.Request, user: Account) -> Body:
             if terms is not None:
                 by_kind.setdefault(terms.window, []).append(contract)
         for kind, members in sorted(by_kind.items()):
-            found += await figures.windows(app, members, kind, now)
+            found += await app[READS].windows(members, kind, now)
     elif contracts:
         ids = tuple(sorted(c.id for c in contracts))
-        plan, found = await _contract_windows(app, label, now, contract_ids=ids, any_kind=True)
+        plan, found = await app[READS].contract_windows(label, now, contract_ids=ids, any_kind=True)
         if (problem := _unavailable(label, [plan])) is not None:
             raise problem
     order = {contract.id: i for i, contract in enumerate(contracts)}
@@ -658,8 +597,7 @@ async def link_availability(request: web.Request, user: Account) -> Body:
         if contractual:
             # Where billing has a ledger row, its status (approved, applied) is the truth.
             if window.label not in statuses:
-                async with _deadline(app):
-                    statuses[window.label] = await ledger_statuses(app[DATABASE], window.label)
+                statuses[window.label] = await app[READS].window_statuses(window.label)
             status = statuses[window.label].get((item.contract.id, item.subject.id))
         items.append({**record(item, now, status), "contractual": contractual})
     return {"link": link.id, "items": items}
@@ -728,13 +666,9 @@ async def link_series(request: web.Request, user: Account) -> Body:
     )
     intervals = {(link.id, probe.id): probe.interval for probe in link.probes}
 
-    async def load() -> list[Rollup]:
-        async with _deadline(app):
-            return await rollups(
-                app[DATABASE], [link.id], start, end, bucket, probe_intervals=intervals, now=now
-            )
-
-    found = await app[CACHE].get(("series", link.id, bucket, start, end), load)
+    found = await app[READS].rollups(
+        link.id, start, end, bucket, probe_intervals=intervals, now=now
+    )
     return {
         "link": link.id,
         "bucket": bucket,
@@ -846,13 +780,14 @@ async def sla_report(request: web.Request, user: Account) -> Body:
     found: list[ContractWindow] = []
     plans: list[WindowPlan] = []
     for customer in [None] if scope is None else sorted(scope):
-        plan, results = await _contract_windows(app, label, now, customer=customer, monitored=True)
+        plan, results = await app[READS].contract_windows(
+            label, now, customer=customer, monitored=True
+        )
         plans.append(plan)
         found += results
     if (problem := _unavailable(label, plans)) is not None:
         raise problem
-    async with _deadline(app):
-        statuses = await ledger_statuses(app[DATABASE], label) if found else {}
+    statuses = await app[READS].window_statuses(label) if found else {}
     records = sorted(
         (record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in found),
         key=lambda r: (r["contract"], r["link"]),
@@ -892,14 +827,13 @@ async def list_credits(request: web.Request, user: Account) -> Body:
     label = window_label(request)
     status = _one_of(request, "status", STATUSES)
     scope = _customer_scope(request, user)
-    db = request.app[DATABASE]
+    reads = request.app[READS]
     statuses = None if status is None else [s for s in STATUSES if s == status]  # typed
     rows: list[LedgerRow] = []
-    async with _deadline(request.app):
-        if scope is None:
-            rows = await list_rows(db, window=label, status=statuses)
-        for customer in sorted(scope or ()):
-            rows += await list_rows(db, window=label, customer=customer, status=statuses)
+    if scope is None:
+        rows = list(await reads.ledger_rows(window=label, status=statuses))
+    for customer in sorted(scope or ()):
+        rows += await reads.ledger_rows(window=label, customer=customer, status=statuses)
     rows.sort(key=_ledger_key)
     return _page(request, rows, _ledger_key, LedgerRow.record)
 
@@ -912,16 +846,12 @@ async def _visible_credit(request: web.Request, user: Account) -> LedgerRow:
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise web.HTTPNotFound()
     wanted = int(text)
-    db = request.app[DATABASE]
-    async with _deadline(request.app):
-        async with db.connection() as conn:
-            cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(query("api_credit_locate"), {"id": wanted})
-            located = await cur.fetchone()
-        if located is None or not request.app[LIVE].directory.may_see_customer(user, located[1]):
-            raise web.HTTPNotFound()
-        # The ledger reads rows by window and customer; one such read holds this row.
-        rows = await list_rows(db, window=located[0], customer=located[1])
+    reads = request.app[READS]
+    located = await reads.locate_ledger_row(wanted)
+    if located is None or not request.app[LIVE].directory.may_see_customer(user, located[1]):
+        raise web.HTTPNotFound()
+    # The ledger reads rows by window and customer; one such read holds this row.
+    rows = await reads.ledger_rows(window=located[0], customer=located[1])
     row = next((r for r in rows if r.id == wanted), None)
     if row is None:
         raise web.HTTPNotFound()
@@ -1093,8 +1023,7 @@ async def list_maintenance(request: web.Request, user: Account) -> Body:
     )
     windows: list[MaintenanceWindow] = []
     if start < end:  # a reversed range would still meet a window spanning both ends
-        async with _deadline(request.app):
-            windows = await maintenance_windows(request.app[DATABASE], start, end)
+        windows = list(await request.app[READS].maintenance(start, end))
     staff = can(user, "all_customers")
     if staff and wanted is None:
         concerned = windows  # every window, even one for links no longer configured

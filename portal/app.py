@@ -40,11 +40,13 @@ from portal.keys import (
     LIVE,
     LOGIN_TOKENS,
     NOTICES,
+    READS,
     SETTINGS,
     TEMPLATES,
 )
 from portal.middleware import add_security_headers, error_middleware, session_middleware
 from portal.pages.system import health_answers
+from portal.reads import PortalReads
 from portal.rendering import create_environment
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
@@ -177,6 +179,7 @@ def create_app(
     app[ACCOUNTS] = accounts
     app[LOGIN_TOKENS] = LoginTokens(key)
     app[CACHE] = Cache(settings.cache_ttl.total_seconds())
+    app[READS] = PortalReads(settings, db, app[LIVE], app[CACHE])
     app[CLOCK] = clock
     app[NOTICES] = notices
     app[HEALTH] = health_answers(health or partial(storage_health, db))

@@ -5,18 +5,26 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+from fractions import Fraction
 
 from linkwatch.domain import LinkStatus
 from linkwatch.formatting import MISSING, NBSP, decimal_pct, elapsed, local_time, money
+from sla.compute import truncate_pct
+from sla.spans import US_PER_S
 
 __all__ = [
     "MISSING",
     "NBSP",
     "STATUS_LABELS",
+    "Moment",
     "decimal_pct",
     "elapsed",
     "local_time",
     "milliseconds",
+    "moment",
     "money",
     "percent",
 ]
@@ -47,3 +55,63 @@ def percent(value: float | None) -> str:
     if value == int(value):
         return f"{int(value)}{NBSP}%"
     return f"{value:.1f}{NBSP}%"
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    relative: str  # "3 h 5 min ago"
+    local: str  # "2024-05-01 14:03 CEST", in the viewer's time zone
+    iso: str  # UTC, for <time datetime>
+
+
+def moment(at: datetime | None, now: datetime, tz: tzinfo, *, exact: bool = True) -> Moment | None:
+    """`exact` False: the event was at `at` or earlier (only recent samples were read)."""
+    if at is None:
+        return None
+    if at > now:
+        relative = f"in {elapsed(at - now)}"
+    else:
+        relative = f"{'' if exact else 'over '}{elapsed(now - at)} ago"
+    return Moment(
+        relative=relative,
+        local=local_time(at, tz) if exact else f"at or before {local_time(at, tz)}",
+        iso=at.astimezone(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def span_text(micros: int | Fraction) -> str:
+    """A duration, truncated: "none", "45 s", "12 min 5 s", "3 h 5 min", "2 d 4 h"."""
+    if micros <= 0:
+        return "none"
+    total = math.floor(Fraction(micros) / US_PER_S)
+    if total == 0:
+        return f"under 1{NBSP}s"
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
+    if hours:
+        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
+    if minutes:
+        return f"{minutes}{NBSP}min {secs}{NBSP}s" if secs else f"{minutes}{NBSP}min"
+    return f"{secs}{NBSP}s"
+
+
+def pct_text(ratio: Fraction | None, places: int = 4) -> str:
+    """A ratio as a percentage truncated like the SLA engine's ("99.4999 %"), or "n/a"."""
+    value = truncate_pct(ratio, places)
+    return "n/a" if value is None else f"{decimal_text(value)}{NBSP}%"
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal without trailing zeros: 99.5, 100, 0.25."""
+    return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    return f"{amount:,}{NBSP}{currency}"
+
+
+def signed_money_text(amount: Decimal, currency: str) -> str:
+    return ("+" if amount > 0 else "") + money_text(amount, currency)

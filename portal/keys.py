@@ -11,6 +11,7 @@ from aiohttp import web
 from collector import Database
 from portal.auth import Accounts, LoginTokens, Viewer
 from portal.cache import Cache
+from portal.reads import PortalReads
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
 
@@ -22,6 +23,8 @@ LIVE = web.AppKey("live", LiveConfig)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 LOGIN_TOKENS = web.AppKey("login_tokens", LoginTokens)
 CACHE = web.AppKey("cache", Cache)
+# Every read of the pages and the API goes through it (see portal.reads).
+READS = web.AppKey("reads", PortalReads)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 # Operational notices for staff (e.g. samples waiting in the disk spool).
 NOTICES: web.AppKey[Callable[[], Sequence[str]]] = web.AppKey("notices")

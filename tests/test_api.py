@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from collector import Database, upsert_maintenance
 from linkwatch.domain import MaintenanceWindow, Outcome, Sample
 from linkwatch.errors import DatabaseError
-from portal import api, api_params
+from portal import api, api_params, reads
 from portal.api_params import Cursors
 from portal.api_schemas import (
     CURSOR_PATTERN,
@@ -948,7 +948,7 @@ async def test_failures_never_leak_internals(world: World, monkeypatch: pytest.M
 
     alice = world.api("alice")
     for failure, status in ((broken, 500), (database_away, 503)):
-        monkeypatch.setattr(api, "incidents", failure)
+        monkeypatch.setattr(reads, "incidents", failure)
         answer = await alice.call("GET", "/api/v1/links/acme-fra-1/incidents", status)
         text = json.dumps(answer.body)
         for leak in ("SELECT", "Traceback", "secret", "postgresql", "RuntimeError"):

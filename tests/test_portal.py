@@ -25,10 +25,9 @@ from linkwatch.config import parse_config
 from linkwatch.domain import Outcome
 from linkwatch.errors import ConfigError, DatabaseError
 from linkwatch.logs import setup_logging
-from portal import PortalSettings
+from portal import PortalSettings, reads
 from portal.auth import address_key
 from portal.keys import ACCOUNTS, SETTINGS
-from portal.pages import links as links_page
 from tests.helpers import (
     FAST_HASHER,
     board_row,
@@ -807,7 +806,7 @@ async def test_failures_never_leak_internals(
         raise DatabaseError("connection refused: postgresql://linkwatch:secret@db/linkwatch")
 
     for failure, status in ((broken, 500), (database_away, 503)):
-        monkeypatch.setattr(links_page, "current_link_states", failure)
+        monkeypatch.setattr(reads, "current_link_states", failure)
         response = await kit.client.get("/links")
         assert response.status == status
         body = await response.text()

@@ -19,7 +19,7 @@ import pytest
 
 from collector import Database, upsert_maintenance
 from linkwatch.domain import MaintenanceWindow, Outcome, Sample
-from portal.pages.link import pct_text, span_text
+from portal.formatting import pct_text, span_text
 from sla.ledger import apply, approve, list_rows, refresh_ledger
 from sla.monthly import monthly_report
 from sla.report import contract_windows

@@ -14,8 +14,7 @@ import pytest
 from collector import Database, states
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
-from portal import PortalSettings
-from portal.pages import noc
+from portal import PortalSettings, reads
 from sla import ledger
 from sla.ledger import refresh_ledger
 from tests.portal_kit import (
@@ -224,7 +223,7 @@ async def test_every_screen_shares_one_read_of_each_figure(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"windows": 0, "standings": 0}
-    real_windows, real_standings = noc.figures.contract_windows, noc.standings
+    real_windows, real_standings = reads.compute_plan, reads.standings
 
     async def counted_windows(*args: object, **kwargs: object) -> object:
         calls["windows"] += 1
@@ -234,8 +233,8 @@ async def test_every_screen_shares_one_read_of_each_figure(
         calls["standings"] += 1
         return await real_standings(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(noc.figures, "contract_windows", counted_windows)
-    monkeypatch.setattr(noc, "standings", counted_standings)
+    monkeypatch.setattr(reads, "compute_plan", counted_windows)
+    monkeypatch.setattr(reads, "standings", counted_standings)
     settings = PortalSettings(session_ttl=TTL, cache_ttl=timedelta(seconds=60))
     async with running_portal(database, CONFIG, settings=settings, history=fra_week) as kit:
         await kit.sign_in("olga")

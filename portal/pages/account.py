@@ -7,9 +7,10 @@ from datetime import timedelta
 from aiohttp import web
 
 from portal.auth import AccountError
+from portal.formatting import moment
 from portal.keys import ACCOUNTS, CLOCK, LIVE
 from portal.middleware import read_form
-from portal.pages.common import digits_only, moment, redirect, require_viewer
+from portal.pages.common import digits_only, redirect, require_viewer
 from portal.rendering import render
 
 routes = web.RouteTableDef()

@@ -27,14 +27,11 @@ from aiohttp import hdrs, web
 
 from linkwatch.money import minor_units
 from portal.auth import Viewer
-from portal.formatting import decimal_pct, money
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE
+from portal.formatting import Moment, decimal_pct, moment, money
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.middleware import bad_request, read_form
 from portal.pages.common import (
-    Moment,
-    choice,
     digits_only,
-    moment,
     positive_int,
     redirect,
     require,
@@ -42,6 +39,7 @@ from portal.pages.common import (
     visible_customer,
     window_label,
 )
+from portal.params import choice
 from portal.rendering import render
 from portal.scope import can
 from sla.ledger import (
@@ -59,11 +57,8 @@ from sla.ledger import (
     adjust,
     apply,
     approve,
-    audit_log,
-    audit_page,
     export_csv,
     is_manual,
-    ledger_page,
     why_not,
 )
 
@@ -288,10 +283,10 @@ async def ledger_desk(request: web.Request) -> web.Response:
     ids = row_ids(request.query.getall("id", []))
     if ids:
         # The result of a change: exactly the rows it changed, as they are stored now.
-        page = await ledger_page(app[DATABASE], LedgerFilter(ids=tuple(ids)), limit=len(ids))
+        page = await app[READS].ledger_page(LedgerFilter(ids=tuple(ids)), limit=len(ids))
     else:
         offset = (filters.page - 1) * PAGE_ROWS
-        page = await ledger_page(app[DATABASE], filters.wanted(now), limit=PAGE_ROWS, offset=offset)
+        page = await app[READS].ledger_page(filters.wanted(now), limit=PAGE_ROWS, offset=offset)
     names = _names(request, viewer)
     rows = [desk_row(row, names, now) for row in page.rows]
     first = (filters.page - 1) * PAGE_ROWS + 1
@@ -342,7 +337,7 @@ async def export(request: web.Request) -> web.Response:
     app = request.app
     now = app[CLOCK]()
     filters = desk_query(request, viewer)
-    page = await ledger_page(app[DATABASE], filters.wanted(now), limit=None)
+    page = await app[READS].ledger_page(filters.wanted(now), limit=None)
     name = "-".join(
         part
         for part in (
@@ -367,7 +362,7 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def _selected(request: web.Request, ids: Sequence[int]) -> list[LedgerRow]:
-    page = await ledger_page(request.app[DATABASE], LedgerFilter(ids=tuple(ids)), limit=len(ids))
+    page = await request.app[READS].ledger_page(LedgerFilter(ids=tuple(ids)), limit=len(ids))
     missing = sorted(set(ids) - {row.id for row in page.rows})
     if missing:
         raise web.HTTPNotFound()
@@ -568,13 +563,13 @@ async def _row_page(
 ) -> web.Response:
     app = request.app
     now = app[CLOCK]()
-    db = app[DATABASE]
-    found = await ledger_page(db, LedgerFilter(ids=(row_id,)), limit=1)
+    reads = app[READS]
+    found = await reads.ledger_page(LedgerFilter(ids=(row_id,)), limit=1)
     if not found.rows:
         raise web.HTTPNotFound()
     row = found.rows[0]
     root = row.parent_id if row.parent_id is not None else row.id
-    family = (await ledger_page(db, LedgerFilter(family=root), limit=None)).rows
+    family = (await reads.ledger_page(LedgerFilter(family=root), limit=None)).rows
     kinds = {r.id: r for r in family}
     audit = [
         AuditView(
@@ -583,7 +578,7 @@ async def _row_page(
             row=f"#{e.ledger_id}"
             + ("" if kinds[e.ledger_id].kind == "window" else " (adjustment)"),
         )
-        for e in reversed(await audit_log(db, sorted(kinds)))
+        for e in reversed(await reads.audit_log(sorted(kinds)))
     ]
     names = _names(request, viewer)
     waiting = next((r for r in family if r.kind == "adjustment" and r.status in UNSETTLED), None)
@@ -638,7 +633,7 @@ async def adjust_row(request: web.Request) -> web.Response:
             request, viewer, row_id, problem=problem, amount=amount_text, reason=reason
         )
 
-    found = await ledger_page(request.app[DATABASE], LedgerFilter(ids=(row_id,)), limit=1)
+    found = await request.app[READS].ledger_page(LedgerFilter(ids=(row_id,)), limit=1)
     if not found.rows:
         raise web.HTTPNotFound()
     currency = found.rows[0].currency
@@ -686,8 +681,7 @@ async def audit_view(request: web.Request) -> web.Response:
     limit = positive_int(query, "limit", 200, most=5000)
     window = window_label(query.get("window"))
     actor = query.get("actor", "").strip() or None
-    lines = await audit_page(
-        app[DATABASE],
+    lines = await app[READS].audit_page(
         row=row,
         actor=actor,
         action=None if action == "all" else action,

@@ -4,8 +4,7 @@ parameter is read (a bad one is a 400 that says what is allowed, never a 500).""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from aiohttp import hdrs, web
@@ -13,7 +12,6 @@ from yarl import URL
 
 from linkwatch.config import Customer, Link
 from portal.auth import Viewer
-from portal.formatting import elapsed, local_time
 from portal.keys import LIVE, VIEWER
 from portal.middleware import bad_request
 from portal.scope import Capability, can
@@ -76,14 +74,6 @@ def safe_next(value: str | None) -> str:
 # --- query parameters --------------------------------------------------------------------
 
 
-def choice(query: Mapping[str, str], name: str, allowed: Mapping[str, object] | tuple[str, ...],
-           default: str) -> str:  # fmt: skip
-    value = query.get(name, default)
-    if value not in allowed:
-        raise bad_request(f"{name}={value!r} is not allowed; use one of {', '.join(allowed)}")
-    return value
-
-
 def window_label(value: str | None, name: str = "window") -> str | None:
     """A week (2026-W47) or month (2026-11) label as the SLA engine names windows."""
     if value is None or value == "":
@@ -135,28 +125,3 @@ def timestamp(value: str | None, name: str) -> datetime | None:
     if not datetime(1970, 1, 1, tzinfo=UTC) <= moment <= datetime(9999, 1, 1, tzinfo=UTC):
         raise bad_request(f"{name}={value!r} is out of range")
     return moment.astimezone(UTC)
-
-
-# --- how moments read ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Moment:
-    relative: str  # "3 h 5 min ago"
-    local: str  # "2024-05-01 14:03 CEST", in the viewer's time zone
-    iso: str  # UTC, for <time datetime>
-
-
-def moment(at: datetime | None, now: datetime, tz: tzinfo, *, exact: bool = True) -> Moment | None:
-    """`exact` False: the event was at `at` or earlier (only recent samples were read)."""
-    if at is None:
-        return None
-    if at > now:
-        relative = f"in {elapsed(at - now)}"
-    else:
-        relative = f"{'' if exact else 'over '}{elapsed(now - at)} ago"
-    return Moment(
-        relative=relative,
-        local=local_time(at, tz) if exact else f"at or before {local_time(at, tz)}",
-        iso=at.astimezone(UTC).isoformat(timespec="seconds"),
-    )

@@ -18,91 +18,53 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
 from markupsafe import Markup
-from psycopg.rows import dict_row, tuple_row
 
-from collector import maintenance_windows
-from collector.rollups import BUCKET_ORIGIN, bucket_floor, rollups
-from collector.states import Incident, Interval, incidents, link_intervals
-from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, HttpProbe, Link
+from collector.rollups import BUCKET_ORIGIN, bucket_floor
+from collector.series import LatestCheck
+from collector.series import SampleBucket as Bucket
+from collector.states import Incident, Interval
+from linkwatch.config import RESPONSE_TIME_KINDS, Contract, HttpProbe, Link
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts
 from portal.auth import Viewer
-from portal.figures import from_ledger, windows
-from portal.formatting import NBSP, elapsed, local_time, milliseconds
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE, SETTINGS
-from portal.pages.common import Moment, choice, moment, require_viewer, visible_link
-from portal.pages.links import LinkRow, active_maintenance, link_row, link_states
-from portal.queries import query
+from portal.board import LinkRow, link_row
+from portal.credit_views import credit_view
+from portal.formatting import (
+    NBSP,
+    Moment,
+    decimal_text,
+    elapsed,
+    local_time,
+    milliseconds,
+    moment,
+    pct_text,
+    span_text,
+)
+from portal.keys import CACHE, CLOCK, LIVE, READS
+from portal.maintenance_views import maintenance_view, strictest_notice
+from portal.pages.common import require_viewer, visible_link
+from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import Directory
-from sla.compute import Period, decide_maintenance, member_spans, truncate_pct
-from sla.ledger import LedgerRow, row_from_db
+from sla.compute import Period, decide_maintenance, member_spans
+from sla.ledger import LedgerRow
 from sla.report import ContractWindow, concerns
-from sla.spans import US_PER_S, SpanSet, from_us, to_us
+from sla.spans import SpanSet, from_us, to_us
 from sla.windows import WindowKind
 
 routes = web.RouteTableDef()
 
-T = TypeVar("T")
-
 DAYS = 90  # the availability bar and the incident list look back this far
 MINOR_DOWN = timedelta(minutes=30)  # a day down longer than this is red, shorter amber
 LEDGER_WINDOWS = 13  # windows per contract on the link page; /credits has them all
-# Maintenance read once for every page and link: a year back (the maintenance page's
-# history), two ahead. Aligned to the UTC day, so every viewer shares one read.
-MAINTENANCE_BACK = timedelta(days=400)
-MAINTENANCE_AHEAD = timedelta(days=730)
-DEFAULT_NOTICE = timedelta(hours=72)  # linkwatch.config.ResolvedTerms' default
-
-
-# --- how figures read -------------------------------------------------------------------------
-
-
-def span_text(micros: int | Fraction) -> str:
-    """A duration, truncated: "none", "45 s", "12 min 5 s", "3 h 5 min", "2 d 4 h"."""
-    if micros <= 0:
-        return "none"
-    total = math.floor(Fraction(micros) / US_PER_S)
-    if total == 0:
-        return f"under 1{NBSP}s"
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
-    if hours:
-        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
-    if minutes:
-        return f"{minutes}{NBSP}min {secs}{NBSP}s" if secs else f"{minutes}{NBSP}min"
-    return f"{secs}{NBSP}s"
-
-
-def pct_text(ratio: Fraction | None, places: int = 4) -> str:
-    """A ratio as a percentage truncated like the SLA engine's ("99.4999 %"), or "n/a"."""
-    value = truncate_pct(ratio, places)
-    return "n/a" if value is None else f"{decimal_text(value)}{NBSP}%"
-
-
-def decimal_text(value: Decimal) -> str:
-    """A decimal without trailing zeros: 99.5, 100, 0.25."""
-    return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
-
-
-def money_text(amount: Decimal, currency: str) -> str:
-    return f"{amount:,}{NBSP}{currency}"
-
-
-def signed_money_text(amount: Decimal, currency: str) -> str:
-    return ("+" if amount > 0 else "") + money_text(amount, currency)
 
 
 # --- the 90-day bar -----------------------------------------------------------------------------
@@ -415,199 +377,6 @@ def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
 
-# --- maintenance ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MaintenanceView:
-    id: str
-    description: str
-    starts: Moment
-    ends: Moment
-    announced: Moment
-    lead: str  # how long before its start it was announced: "4 d ahead"
-    state: Literal["upcoming", "in progress", "past"]
-    excluded: bool | None  # None: no contract decides it here
-    verdict: str  # whether it counts against availability, and why
-    links: tuple[str, ...] = ()  # what it covers that the viewer may see (maintenance page)
-    cancelled: Moment | None = None  # when it was withdrawn or stopped early
-    withdrawn: bool = False  # cancelled before it began: no work at all
-
-
-def notice_of(contract: Contract, config: Config, at: datetime) -> timedelta | None:
-    terms = contract.terms_at(at, config.plans)
-    return None if terms is None else terms.maintenance_notice
-
-
-def maintenance_view(
-    window: MaintenanceWindow,
-    contracts: Sequence[Contract],
-    config: Config,
-    now: datetime,
-    tz: tzinfo,
-    *,
-    links: tuple[str, ...] = (),
-    rule: bool = False,
-) -> MaintenanceView:
-    """`contracts`: those whose exclusion rule decides this window for the viewer (the
-    concerned links' contracts); each uses the terms in force when the work starts. With
-    `rule`, too many contracts are concerned to list: the verdict states the rule."""
-    decisions = []
-    for contract in contracts:
-        notice = notice_of(contract, config, window.starts_at)
-        if notice is not None:
-            decisions.append((contract.id, decide_maintenance([window], notice)[0]))
-    lead = window.starts_at - window.announced_at
-    if rule:
-        excluded = None
-        verdict = (
-            "Excluded for contracts that require at most "
-            f"{span_text(_us(max(lead, timedelta(0))))} of notice; counts normally for the rest."
-        )
-    elif not decisions:
-        excluded, verdict = None, "No contract applies to it."
-    elif all(d.excluded for _, d in decisions):
-        excluded = True
-        verdict = f"Excluded from availability: {decisions[0][1].reason}."
-        if len({d.reason for _, d in decisions}) > 1:
-            verdict = "Excluded from availability for every contract concerned."
-    elif not any(d.excluded for _, d in decisions):
-        excluded = False
-        verdict = f"Counts as normal time: {decisions[0][1].reason}."
-        if len({d.reason for _, d in decisions}) > 1:
-            verdict = "Counts as normal time: announced too late for every contract concerned."
-    else:
-        excluded = None
-        included = sorted(contract_id for contract_id, d in decisions if d.excluded)
-        verdict = "Excluded for " + ", ".join(included) + "; counts as normal time for the rest."
-    # A cancelled window is listed where it was announced (upcoming) until its start
-    # passes, and is over once its cancellation is.
-    if window.starts_at > now:
-        state: Literal["upcoming", "in progress", "past"] = "upcoming"
-    elif window.covers_until <= now:
-        state = "past"
-    else:
-        state = "in progress"
-    starts, ends, announced = (
-        moment(window.starts_at, now, tz),
-        moment(window.ends_at, now, tz),
-        moment(window.announced_at, now, tz),
-    )
-    if window.withdrawn:
-        verdict = "Cancelled before it began: no work, and the time counts normally."
-    assert starts is not None
-    assert ends is not None
-    assert announced is not None
-    return MaintenanceView(
-        id=window.id,
-        description=window.description,
-        starts=starts,
-        ends=ends,
-        announced=announced,
-        lead=f"{span_text(_us(lead))} ahead" if lead > timedelta(0) else "after it began",
-        state=state,
-        excluded=False if window.withdrawn else excluded,
-        verdict=verdict,
-        links=links,
-        cancelled=None if window.cancelled_at is None else moment(window.cancelled_at, now, tz),
-        withdrawn=window.withdrawn,
-    )
-
-
-def maintenance_span(now: datetime) -> tuple[datetime, datetime]:
-    day = bucket_floor(now, "day")
-    return day - MAINTENANCE_BACK, day + MAINTENANCE_AHEAD
-
-
-async def all_maintenance(app: web.Application, now: datetime) -> list[MaintenanceWindow]:
-    """Every maintenance window of the shared span (a year back, two ahead), all
-    customers': callers keep only what concerns what the viewer may see."""
-    start, end = maintenance_span(now)
-
-    async def load() -> list[MaintenanceWindow]:
-        return await maintenance_windows(app[DATABASE], start, end)
-
-    return await cached(app, ("maintenance-span", start), load)
-
-
-def strictest_notice(contracts: Sequence[Contract], config: Config, now: datetime) -> timedelta:
-    """The longest notice the link's contracts require: maintenance shown excluded on the
-    bar is excluded under every one of them."""
-    notices = [n for c in contracts if (n := notice_of(c, config, now)) is not None]
-    return max(notices, default=DEFAULT_NOTICE)
-
-
-# --- credits ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CreditView:
-    id: int
-    kind: str
-    contract_id: str
-    subject: str
-    window_label: str
-    window_span: str
-    availability: str
-    target: str
-    met: bool | None
-    credit_pct: str
-    amount: str
-    status: str
-    status_words: str
-    note: str | None
-
-
-def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
-    """The ledger status in plain words, for the customer who is owed the credit."""
-    if row.status == "open":
-        if now < row.window_end:
-            return "Being measured: the figures change until the window ends"
-        return f"Provisional: late data may still arrive until {local_time(row.closes_at, tz)}"
-    if row.status == "withdrawn":
-        return "Withdrawn: later data left the credit as it was"
-    if row.status == "closed":
-        if row.needs_review:
-            return (
-                f"Under review: this window was measured for {decimal_text(row.coverage_pct)}"
-                f"{NBSP}% of its time, so billing checks it before the credit is final"
-            )
-        if row.kind == "window" and row.amount == 0:
-            return "Final: no credit due"
-        return "Final: awaiting approval"
-    if row.status == "approved":
-        return "Approved: to be credited on your next invoice"
-    return f"Credited on invoice {row.invoice_ref}" if row.invoice_ref else "Credited"
-
-
-def credit_view(row: LedgerRow, now: datetime, tz: tzinfo) -> CreditView:
-    note = None
-    if row.kind == "adjustment":
-        note = f"Correction of #{row.parent_id}: {row.reason}" if row.reason else None
-    amount = row.amount if row.kind == "adjustment" else row.credit_amount
-    shown = signed_money_text(amount, row.currency) if row.kind == "adjustment" else None
-    return CreditView(
-        id=row.id,
-        kind=row.kind,
-        contract_id=row.contract_id,
-        subject=row.subject_id,
-        window_label=row.window_label,
-        window_span=f"{local_time(row.window_start, tz)} to {local_time(row.window_end, tz)}",
-        availability=(
-            "n/a"
-            if row.availability_pct is None
-            else f"{decimal_text(row.availability_pct)}{NBSP}%"
-        ),
-        target=f"{decimal_text(row.target_pct)}{NBSP}%",
-        met=row.met,
-        credit_pct=f"{decimal_text(row.credit_pct)}{NBSP}%",
-        amount=shown or money_text(amount, row.currency),
-        status=row.status,
-        status_words=status_words(row, now, tz),
-        note=note,
-    )
-
-
 # --- charts ----------------------------------------------------------------------------------
 
 
@@ -632,24 +401,6 @@ DEFAULT_RANGE = "7d"
 TRAFFIC_RANGES = frozenset({"24h", "7d"})
 # HTTP response phases come from raw samples too, for the same reason over the same ranges.
 PHASE_RANGES = TRAFFIC_RANGES
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """One probe over one chart bucket; None where no sample had the value."""
-
-    probe_id: str
-    start: datetime
-    rtt_mean_ms: float | None = None
-    rtt_p95_ms: float | None = None
-    loss_pct: float | None = None
-    jitter_ms: float | None = None
-    in_bps: float | None = None
-    out_bps: float | None = None
-    # HTTP response phases, milestones since the check began (raw samples only).
-    connected_ms: float | None = None
-    first_byte_ms: float | None = None
-    total_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -683,31 +434,6 @@ def chart_window(spec: ChartRange, now: datetime) -> tuple[datetime, datetime]:
     return start, now
 
 
-async def raw_buckets(
-    app: web.Application,
-    link: Link,
-    probe_ids: Sequence[str],
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-) -> list[Bucket]:
-    if not probe_ids:
-        return []
-    params = {
-        "link_id": link.id,
-        "probe_ids": list(probe_ids),
-        "start": start,
-        "end": end,
-        "width": step,
-        "origin": BUCKET_ORIGIN,
-    }
-    async with app[DATABASE].connection() as conn:
-        cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(query("chart_samples"), params)
-        rows = await cur.fetchall()
-    return [Bucket(*row) for row in rows]
-
-
 async def chart_data(
     app: web.Application, link: Link, name: str, now: datetime, *, traffic: bool
 ) -> ChartData:
@@ -715,24 +441,26 @@ async def chart_data(
     samples for 24 hours); with `traffic`, the SNMP probes' interface rates instead."""
     spec = RANGES[name]
     start, end = chart_window(spec, now)
-    snmp = [p.id for p in link.probes if p.kind == "snmp"]
-
-    async def load() -> ChartData:
-        if traffic:
-            found = await raw_buckets(app, link, snmp, start, end, spec.step)
-        elif spec.bucket == "raw":
-            probes = [p.id for p in link.probes]
-            found = await raw_buckets(app, link, probes, start, end, spec.step)
-        else:
-            read = await rollups(app[DATABASE], [link.id], start, end, spec.bucket)
-            found = [
-                Bucket(r.probe_id, r.bucket_start, r.rtt_mean_ms, r.rtt_p95_ms,
-                       r.loss_mean_pct, r.jitter_mean_ms)
-                for r in read
-            ]  # fmt: skip
-        return ChartData(start, end, spec.step, tuple(found))
-
-    return await cached(app, ("link-traffic" if traffic else "link-chart", link.id, name), load)
+    reads = app[READS]
+    found: Sequence[Bucket]
+    if traffic:
+        snmp = [p.id for p in link.probes if p.kind == "snmp"]
+        found = await reads.recent_sample_buckets(
+            link.id, snmp, start, end, spec.step, BUCKET_ORIGIN
+        )
+    elif spec.bucket == "raw":
+        probes = [p.id for p in link.probes]
+        found = await reads.recent_sample_buckets(
+            link.id, probes, start, end, spec.step, BUCKET_ORIGIN
+        )
+    else:
+        read = await reads.recent_rollups(link.id, start, end, spec.bucket)
+        found = [
+            Bucket(r.probe_id, r.bucket_start, r.rtt_mean_ms, r.rtt_p95_ms,
+                   r.loss_mean_pct, r.jitter_mean_ms)
+            for r in read
+        ]  # fmt: skip
+    return ChartData(start, end, spec.step, tuple(found))
 
 
 async def phase_data(app: web.Application, link: Link, name: str, now: datetime) -> ChartData:
@@ -740,12 +468,10 @@ async def phase_data(app: web.Application, link: Link, name: str, now: datetime)
     spec = RANGES[name]
     start, end = chart_window(spec, now)
     http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
-
-    async def load() -> ChartData:
-        found = await raw_buckets(app, link, http, start, end, spec.step)
-        return ChartData(start, end, spec.step, tuple(found))
-
-    return await cached(app, ("link-phases", link.id, name), load)
+    found = await app[READS].recent_sample_buckets(
+        link.id, http, start, end, spec.step, BUCKET_ORIGIN
+    )
+    return ChartData(start, end, spec.step, tuple(found))
 
 
 def ms(value: float) -> str:
@@ -894,15 +620,6 @@ class PhasesView:
     notes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class LatestCheck:
-    probe_id: str
-    observed_at: datetime
-    outcome: str
-    error: str | None
-    metrics: Mapping[str, float]
-
-
 def phases_view(link: Link, check: LatestCheck, now: datetime, tz: tzinfo) -> PhasesView | None:
     """The check as a waterfall: each step from the end of the one before to its own
     milestone. Steps that did not happen are not listed (see probes.http)."""
@@ -957,42 +674,6 @@ def phases_view(link: Link, check: LatestCheck, now: datetime, tz: tzinfo) -> Ph
     )
 
 
-async def latest_checks(app: web.Application, link: Link, now: datetime) -> list[LatestCheck]:
-    """The newest sample of each of the link's HTTP probes, with its phases."""
-    http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
-    if not http:
-        return []
-
-    async def load() -> list[LatestCheck]:
-        async with app[DATABASE].connection() as conn:
-            cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(
-                query("http_phases_latest"), {"link_id": link.id, "probe_ids": http, "now": now}
-            )
-            rows = await cur.fetchall()
-        order = {probe_id: index for index, probe_id in enumerate(http)}
-        found = [
-            LatestCheck(probe_id, at, outcome, error, metrics or {})
-            for probe_id, at, outcome, error, metrics in rows
-        ]
-        return sorted(found, key=lambda c: order[c.probe_id])
-
-    return await cached(app, ("link-http-latest", link.id), load)
-
-
-# --- reading, through the cache -----------------------------------------------------------------
-
-
-async def cached(app: web.Application, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
-    """`load()` through the page cache, under the data timeout. `key` names data only."""
-
-    async def bounded() -> T:
-        async with asyncio.timeout(app[SETTINGS].data_timeout.total_seconds()):
-            return await load()
-
-    return await app[CACHE].get(key, bounded)
-
-
 def link_contracts(directory: Directory, viewer: Viewer, link: Link) -> list[Contract]:
     return [
         c
@@ -1011,26 +692,15 @@ async def days_of(
     tz = app[LIVE].directory.customer_tz(link.customer)
     first = now.astimezone(tz).date() - timedelta(days=DAYS - 1)
     start = local_midnight(first, tz)
-
-    async def load() -> list[DayFigures]:
-        found = await link_intervals(app[DATABASE], [link.id], start, now)
-        planned = concerning(await all_maintenance(app, now), link)
-        notice = strictest_notice(contracts, app[LIVE].config, now)
-        excluded = [
-            (d.window.starts_at, d.window.covers_until)
-            for d in decide_maintenance(planned, notice)
-            if d.excluded
-        ]
-        return day_figures(found[link.id], excluded, tz, now)
-
-    return await cached(app, ("link-days", link.id), load)
-
-
-async def incidents_of(app: web.Application, link: Link, now: datetime) -> list[Incident]:
-    async def load() -> list[Incident]:
-        return await incidents(app[DATABASE], [link.id], now - timedelta(days=DAYS), now)
-
-    return await cached(app, ("link-incidents", link.id), load)
+    found = await app[READS].recent_intervals(link.id, start, now)
+    planned = concerning(await app[READS].maintenance_around(now), link)
+    notice = strictest_notice(contracts, app[LIVE].config, now)
+    excluded = [
+        (d.window.starts_at, d.window.covers_until)
+        for d in decide_maintenance(planned, notice)
+        if d.excluded
+    ]
+    return day_figures(found, excluded, tz, now)
 
 
 async def ledger_of(
@@ -1045,23 +715,7 @@ async def ledger_of(
     ]
     if not pairs:
         return []
-
-    async def load() -> list[LedgerRow]:
-        async with app[DATABASE].connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                query("link_ledger"),
-                {
-                    "customer_id": link.customer,
-                    "contract_ids": [p[0] for p in pairs],
-                    "subject_ids": [p[1] for p in pairs],
-                    "windows": LEDGER_WINDOWS,
-                },
-            )
-            return [row_from_db(row) for row in await cur.fetchall()]
-
-    # Running windows' rows move once per evaluation period: held no longer than that.
-    return await from_ledger(app, ("link-ledger", link.id), load)
+    return await app[READS].link_ledger(link.customer, pairs, LEDGER_WINDOWS)
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -1082,12 +736,14 @@ async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, A
     now = app[CLOCK]()
     tz = directory.viewer_tz(viewer.user)
     contracts = link_contracts(directory, viewer, link)
+    reads = app[READS]
+    http = [p.id for p in link.probes if p.kind in RESPONSE_TIME_KINDS]
     states, active, weekly, monthly, checks = await asyncio.gather(
-        link_states(request, [link], f"link:{link.id}", now),
-        active_maintenance(request, now),
-        windows(app, contracts, "week", now),
-        windows(app, contracts, "month", now),
-        latest_checks(app, link, now),
+        reads.link_states([link], f"link:{link.id}", now),
+        reads.active_maintenance(now),
+        reads.windows(contracts, "week", now),
+        reads.windows(contracts, "month", now),
+        reads.latest_checks(link.id, http, now),
     )
     row: LinkRow = link_row(directory, link, states.get(link.id), active, now, tz)
     down_now = row.measured is LinkStatus.DOWN
@@ -1153,8 +809,8 @@ async def _history(
 
     days, found, planned, ledger, data, (traffic, phases) = await asyncio.gather(
         days_of(app, link, contracts, now),
-        incidents_of(app, link, now),
-        all_maintenance(app, now),
+        app[READS].recent_incidents(link.id, DAYS, now),
+        app[READS].maintenance_around(now),
         ledger_of(app, link, contracts),
         chart_data(app, link, range_name, now, traffic=False),
         raw_charts(),

@@ -25,29 +25,25 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import Markup
 
-from collector.states import state_failures
 from linkwatch.config import Config, Contract
 from linkwatch.domain import LinkStatus
-from notify import status as notification_status
-from portal import figures
 from portal.auth import Viewer
-from portal.figures import from_ledger, ledger_freshness
-from portal.formatting import NBSP, decimal_pct, elapsed, local_time
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE, NOTICES, SETTINGS
-from portal.pages.common import Moment, choice, moment, positive_int, require
-from portal.pages.links import (
+from portal.board import (
     STATUS_ORDER,
     Board,
     BoardQuery,
     LinkRow,
     board_page,
     board_query,
-    board_ttl,
     full_board,
 )
+from portal.formatting import NBSP, Moment, decimal_pct, elapsed, local_time, moment
+from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS, SETTINGS
+from portal.pages.common import positive_int, require
+from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import can
-from sla.ledger import Outcome, Standing, standings
+from sla.ledger import Outcome, Standing
 from sla.report import ContractWindow
 from sla.spans import US_PER_S
 from sla.windows import WindowKind, window_containing
@@ -276,7 +272,7 @@ async def outages(request: web.Request, board: Board, now: datetime) -> list[Out
         if terms is not None:
             by_kind.setdefault(terms.window, []).append(contract)
     for kind, chosen in sorted(by_kind.items()):
-        items += await figures.windows(app, chosen, kind, now, contractual_only=True)
+        items += await app[READS].windows(chosen, kind, now, contractual_only=True)
     by_link: dict[str, list[ContractWindow]] = {}
     for item in items:
         for link_id in item.subject.link_ids:
@@ -387,42 +383,38 @@ async def ledger_view(request: web.Request, now: datetime) -> tuple[LedgerView, 
     app = request.app
     labels = period_labels(app[LIVE].config, now)
     wanted = tuple(sorted({label for zone in labels.values() for label in zone.values()}))
-
-    async def load() -> tuple[LedgerView, list[Standing]]:
-        headings = period_headings(app[LIVE].config, now)
-        rows = await standings(app[DATABASE], wanted, now)
-        tally: dict[Period, dict[Outcome, int]] = {p: {} for p in PERIODS}
-        as_of: dict[Period, datetime] = {}
-        running: dict[Period, bool] = {}
-        watched: list[Standing] = []
-        for row in rows:
-            period = period_of(row, labels)
-            if period is None:
-                continue
-            outcome = row.outcome
-            tally[period][outcome] = tally[period].get(outcome, 0) + 1
-            as_of[period] = max(as_of.get(period, row.computed_at), row.computed_at)
-            running[period] = running.get(period, False) or row.running
-            if row.running and row.budget_warning_pct is not None:
-                watched.append(row)
-        # A zero budget (a 100 % target) is used up by any downtime: first.
-        watched.sort(key=lambda s: (s.budget_used_pct is not None, -(s.budget_used_pct or 0)))
-        counts = tuple(
-            PeriodCount(
-                period=period,
-                heading=heading,
-                labels=headings[period],
-                counts=tuple((o, tally[period][o]) for o in OUTCOMES if tally[period].get(o)),
-                total=sum(tally[period].values()),
-                as_of=moment(as_of.get(period), now, UTC_ZONE),
-                running=running.get(period, not previous),
-            )
-            for period, (heading, _, previous) in PERIODS.items()
+    rows = await app[READS].standings(wanted, now)
+    headings = period_headings(app[LIVE].config, now)
+    tally: dict[Period, dict[Outcome, int]] = {p: {} for p in PERIODS}
+    as_of: dict[Period, datetime] = {}
+    running: dict[Period, bool] = {}
+    watched: list[Standing] = []
+    for row in rows:
+        period = period_of(row, labels)
+        if period is None:
+            continue
+        outcome = row.outcome
+        tally[period][outcome] = tally[period].get(outcome, 0) + 1
+        as_of[period] = max(as_of.get(period, row.computed_at), row.computed_at)
+        running[period] = running.get(period, False) or row.running
+        if row.running and row.budget_warning_pct is not None:
+            watched.append(row)
+    # A zero budget (a 100 % target) is used up by any downtime: first.
+    watched.sort(key=lambda s: (s.budget_used_pct is not None, -(s.budget_used_pct or 0)))
+    counts = tuple(
+        PeriodCount(
+            period=period,
+            heading=heading,
+            labels=headings[period],
+            counts=tuple((o, tally[period][o]) for o in OUTCOMES if tally[period].get(o)),
+            total=sum(tally[period].values()),
+            as_of=moment(as_of.get(period), now, UTC_ZONE),
+            running=running.get(period, not previous),
         )
-        view = LedgerView(counts, tuple(watched[:WATCH_SHOWN]), len(watched))
-        return view, rows
-
-    return await from_ledger(app, ("ledger-standing", wanted), load)
+        for period, (heading, _, previous) in PERIODS.items()
+    )
+    view = LedgerView(counts, tuple(watched[:WATCH_SHOWN]), len(watched))
+    return view, rows
 
 
 def watched_rows(
@@ -465,11 +457,11 @@ async def _dashboard(
     down = await app[CACHE].get(
         ("noc-outages",),
         lambda: outages(request, board, now),
-        ttl_s=board_ttl(request, "*"),
+        ttl_s=app[READS].board_ttl("*"),
     )
     view, _ = await ledger_view(request, now)
-    failed_deliveries = await notification_status.failed(app[DATABASE])
-    underived = await state_failures(app[DATABASE])
+    failed_deliveries = await app[READS].failed_deliveries()
+    underived = await app[READS].state_failures()
     refresh_query = filters.query_string()
     if page > 1:
         refresh_query += ("&" if refresh_query else "?") + f"page={page}"
@@ -528,7 +520,7 @@ async def _noc_html(request: web.Request, *, partial: bool) -> Markup:
     key = ("noc-html", template, filters.customer, filters.status, page)
     # The dashboard shows the ledger's budgets beside the live outages: held no longer
     # than the ledger's own figures may lag.
-    ttl, stale = ledger_freshness(request.app)
+    ttl, stale = request.app[READS].ledger_freshness()
     return await request.app[CACHE].get(key, build, ttl_s=ttl, stale_s=stale)
 
 

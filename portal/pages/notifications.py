@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from notify import status
-from portal.keys import CLOCK, DATABASE, LIVE
+from portal.formatting import moment
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.middleware import bad_request
-from portal.pages.common import choice, moment, redirect, require
+from portal.pages.common import redirect, require
+from portal.params import choice
 from portal.rendering import render
 
 routes = web.RouteTableDef()
@@ -22,11 +24,11 @@ UTC = ZoneInfo("UTC")  # staff pages read in UTC
 async def notifications_page(request: web.Request) -> web.Response:
     viewer = require(request, "noc")
     app = request.app
-    db = app[DATABASE]
-    found = await status.counts(db)
+    reads = app[READS]
+    found = await reads.delivery_counts()
     default = "failed" if found["failed"] else "all"
     shown = choice(request.query, "status", ("all", *status.STATUSES), default)
-    rows = await status.recent(db, None if shown == "all" else [shown], SHOWN)
+    rows = await reads.recent_deliveries(None if shown == "all" else [shown], SHOWN)
     now = app[CLOCK]()
     directory = app[LIVE].directory
     names = {c.id: c.name for c in directory.visible_customers(viewer.user)}
@@ -64,4 +66,5 @@ async def retry_delivery(request: web.Request) -> web.Response:
         raise bad_request("event_id and route_id are required")
     app = request.app
     await status.retry(app[DATABASE], event_id, route_id, app[CLOCK]())
+    app[CACHE].clear()  # the page shows the delivery's new status at once
     return redirect("/noc/notifications?status=pending")

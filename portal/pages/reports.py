@@ -25,24 +25,16 @@ from aiohttp import web
 from linkwatch.config import Contract, Customer
 from linkwatch.domain import MaintenanceWindow
 from portal.auth import Viewer
-from portal.figures import from_ledger
-from portal.keys import CLOCK, DATABASE, LIVE
+from portal.credit_views import CreditView, credit_view
+from portal.formatting import money_text
+from portal.keys import CLOCK, LIVE, READS
+from portal.maintenance_views import MaintenanceView, maintenance_view
 from portal.middleware import PortalError, bad_request
 from portal.pages.common import month_label, redirect, require_viewer, visible_customer
-from portal.pages.link import (
-    CreditView,
-    MaintenanceView,
-    all_maintenance,
-    cached,
-    credit_view,
-    maintenance_view,
-    money_text,
-)
 from portal.rendering import render
 from portal.scope import Directory, can
-from sla.ledger import LedgerRow, list_rows
-from sla.monthly import MonthEntry, check_month, monthly_report
-from sla.monthly import report_months as month_entries
+from sla.ledger import LedgerRow
+from sla.monthly import check_month
 from sla.report import WindowNotBegun
 
 routes = web.RouteTableDef()
@@ -114,12 +106,7 @@ async def report_months(request: web.Request, customer: Customer) -> list[MonthL
     app = request.app
     now = app[CLOCK]()
 
-    async def load() -> list[MonthEntry]:
-        return await month_entries(
-            app[DATABASE], app[LIVE].config, customer, now, most=MONTHS_SHOWN
-        )
-
-    entries = await from_ledger(app, ("report-months", customer.id), load)
+    entries = await app[READS].report_months(customer, now, MONTHS_SHOWN)
     return [
         MonthLink(
             label=e.label,
@@ -157,12 +144,7 @@ async def monthly_report_page(request: web.Request) -> web.Response:
     except WindowNotBegun as exc:
         # Well formed, but there is no such report yet: a 404 saying why, as the API's.
         raise PortalError(404, f"month={label!r} {exc.reason}") from None
-    config, db = app[LIVE].config, app[DATABASE]
-
-    async def load() -> str:
-        return await monthly_report(db, config, customer.id, label, now)
-
-    html = await cached(app, ("monthly-report", customer.id, label), load)
+    html = await app[READS].monthly_report(customer.id, label, now)
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = report_policy(html)
     return response
@@ -237,14 +219,8 @@ async def credits_page(request: web.Request) -> web.Response:
     groups: list[WindowGroup] = []
     totals = None
     if customer is not None:
-        customer_id = customer.id
-
         now = app[CLOCK]()
-
-        async def load() -> list[LedgerRow]:
-            return await list_rows(app[DATABASE], customer=customer_id, begun_by=now)
-
-        rows = await from_ledger(app, ("ledger-customer", customer_id), load)
+        rows = await app[READS].ledger_rows(customer=customer.id, begun_by=now)
         groups = credit_groups(rows, now)
         totals = Totals(
             credited=_sum([r for r in rows if r.status == "applied"]),
@@ -309,7 +285,7 @@ async def maintenance_page(request: web.Request) -> web.Response:
     for contract in directory.visible_contracts(viewer.user):  # once, not per window
         contracts.setdefault(contract.customer, []).append(contract)
     views: list[MaintenanceView] = []
-    for window in await all_maintenance(app, now):
+    for window in await app[READS].maintenance_around(now):
         covered = _covered(directory, viewer, window, contracts)
         if covered is None:
             continue

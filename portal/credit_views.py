@@ -1,0 +1,82 @@
+"""Ledger rows as the customer they are owed to reads them: the window, the figures,
+the credit and what its status means for them.
+
+Shared by the link page and the credits page. Pure: the rows come from the caller, who
+asks only for the viewer's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from portal.formatting import NBSP, decimal_text, local_time, money_text, signed_money_text
+from sla.ledger import LedgerRow
+
+
+@dataclass(frozen=True, slots=True)
+class CreditView:
+    id: int
+    kind: str
+    contract_id: str
+    subject: str
+    window_label: str
+    window_span: str
+    availability: str
+    target: str
+    met: bool | None
+    credit_pct: str
+    amount: str
+    status: str
+    status_words: str
+    note: str | None
+
+
+def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
+    """The ledger status in plain words, for the customer who is owed the credit."""
+    if row.status == "open":
+        if now < row.window_end:
+            return "Being measured: the figures change until the window ends"
+        return f"Provisional: late data may still arrive until {local_time(row.closes_at, tz)}"
+    if row.status == "withdrawn":
+        return "Withdrawn: later data left the credit as it was"
+    if row.status == "closed":
+        if row.needs_review:
+            return (
+                f"Under review: this window was measured for {decimal_text(row.coverage_pct)}"
+                f"{NBSP}% of its time, so billing checks it before the credit is final"
+            )
+        if row.kind == "window" and row.amount == 0:
+            return "Final: no credit due"
+        return "Final: awaiting approval"
+    if row.status == "approved":
+        return "Approved: to be credited on your next invoice"
+    return f"Credited on invoice {row.invoice_ref}" if row.invoice_ref else "Credited"
+
+
+def credit_view(row: LedgerRow, now: datetime, tz: tzinfo) -> CreditView:
+    note = None
+    if row.kind == "adjustment":
+        note = f"Correction of #{row.parent_id}: {row.reason}" if row.reason else None
+    amount = row.amount if row.kind == "adjustment" else row.credit_amount
+    shown = signed_money_text(amount, row.currency) if row.kind == "adjustment" else None
+    return CreditView(
+        id=row.id,
+        kind=row.kind,
+        contract_id=row.contract_id,
+        subject=row.subject_id,
+        window_label=row.window_label,
+        window_span=f"{local_time(row.window_start, tz)} to {local_time(row.window_end, tz)}",
+        availability=(
+            "n/a"
+            if row.availability_pct is None
+            else f"{decimal_text(row.availability_pct)}{NBSP}%"
+        ),
+        target=f"{decimal_text(row.target_pct)}{NBSP}%",
+        met=row.met,
+        credit_pct=f"{decimal_text(row.credit_pct)}{NBSP}%",
+        amount=shown or money_text(amount, row.currency),
+        status=row.status,
+        status_words=status_words(row, now, tz),
+        note=note,
+    )
