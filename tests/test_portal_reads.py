@@ -22,6 +22,7 @@ from portal.app import create_app
 from portal.formatting import NBSP
 from portal.keys import READS
 from portal.reads import PortalReads
+from tests.helpers import board_row
 from tests.portal_kit import NOW, TTL, FakeClock, PortalKit, portal_config
 
 
@@ -53,12 +54,6 @@ async def portal(
         app[READS] = FakeReads(app[READS], states)
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
         yield PortalKit(client, db, config, clock, [])
-
-
-def board_row(html: str, link_id: str) -> str:
-    """The board's whole table row of `link_id`."""
-    before, after = html.split(f'href="/links/{link_id}"', 1)
-    return before.rsplit("<tr", 1)[1] + after.split("</tr>", 1)[0]
 
 
 async def test_a_page_shows_what_its_reads_object_answers(database: Database) -> None:
