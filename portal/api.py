@@ -31,7 +31,7 @@ from psycopg.rows import tuple_row
 
 from collector import maintenance_windows
 from collector.rollups import BUCKETS, Bucket, Rollup, rollups
-from collector.states import Incident, incidents
+from collector.state_reads import Incident, incidents
 from linkwatch import __version__
 from linkwatch.config import Config, Contract, Link, ResolvedTerms
 from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState

@@ -30,8 +30,9 @@ from markupsafe import Markup
 from psycopg.rows import dict_row, tuple_row
 
 from collector import maintenance_windows
+from collector.intervals import Interval
 from collector.rollups import BUCKET_ORIGIN, bucket_floor, rollups
-from collector.states import Incident, Interval, incidents, link_intervals
+from collector.state_reads import Incident, incidents, link_intervals
 from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, HttpProbe, Link
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts

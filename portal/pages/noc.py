@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import Markup
 
-from collector.states import state_failures
+from collector.state_reads import state_failures
 from linkwatch.config import Config, Contract
 from linkwatch.domain import LinkStatus
 from notify import status as notification_status
