@@ -7,6 +7,7 @@ rather than only after those are fixed. Each kind of reference has its own check
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from linkwatch.config.raw import Path_, _list, _mappings, _render_path
@@ -17,82 +18,125 @@ from linkwatch.formatting import excerpt
 def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
     """Cross-section rules, checked on the raw data so they are reported alongside
     field errors rather than only after those are fixed."""
-
-    def items(section: str) -> list[tuple[int, dict[str, Any]]]:
-        return _mappings(data.get(section))
-
-    def ids(section: str) -> set[str]:
-        return {str(item["id"]) for _, item in items(section) if "id" in item}
-
     for section in ("customers", "links", "plans", "contracts", "maintenance"):
-        yield from _duplicate_ids(items(section), (section,))
+        yield from _duplicate_ids(_mappings(data.get(section)), (section,))
+    defined = _Defined.of(data)
+    for index, link in _mappings(data.get("links")):
+        yield from defined.customer(("links", index, "customer"), link.get("customer"))
+        yield from _duplicate_probe_ids(index, link)
+    for index, contract in _mappings(data.get("contracts")):
+        yield from _check_contract(index, contract, defined)
+    for index, window in _mappings(data.get("maintenance")):
+        yield from _check_maintenance(index, window, defined)
+    yield from _check_users(_mappings(data.get("users")), defined)
+    yield from _check_notifications(data.get("notifications"), defined.customer)
 
-    customers, links = ids("customers"), ids("links")
-    known_customers, known_links = _listing(customers), _listing(links)
 
-    def customer_ref(path: Path_, value: object) -> Iterator[tuple[Path_, str]]:
-        if isinstance(value, str) and value not in customers:
-            yield path, f"unknown customer {excerpt(value)}; defined customers: {known_customers}"
+@dataclass(frozen=True)
+class _Defined:
+    """The ids the file defines, and one check per kind of reference to them."""
 
-    for index, link in items("links"):
-        yield from customer_ref(("links", index, "customer"), link.get("customer"))
-        probes = link.get("probes")
-        seen_probes: set[str] = set()
-        for p_index, probe in enumerate(probes if isinstance(probes, list) else []):
-            probe_id = probe.get("id") if isinstance(probe, dict) else None
-            if isinstance(probe_id, str):
-                if probe_id in seen_probes:
-                    yield (
-                        ("links", index, "probes", p_index, "id"),
-                        f"duplicate probe id {excerpt(probe_id)} within link "
-                        f"{excerpt(link.get('id'))}",
-                    )
-                seen_probes.add(probe_id)
+    customers: set[str]
+    links: set[str]
+    plans: set[str]
+    link_customer: dict[str, object]  # each link's customer, as the file gives it
+    known_customers: str  # the listing an error names
+    known_links: str
 
-    link_customer = {
-        str(link.get("id")): link.get("customer") for _, link in items("links") if "id" in link
-    }
-    plans = ids("plans")
-    for index, contract in items("contracts"):
-        yield from customer_ref(("contracts", index, "customer"), contract.get("customer"))
-        plan = contract.get("plan")
-        if isinstance(plan, str) and plan not in plans:
-            known_plans = _listing(plans)
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> _Defined:
+        def ids(section: str) -> set[str]:
+            return {str(item["id"]) for _, item in _mappings(data.get(section)) if "id" in item}
+
+        customers, links = ids("customers"), ids("links")
+        link_customer = {
+            str(link.get("id")): link.get("customer")
+            for _, link in _mappings(data.get("links"))
+            if "id" in link
+        }
+        return cls(
+            customers, links, ids("plans"), link_customer, _listing(customers), _listing(links)
+        )
+
+    def customer(self, path: Path_, value: object) -> Iterator[tuple[Path_, str]]:
+        if isinstance(value, str) and value not in self.customers:
             yield (
-                ("contracts", index, "plan"),
-                f"unknown plan {excerpt(plan)}; defined plans: {known_plans}",
+                path,
+                f"unknown customer {excerpt(value)}; defined customers: {self.known_customers}",
             )
-        for l_index, link_id in enumerate(_list(contract.get("links"))):
-            path = ("contracts", index, "links", l_index)
-            if isinstance(link_id, str) and link_id not in links:
-                yield path, f"unknown link {excerpt(link_id)}; defined links: {known_links}"
-            elif (
-                isinstance(link_id, str)
-                and link_customer.get(link_id) != contract.get("customer")
-                and contract.get("customer") in customers
-                and link_customer.get(link_id) in customers
-            ):
-                yield (
-                    path,
-                    f"link {excerpt(link_id)} belongs to customer "
-                    f"{excerpt(link_customer.get(link_id))}, "
-                    f"not to the contract's customer {excerpt(contract.get('customer'))}",
-                )
 
-    for index, window in items("maintenance"):
-        for l_index, link_id in enumerate(_list(window.get("links"))):
-            if isinstance(link_id, str) and link_id not in links:
-                yield (
-                    ("maintenance", index, "links", l_index),
-                    f"unknown link {excerpt(link_id)}; defined links: {known_links}",
-                )
-        for c_index, customer_id in enumerate(_list(window.get("customers"))):
-            yield from customer_ref(("maintenance", index, "customers", c_index), customer_id)
+    def link(self, path: Path_, value: object) -> Iterator[tuple[Path_, str]]:
+        if isinstance(value, str) and value not in self.links:
+            yield path, f"unknown link {excerpt(value)}; defined links: {self.known_links}"
 
+    def plan(self, path: Path_, value: object) -> Iterator[tuple[Path_, str]]:
+        if isinstance(value, str) and value not in self.plans:
+            yield path, f"unknown plan {excerpt(value)}; defined plans: {_listing(self.plans)}"
+
+    def link_of_customer(
+        self, path: Path_, link_id: object, customer: object
+    ) -> Iterator[tuple[Path_, str]]:
+        """A known link that a contract names belongs to the contract's customer (where
+        both customers are known: an unknown one is reported as that)."""
+        owner = self.link_customer.get(link_id) if isinstance(link_id, str) else None
+        if (
+            isinstance(link_id, str)
+            and link_id in self.links
+            and owner != customer
+            and customer in self.customers
+            and owner in self.customers
+        ):
+            yield (
+                path,
+                f"link {excerpt(link_id)} belongs to customer {excerpt(owner)}, "
+                f"not to the contract's customer {excerpt(customer)}",
+            )
+
+
+def _duplicate_probe_ids(index: int, link: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
+    """A probe id names one probe within its link."""
+    probes = link.get("probes")
+    seen_probes: set[str] = set()
+    for p_index, probe in enumerate(probes if isinstance(probes, list) else []):
+        probe_id = probe.get("id") if isinstance(probe, dict) else None
+        if isinstance(probe_id, str):
+            if probe_id in seen_probes:
+                yield (
+                    ("links", index, "probes", p_index, "id"),
+                    f"duplicate probe id {excerpt(probe_id)} within link {excerpt(link.get('id'))}",
+                )
+            seen_probes.add(probe_id)
+
+
+def _check_contract(
+    index: int, contract: Mapping[str, Any], defined: _Defined
+) -> Iterator[tuple[Path_, str]]:
+    customer = contract.get("customer")
+    yield from defined.customer(("contracts", index, "customer"), customer)
+    yield from defined.plan(("contracts", index, "plan"), contract.get("plan"))
+    for l_index, link_id in enumerate(_list(contract.get("links"))):
+        path = ("contracts", index, "links", l_index)
+        yield from defined.link(path, link_id)
+        yield from defined.link_of_customer(path, link_id, customer)
+
+
+def _check_maintenance(
+    index: int, window: Mapping[str, Any], defined: _Defined
+) -> Iterator[tuple[Path_, str]]:
+    for l_index, link_id in enumerate(_list(window.get("links"))):
+        yield from defined.link(("maintenance", index, "links", l_index), link_id)
+    for c_index, customer_id in enumerate(_list(window.get("customers"))):
+        yield from defined.customer(("maintenance", index, "customers", c_index), customer_id)
+
+
+def _check_users(
+    users: Sequence[tuple[int, dict[str, Any]]], defined: _Defined
+) -> Iterator[tuple[Path_, str]]:
+    """A user's customer exists, and a user name is defined once."""
     seen_users: dict[str, int] = {}
-    for index, user in items("users"):
+    for index, user in users:
         if user.get("customer") is not None:
-            yield from customer_ref(("users", index, "customer"), user.get("customer"))
+            yield from defined.customer(("users", index, "customer"), user.get("customer"))
         name = user.get("name")
         if isinstance(name, str):
             if name in seen_users:
@@ -101,8 +145,6 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
                     f"duplicate user {excerpt(name)}; already defined as users[{seen_users[name]}]",
                 )
             seen_users.setdefault(name, index)
-
-    yield from _check_notifications(data.get("notifications"), customer_ref)
 
 
 def _listing(names: Iterable[str], most: int = 10) -> str:
