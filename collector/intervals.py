@@ -39,7 +39,6 @@ _STATUS_OF = {
     Outcome.UNKNOWN: LinkStatus.UNKNOWN,
 }
 
-
 # The last moment a datetime can hold. A stored sample near it (an import that took
 # 9999-12-31 at its word) holds its outcome up to it, rather than overflowing.
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)

@@ -60,7 +60,6 @@ def _not_negative(value: timedelta) -> timedelta:
 
 DurationOrZero = Annotated[timedelta, BeforeValidator(_to_duration), AfterValidator(_not_negative)]
 
-
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
@@ -139,8 +138,6 @@ def _blank_is_none(value: object) -> object:
 
 
 _RULES: set[Callable[[Any], None]] = set()
-
-
 _Item = TypeVar("_Item", bound="_Strict")
 
 
@@ -257,8 +254,6 @@ def _with_rule_errors(
 
 
 Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=PERCENT_PLACES)]
-
-
 PositivePercent = Annotated[Decimal, Field(gt=0, le=100, decimal_places=PERCENT_PLACES)]
 
 

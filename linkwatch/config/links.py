@@ -229,14 +229,8 @@ class TcpProbe(_ProbeBase):
 
 
 AnyProbe = IcmpProbe | SnmpProbe | HttpProbe | TcpProbe
-
-
 ProbeSpec = Annotated[AnyProbe, Field(discriminator="kind")]
-
-
 PROBE_KINDS = ("icmp", "snmp", "http", "tcp")
-
-
 # Kinds whose rtt_ms is a response time (request to the end of the body), not a network
 # round trip: a link's rtt_ms threshold and latency objectives leave them out.
 RESPONSE_TIME_KINDS = frozenset({"http"})

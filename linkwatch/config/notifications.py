@@ -83,14 +83,8 @@ class EmailChannel(_Strict):
 
 
 AnyChannel = WebhookChannel | EmailChannel
-
-
 ChannelSpec = Annotated[AnyChannel, Field(discriminator="kind")]
-
-
 CHANNEL_KINDS = ("webhook", "email")
-
-
 # Names a route may list: an event kind, or a group of them.
 EVENT_GROUPS: dict[str, tuple[EventKind, ...]] = {
     "all": tuple(k for k in EventKind if k is not EventKind.TEST),
@@ -102,8 +96,6 @@ EVENT_GROUPS: dict[str, tuple[EventKind, ...]] = {
         EventKind.MAINTENANCE_CANCELLED,
     ),
 }
-
-
 EventName = Literal[
     "all",
     "link",
