@@ -29,6 +29,7 @@ from linkwatch.money import minor_units
 from portal.auth import Viewer
 from portal.formatting import decimal_pct, money
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE
+from portal.ledger_views import ledger_page
 from portal.middleware import bad_request, read_form
 from portal.pages.common import (
     Moment,
@@ -63,7 +64,6 @@ from sla.ledger import (
     audit_page,
     export_csv,
     is_manual,
-    ledger_page,
     why_not,
 )
 

@@ -34,6 +34,7 @@ from portal.auth import Viewer
 from portal.figures import from_ledger, ledger_freshness
 from portal.formatting import NBSP, decimal_pct, elapsed, local_time
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, NOTICES, SETTINGS
+from portal.ledger_views import Outcome, Standing, standings
 from portal.pages.common import Moment, choice, moment, positive_int, require
 from portal.pages.links import (
     STATUS_ORDER,
@@ -47,7 +48,6 @@ from portal.pages.links import (
 )
 from portal.rendering import render, render_fragment
 from portal.scope import can
-from sla.ledger import Outcome, Standing, standings
 from sla.report import ContractWindow
 from sla.spans import US_PER_S
 from sla.windows import WindowKind, window_containing
