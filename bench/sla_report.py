@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 from psycopg.rows import tuple_row
 
 from collector import Database, StorageSettings, connect
+from collector.deriver import StateDeriver
 from collector.embedded import EmbeddedPostgres
-from collector.states import StateDeriver
 from collector.stored import upsert_maintenance
 from linkwatch.config import Config
 from sla.records import record

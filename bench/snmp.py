@@ -42,10 +42,10 @@ from typing import Any
 from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome
 from probes.context import ProbeContext
-from probes.snmp import probe_snmp
-from probes.snmp_poller import INTERFACE_COLUMNS, SYS_UPTIME, SnmpPoller
-from probes.snmp_v2c import V2cClient
-from probes.snmp_wire import encode_oid, null_varbind
+from probes.snmp.poller import INTERFACE_COLUMNS, SYS_UPTIME, SnmpPoller
+from probes.snmp.probe import probe_snmp
+from probes.snmp.v2c import V2cClient
+from probes.snmp.wire import encode_oid, null_varbind
 
 NS = f"lwbench-{os.getpid()}"
 HOST_END = f"lwb{os.getpid() % 100000}"

@@ -31,7 +31,7 @@ from collector.queries import query
 from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_watermarks
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
-from collector.states import StateFailure, state_failures
+from collector.state_reads import StateFailure, state_failures
 from linkwatch.durations import format_duration
 from linkwatch.formatting import count_of
 

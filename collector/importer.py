@@ -35,15 +35,10 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from collector.database import Database
+from collector.deriver import DERIVE_SLICE, derive_within
+from collector.intervals import LinkSpec, effective_stale_after
 from collector.queries import query
-from collector.states import (
-    DERIVE_SLICE,
-    LinkSpec,
-    RebuildReport,
-    derive_within,
-    effective_stale_after,
-    rebuild_within,
-)
+from collector.rebuild import RebuildReport, rebuild_within
 from linkwatch.domain import Outcome, Sample, SampleTimes
 from linkwatch.formatting import count_of
 

@@ -1,6 +1,6 @@
 """Current status of probes and links, from their recent samples and the stored intervals.
 
-The rules are DESIGN.md's SLA semantics as `collector.states` implements them:
+The rules are DESIGN.md's SLA semantics as `collector.intervals` implements them:
 `probe_state` runs `derive_probe_intervals` over a probe's recent samples and reads the
 status at `now`; `link_status` combines probe states with `combine_statuses`. Only
 `current_link_states` reads the database: the newest samples for the status, and the
@@ -20,10 +20,14 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import tuple_row
 
-from collector import states
 from collector.database import Database
+from collector.intervals import ProbeSpec as DerivationProbeSpec
+from collector.intervals import (
+    combine_statuses,
+    derive_probe_intervals,
+    effective_stale_after,
+)
 from collector.queries import query
-from collector.states import combine_statuses, derive_probe_intervals, effective_stale_after
 from linkwatch.domain import LinkState, LinkStatus, Outcome, ProbeState, Sample
 
 __all__ = [
@@ -38,7 +42,7 @@ __all__ = [
 _MAX_SAMPLES_PER_PROBE = 10_000
 
 
-class ProbeSpec(states.ProbeSpec, Protocol):
+class ProbeSpec(DerivationProbeSpec, Protocol):
     """What current status needs to know about a probe (a config model fits)."""
 
     @property

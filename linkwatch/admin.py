@@ -22,14 +22,16 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from collector import Database, latest_sample_time
+from collector.deriver import StateDeriver
 from collector.importer import (
     ImportReport,
     RawLines,
     check_file,
     import_samples,
 )
+from collector.rebuild import rebuild_states
 from collector.rollups import bucket_floor, refresh_rollups
-from collector.states import StateDeriver, rebuild_states, state_failures
+from collector.state_reads import state_failures
 from collector.stored import DeletedSamples
 from collector.stored import delete_samples as stored_delete_samples
 from linkwatch.config import Config

@@ -33,10 +33,10 @@ from collector import (
     upsert_maintenance,
     write_samples,
 )
+from collector.deriver import StateDeriver
 from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
 from collector.rollups import refresh_after_write
-from collector.states import StateDeriver
 from linkwatch.config import Config, load_config
 from linkwatch.demo import generate_history
 from linkwatch.domain import Sample

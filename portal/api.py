@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar, cast
 from aiohttp import web
 
 from collector.rollups import BUCKETS, Bucket, Rollup
-from collector.states import Incident
+from collector.state_reads import Incident
 from linkwatch import __version__
 from linkwatch.config import Config, Contract, Link, ResolvedTerms
 from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState

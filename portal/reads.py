@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from collector import Database, current_link_states, maintenance_windows
+from collector.intervals import Interval
 from collector.rollups import Bucket, Rollup, bucket_floor, rollups
 from collector.series import LatestCheck, SampleBucket, latest_checks, sample_buckets
-from collector.states import (
+from collector.state_reads import (
     Incident,
-    Interval,
     StateFailure,
     incidents,
     link_intervals,
@@ -36,6 +36,7 @@ from linkwatch.domain import LinkState, MaintenanceWindow
 from notify import status as notification_status
 from notify.status import DeliveryRow
 from portal.cache import Cache
+from portal.ledger_views import LedgerPage, Standing, ledger_page, standings
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
 from sla import ledger_reads
@@ -43,15 +44,11 @@ from sla.ledger import (
     AuditEntry,
     AuditLine,
     LedgerFilter,
-    LedgerPage,
     LedgerRow,
-    Standing,
     Status,
     audit_log,
     audit_page,
-    ledger_page,
     list_rows,
-    standings,
     window_statuses,
 )
 from sla.monthly import MonthEntry, monthly_report, report_months

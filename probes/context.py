@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from linkwatch.config import ProbingConfig
 from probes.icmp_engine import IcmpEngine
-from probes.snmp_poller import SnmpPoller
+from probes.snmp.poller import SnmpPoller
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from linkwatch.domain import ProbeResult
 from probes.context import ProbeContext
 from probes.http import probe_http
 from probes.icmp import probe_icmp
-from probes.snmp import probe_snmp
+from probes.snmp.probe import probe_snmp
 from probes.tcp import probe_tcp
 
 ProbeFunction = Callable[[Any, ProbeContext], Awaitable[ProbeResult]]

@@ -32,7 +32,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from psycopg.rows import tuple_row
 
 from collector import Database
-from collector.states import Incident, incidents
+from collector.state_reads import Incident, incidents
 from linkwatch.config import Config, Contract, Customer, ResolvedTerms
 from linkwatch.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct

@@ -21,7 +21,8 @@ from decimal import Decimal
 from psycopg.rows import tuple_row
 
 from collector import Database
-from collector.states import Interval, clip_intervals, link_intervals
+from collector.intervals import Interval, clip_intervals
+from collector.state_reads import link_intervals
 from collector.stored import maintenance_windows
 from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
 from linkwatch.domain import MaintenanceWindow

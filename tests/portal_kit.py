@@ -18,8 +18,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector import Database, write_samples
+from collector.deriver import StateDeriver
 from collector.rollups import refresh_after_write
-from collector.states import StateDeriver
 from linkwatch.config import Config, parse_config
 from linkwatch.domain import Outcome, Sample
 from portal import PortalSettings, create_app

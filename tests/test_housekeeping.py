@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from collector import states
 from collector.database import Database
+from collector.deriver import StateDeriver
 from collector.housekeeping import (
     DEFAULT_ROLLUP_RETENTION,
     DbStats,
@@ -22,10 +22,10 @@ from collector.housekeeping import (
     render_stats,
     run_housekeeping,
 )
+from collector.intervals import END_OF_TIME
 from collector.rollups import materialize_rollups, rollups
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
-from collector.states import StateDeriver
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
 from tests.builders import LinkSpec, ProbeSpec
@@ -221,7 +221,7 @@ async def test_stats_list_the_probes_whose_states_cannot_be_derived(database: Da
     )
     batch = [
         Sample("edge-7", "icmp", NOW, Outcome.UP),
-        Sample("edge-7", "icmp", states.END_OF_TIME, Outcome.UP),
+        Sample("edge-7", "icmp", END_OF_TIME, Outcome.UP),
     ]
     await write_samples(database, batch)
     await StateDeriver(database, [link]).samples_stored(batch)

@@ -39,8 +39,8 @@ from aiohttp import web
 from psycopg.rows import tuple_row
 
 from collector import Database, write_samples
+from collector.deriver import StateDeriver
 from collector.embedded import EmbeddedPostgres
-from collector.states import StateDeriver
 from linkwatch.config import HttpProbe, Link, TcpProbe, parse_config
 from linkwatch.domain import LinkStatus, Outcome, Sample
 from linkwatch.errors import ConfigError

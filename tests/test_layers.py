@@ -75,7 +75,7 @@ def test_every_import_points_to_the_same_or_an_earlier_layer() -> None:
 def test_an_import_against_the_rule_is_named(tmp_path: Path) -> None:
     (tmp_path / "sla").mkdir()
     (tmp_path / "sla" / "report.py").write_text(
-        "from collector.states import link_intervals\n"
+        "from collector.state_reads import link_intervals\n"
         "\n"
         "def page():\n"
         "    from portal.app import build_app  # hidden in a function, still counted\n"

@@ -27,8 +27,8 @@ import pytest
 from psycopg.rows import tuple_row
 
 from collector import Database, write_samples
+from collector.deriver import StateDeriver
 from collector.embedded import EmbeddedPostgres
-from collector.states import StateDeriver
 from linkwatch.config import Config, load_config, parse_config
 from linkwatch.daemon import open_database
 from linkwatch.domain import Outcome, Sample

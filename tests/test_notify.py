@@ -13,8 +13,8 @@ from psycopg.rows import tuple_row
 
 from collector import write_samples
 from collector.database import Database
+from collector.deriver import StateDeriver
 from collector.outbox import store_events
-from collector.states import StateDeriver
 from linkwatch.config import Config, parse_config
 from linkwatch.domain import Event, EventKind, Outcome, Sample
 from notify import Dispatcher

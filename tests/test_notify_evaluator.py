@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector import sync_maintenance, upsert_maintenance, write_samples
 from collector.database import Database
-from collector.states import StateDeriver
+from collector.deriver import StateDeriver
 from linkwatch.config import Config, parse_config
 from linkwatch.domain import Event, EventKind, MaintenanceWindow, Outcome, Sample
 from notify import Dispatcher, Evaluator

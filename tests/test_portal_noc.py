@@ -11,7 +11,8 @@ from html import unescape
 
 import pytest
 
-from collector import Database, states
+from collector import Database
+from collector.intervals import END_OF_TIME
 from collector.writer import write_samples
 from linkwatch.domain import Outcome, Sample
 from portal import PortalSettings, reads
@@ -289,7 +290,7 @@ async def test_a_link_whose_states_cannot_be_derived_is_named_until_it_derives_a
 ) -> None:
     # What an old import stored: a sample no status can be held after. The next live
     # batch derives acme-fra-1 up to it, and fails; every other link is still derived.
-    await write_samples(kit.db, [Sample("acme-fra-1", "icmp", states.END_OF_TIME, Outcome.UP)])
+    await write_samples(kit.db, [Sample("acme-fra-1", "icmp", END_OF_TIME, Outcome.UP)])
     await kit.store(
         samples("acme-fra-1", [NOW], Outcome.DOWN, loss_pct=100.0)
         + samples("globex-nyc-1", [NOW], rtt_ms=9.0)
@@ -307,6 +308,6 @@ async def test_a_link_whose_states_cannot_be_derived_is_named_until_it_derives_a
     assert "linkwatch import samples --replace" in notice
 
     async with kit.db.connection() as conn:
-        await conn.execute("DELETE FROM samples WHERE observed_at = %s", (states.END_OF_TIME,))
+        await conn.execute("DELETE FROM samples WHERE observed_at = %s", (END_OF_TIME,))
     await kit.store(samples("acme-fra-1", [NOW + STEP], Outcome.DOWN, loss_pct=100.0))
     assert "cannot be derived" not in await kit.page("/noc")

@@ -439,7 +439,8 @@ async def test_timescaledb_and_plain_postgresql_derive_the_same_states(
     database: Database, timescale_db: Database
 ) -> None:
     """The state half of the rollups: intervals and seconds per state per bucket."""
-    from collector.states import StateDeriver, link_intervals, state_seconds
+    from collector.deriver import StateDeriver
+    from collector.state_reads import link_intervals, state_seconds
     from linkwatch.config import Link
     from linkwatch.domain import LinkStatus
 

@@ -33,10 +33,10 @@ from collector.writer import write_samples
 from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext
-from probes.snmp import interpret, probe_snmp
-from probes.snmp_poller import IF_ALIAS, IF_IN_OCTETS, Reading, SnmpPoller, _rates, _Snapshot
-from probes.snmp_v2c import decode_response, encode_get
-from probes.snmp_wire import encode_oid, null_varbind
+from probes.snmp.poller import IF_ALIAS, IF_IN_OCTETS, Reading, SnmpPoller, _rates, _Snapshot
+from probes.snmp.probe import interpret, probe_snmp
+from probes.snmp.v2c import decode_response, encode_get
+from probes.snmp.wire import encode_oid, null_varbind
 from tests.helpers import linkwatch
 
 NET = 100 + os.getpid() % 100
@@ -496,7 +496,7 @@ def test_check_config_rejects_a_blank_interface_name_and_unknown_protocols(
 
 
 def _snapshot(ticks: int, in_octets: int, in_errors: int = 0) -> _Snapshot:
-    from probes.snmp_poller import IF_HC_IN_OCTETS, IF_IN_ERRORS
+    from probes.snmp.poller import IF_HC_IN_OCTETS, IF_IN_ERRORS
 
     return _Snapshot(ticks, 0.0, {IF_HC_IN_OCTETS: in_octets, IF_IN_ERRORS: in_errors})
 

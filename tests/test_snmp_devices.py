@@ -28,8 +28,8 @@ import pytest_asyncio
 from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome, ProbeResult
 from probes import ProbeContext
-from probes.snmp import probe_snmp
-from probes.snmp_poller import SnmpPoller
+from probes.snmp.poller import SnmpPoller
+from probes.snmp.probe import probe_snmp
 
 REPO = Path(__file__).resolve().parent.parent
 IF = "1.3.6.1.2.1.2.2.1"

@@ -1,4 +1,4 @@
-"""SNMPv3 (USM) through the fast codec of `probes.snmp_v3`, against the snmpd lab.
+"""SNMPv3 (USM) through the fast codec of `probes.snmp.v3`, against the snmpd lab.
 
 The lab (namespace, veth pairs, snmpd with one v3 user per protocol pair) is the one of
 `tests.test_snmp`; this module gets its own instance of it. The codec's key derivation
@@ -32,8 +32,7 @@ from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
 from linkwatch.config import SnmpProbe
 from linkwatch.domain import Outcome
 from probes import ProbeContext
-from probes.snmp import probe_snmp
-from probes.snmp_poller import (
+from probes.snmp.poller import (
     IF_ADMIN_STATUS,
     IF_OPER_STATUS,
     INTERFACE_COLUMNS,
@@ -42,8 +41,9 @@ from probes.snmp_poller import (
     SnmpPoller,
     _Device,
 )
-from probes.snmp_v2c import decode_response
-from probes.snmp_v3 import (
+from probes.snmp.probe import probe_snmp
+from probes.snmp.v2c import decode_response
+from probes.snmp.v3 import (
     WRONG_DIGESTS,
     Session,
     UsmUser,
@@ -57,7 +57,7 @@ from probes.snmp_v3 import (
     password_to_key,
     priv_key,
 )
-from probes.snmp_wire import (
+from probes.snmp.wire import (
     OCTETS,
     OID,
     REPORT,
@@ -301,7 +301,7 @@ async def test_v3_polls_survive_an_agent_restart_without_a_bogus_rate(
     boots = lab.snmpget("1.3.6.1.6.3.10.2.1.2.0")  # snmpEngineBoots
     await asyncio.to_thread(lab.restart)
     assert lab.snmpget("1.3.6.1.6.3.10.2.1.2.0") != boots  # the engine really rebooted
-    with caplog.at_level(logging.INFO, logger="probes.snmp_v3"):
+    with caplog.at_level(logging.INFO, logger="probes.snmp.v3"):
         after = await probe_snmp(spec, ctx)
     assert after.outcome is Outcome.UP, after.error
     assert "engine time resynchronised" in caplog.text
@@ -325,7 +325,7 @@ async def test_v3_polls_survive_an_agent_that_returns_with_a_new_engine_id(
     await asyncio.to_thread(lab.start)
     lab.set_alias("sta", "CID-1001")  # net-snmp kept the alias among what was lost
     assert lab.snmpget("1.3.6.1.6.3.10.2.1.1.0") != engine_id
-    with caplog.at_level(logging.INFO, logger="probes.snmp_v3"):
+    with caplog.at_level(logging.INFO, logger="probes.snmp.v3"):
         after = await probe_snmp(spec, ctx)
     assert after.outcome is Outcome.UP, after.error
     assert "engine discovered" in caplog.text

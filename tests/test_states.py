@@ -17,20 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import tuple_row
 
-from collector import states
+import collector.deriver
+from collector import intervals, state_reads
 from collector.database import Database
-from collector.states import (
+from collector.deriver import StateDeriver
+from collector.intervals import (
     Interval,
     ProbeTimeline,
-    StateDeriver,
     derive_link_intervals,
     derive_probe_intervals,
-    incidents,
-    link_intervals,
-    probe_intervals,
-    rebuild_states,
     splice_intervals,
 )
+from collector.rebuild import rebuild_states
+from collector.state_reads import incidents, link_intervals, probe_intervals
 from collector.status import current_link_states
 from collector.writer import write_samples
 from linkwatch.domain import LinkStatus, Outcome, Sample
@@ -232,13 +231,13 @@ def test_a_sample_near_the_end_of_time_holds_its_outcome_up_to_it() -> None:
     assert derived == [
         Interval(UP, T0, at(90)),
         Interval(UNKNOWN, at(90), LAST_SECOND),
-        Interval(DOWN, LAST_SECOND, states.END_OF_TIME),
-        Interval(UNKNOWN, states.END_OF_TIME, None),
+        Interval(DOWN, LAST_SECOND, intervals.END_OF_TIME),
+        Interval(UNKNOWN, intervals.END_OF_TIME, None),
     ]
 
 
 def test_a_sample_at_the_end_of_time_is_refused_with_its_probe_and_time() -> None:
-    last = Sample("l1", "icmp", states.END_OF_TIME, Outcome.UP)
+    last = Sample("l1", "icmp", intervals.END_OF_TIME, Outcome.UP)
     with pytest.raises(ValueError, match=r"probe icmp at 9999-12-31T23:59:59\.999999\+00:00"):
         derive_probe_intervals([last], interval=INTERVAL, confirm=1, stale_after=None)
 
@@ -359,7 +358,7 @@ def test_rederiving_from_the_anchor_equals_a_full_derivation(
     earliest of them and spliced in, equal the derivation of all samples."""
     if not all_samples:
         return
-    _anchor_before, clip_intervals = states._anchor_before, states.clip_intervals
+    _anchor_before, clip_intervals = intervals.anchor_before, intervals.clip_intervals
     new = data.draw(st.lists(st.sampled_from(all_samples), min_size=1, unique=True))
     old_samples = [s for s in all_samples if s not in new]
     stale = timedelta(seconds=45)
@@ -409,13 +408,13 @@ def test_rederiving_between_two_anchors_changes_nothing(
 
     full = derive(all_samples)
     before_start = [s for s in reversed(all_samples) if s.observed_at < start][:confirm]
-    anchor = states._anchor_before(
+    anchor = intervals.anchor_before(
         before_start, confirm=confirm, stale=stale, complete=len(before_start) < confirm
     )
     left = start if anchor is None else anchor.at
     before_end = [s for s in reversed(all_samples) if s.observed_at < end][:confirm]
     from_end = [s for s in all_samples if s.observed_at >= end][:confirm]
-    right = states._anchor_from(before_end, from_end, confirm=confirm, stale=stale)
+    right = intervals.anchor_from(before_end, from_end, confirm=confirm, stale=stale)
     read = [
         s
         for s in all_samples
@@ -423,7 +422,7 @@ def test_rederiving_between_two_anchors_changes_nothing(
     ]
     rederived = derive(read, continues=anchor is not None and anchor.continues_confirmed_run)
     right_at = None if right is None else right.observed_at
-    new = states.clip_intervals(rederived, left, right_at)
+    new = intervals.clip_intervals(rederived, left, right_at)
     spliced = splice_intervals(
         full, new, left, right_at, end_error=None if right is None else right.error
     )
@@ -582,7 +581,7 @@ async def test_deriving_in_the_callers_transaction_in_slices_equals_a_full_deriv
         key = (sample.link_id, sample.probe_id)
         earliest[key] = min(earliest.get(key, sample.observed_at), sample.observed_at)
     async with database.connection() as conn, conn.transaction():
-        await states.derive_within(
+        await collector.deriver.derive_within(
             conn,
             [PROPERTY_LINK, other],
             earliest,
@@ -626,13 +625,13 @@ async def test_live_appends_rewrite_only_the_tail(
     later = samples((3000, "down"), probe="a")
     await write_samples(database, later)
     reads: list[int] = []
-    original = states._read_samples
+    original = collector.deriver._read_samples
 
-    async def counting(cur: Any, works: list[states._Work]) -> None:
+    async def counting(cur: Any, works: list[collector.deriver._Work]) -> None:
         await original(cur, works)
         reads.append(sum(len(w.samples) for w in works))
 
-    monkeypatch.setattr(states, "_read_samples", counting)
+    monkeypatch.setattr(collector.deriver, "_read_samples", counting)
     await deriver.samples_stored(later)
     assert reads == [2]  # the anchor (inside the confirmed run) and the new sample
     assert (await stored(database, link))[1] == spans((DOWN, 0, 3090), (UNKNOWN, 3090, None))
@@ -659,13 +658,13 @@ async def test_catch_up_derives_a_long_history_in_slices(
     history = samples(*points, probe="a")
     await write_samples(database, history)
     reads: list[int] = []
-    original = states._read_samples
+    original = collector.deriver._read_samples
 
-    async def counting(cur: Any, works: list[states._Work]) -> None:
+    async def counting(cur: Any, works: list[collector.deriver._Work]) -> None:
         await original(cur, works)
         reads.append(sum(len(w.samples) for w in works))
 
-    monkeypatch.setattr(states, "_read_samples", counting)
+    monkeypatch.setattr(collector.deriver, "_read_samples", counting)
     deriver = StateDeriver(database, [link], catch_up_slice=timedelta(minutes=30))
     assert await deriver.catch_up() == 1
     assert len(reads) == 6  # one transaction per 30 minutes of history
@@ -727,9 +726,9 @@ async def test_a_probe_that_cannot_be_derived_leaves_every_other_probe_and_link_
         for s in samples((0, "up"), (30, "down"), (60, "down"), link=link.id, probe=probe.id)
     ]
     # What an old import stored: no status can be held after it.
-    poison = Sample("bad", "b", states.END_OF_TIME, Outcome.UP)
+    poison = Sample("bad", "b", intervals.END_OF_TIME, Outcome.UP)
     await write_samples(database, [*first, poison])
-    caplog.set_level(logging.DEBUG, logger="collector.states")
+    caplog.set_level(logging.DEBUG, logger="collector.deriver")
     await deriver.samples_stored(first)  # one batch for all three links: it does not raise
 
     for link in (good_a, good_b):
@@ -737,7 +736,7 @@ async def test_a_probe_that_cannot_be_derived_leaves_every_other_probe_and_link_
     expected = full_derivation(bad, [s for s in first if s.link_id == "bad" and s.probe_id == "a"])
     assert await stored(database, bad) == ({"a": expected[0]["a"], "b": []}, expected[1])
     assert deriver.failing == {("bad", "b")}
-    [failure] = await states.state_failures(database)
+    [failure] = await state_reads.state_failures(database)
     assert (failure.link_id, failure.probe_id) == ("bad", "b")
     assert failure.error.startswith("ValueError: the sample of probe b at 9999-12-31T23:59:59.9")
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -754,18 +753,18 @@ async def test_a_probe_that_cannot_be_derived_leaves_every_other_probe_and_link_
     await deriver.samples_stored(second)
     assert await stored(database, good_a) == full_derivation(good_a, first + second)
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
-    [again] = await states.state_failures(database)
+    [again] = await state_reads.state_failures(database)
     assert again.since == failure.since
     assert again.last_failed_at > failure.last_failed_at
 
     # The row removed, the next batch derives it from where it first failed.
-    await delete_sample(database, "bad", "b", states.END_OF_TIME)
+    await delete_sample(database, "bad", "b", intervals.END_OF_TIME)
     third = samples((120, "up"), link="bad", probe="b")
     await write_samples(database, third)
     await deriver.samples_stored(third)
     all_bad = [s for s in first + second + third if s.link_id == "bad"]
     assert await stored(database, bad) == full_derivation(bad, all_bad)
-    assert await states.state_failures(database) == []
+    assert await state_reads.state_failures(database) == []
     assert deriver.failing == frozenset()
     assert "link states derived again link=bad probe=b" in caplog.text
 
@@ -780,7 +779,7 @@ async def test_the_catch_up_derives_every_probe_but_one_that_fails_of_any_except
     ]
     history = [s for link in links for s in samples((0, "up"), (30, "up"), link=link.id, probe="a")]
     await write_samples(database, history)
-    original = states.derive_probe_intervals
+    original = collector.deriver.derive_probe_intervals
 
     def failing_for_l2(probe_samples: Sequence[Sample], **kwargs: Any) -> list[Interval]:
         probe_samples = list(probe_samples)
@@ -788,25 +787,25 @@ async def test_the_catch_up_derives_every_probe_but_one_that_fails_of_any_except
             raise RuntimeError("a bug that only this link's samples reach")
         return original(probe_samples, **kwargs)
 
-    monkeypatch.setattr(states, "derive_probe_intervals", failing_for_l2)
+    monkeypatch.setattr(collector.deriver, "derive_probe_intervals", failing_for_l2)
     assert await StateDeriver(database, links).catch_up() == 3
     for link in (links[0], links[2]):
         of_link = [s for s in history if s.link_id == link.id]
         assert await stored(database, link) == full_derivation(link, of_link)
     assert await stored(database, links[1]) == ({"a": []}, [])
-    [failure] = await states.state_failures(database)
+    [failure] = await state_reads.state_failures(database)
     assert (failure.link_id, failure.error) == (
         "l2",
         "RuntimeError: a bug that only this link's samples reach",
     )
 
     # Fixed (a new version, say): the next start's catch-up derives it and clears it.
-    monkeypatch.setattr(states, "derive_probe_intervals", original)
+    monkeypatch.setattr(collector.deriver, "derive_probe_intervals", original)
     assert await StateDeriver(database, links).catch_up() == 1
     assert await stored(database, links[1]) == full_derivation(
         links[1], [s for s in history if s.link_id == "l2"]
     )
-    assert await states.state_failures(database) == []
+    assert await state_reads.state_failures(database) == []
 
 
 async def test_a_database_outage_keeps_the_batch_for_the_next_call_and_records_nothing(
@@ -816,17 +815,19 @@ async def test_a_database_outage_keeps_the_batch_for_the_next_call_and_records_n
     batch = samples((0, "up"), (30, "up"), probe="a")
     await write_samples(database, batch)
     deriver = StateDeriver(database, [link])
-    original = states._rewrite
+    original = collector.deriver._rewrite
 
-    async def unreachable(db: Database, works: list[states._Work]) -> states._Pass:
+    async def unreachable(
+        db: Database, works: list[collector.deriver._Work]
+    ) -> collector.deriver._Pass:
         raise DatabaseError("database linkwatch: connection refused")
 
-    monkeypatch.setattr(states, "_rewrite", unreachable)
+    monkeypatch.setattr(collector.deriver, "_rewrite", unreachable)
     with pytest.raises(DatabaseError):
         await deriver.samples_stored(batch)
     assert deriver.failing == frozenset()
-    assert await states.state_failures(database) == []
-    monkeypatch.setattr(states, "_rewrite", original)
+    assert await state_reads.state_failures(database) == []
+    monkeypatch.setattr(collector.deriver, "_rewrite", original)
     await deriver.samples_stored([])  # the kept batch is derived with the next call
     assert await stored(database, link) == full_derivation(link, batch)
 
@@ -1023,7 +1024,7 @@ async def test_current_status_counts_availability_probes_only(database: Database
 
 
 async def test_state_seconds_split_intervals_at_bucket_boundaries(database: Database) -> None:
-    from collector.states import state_seconds
+    from collector.state_reads import state_seconds
 
     link = LinkSpec("l1", (ProbeSpec("a"),))
     all_samples = samples((0, "up"), (30, "down"), (60, "down"), (90, "up"), probe="a")

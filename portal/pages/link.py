@@ -27,10 +27,11 @@ from typing import Any, Literal
 from aiohttp import web
 from markupsafe import Markup
 
+from collector.intervals import Interval
 from collector.rollups import BUCKET_ORIGIN, bucket_floor
 from collector.series import LatestCheck
 from collector.series import SampleBucket as Bucket
-from collector.states import Incident, Interval
+from collector.state_reads import Incident
 from linkwatch.config import RESPONSE_TIME_KINDS, Contract, HttpProbe, Link
 from linkwatch.domain import LinkStatus, MaintenanceWindow
 from portal import charts

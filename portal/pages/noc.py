@@ -39,11 +39,11 @@ from portal.board import (
 )
 from portal.formatting import NBSP, Moment, decimal_pct, elapsed, local_time, moment
 from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS, SETTINGS
+from portal.ledger_views import Outcome, Standing
 from portal.pages.common import positive_int, require
 from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import can
-from sla.ledger import Outcome, Standing
 from sla.report import ContractWindow
 from sla.spans import US_PER_S
 from sla.windows import WindowKind, window_containing

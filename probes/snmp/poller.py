@@ -18,7 +18,7 @@ and Counter32 wraps are unwrapped; an agent restart (sysUpTime went backwards, o
 advanced far less than our clock) drops the previous counters, so no bogus rate follows.
 
 GETs go through hand-written codecs that cost a fraction of pysnmp's CPU: SNMPv2c through
-`probes.snmp_v2c`, SNMPv3 authPriv through `probes.snmp_v3` (USM with MD5, SHA-1 or
+`probes.snmp.v2c`, SNMPv3 authPriv through `probes.snmp.v3` (USM with MD5, SHA-1 or
 SHA-2 authentication and AES-128, -192 or -256 privacy). SNMPv3 with DES privacy, and the
 walks, use pysnmp's asyncio engine, of which there is one per poller; `fast_v2c=False` and
 `fast_v3=False` send those GETs through pysnmp too (for comparison). Target failures are
@@ -46,9 +46,9 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from linkwatch.config import SnmpInterface, SnmpProbe
 from linkwatch.domain import Outcome
 from linkwatch.formatting import count_of
-from probes.snmp_v2c import V2cClient
-from probes.snmp_v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, UsmError, UsmUser, V3Client
-from probes.snmp_wire import (
+from probes.snmp.v2c import V2cClient
+from probes.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, UsmError, UsmUser, V3Client
+from probes.snmp.wire import (
     Missing,
     Response,
     SnmpTimeout,
@@ -142,7 +142,7 @@ _AUTH_PROTOCOLS = {
     "sha384": hlapi.USM_AUTH_HMAC256_SHA384,
     "sha512": hlapi.USM_AUTH_HMAC384_SHA512,
 }
-_PRIV_PROTOCOLS = {  # pysnmp's plain AES-192/256 names are Reeder's (see probes.snmp_v3)
+_PRIV_PROTOCOLS = {  # pysnmp's plain AES-192/256 names are Reeder's (see probes.snmp.v3)
     "des": hlapi.USM_PRIV_CBC56_DES,
     "aes": hlapi.USM_PRIV_CFB128_AES,
     "aes192": hlapi.USM_PRIV_CFB192_AES,

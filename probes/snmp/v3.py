@@ -2,7 +2,7 @@
 
 pysnmp spends most of an SNMPv3 poll in pyasn1 (BER) and its message-processing layers;
 `bench/snmp.py` measures some 30x more interface polls per CPU second through this
-module. It builds the RFC 3412 message around the PDU of `probes.snmp_wire` itself and
+module. It builds the RFC 3412 message around the PDU of `probes.snmp.wire` itself and
 does USM (RFC 3414) in a few hash and cipher calls:
 
 - engine discovery (a noAuthNoPriv, reportable request with an empty engine ID; the
@@ -57,7 +57,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from probes.snmp_wire import (
+from probes.snmp.wire import (
     GET_REQUEST,
     OCTETS,
     REPORT,

@@ -1,6 +1,6 @@
 """What the hand-written SNMP codecs share: BER, the PDU, and one UDP socket per family.
 
-`probes.snmp_v2c` and `probes.snmp_v3` differ only in the envelope around a PDU (a
+`probes.snmp.v2c` and `probes.snmp.v3` differ only in the envelope around a PDU (a
 community, or USM's header, digest and encryption); the BER reader and writer, the
 GetRequest/Response PDU and the socket that matches replies to outstanding requests are
 here, once. The BER is the small subset SNMP agents send: definite lengths of at most four

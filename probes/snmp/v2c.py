@@ -4,12 +4,12 @@ pysnmp decodes every varbind through pyasn1's generic BER machinery, which costs
 0.1 ms of CPU per varbind here (7.4 ms for one 71-varbind GET); an interface poll is
 seven varbinds, so pysnmp alone caps a process near 1,300 interface polls per CPU second.
 This module encodes a GetRequest from pre-encoded OIDs and decodes the Response with a
-small hand-written BER reader (`probes.snmp_wire`, about 25x cheaper), over one shared
+small hand-written BER reader (`probes.snmp.wire`, about 25x cheaper), over one shared
 UDP socket whose receive buffer is enlarged so bursts of replies are not dropped by the
 kernel.
 
 Only what the poller needs: v2c GetRequest out, Response in, request-id matching,
-timeouts with retries. SNMPv3 GETs have their own fast path (`probes.snmp_v3`); walks
+timeouts with retries. SNMPv3 GETs have their own fast path (`probes.snmp.v3`); walks
 and everything else go through pysnmp. This module must never send anything but the
 request it is asked to send, to the address it is given, and never raise for a target's
 failure other than as `SnmpTimeout`.
@@ -21,7 +21,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from probes.snmp_wire import (
+from probes.snmp.wire import (
     GET_REQUEST,
     OCTETS,
     RESPONSE,

@@ -1,0 +1,237 @@
+"""Contracts, plans and their versions: the terms an SLA is measured and credited by.
+
+A contract's terms resolve through its plan and versions (`terms_at`); the rules that
+need them resolved (every term set, a fee in its currency's minor units, one version per
+moment) are `_check_terms`, run on the contracts that validate on their own, so that a
+mistake elsewhere in the file does not hide them. Nothing here computes a credit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from linkwatch.config.fields import (
+    Amount,
+    AwareDatetime,
+    Duration,
+    Id,
+    Percent,
+    PositivePercent,
+    _rule,
+    _Strict,
+)
+from linkwatch.config.notifications import Template
+from linkwatch.config.raw import Path_, _mappings
+from linkwatch.formatting import excerpt
+from linkwatch.money import minor_units
+
+
+class CreditBand(_Strict):
+    """Availability below `below` percent earns `credit` percent of the fee."""
+
+    below: PositivePercent
+    credit: Percent
+
+
+class IncidentCredit(_Strict):
+    """`count` or more outages of at least `min_duration` in a window earn `credit` %."""
+
+    count: int = Field(ge=1, le=10_000)
+    min_duration: Duration
+    credit: Percent
+
+
+class CreditTerms(_Strict):
+    step: PositivePercent = Decimal("0.5")
+    per_step: Percent = Decimal("0")
+    rounding: Literal["ceil", "floor"] = "ceil"
+    cap: Percent = Decimal("100")
+    bands: list[CreditBand] = Field(default_factory=list)
+    incidents: IncidentCredit | None = None
+
+
+class LatencyObjective(_Strict):
+    """Round-trip time over the window's available time, met when at or under the limit.
+    Measured on the network's round trips (ICMP, TCP), not on HTTP response times."""
+
+    p95_ms: float | None = Field(default=None, gt=0)
+    mean_ms: float | None = Field(default=None, gt=0)
+    credit: Percent = Decimal("0")  # earned when the objective is missed
+
+    @_rule
+    def _some_limit(self) -> None:
+        if self.p95_ms is None and self.mean_ms is None:
+            raise ValueError("give p95_ms, mean_ms or both")
+
+
+class LossObjective(_Strict):
+    """Mean packet loss over the window's available time, met when at or under max_pct."""
+
+    max_pct: float = Field(ge=0, le=100)
+    credit: Percent = Decimal("0")
+
+
+class Terms(_Strict):
+    """Terms a plan, a contract or a contract version may set. Unset fields come from the
+    layer below: built-in defaults <- plan <- contract <- version in force."""
+
+    target: PositivePercent | None = None  # 100: no down time allowed (a budget of 0)
+    window: Literal["week", "month"] | None = None
+    fee: Amount | None = None  # per window
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    credit: CreditTerms | None = None
+    minimum_credit: Amount | None = None
+    unknown: Literal["exclude", "count_as_up", "count_as_down"] | None = None
+    maintenance_notice: Duration | None = None
+    grace: Duration | None = None  # after a window ends, before its ledger row closes
+    budget_warnings: list[Annotated[int, Field(gt=0, le=100)]] | None = None
+    latency: LatencyObjective | None = None
+    loss: LossObjective | None = None
+    breach_notice: Template | None = None  # the customer's message when a window is missed
+    # Coverage (percent) under which a window gets no automatic credit: a person reviews it.
+    min_coverage: Percent | None = None
+
+
+class ResolvedTerms(_Strict):
+    """Every term set, as they apply to one window."""
+
+    target: PositivePercent
+    window: Literal["week", "month"] = "month"
+    fee: Decimal = Decimal("0")
+    currency: str = "EUR"
+    credit: CreditTerms = CreditTerms()
+    minimum_credit: Decimal = Decimal("0")
+    unknown: Literal["exclude", "count_as_up", "count_as_down"] = "exclude"
+    maintenance_notice: timedelta = timedelta(hours=72)
+    grace: timedelta = timedelta(days=2)
+    budget_warnings: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    latency: LatencyObjective | None = None
+    loss: LossObjective | None = None
+    breach_notice: str | None = None
+    min_coverage: Decimal | None = None
+
+
+class Plan(Terms):
+    """A reusable SLA template that contracts name and override only where they differ."""
+
+    id: Id
+
+
+class ContractVersion(Terms):
+    """Changed terms from `effective_from` on (until a later version)."""
+
+    effective_from: AwareDatetime
+
+
+class Contract(Terms):
+    id: Id
+    customer: Id
+    links: list[Id] = Field(min_length=1)
+    plan: Id | None = None
+    # redundant: the links form one service, down only while all of them are down.
+    group: Literal["none", "redundant"] = "none"
+    effective_from: AwareDatetime | None = None  # the contract's start; None: always
+    versions: list[ContractVersion] = Field(default_factory=list)
+
+    def terms_at(self, moment: datetime, plans: Sequence[Plan]) -> ResolvedTerms | None:
+        """The terms in force at `moment`, or None before the contract starts."""
+        if self.effective_from is not None and moment < self.effective_from:
+            return None
+        layers: list[Terms] = [p for p in plans if p.id == self.plan]
+        layers.append(self)
+        in_force = sorted(
+            (v for v in self.versions if v.effective_from <= moment), key=_effective_from
+        )
+        layers += in_force
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            _merge(merged, layer.model_dump(include=_TERM_FIELDS, exclude_unset=True))
+        return ResolvedTerms.model_validate(merged)
+
+
+_TERM_FIELDS = set(Terms.model_fields)
+
+
+def _effective_from(version: ContractVersion) -> datetime:
+    return version.effective_from
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """Field by field, nested sections too: a layer changes only what it sets."""
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _valid_contracts(data: Mapping[str, Any]) -> tuple[list[tuple[int, Contract]], list[Plan]]:
+    """The contracts (with their index) and plans of `data` that validate on their own;
+    a contract whose plan does not is left out, since its terms cannot be resolved."""
+    plans: list[Plan] = []
+    broken_plans: set[object] = set()
+    for _, raw in _mappings(data.get("plans")):
+        try:
+            plans.append(Plan.model_validate(raw))
+        except ValidationError:
+            broken_plans.add(raw.get("id"))
+    contracts: list[tuple[int, Contract]] = []
+    for index, raw in _mappings(data.get("contracts")):
+        if raw.get("plan") in broken_plans:
+            continue
+        try:
+            contracts.append((index, Contract.model_validate(raw)))
+        except ValidationError:
+            continue
+    return contracts, plans
+
+
+def _check_terms(
+    contracts: Sequence[tuple[int, Contract]], plans: Sequence[Plan]
+) -> Iterator[tuple[Path_, str]]:
+    """Rules that need a contract's terms resolved through its plan and versions."""
+    for index, contract in contracts:
+        path: Path_ = ("contracts", index)
+        starts = [(contract.effective_from, path)] + [
+            (v.effective_from, (*path, "versions", i)) for i, v in enumerate(contract.versions)
+        ]
+        for moment, where in starts:
+            try:
+                terms = contract.terms_at(moment or datetime.min.replace(tzinfo=UTC), plans)
+            except ValidationError as exc:
+                yield from _unresolved(where, exc)
+                break  # the versions after it would say the same again
+            if terms is None:
+                continue
+            places = minor_units(terms.currency)
+            if terms.fee != terms.fee.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN):
+                yield (
+                    (*where, "fee"),
+                    f"fee {terms.fee} has more decimals than {terms.currency} allows ({places})",
+                )
+        dates = [v.effective_from for v in contract.versions]
+        if len(set(dates)) != len(dates):
+            yield (*path, "versions"), "two versions take effect at the same time"
+
+
+def _unresolved(where: Path_, exc: ValidationError) -> Iterator[tuple[Path_, str]]:
+    """Why a contract's terms do not resolve: every term has a value in the end, so a
+    term no layer sets (target) or one set to null (fee: ~) is a mistake."""
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        if error["type"] == "missing" and loc == ("target",):
+            yield where, "no target; set target (percent) or name a plan that has one"
+        elif error["input"] is None and loc:
+            name = ".".join(str(part) for part in loc)
+            yield (
+                (*where, *loc),
+                f"{name} is null; give a value, or leave {name} out to take the plan's "
+                "(or the default)",
+            )
+        else:
+            yield (*where, *loc), f"{excerpt(error['input'])}: {error['msg']}"
