@@ -1,8 +1,12 @@
-"""Storage for Linkwatch: the database, its schema, sample writes and current status.
+"""Storage for Linkwatch: the database, its schema and migrations, sample writes and the
+spool, state derivation and the reads of what it owns (samples, states, rollups,
+maintenance windows, the outbox).
 
-Everything that talks SQL lives in this package; callers get domain types and
-`linkwatch.errors.DatabaseError`, never a raw psycopg exception. Nothing here probes a
-network target or computes SLA figures.
+The database connection and every migration are here. The other packages that talk SQL
+(sla: the ledger; notify: deliveries; portal: accounts and sessions) run it on their own
+tables, from their own `sql/` folder, through a `collector.Database`; callers get domain
+types and `linkwatch.errors.DatabaseError`, never a raw psycopg exception. Nothing here
+probes a network target or computes SLA figures.
 """
 
 from collector.database import Database, connect

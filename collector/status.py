@@ -1,6 +1,6 @@
 """Current status of probes and links, from their recent samples and the stored intervals.
 
-The rules are DESIGN.md's SLA semantics as `collector.intervals` implements them:
+The rules are the SLA semantics (docs/design.md) as `collector.intervals` implements them:
 `probe_state` runs `derive_probe_intervals` over a probe's recent samples and reads the
 status at `now`; `link_status` combines probe states with `combine_statuses`. Only
 `current_link_states` reads the database: the newest samples for the status, and the

@@ -42,7 +42,7 @@ from linkwatch.formatting import count_of
 
 if TYPE_CHECKING:
     from portal.auth import Account, Accounts, Role
-    from sla.ledger import LedgerRefresh, LedgerRow, Status
+    from sla.ledger import LedgerRefresh, LedgerRow, LedgerStatus
 
 log = logging.getLogger(__name__)
 
@@ -455,7 +455,7 @@ async def credits_list(
     config: Config,
     window: str | None = None,
     customer: str | None = None,
-    status: Status | None = None,
+    status: LedgerStatus | None = None,
 ) -> list[LedgerRow]:
     from sla.ledger import list_rows
 
@@ -487,7 +487,7 @@ async def credits_apply(
 
 
 async def credits_export(
-    config: Config, window: str | None = None, status: Status = "approved"
+    config: Config, window: str | None = None, status: LedgerStatus = "approved"
 ) -> list[LedgerRow]:
     """The rows to export; `sla.ledger.export_csv` renders them for the billing system."""
     from sla.ledger import list_rows

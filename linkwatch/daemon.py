@@ -50,7 +50,7 @@ from sla.ledger import grace_labels, refresh_in_slices, refresh_running, warn_of
 
 log = logging.getLogger(__name__)
 
-Role = Literal["all", "collector", "portal"]
+ProcessRole = Literal["all", "collector", "portal"]
 HOUSEKEEPING_EVERY = timedelta(minutes=30)
 LATE_PROBES_S = 2.0  # lag p99 above which the NOC is told the probes run late
 
@@ -157,7 +157,7 @@ async def _sync_maintenance(db: Database, config: Config) -> None:
 async def serve(
     config: Config,
     *,
-    role: Role = "all",
+    role: ProcessRole = "all",
     config_path: Path | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Database, str], Awaitable[None]] | None = None,

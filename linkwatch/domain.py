@@ -149,7 +149,7 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class ProbeState:
-    """A probe's current status, derived from its recent samples by the DESIGN.md rules."""
+    """A probe's current status, derived from its recent samples by the rules of docs/design.md."""
 
     probe_id: str
     kind: str

@@ -46,7 +46,7 @@ SENDING_AT_ONCE = 16
 # Kinds written once per customer concerned and once for operations.
 _ONE_FOR_OPS = frozenset(EVENT_GROUPS["maintenance"])
 
-Status = Literal["pending", "sent", "failed", "suppressed"]
+DeliveryStatus = Literal["pending", "sent", "failed", "suppressed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class _Claimed:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    status: Status
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime
     error: str | None = None

@@ -398,7 +398,7 @@ def _sla_effect(
 
 def _terms_for_window(contract: Contract, config: Config, moment: datetime) -> ResolvedTerms | None:
     """The terms that measure the window containing `moment`: those in force at the
-    window's start (DESIGN.md), or at `moment` for a contract that began within it."""
+    window's start (docs/design.md), or at `moment` for a contract that began within it."""
     terms = contract.terms_at(moment, config.plans)
     if terms is None:
         return None

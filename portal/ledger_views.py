@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import Literal
 
 from collector import Database
-from sla.ledger import STATUSES, LedgerFilter, LedgerRow, Status, Total
+from sla.ledger import STATUSES, LedgerFilter, LedgerRow, LedgerStatus, Total
 from sla.ledger.reads import matching_rows, standing_rows
 
-Outcome = Literal["met", "missed", "at_risk", "on_track", "no_data"]
+Verdict = Literal["met", "missed", "at_risk", "on_track", "no_data"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class Standing:
     customer_id: str
     subject_id: str
     window_label: str
-    status: Status
+    status: LedgerStatus
     window_end: datetime
     measured_until: datetime
     computed_at: datetime
@@ -46,7 +46,7 @@ class Standing:
         return self.measured_until < self.window_end
 
     @property
-    def outcome(self) -> Outcome:
+    def outcome(self) -> Verdict:
         """met or missed once the window is over; while it runs, missed as soon as the
         error budget is spent (nothing can bring it back), at risk once a budget warning
         level is reached, else on track."""

@@ -45,7 +45,7 @@ from sla.ledger import (
     AuditLine,
     LedgerFilter,
     LedgerRow,
-    Status,
+    LedgerStatus,
     audit_log,
     audit_page,
     list_rows,
@@ -342,10 +342,10 @@ class PortalReads:
 
     # --- the ledger ----------------------------------------------------------------------
 
-    async def window_statuses(self, label: str) -> dict[tuple[str, str], Status]:
+    async def window_statuses(self, label: str) -> dict[tuple[str, str], LedgerStatus]:
         """(contract id, subject id) -> ledger status of each window row of `label`."""
 
-        async def load() -> dict[tuple[str, str], Status]:
+        async def load() -> dict[tuple[str, str], LedgerStatus]:
             return await window_statuses(self._db, label)
 
         return await self._ledger(("ledger-statuses", label), load)
@@ -355,7 +355,7 @@ class PortalReads:
         *,
         window: str | None = None,
         customer: str | None = None,
-        status: Status | Sequence[Status] | None = None,
+        status: LedgerStatus | Sequence[LedgerStatus] | None = None,
         begun_by: datetime | None = None,
     ) -> list[LedgerRow]:
         """Ledger rows in the ledger's own order (see `sla.ledger.list_rows`)."""

@@ -3,7 +3,7 @@
 Inputs are a link's (or a redundant group's) state periods, the maintenance windows that
 concern it, and the contract terms in force at the window's start. Times are integer
 microseconds, ratios `Fraction`s, money `Decimal`s: no float touches a billed figure. The
-rules are DESIGN.md's "SLA semantics"; this module never does I/O or reads a clock.
+rules are those of docs/design.md; this module never does I/O or reads a clock.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class IncidentRule:
 
 
 @dataclass(frozen=True, slots=True)
-class Terms:
+class WindowTerms:
     """The contract terms that apply to one window (the version in force at its start)."""
 
     target_pct: Decimal
@@ -181,7 +181,7 @@ class WindowResult:
 
 def truncate(value: Fraction, places: int) -> Decimal:
     """`value` truncated (never rounded up) to `places` decimals: how every figure is
-    shown (DESIGN.md), so that no display claims more than was measured."""
+    shown (docs/design.md), so that no display claims more than was measured."""
     return Decimal(math.floor(value * 10**places)).scaleb(-places)
 
 
@@ -239,7 +239,7 @@ def _hours(delta: timedelta) -> str:
 
 def compute_window(
     window: Window,
-    terms: Terms,
+    terms: WindowTerms,
     members: Sequence[Sequence[Period]],
     maintenance: Sequence[Sequence[MaintenanceWindow]],
     now: datetime,
@@ -343,7 +343,7 @@ def compute_window(
 
 
 def coverage_review(
-    terms: Terms, coverage: Fraction, measured_us: int, credit: Credit
+    terms: WindowTerms, coverage: Fraction, measured_us: int, credit: Credit
 ) -> Review | None:
     """The review a window's coverage calls for, if any. Nothing measured yet (a window
     that has just begun) has no coverage to judge."""
@@ -379,7 +379,7 @@ def _datetime_span(span: tuple[int, int]) -> tuple[datetime, datetime]:
 
 
 def compute_credit(
-    terms: Terms,
+    terms: WindowTerms,
     availability: Fraction | None,
     outage_lengths_us: Sequence[int],
     *,

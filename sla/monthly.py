@@ -82,7 +82,7 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
-class MaintenanceView:
+class MonthlyMaintenance:
     id: str
     description: str
     starts_at: str
@@ -134,7 +134,7 @@ class Measurement:
     credit_rows: tuple[Row, ...]
     budget_rows: tuple[Row, ...]
     outages: tuple[OutageView, ...]
-    maintenance: tuple[MaintenanceView, ...]
+    maintenance: tuple[MonthlyMaintenance, ...]
     objectives: tuple[ObjectiveView, ...]
     review: str | None = None  # why a person checks this window before its credit is paid
 
@@ -821,9 +821,9 @@ def _outage_detail(start: datetime, end: datetime, seen: Sequence[Incident], tz:
 
 def _maintenance(
     decisions: Iterable[MaintenanceDecision], tz: ZoneInfo
-) -> tuple[MaintenanceView, ...]:
+) -> tuple[MonthlyMaintenance, ...]:
     return tuple(
-        MaintenanceView(
+        MonthlyMaintenance(
             id=d.window.id,
             description=d.window.description,
             starts_at=_moment(d.window.starts_at, tz),

@@ -33,8 +33,8 @@ from sla.compute import (
     Measurements,
     Objective,
     Period,
-    Terms,
     WindowResult,
+    WindowTerms,
     compute_window,
 )
 from sla.measurements import window_performance
@@ -67,12 +67,12 @@ def subjects(contract: Contract) -> list[Subject]:
     return [Subject(link_id, (link_id,)) for link_id in contract.links]
 
 
-def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Terms:
+def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> WindowTerms:
     """The engine's terms from the contract's, with the ledger's review floor (percent
     coverage, `ledger.review_coverage_below`)."""
     credit = terms.credit
     rule = credit.incidents
-    return Terms(
+    return WindowTerms(
         target_pct=terms.target,
         fee=terms.fee,
         currency=terms.currency,

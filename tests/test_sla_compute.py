@@ -19,8 +19,8 @@ from sla.compute import (
     Measurements,
     Objective,
     Period,
-    Terms,
     WindowResult,
+    WindowTerms,
     compute_credit,
     compute_window,
     seconds,
@@ -33,7 +33,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = parse_window("2026-W47", BERLIN)  # Mon 2026-11-16 00:00 CET .. Mon 2026-11-23
 START = WEEK.start
 AFTER = WEEK.end + timedelta(days=1)  # a "now" after the window: it is complete
-GOLD = Terms(
+GOLD = WindowTerms(
     target_pct=Decimal("99.5"),
     fee=Decimal("250.00"),
     per_step_pct=Decimal("5"),
@@ -86,7 +86,7 @@ def mw(
 
 def one(
     periods: list[Period],
-    terms: Terms = GOLD,
+    terms: WindowTerms = GOLD,
     maintenance: tuple[MaintenanceWindow, ...] = (),
     now: datetime = AFTER,
 ) -> WindowResult:
@@ -97,7 +97,7 @@ def one(
 class Case:
     name: str
     periods: list[Period]
-    terms: Terms
+    terms: WindowTerms
     availability: str | None  # truncated display, e.g. "99.4047"
     steps: int
     credit_pct: str

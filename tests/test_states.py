@@ -1,4 +1,4 @@
-"""Status intervals, by DESIGN.md's SLA semantics: pure derivation at every boundary, and
+"""Status intervals, by the SLA semantics of docs/design.md: pure derivation at every boundary, and
 the stored intervals against the real database (incremental = full rebuild, rebuild over
 a range, incidents, current status with exact starts)."""
 

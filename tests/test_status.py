@@ -1,4 +1,4 @@
-"""Current probe and link status, by DESIGN.md's SLA semantics."""
+"""Current probe and link status, by the SLA semantics of docs/design.md."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ from sla.ledger import (
     LedgerError,
     LedgerFilter,
     LedgerRow,
-    Status,
+    LedgerStatus,
     Total,
     adjust,
     apply,
@@ -71,7 +71,7 @@ MAX_INVOICE_CHARS = 100
 # "Recent" windows: those still running or ended within the last six weeks, which holds
 # every window still in its grace and the last full month.
 RECENT = timedelta(weeks=6)
-STATUS_FILTERS: dict[str, tuple[Status, ...] | None] = {
+STATUS_FILTERS: dict[str, tuple[LedgerStatus, ...] | None] = {
     "all": None,
     "todo": ("closed", "approved"),
     **{status: (status,) for status in STATUSES},
@@ -87,7 +87,7 @@ REVIEW_NAMES = {
     "clear": "Not flagged",
 }
 Action = Literal["approve", "apply"]
-ACTIONS: dict[Action, tuple[Status, Literal["approved", "applied"]]] = {
+ACTIONS: dict[Action, tuple[LedgerStatus, Literal["approved", "applied"]]] = {
     # action -> (the status it needs, the status it gives)
     "approve": ("closed", "approved"),
     "apply": ("approved", "applied"),
@@ -249,7 +249,7 @@ def desk_row(row: LedgerRow, names: Mapping[str, str], now: datetime) -> DeskRow
 @dataclass(frozen=True, slots=True)
 class TotalLine:
     currency: str
-    status: Status
+    status: LedgerStatus
     rows: int
     amount: str
 

@@ -29,8 +29,7 @@ from markupsafe import Markup
 
 from collector.intervals import Interval
 from collector.rollups import BUCKET_ORIGIN, bucket_floor
-from collector.series import LatestCheck
-from collector.series import SampleBucket as Bucket
+from collector.series import LatestCheck, SampleBucket
 from collector.state_reads import Incident
 from linkwatch.config import RESPONSE_TIME_KINDS, Contract, HttpProbe, Link
 from linkwatch.domain import LinkStatus, MaintenanceWindow
@@ -409,7 +408,7 @@ class ChartData:
     start: datetime
     end: datetime
     step: timedelta
-    buckets: tuple[Bucket, ...]
+    buckets: tuple[SampleBucket, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,7 +442,7 @@ async def chart_data(
     spec = RANGES[name]
     start, end = chart_window(spec, now)
     reads = app[READS]
-    found: Sequence[Bucket]
+    found: Sequence[SampleBucket]
     if traffic:
         snmp = [p.id for p in link.probes if p.kind == "snmp"]
         found = await reads.recent_sample_buckets(
@@ -457,7 +456,7 @@ async def chart_data(
     else:
         read = await reads.recent_rollups(link.id, start, end, spec.bucket)
         found = [
-            Bucket(r.probe_id, r.bucket_start, r.rtt_mean_ms, r.rtt_p95_ms,
+            SampleBucket(r.probe_id, r.bucket_start, r.rtt_mean_ms, r.rtt_p95_ms,
                    r.loss_mean_pct, r.jitter_mean_ms)
             for r in read
         ]  # fmt: skip
@@ -512,7 +511,10 @@ def _legend(series: Sequence[charts.Series], fmt: charts.Formatter) -> tuple[Leg
 
 
 def _series(
-    buckets: Sequence[Bucket], label: str, tone: str, value: Callable[[Bucket], float | None]
+    buckets: Sequence[SampleBucket],
+    label: str,
+    tone: str,
+    value: Callable[[SampleBucket], float | None],
 ) -> charts.Series:
     return charts.Series(label, tone, tuple((b.start, value(b)) for b in buckets))
 

@@ -39,7 +39,7 @@ from portal.board import (
 )
 from portal.formatting import NBSP, Moment, decimal_pct, elapsed, local_time, moment
 from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS, SETTINGS
-from portal.ledger_views import Outcome, Standing
+from portal.ledger_views import Standing, Verdict
 from portal.pages.common import positive_int, require
 from portal.params import choice
 from portal.rendering import render, render_fragment
@@ -73,7 +73,7 @@ PERIODS: dict[Period, tuple[str, WindowKind, bool]] = {
     "last-week": ("Last week", "week", True),
     "last-month": ("Last month", "month", True),
 }
-OUTCOMES: dict[Outcome, str] = {
+OUTCOMES: dict[Verdict, str] = {
     "missed": "Missed",
     "at_risk": "At risk",
     "on_track": "On track",
@@ -132,7 +132,7 @@ class PeriodCount:
     period: Period
     heading: str
     labels: tuple[str, ...]
-    counts: tuple[tuple[Outcome, int], ...]  # outcomes present, worst first
+    counts: tuple[tuple[Verdict, int], ...]  # outcomes present, worst first
     total: int
     as_of: Moment | None  # when the ledger last computed these rows
     running: bool
@@ -385,7 +385,7 @@ async def ledger_view(request: web.Request, now: datetime) -> tuple[LedgerView, 
     wanted = tuple(sorted({label for zone in labels.values() for label in zone.values()}))
     rows = await app[READS].standings(wanted, now)
     headings = period_headings(app[LIVE].config, now)
-    tally: dict[Period, dict[Outcome, int]] = {p: {} for p in PERIODS}
+    tally: dict[Period, dict[Verdict, int]] = {p: {} for p in PERIODS}
     as_of: dict[Period, datetime] = {}
     running: dict[Period, bool] = {}
     watched: list[Standing] = []

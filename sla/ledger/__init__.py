@@ -56,7 +56,7 @@ from sla.ledger.rows import (
     Kind,
     LedgerError,
     LedgerRow,
-    Status,
+    LedgerStatus,
     is_manual,
     row_from_db,
 )
@@ -75,7 +75,7 @@ __all__ = [
     "LedgerFilter",
     "LedgerRefresh",
     "LedgerRow",
-    "Status",
+    "LedgerStatus",
     "TimeRange",
     "Total",
     "adjust",

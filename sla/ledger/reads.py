@@ -15,7 +15,7 @@ from typing import Any, cast
 from psycopg.rows import dict_row, tuple_row
 
 from collector import Database
-from sla.ledger.rows import AuditEntry, Kind, LedgerRow, Status, _row
+from sla.ledger.rows import AuditEntry, Kind, LedgerRow, LedgerStatus, _row
 from sla.queries import query
 
 
@@ -24,7 +24,7 @@ async def list_rows(
     *,
     window: str | None = None,
     customer: str | None = None,
-    status: Status | Sequence[Status] | None = None,
+    status: LedgerStatus | Sequence[LedgerStatus] | None = None,
     begun_by: datetime | None = None,
 ) -> list[LedgerRow]:
     """Rows in window, contract, subject order (an adjustment after what it adjusts);
@@ -44,12 +44,12 @@ async def list_rows(
         return [_row(r) for r in await cur.fetchall()]
 
 
-async def window_statuses(db: Database, label: str) -> dict[tuple[str, str], Status]:
+async def window_statuses(db: Database, label: str) -> dict[tuple[str, str], LedgerStatus]:
     """(contract id, subject id) -> status of each window row of `label`."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(query("ledger_window_statuses"), {"window": label})
-        return {(c, s): cast(Status, st) for c, s, st in await cur.fetchall()}
+        return {(c, s): cast(LedgerStatus, st) for c, s, st in await cur.fetchall()}
 
 
 async def audit_log(db: Database, ledger_ids: Sequence[int] | None = None) -> list[AuditEntry]:
@@ -68,7 +68,7 @@ class LedgerFilter:
 
     windows: tuple[str, ...] | None = None
     customer: str | None = None
-    statuses: tuple[Status, ...] | None = None
+    statuses: tuple[LedgerStatus, ...] | None = None
     kind: Kind | None = None
     ended_after: datetime | None = None  # windows ending after this (recent ones)
     ids: tuple[int, ...] | None = None
@@ -79,7 +79,7 @@ class LedgerFilter:
 @dataclass(frozen=True, slots=True)
 class Total:
     currency: str
-    status: Status
+    status: LedgerStatus
     rows: int
     amount: Decimal
 

@@ -34,7 +34,7 @@ from sla.ledger.rows import (
     UNSETTLED,
     Kind,
     LedgerRow,
-    Status,
+    LedgerStatus,
     _audit,
     _bind,
     _json_value,
@@ -275,7 +275,7 @@ class _Writer:
         """`mine`: the stored rows (window row and adjustments) of the item's window."""
         window_row = next((r for r in mine if r.kind == "window"), None)
         figures = _figures(self.config, item, self.now)
-        status: Status = "closed" if window_status(item, self.now) == "closed" else "open"
+        status: LedgerStatus = "closed" if window_status(item, self.now) == "closed" else "open"
         if window_row is None:
             new = await self._insert(figures, kind="window", status=status, amount=None)
             await self._audit(new, "created", None, f"created: {_summary(new)}")
@@ -293,7 +293,7 @@ class _Writer:
         self,
         row: LedgerRow,
         figures: dict[str, Any],
-        status: Status,
+        status: LedgerStatus,
         *,
         amount: Decimal | None = None,
         reason: str | None = None,
@@ -410,7 +410,7 @@ class _Writer:
         figures: dict[str, Any],
         *,
         kind: Kind,
-        status: Status,
+        status: LedgerStatus,
         amount: Decimal | None,
         parent_id: int | None = None,
         reason: str | None = None,
@@ -429,7 +429,7 @@ class _Writer:
         return _row(_one(await self.cur.fetchone()))
 
     async def _audit(
-        self, row: LedgerRow, action: str, from_status: Status | None, detail: str
+        self, row: LedgerRow, action: str, from_status: LedgerStatus | None, detail: str
     ) -> None:
         await _audit(self.cur, row, self.now, self.actor, action, from_status, detail)
 

@@ -25,11 +25,11 @@ from sla.records import FIELDS
 
 log = logging.getLogger(__name__)
 
-Status = Literal["open", "closed", "approved", "applied", "withdrawn"]
+LedgerStatus = Literal["open", "closed", "approved", "applied", "withdrawn"]
 Kind = Literal["window", "adjustment"]
-STATUSES: tuple[Status, ...] = ("open", "closed", "approved", "applied", "withdrawn")
-SETTLED: tuple[Status, ...] = ("approved", "applied")
-UNSETTLED: tuple[Status, ...] = ("open", "closed")  # following the data; withdrawn is final
+STATUSES: tuple[LedgerStatus, ...] = ("open", "closed", "approved", "applied", "withdrawn")
+SETTLED: tuple[LedgerStatus, ...] = ("approved", "applied")
+UNSETTLED: tuple[LedgerStatus, ...] = ("open", "closed")  # following the data; withdrawn is final
 SYSTEM = "system"  # the actor of automatic recomputation; never approves or applies
 
 # Any constant no other application on the database uses: "LNKLEDG".
@@ -74,7 +74,7 @@ class LedgerRow:
     id: int
     kind: Kind
     parent_id: int | None
-    status: Status
+    status: LedgerStatus
     contract_id: str
     customer_id: str
     subject_id: str
@@ -190,8 +190,8 @@ class AuditEntry:
     at: datetime
     actor: str
     action: str  # created, recomputed, closed, approved, applied, adjusted, withdrawn
-    from_status: Status | None
-    to_status: Status
+    from_status: LedgerStatus | None
+    to_status: LedgerStatus
     detail: str
 
 
@@ -231,7 +231,7 @@ async def _audit(
     at: datetime,
     actor: str,
     action: str,
-    from_status: Status | None,
+    from_status: LedgerStatus | None,
     detail: str,
 ) -> None:
     await cur.execute(
