@@ -53,7 +53,7 @@ def config_text(
     probes: [{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 1}]
 """
     added_contract = """
-  - {id: acme-branch-sla, customer: acme, plan: gold, links: [acme-branch], fee: "100.00"}
+  - {id: acme-branch-sla, customer: acme, plan: tight, links: [acme-branch], fee: "100.00"}
 """
     removed_contract = """
   - {id: zeta-sla, customer: zeta, plan: gold, links: [zeta-dc], fee: "100.00"}
@@ -79,6 +79,9 @@ links:
 {added if after else removed}
 plans:
   - {{id: gold, target: 99.9, window: week, currency: EUR, credit: {{per_step: 5}}}}
+  # A budget of about half a second a week: a few seconds down use it up at any time of
+  # the week (gold's 10 minutes would only be used up in a week's last minutes).
+  - {{id: tight, target: 99.9999, window: week, currency: EUR, credit: {{per_step: 5}}}}
 contracts:
   - {{id: acme-hq-sla, customer: acme, plan: gold, links: [acme-hq], fee: "100.00"}}
 {added_contract if after else removed_contract}
@@ -217,6 +220,9 @@ links:
     probes: [{{id: ping, kind: icmp, host: 127.0.0.1, interval: 1s, timeout: 300ms, count: 1}}]
 plans:
   - {{id: gold, target: 99.9, window: week, currency: EUR, credit: {{per_step: 5}}}}
+  # A budget of about half a second a week: a few seconds down use it up at any time of
+  # the week (gold's 10 minutes would only be used up in a week's last minutes).
+  - {{id: tight, target: 99.9999, window: week, currency: EUR, credit: {{per_step: 5}}}}
 contracts:
   - {{id: acme-hq-sla, customer: acme, plan: gold, links: [acme-hq], fee: "100.00"}}
 users:
