@@ -409,11 +409,16 @@ def test_a_note_is_taken_exactly_when_the_document_allows_it(text: str) -> None:
     assert status == (200 if allows(schema, {"note": text}) else 400)
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.one_of(st.text(), st.integers(-(2**62), 2**62)), min_size=1, max_size=4),
-    around(CURSOR_PATTERN),
+# What the API pages by: ids (as the config allows them), positions and times.
+KEY_PARTS = st.one_of(
+    st.from_regex(r"[a-z0-9][a-z0-9._-]{0,62}", fullmatch=True),
+    st.integers(-(2**62), 2**62),
+    st.datetimes(timezones=st.just(UTC)).map(lambda t: t.isoformat()),
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(KEY_PARTS, min_size=1, max_size=4), around(CURSOR_PATTERN))
 def test_a_cursor_is_in_the_documented_form_and_only_the_api_makes_one(
     key: list[str | int], made_up: str
 ) -> None:
