@@ -32,8 +32,8 @@ from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
 from collector.state_reads import StateFailure, state_failures
-from linkwatch.durations import format_duration
-from linkwatch.formatting import count_of
+from kernel.durations import format_duration
+from kernel.formatting import count_of
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """How measurements read on the portal's pages; the figures shared with notifications
-(durations, times, percentages, money) come from `linkwatch.formatting`.
+(durations, times, percentages, money) come from `kernel.formatting`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 
-from linkwatch.domain import LinkStatus
-from linkwatch.formatting import MISSING, NBSP, decimal_pct, elapsed, local_time, money
+from kernel.domain import LinkStatus
+from kernel.formatting import MISSING, NBSP, decimal_pct, elapsed, local_time, money
 from sla.compute import truncate_pct
 from sla.spans import US_PER_S
 

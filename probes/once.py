@@ -10,8 +10,8 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from linkwatch.config import Link, ProbingConfig
-from linkwatch.domain import Sample
+from kernel.config import Link, ProbingConfig
+from kernel.domain import Sample
 from probes.context import ProbeContext
 from probes.registry import PROBES
 from probes.scheduler import Scheduler

@@ -33,8 +33,8 @@ from psycopg.rows import tuple_row
 
 from collector import Database
 from collector.state_reads import Incident, incidents
-from linkwatch.config import Config, Contract, Customer, ResolvedTerms
-from linkwatch.money import quantise
+from kernel.config import Config, Contract, Customer, ResolvedTerms
+from kernel.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
 from sla.queries import query
 from sla.records import review_reason

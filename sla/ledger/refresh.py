@@ -20,9 +20,9 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 
 from collector import Database
-from linkwatch.config import Config
-from linkwatch.formatting import count_of
-from linkwatch.money import quantise
+from kernel.config import Config
+from kernel.formatting import count_of
+from kernel.money import quantise
 from sla.ledger.ranges import TimeRange, running_labels, window_labels
 from sla.ledger.rows import (
     _COLUMN_FIELDS,

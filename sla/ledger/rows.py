@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
-from linkwatch.errors import LinkwatchError
+from kernel.errors import LinkwatchError
 from sla.queries import query
 from sla.records import FIELDS
 

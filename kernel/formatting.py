@@ -11,7 +11,7 @@ import reprlib
 from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, Decimal
 
-from linkwatch.money import minor_units
+from kernel.money import minor_units
 
 NBSP = "\u00a0"  # keeps a number and its unit on one line
 MISSING = "—"
