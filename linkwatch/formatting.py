@@ -63,14 +63,33 @@ def local_time(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").rstrip()
 
 
-def decimal_pct(value: Decimal | None, places: int | None = None) -> str:
-    """A percentage as stored, or truncated (never rounded up) to `places`: 99.4999 %
-    stays below 99.5 %."""
+def decimal_pct(
+    value: Decimal | None,
+    places: int | None = None,
+    *,
+    space: str = NBSP,
+    trim: bool = False,
+) -> str:
+    """A percentage (points, not a ratio) for a person, or "n/a" when there is none
+    (nothing eligible was measured).
+
+    Contract: without `places`, every digit of `value` as stored ("99.5000 %": the
+    SLA engine has already truncated it). With `places`, truncated toward zero to that
+    many decimals: never rounded up, so 99.49995 shows as 99.4999 and no figure claims
+    more than was measured. `trim` drops trailing zeros for prose ("99.5 %", "100 %").
+    `space` stands between number and sign: a no-break space where a line may wrap
+    (pages, notifications), a plain one in command-line and ledger text.
+    """
     if value is None:
         return "n/a"
     if places is not None:
         value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
-    return f"{value:f}{NBSP}%"
+    return f"{decimal_text(value) if trim else f'{value:f}'}{space}%"
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal without trailing zeros: 99.5, 100, 0.25."""
+    return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
 
 
 def money(amount: Decimal, currency: str, *, signed: bool = False) -> str:

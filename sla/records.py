@@ -100,6 +100,9 @@ def _all_met(results: list[bool | None]) -> bool | None:
 
 
 def _pct(value: Decimal | None) -> str | None:
+    """A percentage field of the record: the decimal's every digit, no sign, None when
+    there is none. An interface for machines, not a display (see `decimal_pct` for
+    that)."""
     return None if value is None else f"{value:f}"
 
 
