@@ -1,13 +1,18 @@
 """How counts, durations, times, percentages and money read to a person: on the portal's
-pages, in notifications and on the command line alike.
+pages, in notifications and on the command line alike; and the command line's plain-text
+tables and CSV files.
 
 Pure functions of their arguments. Times arrive in UTC; local time appears only here,
-in what a person reads, and always with its zone abbreviation.
+in what a person reads, and always with its zone abbreviation. Imports no package of
+ours but the kernel's own.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import reprlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, Decimal
 
@@ -58,14 +63,33 @@ def local_time(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").rstrip()
 
 
-def decimal_pct(value: Decimal | None, places: int | None = None) -> str:
-    """A percentage as stored, or truncated (never rounded up) to `places`: 99.4999 %
-    stays below 99.5 %."""
+def decimal_pct(
+    value: Decimal | None,
+    places: int | None = None,
+    *,
+    space: str = NBSP,
+    trim: bool = False,
+) -> str:
+    """A percentage (points, not a ratio) for a person, or "n/a" when there is none
+    (nothing eligible was measured).
+
+    Contract: without `places`, every digit of `value` as stored ("99.5000 %": the
+    SLA engine has already truncated it). With `places`, truncated toward zero to that
+    many decimals: never rounded up, so 99.49995 shows as 99.4999 and no figure claims
+    more than was measured. `trim` drops trailing zeros for prose ("99.5 %", "100 %").
+    `space` stands between number and sign: a no-break space where a line may wrap
+    (pages, notifications), a plain one in command-line and ledger text.
+    """
     if value is None:
         return "n/a"
     if places is not None:
         value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
-    return f"{value:f}{NBSP}%"
+    return f"{decimal_text(value) if trim else f'{value:f}'}{space}%"
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal without trailing zeros: 99.5, 100, 0.25."""
+    return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
 
 
 def money(amount: Decimal, currency: str, *, signed: bool = False) -> str:
@@ -73,3 +97,39 @@ def money(amount: Decimal, currency: str, *, signed: bool = False) -> str:
     places = minor_units(currency)
     sign = "+" if signed and amount > 0 else ""
     return f"{sign}{amount:,.{places}f}{NBSP}{currency}"
+
+
+def text_table(rows: Sequence[Sequence[str]], *, right: Collection[int] = ()) -> str:
+    """Rows of cells (the header first) as lines of columns two spaces apart, each as wide
+    as its widest cell; columns whose index is in `right` are aligned on the right (so
+    numbers line up), the others on the left. No trailing spaces, no final newline."""
+    if not rows:
+        return ""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
+
+
+def csv_text(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str:
+    """A CSV file for a spreadsheet or a billing system: a header of `fields`, then one
+    line per row (each row's keys must be among `fields`). An absent value (None) is an
+    empty cell and a boolean is "true" or "false"; lines end in "\\n"."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+    return out.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from kernel import __version__
 from kernel.config import PortalConfig, load_config
 from kernel.errors import ConfigError, ConfigProblem, LinkwatchError
-from kernel.formatting import count_of
+from kernel.formatting import count_of, text_table
 from kernel.logs import setup_logging
 
 EXIT_OK = 0
@@ -641,9 +641,7 @@ def _users_list(args: argparse.Namespace) -> int:
         )
         for u in users
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(text_table(rows))
     return EXIT_OK
 
 
