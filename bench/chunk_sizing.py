@@ -25,7 +25,7 @@ from collector import StorageSettings, connect
 from collector.chunking import SAMPLE_INDEX_BYTES, size_chunk_interval
 from collector.embedded import EmbeddedPostgres
 from collector.writer import write_samples
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 
 LIVE_RATE = 10_000 * 2 / 30  # samples per second: 10,000 links x 2 probes every 30 s
 

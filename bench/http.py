@@ -42,8 +42,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from linkwatch.config import HttpProbe
-from linkwatch.domain import Outcome
+from kernel.config import HttpProbe
+from kernel.domain import Outcome
 from probes.context import ProbeContext
 from probes.http import probe_http
 

@@ -26,8 +26,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from linkwatch.config import AnyProbe, IcmpProbe, Link, ProbingConfig
-from linkwatch.domain import Outcome, ProbeResult, Sample
+from kernel.config import AnyProbe, IcmpProbe, Link, ProbingConfig
+from kernel.domain import Outcome, ProbeResult, Sample
 from probes.context import ProbeContext
 from probes.icmp import probe_icmp
 from probes.icmp_engine import IcmpEngine

@@ -35,7 +35,7 @@ from psycopg.rows import tuple_row
 
 from collector import Database, StorageSettings, connect
 from collector.embedded import EmbeddedPostgres
-from linkwatch.config import Config
+from kernel.config import Config
 from sla.backfill import Backfill
 from sla.ledger import TimeRange, refresh_ledger, refresh_running
 

@@ -44,7 +44,7 @@ from argon2 import PasswordHasher
 
 from collector import connect
 from collector.embedded import EmbeddedPostgres
-from linkwatch.config import load_config
+from kernel.config import load_config
 from linkwatch.daemon import storage_settings
 from sla.ledger import TimeRange, refresh_ledger
 

@@ -37,7 +37,7 @@ from collector import Database, StorageSettings, connect
 from collector.deriver import StateDeriver
 from collector.embedded import EmbeddedPostgres
 from collector.stored import upsert_maintenance
-from linkwatch.config import Config
+from kernel.config import Config
 from sla.records import record
 from sla.report import contract_windows
 from sla.windows import parse_window

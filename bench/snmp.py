@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from linkwatch.config import SnmpProbe
-from linkwatch.domain import Outcome
+from kernel.config import SnmpProbe
+from kernel.domain import Outcome
 from probes.context import ProbeContext
 from probes.snmp.poller import INTERFACE_COLUMNS, SYS_UPTIME, SnmpPoller
 from probes.snmp.probe import probe_snmp

@@ -39,7 +39,7 @@ from collector.embedded import EmbeddedPostgres
 from collector.pipeline import PipelineSettings, SamplePipeline
 from collector.spool import Spool
 from collector.writer import SampleWriter, write_samples
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 
 LIVE_RATE = 10_000 * 2 / 30  # samples per second: 10,000 links x 2 probes every 30 s
 

@@ -5,7 +5,7 @@ maintenance windows, the outbox).
 The database connection and every migration are here. The other packages that talk SQL
 (sla: the ledger; notify: deliveries; portal: accounts and sessions) run it on their own
 tables, from their own `sql/` folder, through a `collector.Database`; callers get domain
-types and `linkwatch.errors.DatabaseError`, never a raw psycopg exception. Nothing here
+types and `kernel.errors.DatabaseError`, never a raw psycopg exception. Nothing here
 probes a network target or computes SLA figures.
 """
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from linkwatch.durations import format_duration
+from kernel.durations import format_duration
 
 # Index bytes one stored sample adds to its chunk: the primary key (link_id, probe_id,
 # observed_at) and TimescaleDB's observed_at index, with the page fill the writer leaves.

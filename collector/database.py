@@ -1,6 +1,6 @@
 """The database handle: one checked connection pool, migrated at start-up and watched.
 
-This is the one boundary where psycopg errors become `linkwatch.errors.DatabaseError`,
+This is the one boundary where psycopg errors become `kernel.errors.DatabaseError`,
 with a message naming the database (never its password) and the cause. Code elsewhere
 gets connections from `Database.connection()` and never builds its own pool. Nothing
 here knows about tables beyond running the migrations (and whether they ever ran).
@@ -35,7 +35,7 @@ from collector.embedded import EmbeddedPostgres
 from collector.migrate import migrate, timescaledb_enabled
 from collector.queries import query
 from collector.settings import StorageSettings
-from linkwatch.errors import DatabaseError, NoDatabase
+from kernel.errors import DatabaseError, NoDatabase
 
 logger = logging.getLogger(__name__)
 

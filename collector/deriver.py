@@ -45,9 +45,9 @@ from collector.intervals import (
 from collector.outage_events import write_outage_events
 from collector.queries import query
 from collector.state_reads import state_failures
-from linkwatch.domain import LinkStatus, Outcome, Sample
-from linkwatch.errors import DatabaseError
-from linkwatch.logs import quoted
+from kernel.domain import LinkStatus, Outcome, Sample
+from kernel.errors import DatabaseError
+from kernel.logs import quoted
 
 logger = logging.getLogger(__name__)
 

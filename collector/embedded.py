@@ -36,7 +36,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from linkwatch.errors import DatabaseError, NoDatabase
+from kernel.errors import DatabaseError, NoDatabase
 
 logger = logging.getLogger(__name__)
 

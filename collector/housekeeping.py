@@ -32,8 +32,8 @@ from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
 from collector.state_reads import StateFailure, state_failures
-from linkwatch.durations import format_duration
-from linkwatch.formatting import count_of
+from kernel.durations import format_duration
+from kernel.formatting import count_of, text_table
 
 logger = logging.getLogger(__name__)
 
@@ -433,12 +433,14 @@ def render_stats(stats: DbStats) -> str:
         )
     # Drop the TimescaleDB columns when no row uses them.
     used = [i for i in range(len(header)) if i < 6 or any(row[i] for row in table[1:])]
-    widths = {i: max(len(row[i]) for row in table) for i in used}
-    right = {2, 3, 4, 5, 6}  # numbers line up on the right
+    numbers = {2, 3, 4, 5, 6}  # line up on the right
     out.append("")
-    for row in table:
-        cells = [row[i].rjust(widths[i]) if i in right else row[i].ljust(widths[i]) for i in used]
-        out.append("  ".join(cells).rstrip())
+    out.append(
+        text_table(
+            [[row[i] for i in used] for row in table],
+            right={pos for pos, i in enumerate(used) if i in numbers},
+        )
+    )
     if any(not r.rows_exact for r in stats.relations):
         out.append("")
         out.append("~ estimated from table statistics; ? not yet analyzed")

@@ -39,8 +39,8 @@ from collector.deriver import DERIVE_SLICE, derive_within
 from collector.intervals import LinkSpec, effective_stale_after
 from collector.queries import query
 from collector.rebuild import RebuildReport, rebuild_within
-from linkwatch.domain import Outcome, Sample, SampleTimes
-from linkwatch.formatting import count_of
+from kernel.domain import Outcome, Sample, SampleTimes
+from kernel.formatting import count_of
 
 REQUIRED = ("time", "link", "probe", "outcome", "rtt_ms", "loss_pct")
 OPTIONAL = ("rtt_min_ms", "rtt_max_ms", "jitter_ms", "error")

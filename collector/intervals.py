@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from linkwatch.domain import LinkStatus, Outcome
+from kernel.domain import LinkStatus, Outcome
 
 _STATUS_OF = {
     Outcome.UP: LinkStatus.UP,

@@ -28,8 +28,8 @@ from psycopg.rows import tuple_row
 from collector.chunking import ChunkSizing, size_chunk_interval
 from collector.queries import query
 from collector.settings import StorageSettings
-from linkwatch.durations import format_duration
-from linkwatch.errors import DatabaseError
+from kernel.durations import format_duration
+from kernel.errors import DatabaseError
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import psycopg
 from collector.intervals import Interval, LinkSpec
 from collector.outbox import record_events
 from collector.queries import query
-from linkwatch.domain import Event, EventKind, LinkStatus
+from kernel.domain import Event, EventKind, LinkStatus
 
 
 async def write_outage_events(

@@ -16,7 +16,7 @@ import psycopg
 
 from collector.database import Database
 from collector.queries import query
-from linkwatch.domain import Event
+from kernel.domain import Event
 
 
 async def record_events(cur: psycopg.AsyncCursor[Any], events: Sequence[Event]) -> int:

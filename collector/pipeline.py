@@ -42,8 +42,8 @@ from psycopg_pool import AsyncConnectionPool
 from collector.database import Database, DatabaseHealth
 from collector.spool import Spool, SpoolStatus
 from collector.writer import SampleSink, SampleWriter, write_samples
-from linkwatch.domain import Sample
-from linkwatch.errors import DatabaseError
+from kernel.domain import Sample
+from kernel.errors import DatabaseError
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from collector.database import Database
 from collector.deriver import derive_range
 from collector.intervals import Interval, LinkSpec
 from collector.state_reads import link_intervals, link_intervals_on, probe_intervals_on
-from linkwatch.domain import LinkStatus
-from linkwatch.formatting import count_of
+from kernel.domain import LinkStatus
+from kernel.formatting import count_of
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from psycopg.rows import tuple_row
 
 from collector.database import Database
 from collector.queries import query
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 
 logger = logging.getLogger(__name__)
 

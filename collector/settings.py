@@ -1,7 +1,7 @@
 """Plain settings for the storage layer.
 
 The CLI builds `StorageSettings` from the validated configuration; this module must never
-import `linkwatch.config`, so the storage layer keeps working however the config models
+import `kernel.config`, so the storage layer keeps working however the config models
 change.
 """
 

@@ -41,8 +41,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from linkwatch.domain import Outcome, Sample
-from linkwatch.errors import LinkwatchError
+from kernel.domain import Outcome, Sample
+from kernel.errors import LinkwatchError
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -18,7 +18,7 @@ from psycopg.rows import tuple_row
 from collector.database import Database
 from collector.intervals import Interval, LinkSpec, clip_intervals
 from collector.queries import query
-from linkwatch.domain import LinkStatus
+from kernel.domain import LinkStatus
 
 _Key = tuple[str, str]  # (link_id, probe_id)
 

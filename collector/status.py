@@ -28,7 +28,7 @@ from collector.intervals import (
     effective_stale_after,
 )
 from collector.queries import query
-from linkwatch.domain import LinkState, LinkStatus, Outcome, ProbeState, Sample
+from kernel.domain import LinkState, LinkStatus, Outcome, ProbeState, Sample
 
 __all__ = [
     "LinkSpec",

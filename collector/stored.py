@@ -17,7 +17,7 @@ from psycopg.rows import tuple_row
 
 from collector.database import Database
 from collector.queries import query
-from linkwatch.domain import MaintenanceWindow
+from kernel.domain import MaintenanceWindow
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from collector.database import Database, database_errors, describe_pool
 from collector.queries import query
-from linkwatch.domain import Sample
-from linkwatch.errors import DatabaseError
+from kernel.domain import Sample
+from kernel.errors import DatabaseError
 
 logger = logging.getLogger(__name__)
 

@@ -1,23 +1,7 @@
-"""Linkwatch: availability monitoring, SLA computation and service credits for ISP links.
+"""Linkwatch, the program: the `linkwatch` command line (`cli`), the daemon that runs the
+probes, collector, notifications and portal together (`daemon`), the one-shot
+administrative commands (`admin`) and the demo (`demo`).
 
-This package holds what every other part shares: domain types, configuration loading,
-errors and the command line. Its domain and config modules import no other package of
-ours; only the command line, which wires the parts together, reaches into them.
+This is the wiring: the one package that imports all the others and builds them into a
+running process. What they share lives in `kernel/`.
 """
-
-from linkwatch.domain import LinkStatus, Outcome, ProbeResult, Sample
-from linkwatch.errors import ConfigError, ConfigProblem, DatabaseError, LinkwatchError
-
-__version__ = "0.1.0"
-
-__all__ = [
-    "ConfigError",
-    "ConfigProblem",
-    "DatabaseError",
-    "LinkStatus",
-    "LinkwatchError",
-    "Outcome",
-    "ProbeResult",
-    "Sample",
-    "__version__",
-]

@@ -34,11 +34,11 @@ from collector.rollups import bucket_floor, refresh_rollups
 from collector.state_reads import state_failures
 from collector.stored import DeletedSamples
 from collector.stored import delete_samples as stored_delete_samples
-from linkwatch.config import Config
+from kernel.config import Config
+from kernel.domain import Outcome
+from kernel.errors import LinkwatchError, NoDatabase
+from kernel.formatting import count_of
 from linkwatch.daemon import open_database, storage_settings
-from linkwatch.domain import Outcome
-from linkwatch.errors import LinkwatchError, NoDatabase
-from linkwatch.formatting import count_of
 
 if TYPE_CHECKING:
     from portal.auth import Account, Accounts, Role

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from linkwatch import __version__
-from linkwatch.config import PortalConfig, load_config
-from linkwatch.errors import ConfigError, ConfigProblem, LinkwatchError
-from linkwatch.formatting import count_of
-from linkwatch.logs import setup_logging
+from kernel import __version__
+from kernel.config import PortalConfig, load_config
+from kernel.errors import ConfigError, ConfigProblem, LinkwatchError
+from kernel.formatting import count_of, text_table
+from kernel.logs import setup_logging
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -411,7 +411,7 @@ def _credits_export(args: argparse.Namespace) -> int:
 
 
 def _probe_once(args: argparse.Namespace) -> int:
-    from linkwatch.domain import Sample
+    from kernel.domain import Sample
     from probes import detect_context
     from probes.once import probe_once, to_json, to_table
 
@@ -641,9 +641,7 @@ def _users_list(args: argparse.Namespace) -> int:
         )
         for u in users
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(text_table(rows))
     return EXIT_OK
 
 

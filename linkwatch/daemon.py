@@ -37,11 +37,11 @@ from collector.deriver import StateDeriver
 from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
 from collector.rollups import refresh_after_write
-from linkwatch.config import Config, load_config
+from kernel.config import Config, load_config
+from kernel.domain import Sample
+from kernel.errors import ConfigError, DatabaseError, LinkwatchError
+from kernel.formatting import count_of
 from linkwatch.demo import generate_history
-from linkwatch.domain import Sample
-from linkwatch.errors import ConfigError, DatabaseError, LinkwatchError
-from linkwatch.formatting import count_of
 from notify import Dispatcher, Evaluator
 from portal import PortalSettings, create_app, reload_config, secret_key
 from probes import ProbeContext, Scheduler, detect_context, unsupported_probes

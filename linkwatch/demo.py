@@ -17,8 +17,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from linkwatch.config import Config, Link
-from linkwatch.domain import MaintenanceWindow, Outcome, Sample
+from kernel.config import Config, Link
+from kernel.domain import MaintenanceWindow, Outcome, Sample
 
 STEP = timedelta(minutes=1)
 WEEK = timedelta(days=7)

@@ -20,9 +20,9 @@ from email.utils import format_datetime
 import aiohttp
 import aiosmtplib
 
-from linkwatch import __version__
-from linkwatch.config import AnyChannel, EmailChannel, WebhookChannel
-from linkwatch.domain import Event
+from kernel import __version__
+from kernel.config import AnyChannel, EmailChannel, WebhookChannel
+from kernel.domain import Event
 from notify.messages import Message
 
 SIGNATURE_HEADER = "Linkwatch-Signature"

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from linkwatch.config import Config, WebhookChannel
-from linkwatch.domain import Event, EventKind
-from linkwatch.errors import LinkwatchError
+from kernel.config import Config, WebhookChannel
+from kernel.domain import Event, EventKind
+from kernel.errors import LinkwatchError
 from notify.channels import DeliveryError, send
 from notify.messages import render
 

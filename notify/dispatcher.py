@@ -28,10 +28,10 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from collector.database import Database
-from linkwatch.config import EVENT_GROUPS, Config, Route, WebhookChannel
-from linkwatch.domain import Event, EventKind
-from linkwatch.errors import DatabaseError
-from linkwatch.formatting import count_of
+from kernel.config import EVENT_GROUPS, Config, Route, WebhookChannel
+from kernel.domain import Event, EventKind
+from kernel.errors import DatabaseError
+from kernel.formatting import count_of
 from notify.channels import DeliveryError, send
 from notify.messages import render
 from notify.queries import query

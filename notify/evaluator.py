@@ -25,9 +25,9 @@ from psycopg.rows import tuple_row
 from collector import current_link_states, maintenance_windows
 from collector.database import Database
 from collector.outbox import store_events
-from linkwatch.config import EVENT_GROUPS, Config
-from linkwatch.domain import Event, EventKind, LinkStatus, MaintenanceWindow
-from linkwatch.errors import DatabaseError
+from kernel.config import EVENT_GROUPS, Config
+from kernel.domain import Event, EventKind, LinkStatus, MaintenanceWindow
+from kernel.errors import DatabaseError
 from notify.queries import query
 from sla.compute import seconds, truncate_pct
 from sla.ledger import LedgerRow, TimeRange, list_rows, recent_range, window_labels

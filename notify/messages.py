@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
-from linkwatch.config import Config, Contract, Customer, Link, ResolvedTerms
-from linkwatch.domain import Event, EventKind, MaintenanceWindow
-from linkwatch.formatting import count_of, decimal_pct, elapsed, local_time, money
+from kernel.config import Config, Contract, Customer, Link, ResolvedTerms
+from kernel.domain import Event, EventKind, MaintenanceWindow
+from kernel.formatting import count_of, decimal_pct, elapsed, local_time, money
 from sla.compute import decide_maintenance
 from sla.windows import window_containing
 

@@ -1,6 +1,6 @@
 """The notify package's named SQL statements: `query(name)` is `notify/sql/<name>.sql`
-(see linkwatch.queries)."""
+(see kernel.queries)."""
 
-from linkwatch.queries import loader
+from kernel.queries import loader
 
 query = loader("notify")

@@ -10,7 +10,7 @@ from datetime import datetime
 from psycopg.rows import tuple_row
 
 from collector.database import Database
-from linkwatch.domain import EventKind
+from kernel.domain import EventKind
 from notify.queries import query
 
 STATUSES = ("failed", "pending", "sent", "suppressed")

@@ -28,9 +28,9 @@ from aiohttp import web
 
 from collector.rollups import BUCKETS, Bucket, Rollup
 from collector.state_reads import Incident
-from linkwatch import __version__
-from linkwatch.config import Config, Contract, Link, ResolvedTerms
-from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
+from kernel import __version__
+from kernel.config import Config, Contract, Link, ResolvedTerms
+from kernel.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
 from portal import api_schemas, openapi
 from portal.api_params import (
     DEFAULT_LIMIT,

@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from linkwatch.durations import parse_duration
-from linkwatch.formatting import count_of
+from kernel.durations import parse_duration
+from kernel.formatting import count_of
 from portal.api_schemas import (
     CURSOR_MAX_CHARS,
     CURSOR_PATTERN,

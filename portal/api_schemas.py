@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from linkwatch.domain import LinkStatus
+from kernel.domain import LinkStatus
 from portal.openapi import JsonSchema
 from sla.ledger import STATUSES, export_fields
 from sla.records import FIELDS

@@ -26,8 +26,8 @@ from aiohttp import web
 
 from collector import Database
 from collector.pipeline import StorageHealth, storage_health
-from linkwatch.config import Config
-from linkwatch.errors import DatabaseError, LinkwatchError
+from kernel.config import Config
+from kernel.errors import DatabaseError, LinkwatchError
 from portal import api, pages
 from portal.auth import Accounts, LoginTokens, Throttling
 from portal.cache import Cache

@@ -34,7 +34,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from psycopg.rows import tuple_row
 
 from collector import Database
-from linkwatch.errors import LinkwatchError
+from kernel.errors import LinkwatchError
 from portal.queries import query
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class AccountError(LinkwatchError):
 
 
 class ConfiguredUser(Protocol):
-    """A user as the config file defines it (`linkwatch.config.User`)."""
+    """A user as the config file defines it (`kernel.config.User`)."""
 
     @property
     def name(self) -> str: ...

@@ -19,8 +19,8 @@ from datetime import datetime, tzinfo
 
 from aiohttp import web
 
-from linkwatch.config import RESPONSE_TIME_KINDS, Link
-from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
+from kernel.config import RESPONSE_TIME_KINDS, Link
+from kernel.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
 from portal.auth import Viewer
 from portal.formatting import Moment, milliseconds, moment, percent
 from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS

@@ -1,5 +1,5 @@
 """How measurements read on the portal's pages; the figures shared with notifications
-(durations, times, percentages, money) come from `linkwatch.formatting`.
+(durations, times, percentages, money) come from `kernel.formatting`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,16 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 
-from linkwatch.domain import LinkStatus
-from linkwatch.formatting import MISSING, NBSP, decimal_pct, elapsed, local_time, money
+from kernel.domain import LinkStatus
+from kernel.formatting import (
+    MISSING,
+    NBSP,
+    decimal_pct,
+    decimal_text,
+    elapsed,
+    local_time,
+    money,
+)
 from sla.compute import truncate_pct
 from sla.spans import US_PER_S
 
@@ -21,6 +29,7 @@ __all__ = [
     "STATUS_LABELS",
     "Moment",
     "decimal_pct",
+    "decimal_text",
     "elapsed",
     "local_time",
     "milliseconds",
@@ -100,13 +109,7 @@ def span_text(micros: int | Fraction) -> str:
 
 def pct_text(ratio: Fraction | None, places: int = 4) -> str:
     """A ratio as a percentage truncated like the SLA engine's ("99.4999 %"), or "n/a"."""
-    value = truncate_pct(ratio, places)
-    return "n/a" if value is None else f"{decimal_text(value)}{NBSP}%"
-
-
-def decimal_text(value: Decimal) -> str:
-    """A decimal without trailing zeros: 99.5, 100, 0.25."""
-    return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
+    return decimal_pct(truncate_pct(ratio, places), trim=True)
 
 
 def money_text(amount: Decimal, currency: str) -> str:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
-from linkwatch.config import Config, Contract
-from linkwatch.domain import MaintenanceWindow
+from kernel.config import Config, Contract
+from kernel.domain import MaintenanceWindow
 from portal.formatting import Moment, moment, span_text
 from sla.compute import decide_maintenance
 
-DEFAULT_NOTICE = timedelta(hours=72)  # linkwatch.config.ResolvedTerms' default
+DEFAULT_NOTICE = timedelta(hours=72)  # kernel.config.ResolvedTerms' default
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from multidict import MultiDict, MultiDictProxy
 
-from linkwatch.errors import DatabaseError
-from linkwatch.logs import quoted
+from kernel.errors import DatabaseError
+from kernel.logs import quoted
 from portal.auth import Viewer, tokens_match
 from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
 from portal.rendering import render

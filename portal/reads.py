@@ -31,8 +31,8 @@ from collector.state_reads import (
     link_intervals,
     state_failures,
 )
-from linkwatch.config import Contract, Customer, Link
-from linkwatch.domain import LinkState, MaintenanceWindow
+from kernel.config import Contract, Customer, Link
+from kernel.domain import LinkState, MaintenanceWindow
 from notify import status as notification_status
 from notify.status import DeliveryRow
 from portal.cache import Cache

@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from linkwatch import __version__
+from kernel import __version__
 from portal import formatting
 from portal.keys import SETTINGS, TEMPLATES, VIEWER
 from portal.scope import can

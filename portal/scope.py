@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from typing import Literal
 
-from linkwatch.config import Config, Contract, Customer, Link
+from kernel.config import Config, Contract, Customer, Link
 from portal.auth import Account
 
 Capability = Literal[

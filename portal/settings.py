@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
-from linkwatch.config import PortalConfig
+from kernel.config import PortalConfig
 
 
 @dataclass(frozen=True, slots=True)

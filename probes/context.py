@@ -13,7 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from linkwatch.config import ProbingConfig
+from kernel.config import ProbingConfig
 from probes.icmp_engine import IcmpEngine
 from probes.snmp.poller import SnmpPoller
 

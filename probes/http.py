@@ -49,9 +49,9 @@ import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_proto import ResponseHandler
 
-from linkwatch.config import HttpProbe
-from linkwatch.domain import Outcome, ProbeResult
-from linkwatch.formatting import count_of
+from kernel.config import HttpProbe
+from kernel.domain import Outcome, ProbeResult
+from kernel.formatting import count_of
 from probes.context import ProbeContext, Resolver
 from probes.tcp import (
     HAPPY_EYEBALLS_DELAY_S,

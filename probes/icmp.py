@@ -11,8 +11,8 @@ import ipaddress
 import itertools
 import logging
 
-from linkwatch.config import IcmpProbe
-from linkwatch.domain import Outcome, ProbeResult
+from kernel.config import IcmpProbe
+from kernel.domain import Outcome, ProbeResult
 from probes.context import ProbeContext, Resolver
 from probes.icmp_engine import BurstResult, IcmpUnavailable
 

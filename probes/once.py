@@ -10,8 +10,9 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from linkwatch.config import Link, ProbingConfig
-from linkwatch.domain import Sample
+from kernel.config import Link, ProbingConfig
+from kernel.domain import Sample
+from kernel.formatting import text_table
 from probes.context import ProbeContext
 from probes.registry import PROBES
 from probes.scheduler import Scheduler
@@ -49,11 +50,7 @@ def to_table(samples: Sequence[Sample]) -> str:
         )
         for s in samples
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    return text_table(rows)
 
 
 def to_json(samples: Sequence[Sample]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-from linkwatch.config import Link
-from linkwatch.domain import ProbeResult
+from kernel.config import Link
+from kernel.domain import ProbeResult
 from probes.context import ProbeContext
 from probes.http import probe_http
 from probes.icmp import probe_icmp

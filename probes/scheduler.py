@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from linkwatch.config import (
+from kernel.config import (
     RESPONSE_TIME_KINDS,
     AnyProbe,
     HttpProbe,
@@ -30,7 +30,7 @@ from linkwatch.config import (
     Link,
     ProbingConfig,
 )
-from linkwatch.domain import Outcome, ProbeResult, Sample
+from kernel.domain import Outcome, ProbeResult, Sample
 from probes.context import ProbeContext
 from probes.registry import PROBES, ProbeFunction
 

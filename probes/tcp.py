@@ -19,9 +19,9 @@ from datetime import timedelta
 
 import aiohappyeyeballs
 
-from linkwatch.config import TcpProbe
-from linkwatch.domain import Outcome, ProbeResult
-from linkwatch.durations import format_duration
+from kernel.config import TcpProbe
+from kernel.domain import Outcome, ProbeResult
+from kernel.durations import format_duration
 from probes.context import ProbeContext
 
 # RFC 8305's recommended delay before racing the next address family.

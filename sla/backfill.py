@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from psycopg.rows import tuple_row
 
 from collector import Database
-from linkwatch.config import Config
+from kernel.config import Config
 from sla.ledger import TimeRange, refresh_ledger, window_labels
 from sla.queries import query
 from sla.report import monitoring_began, plan_windows, subjects

@@ -18,8 +18,8 @@ from fractions import Fraction
 from functools import reduce
 from typing import Literal
 
-from linkwatch.domain import LinkStatus, MaintenanceWindow
-from linkwatch.money import quantise
+from kernel.domain import LinkStatus, MaintenanceWindow
+from kernel.money import quantise
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
 

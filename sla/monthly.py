@@ -33,8 +33,9 @@ from psycopg.rows import tuple_row
 
 from collector import Database
 from collector.state_reads import Incident, incidents
-from linkwatch.config import Config, Contract, Customer, ResolvedTerms
-from linkwatch.money import quantise
+from kernel.config import Config, Contract, Customer, ResolvedTerms
+from kernel.formatting import decimal_pct
+from kernel.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
 from sla.queries import query
 from sla.records import review_reason
@@ -889,8 +890,8 @@ def _s(micros: int | Fraction) -> str:
 
 
 def _pct(ratio: Fraction | None) -> str:
-    value = truncate_pct(ratio)
-    return "n/a" if value is None else f"{value:f} %"
+    """A ratio as the engine truncates it (four decimals), shown as every report shows it."""
+    return decimal_pct(truncate_pct(ratio), space=" ")
 
 
 def _exact_pct(ratio: Fraction) -> str:

@@ -1,6 +1,6 @@
 """The sla package's named SQL statements: `query(name)` is `sla/sql/<name>.sql`
-(see linkwatch.queries)."""
+(see kernel.queries)."""
 
-from linkwatch.queries import loader
+from kernel.queries import loader
 
 query = loader("sla")

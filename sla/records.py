@@ -8,14 +8,13 @@ ISO 8601 with the customer's offset. Pure: no I/O.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from kernel.formatting import csv_text, text_table
 from sla.compute import WindowResult, seconds, truncate, truncate_pct
 from sla.report import ContractWindow
 
@@ -101,6 +100,9 @@ def _all_met(results: list[bool | None]) -> bool | None:
 
 
 def _pct(value: Decimal | None) -> str | None:
+    """A percentage field of the record: the decimal's every digit, no sign, None when
+    there is none. An interface for machines, not a display (see `decimal_pct` for
+    that)."""
     return None if value is None else f"{value:f}"
 
 
@@ -114,20 +116,7 @@ def to_json(records: Sequence[dict[str, Any]]) -> str:
 
 
 def to_csv(records: Sequence[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in records:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return out.getvalue()
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+    return csv_text(FIELDS, records)
 
 
 def to_table(records: Sequence[dict[str, Any]]) -> str:
@@ -143,10 +132,8 @@ def to_table(records: Sequence[dict[str, Any]]) -> str:
     for r in records:
         rows.append(["n/a" if r[k] is None else _show(r[k]) for k, _ in columns])
         rows[-1][-1] = "REVIEW" if r["needs_review"] else ""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]  # fmt: skip
     # Why each flagged line needs a person, under the table.
+    lines = [text_table(rows)]
     lines += [
         f"review {r['contract']} {r['link']} {r['window']}: {r['review_reason']}"
         for r in records

@@ -24,9 +24,9 @@ from collector import Database
 from collector.intervals import Interval, clip_intervals
 from collector.state_reads import link_intervals
 from collector.stored import maintenance_windows
-from linkwatch.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
-from linkwatch.domain import MaintenanceWindow
-from linkwatch.errors import LinkwatchError
+from kernel.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
+from kernel.domain import MaintenanceWindow
+from kernel.errors import LinkwatchError
 from sla.compute import (
     Band,
     IncidentRule,

@@ -26,7 +26,7 @@ from typing import Any
 import requests
 import schemathesis
 
-from linkwatch.durations import parse_duration
+from kernel.durations import parse_duration
 from portal.api import SERIES
 
 

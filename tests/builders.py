@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from linkwatch.domain import LinkStatus, Outcome, Sample
+from kernel.domain import LinkStatus, Outcome, Sample
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=30)

@@ -149,7 +149,7 @@ def _timescaledb_bindir() -> Path | None:
     """A PostgreSQL bin directory whose installation has the timescaledb extension:
     LINKWATCH_TEST_TIMESCALEDB_BINDIR if set, else the newest /usr/lib/postgresql/*/bin."""
     from collector.embedded import BINDIR_ENV, find_binaries
-    from linkwatch.errors import DatabaseError
+    from kernel.errors import DatabaseError
 
     override = os.environ.get("LINKWATCH_TEST_TIMESCALEDB_BINDIR")
     candidates = [Path(override)] if override else []

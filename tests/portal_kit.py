@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from collector import Database, write_samples
 from collector.deriver import StateDeriver
 from collector.rollups import refresh_after_write
-from linkwatch.config import Config, parse_config
-from linkwatch.domain import Outcome, Sample
+from kernel.config import Config, parse_config
+from kernel.domain import Outcome, Sample
 from portal import PortalSettings, create_app
 from tests.helpers import FAST_HASHER
 

@@ -32,8 +32,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector import Database, upsert_maintenance
-from linkwatch.domain import MaintenanceWindow, Outcome, Sample
-from linkwatch.errors import DatabaseError
+from kernel.domain import MaintenanceWindow, Outcome, Sample
+from kernel.errors import DatabaseError
 from portal import api, api_params, reads
 from portal.api_params import Cursors
 from portal.api_schemas import (

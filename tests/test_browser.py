@@ -18,7 +18,7 @@ import pytest
 
 from collector import Database
 from collector.outbox import store_events
-from linkwatch.domain import Event, EventKind, Outcome, Sample
+from kernel.domain import Event, EventKind, Outcome, Sample
 from sla.ledger import TimeRange, list_rows, refresh_ledger
 from tests.browser_kit import chromium, needs_browser, screenshot
 from tests.portal_kit import (

@@ -15,11 +15,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkwatch.config import load_config, parse_config
-from linkwatch.configfile import LIMITS, Limits
-from linkwatch.domain import EventKind
-from linkwatch.durations import format_duration, parse_duration
-from linkwatch.errors import ConfigError
+from kernel.config import load_config, parse_config
+from kernel.configfile import LIMITS, Limits
+from kernel.domain import EventKind
+from kernel.durations import format_duration, parse_duration
+from kernel.errors import ConfigError
 
 HASH = (
     "$argon2id$v=19$m=65536,t=3,p=4$USNLIyNyoXXJYOcyUxAOwQ$"

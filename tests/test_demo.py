@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psycopg
 
-from linkwatch.config import load_config
+from kernel.config import load_config
+from kernel.domain import Outcome
 from linkwatch.demo import STEP, generate_history
-from linkwatch.domain import Outcome
 from sla.windows import window_containing
 from tests.helpers import (
     REPO,

@@ -33,8 +33,8 @@ from setuptools import find_packages
 
 from collector.embedded import EmbeddedPostgres
 from collector.migrate import MIN_TIMESCALEDB
+from kernel.config import load_config
 from linkwatch.cli import _parser
-from linkwatch.config import load_config
 from tests.helpers import FAST_HASHER, REPO, browser, free_port, login, wait_for
 
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())

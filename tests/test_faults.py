@@ -25,7 +25,7 @@ from collector.embedded import EmbeddedPostgres
 from collector.pipeline import PipelineSettings, SamplePipeline
 from collector.settings import StorageSettings
 from collector.spool import Spool, inspect_spool, read_pending
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 from tests.helpers import (
     FAST_HASHER,
     REPO,
@@ -58,7 +58,7 @@ _APPENDER = textwrap.dedent(
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
     from collector.spool import Spool
-    from linkwatch.domain import Outcome, Sample
+    from kernel.domain import Outcome, Sample
 
     def batch(n):
         at = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=n)

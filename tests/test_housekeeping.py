@@ -27,7 +27,7 @@ from collector.rollups import materialize_rollups, rollups
 from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
 from collector.writer import write_samples
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 from tests.builders import LinkSpec, ProbeSpec
 
 # The `timescale_db` fixture (conftest) keeps raw samples this long.

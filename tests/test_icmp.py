@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from linkwatch.config import IcmpProbe
-from linkwatch.domain import Outcome, ProbeResult
+from kernel.config import IcmpProbe
+from kernel.domain import Outcome, ProbeResult
 from probes import ProbeContext, detect_context
 from probes.icmp import probe_icmp, summarize
 from probes.icmp_engine import BurstResult, IcmpEngine
@@ -252,7 +252,7 @@ def test_with_no_icmp_privilege_samples_are_unknown_and_the_log_says_how_to_gran
     script = (
         "import asyncio, logging\n"
         "logging.basicConfig(level=logging.INFO)\n"
-        "from linkwatch.config import IcmpProbe\n"
+        "from kernel.config import IcmpProbe\n"
         "from probes import detect_context\n"
         "from probes.icmp import probe_icmp\n"
         "ctx = detect_context()\n"

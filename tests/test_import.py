@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from collector.database import Database
 from collector.embedded import EmbeddedPostgres
 from collector.importer import FileCheck, _copy_text, check_file, file_rows, import_samples
-from linkwatch.config import Link
-from linkwatch.domain import SampleTimes
+from kernel.config import Link
+from kernel.domain import SampleTimes
 from tests.helpers import linkwatch
 
 LINKS = [

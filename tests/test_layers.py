@@ -11,32 +11,16 @@ from tests.helpers import REPO
 
 # Earlier layers may not import later ones; a layer may import itself and earlier ones.
 LAYERS = ["kernel", "probes", "collector", "sla", "notify", "portal", "wiring"]
-PACKAGES = ("linkwatch", "probes", "collector", "sla", "notify", "portal")
-# linkwatch/ holds both: the kernel everyone imports and the wiring that imports everyone.
-KERNEL = {
-    "domain",
-    "config",
-    "configfile",
-    "durations",
-    "money",
-    "errors",
-    "logs",
-    "formatting",
-    "queries",
-}
-WIRING = {"cli", "daemon", "admin", "demo", "__main__"}
+PACKAGES = ("kernel", "probes", "collector", "sla", "notify", "portal", "linkwatch")
+# The top-level package of each layer; linkwatch/ is the program, the wiring.
+PACKAGE_LAYER = {"linkwatch": "wiring"}
 
 
 def layer_of(module: str) -> str | None:
     """The layer of a dotted module name of ours, or None for any other module."""
-    top, _, rest = module.partition(".")
-    if top == "linkwatch":
-        name = rest.partition(".")[0]
-        if name in ("", "__init__") or name in KERNEL:
-            return "kernel"
-        if name in WIRING:
-            return "wiring"
-        raise AssertionError(f"linkwatch.{name} is in neither the kernel nor the wiring")
+    top = module.partition(".")[0]
+    if top in PACKAGE_LAYER:
+        return PACKAGE_LAYER[top]
     return top if top in LAYERS else None
 
 

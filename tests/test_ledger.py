@@ -29,10 +29,10 @@ from psycopg.rows import tuple_row
 from collector import Database, write_samples
 from collector.deriver import StateDeriver
 from collector.embedded import EmbeddedPostgres
-from linkwatch.config import Config, load_config, parse_config
+from kernel.config import Config, load_config, parse_config
+from kernel.domain import Outcome, Sample
+from kernel.errors import DatabaseError
 from linkwatch.daemon import open_database
-from linkwatch.domain import Outcome, Sample
-from linkwatch.errors import DatabaseError
 from sla.ledger import (
     LEDGER_FIELDS,
     LedgerError,
@@ -619,7 +619,7 @@ async def test_an_adjustment_whose_difference_comes_back_to_zero_is_withdrawn_no
     database: Database,
 ) -> None:
     from collector import upsert_maintenance
-    from linkwatch.domain import MaintenanceWindow
+    from kernel.domain import MaintenanceWindow
     from sla.ledger import to_table
 
     later = CLOSED_AT + timedelta(days=1)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from collector import Database
-from linkwatch.domain import Sample
+from kernel.domain import Sample
 from sla.compute import Objective, ObjectiveResult, truncate_pct
 from sla.monthly import ObjectiveView, _budget_rows, _objectives
 from tests.browser_kit import CHROMIUM, LAUNCH_ARGS

@@ -15,8 +15,8 @@ from collector import write_samples
 from collector.database import Database
 from collector.deriver import StateDeriver
 from collector.outbox import store_events
-from linkwatch.config import Config, parse_config
-from linkwatch.domain import Event, EventKind, Outcome, Sample
+from kernel.config import Config, parse_config
+from kernel.domain import Event, EventKind, Outcome, Sample
 from notify import Dispatcher
 from notify.channels import signature, verify
 from notify.messages import render

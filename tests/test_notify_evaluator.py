@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from collector import sync_maintenance, upsert_maintenance, write_samples
 from collector.database import Database
 from collector.deriver import StateDeriver
-from linkwatch.config import Config, parse_config
-from linkwatch.domain import Event, EventKind, MaintenanceWindow, Outcome, Sample
+from kernel.config import Config, parse_config
+from kernel.domain import Event, EventKind, MaintenanceWindow, Outcome, Sample
 from notify import Dispatcher, Evaluator
 from notify.messages import render
 from sla.ledger import TimeRange, refresh_ledger

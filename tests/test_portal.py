@@ -21,10 +21,10 @@ from aiohttp import ClientResponse
 
 from collector import Database
 from collector.embedded import EmbeddedPostgres
-from linkwatch.config import parse_config
-from linkwatch.domain import Outcome
-from linkwatch.errors import ConfigError, DatabaseError
-from linkwatch.logs import setup_logging
+from kernel.config import parse_config
+from kernel.domain import Outcome
+from kernel.errors import ConfigError, DatabaseError
+from kernel.logs import setup_logging
 from portal import PortalSettings, reads
 from portal.auth import address_key
 from portal.keys import ACCOUNTS, SETTINGS
@@ -212,7 +212,7 @@ async def test_a_link_in_announced_maintenance_shows_blue_with_what_it_measures(
     kit: PortalKit,
 ) -> None:
     from collector import upsert_maintenance
-    from linkwatch.domain import MaintenanceWindow
+    from kernel.domain import MaintenanceWindow
 
     window = MaintenanceWindow(
         "mw-ber",

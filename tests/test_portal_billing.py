@@ -17,7 +17,7 @@ import pytest
 from aiohttp import ClientResponse
 
 from collector import Database
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 from sla import ledger
 from sla.ledger import LedgerRow, export_fields, refresh_ledger
 from tests.portal_kit import (

@@ -18,7 +18,7 @@ from html import unescape
 import pytest
 
 from collector import Database, upsert_maintenance
-from linkwatch.domain import MaintenanceWindow, Outcome, Sample
+from kernel.domain import MaintenanceWindow, Outcome, Sample
 from portal.formatting import pct_text, span_text
 from sla.ledger import apply, approve, list_rows, refresh_ledger
 from sla.monthly import monthly_report

@@ -14,7 +14,7 @@ import pytest
 from collector import Database
 from collector.intervals import END_OF_TIME
 from collector.writer import write_samples
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 from portal import PortalSettings, reads
 from sla import ledger
 from sla.ledger import refresh_ledger

@@ -14,8 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector import Database
-from linkwatch.config import Link
-from linkwatch.domain import LinkState, LinkStatus, MaintenanceWindow
+from kernel.config import Link
+from kernel.domain import LinkState, LinkStatus, MaintenanceWindow
 from notify import status as notification_status
 from portal import PortalSettings, reads
 from portal.app import create_app

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from linkwatch.config import IcmpProbe, Link, ProbingConfig, TcpProbe, Thresholds
-from linkwatch.domain import Outcome, ProbeResult, Sample
+from kernel.config import IcmpProbe, Link, ProbingConfig, TcpProbe, Thresholds
+from kernel.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext, Scheduler, apply_thresholds, detect_context
 from probes.icmp import probe_icmp
 from probes.tcp import probe_tcp

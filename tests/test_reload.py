@@ -21,9 +21,9 @@ from psycopg.rows import tuple_row
 from collector import sync_maintenance
 from collector.database import Database
 from collector.embedded import EmbeddedPostgres
-from linkwatch.config import Config, parse_config
+from kernel.config import Config, parse_config
+from kernel.domain import MaintenanceWindow
 from linkwatch.daemon import _reloader, _Running
-from linkwatch.domain import MaintenanceWindow
 from tests.helpers import FAST_HASHER, browser, free_port, linkwatch, login, start_linkwatch
 from tests.netns import NamespaceHost
 from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver

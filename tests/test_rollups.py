@@ -30,7 +30,7 @@ from collector.rollups import (
 )
 from collector.settings import StorageSettings
 from collector.writer import write_samples
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 
 UP, DEGRADED, DOWN, UNKNOWN = Outcome.UP, Outcome.DEGRADED, Outcome.DOWN, Outcome.UNKNOWN
 DAY = datetime(2024, 3, 10, tzinfo=UTC)
@@ -441,8 +441,8 @@ async def test_timescaledb_and_plain_postgresql_derive_the_same_states(
     """The state half of the rollups: intervals and seconds per state per bucket."""
     from collector.deriver import StateDeriver
     from collector.state_reads import link_intervals, state_seconds
-    from linkwatch.config import Link
-    from linkwatch.domain import LinkStatus
+    from kernel.config import Link
+    from kernel.domain import LinkStatus
 
     start = datetime(2024, 4, 1, tzinfo=UTC)
     links = [

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkwatch.domain import LinkStatus, MaintenanceWindow
+from kernel.domain import LinkStatus, MaintenanceWindow
 from sla.compute import (
     Band,
     IncidentRule,

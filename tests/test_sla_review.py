@@ -19,7 +19,7 @@ from html import unescape
 from pathlib import Path
 
 from collector import Database
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 from sla import ledger
 from sla.ledger import refresh_ledger
 from tests.helpers import FAST_HASHER, linkwatch

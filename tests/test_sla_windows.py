@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector import Database
-from linkwatch.domain import Outcome, Sample
+from kernel.domain import Outcome, Sample
 from portal.keys import ACCOUNTS
 from sla.ledger import list_rows, refresh_running
 from sla.report import Planned, WindowNotBegun, WindowNotMonitored, plan_windows

@@ -30,8 +30,8 @@ import pytest_asyncio
 from collector.database import Database
 from collector.spool import decode_samples, encode_samples
 from collector.writer import write_samples
-from linkwatch.config import SnmpProbe
-from linkwatch.domain import Outcome, ProbeResult, Sample
+from kernel.config import SnmpProbe
+from kernel.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext
 from probes.snmp.poller import IF_ALIAS, IF_IN_OCTETS, Reading, SnmpPoller, _rates, _Snapshot
 from probes.snmp.probe import interpret, probe_snmp

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from linkwatch.config import SnmpProbe
-from linkwatch.domain import Outcome, ProbeResult
+from kernel.config import SnmpProbe
+from kernel.domain import Outcome, ProbeResult
 from probes import ProbeContext
 from probes.snmp.poller import SnmpPoller
 from probes.snmp.probe import probe_snmp

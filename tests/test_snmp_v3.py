@@ -29,8 +29,8 @@ from pysnmp.proto.secmod.eso.priv.aes192 import AesBlumenthal192
 from pysnmp.proto.secmod.eso.priv.aes256 import Aes256, AesBlumenthal256
 from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
 
-from linkwatch.config import SnmpProbe
-from linkwatch.domain import Outcome
+from kernel.config import SnmpProbe
+from kernel.domain import Outcome
 from probes import ProbeContext
 from probes.snmp.poller import (
     IF_ADMIN_STATUS,

@@ -24,8 +24,8 @@ from collector.spool import (
     encode_samples,
     read_pending,
 )
-from linkwatch.domain import Outcome, Sample
-from linkwatch.errors import DatabaseError
+from kernel.domain import Outcome, Sample
+from kernel.errors import DatabaseError
 
 T0 = datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=UTC)
 LOGGER = "collector.spool"

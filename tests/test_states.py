@@ -32,8 +32,8 @@ from collector.rebuild import rebuild_states
 from collector.state_reads import incidents, link_intervals, probe_intervals
 from collector.status import current_link_states
 from collector.writer import write_samples
-from linkwatch.domain import LinkStatus, Outcome, Sample
-from linkwatch.errors import DatabaseError
+from kernel.domain import LinkStatus, Outcome, Sample
+from kernel.errors import DatabaseError
 from tests.builders import (
     DEGRADED,
     DOWN,

@@ -11,7 +11,7 @@ import pytest
 from collector.database import Database
 from collector.status import current_link_states, link_status, probe_state
 from collector.writer import write_samples
-from linkwatch.domain import LinkStatus, Outcome, ProbeState, Sample
+from kernel.domain import LinkStatus, Outcome, ProbeState, Sample
 from tests.builders import (
     DEGRADED,
     DOWN,

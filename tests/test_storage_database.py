@@ -8,7 +8,7 @@ import pytest
 
 from collector.database import connect, describe
 from collector.settings import StorageSettings
-from linkwatch.errors import DatabaseError
+from kernel.errors import DatabaseError
 
 
 @pytest.mark.parametrize(

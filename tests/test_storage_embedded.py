@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from collector.embedded import EmbeddedPostgres, _open_up_tree
-from linkwatch.errors import DatabaseError
+from kernel.errors import DatabaseError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from collector.stored import (
     upsert_maintenance,
 )
 from collector.writer import write_samples
-from linkwatch.domain import MaintenanceWindow, Outcome, Sample
+from kernel.domain import MaintenanceWindow, Outcome, Sample
 
 T0 = datetime(2025, 3, 3, 22, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from collector.database import Database
 from collector.embedded import EmbeddedPostgres
 from collector.migrate import migrate, migrations, timescaledb_enabled
 from collector.settings import StorageSettings
-from linkwatch.errors import DatabaseError
+from kernel.errors import DatabaseError
 
 
 @pytest_asyncio.fixture

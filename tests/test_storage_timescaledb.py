@@ -22,8 +22,8 @@ from collector.importer import check_file, import_samples
 from collector.migrate import migrate
 from collector.settings import StorageSettings
 from collector.writer import write_samples
-from linkwatch.config import Link
-from linkwatch.domain import Outcome, Sample, SampleTimes
+from kernel.config import Link
+from kernel.domain import Outcome, Sample, SampleTimes
 from tests.helpers import NO_TIMESCALEDB, TIMESCALEDB_BINDIR, TIMESCALEDB_SKIP_REASON, linkwatch
 
 pytestmark = [

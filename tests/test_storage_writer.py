@@ -14,8 +14,8 @@ from collector.database import Database, connect
 from collector.embedded import EmbeddedPostgres
 from collector.settings import StorageSettings
 from collector.writer import SampleWriter, write_samples
-from linkwatch.domain import Outcome, Sample
-from linkwatch.errors import DatabaseError
+from kernel.domain import Outcome, Sample
+from kernel.errors import DatabaseError
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 

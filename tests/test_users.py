@@ -7,7 +7,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from linkwatch.config import load_config
+from kernel.config import load_config
 from linkwatch.daemon import open_database
 from tests.helpers import FAST_HASHER, linkwatch
 from tests.portal_kit import running_portal

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from aiohttp import hdrs, web
 
-from linkwatch.logs import quoted
+from kernel.logs import quoted
 from portal.auth import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
 from portal.keys import ACCOUNTS, CLOCK, LOGIN_TOKENS, SETTINGS, VIEWER
 from portal.middleware import (

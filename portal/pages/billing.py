@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import hdrs, web
 
-from linkwatch.money import minor_units
+from kernel.money import minor_units
 from portal.auth import Viewer
 from portal.formatting import Moment, decimal_pct, moment, money
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import hdrs, web
 from yarl import URL
 
-from linkwatch.config import Customer, Link
+from kernel.config import Customer, Link
 from portal.auth import Viewer
 from portal.keys import LIVE, VIEWER
 from portal.middleware import bad_request

@@ -31,8 +31,8 @@ from collector.intervals import Interval
 from collector.rollups import BUCKET_ORIGIN, bucket_floor
 from collector.series import LatestCheck, SampleBucket
 from collector.state_reads import Incident
-from linkwatch.config import RESPONSE_TIME_KINDS, Contract, HttpProbe, Link
-from linkwatch.domain import LinkStatus, MaintenanceWindow
+from kernel.config import RESPONSE_TIME_KINDS, Contract, HttpProbe, Link
+from kernel.domain import LinkStatus, MaintenanceWindow
 from portal import charts
 from portal.auth import Viewer
 from portal.board import LinkRow, link_row

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import Markup
 
-from linkwatch.config import Config, Contract
-from linkwatch.domain import LinkStatus
+from kernel.config import Config, Contract
+from kernel.domain import LinkStatus
 from portal.auth import Viewer
 from portal.board import (
     STATUS_ORDER,

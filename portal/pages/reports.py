@@ -22,8 +22,8 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from linkwatch.config import Contract, Customer
-from linkwatch.domain import MaintenanceWindow
+from kernel.config import Contract, Customer
+from kernel.domain import MaintenanceWindow
 from portal.auth import Viewer
 from portal.credit_views import CreditView, credit_view
 from portal.formatting import money_text

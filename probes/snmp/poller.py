@@ -43,9 +43,9 @@ from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch import asyncio as hlapi
 from pysnmp.proto import errind, rfc1902, rfc1905
 
-from linkwatch.config import SnmpInterface, SnmpProbe
-from linkwatch.domain import Outcome
-from linkwatch.formatting import count_of
+from kernel.config import SnmpInterface, SnmpProbe
+from kernel.domain import Outcome
+from kernel.formatting import count_of
 from probes.snmp.v2c import V2cClient
 from probes.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, UsmError, UsmUser, V3Client
 from probes.snmp.wire import (

@@ -25,8 +25,8 @@ failure.
 
 from __future__ import annotations
 
-from linkwatch.config import SnmpProbe
-from linkwatch.domain import Outcome, ProbeResult
+from kernel.config import SnmpProbe
+from kernel.domain import Outcome, ProbeResult
 from probes.context import ProbeContext
 from probes.snmp.poller import Reading, SnmpFailure
 

@@ -5,10 +5,9 @@ The CSV has the SLA report's fields and formats plus the ledger's own.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 
+from kernel.formatting import csv_text, text_table
 from sla.ledger.rows import LEDGER_FIELDS, LedgerRow, _signed
 from sla.records import FIELDS
 
@@ -29,20 +28,7 @@ def export_fields() -> tuple[str, ...]:
 def export_csv(rows: Sequence[LedgerRow]) -> str:
     """The billing system's file: one line per row, the report's fields and formats plus
     the ledger's own (id, kind, parent, amount, reason, invoice and who/when)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=export_fields(), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.record().items()})
-    return out.getvalue()
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+    return csv_text(export_fields(), (row.record() for row in rows))
 
 
 def to_table(rows: Sequence[LedgerRow]) -> str:
@@ -69,8 +55,4 @@ def to_table(rows: Sequence[LedgerRow]) -> str:
                 "REVIEW" if r.needs_review else "",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+    return text_table(lines)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from psycopg.rows import tuple_row
 
 from collector import Database
-from linkwatch.config import Config
+from kernel.config import Config
 from sla.queries import query
 from sla.windows import WindowKind, window_containing
 

@@ -20,9 +20,9 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 
 from collector import Database
-from linkwatch.config import Config
-from linkwatch.formatting import count_of
-from linkwatch.money import quantise
+from kernel.config import Config
+from kernel.formatting import count_of, decimal_pct
+from kernel.money import quantise
 from sla.ledger.ranges import TimeRange, running_labels, window_labels
 from sla.ledger.rows import (
     _COLUMN_FIELDS,
@@ -39,7 +39,6 @@ from sla.ledger.rows import (
     _bind,
     _json_value,
     _one,
-    _pct,
     _row,
     _signed,
     _summary,
@@ -476,7 +475,8 @@ def _same(row: LedgerRow, params: Mapping[str, Any]) -> bool:
 def _changes(old: LedgerRow, new: LedgerRow) -> str:
     parts = []
     if old.availability_pct != new.availability_pct:
-        parts.append(f"availability {_pct(old.availability_pct)} -> {_pct(new.availability_pct)}")
+        before, after = (decimal_pct(r.availability_pct, space=" ") for r in (old, new))
+        parts.append(f"availability {before} -> {after}")
     if old.credit_amount != new.credit_amount:
         parts.append(f"credit {old.credit_amount:f} -> {new.credit_amount:f} {new.currency}")
     if old.amount != new.amount and new.kind == "adjustment":
@@ -489,10 +489,11 @@ def _reason(basis: LedgerRow, figures: Mapping[str, Any]) -> str:
     credit = f"credit {basis.credit_amount:f} -> {figures['credit_amount']:f} {basis.currency}"
     if new_pct != basis.availability_pct:
         return (
-            f"late data changed availability from {_pct(basis.availability_pct)} to "
-            f"{_pct(new_pct)}; {credit}"
+            "late data changed availability from "
+            f"{decimal_pct(basis.availability_pct, space=' ')} to "
+            f"{decimal_pct(new_pct, space=' ')}; {credit}"
         )
     return (
         f"recomputation changed the credit with availability unchanged at "
-        f"{_pct(new_pct)} (terms or incidents changed); {credit}"
+        f"{decimal_pct(new_pct, space=' ')} (terms or incidents changed); {credit}"
     )

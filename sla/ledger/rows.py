@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
-from linkwatch.errors import LinkwatchError
+from kernel.errors import LinkwatchError
+from kernel.formatting import decimal_pct
 from sla.queries import query
 from sla.records import FIELDS
 
@@ -210,18 +211,14 @@ def _one(row: dict[str, Any] | None) -> dict[str, Any]:
     return row
 
 
-def _pct(value: Decimal | None) -> str:
-    return "n/a" if value is None else f"{value:f} %"
-
-
 def _signed(amount: Decimal) -> str:
     return f"{amount:+f}"
 
 
 def _summary(row: LedgerRow) -> str:
-    return (
-        f"availability {_pct(row.availability_pct)}, credit {row.credit_amount:f} {row.currency}"
-        + ("" if row.kind == "window" else f", amount {_signed(row.amount)} {row.currency}")
+    availability = decimal_pct(row.availability_pct, space=" ")
+    return f"availability {availability}, credit {row.credit_amount:f} {row.currency}" + (
+        "" if row.kind == "window" else f", amount {_signed(row.amount)} {row.currency}"
     )
 
 

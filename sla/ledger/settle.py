@@ -14,7 +14,7 @@ from typing import Literal
 from psycopg.rows import dict_row
 
 from collector import Database
-from linkwatch.money import minor_units, quantise
+from kernel.money import minor_units, quantise
 from sla.ledger.rows import (
     _LOCK_KEY,
     _NUMBERS,

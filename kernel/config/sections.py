@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from linkwatch.config.contracts import Contract, Plan
-from linkwatch.config.fields import (
+from kernel.config.contracts import Contract, Plan
+from kernel.config.fields import (
     AwareDatetime,
     Duration,
     HostPort,
@@ -30,10 +30,10 @@ from linkwatch.config.fields import (
     _split_host_port,
     _Strict,
 )
-from linkwatch.config.links import Link
-from linkwatch.config.notifications import NotificationsConfig
-from linkwatch.domain import MaintenanceWindow, SampleTimes
-from linkwatch.formatting import excerpt
+from kernel.config.links import Link
+from kernel.config.notifications import NotificationsConfig
+from kernel.domain import MaintenanceWindow, SampleTimes
+from kernel.formatting import excerpt
 
 
 class DatabaseConfig(_Strict):

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from linkwatch.config.raw import Path_, _list, _mappings, _render_path
-from linkwatch.domain import EventKind
-from linkwatch.formatting import excerpt
+from kernel.config.raw import Path_, _list, _mappings, _render_path
+from kernel.domain import EventKind
+from kernel.formatting import excerpt
 
 
 def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:

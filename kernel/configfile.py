@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 from yaml.nodes import ScalarNode
 
-from linkwatch.errors import ConfigError, ConfigProblem
-from linkwatch.formatting import excerpt
+from kernel.errors import ConfigError, ConfigProblem
+from kernel.formatting import excerpt
 
 Path_ = tuple[Any, ...]  # keys and list indexes from the top of the document
 

@@ -1,6 +1,6 @@
 """Loading: YAML text in, a validated `Config` out, or one `ConfigError` with every problem.
 
-Three passes over the data that `linkwatch.configfile` read: ``${VAR}`` expansion from
+Three passes over the data that `kernel.configfile` read: ``${VAR}`` expansion from
 the environment, field validation by the models, then the cross-references
 (`references`) and the contracts' terms (`contracts`). Each problem names its path, the
 YAML line, the bad value and what is allowed. Whatever the file holds, nothing but
@@ -17,15 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from linkwatch.config.contracts import _check_terms, _valid_contracts
-from linkwatch.config.links import PROBE_KINDS
-from linkwatch.config.notifications import CHANNEL_KINDS
-from linkwatch.config.raw import Path_, _render_path
-from linkwatch.config.references import _check_references
-from linkwatch.config.sections import Config
-from linkwatch.configfile import LIMITS, Deadline, Limits, read_config_text, read_yaml
-from linkwatch.errors import ConfigError, ConfigProblem
-from linkwatch.formatting import EXCERPT_CHARS, excerpt
+from kernel.config.contracts import _check_terms, _valid_contracts
+from kernel.config.links import PROBE_KINDS
+from kernel.config.notifications import CHANNEL_KINDS
+from kernel.config.raw import Path_, _render_path
+from kernel.config.references import _check_references
+from kernel.config.sections import Config
+from kernel.configfile import LIMITS, Deadline, Limits, read_config_text, read_yaml
+from kernel.errors import ConfigError, ConfigProblem
+from kernel.formatting import EXCERPT_CHARS, excerpt
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -35,7 +35,7 @@ def load_config(
 ) -> Config:
     """Read and validate a YAML config file; raise ConfigError listing every problem.
     Whatever the file holds, nothing else is raised, and `limits` bound what reading it
-    may cost (see linkwatch.configfile)."""
+    may cost (see kernel.configfile)."""
     deadline = limits.deadline()
     text = read_config_text(path, limits)
     return parse_config(text, source=str(path), environ=environ, limits=limits, deadline=deadline)

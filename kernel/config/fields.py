@@ -30,9 +30,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from linkwatch.durations import format_duration, parse_duration
-from linkwatch.formatting import excerpt
-from linkwatch.money import MAX_AMOUNT, PERCENT_PLACES
+from kernel.durations import format_duration, parse_duration
+from kernel.formatting import excerpt
+from kernel.money import MAX_AMOUNT, PERCENT_PLACES
 
 
 def _to_duration(value: object) -> object:

@@ -1,6 +1,6 @@
 """Configuration: YAML in, validated models out, every mistake reported at once.
 
-The file is read into plain data by linkwatch.configfile (bounded in size, values, depth
+The file is read into plain data by kernel.configfile (bounded in size, values, depth
 and time; a duplicate key or a value no setting can take is a problem there). Loading
 (`loading`) then goes in three passes over that data: ``${VAR}`` expansion from the
 environment, field validation by the pydantic models (strict: unknown keys are errors),
@@ -19,8 +19,8 @@ top-level sections and the root `Config`), `links` (links and probe specs), `con
 `notifications`. What callers use is exported here.
 """
 
-from linkwatch.config.contracts import Contract, ResolvedTerms
-from linkwatch.config.links import (
+from kernel.config.contracts import Contract, ResolvedTerms
+from kernel.config.links import (
     RESPONSE_TIME_KINDS,
     AnyProbe,
     HttpProbe,
@@ -31,15 +31,15 @@ from linkwatch.config.links import (
     TcpProbe,
     Thresholds,
 )
-from linkwatch.config.loading import load_config, parse_config
-from linkwatch.config.notifications import (
+from kernel.config.loading import load_config, parse_config
+from kernel.config.notifications import (
     EVENT_GROUPS,
     AnyChannel,
     EmailChannel,
     Route,
     WebhookChannel,
 )
-from linkwatch.config.sections import Config, Customer, PortalConfig, ProbingConfig
+from kernel.config.sections import Config, Customer, PortalConfig, ProbingConfig
 
 __all__ = [
     "EVENT_GROUPS",

@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from linkwatch.config.fields import Duration, HostPort, Id, _rule, _split_host_port, _Strict
-from linkwatch.durations import format_duration
-from linkwatch.formatting import count_of, excerpt
+from kernel.config.fields import Duration, HostPort, Id, _rule, _split_host_port, _Strict
+from kernel.durations import format_duration
+from kernel.formatting import count_of, excerpt
 
 
 class Thresholds(_Strict):

@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from linkwatch.formatting import excerpt
+from kernel.formatting import excerpt
 
 _UNITS: dict[str, int] = {  # microseconds
     "ms": 1_000,

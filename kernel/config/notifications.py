@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from linkwatch.config.fields import Duration, DurationOrZero, Id, _blank_is_none, _rule, _Strict
-from linkwatch.domain import EventKind
-from linkwatch.formatting import excerpt
+from kernel.config.fields import Duration, DurationOrZero, Id, _blank_is_none, _rule, _Strict
+from kernel.domain import EventKind
+from kernel.formatting import excerpt
 
 _EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 

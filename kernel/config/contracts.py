@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from linkwatch.config.fields import (
+from kernel.config.fields import (
     Amount,
     AwareDatetime,
     Duration,
@@ -25,10 +25,10 @@ from linkwatch.config.fields import (
     _rule,
     _Strict,
 )
-from linkwatch.config.notifications import Template
-from linkwatch.config.raw import Path_, _mappings
-from linkwatch.formatting import excerpt
-from linkwatch.money import minor_units
+from kernel.config.notifications import Template
+from kernel.config.raw import Path_, _mappings
+from kernel.formatting import excerpt
+from kernel.money import minor_units
 
 
 class CreditBand(_Strict):

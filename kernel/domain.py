@@ -55,7 +55,7 @@ class ProbeResult:
 
     outcome: Outcome
     # ICMP: mean round trip of the replies received; TCP: the handshake; HTTP: the whole
-    # response (see RESPONSE_TIME_KINDS in linkwatch.config).
+    # response (see RESPONSE_TIME_KINDS in kernel.config).
     rtt_ms: float | None = None
     rtt_min_ms: float | None = None
     rtt_max_ms: float | None = None
