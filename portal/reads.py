@@ -449,6 +449,8 @@ class PortalReads:
         return await self._read(key, load, ttl_s=0)
 
     # --- the monitor's own trouble ---------------------------------------------------------
+    # The NOC dashboard reads these inside its rendered page, which is cached already: a
+    # cache here too would keep a problem shown for up to twice as long after it cleared.
 
     async def failed_deliveries(self) -> int:
         """How many notification deliveries have failed."""
@@ -456,7 +458,7 @@ class PortalReads:
         async def load() -> int:
             return await notification_status.failed(self._db)
 
-        return await self._read(("deliveries-failed",), load)
+        return await self._read(("deliveries-failed",), load, ttl_s=0)
 
     async def delivery_counts(self) -> dict[str, int]:
         """Notification deliveries per status, every status a key."""
@@ -483,4 +485,4 @@ class PortalReads:
         async def load() -> list[StateFailure]:
             return await state_failures(self._db)
 
-        return await self._read(("state-failures",), load)
+        return await self._read(("state-failures",), load, ttl_s=0)
