@@ -17,6 +17,7 @@ leave them equal to a full rebuild.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from collector.state_reads import state_failures
 from kernel.domain import LinkStatus, Outcome, Sample
 from kernel.errors import DatabaseError
 from kernel.logs import quoted
+from kernel.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -418,14 +420,25 @@ def _split(group: dict[_Key, datetime]) -> list[dict[_Key, datetime]]:
 
 
 async def derive_range(
-    db: Database, links: Sequence[LinkSpec], start: datetime, end: datetime, *, chunk: timedelta
+    db: Database,
+    links: Sequence[LinkSpec],
+    start: datetime,
+    end: datetime,
+    *,
+    chunk: timedelta,
+    progress: Progress | None = None,
 ) -> int:
     """Re-derive `links` from the safe anchor before `start` to the safe anchor at or
     after `end`, one `chunk` per transaction under the links' locks; return the samples
-    read. What `collector.rebuild.rebuild_states` runs between its two looks."""
+    read. What `collector.rebuild.rebuild_states` runs between its two looks; `progress`
+    counts the transactions."""
+    progress = progress or Progress()
+    per_link = math.ceil((end - start) / chunk)
+    progress.stage("deriving states", len(links) * per_link)
     samples_read = 0
-    for link in links:
+    for index, link in enumerate(links):
         chunk_start = start
+        progress.update(index * per_link)
         while chunk_start < end:
             chunk_end = min(chunk_start + chunk, end)
             works = [
@@ -434,6 +447,7 @@ async def derive_range(
             if works:
                 samples_read += (await _rewrite(db, works)).samples_read
             chunk_start = chunk_end
+            progress.update(index * per_link + math.ceil((chunk_start - start) / chunk))
     return samples_read
 
 
@@ -449,6 +463,7 @@ async def derive_within(
     per_slice: Mapping[tuple[str, str], int] | None = None,
     slice_: timedelta = DERIVE_SLICE,
     budget: int = 50_000,
+    progress: Progress | None = None,
 ) -> int:
     """Re-derive, in the caller's transaction on `conn`, each (link, probe) of `earliest`
     from the safe anchor before its time to the end of its samples; return the samples
@@ -499,6 +514,8 @@ async def derive_within(
             for key in probes[link_id]
         ]
         read += (await _rewrite_on(conn, works)).samples_read
+        if progress is not None:
+            progress.update(read)
         ends: dict[str, list[datetime | None]] = defaultdict(list)
         for work in works:
             ends[work.link.id].append(work.end)

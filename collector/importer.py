@@ -24,6 +24,7 @@ import codecs
 import csv
 import dataclasses
 import hashlib
+import io
 import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from collector.queries import query
 from collector.rebuild import RebuildReport, rebuild_within
 from kernel.domain import Outcome, Sample, SampleTimes
 from kernel.formatting import count_of
+from kernel.progress import Progress
 
 REQUIRED = ("time", "link", "probe", "outcome", "rtt_ms", "loss_pct")
 OPTIONAL = ("rtt_min_ms", "rtt_max_ms", "jitter_ms", "error")
@@ -129,17 +131,21 @@ def check_file(
 
 class RawLines:
     """The raw lines of a file, read as they are iterated, and the SHA-256 of all that
-    was read: the digest of exactly what was imported."""
+    was read: the digest of exactly what was imported. Tells `progress` how many bytes
+    it has read, a block at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, progress: Progress | None = None) -> None:
         self.path = path
         self._digest = hashlib.sha256()
+        self._progress = progress or Progress()
 
     def __iter__(self) -> Iterator[bytes]:
         with self.path.open("rb") as file:
-            for line in file:
-                self._digest.update(line)
-                yield line
+            while block := file.readlines(1 << 20):
+                for line in block:
+                    self._digest.update(line)
+                    yield line
+                self._progress.update(file.tell())
 
     @property
     def sha256(self) -> str:
@@ -528,6 +534,7 @@ async def import_samples(
     *,
     replace: bool = False,
     record: AuditRecord | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Store the samples `check_file` staged from a file it passed, and derive their
     states, in one transaction: all of it, or (on any error) none.
@@ -536,15 +543,19 @@ async def import_samples(
     samples other values, is `refused`, and nothing is written. With `replace` the
     stored values are replaced, and `record(report)` runs in the same transaction before
     it commits, so a correction is never stored without its audit record, nor recorded
-    without being stored.
+    without being stored. Each step tells `progress` how far it has come.
     """
+    progress = progress or Progress()
     async with db.connection() as conn, conn.transaction():
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(query("samples_import_create"))
+        progress.stage("loading the rows", staged.seek(0, io.SEEK_END), "bytes")
         staged.seek(0)
         async with cur.copy(query("samples_import_copy")) as copy:
             while block := staged.read(1 << 20):
                 await copy.write(block)
+                progress.update(staged.tell())
+        progress.stage("storing the samples")
         await cur.execute(query("samples_import_probes"))
         probes = tuple(ImportedProbe(*row) for row in await cur.fetchall())
         if not probes:
@@ -579,7 +590,10 @@ async def import_samples(
         earliest = {(p.link_id, p.probe_id): p.first for p in probes}
 
         async def derive() -> int:
-            return await derive_within(conn, links, earliest, per_slice=_per_slice(probes))
+            progress.stage("deriving states", rows, "samples")
+            return await derive_within(
+                conn, links, earliest, per_slice=_per_slice(probes), progress=progress
+            )
 
         rebuilt = None
         if replaced and differing is not None:

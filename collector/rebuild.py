@@ -22,6 +22,7 @@ from collector.intervals import Interval, LinkSpec
 from collector.state_reads import link_intervals, link_intervals_on, probe_intervals_on
 from kernel.domain import LinkStatus
 from kernel.formatting import count_of
+from kernel.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ async def rebuild_states(
     end: datetime,
     *,
     chunk: timedelta = timedelta(days=7),
+    progress: Progress | None = None,
 ) -> RebuildReport:
     """Recompute from the samples every interval of `links` overlapping [start, end).
 
@@ -120,7 +122,7 @@ async def rebuild_states(
     link_ids = [link.id for link in links]
     before_links = await link_intervals(db, link_ids, start, end)
     before_probes = await _probe_intervals(db, links, start, end)
-    samples_read = await derive_range(db, links, start, end, chunk=chunk)
+    samples_read = await derive_range(db, links, start, end, chunk=chunk, progress=progress)
     after_links = await link_intervals(db, link_ids, start, end)
     after_probes = await _probe_intervals(db, links, start, end)
     report = _rebuild_report(

@@ -38,6 +38,7 @@ from kernel.config import Config
 from kernel.domain import Outcome
 from kernel.errors import LinkwatchError, NoDatabase
 from kernel.formatting import count_of
+from kernel.progress import Progress
 from linkwatch.daemon import open_database, storage_settings
 
 if TYPE_CHECKING:
@@ -71,17 +72,30 @@ class ImportOutcome:
 
 
 async def import_file(
-    config: Config, path: Path, *, replace: bool = False, now: datetime | None = None
+    config: Config,
+    path: Path,
+    *,
+    replace: bool = False,
+    now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> ImportOutcome:
     now = now or datetime.now(UTC)
+    progress = progress or Progress()
     with tempfile.TemporaryFile() as staged:
-        lines = RawLines(path)
+        lines = RawLines(path, progress)
+        progress.stage("checking the file", _size(path), "bytes")
         await asyncio.to_thread(_check, path, lines, config, now, staged)
         audit = _ImportAudit(config.data_dir / IMPORT_AUDIT_FILE, path, lines.sha256, now)
+        progress.stage("opening the database")
         async with await open_database(config) as db:
             try:
                 report = await import_samples(
-                    db, staged, config.links, replace=replace, record=audit.record
+                    db,
+                    staged,
+                    config.links,
+                    replace=replace,
+                    record=audit.record,
+                    progress=progress,
                 )
             except LinkwatchError:
                 raise
@@ -94,7 +108,15 @@ async def import_file(
                     f"({type(exc).__name__}: {exc}); nothing was imported. `linkwatch db "
                     "stats` names links whose stored samples cannot be derived"
                 ) from None
-            return await _after_import(db, config, path, report, audit)
+            return await _after_import(db, config, path, report, audit, progress)
+
+
+def _size(path: Path) -> int | None:
+    """The file's size, where it has one (not a pipe); an unreadable file is named later."""
+    try:
+        return path.stat().st_size or None
+    except OSError:
+        return None
 
 
 def _check(path: Path, lines: RawLines, config: Config, now: datetime, staged: IO[bytes]) -> None:
@@ -128,6 +150,7 @@ async def _after_import(
     path: Path,
     report: ImportReport,
     audit: _ImportAudit,
+    progress: Progress,
 ) -> ImportOutcome:
     if report.conflict_count:
         raise ImportRejected(_conflicts(path, report))
@@ -140,8 +163,9 @@ async def _after_import(
         links = {p.link_id for p in report.probes}
         # The hour of the last sample included: buckets overlapping [start, end).
         end = last + timedelta(microseconds=1)
+        progress.stage("rolling up")
         await refresh_rollups(db, bucket_floor(first, "hour"), end, link_ids=links)
-    ledger = await _refresh_after_import(db, config, report)
+    ledger = await _refresh_after_import(db, config, report, progress)
     rebuilt = report.rebuilt.lines() if report.rebuilt is not None else []
     return ImportOutcome(report, ledger, audit.path if report.replaced else None, rebuilt)
 
@@ -327,23 +351,28 @@ def _append_line(path: Path, line: str) -> None:
 
 
 async def _refresh_after_import(
-    db: Database, config: Config, report: ImportReport
+    db: Database, config: Config, report: ImportReport, progress: Progress
 ) -> LedgerRefresh | None:
     """Open and closed credits follow the imported data; settled ones get adjustments."""
     if not report.probes:
         return None
     first = min(p.first for p in report.probes)
     last = max(p.last for p in report.probes)
-    return await _refresh_ledger_over(db, config, first, last)
+    return await _refresh_ledger_over(db, config, first, last, progress)
 
 
 async def _refresh_ledger_over(
-    db: Database, config: Config, first: datetime, last: datetime
+    db: Database,
+    config: Config,
+    first: datetime,
+    last: datetime,
+    progress: Progress | None = None,
 ) -> LedgerRefresh:
     """Refresh the credits of every window that samples in [first, last] fall in."""
     from sla.ledger import refresh_ledger, samples_range
 
-    return await refresh_ledger(db, config, samples_range(config, first, last), datetime.now(UTC))
+    labels = samples_range(config, first, last)
+    return await refresh_ledger(db, config, labels, datetime.now(UTC), progress=progress)
 
 
 class BadArgument(LinkwatchError):
@@ -498,7 +527,9 @@ async def credits_export(
         return await list_rows(db, window=window, status=status)
 
 
-async def credits_refresh(config: Config, window: str | None, now: datetime) -> LedgerRefresh:
+async def credits_refresh(
+    config: Config, window: str | None, now: datetime, progress: Progress | None = None
+) -> LedgerRefresh:
     """One window, or every window from the oldest stored sample to now."""
     from sla.ledger import history_range, refresh_ledger
 
@@ -506,9 +537,11 @@ async def credits_refresh(config: Config, window: str | None, now: datetime) -> 
     _check_begun(config, window, now, None)
     async with await _stored_data(config) as db:
         if window is not None:
-            return await refresh_ledger(db, config, [window], now, actor="system")
+            return await refresh_ledger(
+                db, config, [window], now, actor="system", progress=progress
+            )
         span = await history_range(db, now)
-        return await refresh_ledger(db, config, [] if span is None else span, now)
+        return await refresh_ledger(db, config, span or [], now, progress=progress)
 
 
 async def db_stats(config: Config, now: datetime) -> str:
@@ -534,11 +567,15 @@ async def housekeeping(config: Config, now: datetime) -> str:
         return (await run_housekeeping(db, storage_settings(config), now)).summary()
 
 
-async def rebuild(config: Config, start: datetime, end: datetime) -> list[str]:
+async def rebuild(
+    config: Config, start: datetime, end: datetime, progress: Progress | None = None
+) -> list[str]:
     if end <= start:
         raise BadArgument(f"--to {end.isoformat()} is not after --from {start.isoformat()}")
+    progress = progress or Progress()
     async with await _stored_data(config) as db:
-        report = await rebuild_states(db, config.links, start, end)
+        report = await rebuild_states(db, config.links, start, end, progress=progress)
+        progress.stage("rolling up")
         await refresh_rollups(db, start, end)
         return report.lines()
 

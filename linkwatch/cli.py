@@ -26,6 +26,7 @@ from kernel.config import PortalConfig, load_config
 from kernel.errors import ConfigError, ConfigProblem, LinkwatchError
 from kernel.formatting import count_of, text_table
 from kernel.logs import setup_logging
+from kernel.progress import progress_for
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -367,7 +368,9 @@ def _credits_refresh(args: argparse.Namespace) -> int:
     from linkwatch.admin import credits_refresh
 
     config = load_config(args.config)
-    print(asyncio.run(credits_refresh(config, args.window, datetime.now(UTC))).summary())
+    with progress_for(sys.stderr) as progress:
+        refreshed = asyncio.run(credits_refresh(config, args.window, datetime.now(UTC), progress))
+    print(refreshed.summary())
     return EXIT_OK
 
 
@@ -481,7 +484,9 @@ def _moment(text: str) -> datetime:
 def _db_rebuild(args: argparse.Namespace) -> int:
     from linkwatch.admin import rebuild
 
-    lines = asyncio.run(rebuild(load_config(args.config), args.start, args.end))
+    config = load_config(args.config)
+    with progress_for(sys.stderr) as progress:
+        lines = asyncio.run(rebuild(config, args.start, args.end, progress))
     print("\n".join(lines))
     return EXIT_OK
 
@@ -546,7 +551,10 @@ def _import_samples(args: argparse.Namespace) -> int:
     from linkwatch.admin import import_file
 
     config = load_config(args.config)
-    outcome = asyncio.run(import_file(config, args.file, replace=args.replace))
+    with progress_for(sys.stderr) as progress:
+        outcome = asyncio.run(
+            import_file(config, args.file, replace=args.replace, progress=progress)
+        )
     report = outcome.report
     replaced = f", {report.replaced:,} replaced" if report.replaced else ""
     print(

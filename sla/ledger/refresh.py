@@ -23,6 +23,7 @@ from collector import Database
 from kernel.config import Config
 from kernel.formatting import count_of, decimal_pct
 from kernel.money import quantise
+from kernel.progress import Progress
 from sla.ledger.ranges import TimeRange, running_labels, window_labels
 from sla.ledger.rows import (
     _COLUMN_FIELDS,
@@ -104,6 +105,7 @@ async def refresh_ledger(
     *,
     actor: str = SYSTEM,
     contract_ids: Collection[str] | None = None,
+    progress: Progress | None = None,
 ) -> LedgerRefresh:
     """Recompute the ledger for some windows (labels, or every window of a time range),
     for every contract or only those in `contract_ids`.
@@ -114,8 +116,10 @@ async def refresh_ledger(
     figures (and close once past their grace); a settled row whose credit differs from
     what was settled for it (the row plus its settled adjustments) gets an adjustment
     row, or its pending one is recomputed (or withdrawn, when the difference is gone).
-    Runs as one transaction under the ledger lock: all of it or nothing.
+    Runs as one transaction under the ledger lock: all of it or nothing. `progress`
+    hears how many windows are computed and rows written.
     """
+    progress = progress or Progress()
     if isinstance(labels_or_range, TimeRange):
         requested = window_labels(config, labels_or_range, now)
     else:
@@ -142,7 +146,8 @@ async def refresh_ledger(
         # Computed under the lock (on other pooled connections) so that a computation
         # never lands after a newer one.
         items: list[ContractWindow] = []
-        for label in labels:
+        progress.stage("computing windows", len(labels), "windows")
+        for done, label in enumerate(labels, 1):
             plan = plan_windows(config, label, now, contract_ids=wanted, monitored_from=began)
             # The monitoring rule decides which rows are made, never which are kept up
             # to date: a row made before it (or before retention removed the first
@@ -151,13 +156,16 @@ async def refresh_ledger(
             items += await compute_plan(
                 db, config, replace(plan, todo=plan.todo + tuple(kept)), now
             )
+            progress.update(done)
         by_key: dict[tuple[str, str, str], list[LedgerRow]] = {}
         for row in rows:
             by_key.setdefault((row.contract_id, row.subject_id, row.window_label), []).append(row)
         writer = _Writer(cur, config, now, actor)
-        for item in items:
+        progress.stage("writing ledger rows", len(items), "rows")
+        for done, item in enumerate(items, 1):
             key = (item.contract.id, item.subject.id, item.result.window.label)
             await writer.write(item, by_key.get(key, []))
+            progress.update(done)
         await writer.flush()
     orphaned = 0 if contract_ids is not None else _orphans(config, rows)
     result = LedgerRefresh(
