@@ -42,7 +42,8 @@ from typing import Any
 from kernel.config import SnmpProbe
 from kernel.domain import Outcome
 from probes.context import ProbeContext
-from probes.snmp.poller import INTERFACE_COLUMNS, SYS_UPTIME, SnmpPoller
+from probes.snmp.mib import INTERFACE_COLUMNS, SYS_UPTIME
+from probes.snmp.poller import SnmpPoller
 from probes.snmp.probe import probe_snmp
 from probes.snmp.v2c import V2cClient
 from probes.snmp.wire import encode_oid, null_varbind

@@ -33,8 +33,11 @@ from collector.writer import write_samples
 from kernel.config import SnmpProbe
 from kernel.domain import Outcome, ProbeResult, Sample
 from probes import PROBES, ProbeContext
-from probes.snmp.poller import IF_ALIAS, IF_IN_OCTETS, Reading, SnmpPoller, _rates, _Snapshot
+from probes.snmp.counters import Snapshot, rates_between
+from probes.snmp.mib import IF_ALIAS, IF_HC_IN_OCTETS, IF_IN_ERRORS, IF_IN_OCTETS
+from probes.snmp.poller import SnmpPoller
 from probes.snmp.probe import interpret, probe_snmp
+from probes.snmp.targets import Reading
 from probes.snmp.v2c import decode_response, encode_get
 from probes.snmp.wire import encode_oid, null_varbind
 from tests.helpers import linkwatch
@@ -495,10 +498,8 @@ def test_check_config_rejects_a_blank_interface_name_and_unknown_protocols(
 # --- logic, no agent needed ---------------------------------------------------------------
 
 
-def _snapshot(ticks: int, in_octets: int, in_errors: int = 0) -> _Snapshot:
-    from probes.snmp.poller import IF_HC_IN_OCTETS, IF_IN_ERRORS
-
-    return _Snapshot(ticks, 0.0, {IF_HC_IN_OCTETS: in_octets, IF_IN_ERRORS: in_errors})
+def _snapshot(ticks: int, in_octets: int, in_errors: int = 0) -> Snapshot:
+    return Snapshot(ticks, 0.0, {IF_HC_IN_OCTETS: in_octets, IF_IN_ERRORS: in_errors})
 
 
 @pytest.mark.parametrize(
@@ -512,7 +513,7 @@ def _snapshot(ticks: int, in_octets: int, in_errors: int = 0) -> _Snapshot:
 def test_octet_rates_unwrap_64_bit_counters_and_skip_resets(
     old: int, new: int, expected_bps: float | None
 ) -> None:
-    rates = _rates(_snapshot(100, old), _snapshot(100 + 100, new))  # 1 s of agent time
+    rates = rates_between(_snapshot(100, old), _snapshot(100 + 100, new))  # 1 s of agent time
     assert rates.get("in_bps") == expected_bps
 
 
@@ -528,12 +529,12 @@ def test_octet_rates_unwrap_64_bit_counters_and_skip_resets(
 def test_error_counters_wrap_only_where_the_interface_could_count_that_many(
     old: int, new: int, speed_bps: float | None, expected: float | None
 ) -> None:
-    rates = _rates(_snapshot(0, 0, old), _snapshot(200, 0, new), speed_bps)
+    rates = rates_between(_snapshot(0, 0, old), _snapshot(200, 0, new), speed_bps)
     assert rates.get("in_errors_per_s") == expected
 
 
-def _octets32(ticks: int, in_octets: int) -> _Snapshot:
-    return _Snapshot(ticks, 0.0, {IF_IN_OCTETS: in_octets})
+def _octets32(ticks: int, in_octets: int) -> Snapshot:
+    return Snapshot(ticks, 0.0, {IF_IN_OCTETS: in_octets})
 
 
 @pytest.mark.parametrize(
@@ -549,7 +550,7 @@ def _octets32(ticks: int, in_octets: int) -> _Snapshot:
 def test_counter32_octets_wrap_unless_the_rate_exceeds_the_line(
     old: int, new: int, speed_bps: float | None, expected_bps: float | None
 ) -> None:
-    rates = _rates(_octets32(0, old), _octets32(100, new), speed_bps)  # 1 s of agent time
+    rates = rates_between(_octets32(0, old), _octets32(100, new), speed_bps)  # 1 s of agent time
     assert rates.get("in_bps") == expected_bps
     if expected_bps is not None and speed_bps is not None:
         assert rates["in_utilisation_pct"] == pytest.approx(100 * expected_bps / speed_bps)

@@ -32,16 +32,11 @@ from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
 from kernel.config import SnmpProbe
 from kernel.domain import Outcome
 from probes import ProbeContext
-from probes.snmp.poller import (
-    IF_ADMIN_STATUS,
-    IF_OPER_STATUS,
-    INTERFACE_COLUMNS,
-    SYS_UPTIME,
-    DeviceKey,
-    SnmpPoller,
-    _Device,
-)
+from probes.snmp.mib import IF_ADMIN_STATUS, IF_OPER_STATUS, INTERFACE_COLUMNS, SYS_UPTIME
+from probes.snmp.poller import SnmpPoller
 from probes.snmp.probe import probe_snmp
+from probes.snmp.targets import DeviceKey
+from probes.snmp.transport import Peer, RequestCounts, Transport
 from probes.snmp.v2c import decode_response
 from probes.snmp.v3 import (
     WRONG_DIGESTS,
@@ -92,16 +87,15 @@ def _oids(*indexes: int) -> list[tuple[int, ...]]:
 
 async def _pysnmp_values(lab: Lab, oids: list[tuple[int, ...]]) -> dict[bytes, Any]:
     """The same GET as the poller sends it through pysnmp (fast_v3=False)."""
-    poller = SnmpPoller(fast_v3=False)
-    poller._bind()
+    transport = Transport(RequestCounts(), max_in_flight=1, fast_v2c=True, fast_v3=False)
     address = (AGENT_IP, lab.port)
-    device = _Device(DeviceKey.from_spec(lab.v3()), asyncio.Semaphore(1), 16, address=address)
+    peer = Peer(DeviceKey.from_spec(lab.v3()), asyncio.Semaphore(1), address=address)
     try:
-        status, _, values = await poller._pysnmp_get(device, oids)
+        got = await transport.get(peer, oids)
     finally:
-        await poller.close()
-    assert status == 0
-    return values
+        transport.close()
+    assert got.error_status == 0
+    return got.values
 
 
 # --- against snmpd ------------------------------------------------------------------------

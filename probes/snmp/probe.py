@@ -17,7 +17,7 @@ answer into a result:
   ambiguous), agent errors and noSuchObject: ``unknown`` with the reason: the monitor
   cannot measure, which says nothing about the link.
 
-Traffic rates and error rates go to ``metrics`` (see `probes.snmp.poller`). The round
+Traffic rates and error rates go to ``metrics`` (see `probes.snmp.counters`). The round
 trip goes to ``phases_ms["snmp"]``, not ``rtt_ms``: an agent's reply time is not the
 link's latency and must not trip the link's RTT thresholds. Never raises for a target's
 failure.
@@ -28,7 +28,7 @@ from __future__ import annotations
 from kernel.config import SnmpProbe
 from kernel.domain import Outcome, ProbeResult
 from probes.context import ProbeContext
-from probes.snmp.poller import Reading, SnmpFailure
+from probes.snmp.targets import Reading, SnmpFailure
 
 _OPER_DOWN = {
     2: "oper-down",
