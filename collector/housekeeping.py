@@ -33,7 +33,7 @@ from collector.settings import StorageSettings
 from collector.spool import SpoolStatus
 from collector.state_reads import StateFailure, state_failures
 from kernel.durations import format_duration
-from kernel.formatting import count_of, text_table
+from kernel.formatting import count_of, duration_text, text_table
 
 logger = logging.getLogger(__name__)
 
@@ -383,7 +383,7 @@ def render_stats(stats: DbStats) -> str:
         (
             "Newest sample",
             _when(stats.newest_sample)
-            + ("" if stats.lag is None else f"  ({_duration(stats.lag)} ago)"),
+            + ("" if stats.lag is None else f"  ({duration_text(stats.lag, space=' ')} ago)"),
         ),
         (
             "Rollups",
@@ -499,22 +499,6 @@ def _when(moment: datetime | None) -> str:
     if moment is None:
         return "none"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    if seconds < 0:
-        return f"-{_duration(-span)}"
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {seconds}s"
-    return f"{seconds}s"
 
 
 def _iso(moment: datetime | None) -> str:

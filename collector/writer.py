@@ -15,10 +15,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
+from operator import attrgetter
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from collector.database import Database, database_errors, describe_pool
@@ -28,20 +30,28 @@ from kernel.errors import DatabaseError
 
 logger = logging.getLogger(__name__)
 
-# Binary COPY needs the column types up front; same order as samples_incoming_copy.sql.
-_COPY_TYPES = [
-    "text",
-    "text",
-    "timestamptz",
-    "text",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "text",
-    "jsonb",
-]
+# The samples table's columns a write fills, in the order each row is written, with the
+# type binary COPY needs up front. Each is the `Sample` field of the same name. The COPY
+# and INSERT statements (samples_copy, samples_incoming_copy, samples_insert_incoming)
+# take their column lists from here: a new column is its migration, its `Sample` field
+# and one entry here.
+SAMPLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("link_id", "text"),
+    ("probe_id", "text"),
+    ("observed_at", "timestamptz"),
+    ("outcome", "text"),
+    ("rtt_ms", "float8"),
+    ("rtt_min_ms", "float8"),
+    ("rtt_max_ms", "float8"),
+    ("jitter_ms", "float8"),
+    ("loss_pct", "float8"),
+    ("error", "text"),
+    ("metrics", "jsonb"),
+)
+_COPY_TYPES = [copy_type for _, copy_type in SAMPLE_COLUMNS]
+_SAMPLE_FIELDS = attrgetter(*(name for name, _ in SAMPLE_COLUMNS))  # one C call a row
+_OUTCOME_AT = [name for name, _ in SAMPLE_COLUMNS].index("outcome")
+_METRICS_AT = [name for name, _ in SAMPLE_COLUMNS].index("metrics")
 
 SampleSink = Callable[[Sequence[Sample]], Awaitable[int]]
 """Where batches go: stores them and returns how many were new; raises DatabaseError."""
@@ -79,7 +89,7 @@ async def write_samples(
             async with conn.transaction():
                 await conn.execute(query("samples_incoming_create"))
                 await copy_samples(conn, "samples_incoming_copy", samples)
-                cur = await conn.execute(query("samples_insert_incoming"))
+                cur = await conn.execute(_with_columns("samples_insert_incoming"))
                 stored = max(cur.rowcount, 0)
     logger.debug(
         "samples written batch=%d stored=%d took_ms=%.1f",
@@ -94,24 +104,27 @@ async def copy_samples(
     conn: psycopg.AsyncConnection[Any], statement: str, samples: Sequence[Sample]
 ) -> None:
     """COPY `samples` with `statement` (samples_copy or samples_incoming_copy)."""
-    async with conn.cursor().copy(query(statement)) as copy:
+    async with conn.cursor().copy(_with_columns(statement)) as copy:
         copy.set_types(_COPY_TYPES)
         for s in samples:
-            await copy.write_row(
-                (
-                    s.link_id,
-                    s.probe_id,
-                    s.observed_at,
-                    s.outcome.value,
-                    s.rtt_ms,
-                    s.rtt_min_ms,
-                    s.rtt_max_ms,
-                    s.jitter_ms,
-                    s.loss_pct,
-                    s.error,
-                    _metrics(s.metrics),
-                )
-            )
+            await copy.write_row(_row(s))
+
+
+@cache
+def _with_columns(statement: str) -> sql.Composed:
+    """The named statement with its `{columns}` filled from SAMPLE_COLUMNS: identifiers
+    composed by psycopg, as they cannot be bound parameters."""
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name, _ in SAMPLE_COLUMNS)
+    return sql.SQL(query(statement)).format(columns=columns)
+
+
+def _row(sample: Sample) -> list[object]:
+    """`sample` as the row COPY writes: its field for each column, the outcome as text and
+    the metrics as jsonb."""
+    row = list(_SAMPLE_FIELDS(sample))
+    row[_OUTCOME_AT] = sample.outcome.value
+    row[_METRICS_AT] = _metrics(sample.metrics)
+    return row
 
 
 def _metrics(metrics: Mapping[str, float]) -> dict[str, float] | None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import reprlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, Decimal
+from fractions import Fraction
+from typing import Literal
 
 from kernel.money import minor_units
 
@@ -43,19 +46,77 @@ def excerpt(value: object) -> str:
     return _EXCERPT.repr(value)
 
 
-def elapsed(delta: timedelta) -> str:
-    """A short, truncated duration: "under a minute", "12 min", "3 h 5 min", "2 d 4 h"."""
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return "under a minute"
-    minutes, _ = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}{NBSP}min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
+_US_PER_UNIT = (  # the units of a duration for people, largest first
+    ("d", 86_400_000_000),
+    ("h", 3_600_000_000),
+    ("min", 60_000_000),
+    ("s", 1_000_000),
+)
+
+
+def duration_text(
+    span: timedelta | int | Fraction,
+    *,
+    exact: bool = False,
+    smallest: Literal["min", "s"] = "s",
+    space: str = NBSP,
+) -> str:
+    """A duration for a person: a `timedelta`, or microseconds (an `int`, or a `Fraction`
+    as the SLA engine keeps them).
+
+    Contract: units "d", "h", "min" and "s", each after its number and `space` (a no-break
+    space where a line may wrap, a plain one in command-line text, as in `decimal_pct`),
+    the parts a plain space apart, a unit that is zero left out.
+
+    - By default the two largest units from the first that is not zero, truncated, never
+      rounded up: "2 d 4 h", "3 h", "12 min 5 s", "45 s"; 59.9 s is "59 s". Zero is
+      "none"; a nonzero span under a second is "under 1 s".
+    - `smallest="min"`, for "... ago", "in ...", "for ..." phrases: the same down to
+      minutes ("3 h 5 min", "12 min"), and anything under a minute, zero included, is the
+      coarse "under a minute".
+    - `exact`, for the billing report, where every figure must add up: every unit that is
+      not zero, microseconds ("µs") included, nothing truncated: "31 d 1 h",
+      "2 min 3 s 250000 µs"; zero is "0 s". A span with a fraction of
+      a microsecond cannot be shown exactly and raises ValueError; so does `exact` with
+      `smallest="min"`.
+
+    A negative span reads as its length with a leading "-" ("-5 min", "-3 h 5 min"); one
+    shorter than the smallest unit shown reads as a positive one does ("under 1 s").
+    """
+    micros = Fraction(span // timedelta(microseconds=1) if isinstance(span, timedelta) else span)
+    if micros < 0:
+        text = duration_text(-micros, exact=exact, smallest=smallest, space=space)
+        return text if text.startswith("under") else f"-{text}"
+    if exact:
+        if smallest != "s":
+            raise ValueError("an exact duration shows every unit; it has no smallest one")
+        if micros.denominator != 1:
+            raise ValueError(f"{micros} µs is not a whole number of microseconds")
+        parts = _unit_parts(int(micros), _US_PER_UNIT)
+        if rest := int(micros) % 1_000_000:
+            parts.append((rest, "µs"))
+        return " ".join(f"{value}{space}{unit}" for value, unit in parts) or f"0{space}s"
+    units = _US_PER_UNIT[:3] if smallest == "min" else _US_PER_UNIT
+    if micros < units[-1][1]:
+        if smallest == "min":
+            return "under a minute"
+        return f"under 1{space}s" if micros else "none"
+    parts = _unit_parts(math.floor(micros), units)
+    first = parts[0][1]
+    largest = [unit for unit, _ in units].index(first)
+    shown = {unit for unit, _ in units[largest : largest + 2]}
+    return " ".join(f"{value}{space}{unit}" for value, unit in parts if unit in shown)
+
+
+def _unit_parts(micros: int, units: Sequence[tuple[str, int]]) -> list[tuple[int, str]]:
+    """`micros` in `units`, largest first, the remainder of the smallest dropped: the
+    (count, unit) of every unit whose count is not zero."""
+    parts = []
+    for unit, size in units:
+        count, micros = divmod(micros, size)
+        if count:
+            parts.append((count, unit))
+    return parts
 
 
 def local_time(moment: datetime, tz: tzinfo) -> str:

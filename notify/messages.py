@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from kernel.config import Config, Contract, Customer, Link, ResolvedTerms
 from kernel.domain import Event, EventKind, MaintenanceWindow
-from kernel.formatting import count_of, decimal_pct, elapsed, local_time, money
+from kernel.formatting import count_of, decimal_pct, duration_text, local_time, money
 from sla.compute import decide_maintenance
 from sla.windows import window_containing
 
@@ -129,7 +129,7 @@ def _link_recovered(
 ) -> _Described:
     name = _link_name(link, event.link_id)
     data = event.payload
-    lasted = elapsed(timedelta(seconds=int(str(data["down_s"]))))
+    lasted = duration_text(timedelta(seconds=int(str(data["down_s"]))), smallest="min")
     facts = [
         *_who(customer),
         ("Link", name),
@@ -139,7 +139,9 @@ def _link_recovered(
     ]
     unmeasured = int(str(data.get("unmeasured_s", 0)))
     if unmeasured > 0:
-        facts.append(("Not measured after it", elapsed(timedelta(seconds=unmeasured))))
+        facts.append(
+            ("Not measured after it", duration_text(timedelta(seconds=unmeasured), smallest="min"))
+        )
     return (
         f"RECOVERED: {name} after {lasted}",
         f"Link {name} is available again since {_when(event.occurred_at.isoformat(), tz)}; "
@@ -162,7 +164,7 @@ def _budget(
     data = event.payload
     level = int(str(data["level"]))
     remaining = Decimal(str(data["budget_remaining_s"]))
-    allowed = elapsed(_seconds(data["budget_s"]))
+    allowed = duration_text(_seconds(data["budget_s"]), smallest="min")
     window = str(data["window"])
     what = _subject_name(config, data)
     if level >= 100:
@@ -173,7 +175,7 @@ def _budget(
             "for this window, and a service credit follows when it closes."
         )
     else:
-        left = elapsed(_seconds(remaining))
+        left = duration_text(_seconds(remaining), smallest="min")
         subject = f"{level} % of the error budget used: {what}, {window}"
         summary = (
             f"{what} has used {level} % of the downtime its contract allows in {window}: "
@@ -228,7 +230,7 @@ def breach_context(config: Config, event: Event, tz: tzinfo) -> dict[str, object
         "window": data["window"],
         "availability": decimal_pct(_opt_decimal(data.get("availability_pct")), 4),
         "target": decimal_pct(Decimal(str(data["target_pct"]))),
-        "downtime": elapsed(_seconds(data["down_s"])),
+        "downtime": duration_text(_seconds(data["down_s"]), smallest="min"),
         "incidents": data.get("incidents", 0),
         "credit": money(credit, currency),
         "credit_pct": decimal_pct(Decimal(str(data["credit_pct"]))),
@@ -335,7 +337,7 @@ def _sla_effect(
     covered = set(_strings(data.get("link_ids")))
     given = window.starts_at - window.announced_at
     ahead = (
-        f"announced {elapsed(given)} ahead"
+        f"announced {duration_text(given, smallest='min')} ahead"
         if given > timedelta(0)
         else "announced only after it began"
     )
@@ -351,7 +353,7 @@ def _sla_effect(
         terms = _terms_for_window(contract, config, window.starts_at)
         if terms is None:
             continue  # not in force then
-        notice = elapsed(terms.maintenance_notice)
+        notice = duration_text(terms.maintenance_notice, smallest="min")
         if contract.group == "redundant" and not set(contract.links) <= covered:
             # A group is excluded only while all its links are; the others carry it.
             normal.append(contract.id)

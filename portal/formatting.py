@@ -16,12 +16,11 @@ from kernel.formatting import (
     NBSP,
     decimal_pct,
     decimal_text,
-    elapsed,
+    duration_text,
     local_time,
     money,
 )
 from sla.compute import truncate_pct
-from sla.spans import US_PER_S
 
 __all__ = [
     "MISSING",
@@ -30,7 +29,7 @@ __all__ = [
     "Moment",
     "decimal_pct",
     "decimal_text",
-    "elapsed",
+    "duration_text",
     "local_time",
     "milliseconds",
     "moment",
@@ -78,33 +77,14 @@ def moment(at: datetime | None, now: datetime, tz: tzinfo, *, exact: bool = True
     if at is None:
         return None
     if at > now:
-        relative = f"in {elapsed(at - now)}"
+        relative = f"in {duration_text(at - now, smallest='min')}"
     else:
-        relative = f"{'' if exact else 'over '}{elapsed(now - at)} ago"
+        relative = f"{'' if exact else 'over '}{duration_text(now - at, smallest='min')} ago"
     return Moment(
         relative=relative,
         local=local_time(at, tz) if exact else f"at or before {local_time(at, tz)}",
         iso=at.astimezone(UTC).isoformat(timespec="seconds"),
     )
-
-
-def span_text(micros: int | Fraction) -> str:
-    """A duration, truncated: "none", "45 s", "12 min 5 s", "3 h 5 min", "2 d 4 h"."""
-    if micros <= 0:
-        return "none"
-    total = math.floor(Fraction(micros) / US_PER_S)
-    if total == 0:
-        return f"under 1{NBSP}s"
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
-    if hours:
-        return f"{hours}{NBSP}h {minutes}{NBSP}min" if minutes else f"{hours}{NBSP}h"
-    if minutes:
-        return f"{minutes}{NBSP}min {secs}{NBSP}s" if secs else f"{minutes}{NBSP}min"
-    return f"{secs}{NBSP}s"
 
 
 def pct_text(ratio: Fraction | None, places: int = 4) -> str:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from kernel.config import Config, Contract
 from kernel.domain import MaintenanceWindow
-from portal.formatting import Moment, moment, span_text
+from portal.formatting import Moment, duration_text, moment
 from sla.compute import decide_maintenance
 
 DEFAULT_NOTICE = timedelta(hours=72)  # kernel.config.ResolvedTerms' default
@@ -64,7 +64,7 @@ def maintenance_view(
         excluded = None
         verdict = (
             "Excluded for contracts that require at most "
-            f"{span_text(_us(max(lead, timedelta(0))))} of notice; counts normally for the rest."
+            f"{duration_text(max(lead, timedelta(0)))} of notice; counts normally for the rest."
         )
     elif not decisions:
         excluded, verdict = None, "No contract applies to it."
@@ -106,7 +106,7 @@ def maintenance_view(
         starts=starts,
         ends=ends,
         announced=announced,
-        lead=f"{span_text(_us(lead))} ahead" if lead > timedelta(0) else "after it began",
+        lead=f"{duration_text(lead)} ahead" if lead > timedelta(0) else "after it began",
         state=state,
         excluded=False if window.withdrawn else excluded,
         verdict=verdict,
@@ -121,7 +121,3 @@ def strictest_notice(contracts: Sequence[Contract], config: Config, now: datetim
     bar is excluded under every one of them."""
     notices = [n for c in contracts if (n := notice_of(c, config, now)) is not None]
     return max(notices, default=DEFAULT_NOTICE)
-
-
-def _us(delta: timedelta) -> int:
-    return delta // timedelta(microseconds=1)

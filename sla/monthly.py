@@ -34,7 +34,7 @@ from psycopg.rows import tuple_row
 from collector import Database
 from collector.state_reads import Incident, incidents
 from kernel.config import Config, Contract, Customer, ResolvedTerms
-from kernel.formatting import decimal_pct
+from kernel.formatting import decimal_pct, duration_text
 from kernel.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
 from sla.queries import query
@@ -397,8 +397,8 @@ def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
         Row("Unknown time", f"{terms.unknown}: {UNKNOWN_POLICY[terms.unknown]}"),
         Row(
             "Maintenance notice",
-            f"{_duration(terms.maintenance_notice)}: planned work announced at least this "
-            "long before it starts is excluded",
+            f"{duration_text(terms.maintenance_notice, exact=True)}: planned work announced at"
+            " least this long before it starts is excluded",
         ),
     ]
     if credit.per_step > 0:
@@ -417,7 +417,7 @@ def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
             Row(
                 "Incident credit",
                 f"{rule.credit} % for {rule.count} or more outages of at least "
-                f"{_duration(rule.min_duration)} each in a window",
+                f"{duration_text(rule.min_duration, exact=True)} each in a window",
             )
         )
     latency = terms.latency
@@ -520,7 +520,7 @@ def _rows(item: ContractWindow, tz: ZoneInfo, now: datetime) -> tuple[Row, ...]:
         Row(
             "Window length",
             window_s,
-            f"real elapsed time from start to end ({_duration_us(r.window_us)})",
+            f"real elapsed time from start to end ({duration_text(r.window_us, exact=True)})",
         )
     ]
     base = r.window_us
@@ -724,7 +724,7 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
                 "Incident credit",
                 f"{credit.incident_pct} %",
                 f"{qualifying} outage{'s' if qualifying != 1 else ''} of at least "
-                f"{_duration(least)}; {rule.count} or more earn {rule.credit} %",
+                f"{duration_text(least, exact=True)}; {rule.count} or more earn {rule.credit} %",
             )
         )
     parts = [f"{credit.steps_pct} %"] if rules.per_step > 0 else []
@@ -792,7 +792,7 @@ def _outages(
                 number=number,
                 starts_at=_moment(start, tz),
                 ends_at=_moment(end, tz),
-                duration=_duration(end - start),
+                duration=duration_text(end - start, exact=True),
                 duration_s=_s(_us(end - start)),
                 detail=_outage_detail(start, end, seen, tz),
             )
@@ -906,29 +906,13 @@ def _points(value: Fraction) -> str:
     return text if Fraction(shown) == value else text + "…"
 
 
-def _duration(delta: timedelta) -> str:
-    return _duration_us(_us(delta))
-
-
-def _duration_us(micros: int) -> str:
-    total = micros // 1_000_000
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
-    shown = [f"{value} {unit}" for value, unit in parts if value]
-    if micros % 1_000_000:
-        shown.append(f"{micros % 1_000_000} µs")
-    return " ".join(shown) or "0 s"
-
-
 def _plain(value: Any, unit: str = "", *, places: int = 4) -> str:
     """A figure of a field whose type may change: exact where it can be, truncated (never
     rounded up) to `places` decimals, with '…' where digits were cut."""
     if value is None:
         return "n/a"
     if isinstance(value, timedelta):
-        return _duration(value)
+        return duration_text(value, exact=True)
     if isinstance(value, float):
         value = Decimal(str(value))
     if isinstance(value, Decimal | Fraction | int):

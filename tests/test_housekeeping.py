@@ -193,7 +193,7 @@ async def test_stats_on_plain_postgresql(database: Database) -> None:
     assert stats.database_bytes > 0
 
     text = render_stats(stats)
-    assert "(5m 56s ago)" in text
+    assert "(5 min 56 s ago)" in text
     assert "3.0 MiB of 512.0 MiB (0.6 %), 1,234 samples waiting since 2026-11-24 09:58:00" in text
     assert "rollups maintained by Linkwatch" in text
     header = next(line for line in text.splitlines() if line.startswith("Table"))

@@ -19,7 +19,7 @@ import pytest
 
 from collector import Database, upsert_maintenance
 from kernel.domain import MaintenanceWindow, Outcome, Sample
-from portal.formatting import pct_text, span_text
+from portal.formatting import duration_text, pct_text
 from sla.ledger import apply, approve, list_rows, refresh_ledger
 from sla.monthly import monthly_report
 from sla.report import contract_windows
@@ -176,10 +176,8 @@ async def test_this_weeks_availability_and_budget_are_the_sla_engines(kit: Porta
     assert "Contractual" in week
     assert pct_text(item.result.availability) in week
     assert f"target 99.5{NBSP}%" in week
-    assert (
-        f"{span_text(item.result.budget_remaining_us)} left of {span_text(item.result.budget_us)}"
-        in week
-    )
+    left, budget = item.result.budget_remaining_us, item.result.budget_us
+    assert f"{duration_text(left)} left of {duration_text(budget)}" in week
     assert f"Downtime so far 20{NBSP}min" in week
     month = text.split("This month 2026-11")[1]
     assert "For information" in month

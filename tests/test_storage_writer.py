@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from collector.database import Database, connect
 from collector.embedded import EmbeddedPostgres
 from collector.settings import StorageSettings
-from collector.writer import SampleWriter, write_samples
+from collector.writer import SAMPLE_COLUMNS, SampleWriter, write_samples
 from kernel.domain import Outcome, Sample
 from kernel.errors import DatabaseError
 
@@ -48,6 +49,23 @@ async def _stored(db: Database) -> list[Sample]:
     return [
         Sample(r[0], r[1], r[2], Outcome(r[3]), r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows
     ]
+
+
+async def test_every_sample_field_is_written_to_its_column_of_that_type(
+    database: Database,
+) -> None:
+    assert [name for name, _ in SAMPLE_COLUMNS] == [f.name for f in fields(Sample)]
+    async with database.connection() as conn:
+        cur = await conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = 'samples'::regclass AND attnum > 0 AND NOT attisdropped"
+        )
+        table = dict(await cur.fetchall())
+        for name, copy_type in SAMPLE_COLUMNS:
+            cur = await conn.execute("SELECT format_type(%s::regtype, NULL)", [copy_type])
+            row = await cur.fetchone()
+            assert row is not None
+            assert table.get(name) == row[0], name
 
 
 async def test_a_batch_written_twice_is_stored_once(database: Database) -> None:

@@ -1,4 +1,2 @@
-COPY samples_incoming (
-    link_id, probe_id, observed_at, outcome,
-    rtt_ms, rtt_min_ms, rtt_max_ms, jitter_ms, loss_pct, error, metrics
-) FROM STDIN (FORMAT BINARY)
+-- {columns} is collector.writer.SAMPLE_COLUMNS, composed with psycopg.sql.Identifier.
+COPY samples_incoming ({columns}) FROM STDIN (FORMAT BINARY)

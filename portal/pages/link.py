@@ -41,12 +41,11 @@ from portal.formatting import (
     NBSP,
     Moment,
     decimal_text,
-    elapsed,
+    duration_text,
     local_time,
     milliseconds,
     moment,
     pct_text,
-    span_text,
 )
 from portal.keys import CACHE, CLOCK, LIVE, READS
 from portal.maintenance_views import maintenance_view, strictest_notice
@@ -174,8 +173,8 @@ def day_cell(figures: DayFigures) -> charts.DayCell:
         else:
             line1 = f"{when} · {pct_text(figures.availability)} available"
         line2 = (
-            f"down {span_text(figures.down_us)} · unknown {span_text(figures.unknown_us)}"
-            f" · maintenance {span_text(figures.excluded_us)}"
+            f"down {duration_text(figures.down_us)} · unknown {duration_text(figures.unknown_us)}"
+            f" · maintenance {duration_text(figures.excluded_us)}"
         )
     return charts.DayCell(figures.day, day_tone(figures), f"{line1}; {line2}", (line1, line2))
 
@@ -203,7 +202,7 @@ def day_bar(figures: Sequence[DayFigures]) -> DayBar:
         wide=charts.day_bar("days-wide", cells, columns=len(cells), hint=DAY_BAR_HINT),
         narrow=charts.day_bar("days-narrow", cells, columns=30, hint=DAY_BAR_HINT_NARROW),
         availability=pct_text(overall),
-        downtime=span_text(down),
+        downtime=duration_text(down),
         first_day=figures[0].day.strftime("%d %b %Y") if figures else "",
         last_day=figures[-1].day.strftime("%d %b %Y") if figures else "",
     )
@@ -261,7 +260,7 @@ def countdown(item: ContractWindow, down_now: bool, now: datetime, tz: tzinfo) -
         when = local_time(exhausted, tz)
         if exhausted >= now:
             return f"Budget exhausted ({when})"
-        return f"Budget exhausted {elapsed(now - exhausted)} ago ({when})"
+        return f"Budget exhausted {duration_text(now - exhausted, smallest='min')} ago ({when})"
     if not down_now or result.budget_used is None:
         return None
     runs_out = from_us(to_us(result.measured_until) + math.floor(result.budget_remaining_us))
@@ -271,8 +270,8 @@ def countdown(item: ContractWindow, down_now: bool, now: datetime, tz: tzinfo) -
     if runs_out <= now:
         return "Down now: the budget runs out now"
     return (
-        f"Down now: budget runs out in {elapsed(runs_out - now)} at this rate "
-        f"({local_time(runs_out, tz)})"
+        f"Down now: budget runs out in {duration_text(runs_out - now, smallest='min')}"
+        f" at this rate ({local_time(runs_out, tz)})"
     )
 
 
@@ -306,9 +305,9 @@ def window_view(
         burn, burn_tone = "Within the budget's pace", "up"
     remaining = result.budget_remaining_us
     if remaining >= 0:
-        left = f"{span_text(remaining)} left"
+        left = f"{duration_text(remaining)} left"
     else:
-        left = f"exceeded by {span_text(-remaining)}"
+        left = f"exceeded by {duration_text(-remaining)}"
     used_text = pct_text(used, 2) if used is not None else "n/a"
     window = result.window
     return WindowView(
@@ -323,9 +322,9 @@ def window_view(
         verdict=verdict,
         tone=tone,
         coverage=pct_text(result.coverage, 2),
-        downtime=span_text(result.down_us),
-        excluded=span_text(result.excluded_us),
-        budget=span_text(result.budget_us),
+        downtime=duration_text(result.down_us),
+        excluded=duration_text(result.excluded_us),
+        budget=duration_text(result.budget_us),
         budget_left=left,
         budget_used=used_text,
         burn=burn,
@@ -358,9 +357,9 @@ def incident_view(incident: Incident, now: datetime, tz: tzinfo) -> IncidentView
     start = moment(incident.starts_at, now, tz)
     assert start is not None
     if incident.ends_at is None:
-        duration = f"{span_text(_us(now - incident.starts_at))} so far"
+        duration = f"{duration_text(_us(now - incident.starts_at))} so far"
     else:
-        duration = span_text(_us(incident.ends_at - incident.starts_at))
+        duration = duration_text(_us(incident.ends_at - incident.starts_at))
     causes = [
         f"{probe.probe_id}: {probe.error}" if probe.error else probe.probe_id
         for probe in incident.probes
@@ -772,7 +771,7 @@ async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, A
         state = states.get(link.id)
         since = state.since if state is not None else None
         if since is not None:
-            outage = Outage(row.since, span_text(_us(now - since)))
+            outage = Outage(row.since, duration_text(_us(now - since)))
     return {
         "row": row,
         "sla": sla,

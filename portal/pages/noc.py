@@ -37,7 +37,7 @@ from portal.board import (
     board_query,
     full_board,
 )
-from portal.formatting import NBSP, Moment, decimal_pct, elapsed, local_time, moment
+from portal.formatting import NBSP, Moment, decimal_pct, duration_text, local_time, moment
 from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS, SETTINGS
 from portal.ledger_views import Standing, Verdict
 from portal.pages.common import positive_int, require
@@ -188,7 +188,7 @@ def countdown(
     left_s = _seconds(left_us)
     used = None if result.budget_us <= 0 else 1 - left_us / result.budget_us
     target = f"{item.terms.target.normalize():f}{NBSP}%"
-    budget = elapsed(timedelta(seconds=_seconds(result.budget_us)))
+    budget = duration_text(timedelta(seconds=_seconds(result.budget_us)), smallest="min")
     base = f"{window.label} · target {target} · budget {budget}"
 
     def mark(level: Level, headline: str, detail: str) -> Countdown:
@@ -207,15 +207,23 @@ def countdown(
         over = timedelta(seconds=-left_s)
         down_for = now - outage_since if outage_since is not None else timedelta(0)
         if burning and down_for >= over:
-            ago = f"{elapsed(over)} ago" if over >= timedelta(minutes=1) else "just now"
+            ago = (
+                f"{duration_text(over, smallest='min')} ago"
+                if over >= timedelta(minutes=1)
+                else "just now"
+            )
             return mark(
                 "critical",
                 f"breached {ago}",
                 f"{base} · ran out at {local_time(now - over, UTC_ZONE)}",
             )
-        return mark("critical", "budget already exhausted", f"{base} · exceeded by {elapsed(over)}")
+        return mark(
+            "critical",
+            "budget already exhausted",
+            f"{base} · exceeded by {duration_text(over, smallest='min')}",
+        )
     left = timedelta(seconds=left_s)
-    remaining = f"{elapsed(left)} of {budget} left"
+    remaining = f"{duration_text(left, smallest='min')} of {budget} left"
     if not burning:
         return mark("idle", idle, f"{base} · {remaining}")
     runs_out = now + left
@@ -227,7 +235,7 @@ def countdown(
     )
     return mark(
         level,
-        f"budget runs out in {elapsed(left)}",
+        f"budget runs out in {duration_text(left, smallest='min')}",
         f"{base} · {remaining} · breach at {local_time(runs_out, UTC_ZONE)}",
     )
 
@@ -309,8 +317,8 @@ def _running(since: datetime | None, now: datetime, *, exact: bool) -> str:
     if since is None:
         return "—"
     if since > now:
-        return elapsed(timedelta(0))
-    return f"{'' if exact else 'over '}{elapsed(now - since)}"
+        return duration_text(timedelta(0), smallest="min")
+    return f"{'' if exact else 'over '}{duration_text(now - since, smallest='min')}"
 
 
 def _urgency(mark: Countdown) -> tuple[int, float]:
