@@ -53,12 +53,13 @@ from kernel.config import HttpProbe
 from kernel.domain import Outcome, ProbeResult
 from kernel.formatting import count_of
 from probes.context import ProbeContext, Resolver
+from probes.faults import unresolved
 from probes.tcp import (
     HAPPY_EYEBALLS_DELAY_S,
     Milestones,
     describe_connect_error,
-    describe_dns_error,
     describe_timeout,
+    dns_reason,
     is_ip_literal,
 )
 
@@ -75,7 +76,8 @@ async def probe_http(spec: HttpProbe, ctx: ProbeContext) -> ProbeResult:
         return ProbeResult(Outcome.UNKNOWN, error=f"ca_file {spec.ca_file}: {_reason(exc)}")
 
     clock = Milestones()
-    connector = _TimedConnector(clock, resolver=_ResolverAdapter(ctx.resolver))
+    resolver = _ResolverAdapter(ctx.resolver)
+    connector = _TimedConnector(clock, resolver=resolver)
     tracing = aiohttp.TraceConfig()
     tracing.on_dns_resolvehost_end.append(_marker(clock, "dns", first_request=True))
     tracing.on_request_redirect.append(_marker(clock, "redirect", last=True))
@@ -112,7 +114,7 @@ async def probe_http(spec: HttpProbe, ctx: ProbeContext) -> ProbeResult:
         stage = _stage(clock, spec.url)
         return _result(Outcome.DOWN, describe_timeout(spec.timeout, stage), clock, connector)
     except aiohttp.ClientError as exc:
-        outcome, error = _describe_client_error(exc)
+        outcome, error = _describe_client_error(exc, resolver)
         return _result(outcome, error, clock, connector)
 
     def result(outcome: Outcome, error: str | None) -> ProbeResult:
@@ -242,6 +244,13 @@ class _ResolverAdapter(AbstractResolver):
 
     def __init__(self, resolve: Resolver) -> None:
         self._resolve = resolve
+        self.found: dict[str, tuple[str, ...]] = {}  # each host's addresses, as resolved
+
+    def addresses(self, host: str | None) -> tuple[str, ...]:
+        """The addresses a connection to `host` went to: itself when it is one."""
+        if host is None:
+            return ()
+        return (host,) if is_ip_literal(host) else self.found.get(host, ())
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -263,6 +272,7 @@ class _ResolverAdapter(AbstractResolver):
                 )
         if not results:
             raise OSError(f"no address for {host}")
+        self.found[host] = tuple(r["host"] for r in results)
         return results
 
     async def close(self) -> None:
@@ -293,7 +303,9 @@ def _result(
     )
 
 
-def _describe_client_error(exc: aiohttp.ClientError) -> tuple[Outcome, str]:
+def _describe_client_error(
+    exc: aiohttp.ClientError, resolver: _ResolverAdapter
+) -> tuple[Outcome, str]:
     # Order matters: the certificate, SSL and DNS errors are connector errors too.
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         cause = exc.certificate_error
@@ -303,9 +315,10 @@ def _describe_client_error(exc: aiohttp.ClientError) -> tuple[Outcome, str]:
     if isinstance(exc, aiohttp.ClientConnectorSSLError):
         return Outcome.DOWN, f"tls: {_reason(exc.os_error)}"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return Outcome.DOWN, describe_dns_error(exc.host, exc.os_error)
+        # The monitor could not resolve the name: no measurement (probes.faults).
+        return Outcome.UNKNOWN, unresolved(exc.host, dns_reason(exc.os_error)).error or ""
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return describe_connect_error(exc.os_error)
+        return describe_connect_error(exc.os_error, resolver.addresses(exc.host))
     if isinstance(exc, aiohttp.TooManyRedirects):
         return Outcome.DOWN, "too many redirects"
     if isinstance(exc, aiohttp.RedirectClientError):

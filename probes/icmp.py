@@ -1,8 +1,11 @@
 """ICMP echo probe: a burst of ``count`` echoes giving loss, RTT min/avg/max and jitter.
 
 The echoes go through the process's one shared engine (`probes.icmp_engine`), never a
-socket of their own. Never raises for the target's failure: no reply is ``down``, an
-unresolvable name is ``down`` with ``dns: ...``; missing socket privilege is ``unknown``.
+socket of their own. Never raises for the target's failure: no reply is ``down``. What
+is the monitor's own trouble (`probes.faults`) is ``unknown`` with the reason: an
+unresolvable name, missing socket privilege, echoes the kernel refused for reasons of
+this machine (no route of its own, a local firewall, no buffers). Loss counts only the
+echoes that left: those the monitor could not send measured nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 from kernel.config import IcmpProbe
 from kernel.domain import Outcome, ProbeResult
 from probes.context import ProbeContext, Resolver
+from probes.faults import describe_fault, monitor_fault, unresolved
 from probes.icmp_engine import BurstResult, IcmpUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,7 +29,7 @@ async def probe_icmp(spec: IcmpProbe, ctx: ProbeContext) -> ProbeResult:
         return ProbeResult(Outcome.UNKNOWN, error=ctx.icmp_error or "icmp unavailable")
     address = await _resolve(spec.host, ctx.resolver)
     if address is None:
-        return ProbeResult(Outcome.DOWN, loss_pct=100.0, error=f"dns: cannot resolve {spec.host}")
+        return unresolved(spec.host)
     try:
         burst = await engine.ping(
             address,
@@ -35,17 +39,27 @@ async def probe_icmp(spec: IcmpProbe, ctx: ProbeContext) -> ProbeResult:
         )
     except IcmpUnavailable as exc:
         return ProbeResult(Outcome.UNKNOWN, error=str(exc))
-    return summarize(burst)
+    mine = burst.refused > 0 and monitor_fault(burst.send_errno, (address,))
+    return summarize(burst, address=address, monitor_refused=mine)
 
 
-def summarize(burst: BurstResult) -> ProbeResult:
+def summarize(
+    burst: BurstResult, *, address: str = "", monitor_refused: bool = False
+) -> ProbeResult:
     """Loss, RTT min/avg/max and jitter of one burst. Jitter is the mean absolute
-    difference between consecutive RTTs received, as icmplib defines it."""
-    lost = burst.sent - burst.received
-    loss_pct = round(100.0 * lost / burst.sent, 3)
+    difference between consecutive RTTs received, as icmplib defines it.
+
+    With `monitor_refused`, the echoes the kernel refused were the monitor's trouble:
+    they are left out of the loss, and a burst of which none left is ``unknown``."""
+    sent = burst.sent - burst.refused if monitor_refused else burst.sent
+    if sent == 0:
+        reason = describe_fault(burst.send_errno, burst.send_error or "", (address,))
+        return ProbeResult(Outcome.UNKNOWN, error=f"{reason}; no echo could be sent")
+    lost = sent - burst.received
+    loss_pct = round(100.0 * lost / sent, 3)
     rtts = [rtt for rtt in burst.rtts_ms if rtt is not None]
     if not rtts:
-        error = f"no reply ({lost}/{burst.sent} lost)"
+        error = f"no reply ({lost}/{sent} lost)"
         if burst.send_error:
             error = f"{error}; send: {burst.send_error}"
         return ProbeResult(Outcome.DOWN, loss_pct=loss_pct, error=error)

@@ -88,6 +88,8 @@ class BurstResult:
 
     rtts_ms: tuple[float | None, ...]
     send_error: str | None = None  # the last reason the kernel refused an echo
+    send_errno: int | None = None  # and its errno
+    refused: int = 0  # echoes the kernel refused to send (never on the wire)
 
     @property
     def sent(self) -> int:
@@ -106,7 +108,9 @@ class _Burst:
         "next_index",
         "peer",
         "pending",
+        "refused",
         "rtts",
+        "send_errno",
         "send_error",
         "sock",
         "sockaddr",
@@ -135,6 +139,8 @@ class _Burst:
         self.pending = count
         self.rtts: list[float | None] = [None] * count
         self.send_error: str | None = None
+        self.send_errno: int | None = None
+        self.refused = 0
         self.cancelled = False
 
 
@@ -329,7 +335,7 @@ class IcmpEngine:
             # Queued echoes are dropped when they come up; replies to sent ones are ignored.
             burst.cancelled = True
             raise
-        return BurstResult(tuple(burst.rtts), burst.send_error)
+        return BurstResult(tuple(burst.rtts), burst.send_error, burst.send_errno, burst.refused)
 
     @property
     def outstanding(self) -> int:
@@ -484,9 +490,12 @@ class IcmpEngine:
             ):
                 return False
             # The kernel refused this target (no route, neighbour failed, ...): the echo
-            # is lost, which is what the target's owner needs to see; the burst goes on.
+            # never left; whose trouble that is, the caller judges (probes.faults). The
+            # burst goes on.
             self.stats.send_errors += 1
             burst.send_error = exc.strerror or str(exc)
+            burst.send_errno = exc.errno
+            burst.refused += 1
             burst.next_index += 1
             self._resolve(burst, index, None)
         else:

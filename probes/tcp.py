@@ -1,9 +1,10 @@
 """TCP probe: the time to complete a connection (one SYN / SYN-ACK round trip).
 
 Phases are milestones in ms since the run started, as curl reports them: ``dns`` (only
-for a host name) then ``connect``. ``rtt_ms`` is the handshake alone. Refused, unreachable,
-unresolvable or timed out is ``down`` with a short error; the monitor running out of
-sockets is ``unknown``. It never sends a byte: the connection is closed as soon as it is
+for a host name) then ``connect``. ``rtt_ms`` is the handshake alone. Refused, unreachable
+or timed out is ``down`` with a short error; what is the monitor's own trouble
+(`probes.faults`: an unresolvable name, no route of its own, a local firewall, no
+sockets) is ``unknown``. It never sends a byte: the connection is closed as soon as it is
 made. The HTTP probe builds on the helpers here.
 """
 
@@ -23,12 +24,10 @@ from kernel.config import TcpProbe
 from kernel.domain import Outcome, ProbeResult
 from kernel.durations import format_duration
 from probes.context import ProbeContext
+from probes.faults import UNREACHABLE_ERRNOS, describe_fault, monitor_fault, unresolved
 
 # RFC 8305's recommended delay before racing the next address family.
 HAPPY_EYEBALLS_DELAY_S = 0.25
-
-# The monitor, not the target, is short of something: its samples would lie as "down".
-_MONITOR_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class Milestones:
@@ -70,18 +69,19 @@ def addr_infos(addresses: Sequence[str], port: int) -> list[aiohappyeyeballs.Add
     return infos
 
 
-def describe_dns_error(host: str, exc: OSError) -> str:
-    return f"dns: cannot resolve {host} ({exc.strerror or exc})"
+def dns_reason(exc: OSError) -> str:
+    return str(exc.strerror or exc)
 
 
-def describe_connect_error(exc: OSError) -> tuple[Outcome, str]:
-    """The outcome and short error for a failed connect."""
+def describe_connect_error(exc: OSError, addresses: Sequence[str] = ()) -> tuple[Outcome, str]:
+    """The outcome and short error for a failed connect to `addresses`."""
     if exc.errno == errno.ECONNREFUSED:
         return Outcome.DOWN, "connection refused"
-    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+    tried = tuple(addresses)
+    if monitor_fault(exc.errno, tried):
+        return Outcome.UNKNOWN, describe_fault(exc.errno, str(exc.strerror or exc), tried)
+    if exc.errno in UNREACHABLE_ERRNOS:
         return Outcome.DOWN, "unreachable"
-    if exc.errno in _MONITOR_ERRNOS:
-        return Outcome.UNKNOWN, f"monitor: {exc.strerror or exc}"
     if exc.errno is None and str(exc).startswith("Multiple exceptions"):
         # Every address failed, each differently (say ::1 refused, 127.0.0.1 unreachable).
         return Outcome.DOWN, "connect failed on every address"
@@ -103,11 +103,11 @@ async def probe_tcp(spec: TcpProbe, ctx: ProbeContext) -> ProbeResult:
                 try:
                     addresses = await ctx.resolver(spec.host)
                 except OSError as exc:
-                    return ProbeResult(Outcome.DOWN, error=describe_dns_error(spec.host, exc))
+                    return unresolved(spec.host, dns_reason(exc))
                 clock.mark("dns")
                 if not addresses:
                     return ProbeResult(
-                        Outcome.DOWN,
+                        Outcome.UNKNOWN,
                         error=f"dns: no address for {spec.host}",
                         phases_ms=clock.marks,
                     )
@@ -120,7 +120,7 @@ async def probe_tcp(spec: TcpProbe, ctx: ProbeContext) -> ProbeResult:
             Outcome.DOWN, error=describe_timeout(spec.timeout, stage), phases_ms=clock.marks
         )
     except OSError as exc:
-        outcome, error = describe_connect_error(exc)
+        outcome, error = describe_connect_error(exc, addresses)
         return ProbeResult(outcome, error=error, phases_ms=clock.marks)
     connect_ms = clock.mark("connect")
     # The handshake completing is the measurement; close without sending anything.

@@ -341,10 +341,10 @@ async def test_connection_refused_is_down() -> None:
     assert result.error == "connection refused"
 
 
-async def test_a_name_that_does_not_resolve_is_down_with_dns() -> None:
+async def test_a_name_the_monitor_cannot_resolve_is_unknown_not_down() -> None:
     ctx = ProbeContext(icmp_privileged=None, resolver=failing_resolver)
     result = await probe_http(http("http://nowhere.test/"), ctx)
-    assert result.outcome is Outcome.DOWN
+    assert result.outcome is Outcome.UNKNOWN
     assert result.error == "dns: cannot resolve nowhere.test (Name or service not known)"
 
 
@@ -421,10 +421,10 @@ async def test_tcp_by_name_times_dns_then_connect(servers: Servers) -> None:
     assert result.rtt_ms == pytest.approx(result.phases_ms["connect"] - result.phases_ms["dns"])
 
 
-async def test_tcp_name_that_does_not_resolve_is_down_with_dns() -> None:
+async def test_tcp_name_the_monitor_cannot_resolve_is_unknown_not_down() -> None:
     ctx = ProbeContext(icmp_privileged=None, resolver=failing_resolver)
     result = await probe_tcp(tcp("nowhere.test", 80), ctx)
-    assert result.outcome is Outcome.DOWN
+    assert result.outcome is Outcome.UNKNOWN
     assert result.error == "dns: cannot resolve nowhere.test (Name or service not known)"
 
 

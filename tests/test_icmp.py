@@ -181,11 +181,11 @@ async def _no_such_name(host: str) -> Sequence[str]:
 
 
 @needs_icmp
-async def test_a_name_that_does_not_resolve_is_down_with_a_dns_error() -> None:
+async def test_a_name_the_monitor_cannot_resolve_is_unknown_not_down() -> None:
     ctx = dataclasses.replace(CTX, resolver=_no_such_name)
     result = await probe_icmp(icmp("core-1.example.invalid"), ctx)
-    assert result.outcome is Outcome.DOWN
-    assert result.loss_pct == 100.0
+    assert result.outcome is Outcome.UNKNOWN
+    assert result.loss_pct is None  # no echo was sent: nothing was lost
     assert result.error == "dns: cannot resolve core-1.example.invalid"
 
 
