@@ -34,9 +34,10 @@ from hypothesis import strategies as st
 from collector import Database, upsert_maintenance
 from kernel.domain import MaintenanceWindow, Outcome, Sample
 from kernel.errors import DatabaseError
-from portal import api, api_params, reads
-from portal.api_params import Cursors
-from portal.api_schemas import (
+from portal import api, reads
+from portal.api import params as api_params
+from portal.api.params import Cursors
+from portal.api.schemas import (
     CURSOR_PATTERN,
     DATE_PATTERN,
     DATE_TIME_PATTERN,

@@ -31,8 +31,9 @@ from collector.state_reads import Incident
 from kernel import __version__
 from kernel.config import Config, Contract, Link, ResolvedTerms
 from kernel.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
-from portal import api_schemas, openapi
-from portal.api_params import (
+from portal.api import openapi, schemas
+from portal.api.openapi import Operation, Param
+from portal.api.params import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     Cursors,
@@ -46,7 +47,7 @@ from portal.api_params import (
     time_range,
     window_label,
 )
-from portal.api_schemas import (
+from portal.api.schemas import (
     CURSOR,
     DURATION_MAX_CHARS,
     DURATION_PATTERN,
@@ -61,7 +62,6 @@ from portal.auth import Account, Viewer
 from portal.board import covering
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS, SETTINGS, VIEWER
 from portal.middleware import PortalError
-from portal.openapi import Operation, Param
 from portal.params import choice
 from portal.scope import can
 from sla.compute import seconds
@@ -153,7 +153,7 @@ def add_routes(app: web.Application) -> None:
 def api_document() -> dict[str, Any]:
     return openapi.document(
         OPERATIONS,
-        api_schemas.schemas(),
+        schemas.schemas(),
         title="Linkwatch API",
         version=__version__,
         description=DESCRIPTION,

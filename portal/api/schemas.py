@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.domain import LinkStatus
-from portal.openapi import JsonSchema
+from portal.api.openapi import JsonSchema
 from sla.ledger import STATUSES, export_fields
 from sla.records import FIELDS
 
@@ -26,7 +26,7 @@ BOOLEAN: JsonSchema = {"type": "boolean"}
 TIME: JsonSchema = {"type": "string", "format": "date-time"}
 
 # --- what the parameters take -------------------------------------------------------------
-# The patterns `portal.api_params` checks every parameter against, exactly as the document
+# The patterns `portal.api.params` checks every parameter against, exactly as the document
 # states them: a value they allow is read, a value they refuse is a 400. They use only
 # what ECMA-262 and Python's `re` read alike (classes, groups, alternation, counts).
 
