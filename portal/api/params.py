@@ -49,6 +49,7 @@ from portal.api.schemas import (
     YEARS,
 )
 from portal.middleware import PortalError, bad_request
+from portal.params import choice
 from portal.settings import PortalSettings
 from sla.windows import parse_window
 
@@ -86,6 +87,13 @@ def check_query(request: web.Request, operation: Operation) -> None:
             raise bad_request(f"give {name} once")
         if value == "":
             raise bad_request(f"{name} is empty; give it a value or leave it out")
+
+
+def one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    """An optional parameter with a fixed set of values; absent means no filter."""
+    if name not in request.query:
+        return None
+    return choice(request.query, name, allowed, "")
 
 
 def limit(request: web.Request) -> int:
