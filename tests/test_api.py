@@ -37,18 +37,17 @@ from kernel.errors import DatabaseError
 from portal import reads
 from portal.api import params as api_params
 from portal.api.params import Cursors
-from portal.api.routes import api_document
-from portal.api.schemas import (
+from portal.api.patterns import (
     CURSOR_PATTERN,
     DATE_PATTERN,
     DATE_TIME_PATTERN,
     DURATION_PATTERN,
     ID_PATTERN,
-    LEDGER_OWN_FIELDS,
     PERSON_TEXT_PATTERN,
-    SLA_FIELDS,
     WINDOW_PATTERN,
 )
+from portal.api.routes import api_document
+from portal.api.schemas import LEDGER_OWN_FIELDS, SLA_FIELDS
 from portal.keys import ACCOUNTS
 from portal.middleware import PortalError
 from sla.ledger import MAX_NOTE_CHARS, audit_log, export_fields, list_rows, refresh_ledger

@@ -22,8 +22,8 @@ The modules, by job:
 - `access`: whether the caller may see the link or customer a request names;
 - `params`: reading a request's query, cursors, time ranges and JSON body;
 - `formats`: times, measurements and decimals as answers write them;
-- `document`, `openapi`, `schemas`: the OpenAPI document, its parts, and the schemas
-  of what the API answers and accepts;
+- `document`, `openapi`, `schemas`, `patterns`: the OpenAPI document, its parts, the
+  schemas of what the API answers and the patterns of what its parameters take;
 - the handlers, one module per subject: `user`, `links`, `series`, `reports`,
   `contracts`, `credits`, `maintenance`.
 """

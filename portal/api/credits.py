@@ -19,7 +19,8 @@ from portal.api.endpoints import CUSTOMER, DATA, PAGING, WINDOW, Body, endpoint,
 from portal.api.formats import micros
 from portal.api.openapi import Param
 from portal.api.params import Key, json_object, one_of, text_field, window_label
-from portal.api.schemas import PERSON_TEXT_PATTERN, ref
+from portal.api.patterns import PERSON_TEXT_PATTERN
+from portal.api.schemas import ref
 from portal.auth import Account
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.middleware import PortalError

@@ -25,7 +25,7 @@ from aiohttp import web
 from portal.api import openapi
 from portal.api.openapi import Operation, Param
 from portal.api.params import DEFAULT_LIMIT, MAX_LIMIT, Cursors, Key, check_query, paginate
-from portal.api.schemas import CURSOR, ID_PATTERN, MOMENT, WINDOW_PATTERN, YEARS
+from portal.api.patterns import CURSOR, ID_PATTERN, MOMENT, WINDOW_PATTERN, YEARS
 from portal.auth import Account, Viewer
 from portal.keys import VIEWER
 

@@ -2,7 +2,7 @@
 paging cursors, time ranges and JSON bodies.
 
 Each parameter is checked against the pattern the OpenAPI document states for it
-(`portal.api.schemas`), so the document promises exactly what is accepted: a value its
+(`portal.api.patterns`), so the document promises exactly what is accepted: a value its
 schema refuses is a 400, and a value it allows is read. Only what a schema cannot say is
 decided here beyond the patterns, and the document says it in words: a week 53 in a year
 of 52 weeks names no window (404, as an unknown customer does), an empty or reversed time
@@ -36,7 +36,7 @@ from aiohttp import web
 from kernel.durations import parse_duration
 from kernel.formatting import count_of
 from portal.api.openapi import Operation
-from portal.api.schemas import (
+from portal.api.patterns import (
     CURSOR_MAX_CHARS,
     CURSOR_PATTERN,
     DATE_PATTERN,
@@ -367,7 +367,7 @@ async def json_object(request: web.Request, *, fields: Sequence[str]) -> dict[st
 
 
 def text_field(body: dict[str, Any], name: str, *, most: int) -> str:
-    """A person's text from the body, as `schemas.PERSON_TEXT_PATTERN` describes it."""
+    """A person's text from the body, as `patterns.PERSON_TEXT_PATTERN` describes it."""
     value = body.get(name)
     if not isinstance(value, str) or not value.strip(WHITE_SPACE):
         raise bad_request(f"{name} is required: a string that is not only white space")

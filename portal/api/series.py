@@ -18,7 +18,8 @@ from portal.api.endpoints import DATA, FROM, LINK_ID, TO, Body, endpoint
 from portal.api.formats import finite, iso
 from portal.api.openapi import Param
 from portal.api.params import time_range
-from portal.api.schemas import DURATION_MAX_CHARS, DURATION_PATTERN, ref
+from portal.api.patterns import DURATION_MAX_CHARS, DURATION_PATTERN
+from portal.api.schemas import ref
 from portal.auth import Account
 from portal.keys import CLOCK, READS
 from portal.params import choice
