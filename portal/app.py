@@ -28,7 +28,8 @@ from collector import Database
 from collector.pipeline import StorageHealth, storage_health
 from kernel.config import Config
 from kernel.errors import DatabaseError, LinkwatchError
-from portal import api, pages
+from portal import pages
+from portal.api import routes as api_routes
 from portal.auth import Accounts, LoginTokens, Throttling
 from portal.cache import Cache
 from portal.keys import (
@@ -187,7 +188,7 @@ def create_app(
     app.cleanup_ctx.append(_accounts_ready)
     app.on_response_prepare.append(add_security_headers)
     pages.add_routes(app)
-    api.add_routes(app)
+    api_routes.add_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=False)
     return app
 

@@ -27,7 +27,7 @@ import requests
 import schemathesis
 
 from kernel.durations import parse_duration
-from portal.api import SERIES
+from portal.api.series import SERIES
 
 
 @schemathesis.hook

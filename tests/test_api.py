@@ -34,19 +34,20 @@ from hypothesis import strategies as st
 from collector import Database, upsert_maintenance
 from kernel.domain import MaintenanceWindow, Outcome, Sample
 from kernel.errors import DatabaseError
-from portal import api, api_params, reads
-from portal.api_params import Cursors
-from portal.api_schemas import (
+from portal import reads
+from portal.api import params as api_params
+from portal.api.params import Cursors
+from portal.api.patterns import (
     CURSOR_PATTERN,
     DATE_PATTERN,
     DATE_TIME_PATTERN,
     DURATION_PATTERN,
     ID_PATTERN,
-    LEDGER_OWN_FIELDS,
     PERSON_TEXT_PATTERN,
-    SLA_FIELDS,
     WINDOW_PATTERN,
 )
+from portal.api.routes import api_document
+from portal.api.schemas import LEDGER_OWN_FIELDS, SLA_FIELDS
 from portal.keys import ACCOUNTS
 from portal.middleware import PortalError
 from sla.ledger import MAX_NOTE_CHARS, audit_log, export_fields, list_rows, refresh_ledger
@@ -279,14 +280,14 @@ async def test_the_document_needs_no_token_and_describes_exactly_the_routes(
 def test_every_record_field_has_its_type_documented() -> None:
     assert set(SLA_FIELDS) == set(FIELDS)
     assert set(export_fields()) <= {*SLA_FIELDS, *LEDGER_OWN_FIELDS}
-    schemas = api.api_document()["components"]["schemas"]
+    schemas = api_document()["components"]["schemas"]
     assert list(schemas["SlaRecord"]["properties"]) == list(FIELDS)
     assert list(schemas["Credit"]["properties"]) == list(export_fields())
 
 
 # --- the document promises what the API accepts ------------------------------------------
 
-DOCUMENT = api.api_document()
+DOCUMENT = api_document()
 
 
 def parameter_schema(operation_id: str, name: str) -> dict[str, Any]:

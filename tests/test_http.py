@@ -41,10 +41,11 @@ from psycopg.rows import tuple_row
 from collector import Database, write_samples
 from collector.deriver import StateDeriver
 from collector.embedded import EmbeddedPostgres
+from collector.series import LatestCheck
 from kernel.config import HttpProbe, Link, TcpProbe, parse_config
 from kernel.domain import LinkStatus, Outcome, Sample
 from kernel.errors import ConfigError
-from portal.pages.link import LatestCheck, PhasesView, phases_view
+from portal.link_views import PhasesView, phases_view
 from probes import PROBES, ProbeContext, Scheduler
 from probes.http import probe_http
 from probes.tcp import probe_tcp

@@ -1,10 +1,11 @@
-"""The JSON API's OpenAPI 3.1 document, made from the operations `portal.api` declares.
+"""The JSON API's OpenAPI 3.1 document, made from the operations the API declares.
 
 Each endpoint is declared once, beside its handler, as an `Operation`: method and path,
 parameters, the schema of its answer, its request body and the errors it gives. The
-router is built from the same declarations and every request's query is checked against
-them (`portal.api.endpoint`), so the document cannot describe a route that does not
-exist, leave out one that does, or miss a parameter a handler reads.
+router is built from the same declarations (`portal.api.routes`) and every request's
+query is checked against them (`portal.api.endpoints.endpoint`), so the document cannot
+describe a route that does not exist, leave out one that does, or miss a parameter a
+handler reads.
 
 Pure data: this module does no I/O and knows nothing of aiohttp or of the database.
 """

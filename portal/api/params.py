@@ -2,7 +2,7 @@
 paging cursors, time ranges and JSON bodies.
 
 Each parameter is checked against the pattern the OpenAPI document states for it
-(`portal.api_schemas`), so the document promises exactly what is accepted: a value its
+(`portal.api.patterns`), so the document promises exactly what is accepted: a value its
 schema refuses is a 400, and a value it allows is read. Only what a schema cannot say is
 decided here beyond the patterns, and the document says it in words: a week 53 in a year
 of 52 weeks names no window (404, as an unknown customer does), an empty or reversed time
@@ -35,7 +35,8 @@ from aiohttp import web
 
 from kernel.durations import parse_duration
 from kernel.formatting import count_of
-from portal.api_schemas import (
+from portal.api.openapi import Operation
+from portal.api.patterns import (
     CURSOR_MAX_CHARS,
     CURSOR_PATTERN,
     DATE_PATTERN,
@@ -48,7 +49,7 @@ from portal.api_schemas import (
     YEARS,
 )
 from portal.middleware import PortalError, bad_request
-from portal.openapi import Operation
+from portal.params import choice
 from portal.settings import PortalSettings
 from sla.windows import parse_window
 
@@ -86,6 +87,13 @@ def check_query(request: web.Request, operation: Operation) -> None:
             raise bad_request(f"give {name} once")
         if value == "":
             raise bad_request(f"{name} is empty; give it a value or leave it out")
+
+
+def one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    """An optional parameter with a fixed set of values; absent means no filter."""
+    if name not in request.query:
+        return None
+    return choice(request.query, name, allowed, "")
 
 
 def limit(request: web.Request) -> int:
@@ -359,7 +367,7 @@ async def json_object(request: web.Request, *, fields: Sequence[str]) -> dict[st
 
 
 def text_field(body: dict[str, Any], name: str, *, most: int) -> str:
-    """A person's text from the body, as `api_schemas.PERSON_TEXT_PATTERN` describes it."""
+    """A person's text from the body, as `patterns.PERSON_TEXT_PATTERN` describes it."""
     value = body.get(name)
     if not isinstance(value, str) or not value.strip(WHITE_SPACE):
         raise bad_request(f"{name} is required: a string that is not only white space")
