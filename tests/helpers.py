@@ -139,6 +139,19 @@ def board_row(html: str, link_id: str) -> str:
     return row
 
 
+def table_row(html: str, marker: str) -> str:
+    """The one table row of `html` that contains `marker`, from `<tr` to `</tr>`."""
+    (row,) = [r for r in _rows(html) if marker in r]
+    return row
+
+
+def heading(html: str) -> str:
+    """What a reader sees of the page's `<h1>`."""
+    found = re.search(r"<h1\b[^>]*>(.*?)</h1>", html, flags=re.S)
+    assert found, "no <h1> in the page"
+    return text_of(found.group(1))
+
+
 def probe_row(html: str, probe_id: str) -> str:
     """The row of `probe_id` in a link page's table of probes, from `<tr` to `</tr>`."""
     table = element(html, "table", "probes")
