@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from html import unescape
 from pathlib import Path
 
@@ -57,6 +60,52 @@ def start_linkwatch(*args: str, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+@contextmanager
+def stopped_after(
+    proc: subprocess.Popen[bytes], log: Path, *, timeout_s: float = 60
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Keep `proc` (a `linkwatch` daemon whose output goes to `log`) running for the
+    block, then stop it as an operator would: SIGTERM, and it must exit 0 within
+    `timeout_s` (a block that stopped the process itself and collected its exit status
+    has checked it already). A block that fails kills the process and prints its log, so
+    that the failure report shows what the daemon said."""
+    try:
+        yield proc
+    except BaseException:
+        _kill(proc)
+        print(f"--- output of pid {proc.pid}, {log} ---\n{_read(log)}", file=sys.stderr)
+        raise
+    if proc.returncode is None:
+        stop(proc, log, timeout_s=timeout_s)
+
+
+def stop(
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    sig: signal.Signals = signal.SIGTERM,
+    *,
+    timeout_s: float = 60,
+) -> None:
+    """Send `sig` to `proc` and require a clean exit (status 0) within `timeout_s`."""
+    proc.send_signal(sig)
+    try:
+        code = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        pytest.fail(f"still running {timeout_s:g} s after {sig.name}, killed:\n{_read(log)}")
+    assert code == 0, _read(log)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _read(log: Path) -> str:
+    return log.read_text(errors="replace") if log.exists() else "(no log written)"
+
+
 def browser() -> aiohttp.ClientSession:
     """A client that keeps cookies for 127.0.0.1, as a browser does (aiohttp's default
     jar ignores cookies from IP addresses)."""
@@ -88,6 +137,19 @@ def board_row(html: str, link_id: str) -> str:
     """The links board's table row of `link_id`, from `<tr` to `</tr>`."""
     (row,) = [r for r in _rows(html) if f'<a class="link-id" href="/links/{link_id}">' in r]
     return row
+
+
+def table_row(html: str, marker: str) -> str:
+    """The one table row of `html` that contains `marker`, from `<tr` to `</tr>`."""
+    (row,) = [r for r in _rows(html) if marker in r]
+    return row
+
+
+def heading(html: str) -> str:
+    """What a reader sees of the page's `<h1>`."""
+    found = re.search(r"<h1\b[^>]*>(.*?)</h1>", html, flags=re.S)
+    assert found, "no <h1> in the page"
+    return text_of(found.group(1))
 
 
 def probe_row(html: str, probe_id: str) -> str:
@@ -143,6 +205,21 @@ def wait_for(
             return
         time.sleep(0.3)
     pytest.fail(f"timed out waiting for {what}:\n{log.read_text()}")
+
+
+async def until(
+    what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, within_s: float
+) -> None:
+    """`wait_for` for a test on the event loop: poll `check` without blocking the loop."""
+    deadline = time.monotonic() + within_s
+    while not check():
+        if proc.poll() is not None:
+            output = await asyncio.to_thread(log.read_text)
+            pytest.fail(f"linkwatch exited with {proc.returncode} waiting for {what}:\n{output}")
+        if time.monotonic() > deadline:
+            output = await asyncio.to_thread(log.read_text)
+            pytest.fail(f"timed out waiting for {what}:\n{output}")
+        await asyncio.sleep(0.2)
 
 
 def _timescaledb_bindir() -> Path | None:

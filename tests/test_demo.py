@@ -22,6 +22,8 @@ from tests.helpers import (
     free_port,
     login,
     start_linkwatch,
+    stop,
+    stopped_after,
     wait_for,
 )
 
@@ -92,7 +94,7 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
         "6",
         log=log,
     )
-    try:
+    with stopped_after(proc, log):
         await asyncio.to_thread(
             wait_for,
             "the demo banner",
@@ -149,12 +151,7 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
             board = await login(session, base, "noc", logins["noc"])
             assert len(board_statuses(board)) == len(CONFIG.links)
 
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc, log, signal.SIGINT)  # Ctrl-C, as the banner says
     assert "Traceback" not in log.read_text()
 
 

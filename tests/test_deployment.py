@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -35,7 +34,7 @@ from collector.embedded import EmbeddedPostgres
 from collector.migrate import MIN_TIMESCALEDB
 from kernel.config import load_config
 from linkwatch.cli import _parser
-from tests.helpers import FAST_HASHER, REPO, browser, free_port, login, wait_for
+from tests.helpers import FAST_HASHER, REPO, browser, free_port, login, stopped_after, wait_for
 
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -341,7 +340,7 @@ async def test_the_wheel_alone_runs_linkwatch(
         venv / "bin" / "linkwatch", "run", "--config", config, "--role", "portal", log=log
     )
     base = f"http://127.0.0.1:{port}"
-    try:
+    with stopped_after(proc, log, timeout_s=30):
         wait_for("the portal from the wheel", lambda: _answers(f"{base}/healthz"), 60, proc, log)
         async with browser() as session:
             board = await login(session, base, "noc", "noc-pass")
@@ -349,9 +348,6 @@ async def test_the_wheel_alone_runs_linkwatch(
             async with session.get(f"{base}/static/portal.css") as response:
                 assert response.status == 200
                 assert "{" in await response.text()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, log.read_text()
     async with await psycopg.AsyncConnection.connect(
         make_conninfo(embedded_postgres.url, dbname="from_wheel")
     ) as conn:

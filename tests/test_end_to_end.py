@@ -21,6 +21,7 @@ from tests.helpers import (
     free_port,
     login,
     start_linkwatch,
+    stopped_after,
     wait_for,
 )
 
@@ -94,7 +95,7 @@ async def test_run_probes_stores_and_serves_until_sigterm(
     log = pg_data_dir / "linkwatch.log"
     proc = start_linkwatch("run", "--config", str(config), log=log)
     base = f"http://127.0.0.1:{port}"
-    try:
+    with stopped_after(proc, log):
         await asyncio.to_thread(wait_for, "the portal", lambda: _healthy(base), 60, proc, log)
         url = _embedded_url(pg_data_dir)
         await asyncio.to_thread(
@@ -128,12 +129,6 @@ async def test_run_probes_stores_and_serves_until_sigterm(
                 assert response.status == 404
 
         before = sample_counts(url)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     output = log.read_text()
     assert "Traceback" not in output
     assert "linkwatch stopped" in output
@@ -174,7 +169,7 @@ def test_sighup_applies_a_valid_config_and_keeps_the_running_one_otherwise(
     original = config.read_text()
     log = pg_data_dir / "linkwatch.log"
     proc = start_linkwatch("run", "--config", str(config), log=log)
-    try:
+    with stopped_after(proc, log):
         wait_for("the portal", lambda: _healthy(f"http://127.0.0.1:{port}"), 60, proc, log)
         url = _embedded_url(pg_data_dir)
         wait_for("samples", lambda: sample_counts(url).get("alpha-hq", 0) >= 2, 30, proc, log)
@@ -206,9 +201,3 @@ def test_sighup_applies_a_valid_config_and_keeps_the_running_one_otherwise(
         assert "'1x' is not a duration" in log.read_text()
         before = sample_counts(url)["alpha-dr"]
         wait_for("more samples", lambda: sample_counts(url)["alpha-dr"] > before + 1, 30, proc, log)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

@@ -7,6 +7,7 @@ and a configured database that is watched but never restarted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -33,6 +34,7 @@ from tests.helpers import (
     free_port,
     login,
     start_linkwatch,
+    stopped_after,
     wait_for,
 )
 
@@ -274,24 +276,24 @@ async def test_samples_spooled_by_a_killed_linkwatch_reach_the_database_after_re
     spool_dir = pg_data_dir / "lw" / "spool"
     first_log, second_log = pg_data_dir / "first.log", pg_data_dir / "second.log"
     first = start_linkwatch("run", "--role", "collector", "--config", str(config), log=first_log)
-    second: subprocess.Popen[bytes] | None = None
     try:
-        await asyncio.to_thread(
-            wait_for, "samples in the database", lambda: _count(url) >= 4, 30, first, first_log
-        )
-        await asyncio.to_thread(server.stop)
-        # The first write after the outage waits for the pool (10 s), then batches spool.
-        await asyncio.to_thread(
-            wait_for,
-            "samples in the spool",
-            lambda: inspect_spool(spool_dir, max_bytes=1).records_pending >= 3,
-            40,
-            first,
-            first_log,
-        )
-        await asyncio.sleep(2)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        with stopped_after(first, first_log):
+            await asyncio.to_thread(
+                wait_for, "samples in the database", lambda: _count(url) >= 4, 30, first, first_log
+            )
+            await asyncio.to_thread(server.stop)
+            # The first write after the outage waits for the pool (10 s), then batches spool.
+            await asyncio.to_thread(
+                wait_for,
+                "samples in the spool",
+                lambda: inspect_spool(spool_dir, max_bytes=1).records_pending >= 3,
+                40,
+                first,
+                first_log,
+            )
+            await asyncio.sleep(2)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
 
         spooled = [s for batch in read_pending(spool_dir) for s in batch]
         assert len(spooled) >= 10
@@ -313,14 +315,11 @@ async def test_samples_spooled_by_a_killed_linkwatch_reach_the_database_after_re
                 spooled
             ) <= set(stored_samples(url))
 
-        await asyncio.to_thread(wait_for, "the spool replayed", replayed, 30, second, second_log)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=30) == 0, second_log.read_text()
+        with stopped_after(second, second_log, timeout_s=30):
+            await asyncio.to_thread(
+                wait_for, "the spool replayed", replayed, 30, second, second_log
+            )
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
         await asyncio.to_thread(server.stop)
 
     output = second_log.read_text()
@@ -424,7 +423,7 @@ async def test_a_hung_database_spools_after_the_write_bound_and_no_probe_run_is_
     proc = start_linkwatch("run", "--config", str(config), log=log)
     base = f"http://127.0.0.1:{port}"
     data_dir = pg_data_dir / "lw"
-    try:
+    with stopped_after(proc, log):
         await asyncio.to_thread(
             wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
         )
@@ -479,12 +478,6 @@ async def test_a_hung_database_spools_after_the_write_bound_and_no_probe_run_is_
         assert health["database"]["reachable"] is True
         assert health["spool"]["samples_pending"] == 0
         await asyncio.sleep(2)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
     output = log.read_text()
     assert "Traceback" not in output
@@ -538,78 +531,76 @@ async def test_a_killed_embedded_database_is_restarted_with_backoff_and_nothing_
     base = f"http://127.0.0.1:{port}"
     data_dir = pg_data_dir / "lw"
     conf = data_dir / "postgres" / "data" / "postgresql.conf"
-    try:
-        await asyncio.to_thread(
-            wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
-        )
-        async with browser() as noc:
-            await login(noc, base, "noc", NOC_PASSWORD)
-            async with noc.get(f"{base}/noc") as response:
-                assert response.status == 200
-                assert "stopped unexpectedly" not in await response.text()
-            await asyncio.sleep(2)
-
-            # The server cannot start again at first: its config file is gone, so the
-            # first attempts fail and the supervisor backs off.
-            conf.rename(conf.with_suffix(".away"))
-            postmaster = postgres_processes(data_dir)[0]
-            os.kill(postmaster, signal.SIGKILL)
-            killed_at = datetime.now(UTC)
+    with stopped_after(proc, log):
+        try:
             await asyncio.to_thread(
-                wait_for,
-                "two failed restart attempts",
-                lambda: log.read_text().count("embedded postgres restart failed") >= 2,
-                20,
-                proc,
-                log,
+                wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
             )
-            status, body = http_get(f"{base}/healthz")
-            assert status == 200
-            database = json.loads(body)["database"]
-            assert database["reachable"] is False
-            assert database["restart_attempts"] >= 2
-            assert database["next_restart_at"] is not None
-            assert http_get(f"{base}/readyz")[0] == 503
-            # Pages cannot tell who is signed in without the database: they say so at
-            # once rather than after the pool's 10 s wait for a connection.
-            asked = time.monotonic()
-            async with noc.get(f"{base}/noc") as response:
-                assert response.status == 503
-            assert time.monotonic() - asked < 6
-
-            conf.with_suffix(".away").rename(conf)
-            await asyncio.to_thread(
-                wait_for,
-                "the restart and the spool replayed",
-                lambda: "spool drained" in log.read_text() and http_get(f"{base}/readyz")[0] == 200,
-                90,
-                proc,
-                log,
-            )
-            restarted = json.loads(http_get(f"{base}/healthz")[1])["database"]
-            assert restarted["reachable"] is True
-            assert restarted["restarts"] == 1
-            assert restarted["restart_attempts"] == 0
-
-            async def noc_notice() -> str:
+            async with browser() as noc:
+                await login(noc, base, "noc", NOC_PASSWORD)
                 async with noc.get(f"{base}/noc") as response:
-                    assert response.status == 200  # the same session: nothing was lost
-                    return await response.text()
+                    assert response.status == 200
+                    assert "stopped unexpectedly" not in await response.text()
+                await asyncio.sleep(2)
 
-            deadline = time.monotonic() + 20  # the board is cached for a few seconds
-            while "stopped unexpectedly" not in (page := await noc_notice()):
-                assert time.monotonic() < deadline, page
-                await asyncio.sleep(1)
-            assert "restarted once since Linkwatch started" in page
-        await asyncio.sleep(2)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if conf.with_suffix(".away").exists():
-            conf.with_suffix(".away").rename(conf)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+                # The server cannot start again at first: its config file is gone, so the
+                # first attempts fail and the supervisor backs off.
+                conf.rename(conf.with_suffix(".away"))
+                postmaster = postgres_processes(data_dir)[0]
+                os.kill(postmaster, signal.SIGKILL)
+                killed_at = datetime.now(UTC)
+                await asyncio.to_thread(
+                    wait_for,
+                    "two failed restart attempts",
+                    lambda: log.read_text().count("embedded postgres restart failed") >= 2,
+                    20,
+                    proc,
+                    log,
+                )
+                status, body = http_get(f"{base}/healthz")
+                assert status == 200
+                database = json.loads(body)["database"]
+                assert database["reachable"] is False
+                assert database["restart_attempts"] >= 2
+                assert database["next_restart_at"] is not None
+                assert http_get(f"{base}/readyz")[0] == 503
+                # Pages cannot tell who is signed in without the database: they say so at
+                # once rather than after the pool's 10 s wait for a connection.
+                asked = time.monotonic()
+                async with noc.get(f"{base}/noc") as response:
+                    assert response.status == 503
+                assert time.monotonic() - asked < 6
+
+                conf.with_suffix(".away").rename(conf)
+                await asyncio.to_thread(
+                    wait_for,
+                    "the restart and the spool replayed",
+                    lambda: (
+                        "spool drained" in log.read_text() and http_get(f"{base}/readyz")[0] == 200
+                    ),
+                    90,
+                    proc,
+                    log,
+                )
+                restarted = json.loads(http_get(f"{base}/healthz")[1])["database"]
+                assert restarted["reachable"] is True
+                assert restarted["restarts"] == 1
+                assert restarted["restart_attempts"] == 0
+
+                async def noc_notice() -> str:
+                    async with noc.get(f"{base}/noc") as response:
+                        assert response.status == 200  # the same session: nothing was lost
+                        return await response.text()
+
+                deadline = time.monotonic() + 20  # the board is cached for a few seconds
+                while "stopped unexpectedly" not in (page := await noc_notice()):
+                    assert time.monotonic() < deadline, page
+                    await asyncio.sleep(1)
+                assert "restarted once since Linkwatch started" in page
+            await asyncio.sleep(2)
+        finally:
+            if conf.with_suffix(".away").exists():
+                conf.with_suffix(".away").rename(conf)
 
     output = log.read_text()
     assert "Traceback" not in output
@@ -678,60 +669,55 @@ async def test_a_sigkill_loses_at_most_the_batch_in_memory_even_while_the_databa
     data_dir = pg_data_dir / "lw"
     base = f"http://127.0.0.1:{port}"
     logs = [pg_data_dir / f"linkwatch-{n}.log" for n in range(3)]
-    procs: list[subprocess.Popen[bytes]] = []
+    running = contextlib.ExitStack()
 
     async def start(log: Path) -> subprocess.Popen[bytes]:
         proc = start_linkwatch("run", "--config", str(config), log=log)
-        procs.append(proc)
+        running.enter_context(stopped_after(proc, log))
         await asyncio.to_thread(
             wait_for, "the portal", lambda: http_get(f"{base}/readyz")[0] == 200, 60, proc, log
         )
         return proc
 
     paused: list[int] = []
-    try:
-        # A healthy database: killed between two batches, or in the middle of one.
-        first = await start(logs[0])
-        await asyncio.sleep(4 + random.random())
-        healthy_kill = datetime.now(UTC)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+    with running:
+        try:
+            # A healthy database: killed between two batches, or in the middle of one.
+            first = await start(logs[0])
+            await asyncio.sleep(4 + random.random())
+            healthy_kill = datetime.now(UTC)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
 
-        # A hung database: the write waits out its bound, then the batches are spooled;
-        # the process is killed long after the hang began.
-        second = await start(logs[1])
-        second_ready = datetime.now(UTC)
-        await asyncio.sleep(3)
-        paused = postgres_processes(data_dir)
-        for pid in paused:
-            os.kill(pid, signal.SIGSTOP)
-        await asyncio.sleep(8)
-        hung_kill = datetime.now(UTC)
-        second.send_signal(signal.SIGKILL)
-        second.wait(timeout=10)
-        for pid in paused:
-            os.kill(pid, signal.SIGCONT)
-        paused = []
+            # A hung database: the write waits out its bound, then the batches are spooled;
+            # the process is killed long after the hang began.
+            second = await start(logs[1])
+            second_ready = datetime.now(UTC)
+            await asyncio.sleep(3)
+            paused = postgres_processes(data_dir)
+            for pid in paused:
+                os.kill(pid, signal.SIGSTOP)
+            await asyncio.sleep(8)
+            hung_kill = datetime.now(UTC)
+            second.send_signal(signal.SIGKILL)
+            second.wait(timeout=10)
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
+            paused = []
 
-        # The next process replays what the killed one spooled.
-        third = await start(logs[2])
-        await asyncio.to_thread(
-            wait_for,
-            "the spool replayed",
-            lambda: inspect_spool(data_dir / "spool", max_bytes=1).records_pending == 0,
-            30,
-            third,
-            logs[2],
-        )
-        third.send_signal(signal.SIGTERM)
-        assert third.wait(timeout=60) == 0, logs[2].read_text()
-    finally:
-        for pid in paused:
-            os.kill(pid, signal.SIGCONT)
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            # The next process replays what the killed one spooled.
+            third = await start(logs[2])
+            await asyncio.to_thread(
+                wait_for,
+                "the spool replayed",
+                lambda: inspect_spool(data_dir / "spool", max_bytes=1).records_pending == 0,
+                30,
+                third,
+                logs[2],
+            )
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
 
     # What the hung process had spooled was there for the next one.
     opened = first_line(logs[2].read_text(), "spool opened")

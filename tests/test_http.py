@@ -20,7 +20,6 @@ import contextlib
 import json
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -57,6 +56,7 @@ from tests.helpers import (
     linkwatch,
     login,
     start_linkwatch,
+    stopped_after,
     wait_for,
 )
 from tests.portal_kit import CONFIG_TEXT, portal_config, running_portal
@@ -840,7 +840,7 @@ users:
     )
     log = pg_data_dir / "linkwatch.log"
     proc = start_linkwatch("run", "--config", str(config), log=log)
-    try:
+    with stopped_after(proc, log):
 
         def healthy() -> bool:  # once the portal answers, the database is migrated
             return _answers(f"http://127.0.0.1:{port}/healthz")
@@ -867,10 +867,4 @@ users:
         assert re.search(r"Response time 1[5-9]\d\d\u00a0ms", page), page
         assert "TLS handshake" in page
         assert "Request and server response, to the first byte 1" in page
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert "Traceback" not in log.read_text()

@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import re
-import signal
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -52,6 +51,7 @@ from tests.helpers import (
     linkwatch,
     login,
     start_linkwatch,
+    stopped_after,
     wait_for,
 )
 from tests.notify_kit import SECRET, webhook_receiver
@@ -791,7 +791,7 @@ users:
 """)  # fmt: skip
         log = tmp_path / "linkwatch.log"
         proc = start_linkwatch("run", "--config", str(config_path), log=log)
-        try:
+        with stopped_after(proc, log):
 
             def breached() -> list[dict[str, Any]]:
                 return [
@@ -838,8 +838,4 @@ users:
             assert 'pill pill-warn">1<' in panel
             assert "≥ 100&nbsp;% warning" in panel
             assert window in panel
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
     assert "Traceback" not in log.read_text()

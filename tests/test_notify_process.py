@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from collector.database import Database
 from collector.embedded import EmbeddedPostgres
-from tests.helpers import free_port, start_linkwatch
+from tests.helpers import free_port, start_linkwatch, stopped_after, until
 from tests.netns import NamespaceHost
 from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver
 from tests.snmpd_kit import PORT, snmpd_in
@@ -69,30 +64,6 @@ notifications:
     return path
 
 
-async def until(
-    what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, within_s: float
-) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        if proc.poll() is not None:
-            output = await asyncio.to_thread(log.read_text)
-            pytest.fail(f"linkwatch exited with {proc.returncode} waiting for {what}:\n{output}")
-        if time.monotonic() > deadline:
-            output = await asyncio.to_thread(log.read_text)
-            pytest.fail(f"timed out waiting for {what}:\n{output}")
-        await asyncio.sleep(0.2)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def kinds(receiver: WebhookReceiver, path: str) -> list[str]:
     return [d.body["kind"] for d in receiver.accepted if d.path == path]
 
@@ -107,7 +78,7 @@ async def test_a_link_taken_down_and_up_gives_one_down_and_one_recovery_message(
     async with webhook_receiver() as receiver:
         config = write_config(tmp_path, embedded_postgres.url, receiver.url, netns_host.host)
         proc = start_linkwatch("run", "--config", str(config), log=log)
-        try:
+        with stopped_after(proc, log):
             await asyncio.sleep(6)  # up and probing: nothing to say yet
             assert receiver.accepted == []
             netns_host.exec("ip", "link", "set", netns_host.veth_inside, "down")
@@ -124,8 +95,6 @@ async def test_a_link_taken_down_and_up_gives_one_down_and_one_recovery_message(
                 30,
             )
             await asyncio.sleep(4)
-        finally:
-            stop(proc)
 
     assert kinds(receiver, "/acme") == ["link-down", "link-recovered"]
     assert kinds(receiver, "/ops") == ["link-down", "link-recovered"]
@@ -161,7 +130,7 @@ async def test_a_port_down_under_a_link_that_still_pings_is_one_outage_with_one_
                 acme_probes=port_probe,
             )
             proc = start_linkwatch("run", "--config", str(config), log=log)
-            try:
+            with stopped_after(proc, log):
                 await asyncio.sleep(6)
                 netns_host.exec("ip", "link", "set", PORT, "down")
                 went_down = datetime.now(UTC)
@@ -179,8 +148,6 @@ async def test_a_port_down_under_a_link_that_still_pings_is_one_outage_with_one_
                     proc, log, 40,
                 )  # fmt: skip
                 await asyncio.sleep(3)
-            finally:
-                stop(proc)
 
     assert kinds(receiver, "/acme") == ["link-down", "link-recovered"]
     down, back = (d.body for d in receiver.accepted if d.path == "/acme")
@@ -223,7 +190,7 @@ maintenance:
         assert receiver.accepted == []
 
         second = start_linkwatch("run", "--config", str(config), log=second_log)
-        try:
+        with stopped_after(second, second_log):
             await until(
                 "every message delivered",
                 lambda: all(kinds(receiver, p) for p in ("/ops", "/acme", "/zeta")),
@@ -232,8 +199,6 @@ maintenance:
                 60,
             )
             await asyncio.sleep(3)
-        finally:
-            stop(second)
 
     for path in ("/ops", "/acme", "/zeta"):
         assert kinds(receiver, path) == ["maintenance-started"], path

@@ -37,7 +37,9 @@ from tests.helpers import (
     linkwatch,
     probe_row,
     start_linkwatch,
+    stopped_after,
     text_of,
+    until,
 )
 from tests.portal_kit import (
     NOW,
@@ -50,7 +52,6 @@ from tests.portal_kit import (
     running_portal,
     samples,
 )
-from tests.test_notify_process import stop, until
 
 
 @pytest.fixture
@@ -894,11 +895,9 @@ users: [{{name: ada, role: admin, password_hash: "{hashed}"}}]
 @contextlib.asynccontextmanager
 async def _portal_process(config: Path, log: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
     proc = start_linkwatch("run", "--role", "portal", "--config", str(config), log=log)
-    try:
+    with stopped_after(proc, log):
         await until("the portal", lambda: "portal listening" in log.read_text(), proc, log, 60)
         yield proc
-    finally:
-        stop(proc)
 
 
 async def _sign_in_form(session: aiohttp.ClientSession, base: str) -> str:
@@ -958,19 +957,16 @@ def test_any_modules_line_stays_one_line(capfd: pytest.CaptureFixture[str]) -> N
 @contextlib.asynccontextmanager
 async def _portal_processes(*runs: tuple[Path, Path]) -> AsyncIterator[None]:
     """`linkwatch run --role portal` with each (config, log), all started at once."""
-    procs = [
-        (start_linkwatch("run", "--role", "portal", "--config", str(config), log=log), log)
-        for config, log in runs
-    ]
-    try:
+    with contextlib.ExitStack() as running:
+        procs = []
+        for config, log in runs:
+            proc = start_linkwatch("run", "--role", "portal", "--config", str(config), log=log)
+            procs.append((running.enter_context(stopped_after(proc, log)), log))
         for proc, log in procs:
             await until(
                 "the portal", lambda log=log: "portal listening" in log.read_text(), proc, log, 60
             )
         yield
-    finally:
-        for proc, _ in procs:
-            stop(proc)
 
 
 async def test_a_sign_in_form_opened_before_a_restart_signs_in_after_it(

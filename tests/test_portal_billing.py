@@ -20,6 +20,7 @@ from collector import Database
 from kernel.domain import Outcome, Sample
 from sla import ledger
 from sla.ledger import LedgerRow, export_fields, refresh_ledger
+from tests.helpers import element, heading, table_row, text_of
 from tests.portal_kit import (
     NOW,
     PortalKit,
@@ -63,10 +64,6 @@ async def row_of(kit: PortalKit, contract: str, window: str = LAST_WEEK) -> Ledg
     return row
 
 
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
-
-
 def listed_ids(html: str) -> list[int]:
     return [
         int(i) for i in re.findall(r'<td data-label="Row"><a href="/billing/ledger/(\d+)">', html)
@@ -97,7 +94,7 @@ async def test_only_billing_and_admins_reach_the_desk(kit: PortalKit) -> None:
         await kit.sign_out()
     assert (await row_of(kit, "acme-fra-gold")).status == "closed"
     await kit.sign_in("ada")
-    assert "Credit ledger" in await kit.page("/billing")
+    assert heading(await kit.page("/billing")).startswith("Credit ledger")
 
 
 # --- the ledger ------------------------------------------------------------------------
@@ -109,11 +106,11 @@ async def test_the_ledger_shows_recent_windows_with_filters_and_totals(kit: Port
     everything = await rows(kit)
     assert sorted(listed_ids(html)) == sorted(r.id for r in everything)
     fra = await row_of(kit, "acme-fra-gold")
-    line = text(html.split(f'<a href="/billing/ledger/{fra.id}">')[1].split("</tr>")[0])
+    line = text_of(table_row(html, f'<a href="/billing/ledger/{fra.id}">'))
     assert "acme-fra-gold Acme Corp acme-fra-1 2026-W46" in line
     assert "99.4047 % target 99.5 %" in line  # 3,600 s down of 604,800 s
     assert "5 % 12.50 EUR closed computed" in line
-    totals = text(html.split('class="totals"')[1].split("</section>")[0])
+    totals = text_of(element(html, "section", "totals"))
     assert "closed 12.50 EUR 1 row" in totals
     assert "closed 264.00 USD 1 row" in totals
 
@@ -122,7 +119,8 @@ async def test_the_ledger_shows_recent_windows_with_filters_and_totals(kit: Port
     assert listed_ids(await kit.page(f"/billing?window={THIS_WEEK}&status=closed")) == []
     assert len(listed_ids(await kit.page("/billing?status=open"))) == 2
     assert listed_ids(await kit.page("/billing?kind=adjustment")) == []
-    assert "No ledger rows match" in await kit.page("/billing?kind=adjustment")
+    empty = element(await kit.page("/billing?kind=adjustment"), "p", "empty")
+    assert "No ledger rows match" in text_of(empty)
     bad = await kit.client.get("/billing?window=2026-W60")
     assert bad.status == 400
     assert "2026 has no ISO week 60" in unescape(await bad.text())
@@ -158,15 +156,16 @@ async def test_approving_takes_a_confirmation_then_is_done_by_the_signed_in_user
 ) -> None:
     token = await kit.sign_in("bill")
     fra, nyc = await row_of(kit, "acme-fra-gold"), await row_of(kit, "globex-nyc-platinum")
-    ledger_page = await kit.page("/billing")
-    assert f'<input type="checkbox" name="id" value="{fra.id}"' in ledger_page
-    assert 'action="/billing/confirm"' in ledger_page
+    desk = element(await kit.page("/billing"), "form", "desk")
+    assert 'action="/billing/confirm"' in desk.split(">", 1)[0]
+    fra_row = table_row(desk, f'<a href="/billing/ledger/{fra.id}">')
+    assert f'<input type="checkbox" name="id" value="{fra.id}"' in fra_row
 
     confirm = await kit.page(f"/billing/confirm?action=approve&id={fra.id}&id={nyc.id}")
-    assert "Approve 2 credit rows?" in confirm
-    assert "Together: 12.50 EUR · 264.00 USD" in text(confirm)
+    assert heading(confirm) == "Approve 2 credit rows?"
+    assert text_of(element(confirm, "p", "together")) == "Together: 12.50 EUR · 264.00 USD"
     assert sorted(listed_ids(confirm)) == sorted([fra.id, nyc.id])
-    assert 'action="/billing/approve"' in confirm
+    assert 'action="/billing/approve"' in element(confirm, "form", "confirm-form")
     assert (await row_of(kit, "acme-fra-gold")).status == "closed"  # only a question so far
 
     response = await post(kit, "/billing/approve", {"csrf_token": token, "id": [fra.id, nyc.id]})
@@ -174,7 +173,8 @@ async def test_approving_takes_a_confirmation_then_is_done_by_the_signed_in_user
     location = response.headers["Location"]
     assert location == f"/billing?done=approved&id={min(fra.id, nyc.id)}&id={max(fra.id, nyc.id)}"
     result = await kit.page(location)
-    assert "2 rows approved by you, crediting 12.50 EUR, 264.00 USD." in text(result)
+    done = text_of(element(result, "p", "notice"))
+    assert "2 rows approved by you, crediting 12.50 EUR, 264.00 USD." in done
     for contract in ("acme-fra-gold", "globex-nyc-platinum"):
         row = await row_of(kit, contract)
         assert (row.status, row.approved_by, row.approved_at) == ("approved", "bill", NOW)
@@ -186,7 +186,7 @@ async def test_approving_takes_a_confirmation_then_is_done_by_the_signed_in_user
         NOW,
     )
     detail = await kit.page(f"/billing/ledger/{fra.id}")
-    assert f"approved #{fra.id} by bill" in text(detail)
+    assert f"approved #{fra.id} by bill" in text_of(element(detail, "li", "trail-approved"))
 
 
 async def test_apply_without_an_invoice_is_refused_and_changes_nothing(kit: PortalKit) -> None:
@@ -201,8 +201,9 @@ async def test_apply_without_an_invoice_is_refused_and_changes_nothing(kit: Port
         kit, "/billing/apply", {"csrf_token": token, "id": fra.id, "invoice_ref": "  "}
     )
     assert response.status == 400
-    assert "Enter the invoice reference the credits go on." in await response.text()
-    assert "Nothing has changed." in await response.text()
+    alert = text_of(element(await response.text(), "div", "alert"))
+    assert "Enter the invoice reference the credits go on." in alert
+    assert "Nothing has changed." in alert
     assert (await row_of(kit, "acme-fra-gold")).status == "approved"
     assert await ledger.audit_log(kit.db) == audit
 
@@ -210,9 +211,8 @@ async def test_apply_without_an_invoice_is_refused_and_changes_nothing(kit: Port
         kit, "/billing/apply", {"csrf_token": token, "id": fra.id, "invoice_ref": "INV-2026-1042"}
     )
     assert response.status == 303
-    assert "1 row applied by you to invoice INV-2026-1042" in await kit.page(
-        response.headers["Location"]
-    )
+    done = element(await kit.page(response.headers["Location"]), "p", "notice")
+    assert "1 row applied by you to invoice INV-2026-1042" in text_of(done)
     applied = await row_of(kit, "acme-fra-gold")
     assert (applied.status, applied.applied_by, applied.invoice_ref) == (
         "applied",
@@ -231,7 +231,7 @@ async def test_approving_an_open_row_is_refused_in_plain_words_and_changes_nothi
         f"/billing/confirm?action=approve&id={open_row.id}&id={closed.id}"
     )
     assert confirm.status == 409
-    page = text(await confirm.text())
+    page = text_of(await confirm.text())
     assert "Nothing can be approved as selected:" in page
     assert (
         f"#{open_row.id} acme-fra-gold acme-fra-1 2026-W47 is open (its window is still "
@@ -245,7 +245,7 @@ async def test_approving_an_open_row_is_refused_in_plain_words_and_changes_nothi
         kit, "/billing/approve", {"csrf_token": token, "id": [open_row.id, closed.id]}
     )
     assert response.status == 409
-    page = text(await response.text())
+    page = text_of(await response.text())
     assert "nothing was approved:" in page
     assert "only closed rows can be approved" in page
     assert (await row_of(kit, "acme-fra-gold")).status == "closed"
@@ -280,7 +280,7 @@ async def test_an_adjustment_with_a_reason_becomes_a_row_awaiting_approval(kit: 
     assert "Adjust by hand" not in detail  # closed: its credit still follows the data
     await ledger.approve(kit.db, [fra.id], "bill", NOW)
     detail = await kit.page(f"/billing/ledger/{fra.id}")
-    assert f'action="/billing/ledger/{fra.id}/adjust"' in detail
+    assert f'action="/billing/ledger/{fra.id}/adjust"' in element(detail, "section", "adjust")
 
     refusals = [
         ("5.00", " ", "Give the reason for the adjustment"),
@@ -295,7 +295,7 @@ async def test_an_adjustment_with_a_reason_becomes_a_row_awaiting_approval(kit: 
             {"csrf_token": token, "amount": amount, "reason": reason},
         )
         assert refused.status == 400
-        assert message in await refused.text()
+        assert message in element(await refused.text(), "div", "alert")
     assert len(await rows(kit, LAST_WEEK)) == 2
 
     response = await post(
@@ -313,7 +313,7 @@ async def test_an_adjustment_with_a_reason_becomes_a_row_awaiting_approval(kit: 
         "bill",
         "the cut was announced late",
     )
-    page = text(await kit.page(response.headers["Location"]))
+    page = text_of(await kit.page(response.headers["Location"]))
     assert f"Adjustment #{made.id} recorded. It credits nothing until it is approved." in page
     assert "-2.50 EUR" in page
     assert (
@@ -327,7 +327,8 @@ async def test_an_adjustment_with_a_reason_becomes_a_row_awaiting_approval(kit: 
         {"csrf_token": token, "amount": "1.00", "reason": "more"},
     )
     assert again.status == 409
-    assert "already has an adjustment awaiting approval" in unescape(await again.text())
+    refusal = text_of(element(await again.text(), "div", "alert"))
+    assert "already has an adjustment awaiting approval" in refusal
     pending = await kit.page("/billing?kind=adjustment&status=closed")
     assert listed_ids(pending) == [made.id]
 
@@ -342,15 +343,19 @@ async def test_the_audit_trail_says_who_did_what_when(kit: PortalKit) -> None:
     await ledger.approve(kit.db, [nyc.id], "ada", NOW + timedelta(minutes=2))
     html = await kit.page("/billing/audit?actor=bill")
     (line,) = re.findall(r"<tr>\s*<td data-label=\"When\">.*?</tr>", html, re.S)
-    shown = text(line)
+    shown = text_of(line)
     assert "2026-11-18 12:01 UTC bill approved" in shown
     assert (
         f"#{fra.id} acme-fra-gold · acme-fra-1 · 2026-W46 closed → approved approved 12.50 EUR"
         in shown
     )
     everything = await kit.page("/billing/audit")
-    assert everything.index(">ada<") < everything.index(">bill<")  # newest first
-    assert f"#{nyc.id}" in await kit.page("/billing/audit?action=approved&customer=globex")
-    assert f"#{fra.id}" not in await kit.page("/billing/audit?action=approved&customer=globex")
-    assert "No audit entries match." in await kit.page("/billing/audit?since=2026-11-19")
+    who = re.findall(r'<td data-label="Who">([^<]*)</td>', element(everything, "table", "audit"))
+    assert who.index("ada") < who.index("bill")  # newest first
+    globex = await kit.page("/billing/audit?action=approved&customer=globex")
+    approved = table_row(element(globex, "table", "audit"), "trail-approved")
+    assert f'<a href="/billing/ledger/{nyc.id}">#{nyc.id}</a>' in approved
+    assert f"#{fra.id}" not in globex
+    empty = element(await kit.page("/billing/audit?since=2026-11-19"), "p", "empty")
+    assert text_of(empty) == "No audit entries match."
     assert (await kit.client.get("/billing/audit?action=deleted")).status == 400

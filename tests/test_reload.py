@@ -24,10 +24,19 @@ from collector.embedded import EmbeddedPostgres
 from kernel.config import Config, parse_config
 from kernel.domain import MaintenanceWindow
 from linkwatch.daemon import _reloader, _Running
-from tests.helpers import FAST_HASHER, browser, free_port, linkwatch, login, start_linkwatch
+from tests.helpers import (
+    FAST_HASHER,
+    browser,
+    free_port,
+    linkwatch,
+    login,
+    start_linkwatch,
+    stopped_after,
+    until,
+)
 from tests.netns import NamespaceHost
 from tests.notify_kit import SECRET, WebhookReceiver, webhook_receiver
-from tests.test_notify_process import kinds, stop, until
+from tests.test_notify_process import kinds
 
 PASSWORD = "reload-password"
 
@@ -142,7 +151,7 @@ async def test_sighup_applies_links_probes_contracts_and_routes_everywhere(
         async def wait(what: str, check: Callable[[], bool], within_s: float = 30) -> None:
             await until(what, check, proc, log, within_s)
 
-        try:
+        with stopped_after(proc, log):
             # Before: acme-hq is down by its backup probe, and operations are told.
             await wait("acme-hq's outage", lambda: ("link-down", "acme-hq") in events_of(
                 receiver, "/ops"))  # fmt: skip
@@ -195,11 +204,7 @@ async def test_sighup_applies_links_probes_contracts_and_routes_everywhere(
             )
             assert zeta_after == zeta_before
             assert len(await rows(database, "SELECT 1 FROM samples")) > reloaded
-        finally:
-            stop(proc)
     assert "Traceback" not in log.read_text()
-    if proc.returncode not in (0, None):
-        pytest.fail(f"linkwatch exited with {proc.returncode}:\n{log.read_text()}")
 
 
 def maintenance_config(*, url: str, data_dir: Path, port: int, receiver: str, windows: str) -> str:
@@ -282,7 +287,7 @@ async def test_maintenance_taken_out_of_the_file_is_cancelled_and_the_cancellati
 
         write(planned + running)
         proc = start_linkwatch("run", "--config", str(path), log=log)
-        try:
+        with stopped_after(proc, log):
             await until(
                 "the announcements",
                 lambda: {"maintenance-announced", "maintenance-started"}
@@ -305,8 +310,6 @@ async def test_maintenance_taken_out_of_the_file_is_cancelled_and_the_cancellati
                 async with session.get(f"{base}/links/acme-hq") as response:
                     link_page = await response.text()
             await asyncio.sleep(2)
-        finally:
-            stop(proc)
 
     # The customer's route takes announcements only: it hears of the withdrawn one it was
     # told about, not of the work stopped early (announced to operations when it began).
@@ -401,7 +404,7 @@ async def test_a_reload_that_fails_keeps_the_running_config_and_the_daemon_probi
 
     write(HQ)
     proc = start_linkwatch("run", "--config", str(path), log=log)
-    try:
+    with stopped_after(proc, log):
         await until(
             "the first samples", lambda: "portal listening" in log.read_text(), proc, log, 60
         )
@@ -426,8 +429,6 @@ async def test_a_reload_that_fails_keeps_the_running_config_and_the_daemon_probi
         await until("the reload", lambda: "config reloaded" in log.read_text(), proc, log, 30)
         await asyncio.sleep(3)
         assert await samples("acme-branch") > 0
-    finally:
-        stop(proc)
     text = log.read_text()
     rejected = [line for line in text.splitlines() if "reload rejected" in line]
     assert len(rejected) == 2

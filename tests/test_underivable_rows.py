@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import signal
 from pathlib import Path
 
 import psycopg
@@ -21,6 +20,7 @@ from tests.helpers import (
     linkwatch,
     login,
     start_linkwatch,
+    stopped_after,
     wait_for,
 )
 
@@ -91,7 +91,7 @@ async def test_a_row_no_state_can_be_derived_from_stops_neither_start_up_nor_oth
     config = write_config(tmp_path, url, port)
     log = tmp_path / "linkwatch.log"
     proc = start_linkwatch("run", "--config", str(config), log=log)
-    try:
+    with stopped_after(proc, log):
         await asyncio.to_thread(
             wait_for, "states of the good link", lambda: states_of(url, "good") > 0, 60, proc, log
         )
@@ -158,12 +158,6 @@ async def test_a_row_no_state_can_be_derived_from_stops_neither_start_up_nor_oth
                 raise AssertionError("the NOC page still names the bad link")
         stats = await asyncio.to_thread(linkwatch, "db", "stats", "--config", str(config))
         assert re.search(r"^States +derived for every probe$", stats.stdout, re.M), stats.stdout
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
     output = log.read_text()
     assert "Traceback" not in output
