@@ -37,7 +37,9 @@ from collector.deriver import StateDeriver
 from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
 from collector.rollups import refresh_after_write
-from kernel.config import Config, load_config
+from collector.site_guard import SiteGuard
+from collector.site_record import SiteRecord
+from kernel.config import Config, Link, Thresholds, load_config
 from kernel.domain import Sample
 from kernel.errors import ConfigError, DatabaseError, LinkwatchError
 from kernel.formatting import count_of
@@ -111,6 +113,9 @@ class _Collecting:
     deriver: StateDeriver
     dispatcher: Dispatcher
     evaluator: Evaluator
+    guard: SiteGuard  # between the probes and the pipeline: a blind site's downs are unknown
+    canaries: Scheduler  # the site's canaries, into the guard
+    site_record: SiteRecord
 
     @classmethod
     async def open(cls, db: Database, config: Config) -> _Collecting:
@@ -119,9 +124,20 @@ class _Collecting:
             db, pipeline_settings(config), on_stored=functools.partial(_stored, db, deriver)
         )
         context = await asyncio.to_thread(detect_context, config.probing)
-        scheduler = Scheduler(config.links, pipeline.queue.put, context, limits=config.probing)
+        record = SiteRecord(db)
+        guard = SiteGuard(config.site, pipeline.queue.put, on_change=record.note)
+        scheduler = Scheduler(config.links, guard.submit, context, limits=config.probing)
+        canaries = Scheduler(canary_links(config), guard.canary, context, limits=config.probing)
         return cls(
-            pipeline, context, scheduler, deriver, Dispatcher(db, config), Evaluator(db, config)
+            pipeline,
+            context,
+            scheduler,
+            deriver,
+            Dispatcher(db, config),
+            Evaluator(db, config),
+            guard,
+            canaries,
+            record,
         )
 
 
@@ -138,6 +154,8 @@ class _Running:
         self.config = config
         if self.collecting is not None:
             self.collecting.scheduler.update(config.links)
+            self.collecting.guard.update(config.site)
+            self.collecting.canaries.update(canary_links(config))
             self.collecting.deriver.update(config.links)
             self.collecting.dispatcher.update(config)
             self.collecting.evaluator.update(config)
@@ -346,19 +364,43 @@ async def _collect(config: Config, collecting: _Collecting, stop: asyncio.Event)
     _warn_unsupported(config)
     _warn_short_queue(config)
     pipeline = collecting.pipeline
+    # The guard outlives the probes: it judges what their last runs deliver, then stops.
+    probes_done = asyncio.Event()
     async with asyncio.TaskGroup() as group:
         group.create_task(pipeline.run(), name="sample-pipeline")
+        group.create_task(collecting.site_record.run(probes_done), name="site-record")
+        guarding = group.create_task(collecting.guard.run(probes_done), name="site-guard")
+        canaries = group.create_task(collecting.canaries.run(stop), name="canaries")
         probing = group.create_task(collecting.scheduler.run(stop), name="scheduler")
         try:
             await probing
+            await canaries
         finally:
+            probes_done.set()
             await collecting.context.close()
+        await guarding
         await pipeline.stop()
     log.info(
         "collector stopped samples_taken=%d samples_stored=%d",
         pipeline.writer.received,
         pipeline.stored,
     )
+
+
+def canary_links(config: Config) -> list[Link]:
+    """The site's canaries, as the probes of one link of the monitor's own (never stored:
+    the canary scheduler's sink is the site guard)."""
+    if not config.site.canaries:
+        return []
+    return [
+        Link.model_construct(
+            id=f"site:{config.site.id}",
+            customer="",
+            description="",
+            probes=list(config.site.canaries),
+            thresholds=Thresholds(),
+        )
+    ]
 
 
 def _warn_unsupported(config: Config) -> None:

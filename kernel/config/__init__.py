@@ -16,7 +16,8 @@ precision. This package never touches the network or the database.
 
 The models, by job: `fields` (field types and the strict base model), `sections` (the
 top-level sections and the root `Config`), `links` (links and probe specs), `contracts`,
-`notifications`. What callers use is exported here.
+`notifications`, `sites` (the monitor's vantage point and its canaries). What callers
+use is exported here.
 """
 
 from kernel.config.contracts import Contract, ResolvedTerms
@@ -40,6 +41,7 @@ from kernel.config.notifications import (
     WebhookChannel,
 )
 from kernel.config.sections import Config, Customer, PortalConfig, ProbingConfig
+from kernel.config.sites import SiteConfig
 
 __all__ = [
     "EVENT_GROUPS",
@@ -57,6 +59,7 @@ __all__ = [
     "ProbingConfig",
     "ResolvedTerms",
     "Route",
+    "SiteConfig",
     "SnmpInterface",
     "SnmpProbe",
     "TcpProbe",

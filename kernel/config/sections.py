@@ -32,6 +32,7 @@ from kernel.config.fields import (
 )
 from kernel.config.links import Link
 from kernel.config.notifications import NotificationsConfig
+from kernel.config.sites import SiteConfig
 from kernel.domain import MaintenanceWindow, SampleTimes
 from kernel.formatting import excerpt
 
@@ -210,6 +211,7 @@ class Config(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     data_dir: Path = Path(".linkwatch")
     collector: CollectorConfig = CollectorConfig()
+    site: SiteConfig = SiteConfig()
     probing: ProbingConfig = ProbingConfig()
     portal: PortalConfig = PortalConfig()
     notifications: NotificationsConfig = NotificationsConfig()
