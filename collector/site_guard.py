@@ -8,7 +8,9 @@ unknown) in their run just before t, or in their run just after it. A blind site
 sample is stored as `unknown` ("monitor blind: ...", with what the probe saw), since the
 monitor, not the customer's link, could not be seen through; otherwise it is stored as
 it was. A canary that has not run by then counts as failing: a monitor that cannot run
-its canaries cannot vouch for what it saw either. Without canaries nothing waits.
+its canaries cannot vouch for what it saw either. Without canaries nothing waits. A
+probe's samples reach the pipeline in the order they were taken: one that comes while
+an earlier down sample of its probe waits, waits behind it.
 
 Canary results are kept for a few of their intervals only, so memory is bounded by the
 canaries and the down samples of that span. The guard also tells whether the site is
@@ -86,7 +88,9 @@ class SiteGuard:
         self._sink = sink
         self._clock = clock
         self._on_change = on_change
-        self._held: deque[tuple[datetime, Sample]] = deque()  # (judge by, sample)
+        # Per probe, in the order taken: (judge by, sample); a probe's samples reach the
+        # pipeline in that order, so one behind a held down sample waits with it.
+        self._held: dict[tuple[str, str], deque[tuple[datetime, Sample]]] = {}
         self._wake = asyncio.Event()
         self._history: dict[str, list[CanaryResult]] = {}
         self._blind = False
@@ -122,10 +126,12 @@ class SiteGuard:
     async def submit(self, sample: Sample) -> None:
         """A probe's sample (the probe scheduler's sink): on to the pipeline, a down one
         once it is judged."""
-        if sample.outcome is not Outcome.DOWN or self._site.blind_threshold == 0:
+        key = (sample.link_id, sample.probe_id)
+        held = self._held.get(key)
+        if held is None and (sample.outcome is not Outcome.DOWN or self._site.blind_threshold == 0):
             await self._sink(sample)
             return
-        self._held.append((sample.observed_at + self._wait, sample))
+        self._held.setdefault(key, deque()).append((sample.observed_at + self._wait, sample))
         self._wake.set()
 
     # --- judging ----------------------------------------------------------------------
@@ -151,18 +157,24 @@ class SiteGuard:
     def _next_due(self) -> float | None:
         if not self._held:
             return None
-        return max(0.0, (self._held[0][0] - self._clock()).total_seconds())
+        due = min(held[0][0] for held in self._held.values())
+        return max(0.0, (due - self._clock()).total_seconds())
 
     async def _release(self, *, final: bool) -> None:
         now = self._clock()
-        kept: deque[tuple[datetime, Sample]] = deque()
-        while self._held:
-            due, sample = self._held.popleft()
-            if not final and due > now and not self._all_ran_after(sample.observed_at):
-                kept.append((due, sample))
-                continue
-            await self._sink(self._judged(sample))
-        self._held = kept
+        for key in list(self._held):
+            held = self._held[key]
+            while held:
+                due, sample = held[0]
+                if sample.outcome is Outcome.DOWN:
+                    ready = final or due <= now or self._all_ran_after(sample.observed_at)
+                    if not ready:
+                        break
+                    sample = self._judged(sample)
+                held.popleft()
+                await self._sink(sample)
+            if not held:
+                del self._held[key]
 
     def _all_ran_after(self, moment: datetime) -> bool:
         return all(

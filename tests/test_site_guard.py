@@ -109,6 +109,25 @@ async def test_a_down_sample_waits_for_the_canaries_and_is_unknown_while_they_fa
     clock.now = T0  # nothing read the clock to judge: every sample had its canaries
 
 
+async def test_a_probes_samples_reach_the_pipeline_in_the_order_taken() -> None:
+    guard, stored, _, _ = await _guarded(_site(canaries=1))
+    stop = asyncio.Event()
+    running = asyncio.create_task(guard.run(stop))
+    await guard.canary(_sample("gw0", 0, Outcome.UP))
+    await guard.submit(_sample("ping", 1, Outcome.DOWN))
+    await guard.submit(_sample("ping", 2, Outcome.UP))  # waits behind the down one
+    await asyncio.sleep(0.01)
+    assert stored == []
+    await guard.canary(_sample("gw0", 5, Outcome.UP))
+    await asyncio.sleep(0.01)
+    assert [(s.observed_at, s.outcome) for s in stored] == [
+        (T0 + timedelta(seconds=1), Outcome.DOWN),
+        (T0 + timedelta(seconds=2), Outcome.UP),
+    ]
+    stop.set()
+    await running
+
+
 async def test_a_failure_right_after_the_canaries_failed_is_the_monitors_too() -> None:
     # Blind before the sample and seeing again after it: the sample is not the link's.
     guard, stored, _, _ = await _guarded(_site(canaries=1))
