@@ -218,12 +218,19 @@ class EventKind(StrEnum):
     MAINTENANCE_FINISHED = "maintenance-finished"
     MAINTENANCE_CANCELLED = "maintenance-cancelled"  # withdrawn, or stopped early
     MONITOR_BLIND = "monitor-blind"  # links the monitor cannot measure, for ops only
+    SITE_BLIND = "site-blind"  # the monitor's canaries fail: it cannot see, for ops only
+    SITE_RECOVERED = "site-recovered"  # they answer again, with how long it was blind
     TEST = "test"  # `linkwatch notify test`
 
     @property
     def customer_facing(self) -> bool:
         """Whether a customer may receive it (about their own links) at all."""
-        return self not in (EventKind.MONITOR_BLIND, EventKind.TEST)
+        return self not in (
+            EventKind.MONITOR_BLIND,
+            EventKind.SITE_BLIND,
+            EventKind.SITE_RECOVERED,
+            EventKind.TEST,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from psycopg.rows import tuple_row
 from collector import current_link_states, maintenance_windows
 from collector.database import Database
 from collector.outbox import store_events
+from collector.site_record import recent_blind_spans
 from kernel.config import EVENT_GROUPS, Config
 from kernel.domain import Event, EventKind, LinkStatus, MaintenanceWindow
 from kernel.errors import DatabaseError
@@ -85,6 +86,8 @@ class Evaluator:
             events += await self._maintenance(now)
         if EventKind.MONITOR_BLIND in wanted:
             events += await self._blind(now)
+        if wanted & {EventKind.SITE_BLIND, EventKind.SITE_RECOVERED}:
+            events += await self._sites(now)
         written = await store_events(self._db, events)
         if written:
             log.info("notification events written events=%d", written)
@@ -228,6 +231,43 @@ class Evaluator:
                 },
             )
         ]
+
+    # --- the site's canaries ----------------------------------------------------------
+
+    async def _sites(self, now: datetime) -> list[Event]:
+        """A blind span that lasted `hold_down` is news, and so is its end: one event
+        each, whose id is the span's, so each is written once however often this runs.
+        Spans that ended over a day ago are history, not news."""
+        hold = self._config.notifications.hold_down
+        events = []
+        for span in await recent_blind_spans(self._db, now - timedelta(days=1)):
+            lasted = (span.ends_at or now) - span.starts_at
+            if lasted < hold:
+                continue
+            key = f"{span.site_id}:{span.starts_at.isoformat()}"
+            facts: dict[str, object] = {
+                "site_id": span.site_id,
+                "since": span.starts_at.isoformat(),
+                "reason": span.reason,
+            }
+            events.append(
+                Event(
+                    f"site-blind:{key}", EventKind.SITE_BLIND, span.starts_at, None, payload=facts
+                )
+            )
+            if span.ends_at is not None:
+                ended = {**facts, "until": span.ends_at.isoformat()}
+                ended["blind_s"] = int(lasted.total_seconds())
+                events.append(
+                    Event(
+                        f"site-recovered:{key}",
+                        EventKind.SITE_RECOVERED,
+                        span.ends_at,
+                        None,
+                        payload=ended,
+                    )
+                )
+        return events
 
 
 def _budget_event(item: ContractWindow, label: str, level: int, now: datetime) -> Event:

@@ -449,6 +449,33 @@ def _test(
     )
 
 
+def _site(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    data = event.payload
+    site = str(data["site_id"])
+    named = f"{config.site.name} ({site})" if config.site.name else site
+    since = _when(data["since"], tz)
+    facts = [("Site", named), ("Blind since", since), ("Why", str(data["reason"]))]
+    if event.kind is EventKind.SITE_BLIND:
+        return (
+            f"MONITOR BLIND: site {named}",
+            f"The monitor at site {named} cannot see since {since}: {data['reason']}. "
+            "What its probes see fail meanwhile is recorded as unknown, not as the "
+            "customers' outages.",
+            facts,
+            "/noc",
+        )
+    lasted = duration_text(timedelta(seconds=int(str(data["blind_s"]))), smallest="min")
+    return (
+        f"MONITOR SEES AGAIN: site {named} after {lasted}",
+        f"The monitor at site {named} sees again since {_when(data['until'], tz)}; it was "
+        f"blind for {lasted}, which counts as unknown time, not downtime.",
+        [*facts, ("Blind until", _when(data["until"], tz)), ("Blind for", lasted)],
+        "/noc",
+    )
+
+
 _DESCRIBE = {
     EventKind.LINK_DOWN: _link_down,
     EventKind.LINK_RECOVERED: _link_recovered,
@@ -459,6 +486,8 @@ _DESCRIBE = {
     EventKind.MAINTENANCE_FINISHED: _maintenance,
     EventKind.MAINTENANCE_CANCELLED: _maintenance,
     EventKind.MONITOR_BLIND: _monitor_blind,
+    EventKind.SITE_BLIND: _site,
+    EventKind.SITE_RECOVERED: _site,
     EventKind.TEST: _test,
 }
 

@@ -4,13 +4,16 @@ maintenance announced, started and over, and links the monitor cannot see."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
 from collector import sync_maintenance, upsert_maintenance, write_samples
 from collector.database import Database
 from collector.deriver import StateDeriver
-from kernel.config import Config, parse_config
+from collector.site_guard import CanaryResult, SiteStatus
+from collector.site_record import SiteRecord
+from kernel.config import Config, SiteConfig, parse_config
 from kernel.domain import Event, EventKind, MaintenanceWindow, Outcome, Sample
 from notify import Dispatcher, Evaluator
 from notify.messages import render
@@ -308,6 +311,35 @@ async def test_links_the_monitor_cannot_measure_are_told_to_operations_once(
     assert blind["data"]["links"] == [
         {"link_id": "zeta-dc", "since": (quiet + timedelta(seconds=90)).isoformat()}
     ]
+
+
+async def test_a_blind_site_is_told_to_operations_when_it_goes_blind_and_sees_again(
+    database: Database,
+) -> None:
+    site = SiteConfig(id="fra", name="Frankfurt PoP")
+    record = SiteRecord(database)
+    blind = NOW - timedelta(minutes=20)
+    failing = CanaryResult("gateway", blind, True, "no reply (1/1 lost)")
+    await record.note(SiteStatus("fra", True, blind, (failing,), 1, 1))
+    await record.note(SiteStatus("fra", False, NOW - timedelta(minutes=5), (), 0, 1))
+    stop = asyncio.Event()
+    stop.set()
+    await record.run(stop)  # writes what was noted, once
+    async with webhook_receiver() as receiver:
+        cfg = config(receiver.url).model_copy(update={"site": site})
+        evaluator = Evaluator(database, cfg, clock=lambda: NOW)
+        assert await evaluator.evaluate_once() == 2
+        assert await evaluator.evaluate_once() == 0  # the same span: nothing new
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+
+    assert receiver.unique("/acme") == set()  # about the monitor: for operations only
+    assert receiver.unique("/zeta") == set()
+    sent = [d.body for d in receiver.accepted if d.path == "/ops"]
+    assert [b["subject"] for b in sent] == [
+        "[Linkwatch] MONITOR BLIND: site Frankfurt PoP (fra)",
+        "[Linkwatch] MONITOR SEES AGAIN: site Frankfurt PoP (fra) after 15\u00a0min",
+    ]
+    assert sent[0]["data"]["reason"] == "1 of 1 canaries failing (gateway: no reply (1/1 lost))"
 
 
 # --- the command line -----------------------------------------------------------------

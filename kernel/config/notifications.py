@@ -89,6 +89,7 @@ CHANNEL_KINDS = ("webhook", "email")
 EVENT_GROUPS: dict[str, tuple[EventKind, ...]] = {
     "all": tuple(k for k in EventKind if k is not EventKind.TEST),
     "link": (EventKind.LINK_DOWN, EventKind.LINK_RECOVERED),
+    "site": (EventKind.SITE_BLIND, EventKind.SITE_RECOVERED),
     "maintenance": (
         EventKind.MAINTENANCE_ANNOUNCED,
         EventKind.MAINTENANCE_STARTED,
@@ -109,6 +110,9 @@ EventName = Literal[
     "maintenance-finished",
     "maintenance-cancelled",
     "monitor-blind",
+    "site",
+    "site-blind",
+    "site-recovered",
 ]
 
 
