@@ -30,6 +30,7 @@ from collector.migrate import chunk_sizing
 from collector.queries import query
 from collector.rollups import Bucket, bucket_floor, materialize_rollups, rollup_watermarks
 from collector.settings import StorageSettings
+from collector.site_record import BlindSpan, recent_blind_spans
 from collector.spool import SpoolStatus
 from collector.state_reads import StateFailure, state_failures
 from kernel.durations import format_duration
@@ -285,6 +286,8 @@ class DbStats:
     chunk_interval: timedelta | None = None  # TimescaleDB: of the samples chunks made next
     chunk_sizing: ChunkSizing | None = None  # how the settings given choose it
     state_failures: tuple[StateFailure, ...] = ()  # probes whose states cannot be derived
+    # The site's blind spans open now or ended within BLIND_DAYS, newest first.
+    blind_spans: tuple[BlindSpan, ...] = ()
 
 
 async def database_stats(
@@ -346,6 +349,7 @@ async def database_stats(
         chunk_interval=chunk_interval,
         chunk_sizing=sizing,
         state_failures=tuple(await state_failures(db)),
+        blind_spans=tuple(await recent_blind_spans(db, now - timedelta(days=BLIND_DAYS))),
     )
 
 
@@ -404,6 +408,7 @@ def render_stats(stats: DbStats) -> str:
             else "derived for every probe",
         )
     )
+    lines.append(("Site", _blind(stats.blind_spans, stats.now)))
     width = max(len(label) for label, _ in lines)
     out = [f"{label:<{width}}  {value}" for label, value in lines]
 
@@ -493,6 +498,25 @@ def _size(n: int) -> str:
             return f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+# How far back `db stats` looks for the site's blind spans.
+BLIND_DAYS = 7
+
+
+def _blind(spans: Sequence[BlindSpan], now: datetime) -> str:
+    """The monitor's own sight: blind now, or its last blind span of the week."""
+    if not spans:
+        return f"no blind span in {BLIND_DAYS} days"
+    last = spans[0]
+    if last.ends_at is None:
+        lasted = duration_text(now - last.starts_at, space=" ")
+        return f"{last.site_id} BLIND since {_when(last.starts_at)} ({lasted}): {last.reason}"
+    lasted = duration_text(last.ends_at - last.starts_at, space=" ")
+    return (
+        f"{count_of(len(spans), 'blind span')} in {BLIND_DAYS} days; the last "
+        f"{_when(last.starts_at)} for {lasted}: {last.reason}"
+    )
 
 
 def _when(moment: datetime | None) -> str:

@@ -282,7 +282,24 @@ def _notices(db: Database, collecting: _Collecting | None) -> list[str]:
     notices = _database_notices(db)
     if collecting is None:
         return notices
-    return notices + _late_probe_notices(collecting.scheduler) + _spool_notices(collecting.pipeline)
+    return (
+        notices
+        + _site_notices(collecting.guard)
+        + _late_probe_notices(collecting.scheduler)
+        + _spool_notices(collecting.pipeline)
+    )
+
+
+def _site_notices(guard: SiteGuard) -> list[str]:
+    """The site blind now: what its probes see fail is recorded as unknown meanwhile."""
+    status = guard.status()
+    if not status.blind or status.since is None:
+        return []
+    return [
+        f"This monitor's site {status.site_id} is blind since "
+        f"{status.since:%Y-%m-%d %H:%M:%S UTC}: {status.reason}. Failures its probes see "
+        "meanwhile are recorded as unknown, not as outages."
+    ]
 
 
 def _database_notices(db: Database) -> list[str]:

@@ -9,6 +9,7 @@ address (the link is down, as before).
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,10 +21,20 @@ from collector.embedded import EmbeddedPostgres
 from collector.site_guard import SiteGuard, SiteStatus
 from kernel.config import SiteConfig, parse_config
 from kernel.domain import Outcome, Sample
-from tests.helpers import start_linkwatch, stopped_after, wait_for
+from tests.helpers import (
+    FAST_HASHER,
+    browser,
+    free_port,
+    linkwatch,
+    login,
+    start_linkwatch,
+    stopped_after,
+    wait_for,
+)
 from tests.netns import NamespaceHost
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+PASSWORD = "site-guard-password"
 
 
 def _site(canaries: int = 2, blind_when: int | str = "all") -> SiteConfig:
@@ -184,8 +195,6 @@ async def test_silent_canaries_cannot_vouch_and_no_canaries_judge_nothing() -> N
 
 
 def test_bad_site_settings_are_named(tmp_path: Path) -> None:
-    from tests.helpers import linkwatch
-
     config = tmp_path / "linkwatch.yaml"
     config.write_text(
         "site:\n"
@@ -227,8 +236,11 @@ def test_a_cut_off_monitor_records_no_outage_and_a_cut_link_still_goes_down(
         pytest.skip("this kernel cannot ignore ICMPv6 echoes per namespace")
     config = pg_data_dir / "linkwatch.yaml"
     ping = "interval: 1s, timeout: 400ms, count: 1"
+    port = free_port()
     config.write_text(
         f"data_dir: {pg_data_dir}\n"
+        f"portal: {{listen: '127.0.0.1:{port}'}}\n"
+        f"users: [{{name: noc, role: ops, password_hash: '{FAST_HASHER.hash(PASSWORD)}'}}]\n"
         "site:\n"
         "  id: fra\n"
         f"  canaries: [{{id: gateway, kind: icmp, host: '{netns_host.host_v6}', {ping}}}]\n"
@@ -259,6 +271,17 @@ def test_a_cut_off_monitor_records_no_outage_and_a_cut_link_still_goes_down(
             " AND error LIKE 'monitor blind: 1 of 1 canaries failing (gateway: %'"
         )
         wait_for("failures judged blind", lambda: count(blind) >= 5, 60, proc, log)
+        # Operations see it: on the NOC, and in `db stats`.
+        noc = asyncio.run(_noc(f"http://127.0.0.1:{port}"))
+        notices = re.findall(r'<p class="notice" role="alert">([^<]*)</p>', noc)
+        assert any(
+            n.startswith("This monitor&#39;s site fra is blind since ")
+            and "1 of 1 canaries failing (gateway: no reply (1/1 lost))" in n
+            for n in notices
+        ), notices
+        stats = linkwatch("db", "stats", "--config", str(config))
+        site = next(line for line in stats.stdout.splitlines() if line.startswith("Site"))
+        assert "fra BLIND since " in site, stats.stdout
         _echo_ignored(netns_host, v4=False, v6=False)
         spans = "SELECT count(*) FROM site_blind WHERE site_id = 'fra' AND ends_at IS NOT NULL"
         wait_for("the blind span closed", lambda: count(spans) == 1, 30, proc, log)
@@ -274,3 +297,14 @@ def test_a_cut_off_monitor_records_no_outage_and_a_cut_link_still_goes_down(
         _echo_ignored(netns_host, v4=False, v6=False)
         reason = _rows(url, "SELECT reason FROM site_blind WHERE site_id = 'fra'")
         assert reason == [("1 of 1 canaries failing (gateway: no reply (1/1 lost))",)]
+        stats = linkwatch("db", "stats", "--config", str(config))
+        site = next(line for line in stats.stdout.splitlines() if line.startswith("Site"))
+        assert re.search(r"1 blind span in 7 days; the last .* for \d+ s", site), site
+
+
+async def _noc(base: str) -> str:
+    async with browser() as session:
+        await login(session, base, "noc", PASSWORD)
+        async with session.get(f"{base}/noc") as response:
+            assert response.status == 200
+            return await response.text()
