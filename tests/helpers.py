@@ -129,6 +129,15 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
+def words(html: str) -> str:
+    """What a reader sees of `html` with its figures' units still attached: SVG left out,
+    tags dropped, entities decoded, runs of spaces and newlines collapsed, but the
+    no-break space between a number and its unit kept."""
+    text = re.sub(r"<svg.*?</svg>", " ", html, flags=re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"[ \t\r\n]+", " ", unescape(text))
+
+
 def _rows(html: str) -> list[str]:
     return re.findall(r"<tr\b.*?</tr>", html, flags=re.S)
 
@@ -143,6 +152,14 @@ def table_row(html: str, marker: str) -> str:
     """The one table row of `html` that contains `marker`, from `<tr` to `</tr>`."""
     (row,) = [r for r in _rows(html) if marker in r]
     return row
+
+
+def cell(row: str, label: str) -> str:
+    """What a reader sees of the cell of `row` whose `data-label` is `label` (the column
+    name a narrow screen shows beside it), no-break spaces kept."""
+    found = re.search(rf'<td data-label="{re.escape(label)}"[^>]*>(.*?)</td>', row, flags=re.S)
+    assert found, f"no {label!r} cell in the row"
+    return words(found.group(1)).strip()
 
 
 def heading(html: str) -> str:
@@ -162,16 +179,42 @@ def probe_row(html: str, probe_id: str) -> str:
 def element(html: str, tag: str, css_class: str) -> str:
     """The first `tag` element carrying `css_class`, from its start tag to its own end
     tag (elements of the same tag nested inside it included)."""
-    start = re.search(
+    found = elements(html, tag, css_class)
+    assert found, f"no <{tag} class={css_class!r}> in the page"
+    return found[0]
+
+
+def elements(html: str, tag: str, css_class: str) -> list[str]:
+    """Every `tag` element carrying `css_class`, in page order, each as `element` gives it."""
+    starts = re.finditer(
         rf'<{tag}\b[^>]*\bclass="(?:[^"]*\s)?{re.escape(css_class)}(?:\s[^"]*)?"', html
     )
-    assert start, f"no <{tag} class={css_class!r}> in the page"
+    return [_through_end_tag(html, tag, s.start(), f"<{tag} class={css_class!r}>") for s in starts]
+
+
+def element_by_id(html: str, tag: str, element_id: str) -> str:
+    """The `tag` element whose id is `element_id`, from its start tag to its own end tag."""
+    start = re.search(rf'<{tag}\b[^>]*\bid="{re.escape(element_id)}"', html)
+    assert start, f"no <{tag} id={element_id!r}> in the page"
+    return _through_end_tag(html, tag, start.start(), f"<{tag} id={element_id!r}>")
+
+
+def section(html: str, label: str) -> str:
+    """The one `<section>` that `label` names: the id of the heading that labels it
+    (`aria-labelledby`) or its own `aria-label`; from its start tag to its own end tag."""
+    starts = list(re.finditer(rf'<section\b[^>]*\baria-label(?:ledby)?="{re.escape(label)}"', html))
+    assert len(starts) == 1, f"{len(starts)} sections labelled {label!r} in the page"
+    return _through_end_tag(html, "section", starts[0].start(), f"<section {label!r}>")
+
+
+def _through_end_tag(html: str, tag: str, start: int, what: str) -> str:
+    """`html` from the start tag at `start` to the end tag that closes it."""
     depth = 0
-    for match in re.finditer(rf"<(/?){tag}\b[^>]*>", html[start.start() :]):
+    for match in re.finditer(rf"<(/?){tag}\b[^>]*>", html[start:]):
         depth += -1 if match.group(1) else 1
         if depth == 0:
-            return html[start.start() : start.start() + match.end()]
-    raise AssertionError(f"<{tag} class={css_class!r}> is never closed")
+            return html[start : start + match.end()]
+    raise AssertionError(f"{what} is never closed")
 
 
 def board_statuses(page: str) -> list[tuple[str, str]]:

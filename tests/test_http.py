@@ -26,7 +26,6 @@ import subprocess
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +51,19 @@ from sla.report import contract_windows
 from tests.helpers import (
     FAST_HASHER,
     browser,
+    cell,
+    element,
+    elements,
     free_port,
     linkwatch,
     login,
+    probe_row,
+    section,
     start_linkwatch,
     stopped_after,
+    table_row,
     wait_for,
+    words,
 )
 from tests.portal_kit import CONFIG_TEXT, portal_config, running_portal
 from tests.tls_kit import self_signed
@@ -734,22 +740,25 @@ async def test_the_link_page_shows_the_last_checks_phases(
         kit.clock.now = datetime.now(UTC)
         await kit.sign_in("alice")
         html = await kit.page("/links/acme-fra-1?range=24h")
-    page = _words(html)
-    steps = _words(html.split('class="grid phase-steps"')[1].split("</table>")[0])
+    phases = section(html, "Response phases of web")
+    steps = element(phases, "table", "phase-steps")
     waited = checked.metrics["first_byte_ms"] - checked.metrics["tls_ms"]
-    assert f"Response time {checked.rtt_ms:.0f}\u00a0ms" in page
+    assert f"Response time {checked.rtt_ms:.0f}\u00a0ms" in words(phases)
     # An address, so nothing was looked up; then each step, what it took and when it ended.
-    assert re.findall(r"(TCP connect|TLS handshake|Request and server|Body received)", steps) == [
-        "TCP connect", "TLS handshake", "Request and server", "Body received"
+    assert re.findall(r'<td data-label="Step">([^<]*)</td>', steps) == [
+        "TCP connect", "TLS handshake", "Request and server response, to the first byte",
+        "Body received",
     ]  # fmt: skip
-    assert f"Request and server response, to the first byte {waited:.0f}\u00a0ms" in steps
-    assert "Each check opens a new connection" in page
+    waiting = table_row(steps, "Request and server response")
+    assert cell(waiting, "Took") == f"{waited:.0f}\u00a0ms"
+    assert re.search(r'</section>\s*<p class="muted small">Each check opens a new connection', html)
     # The link's RTT is the network's; the HTTP probe's row says it is a response time.
-    assert "RTT 12.5\u00a0ms" in page
-    assert f"{checked.rtt_ms:.0f}\u00a0ms response" in page
-    assert "Response time · web (http), last 24 hours" in page
-    assert "Response phases · web (http), last 24 hours" in page
-    assert "Round-trip time · web" not in page
+    assert "RTT 12.5\u00a0ms" in words(element(html, "dl", "facts"))
+    assert cell(probe_row(html, "web"), "Response") == f"{checked.rtt_ms:.0f}\u00a0ms response"
+    titles = [words(t).strip() for t in elements(html, "span", "chart-title")]
+    assert "Response time · web (http), last 24 hours" in titles
+    assert "Response phases · web (http), last 24 hours" in titles
+    assert "Round-trip time · web" not in words(html)
 
 
 async def test_the_waterfall_of_a_redirected_and_of_a_timed_out_check(servers: Servers) -> None:
@@ -779,12 +788,6 @@ async def test_the_waterfall_of_a_redirected_and_of_a_timed_out_check(servers: S
         "This check ended before a response was read: timeout after 300ms (waiting for response).",
     )
     assert timed_out.status is LinkStatus.DOWN
-
-
-def _words(html: str) -> str:
-    text = re.sub(r"<svg.*?</svg>", " ", html, flags=re.DOTALL)
-    text = re.sub(r"<[^>]+>", " ", text)
-    return re.sub(r"[ \t\r\n]+", " ", unescape(text))
 
 
 def _answers(url: str) -> bool:
@@ -862,9 +865,11 @@ users:
             await login(session, f"http://127.0.0.1:{port}", "shopco", password)
             async with session.get(f"http://127.0.0.1:{port}/links/shop") as response:
                 assert response.status == 200
-                page = _words(await response.text())
-        assert "Last check of web Degraded" in page
-        assert re.search(r"Response time 1[5-9]\d\d\u00a0ms", page), page
-        assert "TLS handshake" in page
-        assert "Request and server response, to the first byte 1" in page
+                phases = section(await response.text(), "Response phases of web")
+        assert words(element(phases, "h3", "sub")).strip() == "Last check of web Degraded"
+        assert re.search(r"Response time 1[5-9]\d\d\u00a0ms", words(phases)), phases
+        steps = element(phases, "table", "phase-steps")
+        assert cell(table_row(steps, "TLS handshake"), "Step") == "TLS handshake"
+        waiting = table_row(steps, "Request and server response, to the first byte")
+        assert cell(waiting, "Took").startswith("1")
     assert "Traceback" not in log.read_text()

@@ -32,12 +32,15 @@ from tests.helpers import (
     FAST_HASHER,
     board_row,
     browser,
+    cell,
     element,
     free_port,
+    heading,
     linkwatch,
     probe_row,
     start_linkwatch,
     stopped_after,
+    table_row,
     text_of,
     until,
 )
@@ -62,6 +65,16 @@ async def kit(database: Database) -> AsyncIterator[PortalKit]:
 
 def link_ids_in_order(html: str) -> list[str]:
     return re.findall(r'<a class="link-id" href="/links/([^"]+)">', html)
+
+
+def sign_in_alert(html: str) -> str:
+    """What the sign-in page's alert says."""
+    return text_of(element(element(html, "section", "card"), "p", "alert"))
+
+
+def refresh_tag(html: str) -> str:
+    """The start tag of the page's self-refreshing part, with its refresh attributes."""
+    return element(html, "div", "refreshing").split(">", 1)[0]
 
 
 # --- health and sign-in ------------------------------------------------------------------
@@ -116,8 +129,8 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(kit: PortalKi
     wrong_text = await wrong.text()
     unknown = await _attempt(kit, "mallory", "alice-pw-1234")
     assert wrong.status == unknown.status == 401
-    assert "Wrong username or password." in wrong_text
-    assert "Wrong username or password." in await unknown.text()
+    assert sign_in_alert(wrong_text) == "Wrong username or password."
+    assert sign_in_alert(await unknown.text()) == "Wrong username or password."
     assert "linkwatch_session" not in wrong.cookies
     assert "linkwatch_session" not in unknown.cookies
     assert (await kit.client.get("/", allow_redirects=False)).status == 303
@@ -126,7 +139,7 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(kit: PortalKi
 async def test_disabled_user_cannot_log_in(kit: PortalKit) -> None:
     response = await kit.login("dave")
     assert response.status == 401
-    assert "Wrong username or password." in await response.text()
+    assert sign_in_alert(await response.text()) == "Wrong username or password."
 
 
 # --- who sees what ------------------------------------------------------------------------
@@ -165,10 +178,10 @@ async def test_ops_sees_every_link_worst_first(kit: PortalKit) -> None:
     await kit.sign_in("olga")
     html = await kit.page("/links")
     assert link_ids_in_order(html) == ["acme-ber-2", "globex-nyc-1", "globex-bos-2", "acme-fra-1"]
-    summary = re.sub(r"<[^>]+>|\s+", " ", html.split('class="summary"')[1].split("</p>")[0])
-    assert "4 links" in summary
-    for count in ("1 down", "1 degraded", "1 unknown", "1 up"):
-        assert count in summary
+    summary = element(html, "p", "summary")
+    assert text_of(element(summary, "span", "total")) == "4 links"
+    for status in ("down", "degraded", "unknown", "up"):
+        assert text_of(element(summary, "span", f"count-{status}")) == f"1 {status}"
     for link, status, label in (
         ("acme-ber-2", "down", "Down"),
         ("globex-nyc-1", "degraded", "Degraded"),
@@ -187,8 +200,8 @@ async def test_staff_filter_the_board_by_customer_and_state(kit: PortalKit) -> N
     ]
     down = await kit.page("/links?status=down")
     assert link_ids_in_order(down) == ["acme-ber-2"]
-    assert "1 link of 4" in re.sub(r"<[^>]+>|\s+", " ", down)
-    assert 'data-refresh-url="/partial/links?status=down"' in down
+    assert text_of(element(element(down, "p", "summary"), "span", "total")) == "1 link of 4"
+    assert 'data-refresh-url="/partial/links?status=down"' in refresh_tag(down)
     bad = await kit.client.get("/links?status=purple")
     assert bad.status == 400
     message = "status='purple' is not allowed; use one of all, up, degraded, down, unknown"
@@ -244,10 +257,12 @@ async def test_page_refreshes_with_a_static_script_and_a_noscript_fallback(
 ) -> None:
     await kit.sign_in("olga")
     html = await kit.page("/links")
-    assert 'data-refresh-url="/partial/links"' in html
-    assert 'data-refresh-seconds="15"' in html
-    assert re.search(r'<script src="/static/refresh\.js[^"]*" defer></script>', html)
-    assert '<meta http-equiv="refresh" content="15">' in html
+    assert 'data-refresh-url="/partial/links"' in refresh_tag(html)
+    assert 'data-refresh-seconds="15"' in refresh_tag(html)
+    head = re.search(r"<head>.*?</head>", html, flags=re.S)
+    assert head
+    assert re.search(r'<script src="/static/refresh\.js[^"]*" defer></script>', head.group(0))
+    assert '<noscript><meta http-equiv="refresh" content="15"></noscript>' in head.group(0)
     assert "<script>" not in html
     script = await kit.client.get("/static/refresh.js")
     assert script.status == 200
@@ -400,7 +415,7 @@ async def test_repeated_failures_throttle_the_account(kit: PortalKit) -> None:
     # Even the right password is refused now, with a clear message.
     throttled = await kit.login("alice")
     assert throttled.status == 429
-    assert "Too many failed sign-in attempts" in await throttled.text()
+    assert sign_in_alert(await throttled.text()).startswith("Too many failed sign-in attempts")
     assert int(throttled.headers["Retry-After"]) == 15 * 60
     assert "linkwatch_session" not in throttled.cookies
     # Other accounts are not affected, and unknown names are throttled alike.
@@ -605,6 +620,11 @@ async def _attempt(kit: PortalKit, name: str, password: str) -> ClientResponse:
 # --- accounts and API tokens --------------------------------------------------------------
 
 
+def token_row(html: str, label: str) -> str:
+    """The row of the token named `label` in the account page's table of tokens."""
+    return table_row(element(html, "table", "tokens"), f'<td data-label="Name">{label}</td>')
+
+
 async def test_an_api_token_is_shown_once_works_and_can_be_revoked(kit: PortalKit) -> None:
     token = await kit.sign_in("alice")
     created = await kit.client.post(
@@ -613,16 +633,16 @@ async def test_an_api_token_is_shown_once_works_and_can_be_revoked(kit: PortalKi
     html = await created.text()
     secret = re.search(r'<code class="token" id="new-token">(lw_[^<]+)</code>', html)
     assert secret, html
-    assert "cannot be shown again" in html
+    assert "cannot be shown again" in text_of(element(html, "div", "secret"))
     again = await kit.page("/account")
     assert secret.group(1) not in again
-    assert "reporting" in again
+    reporting = token_row(again, "reporting")
     api = kit.client.session
     headers = {"Authorization": f"Bearer {secret.group(1)}"}
     me = await api.get(kit.client.make_url("/api/v1/me"), headers=headers)
     assert me.status == 200
     assert await me.json() == {"name": "alice", "role": "customer", "customer": "acme"}
-    token_id = re.search(r'action="/account/tokens/(\d+)/revoke"', again)
+    token_id = re.search(r'action="/account/tokens/(\d+)/revoke"', reporting)
     assert token_id
     revoked = await kit.client.post(
         f"/account/tokens/{token_id.group(1)}/revoke",
@@ -640,7 +660,9 @@ async def test_nobody_revokes_another_users_token(kit: PortalKit) -> None:
     await kit.client.post(
         "/account/tokens", data={"csrf_token": token, "label": "mine", "expires_days": "30"}
     )
-    token_id = re.search(r'action="/account/tokens/(\d+)/revoke"', await kit.page("/account"))
+    token_id = re.search(
+        r'action="/account/tokens/(\d+)/revoke"', token_row(await kit.page("/account"), "mine")
+    )
     assert token_id
     await kit.sign_out()
     gus_token = await kit.sign_in("gus")
@@ -650,7 +672,7 @@ async def test_nobody_revokes_another_users_token(kit: PortalKit) -> None:
     assert response.status == 404
     await kit.sign_out()
     await kit.sign_in("alice")
-    assert '<span class="state">active</span>' in await kit.page("/account")
+    assert cell(token_row(await kit.page("/account"), "mine"), "State") == "active"
 
 
 async def test_the_api_takes_no_cookies(kit: PortalKit) -> None:
@@ -724,7 +746,7 @@ async def test_malformed_requests_get_4xx_not_500(kit: PortalKit) -> None:
     for response in (bad_utf8, bad_charset, multipart, huge, wrong_method):
         body = await response.text()
         assert "Traceback" not in body
-        assert "<h1>" in body
+        assert heading(body)
 
 
 async def _raw_request(kit: PortalKit, head: bytes) -> tuple[int, bytes]:
@@ -860,11 +882,12 @@ async def test_a_large_board_comes_in_pages_of_a_hundred(database: Database) -> 
         first = await kit.page("/links")
         assert len(link_ids_in_order(first)) == 100
         assert link_ids_in_order(first)[0] == "acme-ber-2"  # worst first, across pages
-        assert "1–100 of 234" in first
-        assert 'href="/links?page=2#board"' in first
+        pager = element(first, "nav", "pager")
+        assert "1–100 of 234" in text_of(pager)
+        assert 'href="/links?page=2#board"' in pager
         last = await kit.page("/links?page=3")
         assert len(link_ids_in_order(last)) == 34
-        assert 'data-refresh-url="/partial/links?page=3"' in last
+        assert 'data-refresh-url="/partial/links?page=3"' in refresh_tag(last)
         fragment = await kit.page("/partial/links?page=3")
         assert link_ids_in_order(fragment) == link_ids_in_order(last)
         beyond = await kit.page("/links?page=9")  # past the end: the last page

@@ -231,12 +231,12 @@ async def test_approving_an_open_row_is_refused_in_plain_words_and_changes_nothi
         f"/billing/confirm?action=approve&id={open_row.id}&id={closed.id}"
     )
     assert confirm.status == 409
-    page = text_of(await confirm.text())
-    assert "Nothing can be approved as selected:" in page
+    alert = text_of(element(await confirm.text(), "div", "alert"))
+    assert alert.startswith("Nothing can be approved as selected:")
     assert (
         f"#{open_row.id} acme-fra-gold acme-fra-1 2026-W47 is open (its window is still "
         "running); only closed rows can be approved"
-    ) in page
+    ) in alert
     assert 'action="/billing/approve"' not in await confirm.text()
 
     # Straight to the POST (a stale page, say): the ledger refuses all of it.
@@ -245,14 +245,14 @@ async def test_approving_an_open_row_is_refused_in_plain_words_and_changes_nothi
         kit, "/billing/approve", {"csrf_token": token, "id": [open_row.id, closed.id]}
     )
     assert response.status == 409
-    page = text_of(await response.text())
-    assert "nothing was approved:" in page
-    assert "only closed rows can be approved" in page
+    alert = text_of(element(await response.text(), "div", "alert"))
+    assert "nothing was approved:" in alert
+    assert "only closed rows can be approved" in alert
     assert (await row_of(kit, "acme-fra-gold")).status == "closed"
     assert await ledger.audit_log(kit.db) == audit
     empty = await post(kit, "/billing/approve", {"csrf_token": token})
     assert empty.status == 400
-    assert "Select at least one row first" in await empty.text()
+    assert "Select at least one row first" in text_of(element(await empty.text(), "div", "alert"))
 
 
 async def test_a_post_without_the_csrf_token_is_forbidden_and_changes_nothing(
@@ -313,13 +313,17 @@ async def test_an_adjustment_with_a_reason_becomes_a_row_awaiting_approval(kit: 
         "bill",
         "the cut was announced late",
     )
-    page = text_of(await kit.page(response.headers["Location"]))
-    assert f"Adjustment #{made.id} recorded. It credits nothing until it is approved." in page
-    assert "-2.50 EUR" in page
+    page = await kit.page(response.headers["Location"])
+    done = text_of(element(page, "p", "notice"))
+    assert done == f"Adjustment #{made.id} recorded. It credits nothing until it is approved."
+    assert text_of(element(page, "div", "fact-main")) == "Adjustment -2.50 EUR"
     assert (
-        f"manual adjustment of #{fra.id} (approved): -2.50 EUR; the cut was announced late" in page
+        f"manual adjustment of #{fra.id} (approved): -2.50 EUR; the cut was announced late"
+        in text_of(element(page, "li", "trail-adjusted"))
     )
-    assert "Approve…" in page
+    approve = element(page, "p", "row-actions")
+    assert text_of(approve) == "Approve…"
+    assert f'href="/billing/confirm?action=approve&amp;id={made.id}&amp;' in approve
 
     again = await post(
         kit,
