@@ -37,6 +37,9 @@ class _ProbeBase(_Strict):
     confirm: int = Field(default=2, ge=1, le=100)
     stale_after: Duration | None = None  # None: 3 x interval
     availability: bool = True  # counts toward the link's availability
+    # The site it is measured from; unset: this monitor's own (`site.id`). A link with a
+    # `vantage` sets it on each of its measurements (kernel.config.sites).
+    measured_from: Id | None = None
 
     @property
     def stale_after_effective(self) -> timedelta:
@@ -245,12 +248,36 @@ def _check_response_ms(key: str, response_ms: float, probe: HttpProbe) -> None:
         )
 
 
+class Vantage(_Strict):
+    """The sites that measure a link, and how many must see it down before it is down."""
+
+    sites: list[Id] = Field(min_length=1, max_length=16)
+    quorum: int = Field(default=1, ge=1, le=16)
+
+    @_rule
+    def _quorum(self) -> None:
+        repeated = sorted({s for s in self.sites if self.sites.count(s) > 1})
+        if repeated:
+            raise ValueError(f"sites must be listed once each; repeated: {', '.join(repeated)}")
+        if self.quorum > len(self.sites):
+            raise ValueError(
+                f"quorum {self.quorum} exceeds the {count_of(len(self.sites), 'site')} that "
+                "measure the link, so it could never be down; lower the quorum or add sites"
+            )
+
+
 class Link(_Strict):
     id: Id
     customer: Id
     description: str = ""
     probes: list[ProbeSpec] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
+    vantage: Vantage | None = None  # unset: measured from this monitor's site alone
+
+    @property
+    def quorum(self) -> int:
+        """How many sites must see a probe's target down for the probe to be down."""
+        return 1 if self.vantage is None else self.vantage.quorum
 
     def response_ms(self, probe: HttpProbe) -> float | None:
         """The response time from which `probe`'s results are degraded, if any."""

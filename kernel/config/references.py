@@ -28,6 +28,7 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
         yield from _check_contract(index, contract, defined)
     for index, window in _mappings(data.get("maintenance")):
         yield from _check_maintenance(index, window, defined)
+    yield from _check_sites(data)
     yield from _check_users(_mappings(data.get("users")), defined)
     yield from _check_notifications(data.get("notifications"), defined.customer)
 
@@ -106,6 +107,56 @@ def _duplicate_probe_ids(index: int, link: Mapping[str, Any]) -> Iterator[tuple[
                     f"duplicate probe id {excerpt(probe_id)} within link {excerpt(link.get('id'))}",
                 )
             seen_probes.add(probe_id)
+
+
+def _check_sites(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
+    """Site ids are unique across `site` and `sites`; the sites a link's vantage or a
+    probe's measured_from name exist; a site that takes part in a quorum vote has
+    canaries, so that its blindness is known and not counted as the link's outage."""
+    home = data.get("site")
+    home_id = home.get("id", "local") if isinstance(home, dict) else "local"
+    canaries: dict[str, bool] = {}
+    if isinstance(home_id, str):
+        canaries[home_id] = bool(_list(home.get("canaries")) if isinstance(home, dict) else [])
+    for index, site in _mappings(data.get("sites")):
+        site_id = site.get("id")
+        if not isinstance(site_id, str):
+            continue
+        if site_id in canaries:
+            yield ("sites", index, "id"), f"duplicate site id {excerpt(site_id)}"
+        canaries[site_id] = bool(_list(site.get("canaries")))
+    known = _listing(set(canaries))
+
+    def defined(path: Path_, site_id: object) -> Iterator[tuple[Path_, str]]:
+        if isinstance(site_id, str) and site_id not in canaries:
+            yield path, f"unknown site {excerpt(site_id)}; defined sites: {known}"
+
+    for index, link in _mappings(data.get("links")):
+        vantage = link.get("vantage")
+        measured = vantage if isinstance(vantage, dict) else {}
+        quorum = measured.get("quorum", 1)
+        for s_index, site_id in enumerate(_list(measured.get("sites"))):
+            path: Path_ = ("links", index, "vantage", "sites", s_index)
+            yield from defined(path, site_id)
+            voting = isinstance(quorum, int) and quorum >= 2
+            if voting and isinstance(site_id, str) and canaries.get(site_id) is False:
+                yield (
+                    path,
+                    f"site {excerpt(site_id)} takes part in a quorum of {quorum} but has no "
+                    "canaries: its blindness would count as the link seen down; give the "
+                    "site canaries",
+                )
+        for p_index, probe in _mappings(link.get("probes")):
+            if "measured_from" not in probe:
+                continue
+            path = ("links", index, "probes", p_index, "measured_from")
+            if vantage is not None:
+                yield (
+                    path,
+                    "a probe of a link with a vantage is measured from each of its sites; "
+                    "drop measured_from",
+                )
+            yield from defined(path, probe["measured_from"])
 
 
 def _check_contract(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from kernel.config.contracts import Contract, Plan
 from kernel.config.fields import (
@@ -32,7 +32,7 @@ from kernel.config.fields import (
 )
 from kernel.config.links import Link
 from kernel.config.notifications import NotificationsConfig
-from kernel.config.sites import SiteConfig
+from kernel.config.sites import SiteConfig, measure_from_sites
 from kernel.domain import MaintenanceWindow, SampleTimes
 from kernel.formatting import excerpt
 
@@ -211,7 +211,8 @@ class Config(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     data_dir: Path = Path(".linkwatch")
     collector: CollectorConfig = CollectorConfig()
-    site: SiteConfig = SiteConfig()
+    site: SiteConfig = SiteConfig()  # where `linkwatch run` measures from
+    sites: list[SiteConfig] = Field(default_factory=list)  # where agents measure from
     probing: ProbingConfig = ProbingConfig()
     portal: PortalConfig = PortalConfig()
     notifications: NotificationsConfig = NotificationsConfig()
@@ -222,6 +223,19 @@ class Config(_Strict):
     contracts: list[Contract] = Field(default_factory=list)
     maintenance: list[Maintenance] = Field(default_factory=list)
     users: list[User] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _measured(self) -> Config:
+        """Each link with a `vantage` holds one measurement per site (kernel.config.sites):
+        what every part after the config sees as its probes."""
+        if not any(link.vantage is not None for link in self.links):
+            return self
+        measured = measure_from_sites(self.links, self.site.id)
+        return self.model_copy(update={"links": measured})
+
+    def all_sites(self) -> list[SiteConfig]:
+        """This monitor's site, then the agents'."""
+        return [self.site, *self.sites]
 
     def customer(self, customer_id: str) -> Customer:
         return next(c for c in self.customers if c.id == customer_id)
