@@ -747,9 +747,12 @@ async def _rewrite_links(
     for link_id in order:
         start, end = ranges[link_id]
         new = derive_link_intervals(
-            ProbeTimeline(p.id, clip_intervals(timelines[(link_id, p.id)], start, end))
-            for p in links[link_id].probes
-            if p.availability
+            (
+                ProbeTimeline(p.id, clip_intervals(timelines[(link_id, p.id)], start, end))
+                for p in links[link_id].probes
+                if p.availability
+            ),
+            links[link_id].quorum,
         )
         stored = old[link_id]
         result = splice_intervals(stored, new, start, end)

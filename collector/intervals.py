@@ -11,7 +11,15 @@ This is the one implementation of the design's "SLA semantics" from samples to s
 - a degraded sample gives DEGRADED, an unknown sample UNKNOWN;
 - a link is DOWN if any availability probe is DOWN, else DEGRADED if one is degraded (the
   thresholds are the link's, so one probe crossing them is what the customer sees), else
-  UP if one is UP, else UNKNOWN.
+  UP if one is UP, else UNKNOWN;
+- a link measured from several sites (kernel.config.sites: one measurement per probe and
+  site, each confirmed on its own) votes per probe: the probe is DOWN while at least
+  `quorum` of its sites are confirmed DOWN, so an outage starts when the last site
+  needed for the quorum confirms it (the latest of the agreeing sites' first failures)
+  and ends when fewer than `quorum` still see it; else UNKNOWN while fewer than `quorum`
+  sites measure it (a site that is UNKNOWN, blind or silent, does not count), else
+  DEGRADED while at least `quorum` see it degraded or down, else UP. A link measured from
+  one site (quorum 1, one measurement per probe) is exactly as above.
 
 `derive_probe_intervals` and `derive_link_intervals` are exact (tz-aware datetimes, no
 floats); the interval helpers clip, merge and splice their results, and the anchor
@@ -30,6 +38,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from kernel.config.sites import base_probe_id
 from kernel.domain import LinkStatus, Outcome
 
 _STATUS_OF = {
@@ -67,7 +76,9 @@ class LinkSpec(Protocol):
     @property
     def customer(self) -> str: ...
     @property
-    def probes(self) -> Sequence[ProbeSpec]: ...
+    def probes(self) -> Sequence[ProbeSpec]: ...  # its measurements (kernel.config.sites)
+    @property
+    def quorum(self) -> int: ...  # sites that must see a probe down for it to be down
 
 
 class Observation(Protocol):
@@ -231,17 +242,16 @@ def combine_statuses(statuses: Iterable[LinkStatus]) -> LinkStatus:
     return LinkStatus.UNKNOWN
 
 
-def derive_link_intervals(timelines: Iterable[ProbeTimeline]) -> list[Interval]:
-    """A link's merged status intervals from its probes' intervals.
+def derive_link_intervals(timelines: Iterable[ProbeTimeline], quorum: int = 1) -> list[Interval]:
+    """A link's merged status intervals from its measurements' intervals, each probe's
+    sites voting with `quorum` (`vote`).
 
     Only availability probes count. Where none of them has an interval (before the
     first sample of any) the link has none either: that time is not covered.
     """
-    lines = [
-        sorted(t.intervals, key=lambda i: i.starts_at)
-        for t in timelines
-        if t.availability and t.intervals
-    ]
+    counted = [t for t in timelines if t.availability and t.intervals]
+    lines = [sorted(t.intervals, key=lambda i: i.starts_at) for t in counted]
+    probes = [base_probe_id(t.probe_id) for t in counted]
     points = sorted(
         {i.starts_at for line in lines for i in line}
         | {i.ends_at for line in lines for i in line if i.ends_at is not None}
@@ -250,15 +260,42 @@ def derive_link_intervals(timelines: Iterable[ProbeTimeline]) -> list[Interval]:
     pieces: list[Interval] = []
     for index, point in enumerate(points):
         following = points[index + 1] if index + 1 < len(points) else None
-        statuses = []
+        statuses: list[tuple[str, LinkStatus]] = []
         for k, line in enumerate(lines):
             while positions[k] < len(line) and not _ends_after(line[positions[k]], point):
                 positions[k] += 1
             if positions[k] < len(line) and line[positions[k]].starts_at <= point:
-                statuses.append(line[positions[k]].status)
+                statuses.append((probes[k], line[positions[k]].status))
         if statuses:
-            pieces.append(Interval(combine_statuses(statuses), point, following))
+            pieces.append(Interval(vote(statuses, quorum), point, following))
     return merge_intervals(pieces)
+
+
+def vote(statuses: Iterable[tuple[str, LinkStatus]], quorum: int) -> LinkStatus:
+    """A link's status from its measurements' statuses at one moment, given as (probe,
+    status): each probe's sites vote with `quorum` (`site_vote`), then the probes
+    combine (`combine_statuses`)."""
+    by_probe: dict[str, list[LinkStatus]] = {}
+    for probe, status in statuses:
+        by_probe.setdefault(probe, []).append(status)
+    return combine_statuses(site_vote(seen, quorum) for seen in by_probe.values())
+
+
+_MEASURED = frozenset({LinkStatus.UP, LinkStatus.DEGRADED, LinkStatus.DOWN})
+
+
+def site_vote(seen: Sequence[LinkStatus], quorum: int) -> LinkStatus:
+    """One probe's status from what its sites see: DOWN when at least `quorum` see it
+    down; else UNKNOWN when fewer than `quorum` measure it at all; else DEGRADED when at
+    least `quorum` see it degraded or down; else UP. One site and quorum 1: its own."""
+    down = sum(status is LinkStatus.DOWN for status in seen)
+    if down >= quorum:
+        return LinkStatus.DOWN
+    if sum(status in _MEASURED for status in seen) < quorum:
+        return LinkStatus.UNKNOWN
+    if down + sum(status is LinkStatus.DEGRADED for status in seen) >= quorum:
+        return LinkStatus.DEGRADED
+    return LinkStatus.UP
 
 
 def _ends_after(interval: Interval, moment: datetime) -> bool:

@@ -2,7 +2,7 @@
 
 The rules are the SLA semantics (docs/design.md) as `collector.intervals` implements them:
 `probe_state` runs `derive_probe_intervals` over a probe's recent samples and reads the
-status at `now`; `link_status` combines probe states with `combine_statuses`. Only
+status at `now`; `link_status` combines probe states with `vote`. Only
 `current_link_states` reads the database: the newest samples for the status, and the
 stored intervals for an exact start of a state older than those samples. Nothing here
 writes, or computes availability over a window (that is `sla/`).
@@ -23,11 +23,12 @@ from psycopg.rows import tuple_row
 from collector.database import Database
 from collector.intervals import ProbeSpec as DerivationProbeSpec
 from collector.intervals import (
-    combine_statuses,
     derive_probe_intervals,
     effective_stale_after,
+    vote,
 )
 from collector.queries import query
+from kernel.config.sites import base_probe_id
 from kernel.domain import LinkState, LinkStatus, Outcome, ProbeState, Sample
 
 __all__ = [
@@ -111,22 +112,31 @@ def probe_state(
 
 
 def link_status(
-    probe_states: Sequence[ProbeState],
+    probe_states: Sequence[ProbeState], quorum: int = 1
 ) -> tuple[LinkStatus, datetime | None, bool]:
     """A link's status, since when, and whether that start is exact (not a lower bound),
-    from its availability probes' current states.
+    from its availability measurements' current states.
 
-    The status is `combine_statuses` of theirs. DOWN is since the earliest of the
-    probes' outages: that is exact. For the others `since` is the latest change of any
-    probe: without history that is the only time known to lie inside the current status,
-    so it never overstates it (`current_link_states` uses the stored link intervals,
-    which know the real start).
+    The status is their `vote` with `quorum` (one site per probe: `combine_statuses`).
+    DOWN is since the earliest outage of a probe that is down, a probe's outage being
+    since its sites reached the quorum (the `quorum`-th of their outages to begin): that
+    is exact. For the others `since` is the latest change of any measurement: without
+    history that is the only time known to lie inside the current status, so it never
+    overstates it (`current_link_states` uses the stored link intervals, which know the
+    real start).
     """
-    down = [p for p in probe_states if p.status is LinkStatus.DOWN and p.since is not None]
+    status = vote(((base_probe_id(p.probe_id), p.status) for p in probe_states), quorum)
+    by_probe: dict[str, list[ProbeState]] = {}
+    for state in probe_states:
+        if state.status is LinkStatus.DOWN and state.since is not None:
+            by_probe.setdefault(base_probe_id(state.probe_id), []).append(state)
+    # Each probe down by the vote: since its quorum-th site went down.
+    down = [
+        sorted(sites, key=_since)[quorum - 1] for sites in by_probe.values() if len(sites) >= quorum
+    ]
     if down:
         first = min(down, key=_since)
         return LinkStatus.DOWN, first.since, first.since_exact
-    status = combine_statuses(p.status for p in probe_states)
     if status is LinkStatus.DOWN:
         return LinkStatus.DOWN, None, True
     known = [p for p in probe_states if p.since is not None]
@@ -244,7 +254,9 @@ def _derive(
     for link in links:
         entries = states_by_link[id(link)]
         counted = [entry for entry in entries if entry[0].availability]
-        status, since, since_exact = link_status([state for _, state, _ in counted])
+        status, since, since_exact = link_status(
+            [state for _, state, _ in counted], getattr(link, "quorum", 1)
+        )
         stored = stored_links.get(link.id)
         if (
             stored is not None

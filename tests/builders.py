@@ -55,3 +55,4 @@ class LinkSpec:
     probes: tuple[ProbeSpec, ...]
     customer: str = "acme"
     description: str = ""
+    quorum: int = 1  # sites that must see a probe down (probes `id@site`, one per site)

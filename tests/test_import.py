@@ -501,6 +501,7 @@ class _Link:
     id: str
     customer: str
     probes: tuple[Any, ...]
+    quorum: int = 1
 
 
 async def test_samples_and_their_states_are_stored_together_or_not_at_all(
