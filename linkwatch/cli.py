@@ -416,6 +416,7 @@ def _credits_export(args: argparse.Namespace) -> int:
 def _probe_once(args: argparse.Namespace) -> int:
     from kernel.domain import Sample
     from probes import detect_context
+    from kernel.config.sites import links_at
     from probes.once import probe_once, to_json, to_table
 
     config = load_config(args.config)
@@ -430,6 +431,9 @@ def _probe_once(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         links = [link for link in links if link.id in args.link]
+
+    # From here: the measurements this monitor's site takes (another site's are its own).
+    links = links_at(links, config.site.id, config.site.id)
 
     async def run_all() -> list[Sample]:
         ctx = detect_context(config.probing)

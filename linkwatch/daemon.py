@@ -40,6 +40,7 @@ from collector.rollups import refresh_after_write
 from collector.site_guard import SiteGuard
 from collector.site_record import SiteRecord
 from kernel.config import Config, Link, Thresholds, load_config
+from kernel.config.sites import links_at
 from kernel.domain import Sample
 from kernel.errors import ConfigError, DatabaseError, LinkwatchError
 from kernel.formatting import count_of
@@ -126,7 +127,7 @@ class _Collecting:
         context = await asyncio.to_thread(detect_context, config.probing)
         record = SiteRecord(db)
         guard = SiteGuard(config.site, pipeline.queue.put, on_change=record.note)
-        scheduler = Scheduler(config.links, guard.submit, context, limits=config.probing)
+        scheduler = Scheduler(probed_here(config), guard.submit, context, limits=config.probing)
         canaries = Scheduler(canary_links(config), guard.canary, context, limits=config.probing)
         return cls(
             pipeline,
@@ -153,7 +154,7 @@ class _Running:
     async def reload(self, config: Config, db: Database) -> None:
         self.config = config
         if self.collecting is not None:
-            self.collecting.scheduler.update(config.links)
+            self.collecting.scheduler.update(probed_here(config))
             self.collecting.guard.update(config.site)
             self.collecting.canaries.update(canary_links(config))
             self.collecting.deriver.update(config.links)
@@ -402,6 +403,12 @@ async def _collect(config: Config, collecting: _Collecting, stop: asyncio.Event)
         pipeline.writer.received,
         pipeline.stored,
     )
+
+
+def probed_here(config: Config) -> list[Link]:
+    """What this process probes: the measurements taken at its own site (`site`); those
+    of the other sites are their agents' to take."""
+    return links_at(config.links, config.site.id, config.site.id)
 
 
 def canary_links(config: Config) -> list[Link]:
