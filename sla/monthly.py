@@ -34,6 +34,8 @@ from psycopg.rows import tuple_row
 from collector import Database
 from collector.state_reads import Incident, incidents
 from kernel.config import Config, Contract, Customer, ResolvedTerms
+from kernel.config.links import Vantage
+from kernel.config.sites import AT
 from kernel.formatting import decimal_pct, duration_text
 from kernel.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
@@ -166,6 +168,7 @@ class ReportView:
     boundary_weeks: tuple[str, ...]
     summary: tuple[Measurement, ...] = field(default=())
     not_measured: tuple[str, ...] = field(default=())  # windows left out, and why
+    several_sites: bool = False  # some link is measured from several sites
 
 
 # --- building it -------------------------------------------------------------------------
@@ -284,6 +287,11 @@ async def monthly_report(
         boundary_weeks=tuple(w.label for w in weeks if w.start < month.start or w.end > month.end),
         summary=tuple(m for contract in contracts for m in contract.measurements),
         not_measured=tuple(note for plan in plans for note in plan.notes()),
+        several_sites=any(
+            link.vantage is not None and len(link.vantage.sites) > 1
+            for link in config.links
+            if link.customer == customer.id
+        ),
     )
     return _environment.get_template("monthly.html").render(report=view)
 
@@ -503,17 +511,28 @@ def _measurement(
         credit_pct=f"{r.credit.total_pct} %",
         credit_amount=f"{r.credit.amount:,}",
         currency=r.credit.currency,
-        rows=_rows(item, tz, now),
+        rows=_rows(item, tz, now, _vantage_links(config, item)),
         budget_rows=_budget_rows(item),
         credit_rows=_credit_rows(item),
-        outages=_outages(item, tz, found),
+        outages=_outages(item, tz, found, _vantage_links(config, item), config.site.id),
         maintenance=_maintenance(r.maintenance, tz),
         objectives=_objectives(r),
         review=review_reason(r),
     )
 
 
-def _rows(item: ContractWindow, tz: ZoneInfo, now: datetime) -> tuple[Row, ...]:
+def _vantage_links(config: Config, item: ContractWindow) -> dict[str, Vantage]:
+    """The subject's links measured from several sites, with their vantage."""
+    return {
+        link.id: link.vantage
+        for link in config.links
+        if link.id in item.subject.link_ids and link.vantage is not None
+    }
+
+
+def _rows(
+    item: ContractWindow, tz: ZoneInfo, now: datetime, vantage: Mapping[str, Vantage]
+) -> tuple[Row, ...]:
     r, terms = item.result, item.terms
     window_s = _s(r.window_us)
     rows = [
@@ -523,6 +542,19 @@ def _rows(item: ContractWindow, tz: ZoneInfo, now: datetime) -> tuple[Row, ...]:
             f"real elapsed time from start to end ({duration_text(r.window_us, exact=True)})",
         )
     ]
+    for link_id, seen_from in sorted(vantage.items()):
+        sites = seen_from.sites
+        rows.append(
+            Row(
+                "Measured from",
+                f"{len(sites)} sites" + (f" ({link_id})" if len(vantage) > 1 else ""),
+                f"{', '.join(sites)}; an outage counts only while at least "
+                f"{seen_from.quorum} of them see the link down, each site's failures "
+                "confirmed on its own; a site that cannot see (its canaries fail, or it "
+                f"sends nothing) does not count, and while fewer than {seen_from.quorum} "
+                "sites measure it the time is unknown",
+            )
+        )
     base = r.window_us
     if r.measured_us < r.window_us:
         base = r.measured_us
@@ -775,7 +807,11 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
 
 
 def _outages(
-    item: ContractWindow, tz: ZoneInfo, found: Sequence[Incident]
+    item: ContractWindow,
+    tz: ZoneInfo,
+    found: Sequence[Incident],
+    vantage: Mapping[str, Vantage],
+    home: str,
 ) -> tuple[OutageView, ...]:
     links = set(item.subject.link_ids)
     views = []
@@ -794,21 +830,54 @@ def _outages(
                 ends_at=_moment(end, tz),
                 duration=duration_text(end - start, exact=True),
                 duration_s=_s(_us(end - start)),
-                detail=_outage_detail(start, end, seen, tz),
+                detail=_outage_detail(start, end, seen, tz, vantage, home),
             )
         )
     return tuple(views)
 
 
-def _outage_detail(start: datetime, end: datetime, seen: Sequence[Incident], tz: ZoneInfo) -> str:
+def _sites_saw(incident: Incident, vantage: Vantage, home: str, tz: ZoneInfo) -> str:
+    """Which sites saw each probe down, and which did not: "ping seen down by fra (from
+    10:20) and ams (from 10:21: no reply); local did not see it down"."""
+    by_probe: dict[str, dict[str, str]] = {}
+    for p in incident.probes:
+        probe, _, site = p.probe_id.partition(AT)
+        when = f"from {_clock(p.starts_at, tz)}" + (f": {p.error}" if p.error else "")
+        by_probe.setdefault(probe, {})[site or home] = when
+    texts = []
+    for probe, sites in by_probe.items():
+        down = [f"{site} ({when})" for site, when in sites.items()]
+        others = [site for site in vantage.sites if site not in sites]
+        text = f"{probe} seen down by {_and(down)}"
+        if others:
+            text += f"; {_and(others)} did not see it down"
+        texts.append(text)
+    return "; ".join(texts)
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _outage_detail(
+    start: datetime,
+    end: datetime,
+    seen: Sequence[Incident],
+    tz: ZoneInfo,
+    vantage: Mapping[str, Vantage],
+    home: str,
+) -> str:
     if not seen:
         return "no measurement: unknown time counted as down under the contract's policy"
     parts = []
     for incident in seen:
-        probes = "; ".join(
-            f"{p.probe_id} from {_clock(p.starts_at, tz)}" + (f": {p.error}" if p.error else "")
-            for p in incident.probes
-        )
+        if incident.link_id in vantage:
+            probes = _sites_saw(incident, vantage[incident.link_id], home, tz)
+        else:
+            probes = "; ".join(
+                f"{p.probe_id} from {_clock(p.starts_at, tz)}" + (f": {p.error}" if p.error else "")
+                for p in incident.probes
+            )
         text = f"{incident.link_id}: {probes}" if probes else incident.link_id
         if incident.starts_at < start or incident.ends_at is None or incident.ends_at > end:
             until = "still running" if incident.ends_at is None else _moment(incident.ends_at, tz)

@@ -19,7 +19,7 @@ from collector.embedded import EmbeddedPostgres
 from collector.intervals import combine_statuses, site_vote, vote
 from kernel.config import parse_config
 from kernel.domain import LinkStatus
-from tests.helpers import linkwatch
+from tests.helpers import linkwatch, text_of
 
 UP, DEGRADED, DOWN, UNKNOWN = (
     LinkStatus.UP,
@@ -77,6 +77,7 @@ def _config(directory: Path) -> Path:
         "    customer: acme\n"
         "    vantage: {sites: [local, fra, ams], quorum: 2}\n"
         "    probes: [{id: ping, kind: icmp, host: 127.0.0.1, interval: 30s, confirm: 2}]\n"
+        "contracts: [{id: gold, customer: acme, links: [hq], target: 99.5, window: month}]\n"
     )
     return path
 
@@ -138,6 +139,22 @@ def test_one_site_cut_off_is_no_outage_and_a_target_cut_is_one_from_the_quorum(
     assert downs == [("down", _minute(21), _minute(25))]
     # Never down while only fra saw it; up around it.
     assert ("up", T0, _minute(21)) in states, states
+
+    # The monthly report says how it was measured, and who saw the outage.
+    report = linkwatch(
+        "report", "monthly", "--config", str(config), "--customer", "acme", "--month", "2026-11"
+    )
+    assert report.returncode == 0, report.stderr
+    text = text_of(report.stdout)
+    assert (
+        "Measured from 3 sites local, fra, ams; an outage counts only while at least 2 of "
+        "them see the link down"
+    ) in text, text
+    assert "Several sites. A link measured from several sites is judged by each site" in text
+    assert (
+        "hq: ping seen down by fra (from 10:20:00: no reply (5/5 lost)) and ams (from "
+        "10:21:00: no reply (5/5 lost)); local did not see it down"
+    ) in text, text
 
 
 def test_config_names_what_a_vote_needs(tmp_path: Path) -> None:
