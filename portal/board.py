@@ -20,6 +20,7 @@ from datetime import datetime, tzinfo
 from aiohttp import web
 
 from kernel.config import RESPONSE_TIME_KINDS, Link
+from kernel.config.sites import base_probe_id
 from kernel.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
 from portal.auth import Viewer
 from portal.formatting import Moment, milliseconds, moment, percent
@@ -46,6 +47,7 @@ class ProbeRow:
     loss: str
     error: str | None
     response: bool = False  # `rtt` is a response time (HTTP), not a network round trip
+    site: str = ""  # where it is measured from, for a link measured from several sites
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class LinkRow:
     loss: str
     probes: tuple[ProbeRow, ...]
     maintenance: str | None  # the active window's description, when in maintenance
+    # For a link measured from several sites: "Measured from 3 locations (...); ..."
+    vantage: str | None = None
     # When the measured status began, as read with the row, for figures that count from
     # it at another moment (the NOC's running durations); `since` is relative to the read.
     since_at: datetime | None = None
@@ -77,9 +81,10 @@ class Board:
     show_customer: bool = False  # staff boards name each link's customer
 
 
-def probe_row(probe: ProbeState, now: datetime, tz: tzinfo) -> ProbeRow:
+def probe_row(probe: ProbeState, now: datetime, tz: tzinfo, site: str = "") -> ProbeRow:
     return ProbeRow(
-        id=probe.probe_id,
+        id=base_probe_id(probe.probe_id) if site else probe.probe_id,
+        site=site,
         kind=probe.kind,
         status=probe.status,
         since=moment(probe.since, now, tz, exact=probe.since_exact),
@@ -88,6 +93,20 @@ def probe_row(probe: ProbeState, now: datetime, tz: tzinfo) -> ProbeRow:
         loss=percent(probe.loss_pct),
         error=probe.error,
         response=probe.kind in RESPONSE_TIME_KINDS,
+    )
+
+
+def _vantage(directory: Directory, link: Link) -> str | None:
+    """What the link's page says of where it is measured from, when its config names the
+    sites: for customers and staff alike, by the sites' names."""
+    if link.vantage is None:
+        return None
+    names = [directory.site_name(site) for site in link.vantage.sites]
+    if len(names) == 1:
+        return f"Measured from {names[0]}."
+    return (
+        f"Measured from {len(names)} locations ({', '.join(names)}); down only while at "
+        f"least {link.vantage.quorum} of them see it down."
     )
 
 
@@ -123,6 +142,11 @@ def link_row(
     measured = next((p for p in network if p.rtt_ms is not None or p.loss_pct is not None), None)
     status = state.status if state is not None else LinkStatus.UNKNOWN
     window = covering(active, link, now)
+    sites = {
+        p.id: directory.site_name(p.measured_from)
+        for p in link.probes
+        if link.vantage is not None and p.measured_from is not None
+    }
     return LinkRow(
         id=link.id,
         description=link.description,
@@ -138,7 +162,8 @@ def link_row(
         ),
         rtt=milliseconds(measured.rtt_ms if measured else None),
         loss=percent(measured.loss_pct if measured else None),
-        probes=tuple(probe_row(p, now, tz) for p in probes),
+        probes=tuple(probe_row(p, now, tz, sites.get(p.probe_id, "")) for p in probes),
+        vantage=_vantage(directory, link),
         maintenance=(window.description or window.id) if window is not None else None,
         since_at=state.since if state is not None else None,
         since_exact=state.since_exact if state is not None else True,

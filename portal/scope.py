@@ -55,6 +55,7 @@ class Directory:
         self._links_of_customer: dict[str, list[Link]] = {}
         for link in config.links:
             self._links_of_customer.setdefault(link.customer, []).append(link)
+        self._site_names = {site.id: site.name or site.id for site in config.all_sites()}
         self._contracts = {contract.id: contract for contract in config.contracts}
         self._contracts_of_link: dict[str, list[Contract]] = {}
         for contract in config.contracts:
@@ -80,6 +81,10 @@ class Directory:
     def customer_name(self, customer_id: str) -> str:
         customer = self._customers.get(customer_id)
         return customer.name if customer is not None else customer_id
+
+    def site_name(self, site_id: str) -> str:
+        """How a site (a vantage point) is named to people: its name, or its id."""
+        return self._site_names.get(site_id, site_id)
 
     def customer_tz(self, customer_id: str) -> tzinfo:
         customer = self._customers.get(customer_id)

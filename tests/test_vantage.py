@@ -9,18 +9,22 @@ outage from the moment the quorum was reached, sites that cannot see are unknown
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from collector.database import Database
 from collector.embedded import EmbeddedPostgres
 from collector.intervals import combine_statuses, site_vote, vote
 from kernel.config import parse_config
-from kernel.domain import LinkStatus
-from tests.helpers import linkwatch, text_of
+from kernel.domain import LinkStatus, Outcome, Sample
+from tests.helpers import cell, element, linkwatch, text_of
+from tests.portal_kit import CONFIG_TEXT, portal_config, running_portal
 
+UP_, DOWN_ = Outcome.UP, Outcome.DOWN
 UP, DEGRADED, DOWN, UNKNOWN = (
     LinkStatus.UP,
     LinkStatus.DEGRADED,
@@ -169,3 +173,55 @@ def test_config_names_what_a_vote_needs(tmp_path: Path) -> None:
         ("ping", "local"),
         ("ping@fra", "fra"),
     ]
+
+
+# --- the link page ------------------------------------------------------------------------
+
+
+async def test_the_link_page_says_where_the_link_is_measured_from(database: Database) -> None:
+    canary = "canaries: [{id: gw, kind: icmp, host: 127.0.0.1}]"
+    text = CONFIG_TEXT.replace(
+        "links:\n",
+        f"site: {{id: local, name: Berlin, {canary}}}\n"
+        f"sites: [{{id: fra, name: Frankfurt, {canary}}}, {{id: ams, {canary}}}]\n"
+        "links:\n"
+        "  - id: acme-multi\n"
+        "    customer: acme\n"
+        "    vantage: {sites: [local, fra, ams], quorum: 2}\n"
+        "    probes: [{id: ping, kind: icmp, host: 127.0.0.1}]\n",
+        1,
+    )
+    async with running_portal(database, portal_config(text), history=None) as kit:
+        now = kit.clock()
+        seen = [
+            Sample("acme-multi", probe, now - timedelta(seconds=30 * i), outcome)
+            for probe, outcome in (("ping", UP_), ("ping@fra", DOWN_), ("ping@ams", UP_))
+            for i in range(1, 6)
+        ]
+        await kit.store(seen)
+        for user in ("alice", "olga"):  # the customer and operations alike
+            await kit.sign_out()
+            await kit.sign_in(user)
+            page = await kit.page("/links/acme-multi")
+            assert text_of(element(page, "p", "vantage")) == (
+                "Measured from 3 locations (Berlin, Frankfurt, ams); down only while at "
+                "least 2 of them see it down."
+            )
+            table = element(page, "table", "probes")
+            rows = [
+                (cell(row, "Probe"), cell(row, "From"), cell(row, "Status"))
+                for row in re.findall(r"<tr>\s*<td.*?</tr>", table, flags=re.S)
+            ]
+            assert rows == [
+                ("ping", "Berlin", "Up"),
+                ("ping", "Frankfurt", "Down"),
+                ("ping", "ams", "Up"),
+            ], user
+            # Frankfurt alone sees it down: the link is up.
+            assert 'class="badge badge-up"' in heading_html(page), user
+
+
+def heading_html(page: str) -> str:
+    found = re.search(r"<h1\b[^>]*>(.*?)</h1>", page, flags=re.S)
+    assert found
+    return found.group(1)
