@@ -452,6 +452,8 @@ async def test_a_link_shows_its_status_and_probes(world: World) -> None:
     assert link["contracts"] == ["acme-ber-silver"]
     [probe] = link["probes"]
     assert probe["id"] == "icmp"
+    assert (probe["probe"], probe["site"]) == ("icmp", "local")  # the monitor's own site
+    assert link["vantage"] is None
     assert probe["status"] == "down"
     assert probe["loss_pct"] == 100.0
     assert probe["error"] == "no reply (5/5 lost)"

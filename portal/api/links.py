@@ -15,6 +15,7 @@ from aiohttp import web
 
 from collector.state_reads import Incident
 from kernel.config import Link
+from kernel.config.sites import base_probe_id
 from kernel.domain import LinkState, LinkStatus, MaintenanceWindow, ProbeState
 from portal.api.access import customer_filter, visible_link
 from portal.api.endpoints import (
@@ -49,10 +50,12 @@ LINK_STATUS = Param(
 )
 
 
-def _probe(link: Link, state: ProbeState) -> Body:
+def _probe(link: Link, state: ProbeState, home: str) -> Body:
     spec = next((p for p in link.probes if p.id == state.probe_id), None)
     return {
         "id": state.probe_id,
+        "probe": base_probe_id(state.probe_id),
+        "site": (spec.measured_from if spec is not None else None) or home,
         "kind": state.kind,
         "availability": spec.availability if spec is not None else True,
         "status": state.status.value,
@@ -149,9 +152,13 @@ async def get_link(request: web.Request, user: Account) -> Body:
     now = request.app[CLOCK]()
     states, active = await _states(request, [link], f"link:{link.id}", now)
     state = states.get(link.id)
+    home = request.app[LIVE].config.site.id
     return {
         **_link(request, link, state, active, now),
-        "probes": [_probe(link, p) for p in state.probes] if state is not None else [],
+        "probes": [_probe(link, p, home) for p in state.probes] if state is not None else [],
+        "vantage": None
+        if link.vantage is None
+        else {"sites": list(link.vantage.sites), "quorum": link.vantage.quorum},
         "contracts": [c.id for c in request.app[LIVE].directory.contracts_of_link(link.id)],
     }
 

@@ -228,8 +228,11 @@ RTT_MEANING = (
     "response, from the start of the check to the body read (the response time)."
 )
 PROBE = closed(
-    "One probe's current state.",
+    "One probe's current state; of a link measured from several sites, one entry per "
+    "probe and site (`id` is `probe@site` for the sites other than the monitor's own).",
     id=STRING,
+    probe={**STRING, "description": "The configured probe it measures."},
+    site={**STRING, "description": "The site (vantage point) it is measured from."},
     kind=STRING,
     availability={**BOOLEAN, "description": "Whether it counts toward availability."},
     status=PROBE_STATUS,
@@ -239,6 +242,12 @@ PROBE = closed(
     rtt_ms=nullable({**NUMBER, "description": RTT_MEANING}),
     loss_pct=nullable(NUMBER),
     error=nullable(STRING),
+)
+VANTAGE = closed(
+    "The sites a link is measured from, and how many must see it down for it to be down "
+    "(null: measured from the monitor's own site alone).",
+    sites=array(STRING),
+    quorum={"type": "integer", "minimum": 1},
 )
 INCIDENT = closed(
     "One outage of a link (a confirmed DOWN), with its real start even when it began "
@@ -349,6 +358,7 @@ def schemas() -> dict[str, JsonSchema]:
         "A link, its current status and each probe's.",
         **LINK_PROPERTIES,
         probes=array(ref("Probe")),
+        vantage=nullable(VANTAGE),
         contracts=array(STRING),
     )
     found: dict[str, Any] = {
