@@ -80,7 +80,7 @@ def unresolved(host: str, reason: str | None = None) -> ProbeResult:
 
 def describe_fault(code: int | None, text: str, addresses: tuple[str, ...] = ()) -> str:
     """The reason of a monitor fault, as a sample's error: "monitor: no route to
-    10.1.2.3", "monitor: Operation not permitted"."""
+    ADDRESS", "monitor: Operation not permitted"."""
     if code in UNREACHABLE_ERRNOS and addresses:
         return f"monitor: no route to {', '.join(addresses)}"
     return f"monitor: {text}"
