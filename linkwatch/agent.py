@@ -229,6 +229,17 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, _request_stop, stop, signum)
+    # SIGHUP reloads `linkwatch run`; sent to an agent by the same habit, it must not
+    # end it (its default action), only say that a restart applies a new config.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, _no_reload)
+
+
+def _no_reload() -> None:
+    log.warning(
+        "an agent does not reload its config on SIGHUP; restart it to apply a new one "
+        "(SIGTERM hands its links to the site's other agents meanwhile)"
+    )
 
 
 def _request_stop(stop: asyncio.Event, signum: int) -> None:

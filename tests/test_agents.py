@@ -20,8 +20,20 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from collector.agents import (
+    AgentIdentity,
+    AgentIdTaken,
+    AgentReport,
+    announce,
+    claim_announced,
+    heartbeat,
+    mark_stopped,
+    register,
+)
 from collector.assignment import owner, share
+from collector.database import Database
 from collector.embedded import EmbeddedPostgres
+from kernel.domain import Outcome, Sample
 from tests.helpers import REPO, free_port, linkwatch, start_linkwatch, stopped_after, wait_for
 
 LINKS = [f"l{i}" for i in range(8)]
@@ -264,3 +276,35 @@ def test_two_agents_split_a_site_and_one_takes_over_when_the_other_is_killed(
             agents = stats.stdout.split("Agents", 1)[1]
             assert re.search(r"fra/a .*not live", agents), stats.stdout
             assert re.search(r"fra/b .*stopped", agents), stats.stdout
+
+
+# --- the rows agents keep ------------------------------------------------------------------
+
+
+async def test_announcements_keep_the_earliest_sample_until_claimed(database: Database) -> None:
+    t0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+    def at(seconds: int, link: str = "l0") -> Sample:
+        return Sample(link, "ping@fra", t0 + timedelta(seconds=seconds), Outcome.UP)
+
+    await announce(database, [at(20), at(10), at(30, "l1")])
+    await announce(database, [at(5), at(40, "l1")])  # a late one, and a newer one
+    claimed = await claim_announced(database)
+    assert claimed == {
+        ("l0", "ping@fra"): t0 + timedelta(seconds=5),
+        ("l1", "ping@fra"): t0 + timedelta(seconds=30),
+    }
+    assert await claim_announced(database) == {}  # claimed once
+
+
+async def test_an_agent_id_is_held_by_one_live_process(database: Database) -> None:
+    lease = timedelta(seconds=30)
+    first = AgentIdentity("fra/a", "fra", "host-1", 100, "1")
+    await register(database, first, lease)
+    with pytest.raises(AgentIdTaken, match=r"agent fra/a is already running \(host host-1"):
+        await register(database, AgentIdentity("fra/a", "fra", "host-2", 200, "1"), lease)
+    await mark_stopped(database, first)
+    second = AgentIdentity("fra/a", "fra", "host-2", 200, "1")
+    await register(database, second, lease)  # a stopped agent's id is free again
+    report = AgentReport(0, 0, None, 0, None)
+    assert await heartbeat(database, second, report, lease) == ["fra/a"]
