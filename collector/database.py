@@ -400,6 +400,7 @@ async def connect(
     open_timeout_s: float = 30.0,
     acquire_timeout_s: float = 10.0,
     create: bool = True,
+    migrations: bool = True,
 ) -> Database:
     """Reach (or start) the database, migrate it, and open the pool.
 
@@ -408,7 +409,9 @@ async def connect(
     operation waits for a connection, which is how long a write blocks while the
     database is away. `create` False is for commands that only read what was stored:
     where no database, or none with Linkwatch's tables, exists, raise NoDatabase rather
-    than create one (an existing one is still brought up to date).
+    than create one (an existing one is still brought up to date). `migrations` False
+    leaves the schema as it is, for a process that must never change it (a probe agent,
+    whose role may not): the caller checks that it holds what it needs.
     """
     if settings.pool_min_size < 0 or settings.pool_max_size < max(1, settings.pool_min_size):
         raise ValueError("need 0 <= pool_min_size <= pool_max_size and pool_max_size >= 1")
@@ -436,7 +439,7 @@ async def connect(
                     raise NoDatabase(
                         f"database {name} holds no Linkwatch tables: nothing has been stored there"
                     )
-                applied = await migrate(conn, settings)
+                applied = await migrate(conn, settings) if migrations else []
                 timescaledb = await timescaledb_enabled(conn)
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 url,

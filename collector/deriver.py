@@ -226,6 +226,20 @@ class StateDeriver:
                 earliest[key] = sample.observed_at
         await self.changed_from(earliest)
 
+    async def samples_announced(self, announced: Mapping[_Key, datetime]) -> None:
+        """Re-derive what probe agents stored (`collector.agents.claim_announced`): each
+        (link, probe) from its earliest announced sample on. Announcements of probes not
+        configured here are ignored; failures as in `samples_stored` (on a database
+        outage they are kept and derived with the next call, which may bring nothing)."""
+        known = {key: at for key, at in announced.items() if key in self._specs}
+        self.ignored += len(announced) - len(known)
+        await self.changed_from(known)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a failed call left probes to derive with the next one."""
+        return bool(self._pending)
+
     async def changed_from(self, changes: dict[_Key, datetime]) -> None:
         """Re-derive each (link, probe) of `changes` from its time on: samples there were
         stored, replaced or deleted. Failures as in `samples_stored`."""

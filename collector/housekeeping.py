@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from collector.agents import AgentRow, agent_rows
 from collector.chunking import ChunkSizing
 from collector.database import Database
 from collector.migrate import chunk_sizing
@@ -288,6 +289,7 @@ class DbStats:
     state_failures: tuple[StateFailure, ...] = ()  # probes whose states cannot be derived
     # The site's blind spans open now or ended within BLIND_DAYS, newest first.
     blind_spans: tuple[BlindSpan, ...] = ()
+    agents: tuple[AgentRow, ...] = ()  # probe agents ever registered, by site
 
 
 async def database_stats(
@@ -297,10 +299,12 @@ async def database_stats(
     now: datetime,
     settings: StorageSettings | None = None,
     exact_count_max_bytes: int = DEFAULT_EXACT_COUNT_MAX_BYTES,
+    agent_lease: timedelta = timedelta(seconds=60),
 ) -> DbStats:
     """Sizes, row counts, sample times and rollup state; TimescaleDB chunks where used.
 
-    With `settings`, the stats say how they choose the chunk interval.
+    With `settings`, the stats say how they choose the chunk interval. An agent is live
+    while its heartbeat is within `agent_lease` (collector.agent_lease).
     """
     if now.tzinfo is None:
         raise ValueError("database_stats needs a timezone-aware now")
@@ -350,6 +354,7 @@ async def database_stats(
         chunk_sizing=sizing,
         state_failures=tuple(await state_failures(db)),
         blind_spans=tuple(await recent_blind_spans(db, now - timedelta(days=BLIND_DAYS))),
+        agents=tuple(await agent_rows(db, agent_lease)),
     )
 
 
@@ -451,7 +456,42 @@ def render_stats(stats: DbStats) -> str:
         out.append("~ estimated from table statistics; ? not yet analyzed")
     if failures:
         out += ["", *_state_failures(failures)]
+    if stats.agents:
+        out += ["", *_agents(stats.agents, stats.now)]
     return "\n".join(out) + "\n"
+
+
+def _agents(agents: Sequence[AgentRow], now: datetime) -> list[str]:
+    """Per site, each probe agent: its last heartbeat, whether its lease is live, its
+    spool backlog and whether its site's canaries see."""
+    out = ["Agents (probe agents by site; live: heartbeat within collector.agent_lease):"]
+    rows: list[tuple[str, ...]] = [
+        ("Site", "Agent", "Host", "Last heartbeat", "State", "Spool", "Canaries")
+    ]
+    for agent in agents:
+        ago = duration_text(max(now - agent.heartbeat_at, timedelta(0)), space=" ")
+        if agent.stopped_at is not None:
+            state = f"stopped {_when(agent.stopped_at)}"
+        else:
+            state = "live" if agent.live else "not live (lease ran out)"
+        spool = f"{_size(agent.spool_bytes)}, {count_of(agent.queued, 'sample')} waiting"
+        sight = (
+            f"BLIND since {_when(agent.blind_since)}"
+            if agent.blind_since is not None
+            else f"{agent.canaries_failing} failing"
+        )
+        rows.append(
+            (
+                agent.site_id,
+                agent.id,
+                f"{agent.host} pid {agent.pid}",
+                f"{_when(agent.heartbeat_at)} ({ago} ago)",
+                state,
+                spool,
+                sight,
+            )
+        )
+    return out + ["  " + line for line in text_table(rows).splitlines()]
 
 
 def _state_failures(failures: Sequence[StateFailure]) -> list[str]:

@@ -33,8 +33,8 @@ logger = logging.getLogger(__name__)
 # The samples table's columns a write fills, in the order each row is written, with the
 # type binary COPY needs up front. Each is the `Sample` field of the same name. The COPY
 # and INSERT statements (samples_copy, samples_incoming_copy, samples_insert_incoming)
-# take their column lists from here: a new column is its migration, its `Sample` field
-# and one entry here.
+# and the staging table (samples_incoming_create) take their column lists from here: a
+# new column is its migration, its `Sample` field and one entry here.
 SAMPLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("link_id", "text"),
     ("probe_id", "text"),
@@ -87,7 +87,7 @@ async def write_samples(
             stored = len(samples)
         except psycopg.errors.UniqueViolation:
             async with conn.transaction():
-                await conn.execute(query("samples_incoming_create"))
+                await conn.execute(_with_columns("samples_incoming_create"))
                 await copy_samples(conn, "samples_incoming_copy", samples)
                 cur = await conn.execute(_with_columns("samples_insert_incoming"))
                 stored = max(cur.rowcount, 0)
@@ -112,10 +112,15 @@ async def copy_samples(
 
 @cache
 def _with_columns(statement: str) -> sql.Composed:
-    """The named statement with its `{columns}` filled from SAMPLE_COLUMNS: identifiers
-    composed by psycopg, as they cannot be bound parameters."""
+    """The named statement with its `{columns}` (and `{column_defs}`, each with its type)
+    filled from SAMPLE_COLUMNS: identifiers composed by psycopg, as they cannot be bound
+    parameters; the types are this module's own constants."""
     columns = sql.SQL(", ").join(sql.Identifier(name) for name, _ in SAMPLE_COLUMNS)
-    return sql.SQL(query(statement)).format(columns=columns)
+    column_defs = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(copy_type))
+        for name, copy_type in SAMPLE_COLUMNS
+    )
+    return sql.SQL(query(statement)).format(columns=columns, column_defs=column_defs)
 
 
 def _row(sample: Sample) -> list[object]:

@@ -555,7 +555,11 @@ async def db_stats(config: Config, now: datetime) -> str:
     )
     async with await _stored_data(config) as db:
         stats = await database_stats(
-            db, spool_status=spool, now=now, settings=storage_settings(config)
+            db,
+            spool_status=spool,
+            now=now,
+            settings=storage_settings(config),
+            agent_lease=config.collector.agent_lease,
         )
         return render_stats(stats)
 

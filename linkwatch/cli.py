@@ -111,6 +111,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(command=_run)
 
+    agent = commands.add_parser(
+        "agent",
+        help="probe one site's share of its links into the central database (no portal)",
+    )
+    agent.add_argument("--config", "-c", required=True, type=Path, help="YAML config file")
+    agent.add_argument("--site", required=True, help="the site it probes from (one of sites:)")
+    agent.add_argument(
+        "--name",
+        help="this agent's name within its site (default: the host name); its id is SITE/NAME",
+    )
+    agent.set_defaults(command=_agent)
+
     demo = commands.add_parser(
         "demo", help="embedded database, demo config, eight weeks of history, live probes"
     )
@@ -414,9 +426,9 @@ def _credits_export(args: argparse.Namespace) -> int:
 
 
 def _probe_once(args: argparse.Namespace) -> int:
+    from kernel.config.sites import links_at
     from kernel.domain import Sample
     from probes import detect_context
-    from kernel.config.sites import links_at
     from probes.once import probe_once, to_json, to_table
 
     config = load_config(args.config)
@@ -524,6 +536,14 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     asyncio.run(serve(config, role=args.role, config_path=args.config))
+    return EXIT_OK
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from linkwatch.agent import run_agent
+
+    config = load_config(args.config)
+    asyncio.run(run_agent(config, args.site, args.name))
     return EXIT_OK
 
 

@@ -33,13 +33,14 @@ from collector import (
     upsert_maintenance,
     write_samples,
 )
+from collector.agents import claim_announced
 from collector.deriver import StateDeriver
 from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
-from collector.rollups import refresh_after_write
+from collector.rollups import bucket_floor, refresh_after_write, refresh_rollups
 from collector.site_guard import SiteGuard
 from collector.site_record import SiteRecord
-from kernel.config import Config, Link, Thresholds, load_config
+from kernel.config import Config, Link, SiteConfig, Thresholds, load_config
 from kernel.config.sites import links_at
 from kernel.domain import Sample
 from kernel.errors import ConfigError, DatabaseError, LinkwatchError
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 ProcessRole = Literal["all", "collector", "portal"]
 HOUSEKEEPING_EVERY = timedelta(minutes=30)
 LATE_PROBES_S = 2.0  # lag p99 above which the NOC is told the probes run late
+ANNOUNCED_EVERY_S = 2.0  # how often the samples probe agents stored are derived
 
 
 def storage_settings(config: Config) -> StorageSettings:
@@ -217,6 +219,8 @@ async def serve(
                     states_ready = asyncio.Event()
                     catching_up = _catch_up(collecting.deriver, states_ready)
                     group.create_task(catching_up, name="state-catch-up")
+                    announced = _derive_announced(db, collecting.deriver, stop)
+                    group.create_task(announced, name="agent-samples")
                     group.create_task(_housekeeping(running, db, stop), name="housekeeping")
                     group.create_task(_ledger(running, db, stop, states_ready), name="ledger")
                     group.create_task(
@@ -412,16 +416,21 @@ def probed_here(config: Config) -> list[Link]:
 
 
 def canary_links(config: Config) -> list[Link]:
-    """The site's canaries, as the probes of one link of the monitor's own (never stored:
+    """The monitor's site's canaries (see `site_canaries`)."""
+    return site_canaries(config.site)
+
+
+def site_canaries(site: SiteConfig) -> list[Link]:
+    """A site's canaries, as the probes of one link of the monitor's own (never stored:
     the canary scheduler's sink is the site guard)."""
-    if not config.site.canaries:
+    if not site.canaries:
         return []
     return [
         Link.model_construct(
-            id=f"site:{config.site.id}",
+            id=f"site:{site.id}",
             customer="",
             description="",
-            probes=list(config.site.canaries),
+            probes=list(site.canaries),
             thresholds=Thresholds(),
         )
     ]
@@ -475,6 +484,42 @@ async def _stored(db: Database, deriver: StateDeriver, batch: Sequence[Sample]) 
     A DatabaseError here has the pipeline deliver the batch again."""
     await deriver.samples_stored(batch)
     await refresh_after_write(db, batch)
+
+
+async def _derive_announced(
+    db: Database, deriver: StateDeriver, stop: asyncio.Event, every_s: float = ANNOUNCED_EVERY_S
+) -> None:
+    """States (and rollups) follow what probe agents stored: every `every_s`, claim the
+    agents' announcements and derive those measurements from their earliest new sample,
+    so that outage events and notifications follow agents' samples as they do this
+    process's own. Derivation that fails on a database outage is kept by the deriver and
+    done in a later pass; a claim that fails is left in the table for the next one."""
+    failing = False
+    while not stop.is_set():
+        try:
+            claimed = await claim_announced(db)
+            if claimed or deriver.pending:
+                await deriver.samples_announced(claimed)
+            if claimed:
+                await _refresh_announced(db, claimed)
+        except DatabaseError as exc:
+            if not failing:
+                log.warning("agents' samples not derived yet, database unavailable cause=%s", exc)
+            failing = True
+        else:
+            failing = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
+async def _refresh_announced(db: Database, claimed: dict[tuple[str, str], datetime]) -> None:
+    """The rollups of the claimed links, from their earliest announced hour up to now
+    (the agents' batches themselves are not seen here, only where they begin)."""
+    start = bucket_floor(min(claimed.values()), "hour")
+    end = bucket_floor(datetime.now(UTC), "hour") + timedelta(hours=1)
+    await refresh_rollups(
+        db, start, max(end, start + timedelta(hours=1)), link_ids={link for link, _ in claimed}
+    )
 
 
 async def _catch_up(deriver: StateDeriver, done: asyncio.Event) -> None:

@@ -34,6 +34,7 @@ from kernel.config.links import Link
 from kernel.config.notifications import NotificationsConfig
 from kernel.config.sites import SiteConfig, measure_from_sites
 from kernel.domain import MaintenanceWindow, SampleTimes
+from kernel.durations import format_duration
 from kernel.formatting import excerpt
 
 
@@ -57,6 +58,12 @@ class DatabaseConfig(_Strict):
             )
 
 
+# Short enough that a killed agent's links move within minutes, long enough that a
+# heartbeat (a quarter of it) is not mostly database round trips.
+AGENT_LEASE_MIN = timedelta(seconds=2)
+AGENT_LEASE_MAX = timedelta(minutes=10)
+
+
 class CollectorConfig(_Strict):
     """How samples travel from probes to the database, and what holds them meanwhile."""
 
@@ -76,6 +83,17 @@ class CollectorConfig(_Strict):
     # before now and clock_skew after it; a time outside is refused, naming the row.
     sample_horizon: Duration = timedelta(days=3660)
     clock_skew: Duration = timedelta(minutes=5)
+    # How long a probe agent's heartbeat holds its share of its site's links: it beats
+    # every quarter of this, and a killed agent's links move after at most this long.
+    agent_lease: Duration = timedelta(seconds=60)
+
+    @_rule
+    def _lease(self) -> None:
+        if not AGENT_LEASE_MIN <= self.agent_lease <= AGENT_LEASE_MAX:
+            raise ValueError(
+                f"agent_lease {format_duration(self.agent_lease)} must be between "
+                f"{format_duration(AGENT_LEASE_MIN)} and {format_duration(AGENT_LEASE_MAX)}"
+            )
 
     @property
     def sample_times(self) -> SampleTimes:
