@@ -128,7 +128,9 @@ def encode_samples(samples: Sequence[Sample]) -> bytes:
             s.jitter_ms,
             s.loss_pct,
             s.error,
-            *([dict(s.metrics)] if s.metrics else []),
+            # Optional at the end, each only when it or a later one is there.
+            *([dict(s.metrics)] if s.metrics or s.agent_id else []),
+            *([s.agent_id] if s.agent_id else []),
         ]
         for s in samples
     ]
@@ -153,8 +155,10 @@ def decode_samples(payload: bytes) -> list[Sample]:
                 jitter_ms=_float(row[7]),
                 loss_pct=_float(row[8]),
                 error=None if row[9] is None else str(row[9]),
-                # Records written before metrics existed have ten fields.
+                # Records written before metrics existed have ten fields, before agents
+                # eleven; and a sample without metrics or agent writes neither.
                 metrics=_metrics(row[10]) if len(row) > 10 else {},
+                agent_id=None if len(row) < 12 or row[11] is None else str(row[11]),
             )
             for row in document["samples"]
         ]

@@ -47,6 +47,7 @@ SAMPLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("loss_pct", "float8"),
     ("error", "text"),
     ("metrics", "jsonb"),
+    ("agent_id", "text"),
 )
 _COPY_TYPES = [copy_type for _, copy_type in SAMPLE_COLUMNS]
 _SAMPLE_FIELDS = attrgetter(*(name for name, _ in SAMPLE_COLUMNS))  # one C call a row

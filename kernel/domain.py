@@ -123,6 +123,7 @@ class Sample:
     loss_pct: float | None = None
     error: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict, hash=False)  # as ProbeResult
+    agent_id: str | None = None  # the probe agent that took it; None: `linkwatch run`
 
     def __post_init__(self) -> None:
         if self.observed_at.tzinfo is None:

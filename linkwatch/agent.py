@@ -167,8 +167,13 @@ class _Agent:
         context = await asyncio.to_thread(detect_context, config.probing)
         record = SiteRecord(self._db)
         guard = SiteGuard(self._site, pipeline.queue.put, on_change=record.note)
+
+        async def stamped(sample: Sample) -> None:
+            """Each sample names the agent that took it (its site is in the probe id)."""
+            await guard.submit(dataclasses.replace(sample, agent_id=self._me.id))
+
         # Nothing is probed until the first heartbeat says which links are this agent's.
-        scheduler = Scheduler([], guard.submit, context, limits=config.probing)
+        scheduler = Scheduler([], stamped, context, limits=config.probing)
         canaries = Scheduler(
             site_canaries(self._site), guard.canary, context, limits=config.probing
         )

@@ -261,6 +261,13 @@ def test_two_agents_split_a_site_and_one_takes_over_when_the_other_is_killed(
                     " FROM samples",
                 )[0]
                 assert total == distinct
+                # Each sample names the agent that took it; run's own none.
+                takers = _rows(
+                    owner_url,
+                    "SELECT DISTINCT agent_id FROM samples WHERE probe_id = 'ping@fra'"
+                    " ORDER BY agent_id",
+                )
+                assert takers == [("fra/a",), ("fra/b",)], takers
                 with (
                     psycopg.connect(agent_url) as conn,
                     pytest.raises(psycopg.errors.InsufficientPrivilege),

@@ -83,6 +83,8 @@ def exact(sample: Sample) -> tuple[object, ...]:
         sample.outcome,
         *(None if f is None else f.hex() for f in floats),
         sample.error,
+        dict(sample.metrics),
+        sample.agent_id,
     )
 
 
@@ -153,6 +155,8 @@ async def test_round_trip_keeps_every_field_exactly_across_a_reopen(tmp_path: Pa
             rtt_ms=st.none() | st.floats(allow_nan=False),
             loss_pct=st.none() | st.floats(allow_nan=False, allow_infinity=False),
             error=st.none() | st.text(),
+            metrics=st.dictionaries(st.text(), st.floats(allow_nan=False), max_size=2),
+            agent_id=st.none() | st.text(min_size=1),
         ),
         max_size=20,
     )
@@ -161,6 +165,18 @@ def test_encoding_round_trips_any_sample(samples: list[Sample]) -> None:
     assert [exact(s) for s in decode_samples(encode_samples(samples))] == [
         exact(s) for s in samples
     ]
+
+
+def test_records_written_before_agents_still_replay() -> None:
+    # Ten fields (before metrics) and eleven (before agents), as older versions wrote.
+    old = (
+        b'{"v":1,"samples":[["a","b","2026-11-24T09:00:00.000000+00:00","up",1.5,null,null,'
+        b'null,0.0,null],["a","b","2026-11-24T09:00:30.000000+00:00","down",null,null,null,'
+        b'null,100.0,"no reply",{"ifInErrors":2.0}]]}'
+    )
+    first, second = decode_samples(old)
+    assert (first.outcome, first.metrics, first.agent_id) == (Outcome.UP, {}, None)
+    assert (second.metrics, second.agent_id) == ({"ifInErrors": 2.0}, None)
 
 
 def test_not_a_number_survives_encoding() -> None:
