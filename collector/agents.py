@@ -208,6 +208,25 @@ async def agent_rows(db: Database, lease: timedelta) -> list[AgentRow]:
         return [AgentRow(*row) for row in await cur.fetchall()]
 
 
+@dataclass(frozen=True, slots=True)
+class AgentSeen:
+    """An agent as operations see it: its row, and how long ago its last heartbeat and
+    its newest sample were, by the database server's clock (the one that stamps the
+    heartbeats and judges the leases), whatever the reader's own clock says."""
+
+    row: AgentRow
+    heartbeat_age: timedelta
+    sample_lag: timedelta | None  # None: it has stored no sample yet
+
+
+async def agents_seen(db: Database, lease: timedelta) -> list[AgentSeen]:
+    """Every agent registered, by site, with its ages (see `AgentSeen`)."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("agents_seen"), {"lease": lease})
+        return [AgentSeen(AgentRow(*row[:-2]), row[-2], row[-1]) for row in await cur.fetchall()]
+
+
 class AgentLease:
     """An agent's heartbeat loop: every lease / 4, renew the lease, read the site's live
     agents and hand them to `on_agents` (which recomputes the agent's share). While the

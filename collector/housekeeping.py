@@ -35,7 +35,7 @@ from collector.site_record import BlindSpan, recent_blind_spans
 from collector.spool import SpoolStatus
 from collector.state_reads import StateFailure, state_failures
 from kernel.durations import format_duration
-from kernel.formatting import count_of, duration_text, text_table
+from kernel.formatting import byte_size, count_of, duration_text, text_table
 
 logger = logging.getLogger(__name__)
 
@@ -530,14 +530,7 @@ def _spool(spool: SpoolStatus) -> str:
 
 
 def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
+    return byte_size(n, space=" ")
 
 
 # How far back `db stats` looks for the site's blind spans.

@@ -91,3 +91,18 @@ async def recent_blind_spans(db: Database, since: datetime, limit: int = 20) -> 
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(query("site_blind_recent"), {"since": since, "limit": limit})
         return [BlindSpan(*row) for row in await cur.fetchall()]
+
+
+async def blind_spans_by_site(
+    db: Database, since: datetime, per_site: int
+) -> dict[str, list[BlindSpan]]:
+    """Per site, its blind spans open now or ended since `since`, newest first, at most
+    `per_site` of each; sites without any are left out."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(query("site_blind_by_site"), {"since": since, "per_site": per_site})
+        found: dict[str, list[BlindSpan]] = {}
+        for row in await cur.fetchall():
+            span = BlindSpan(*row)
+            found.setdefault(span.site_id, []).append(span)
+        return found

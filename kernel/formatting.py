@@ -31,6 +31,18 @@ def count_of(n: int, noun: str, nouns: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
+def byte_size(n: int, *, space: str = NBSP) -> str:
+    """A size in bytes in binary units, one decimal: "512 B", "1.5 KiB", "2.0 GiB"."""
+    if n < 1024:
+        return f"{n}{space}B"
+    value = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f}{space}{unit}"
+        value /= 1024
+    return f"{value:.1f}{space}TiB"
+
+
 EXCERPT_CHARS = 200  # longer than any path, URL or name someone means to write
 _EXCERPT = reprlib.Repr()  # keyword arguments only from Python 3.12
 _EXCERPT.maxlevel, _EXCERPT.maxdict, _EXCERPT.maxlist = 2, 4, 4

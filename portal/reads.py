@@ -21,9 +21,11 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from collector import Database, current_link_states, maintenance_windows
+from collector.agents import agents_seen
 from collector.intervals import Interval
 from collector.rollups import Bucket, Rollup, bucket_floor, rollups
 from collector.series import LatestCheck, SampleBucket, latest_checks, sample_buckets
+from collector.site_record import blind_spans_by_site
 from collector.state_reads import (
     Incident,
     StateFailure,
@@ -39,6 +41,7 @@ from portal.cache import Cache
 from portal.ledger_views import LedgerPage, Standing, ledger_page, standings
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
+from portal.site_views import SiteReadings
 from sla import ledger_reads
 from sla.ledger import (
     AuditEntry,
@@ -63,6 +66,9 @@ T = TypeVar("T")
 BOARD_HISTORY = timedelta(0)
 MAINTENANCE_BACK = timedelta(days=400)
 MAINTENANCE_AHEAD = timedelta(days=730)
+# Each site's blind spans shown: those open now or ended this far back, the newest few.
+BLIND_SPANS_BACK = timedelta(days=7)
+BLIND_SPANS_SHOWN = 5
 
 
 class PortalReads:
@@ -486,3 +492,19 @@ class PortalReads:
             return await state_failures(self._db)
 
         return await self._read(("state-failures",), load, ttl_s=0)
+
+    async def sites(self, now: datetime) -> SiteReadings:
+        """Every probe agent with how long ago it was last heard of, and per site its
+        blind spans open now or ended within BLIND_SPANS_BACK (the newest
+        BLIND_SPANS_SHOWN). Never answered stale: a lease runs out within a minute, and a
+        dead agent must not show as live for the cache's stale period on top."""
+        lease = self._live.config.collector.agent_lease
+
+        async def load() -> SiteReadings:
+            spans = await blind_spans_by_site(self._db, now - BLIND_SPANS_BACK, BLIND_SPANS_SHOWN)
+            return SiteReadings(
+                agents=tuple(await agents_seen(self._db, lease)),
+                blind_spans={site: tuple(found) for site, found in spans.items()},
+            )
+
+        return await self._read(("sites", lease), load, stale_s=0)

@@ -73,6 +73,7 @@ PAGES = [
     Case("GET", "/partial/noc", {**capability(NOC), "anonymous": 401}),
     Case("GET", "/noc/compliance", capability(NOC)),
     Case("GET", "/noc/notifications", capability(NOC)),
+    Case("GET", "/noc/sites", capability(NOC)),
     Case("GET", "/billing", capability(LEDGER)),
     Case("GET", "/billing/export.csv", capability(LEDGER)),
     Case("GET", "/billing/confirm?action=approve&id={own_row}", capability(LEDGER, NOT_404)),
@@ -161,6 +162,7 @@ API = [
     Case("POST", "/api/v1/credits/{own_row}/approve", api(LEDGER, NOT_404), {}),
     Case("POST", "/api/v1/credits/{own_row}/apply", api(LEDGER, NOT_404), {"invoice_ref": "INV-1"}),
     Case("GET", "/api/v1/maintenance", api()),
+    Case("GET", "/api/v1/sites", api(NOC)),
 ]
 CASES = PAGES + API
 

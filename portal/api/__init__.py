@@ -25,5 +25,5 @@ The modules, by job:
 - `document`, `openapi`, `schemas`, `patterns`: the OpenAPI document, its parts, the
   schemas of what the API answers and the patterns of what its parameters take;
 - the handlers, one module per subject: `user`, `links`, `series`, `reports`,
-  `contracts`, `credits`, `maintenance`.
+  `contracts`, `credits`, `maintenance`, `sites`.
 """

@@ -34,6 +34,8 @@ outside that scope answers 404 exactly as something that does not exist, and so 
 action the role may not take (approving and applying credits is for billing and admin).
 A customer naming another customer in a `customer` filter gets 404, as on the pages.
 The ledger (credits) is for billing, admin and the customer it concerns; ops get 404.
+The sites (where links are measured from, their agents and canaries) are for ops and
+admin; other roles get 404.
 
 Lists come in pages: `limit` (1 to 500, default 100) items, in a fixed order, and a
 `next_cursor` to pass as `cursor` for the next page (null on the last one). A cursor is

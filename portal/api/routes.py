@@ -11,7 +11,17 @@ from typing import Any
 
 from aiohttp import web
 
-from portal.api import contracts, credits, document, links, maintenance, reports, series, user
+from portal.api import (
+    contracts,
+    credits,
+    document,
+    links,
+    maintenance,
+    reports,
+    series,
+    sites,
+    user,
+)
 from portal.api.endpoints import CURSORS, Endpoint
 from portal.api.params import Cursors
 from portal.keys import SETTINGS
@@ -30,6 +40,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     credits.approve_credit,
     credits.apply_credit,
     maintenance.list_maintenance,
+    sites.list_sites,
 )
 
 

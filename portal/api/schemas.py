@@ -18,6 +18,7 @@ from typing import Any
 from kernel.domain import LinkStatus
 from portal.api.openapi import JsonSchema
 from portal.api.patterns import CURSOR, WINDOW_PATTERN
+from portal.reads import BLIND_SPANS_BACK, BLIND_SPANS_SHOWN
 from sla.ledger import STATUSES, export_fields
 from sla.records import FIELDS
 
@@ -344,6 +345,74 @@ MAINTENANCE = closed(
     link_ids=array(STRING),
     customer_ids=array(STRING),
 )
+BLIND_SPAN = closed(
+    "A span in which the site was blind: its canaries failed, so what its probes saw fail "
+    "was recorded as unknown.",
+    starts_at=TIME,
+    ends_at={**nullable(TIME), "description": "Null while the site is still blind."},
+    reason=STRING,
+)
+AGENT = closed(
+    "A probe agent (`linkwatch agent`) of the site. Ages are by the database server's "
+    "clock, which stamps heartbeats and judges leases.",
+    id={**STRING, "description": "<site>/<name>."},
+    host=STRING,
+    pid=INTEGER,
+    version=STRING,
+    live={
+        **BOOLEAN,
+        "description": "Its lease is held: a heartbeat within collector.agent_lease, "
+        "and not stopped.",
+    },
+    started_at=TIME,
+    heartbeat_at=TIME,
+    heartbeat_age_s={**SECONDS, "description": "Seconds since its last heartbeat."},
+    stopped_at={**nullable(TIME), "description": "When it stopped (SIGTERM); null if not."},
+    spool_bytes={**INTEGER, "description": "Its disk spool's size, in bytes."},
+    queued={**INTEGER, "description": "Samples waiting in its spool for the database."},
+    blind_since={**nullable(TIME), "description": "Since when its canaries fail, if they do."},
+    canaries_failing=INTEGER,
+    last_sample_at={**nullable(TIME), "description": "Its newest sample stored."},
+    sample_lag_s={
+        **nullable(SECONDS),
+        "description": "Seconds from its newest sample stored to now.",
+    },
+)
+SITE = closed(
+    "A site (vantage point) links are measured from, as operations see it.",
+    id=STRING,
+    name=STRING,
+    home={**BOOLEAN, "description": "This monitor's own site, measured by `linkwatch run`."},
+    configured={
+        **BOOLEAN,
+        "description": "False for a site the config no longer has, still named by agents or "
+        "blind spans in the database.",
+    },
+    state={
+        "type": "string",
+        "enum": ["sees", "blind", "silent"],
+        "description": "blind: its canaries fail now; silent: a site of agents with no live "
+        "agent, so nothing measures its links there; sees: neither.",
+    },
+    blind=nullable(
+        closed("The blind span open now.", since=TIME, reason=STRING),
+    ),
+    blind_spans={
+        **array(ref("BlindSpan")),
+        "description": f"Its blind spans open now or ended in the last "
+        f"{BLIND_SPANS_BACK.days} days, newest first, at most {BLIND_SPANS_SHOWN}.",
+    },
+    canaries=array(closed("A canary: a target that should always answer.", id=STRING, kind=STRING)),
+    blind_when={
+        **INTEGER,
+        "description": "Failing canaries from which the site is blind (0: no canaries, "
+        "never blind).",
+    },
+    agents=array(ref("Agent")),
+    live_agents=INTEGER,
+    links={**INTEGER, "description": "Links measured from the site."},
+    measurements={**INTEGER, "description": "Probes taken of them there."},
+)
 ME = closed(
     "The token's user.",
     name=STRING,
@@ -390,6 +459,10 @@ def schemas() -> dict[str, JsonSchema]:
         "Contract": CONTRACT,
         "Credit": credit_schema(),
         "Maintenance": MAINTENANCE,
+        "BlindSpan": BLIND_SPAN,
+        "Agent": AGENT,
+        "Site": SITE,
+        "SiteList": closed("Every site, in one answer.", items=array(ref("Site"))),
     }
     for item in ("Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance"):
         found[f"{item}Page"] = page(item)

@@ -13,10 +13,11 @@ from portal.pages import (
     noc,
     notifications,
     reports,
+    sites,
     system,
 )
 
 
 def add_routes(app: web.Application) -> None:
-    for module in (system, auth, links, link, noc, notifications, billing, reports, account):
+    for module in (system, auth, links, link, noc, sites, notifications, billing, reports, account):
         app.router.add_routes(module.routes)
