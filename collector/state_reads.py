@@ -18,6 +18,7 @@ from psycopg.rows import tuple_row
 from collector.database import Database
 from collector.intervals import Interval, LinkSpec, clip_intervals
 from collector.queries import query
+from kernel.config.sites import AT
 from kernel.domain import LinkStatus
 
 _Key = tuple[str, str]  # (link_id, probe_id)
@@ -30,6 +31,16 @@ class IncidentProbe:
     probe_id: str
     starts_at: datetime
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Witnesses:
+    """Of one probe of a link measured from several sites: the sites that saw an outage
+    (each with its own start and error) and those that did not."""
+
+    probe: str
+    down: tuple[tuple[str, IncidentProbe], ...]  # (site, what it saw), first to see it first
+    not_down: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,19 @@ class Incident:
     @property
     def running(self) -> bool:
         return self.ends_at is None
+
+    def witnesses(self, sites: Sequence[str], home: str) -> list[Witnesses]:
+        """Per probe of a link measured from `sites`, which sites saw it down (with when
+        and why) and which did not, in the order the probes saw it. A measurement's site
+        is in its id (`probe@site`; the plain id is `home`'s)."""
+        seen: dict[str, dict[str, IncidentProbe]] = {}
+        for probe in self.probes:
+            base, _, site = probe.probe_id.partition(AT)
+            seen.setdefault(base, {})[site or home] = probe
+        return [
+            Witnesses(base, tuple(down.items()), tuple(s for s in sites if s not in down))
+            for base, down in seen.items()
+        ]
 
     @property
     def duration(self) -> timedelta | None:

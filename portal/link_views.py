@@ -11,6 +11,7 @@ never rounded up.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from fractions import Fraction
@@ -181,17 +182,39 @@ class IncidentView:
     cause: str
 
 
-def incident_view(incident: Incident, now: datetime, tz: tzinfo) -> IncidentView:
+def incident_view(
+    incident: Incident,
+    now: datetime,
+    tz: tzinfo,
+    sites: Sequence[tuple[str, str]] = (),
+    home: str = "",
+) -> IncidentView:
+    """An outage for the link page. Of a link measured from several `sites` ((id, name)
+    pairs), its cause says which sites saw it down and which did not."""
     start = moment(incident.starts_at, now, tz)
     assert start is not None
     if incident.ends_at is None:
         duration = f"{duration_text(_us(now - incident.starts_at))} so far"
     else:
         duration = duration_text(_us(incident.ends_at - incident.starts_at))
-    causes = [
-        f"{probe.probe_id}: {probe.error}" if probe.error else probe.probe_id
-        for probe in incident.probes
-    ]
+    if sites:
+        names = dict(sites)
+        causes = []
+        for seen in incident.witnesses([site for site, _ in sites], home):
+            down = ", ".join(
+                names.get(site, site) + (f" ({p.error})" if p.error else "")
+                for site, p in seen.down
+            )
+            cause = f"{seen.probe}: seen down from {down}"
+            if seen.not_down:
+                others = ", ".join(names.get(site, site) for site in seen.not_down)
+                cause += f"; not from {others}"
+            causes.append(cause)
+    else:
+        causes = [
+            f"{probe.probe_id}: {probe.error}" if probe.error else probe.probe_id
+            for probe in incident.probes
+        ]
     return IncidentView(
         start=start,
         end=moment(incident.ends_at, now, tz),

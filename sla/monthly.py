@@ -35,7 +35,6 @@ from collector import Database
 from collector.state_reads import Incident, incidents
 from kernel.config import Config, Contract, Customer, ResolvedTerms
 from kernel.config.links import Vantage
-from kernel.config.sites import AT
 from kernel.formatting import decimal_pct, duration_text
 from kernel.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
@@ -838,19 +837,16 @@ def _outages(
 
 def _sites_saw(incident: Incident, vantage: Vantage, home: str, tz: ZoneInfo) -> str:
     """Which sites saw each probe down, and which did not: "ping seen down by fra (from
-    10:20) and ams (from 10:21: no reply); local did not see it down"."""
-    by_probe: dict[str, dict[str, str]] = {}
-    for p in incident.probes:
-        probe, _, site = p.probe_id.partition(AT)
-        when = f"from {_clock(p.starts_at, tz)}" + (f": {p.error}" if p.error else "")
-        by_probe.setdefault(probe, {})[site or home] = when
+    10:20:00) and ams (from 10:21:00: no reply); local did not see it down"."""
     texts = []
-    for probe, sites in by_probe.items():
-        down = [f"{site} ({when})" for site, when in sites.items()]
-        others = [site for site in vantage.sites if site not in sites]
-        text = f"{probe} seen down by {_and(down)}"
-        if others:
-            text += f"; {_and(others)} did not see it down"
+    for seen in incident.witnesses(vantage.sites, home):
+        down = [
+            f"{site} (from {_clock(p.starts_at, tz)}" + (f": {p.error})" if p.error else ")")
+            for site, p in seen.down
+        ]
+        text = f"{seen.probe} seen down by {_and(down)}"
+        if seen.not_down:
+            text += f"; {_and(seen.not_down)} did not see it down"
         texts.append(text)
     return "; ".join(texts)
 

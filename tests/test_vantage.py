@@ -21,7 +21,7 @@ from collector.embedded import EmbeddedPostgres
 from collector.intervals import combine_statuses, site_vote, vote
 from kernel.config import parse_config
 from kernel.domain import LinkStatus, Outcome, Sample
-from tests.helpers import cell, element, linkwatch, text_of
+from tests.helpers import cell, element, linkwatch, section, table_row, text_of
 from tests.portal_kit import CONFIG_TEXT, portal_config, running_portal
 
 UP_, DOWN_ = Outcome.UP, Outcome.DOWN
@@ -219,6 +219,30 @@ async def test_the_link_page_says_where_the_link_is_measured_from(database: Data
             ], user
             # Frankfurt alone sees it down: the link is up.
             assert 'class="badge badge-up"' in heading_html(page), user
+            incidents = section(page, "incidents-heading")
+            assert text_of(element(incidents, "p", "empty")) == "No outages in the last 90 days."
+
+        # Then Amsterdam sees it down too: an outage, and the page says who saw it.
+        later = now + timedelta(minutes=3)
+        kit.clock.advance(timedelta(minutes=3))
+        await kit.store(
+            [
+                Sample("acme-multi", probe, later - timedelta(seconds=30 * i), outcome, error=e)
+                for probe, outcome, e in (
+                    ("ping", UP_, None),
+                    ("ping@fra", DOWN_, "no reply (5/5 lost)"),
+                    ("ping@ams", DOWN_, "no reply (5/5 lost)"),
+                )
+                for i in range(0, 5)
+            ]
+        )
+        page = await kit.page("/links/acme-multi")
+        assert 'class="badge badge-down"' in heading_html(page)
+        row = table_row(section(page, "incidents-heading"), "seen down from")
+        # (Frankfurt's outage began with the earlier samples, stored without an error.)
+        assert cell(row, "Cause") == (
+            "ping: seen down from Frankfurt, ams (no reply (5/5 lost)); not from Berlin"
+        )
 
 
 def heading_html(page: str) -> str:

@@ -248,6 +248,10 @@ async def _history(
         raw_charts(),
     )
 
+    # A link measured from several sites: its outages say which sites saw them.
+    sites = [(s, directory.site_name(s)) for s in link.vantage.sites] if link.vantage else []
+    home = config.site.id
+
     def assemble() -> dict[str, Any]:
         since = now - timedelta(days=DAYS)
         maintenance = [
@@ -261,7 +265,7 @@ async def _history(
         spec = RANGES[range_name]
         return {
             "days": day_bar(days),
-            "incidents": [incident_view(i, now, tz) for i in reversed(found)],
+            "incidents": [incident_view(i, now, tz, sites, home) for i in reversed(found)],
             "upcoming": upcoming,
             "past": past,
             "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
