@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import dataclasses
 import logging
 from collections import deque
@@ -70,6 +69,16 @@ class SiteStatus:
         return f"{self.failing} of {len(self.canaries)} canaries failing" + (
             f" ({detail})" if detail else ""
         )
+
+
+async def wait_any(events: tuple[asyncio.Event, ...], within_s: float | None = None) -> None:
+    """Until one of `events` is set, or `within_s` seconds (None: no limit) have passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _utcnow() -> datetime:
@@ -142,16 +151,7 @@ class SiteGuard:
         while not stop.is_set():
             await self._release(final=False)
             self._wake.clear()
-            timeout = self._next_due()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    waiting = asyncio.ensure_future(self._wake.wait())
-                    stopping = asyncio.ensure_future(stop.wait())
-                    try:
-                        await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        waiting.cancel()
-                        stopping.cancel()
+            await wait_any((self._wake, stop), self._next_due())
         await self._release(final=True)
 
     def _next_due(self) -> float | None:

@@ -10,7 +10,6 @@ samples, as unknown, go through the spool as every sample does).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from psycopg.rows import tuple_row
 
 from collector.database import Database
 from collector.queries import query
-from collector.site_guard import SiteStatus
+from collector.site_guard import SiteStatus, wait_any
 from kernel.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -53,15 +52,9 @@ class SiteRecord:
         while not stop.is_set():
             self._wake.clear()
             if not await self._write():
-                await _sleep_or_stop(stop, RETRY_S)
+                await wait_any((stop,), RETRY_S)
                 continue
-            waiting = asyncio.ensure_future(self._wake.wait())
-            stopping = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiting.cancel()
-                stopping.cancel()
+            await wait_any((self._wake, stop))
         await self._write()
 
     async def _write(self) -> bool:
@@ -78,11 +71,6 @@ class SiteRecord:
                 return False
             self._changes.popleft()
         return True
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def recent_blind_spans(db: Database, since: datetime, limit: int = 20) -> list[BlindSpan]:
