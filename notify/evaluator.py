@@ -235,9 +235,11 @@ class Evaluator:
     # --- the site's canaries ----------------------------------------------------------
 
     async def _sites(self, now: datetime) -> list[Event]:
-        """A blind span that lasted `hold_down` is news, and so is its end: one event
-        each, whose id is the span's, so each is written once however often this runs.
-        Spans that ended over a day ago are history, not news."""
+        """A blind span that has lasted `hold_down` is news while it lasts, and so is its
+        end: one event each, whose id is the span's, so each is written once however
+        often this runs. A span found over already is told by its end alone (which says
+        when it began), so the two never race each other to the reader. Spans that ended
+        over a day ago are history, not news."""
         hold = self._config.notifications.hold_down
         events = []
         for span in await recent_blind_spans(self._db, now - timedelta(days=1)):
@@ -250,23 +252,28 @@ class Evaluator:
                 "since": span.starts_at.isoformat(),
                 "reason": span.reason,
             }
-            events.append(
-                Event(
-                    f"site-blind:{key}", EventKind.SITE_BLIND, span.starts_at, None, payload=facts
-                )
-            )
-            if span.ends_at is not None:
-                ended = {**facts, "until": span.ends_at.isoformat()}
-                ended["blind_s"] = int(lasted.total_seconds())
+            if span.ends_at is None:
                 events.append(
                     Event(
-                        f"site-recovered:{key}",
-                        EventKind.SITE_RECOVERED,
-                        span.ends_at,
+                        f"site-blind:{key}",
+                        EventKind.SITE_BLIND,
+                        span.starts_at,
                         None,
-                        payload=ended,
+                        payload=facts,
                     )
                 )
+                continue
+            ended = {**facts, "until": span.ends_at.isoformat()}
+            ended["blind_s"] = int(lasted.total_seconds())
+            events.append(
+                Event(
+                    f"site-recovered:{key}",
+                    EventKind.SITE_RECOVERED,
+                    span.ends_at,
+                    None,
+                    payload=ended,
+                )
+            )
         return events
 
 

@@ -320,25 +320,35 @@ async def test_a_blind_site_is_told_to_operations_when_it_goes_blind_and_sees_ag
     record = SiteRecord(database)
     blind = NOW - timedelta(minutes=20)
     failing = CanaryResult("gateway", blind, True, "no reply (1/1 lost)")
-    await record.note(SiteStatus("fra", True, blind, (failing,), 1, 1))
-    await record.note(SiteStatus("fra", False, NOW - timedelta(minutes=5), (), 0, 1))
     stop = asyncio.Event()
     stop.set()
+    await record.note(SiteStatus("fra", True, blind, (failing,), 1, 1))
     await record.run(stop)  # writes what was noted, once
     async with webhook_receiver() as receiver:
         cfg = config(receiver.url).model_copy(update={"site": site})
         evaluator = Evaluator(database, cfg, clock=lambda: NOW)
-        assert await evaluator.evaluate_once() == 2
+        assert await evaluator.evaluate_once() == 1  # blind now
         assert await evaluator.evaluate_once() == 0  # the same span: nothing new
+        await drain(Dispatcher(database, cfg, clock=lambda: NOW))
+        await record.note(SiteStatus("fra", False, NOW - timedelta(minutes=5), (), 0, 1))
+        await record.run(stop)
+        assert await evaluator.evaluate_once() == 1  # it sees again
+        # A span already over when first seen is told once, by its end.
+        await record.note(SiteStatus("fra", True, NOW - timedelta(minutes=4), (failing,), 1, 1))
+        await record.note(SiteStatus("fra", False, NOW - timedelta(minutes=2), (), 0, 1))
+        await record.run(stop)
+        assert await evaluator.evaluate_once() == 1
         await drain(Dispatcher(database, cfg, clock=lambda: NOW))
 
     assert receiver.unique("/acme") == set()  # about the monitor: for operations only
     assert receiver.unique("/zeta") == set()
     sent = [d.body for d in receiver.accepted if d.path == "/ops"]
-    assert [b["subject"] for b in sent] == [
+    assert sorted(b["subject"] for b in sent) == [
         "[Linkwatch] MONITOR BLIND: site Frankfurt PoP (fra)",
         "[Linkwatch] MONITOR SEES AGAIN: site Frankfurt PoP (fra) after 15\u00a0min",
+        "[Linkwatch] MONITOR SEES AGAIN: site Frankfurt PoP (fra) after 2\u00a0min",
     ]
+    assert sent[0]["subject"].startswith("[Linkwatch] MONITOR BLIND")  # sent before the end
     assert sent[0]["data"]["reason"] == "1 of 1 canaries failing (gateway: no reply (1/1 lost))"
 
 
