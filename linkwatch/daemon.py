@@ -33,7 +33,7 @@ from collector import (
     upsert_maintenance,
     write_samples,
 )
-from collector.agents import claim_announced
+from collector.agents import CLAIM_LIMIT, claim_announced
 from collector.deriver import StateDeriver
 from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
@@ -489,13 +489,15 @@ async def _stored(db: Database, deriver: StateDeriver, batch: Sequence[Sample]) 
 async def _derive_announced(
     db: Database, deriver: StateDeriver, stop: asyncio.Event, every_s: float = ANNOUNCED_EVERY_S
 ) -> None:
-    """States (and rollups) follow what probe agents stored: every `every_s`, claim the
-    agents' announcements and derive those measurements from their earliest new sample,
-    so that outage events and notifications follow agents' samples as they do this
-    process's own. Derivation that fails on a database outage is kept by the deriver and
+    """States (and rollups) follow what probe agents stored: claim the agents'
+    announcements and derive those measurements from their earliest new sample, so that
+    outage events and notifications follow agents' samples as they do this process's
+    own; claim again at once while a claim comes back full (a backlog), otherwise after
+    `every_s`. Derivation that fails on a database outage is kept by the deriver and
     done in a later pass; a claim that fails is left in the table for the next one."""
     failing = False
     while not stop.is_set():
+        claimed: dict[tuple[str, str], datetime] = {}
         try:
             claimed = await claim_announced(db)
             if claimed or deriver.pending:
@@ -508,6 +510,8 @@ async def _derive_announced(
             failing = True
         else:
             failing = False
+            if len(claimed) >= CLAIM_LIMIT:
+                continue  # more are waiting: no pause while behind
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
 
