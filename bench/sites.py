@@ -311,9 +311,11 @@ class Bench:
         links: Sequence[str] | None = None,
     ) -> dict[str, float]:
         """Samples in [start, end) of the measurements chosen: how many, how many missing
-        (from the gaps in each series, its head and its tail: a cadence is fixed, so a
-        gap of n intervals is n - 1 samples lost), the longest gap, and how many came less
-        than half an interval after the one before (two agents probing one link)."""
+        (from the gaps in each series: a cadence is fixed, so a gap of n intervals is
+        n - 1 samples lost; the series are read from an interval before `start` to one
+        after `end`, so that a sample a little late at either edge is not taken for a lost
+        one, and the caller waits that long), the longest gap, and how many came less than
+        half an interval after the one before (two agents probing one link)."""
         interval = timedelta(seconds=self.interval_s)
         chosen = "AND link_id = ANY(%(links)s)" if links is not None else ""
         (row,) = self.rows(
@@ -322,20 +324,21 @@ class Bench:
                 SELECT link_id, probe_id, observed_at,
                        observed_at - lag(observed_at) OVER w AS gap
                 FROM samples
-                WHERE observed_at >= %(start)s AND observed_at < %(end)s
+                WHERE observed_at >= %(start)s - %(interval)s
+                  AND observed_at < %(end)s + %(interval)s
                   AND probe_id LIKE %(probe)s {chosen}
                 WINDOW w AS (PARTITION BY link_id, probe_id ORDER BY observed_at)
             ), per AS (
-                SELECT link_id, probe_id, count(*) AS n,
-                       floor(extract(epoch FROM min(observed_at) - %(start)s) / %(i)s) AS head,
-                       floor(extract(epoch FROM %(end)s - max(observed_at)) / %(i)s) AS tail,
+                SELECT link_id, probe_id,
+                       count(*) FILTER (WHERE observed_at >= %(start)s
+                                          AND observed_at < %(end)s) AS n,
                        coalesce(sum(round(extract(epoch FROM gap) / %(i)s) - 1)
                                 FILTER (WHERE gap > 1.5 * %(interval)s), 0) AS inner_lost,
                        count(*) FILTER (WHERE gap < 0.5 * %(interval)s) AS doubled,
                        max(gap) AS longest
                 FROM s GROUP BY link_id, probe_id
             )
-            SELECT count(*), coalesce(sum(n), 0), coalesce(sum(head + tail + inner_lost), 0),
+            SELECT count(*), coalesce(sum(n), 0), coalesce(sum(inner_lost), 0),
                    coalesce(sum(doubled), 0), extract(epoch FROM max(longest))
             FROM per
             """,
@@ -378,7 +381,9 @@ class Bench:
         end = start + timedelta(seconds=window)
         time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()))
         cpu1, wall = self.cpu(), time.monotonic() - wall0
-        time.sleep(TIMEOUT_S + 8)  # the window's last samples: batch delay, write, announce
+        # The interval after the window (series_check reads it), and its last samples'
+        # batch delay, write and announcement.
+        time.sleep(self.interval_s + TIMEOUT_S + 8)
         got = self.series_check(start, end)
         offered = self.measurements * cycles
         print(
@@ -496,13 +501,14 @@ class Bench:
                AND starts_at < %(end)s AND coalesce(ends_at, 'infinity') > %(start)s""",
             {"start": cut, "end": back + timedelta(seconds=2 * self.interval_s)},
         )[0][0]
-        outcomes = dict(
-            self.rows(
-                """SELECT outcome, count(*) FROM samples WHERE probe_id = %(p)s
+        outcomes: dict[str, tuple[int, datetime]] = {
+            outcome: (n, last)
+            for outcome, n, last in self.rows(
+                """SELECT outcome, count(*), max(observed_at) FROM samples WHERE probe_id = %(p)s
                    AND observed_at >= %(start)s AND observed_at < %(end)s GROUP BY outcome""",
                 {"p": f"{PROBE}@{site.id}", "start": cut, "end": back},
             )
-        )
+        }
         blind = self.rows(
             "SELECT starts_at, ends_at FROM site_blind WHERE site_id = %(s)s AND "
             "coalesce(ends_at, 'infinity') > %(start)s ORDER BY starts_at",
@@ -526,15 +532,19 @@ class Bench:
         rest = self.link_states_in(cut, back, others) if others else {}
         print(
             f"  links DOWN during the cut: {down} (any link); {site.id}'s samples in the cut: "
-            + ", ".join(f"{k} {v:,}" for k, v in sorted(outcomes.items()))
-        )
-        print(
-            f"  blind spans recorded for {site.id}: "
-            + "; ".join(
-                f"{(s - cut).total_seconds():+.0f} s to "
-                f"{'open' if e is None else f'{(e - back).total_seconds():+.0f} s after restore'}"
-                for s, e in blind
+            + ", ".join(
+                f"{k} {n:,} (last {(last - cut).total_seconds():+.1f} s)"
+                for k, (n, last) in sorted(outcomes.items())
             )
+        )
+        # Each agent of the site records the span it sees; together they cover the cut.
+        first = min((s for s, _ in blind), default=None)
+        ends = [e for _, e in blind]
+        last = None if None in ends or not ends else max(e for e in ends if e is not None)
+        print(
+            f"  blind spans recorded for {site.id}: {len(blind)} row(s), together from "
+            + (f"{(first - cut).total_seconds():+.1f} s after the cut to " if first else "- to ")
+            + (f"{(last - back).total_seconds():+.1f} s from the restore" if last else "open")
         )
         print(
             f"  {site.id}'s measurements over the cut: unknown "
@@ -642,7 +652,7 @@ class Bench:
         self.start_agent(site, victim_id.split("/")[1])
         self.wait_shares(300)
         self.settle(2 * self.interval_s + 10)
-        end = datetime.now(UTC) - timedelta(seconds=TIMEOUT_S + 5)
+        end = datetime.now(UTC) - timedelta(seconds=self.interval_s + TIMEOUT_S + 5)
         start = killed - timedelta(seconds=2 * self.interval_s)
         got = self.series_check(start, end, f"{PROBE}@{site_id}", moved)
         every = self.series_check(start, end, f"{PROBE}@{site_id}")
@@ -695,7 +705,7 @@ class Bench:
         wait_until("the agents' spools to drain", drained, 1800, list(self.agents.values()))
         drain = time.monotonic() - wall0
         self.settle(2 * self.interval_s)
-        end = datetime.now(UTC) - timedelta(seconds=TIMEOUT_S + 5)
+        end = datetime.now(UTC) - timedelta(seconds=self.interval_s + TIMEOUT_S + 5)
         got = self.series_check(stopped - timedelta(seconds=self.interval_s), end)
         lags, waiting = self.lag_snapshot()
         print(
@@ -778,7 +788,16 @@ def main() -> None:
             bench.grant_agents()
             for site in topology.sites:
                 for n in range(args.agents_per_site):
-                    bench.start_agent(site, f"a{n}")
+                    # One at a time, as agents on their own hosts would: reading a config
+                    # of 100,000 links takes a core for half a minute, and seven at once on
+                    # two cores overrun the reader's 60 s bound.
+                    agent = bench.start_agent(site, f"a{n}")
+                    wait_until(
+                        f"{agent.name} to start",
+                        lambda a=agent: "agent started" in a.text(),
+                        600,
+                        [agent],
+                    )
             bench.wait_shares(600)
             print(f"set up in {time.monotonic() - began:.0f} s; warming up for two cycles")
             bench.settle(2 * interval_s + 10)
