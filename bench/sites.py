@@ -160,6 +160,9 @@ class Bench:
     agents: dict[str, Proc] = field(default_factory=dict)  # by agent id, 's0/a0'
     agent_url: dict[str, str] = field(default_factory=dict)  # by site
     stopped_db: list[int] = field(default_factory=list)
+    # The oldest announcement not yet claimed, per snapshot: the lag without the
+    # snapshot's own cap of three intervals.
+    oldest_waiting_s: list[float] = field(default_factory=list)
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -286,8 +289,9 @@ class Bench:
         return int((self.db.pgdata / "postmaster.pid").read_text().split()[0])
 
     def lag_snapshot(self) -> tuple[list[float], int]:
-        """How long each measurement's oldest underived sample has waited (derived ones:
-        0), and how many announcements wait to be claimed."""
+        """How long each measurement's oldest underived sample of the last three
+        intervals has waited (derived ones: 0), and how many announcements wait to be
+        claimed."""
         underived = self.rows(
             """
             SELECT extract(epoch FROM now() - min(r.observed_at))
@@ -299,8 +303,12 @@ class Bench:
             """,
             {"span": timedelta(seconds=3 * self.interval_s)},
         )
-        waiting = self.rows("SELECT count(*) FROM samples_announced")[0][0]
+        waiting, oldest = self.rows(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(earliest)), 0) "
+            "FROM samples_announced"
+        )[0]
         lags = [float(row[0]) for row in underived]
+        self.oldest_waiting_s.append(float(oldest))
         return lags + [0.0] * max(0, self.measurements - len(lags)), int(waiting)
 
     def series_check(
@@ -424,7 +432,9 @@ class Bench:
             f"state lag (states behind stored samples, {len(backlog)} snapshots of every "
             f"measurement): p99 {p99(lags):.1f} s, max {max(lags, default=0):.1f} s; "
             f"announcements waiting p50 {sorted(backlog)[len(backlog) // 2]:,} max "
-            f"{max(backlog):,}; a snapshot query took up to {max(snapshot_s):.1f} s"
+            f"{max(backlog):,}, the oldest of them waiting up to "
+            f"{max(self.oldest_waiting_s, default=0):.0f} s; a snapshot query took up to "
+            f"{max(snapshot_s):.1f} s"
         )
         self.fping_anchor(per_1000)
 
