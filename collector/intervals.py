@@ -249,6 +249,9 @@ def derive_link_intervals(timelines: Iterable[ProbeTimeline], quorum: int = 1) -
     Only availability probes count. Where none of them has an interval (before the
     first sample of any) the link has none either: that time is not covered.
     """
+    # With quorum 1 the vote is the plain combination (a property test checks it): the
+    # per-probe grouping is only paid for where sites must agree.
+    decide = vote if quorum > 1 else _combined
     counted = [t for t in timelines if t.availability and t.intervals]
     lines = [sorted(t.intervals, key=lambda i: i.starts_at) for t in counted]
     probes = [base_probe_id(t.probe_id) for t in counted]
@@ -267,8 +270,12 @@ def derive_link_intervals(timelines: Iterable[ProbeTimeline], quorum: int = 1) -
             if positions[k] < len(line) and line[positions[k]].starts_at <= point:
                 statuses.append((probes[k], line[positions[k]].status))
         if statuses:
-            pieces.append(Interval(vote(statuses, quorum), point, following))
+            pieces.append(Interval(decide(statuses, quorum), point, following))
     return merge_intervals(pieces)
+
+
+def _combined(statuses: Iterable[tuple[str, LinkStatus]], quorum: int) -> LinkStatus:
+    return combine_statuses(status for _, status in statuses)
 
 
 def vote(statuses: Iterable[tuple[str, LinkStatus]], quorum: int) -> LinkStatus:

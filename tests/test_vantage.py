@@ -56,10 +56,12 @@ def test_each_probe_is_what_a_quorum_of_its_sites_see(
 def test_one_site_with_quorum_one_is_the_link_as_measured_from_one_place() -> None:
     for status in (UP, DEGRADED, DOWN, UNKNOWN):
         assert site_vote([status], 1) is status
-    # Probes of one site: the link as it was combined before sites existed.
+    # Probes of one site: the link as it was combined before sites existed; and with
+    # quorum 1 any number of sites combine the same way (derivation relies on both).
     for statuses in itertools.product(LinkStatus, repeat=3):
-        probes = zip(("ping", "port", "web"), statuses, strict=True)
-        assert vote(probes, 1) is combine_statuses(statuses), statuses
+        for names in (("ping", "port", "web"), ("ping", "ping", "port")):
+            probes = zip(names, statuses, strict=True)
+            assert vote(probes, 1) is combine_statuses(statuses), (names, statuses)
 
 
 # --- through the import, as the daemon derives states ----------------------------------
