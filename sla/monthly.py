@@ -260,8 +260,14 @@ async def monthly_report(
     ):
         by_contract.setdefault(item.contract.id, []).append(item)
 
+    # The customer's links measured from several sites, with their vantage: read once.
+    vantage = {
+        link.id: link.vantage
+        for link in config.links
+        if link.customer == customer.id and link.vantage is not None
+    }
     contracts = tuple(
-        _contract_view(config, group, tz, month, now, found, statuses)
+        _contract_view(config, group, tz, month, now, found, statuses, vantage)
         for group in by_contract.values()
     )
     totals: dict[str, Decimal] = {}
@@ -286,11 +292,7 @@ async def monthly_report(
         boundary_weeks=tuple(w.label for w in weeks if w.start < month.start or w.end > month.end),
         summary=tuple(m for contract in contracts for m in contract.measurements),
         not_measured=tuple(note for plan in plans for note in plan.notes()),
-        several_sites=any(
-            link.vantage is not None and len(link.vantage.sites) > 1
-            for link in config.links
-            if link.customer == customer.id
-        ),
+        several_sites=any(len(v.sites) > 1 for v in vantage.values()),
     )
     return _environment.get_template("monthly.html").render(report=view)
 
@@ -356,12 +358,13 @@ def _contract_view(
     now: datetime,
     found: Sequence[Incident],
     statuses: Mapping[tuple[str, str, str], str],
+    vantage: Mapping[str, Vantage],
 ) -> ContractView:
     contract = items[0].contract
     terms = items[0].terms
     weekly = terms.window == "week"
     measurements = tuple(
-        _measurement(config, item, tz, month, now, found, statuses) for item in items
+        _measurement(config, item, tz, month, now, found, statuses, vantage) for item in items
     )
     totals: dict[str, Decimal] = {}
     for item in items:
@@ -479,6 +482,7 @@ def _measurement(
     now: datetime,
     found: Sequence[Incident],
     statuses: Mapping[tuple[str, str, str], str],
+    vantage_of: Mapping[str, Vantage],
 ) -> Measurement:
     r = item.result
     terms = item.terms
@@ -495,6 +499,8 @@ def _measurement(
     status = "final" if ledger_status in FINAL_STATUSES else "provisional"
     verdict = "n/a" if r.met is None else ("met" if r.met else "missed")
     availability = _pct(r.availability)
+    # The subject's links measured from several sites, with their vantage.
+    vantage = {i: vantage_of[i] for i in item.subject.link_ids if i in vantage_of}
     return Measurement(
         anchor=f"{item.contract.id}-{item.subject.id}-{window.label}".replace(":", "-"),
         subject=subject,
@@ -510,23 +516,14 @@ def _measurement(
         credit_pct=f"{r.credit.total_pct} %",
         credit_amount=f"{r.credit.amount:,}",
         currency=r.credit.currency,
-        rows=_rows(item, tz, now, _vantage_links(config, item)),
+        rows=_rows(item, tz, now, vantage),
         budget_rows=_budget_rows(item),
         credit_rows=_credit_rows(item),
-        outages=_outages(item, tz, found, _vantage_links(config, item), config.site.id),
+        outages=_outages(item, tz, found, vantage, config.site.id),
         maintenance=_maintenance(r.maintenance, tz),
         objectives=_objectives(r),
         review=review_reason(r),
     )
-
-
-def _vantage_links(config: Config, item: ContractWindow) -> dict[str, Vantage]:
-    """The subject's links measured from several sites, with their vantage."""
-    return {
-        link.id: link.vantage
-        for link in config.links
-        if link.id in item.subject.link_ids and link.vantage is not None
-    }
 
 
 def _rows(
