@@ -42,7 +42,8 @@ from portal.ledger_views import LedgerPage, Standing, ledger_page, standings
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
 from portal.site_views import SiteReadings
-from sla import ledger_reads
+from sla import compliance_reads, ledger_reads
+from sla.compliance import WindowCount
 from sla.ledger import (
     AuditEntry,
     AuditLine,
@@ -508,3 +509,14 @@ class PortalReads:
             )
 
         return await self._read(("sites", lease), load, stale_s=0)
+
+    # --- the compliance rate -----------------------------------------------------------
+
+    async def compliance_counts(self, customer: str | None, since: datetime) -> list[WindowCount]:
+        """Every contract's ledger window counts of windows ending after `since` (of one
+        customer, or every customer with None), as fresh as the ledger's other figures."""
+
+        async def load() -> list[WindowCount]:
+            return await compliance_reads.window_counts(self._db, since, customer)
+
+        return await self._ledger(("compliance-counts", customer, since), load)

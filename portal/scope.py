@@ -21,13 +21,14 @@ Capability = Literal[
     "noc",  # the operations dashboard and compliance overview
     "ledger",  # the billing desk: the ledger, its audit trail and exports
     "settle",  # approve, apply and adjust credits
+    "compliance",  # the compliance rate of every customer, plan and contract
 ]
 
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     "customer": frozenset(),
-    "ops": frozenset({"all_customers", "noc"}),
-    "billing": frozenset({"all_customers", "ledger", "settle"}),
-    "admin": frozenset({"all_customers", "noc", "ledger", "settle"}),
+    "ops": frozenset({"all_customers", "noc", "compliance"}),
+    "billing": frozenset({"all_customers", "ledger", "settle", "compliance"}),
+    "admin": frozenset({"all_customers", "noc", "ledger", "settle", "compliance"}),
 }
 
 

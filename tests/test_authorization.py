@@ -43,6 +43,7 @@ def capability(allowed: tuple[str, ...], ok: int | str = 200) -> dict[str, int |
 
 NOC = ("olga", "ada")
 LEDGER = ("bill", "ada")
+COMPLIANCE = ("olga", "bill", "ada")  # operations and billing read the compliance rate
 MONTH = "2026-11"  # the month and week running at tests.portal_kit.NOW
 WEEK = "2026-W47"
 
@@ -71,7 +72,7 @@ PAGES = [
     Case("GET", "/partial/links/{other_link}", {**staff(200, 404), "anonymous": 401}),
     Case("GET", "/noc", capability(NOC)),
     Case("GET", "/partial/noc", {**capability(NOC), "anonymous": 401}),
-    Case("GET", "/noc/compliance", capability(NOC)),
+    Case("GET", "/noc/compliance", capability(COMPLIANCE)),
     Case("GET", "/noc/notifications", capability(NOC)),
     Case("GET", "/noc/sites", capability(NOC)),
     Case("GET", "/billing", capability(LEDGER)),
@@ -163,6 +164,10 @@ API = [
     Case("POST", "/api/v1/credits/{own_row}/apply", api(LEDGER, NOT_404), {"invoice_ref": "INV-1"}),
     Case("GET", "/api/v1/maintenance", api()),
     Case("GET", "/api/v1/sites", api(NOC)),
+    Case("GET", "/api/v1/compliance", api()),
+    Case("GET", "/api/v1/compliance?customer=acme", api()),
+    Case("GET", "/api/v1/compliance?customer=globex", api(STAFF)),
+    Case("GET", "/api/v1/compliance?plan=none", api(STAFF)),
 ]
 CASES = PAGES + API
 

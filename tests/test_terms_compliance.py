@@ -10,7 +10,8 @@ and the customer's home page line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector import Database
+from kernel.domain import Outcome, Sample
+from portal.keys import ACCOUNTS
 from sla.compliance import (
     Compliance,
     ContractInfo,
@@ -27,7 +31,18 @@ from sla.compliance import (
     kind_of,
     summary,
 )
+from sla.ledger import refresh_ledger
 from sla.windows import parse_window
+from tests.helpers import element_by_id, table_row, text_of
+from tests.portal_kit import (
+    CONFIG_TEXT,
+    NOW,
+    PortalKit,
+    minutes,
+    portal_config,
+    running_portal,
+    samples,
+)
 
 BERLIN = "Europe/Berlin"
 # Monday 2026-11-16 00:00 in Berlin: 2026-W46 ends this very instant.
@@ -293,3 +308,165 @@ def test_the_home_page_line_counts_every_window_row() -> None:
 )  # fmt: skip
 def test_kind_of_a_label(label: str, kind: str | None) -> None:
     assert kind_of(label) == kind
+
+
+# --- through the portal, on the embedded database ------------------------------------
+
+# Probes every 10 minutes; acme-fra-gold on the plan "gold", the other contracts on none.
+CONFIG = portal_config(
+    CONFIG_TEXT.replace("interval: 60s", "interval: 10m")
+    .replace("interval: 5m", "interval: 10m")
+    .replace("contracts:\n", "plans:\n  - {id: gold}\ncontracts:\n", 1)
+    .replace(
+        "{id: acme-fra-gold, customer: acme,", "{id: acme-fra-gold, customer: acme, plan: gold,"
+    )
+)
+STEP = timedelta(minutes=10)
+ACME_FROM = datetime(2026, 10, 4, 22, 0, tzinfo=UTC)  # 2026-W41 begins in Berlin
+GLOBEX_FROM = datetime(2026, 10, 19, 4, 0, tzinfo=UTC)  # 2026-W43 begins in New York
+ACME_OUTAGE = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)  # two hours in 2026-W45
+GLOBEX_OUTAGE = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)  # two hours in 2026-W46
+LABELS = [f"2026-W{week}" for week in range(41, 48)] + ["2026-10", "2026-11"]
+
+
+def _up_but(link_id: str, start: datetime, outage: datetime, now: datetime) -> list[Sample]:
+    back = outage + timedelta(hours=2)
+    out = samples(link_id, minutes(start, outage, STEP), rtt_ms=4.0, loss_pct=0.0)
+    out += samples(link_id, minutes(outage, back, STEP), Outcome.DOWN, loss_pct=100.0)
+    return out + samples(link_id, minutes(back, now, STEP), rtt_ms=4.0, loss_pct=0.0)
+
+
+def history(now: datetime) -> list[Sample]:
+    """acme-fra-1 (Berlin, weekly, 99.5 %) from W41: W45 missed, the others met;
+    globex-nyc-1 (New York, weekly, 99.9 %) from W43: W46 missed. The monthly contracts'
+    links were never measured."""
+    return _up_but("acme-fra-1", ACME_FROM, ACME_OUTAGE, now) + _up_but(
+        "globex-nyc-1", GLOBEX_FROM, GLOBEX_OUTAGE, now
+    )
+
+
+@pytest.fixture
+async def kit(database: Database) -> AsyncIterator[PortalKit]:
+    async with running_portal(database, CONFIG, history=history) as kit:
+        await refresh_ledger(kit.db, kit.config, LABELS, NOW - timedelta(minutes=5))
+        yield kit
+
+
+async def _api(kit: PortalKit, name: str, query: str = "") -> tuple[int, dict[str, object]]:
+    accounts = kit.client.app[ACCOUNTS]
+    user = await accounts.user(name)
+    assert user is not None
+    _, token = await accounts.create_token(user, "compliance", kit.clock())
+    response = await kit.client.get(
+        f"/api/v1/compliance{query}", headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status, await response.json()
+
+
+def _rate(item: dict[str, object], window: str, count: int) -> dict[str, object]:
+    rates = item["rates"]
+    assert isinstance(rates, list)
+    (found,) = [r for r in rates if r["window"] == window and r["count"] == count]
+    return dict(found)
+
+
+async def test_operations_see_every_scope_with_its_trend(kit: PortalKit) -> None:
+    await kit.sign_in("olga")
+    assert 'href="/noc/compliance"' in await kit.page("/noc")  # the NOC's own link
+    html = await kit.page("/noc/compliance")
+    overall = text_of(
+        table_row(element_by_id(html, "table", "compliance-overall"), "all contracts")
+    )
+    # Last 4 weeks: acme W43-W46 (W45 missed), globex W43-W46 (W46 missed) = 6 of 8; the
+    # 4 weeks before: acme W41-W42, both met. W47 runs, so it is not counted.
+    assert "6 / 8 (75 %) ↓ −25 pts" in overall
+    plans = element_by_id(html, "table", "compliance-per-plan")
+    assert "3 / 4 (75 %) ↓ −25 pts" in text_of(table_row(plans, "gold"))
+    assert "3 / 4 (75 %)" in text_of(table_row(plans, "no plan"))
+    customers = element_by_id(html, "table", "compliance-per-customer")
+    acme = text_of(table_row(customers, "Acme Corp"))
+    assert acme.startswith("Acme Corp 3 / 4 (75 %) ↓ −25 pts 5 / 6 (83.33 %)")
+    # Monthly contracts whose links were never measured: their month runs (n/a).
+    assert acme.endswith("no windows yet no windows yet")
+    assert "3 / 4 (75 %)" in text_of(table_row(customers, "Globex Inc"))
+
+
+async def test_billing_reads_the_rate_per_customer_on_its_desk(kit: PortalKit) -> None:
+    await kit.sign_in("bill")
+    desk = await kit.page("/billing")
+    customers = element_by_id(desk, "table", "compliance-customers")
+    assert "3 / 4 (75 %) ↓ −25 pts" in text_of(table_row(customers, "Acme Corp"))
+    assert 'href="/noc/compliance"' in desk
+    html = await kit.page("/noc/compliance")  # billing reaches the whole summary too
+    assert "6 / 8 (75 %)" in text_of(element_by_id(html, "table", "compliance-overall"))
+    assert 'href="/billing"' in html  # back to its desk, not to the NOC it cannot see
+
+
+async def test_the_api_as_each_role(kit: PortalKit) -> None:
+    status, body = await _api(kit, "olga")
+    assert status == 200
+    items = body["items"]
+    assert isinstance(items, list)
+    assert [(i["scope"], i["id"]) for i in items] == [
+        ("overall", None), ("plan", "gold"), ("plan", None),
+        ("customer", "acme"), ("customer", "globex"),
+    ]  # fmt: skip
+    assert _rate(items[0], "week", 4) == {
+        "window": "week", "count": 4, "label": "last 4 weeks", "met": 6, "windows": 8,
+        "share_pct": "75.00", "previous_met": 2, "previous_windows": 2,
+        "previous_share_pct": "100.00", "change_pts": "-25.00", "trend": "down",
+    }  # fmt: skip
+    assert _rate(items[0], "month", 3)["share_pct"] is None  # no windows yet
+
+    for name in ("olga", "bill", "ada"):
+        status, body = await _api(kit, name, "?plan=gold")
+        assert status == 200
+        (gold,) = body["items"]
+        assert (gold["scope"], gold["id"], _rate(gold, "week", 52)["windows"]) == (
+            "plan",
+            "gold",
+            6,
+        )
+    status, body = await _api(kit, "bill", "?customer=globex")
+    (globex,) = body["items"]
+    assert (globex["name"], _rate(globex, "week", 4)["met"]) == ("Globex Inc", 3)
+    status, body = await _api(kit, "bill", "?customer=globex&plan=gold")
+    assert body["items"] == [
+        {"scope": "customer", "id": "globex", "name": "Globex Inc", "rates": []}
+    ]
+    assert (await _api(kit, "bill", "?plan=platinum"))[0] == 404  # no such plan
+
+    # A customer: their own scope only, never the overall or a plan's (other customers').
+    status, body = await _api(kit, "alice")
+    assert status == 200
+    (own,) = body["items"]
+    assert (own["scope"], own["id"], _rate(own, "week", 52)["met"]) == ("customer", "acme", 5)
+    assert "globex" not in json_text(body)
+    assert (await _api(kit, "alice", "?customer=acme"))[1]["items"] == body["items"]
+    for query in ("?customer=globex", "?plan=gold", "?plan=none"):
+        assert (await _api(kit, "alice", query))[0] == 404, query
+    status, body = await _api(kit, "gus")
+    (theirs,) = body["items"]
+    assert (theirs["id"], _rate(theirs, "week", 4)["met"]) == ("globex", 3)
+    assert "acme" not in json_text(body)
+
+
+async def test_the_customers_home_page_says_how_many_windows_were_met(kit: PortalKit) -> None:
+    await kit.sign_in("alice")
+    home = await kit.client.get("/")
+    assert home.url.path == "/links"
+    html = await home.text()
+    line = text_of(element_by_id(html, "p", "compliance-summary"))
+    assert line == ("Your contracts: 5 of 6 weeks met in the last 52 weeks · no months ended yet.")
+    assert "globex" not in html.lower()
+    await kit.sign_out()
+    await kit.sign_in("gus")
+    line = text_of(element_by_id(await kit.page("/links"), "p", "compliance-summary"))
+    assert line.startswith("Your contracts: 3 of 4 weeks met in the last 52 weeks")
+    await kit.sign_out()
+    await kit.sign_in("olga")
+    assert 'id="compliance-summary"' not in await kit.page("/links")  # staff: on the NOC
+
+
+def json_text(body: object) -> str:
+    return json.dumps(body).lower()

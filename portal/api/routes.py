@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from portal.api import (
+    compliance,
     contracts,
     credits,
     document,
@@ -41,6 +42,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     credits.apply_credit,
     maintenance.list_maintenance,
     sites.list_sites,
+    compliance.get_compliance,
 )
 
 

@@ -420,6 +420,49 @@ ME = closed(
     customer=nullable(STRING),
 )
 
+# --- the compliance rate --------------------------------------------------------------
+
+_SHARE: JsonSchema = {
+    **DECIMAL,
+    "description": "Percent of the windows met, truncated to two places; null: no window.",
+}
+COMPLIANCE_SCHEMAS: dict[str, JsonSchema] = {
+    "ComplianceRate": closed(
+        "The share of windows met over the last `count` windows of one kind that have "
+        "ended, in each contract's zone, and over the `count` windows before them.",
+        window={"type": "string", "enum": ["week", "month", "quarter", "year"]},
+        count=INTEGER,
+        label={**STRING, "description": "How a person names the period: last 4 weeks."},
+        met=INTEGER,
+        windows={**INTEGER, "description": "Windows counted: met or missed (not n/a)."},
+        share_pct=nullable(_SHARE),
+        previous_met=INTEGER,
+        previous_windows=INTEGER,
+        previous_share_pct=nullable(_SHARE),
+        change_pts=nullable(
+            {
+                **DECIMAL,
+                "description": "share_pct minus previous_share_pct, in percentage points, "
+                "truncated toward zero; null when either period has no window.",
+            }
+        ),
+        trend={"type": ["string", "null"], "enum": ["up", "down", "flat", None]},
+    ),
+    "ComplianceScope": closed(
+        "The rates of all contracts, of one plan (id null: contracts without a plan) or "
+        "of one customer; a rate per period of each window kind the scope's contracts use.",
+        scope={"type": "string", "enum": ["overall", "plan", "customer"]},
+        id=nullable(STRING),
+        name=STRING,
+        rates=array(ref("ComplianceRate")),
+    ),
+    "Compliance": closed(
+        "The compliance rate of every scope the caller may see.",
+        as_of=TIME,
+        items=array(ref("ComplianceScope")),
+    ),
+}
+
 
 def schemas() -> dict[str, JsonSchema]:
     link = closed("A link and its current status.", **LINK_PROPERTIES)
@@ -464,6 +507,7 @@ def schemas() -> dict[str, JsonSchema]:
         "Site": SITE,
         "SiteList": closed("Every site, in one answer.", items=array(ref("Site"))),
     }
+    found.update(COMPLIANCE_SCHEMAS)
     for item in ("Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance"):
         found[f"{item}Page"] = page(item)
     return found

@@ -27,6 +27,7 @@ from aiohttp import hdrs, web
 
 from kernel.money import minor_units
 from portal.auth import Viewer
+from portal.compliance_views import compliance_of, table
 from portal.formatting import Moment, decimal_pct, moment, money
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.middleware import bad_request, read_form
@@ -290,6 +291,8 @@ async def ledger_desk(request: web.Request) -> web.Response:
     names = _names(request, viewer)
     rows = [desk_row(row, names, now) for row in page.rows]
     first = (filters.page - 1) * PAGE_ROWS + 1
+    # The same compliance summary as /noc/compliance, per customer (the one filtered on).
+    rates = await compliance_of(request, filters.customer)
     return render(
         request,
         "billing.html",
@@ -307,6 +310,7 @@ async def ledger_desk(request: web.Request) -> web.Response:
             "kinds": KINDS,
             "review_names": REVIEW_NAMES,
             "can_settle": _may_settle(viewer),
+            "compliance": table("Customer", rates, rates.customers, names),
         },
     )
 

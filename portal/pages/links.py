@@ -13,10 +13,12 @@ from markupsafe import Markup
 
 from portal.auth import Viewer
 from portal.board import STATUS_ORDER, board_page, board_query, full_board
+from portal.compliance_views import NO_WINDOWS, compliance_of
 from portal.keys import CACHE, LIVE, SETTINGS
 from portal.pages.common import positive_int, redirect, require_viewer
 from portal.rendering import render, render_fragment
 from portal.scope import can
+from sla.compliance import summary
 
 routes = web.RouteTableDef()
 
@@ -67,7 +69,21 @@ async def home(request: web.Request) -> web.Response:
 async def links_page(request: web.Request) -> web.Response:
     viewer = require_viewer(request)
     page_html = await board_html(request, viewer, partial=False)
-    return render(request, "links.html", {"page_html": page_html})
+    return render(
+        request,
+        "links.html",
+        {"page_html": page_html, "compliance": await customer_compliance(request, viewer)},
+    )
+
+
+async def customer_compliance(request: web.Request, viewer: Viewer) -> list[str] | None:
+    """A customer's own compliance, "99 of 104 weeks met in the last 52 weeks" (and
+    months); None for staff, whose figures are on /noc/compliance."""
+    user = viewer.user
+    if can(user, "all_customers") or user.role != "customer" or user.customer is None:
+        return None
+    scope = (await compliance_of(request, user.customer)).customer(user.customer)
+    return summary(scope) if scope is not None else [NO_WINDOWS]
 
 
 @routes.get("/partial/links")

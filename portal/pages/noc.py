@@ -37,6 +37,7 @@ from portal.board import (
     board_query,
     full_board,
 )
+from portal.compliance_views import compliance_of, staff_tables
 from portal.formatting import NBSP, Moment, decimal_pct, duration_text, local_time, moment
 from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS, SETTINGS
 from portal.ledger_views import Standing, Verdict
@@ -545,8 +546,9 @@ async def noc_partial(request: web.Request) -> web.Response:
 
 @routes.get("/noc/compliance")
 async def compliance_page(request: web.Request) -> web.Response:
-    """The contracts behind one count of the overview."""
-    viewer = require(request, "noc")
+    """The compliance rate per scope and period (operations and billing), and the
+    contracts behind one count of the overview."""
+    viewer = require(request, "compliance")
     app = request.app
     period = choice(request.query, "period", tuple(PERIODS), "this-week")
     outcome = choice(request.query, "outcome", ("all", *OUTCOMES), "all")
@@ -576,5 +578,9 @@ async def compliance_page(request: web.Request) -> web.Response:
             "names": {c.id: c.name for c in directory.visible_customers(viewer.user)},
             "ledger_links": can(viewer.user, "ledger"),
             "pct": decimal_pct,
+            "rate_tables": staff_tables(
+                await compliance_of(request, None),
+                {c.id: c.name for c in directory.visible_customers(viewer.user)},
+            ),
         },
     )
