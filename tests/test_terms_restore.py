@@ -1,0 +1,318 @@
+"""Time to restore: each outage that ends in a window is timed from its confirmed start,
+and every started unit beyond the contract's limit earns its credit (docs/design.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kernel.domain import LinkStatus, MaintenanceWindow
+from sla.compute import Period, WindowResult, WindowTerms, compute_window
+from sla.restore import RestoreRule, units_over
+from sla.windows import parse_window
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WEEK = parse_window("2026-W47", BERLIN)  # Mon 2026-11-16 00:00 CET .. Mon 2026-11-23
+NEXT = parse_window("2026-W48", BERLIN)
+START, END = WEEK.start, WEEK.end
+AFTER = NEXT.end + timedelta(days=1)
+US = timedelta(microseconds=1)
+H = timedelta(hours=1)
+RULE = RestoreRule(
+    within=4 * H, credit_per=H, credit_pct=Decimal(5), cap_pct=Decimal(25), warn_at_pct=Decimal(90)
+)
+# No availability credit of its own (target 0.0001 %), so the credit is the restore term's.
+TERMS = WindowTerms(
+    target_pct=Decimal("0.0001"), fee=Decimal("200.00"), cap_pct=Decimal(50), restore=RULE
+)
+UP, DOWN = LinkStatus.UP, LinkStatus.DOWN
+
+
+def outages(*spans: tuple[timedelta, timedelta]) -> list[Period]:
+    """UP from a day before the window to a day after the next one, except the DOWN spans
+    (offsets from the window's start)."""
+    periods, cursor = [], START - timedelta(days=1)
+    for begin, finish in sorted(spans):
+        periods.append(Period(cursor, START + begin, UP))
+        periods.append(Period(START + begin, START + finish, DOWN))
+        cursor = START + finish
+    periods.append(Period(cursor, NEXT.end + timedelta(days=1), UP))
+    return periods
+
+
+def planned(begin: timedelta, finish: timedelta) -> MaintenanceWindow:
+    return MaintenanceWindow(
+        "mw", START + begin, START + finish, START + begin - timedelta(days=7), link_ids=("l",)
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    periods: list[Period]
+    units: list[int]  # per outage billed in the window
+    restore_pct: str  # the window's, after the restore cap
+    continuing: int = 0  # outages still running at the window's end
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    terms: WindowTerms = TERMS
+
+
+DAY = timedelta(days=1)
+CASES = [
+    Case("no outage: nothing", outages(), [], "0"),
+    Case("exactly at the limit: 0 units", outages((DAY, DAY + 4 * H)), [0], "0"),
+    Case("one microsecond over: 1 unit", outages((DAY, DAY + 4 * H + US)), [1], "5"),
+    Case("exactly one unit over: 1 unit", outages((DAY, DAY + 5 * H)), [1], "5"),
+    Case("one unit and a microsecond over: 2", outages((DAY, DAY + 5 * H + US)), [2], "10"),
+    Case(
+        "the design's example, 5 h 12 min against 4 h: 2 units",
+        outages((DAY, DAY + 5 * H + timedelta(minutes=12))),
+        [2],
+        "10",
+    ),
+    Case(
+        "each outage on its own, summed",
+        outages((DAY, DAY + 5 * H), (2 * DAY, 2 * DAY + 6 * H)),
+        [1, 2],
+        "15",
+    ),
+    Case(
+        "the restore cap reached: 30 % + 30 % is 25 %",
+        outages((DAY, DAY + 10 * H), (2 * DAY, 2 * DAY + 10 * H)),
+        [6, 6],
+        "25",
+    ),
+    Case(
+        "an outage beginning before the window counts from its confirmed start",
+        outages((-3 * H, 2 * H)),
+        [1],
+        "5",
+    ),
+    Case(
+        "an outage that ended exactly at the window's start: not this window's",
+        outages((-6 * H, timedelta(0))),
+        [],
+        "0",
+    ),
+    Case(
+        "an outage ending exactly at the window's end: this window's",
+        outages((7 * DAY - 6 * H, 7 * DAY)),
+        [2],
+        "10",
+    ),
+    Case(
+        "an outage running past the window's end: billed where it ends",
+        outages((7 * DAY - 6 * H, 7 * DAY + 3 * H)),
+        [],
+        "0",
+        continuing=1,
+    ),
+    Case(
+        "qualifying maintenance inside the outage stops the clock: 6 h - 2 h is at the limit",
+        outages((DAY, DAY + 6 * H)),
+        [0],
+        "0",
+        maintenance=(planned(DAY + H, DAY + 3 * H),),
+    ),
+    Case(
+        "maintenance announced too late does not stop the clock",
+        outages((DAY, DAY + 6 * H)),
+        [2],
+        "10",
+        maintenance=(replace(planned(DAY + H, DAY + 3 * H), announced_at=START + DAY),),
+    ),
+    Case(
+        "no restore term: nothing, as before",
+        outages((DAY, DAY + 10 * H)),
+        [],
+        "0",
+        terms=replace(TERMS, restore=None),
+    ),
+]
+
+
+def week(case: Case, window=WEEK) -> WindowResult:  # type: ignore[no-untyped-def]
+    return compute_window(window, case.terms, [case.periods], [list(case.maintenance)], AFTER)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_restore_boundaries(case: Case) -> None:
+    result = week(case)
+    assert [r.units for r in result.restores] == case.units
+    assert result.credit.restore_pct == Decimal(case.restore_pct)
+    assert len(result.continuing) == case.continuing
+    # Added to the credit like any other term, before the overall cap.
+    assert result.credit.total_pct == Decimal(case.restore_pct)
+    assert result.credit.amount == TERMS.fee * Decimal(case.restore_pct) / 100
+
+
+def test_the_outage_running_past_the_end_is_billed_in_the_next_window_whole() -> None:
+    periods = outages((7 * DAY - 6 * H, 7 * DAY + 3 * H))
+    result = compute_window(NEXT, TERMS, [periods], [[]], AFTER)
+    (billed,) = result.restores
+    assert (billed.start, billed.end) == (END - 6 * H, END + 3 * H)
+    assert billed.counted_us == 9 * H // US
+    assert (billed.units, billed.pct) == (5, Decimal(25))
+
+
+def test_before_and_after_the_window_only_the_restore_clock_sees_the_outage() -> None:
+    """The window's own figures are those of the same periods clipped to it."""
+    periods = outages((-3 * H, 2 * H), (7 * DAY - H, 7 * DAY + H))
+    clipped = [
+        Period(max(p.start, START), min(p.end, END), p.status)
+        for p in periods
+        if p.end > START and p.start < END
+    ]
+    plain = replace(TERMS, restore=None)
+    whole = compute_window(WEEK, TERMS, [periods], [[]], AFTER)
+    before = compute_window(WEEK, plain, [clipped], [[]], AFTER)
+    assert (whole.down_us, whole.availability, whole.outages, whole.budget_used) == (
+        before.down_us,
+        before.availability,
+        before.outages,
+        before.budget_used,
+    )
+    assert whole.restores[0].counted_us == 5 * H // US
+
+
+def test_the_restore_credit_is_added_before_the_overall_cap() -> None:
+    steps = replace(TERMS, target_pct=Decimal("99.9"), per_step_pct=Decimal(1))
+    down = outages((DAY, DAY + 10 * H))  # 94.04 %: 12 steps of 0.5 below 99.9 %
+    uncapped = week(Case("", down, [], "", terms=steps))
+    assert (uncapped.credit.steps_pct, uncapped.credit.restore_pct) == (12, 25)
+    assert uncapped.credit.total_pct == Decimal(37)
+    capped = week(Case("", down, [], "", terms=replace(steps, cap_pct=Decimal(30))))
+    assert capped.credit.total_pct == Decimal(30)
+    assert capped.credit.amount == Decimal("60.00")
+
+
+def test_a_redundant_group_is_timed_while_every_member_is_down() -> None:
+    a = outages((DAY, DAY + 8 * H))
+    b = outages((DAY + 2 * H, DAY + 10 * H))
+    result = compute_window(WEEK, TERMS, [a, b], [[], []], AFTER)
+    assert [(r.start, r.end, r.units) for r in result.restores] == [
+        (START + DAY + 2 * H, START + DAY + 8 * H, 2)
+    ]
+
+
+def test_a_running_window_lists_the_current_outage_as_continuing() -> None:
+    now = START + DAY + 5 * H
+    periods = outages((DAY, 3 * DAY))
+    result = compute_window(WEEK, TERMS, [periods], [[]], now)
+    assert result.restores == ()
+    (running,) = result.continuing
+    assert (running.start, running.counted_us) == (START + DAY, 5 * H // US)
+
+
+@pytest.mark.parametrize(
+    ("counted", "units"),
+    [(timedelta(0), 0), (4 * H, 0), (4 * H + US, 1), (5 * H, 1), (5 * H + US, 2), (9 * H, 5)],
+)
+def test_units_are_started_units_beyond_the_limit(counted: timedelta, units: int) -> None:
+    assert units_over(counted // US, RULE) == units
+
+
+# --- config: every mistake named with its path, value and what is allowed ----------------
+
+FULL = {"within": "4h", "credit_per": "1h", "credit_pct": 5, "cap_pct": 25, "warn_at_pct": 90}
+
+
+@pytest.mark.parametrize(
+    ("restore", "expected"),
+    [
+        pytest.param(
+            {"within": "4h"},
+            "contracts[0].restore.credit_pct: required key 'credit_pct' is missing",
+            id="no-credit-pct",
+        ),
+        pytest.param(
+            {**FULL, "within": 4},
+            "contracts[0].restore.within: 4 has no unit; write it as e.g. 4s",
+            id="within-without-unit",
+        ),
+        pytest.param(
+            {**FULL, "credit_per": "0s"},
+            "contracts[0].restore.credit_per: 0s is not positive; use a duration above 0s",
+            id="credit-per-zero",
+        ),
+        pytest.param(
+            {**FULL, "credit_pct": 0},
+            "contracts[0].restore.credit_pct: 0: input should be greater than 0",
+            id="credit-pct-zero",
+        ),
+        pytest.param(
+            {**FULL, "cap_pct": 101},
+            "contracts[0].restore.cap_pct: 101: input should be less than or equal to 100",
+            id="cap-over-100",
+        ),
+        pytest.param(
+            {**FULL, "warn_at_pct": 100},
+            "contracts[0].restore: warn_at_pct 100 warns no earlier than the deadline itself "
+            "(restore-overdue); use a share above 0 and under 100",
+            id="warn-at-the-deadline",
+        ),
+        pytest.param(
+            {**FULL, "cap_pct": 4},
+            "contracts[0].restore: cap_pct 4 is under credit_pct 5, so not even one unit could "
+            "be credited; use a cap_pct of at least credit_pct",
+            id="cap-under-one-unit",
+        ),
+        pytest.param(
+            {**FULL, "per": "1h"},
+            "contracts[0].restore.per: unknown key 'per'; allowed keys here: within, "
+            "credit_per, credit_pct, cap_pct, warn_at_pct",
+            id="unknown-key",
+        ),
+    ],
+)
+def test_restore_config_mistakes_are_named(restore: dict[str, object], expected: str) -> None:
+    from tests.test_config import edit, problems
+
+    assert problems(edit("contracts.0.restore", restore)) == [expected]
+
+
+def test_restore_resolves_through_plan_contract_and_version() -> None:
+    import yaml
+
+    from kernel.config import parse_config
+    from tests.test_config import edit
+
+    data = edit("contracts.0.plan", "gold-plan")
+    data["plans"] = [{"id": "gold-plan", "target": 99.5, "restore": FULL}]
+    data["contracts"][0]["versions"] = [
+        {
+            "effective_from": "2026-12-01T00:00:00+01:00",
+            "restore": {"within": "2h", "credit_pct": 10},
+        },
+        {"effective_from": "2027-01-01T00:00:00+01:00", "restore": None},
+    ]
+    config = parse_config(yaml.safe_dump(data), environ={})
+    contract, plans = config.contracts[0], config.plans
+    first = contract.terms_at(START, plans)
+    assert first is not None
+    assert first.restore is not None
+    assert (first.restore.within, first.restore.cap_pct, first.restore.warn_at_pct) == (
+        4 * H,
+        25,
+        90,
+    )
+    later = contract.terms_at(START + timedelta(days=20), plans)
+    assert later is not None
+    assert later.restore is not None
+    # A version changes only what it sets.
+    assert (later.restore.within, later.restore.credit_pct, later.restore.cap_pct) == (
+        2 * H,
+        10,
+        25,
+    )
+    gone = contract.terms_at(START + timedelta(days=50), plans)
+    assert gone is not None
+    assert gone.restore is None
+    plain = edit("contracts.0.target", 99.5)
+    terms = parse_config(yaml.safe_dump(plain), environ={}).contracts[0].terms_at(START, [])
+    assert terms is not None
+    assert terms.restore is None
