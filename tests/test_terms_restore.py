@@ -17,7 +17,7 @@ from kernel.domain import LinkStatus, MaintenanceWindow
 from sla.compute import Period, WindowResult, WindowTerms, compute_window
 from sla.restore import RestoreRule, units_over
 from sla.windows import parse_window
-from tests.helpers import linkwatch
+from tests.helpers import linkwatch, words
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = parse_window("2026-W47", BERLIN)  # Mon 2026-11-16 00:00 CET .. Mon 2026-11-23
@@ -402,3 +402,24 @@ def test_report_sla_prints_each_outage_restored_late(restore_config: Path) -> No
     assert after.returncode == 0, after.stderr
     (next_week,) = json.loads(after.stdout)
     assert (next_week["restore_pct"], next_week["restores_over"]) == ("0", 0)  # 3 h: in time
+
+
+def test_the_monthly_report_shows_the_term_and_each_outage_restored_late(
+    restore_config: Path,
+) -> None:
+    result = linkwatch(
+        "report", "monthly", "--config", str(restore_config), "--customer", "acme",
+        "--month", "2026-11",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    page = words(result.stdout)
+    assert (
+        "Time to restore each outage restored within 4 h; every started hour beyond it earns "
+        "5 % of the fee, at most 25 % per window, before the overall cap"
+    ) in page
+    assert (
+        "Restored late 10 % outage from 2026-11-18 09:00 CET restored after 5 h 12 min: "
+        "2 started hours over 4 h, 10 %"
+    ) in page
+    assert "Still running 0 % outage from 2026-11-22 23:00 CET still running" in page
+    assert "Restore credit 15 % the lesser of the restore cap 25 % and 5 % + 10 %" in page
