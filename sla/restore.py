@@ -98,18 +98,11 @@ def restore_pct(billed: tuple[Restore, ...], rule: RestoreRule) -> Decimal:
     return min(rule.cap_pct, sum((r.pct for r in billed), Decimal(0)))
 
 
-def deadline(start: datetime, rule: RestoreRule) -> datetime:
-    """When an outage that began at `start` is overdue (excluded time not counted: the
-    deadline of an outage with no exclusion inside it)."""
-    return start + rule.within
+def warn_at_us(rule: RestoreRule) -> int:
+    """How much of `within` an outage has counted when operations are warned."""
+    return share_us(rule.within // _US, rule.warn_at_pct)
 
 
-def warn_at(start: datetime, rule: RestoreRule) -> datetime:
-    """When operations are warned about an outage that began at `start`."""
-    return start + _share(rule.within, rule.warn_at_pct)
-
-
-def _share(length: timedelta, pct: Decimal) -> timedelta:
-    """`pct` % of `length`, to the microsecond, rounded down (warn no later than asked)."""
-    micros = length // _US
-    return timedelta(microseconds=int(micros * pct / 100))
+def share_us(micros: int, pct: Decimal) -> int:
+    """`pct` % of `micros`, rounded down: a warning never comes later than asked."""
+    return int(micros * pct / 100)

@@ -4,6 +4,7 @@ and every started unit beyond the contract's limit earns its credit (docs/design
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -13,11 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kernel.domain import LinkStatus, MaintenanceWindow
+from collector import Database
+from kernel.domain import LinkStatus, MaintenanceWindow, Outcome, Sample
 from sla.compute import Period, WindowResult, WindowTerms, compute_window
 from sla.restore import RestoreRule, units_over
 from sla.windows import parse_window
-from tests.helpers import linkwatch, words
+from tests.helpers import linkwatch, text_of, words
+from tests.portal_kit import CONFIG_TEXT, NOW, minutes, portal_config, running_portal, samples
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = parse_window("2026-W47", BERLIN)  # Mon 2026-11-16 00:00 CET .. Mon 2026-11-23
@@ -355,8 +358,8 @@ contracts:
       restore: {{within: 4h, credit_per: 1h, credit_pct: 5, cap_pct: 25, warn_at_pct: 90}}}}
 """
     )
-    samples = directory / "samples.csv"
-    with samples.open("w") as handle:
+    csv_path = directory / "samples.csv"
+    with csv_path.open("w") as handle:
         handle.write("time,link,probe,outcome,rtt_ms,loss_pct\n")
         moment = W47 - DAY
         while moment < W47_END + DAY:
@@ -364,7 +367,7 @@ contracts:
             outcome, rtt, loss = ("down", "", "100") if down else ("up", "4.2", "0")
             handle.write(f"{moment.isoformat()},acme-hq,icmp,{outcome},{rtt},{loss}\n")
             moment += timedelta(minutes=1)
-    result = linkwatch("import", "samples", "--config", str(config), str(samples))
+    result = linkwatch("import", "samples", "--config", str(config), str(csv_path))
     assert result.returncode == 0, result.stderr
     return config
 
@@ -423,3 +426,59 @@ def test_the_monthly_report_shows_the_term_and_each_outage_restored_late(
     ) in page
     assert "Still running 0 % outage from 2026-11-22 23:00 CET still running" in page
     assert "Restore credit 15 % the lesser of the restore cap 25 % and 5 % + 10 %" in page
+
+
+# --- the NOC's outage card: a countdown to the restore deadline ------------------------------
+
+NOC_CONFIG = CONFIG_TEXT.replace(
+    'fee: "250.00", currency: EUR, credit: {step: 0.5, per_step: 5, cap: 50}}',
+    'fee: "250.00", currency: EUR, credit: {step: 0.5, per_step: 5, cap: 50},\n'
+    "     restore: {within: 1h, credit_per: 30m, credit_pct: 5, warn_at_pct: 50}}",
+).replace("interval: 60s", "interval: 10m")
+NOC_STEP = timedelta(minutes=10)
+NOC_WEEK = datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
+NOC_OUTAGE = NOW - timedelta(minutes=20)
+
+
+def fra_down_for_20_min(now: datetime = NOW) -> list[Sample]:
+    up = samples("acme-fra-1", minutes(NOC_WEEK, NOC_OUTAGE, NOC_STEP), rtt_ms=4.0, loss_pct=0.0)
+    down = samples("acme-fra-1", minutes(NOC_OUTAGE, now, NOC_STEP), Outcome.DOWN, loss_pct=100.0)
+    return up + down
+
+
+def restore_item(html: str) -> str:
+    (item,) = re.findall(r'<li class="countdown restore level-[a-z]+">.*?</li>', html, re.S)
+    return item
+
+
+async def test_the_outage_card_counts_down_to_the_restore_deadline(database: Database) -> None:
+    assert "restore:" in NOC_CONFIG
+    async with running_portal(
+        database, portal_config(NOC_CONFIG), history=fra_down_for_20_min
+    ) as kit:
+        await kit.sign_in("olga")
+        # 20 min of 1 h: before the warning share (50 %), green.
+        item = restore_item(await kit.page("/noc"))
+        assert 'class="countdown restore level-ok"' in item
+        assert "acme-fra-gold restore by 12:40 — 40 min left" in text_of(item)
+        assert "2026-W47 · restore within 1 h · warned at 50 % · deadline 2026-11-18 12:40 UTC" in (
+            text_of(item)
+        )
+
+        async def go_on(delta: timedelta) -> str:
+            start = kit.clock.now
+            kit.clock.advance(delta)
+            await kit.store(
+                samples("acme-fra-1", minutes(start, kit.clock.now, NOC_STEP), Outcome.DOWN)
+            )
+            return await kit.page("/partial/noc")
+
+        item = restore_item(await go_on(timedelta(minutes=10)))  # 30 min: the warning share
+        assert 'class="countdown restore level-warning"' in item
+        assert "restore by 12:40 — 30 min left" in text_of(item)
+
+        page = await go_on(timedelta(minutes=42))  # 1 h 12 min: 12 min past the deadline
+        item = restore_item(page)
+        assert 'class="countdown restore level-critical"' in item
+        assert "acme-fra-gold overdue by 12 min" in text_of(item)
+        assert '<li class="outage level-critical">' in page
