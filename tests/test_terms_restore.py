@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector import Database
+from kernel.config import parse_config
 from kernel.domain import LinkStatus, MaintenanceWindow, Outcome, Sample
 from sla.compute import Period, WindowResult, WindowTerms, compute_window
 from sla.restore import RestoreRule, units_over
@@ -482,3 +483,75 @@ async def test_the_outage_card_counts_down_to_the_restore_deadline(database: Dat
         assert 'class="countdown restore level-critical"' in item
         assert "acme-fra-gold overdue by 12 min" in text_of(item)
         assert '<li class="outage level-critical">' in page
+
+
+# --- notifications: warned at a share of the limit, and at the deadline, to operations -------
+
+NOTIFY_CONTRACT = """
+contracts:
+  - id: acme-fibre
+    customer: acme
+    links: [acme-hq]
+    target: 90
+    window: week
+    fee: 1000
+    restore: {within: 5m, credit_per: 1m, credit_pct: 1, warn_at_pct: 90}
+"""
+
+
+async def test_restore_warning_then_overdue_reach_operations_once_each(
+    database: Database,
+) -> None:
+    """The seeds' rule: notify at 4 min 30 s of 5 min, then at the deadline."""
+    from notify import Dispatcher, Evaluator
+    from tests.notify_kit import notifications_yaml, webhook_receiver
+    from tests.test_notify import BASE, drain
+    from tests.test_notify_evaluator import load
+
+    down_from = NOW - timedelta(minutes=4, seconds=30)
+    clock = [NOW]
+
+    def history(until: datetime, start: datetime = NOW - DAY) -> list[Sample]:
+        out, at = [], start
+        while at < until:
+            outcome = Outcome.DOWN if at >= down_from else Outcome.UP
+            out.append(Sample("acme-hq", "ping", at, outcome))
+            at += timedelta(seconds=30)
+        return out
+
+    async with webhook_receiver() as receiver:
+        cfg = parse_config(BASE + NOTIFY_CONTRACT + notifications_yaml(receiver.url))
+        await load(database, cfg, history(NOW))
+        evaluator = Evaluator(database, cfg, clock=lambda: clock[0])
+        dispatcher = Dispatcher(database, cfg, clock=lambda: clock[0])
+        assert await evaluator.evaluate_once() >= 1  # 4 min 30 s of 5 min: the warning
+        await drain(dispatcher)
+        clock[0] = NOW + timedelta(seconds=30)  # 5 min: the deadline
+        await load(database, cfg, history(clock[0], start=NOW))
+        await evaluator.evaluate_once()
+        clock[0] = NOW + timedelta(seconds=60)
+        await load(database, cfg, history(clock[0], start=clock[0] - timedelta(seconds=30)))
+        await evaluator.evaluate_once()  # still overdue: nothing new to tell
+        await drain(dispatcher)
+
+    told = [d for d in receiver.accepted if d.body["kind"].startswith("restore-")]
+    start = down_from.isoformat()
+    assert [(d.path, d.event_id) for d in told] == [
+        ("/ops", f"restore-warning:acme-fibre:acme-hq:{start}"),
+        ("/ops", f"restore-overdue:acme-fibre:acme-hq:{start}"),
+    ]  # never to the customer's own route
+    warning, overdue = (d.body for d in told)
+    assert warning["occurred_at"] == NOW.isoformat()
+    assert (
+        warning["subject"]
+        == "[Linkwatch] Restore deadline near: Acme HQ fibre (acme-hq), acme-fibre"
+    )
+    assert warning["summary"] == (
+        "Acme HQ fibre (acme-hq) is down since 2026-11-18 12:55 CET: 90\u00a0% of the 5\u00a0min "
+        "contract acme-fibre allows to restore it are used. Restore it by 2026-11-18 13:00 "
+        "CET; after that each started 1\u00a0min beyond it earns 1\u00a0% of the fee, at most "
+        "100\u00a0% in the window."
+    )
+    assert overdue["subject"] == "[Linkwatch] RESTORE OVERDUE: Acme HQ fibre (acme-hq), acme-fibre"
+    assert overdue["occurred_at"] == (NOW + timedelta(seconds=30)).isoformat()
+    assert overdue["data"]["counted_s"] == "300"
