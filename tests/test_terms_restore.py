@@ -555,3 +555,39 @@ async def test_restore_warning_then_overdue_reach_operations_once_each(
     assert overdue["subject"] == "[Linkwatch] RESTORE OVERDUE: Acme HQ fibre (acme-hq), acme-fibre"
     assert overdue["occurred_at"] == (NOW + timedelta(seconds=30)).isoformat()
     assert overdue["data"]["counted_s"] == "300"
+
+
+async def test_the_api_sla_records_carry_the_restore_fields(database: Database) -> None:
+    from tests.test_api import make_token
+
+    late = (NOC_WEEK + DAY, NOC_WEEK + DAY + 5 * H)  # 5 h against 1 h: 8 half hours over
+
+    def history(now: datetime) -> list[Sample]:
+        return [
+            Sample(
+                "acme-fra-1",
+                "icmp",
+                at,
+                Outcome.DOWN if late[0] <= at < late[1] or at >= NOC_OUTAGE else Outcome.UP,
+            )
+            for at in minutes(NOC_WEEK, now, NOC_STEP)
+        ]
+
+    async with running_portal(database, portal_config(NOC_CONFIG), history=history) as kit:
+        token = await make_token(kit, "olga")
+        response = await kit.client.get(
+            "/api/v1/reports/sla",
+            params={"window": "2026-W47"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status == 200, await response.text()
+        body = await response.json()
+    (record,) = [r for r in body["items"] if r["contract"] == "acme-fra-gold"]
+    assert (record["restore_pct"], record["restores_over"], record["restores_continuing"]) == (
+        "40",
+        1,
+        1,  # down now: billed when it ends
+    )
+    others = [r for r in body["items"] if r["contract"] != "acme-fra-gold"]
+    assert others
+    assert {(r["restore_pct"], r["restores_over"]) for r in others} == {("0", 0)}
