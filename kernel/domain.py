@@ -222,6 +222,10 @@ class EventKind(StrEnum):
     SITE_BLIND = "site-blind"  # the monitor's canaries fail: it cannot see, for ops only
     SITE_RECOVERED = "site-recovered"  # they answer again, with how long it was blind
     TEST = "test"  # `linkwatch notify test`
+    # A running outage of a contract with a restore term reached its warning share of
+    # `within`, or its deadline: for operations only, once per outage each.
+    RESTORE_WARNING = "restore-warning"
+    RESTORE_OVERDUE = "restore-overdue"
 
     @property
     def customer_facing(self) -> bool:
@@ -231,6 +235,8 @@ class EventKind(StrEnum):
             EventKind.SITE_BLIND,
             EventKind.SITE_RECOVERED,
             EventKind.TEST,
+            EventKind.RESTORE_WARNING,
+            EventKind.RESTORE_OVERDUE,
         )
 
 

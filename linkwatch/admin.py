@@ -410,13 +410,14 @@ async def _stored_data(config: Config, *, samples: bool = False) -> Database:
 class SlaReport:
     records: list[dict[str, Any]]
     notes: list[str]  # contracts left out of the window, and why
+    restores: list[str] = field(default_factory=list)  # outages restored late, in words
 
 
 async def sla_report(
     config: Config, label: str, now: datetime, customer: str | None = None
 ) -> SlaReport:
     from sla.ledger import window_statuses
-    from sla.records import record
+    from sla.records import record, restore_lines
     from sla.report import compute_plan, monitoring_began, plan_windows
 
     _check_window(label)
@@ -435,7 +436,8 @@ async def sla_report(
     records = [
         record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
     ]
-    return SlaReport(records, plan.notes())
+    restores = [line for item in results for line in restore_lines(item)]
+    return SlaReport(records, plan.notes(), restores)
 
 
 def _check_window(label: str | None) -> None:

@@ -605,6 +605,8 @@ def _report_sla(args: argparse.Namespace) -> int:
         print(f"linkwatch: note: {note}", file=sys.stderr)
     render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
     print(render(report.records))
+    if args.format == "table" and report.restores:
+        print("\n".join(report.restores))
     return EXIT_OK
 
 

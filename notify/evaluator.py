@@ -30,6 +30,7 @@ from kernel.config import EVENT_GROUPS, Config
 from kernel.domain import Event, EventKind, LinkStatus, MaintenanceWindow
 from kernel.errors import DatabaseError
 from notify.queries import query
+from notify.restore_events import restore_events
 from sla.compute import seconds, truncate_pct
 from sla.ledger import LedgerRow, TimeRange, list_rows, recent_range, window_labels
 from sla.report import ContractWindow, contract_windows
@@ -88,6 +89,8 @@ class Evaluator:
             events += await self._blind(now)
         if wanted & {EventKind.SITE_BLIND, EventKind.SITE_RECOVERED}:
             events += await self._sites(now)
+        if wanted & {EventKind.RESTORE_WARNING, EventKind.RESTORE_OVERDUE}:
+            events += await restore_events(self._db, self._config, now)
         written = await store_events(self._db, events)
         if written:
             log.info("notification events written events=%d", written)

@@ -476,6 +476,44 @@ def _site(
     )
 
 
+def _restore(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    data = event.payload
+    what = _subject_name(config, data)
+    contract = str(data["contract_id"])
+    within = duration_text(_seconds(data["within_s"]), exact=True)
+    since, deadline = _when(data["since"], tz), _when(data["deadline"], tz)
+    per = duration_text(_seconds(data["credit_per_s"]), exact=True)
+    credit = (
+        f"each started {per} beyond it earns {decimal_pct(Decimal(str(data['credit_pct'])))} "
+        f"of the fee, at most {decimal_pct(Decimal(str(data['cap_pct'])))} in the window"
+    )
+    facts = [
+        *_who(customer),
+        ("Contract", contract),
+        ("Down since", since),
+        ("Restore within", within),
+        ("Deadline", deadline),
+    ]
+    if event.kind is EventKind.RESTORE_OVERDUE:
+        return (
+            f"RESTORE OVERDUE: {what}, {contract}",
+            f"{what} is down since {since} and was not restored within the {within} "
+            f"contract {contract} allows (deadline {deadline}): {credit}.",
+            facts,
+            _subject_path(data),
+        )
+    share = decimal_pct(Decimal(str(data["warn_at_pct"])))
+    return (
+        f"Restore deadline near: {what}, {contract}",
+        f"{what} is down since {since}: {share} of the {within} contract {contract} allows "
+        f"to restore it are used. Restore it by {deadline}; after that {credit}.",
+        facts,
+        _subject_path(data),
+    )
+
+
 _DESCRIBE = {
     EventKind.LINK_DOWN: _link_down,
     EventKind.LINK_RECOVERED: _link_recovered,
@@ -489,6 +527,8 @@ _DESCRIBE = {
     EventKind.SITE_BLIND: _site,
     EventKind.SITE_RECOVERED: _site,
     EventKind.TEST: _test,
+    EventKind.RESTORE_WARNING: _restore,
+    EventKind.RESTORE_OVERDUE: _restore,
 }
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 
 from kernel.domain import LinkStatus, MaintenanceWindow
 from kernel.money import quantise
+from sla.restore import Continuing, Restore, RestoreRule, restore_pct, restores
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
 
@@ -59,6 +60,7 @@ class WindowTerms:
     objectives: tuple[Objective, ...] = ()
     min_coverage_pct: Decimal | None = None  # under it: no automatic credit, a review
     review_coverage_pct: Decimal = Decimal("0")  # under it: a review (ledger's floor)
+    restore: RestoreRule | None = None  # time to restore, per outage (sla/restore.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class Credit:
     total_pct: Decimal  # after the cap
     amount: Decimal  # in the currency's minor units (quantised), 0 under minimum_credit
     currency: str
+    restore_pct: Decimal = Decimal(0)  # from outages restored late, after their own cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,11 @@ class WindowResult:
     objectives: tuple[ObjectiveResult, ...] = field(default=())
     warnings: tuple[int, ...] = field(default=())  # budget warning levels reached, percent
     review: Review | None = None
+    # Time to restore: the outages that ended in the window (from their confirmed start,
+    # maybe before the window's), and those still running at its measured end, which
+    # are billed in the window they end in.
+    restores: tuple[Restore, ...] = field(default=())
+    continuing: tuple[Continuing, ...] = field(default=())
 
     @property
     def incidents(self) -> int:
@@ -259,9 +267,17 @@ def compute_window(
 
     decisions: list[MaintenanceDecision] = []
     excluded_each, available_each, down_each = [], [], []
+    qualifying_each: list[SpanSet] = []  # unclipped, for the restore clock
     for periods, windows in zip(members, maintenance, strict=True):
         member_decisions = decide_maintenance(windows, terms.maintenance_notice)
         decisions += member_decisions
+        qualifying_each.append(
+            SpanSet.of(
+                (to_us(d.window.starts_at), to_us(d.window.covers_until))
+                for d in member_decisions
+                if d.excluded
+            )
+        )
         excluded_each.append(
             SpanSet.of(
                 (to_us(d.window.starts_at), to_us(d.window.covers_until))
@@ -303,11 +319,22 @@ def compute_window(
     outage_spans = down if terms.unknown != "count_as_down" else down | unknown
     outages = tuple(_datetime_span(span) for span in outage_spans.spans)
     objectives = evaluate_objectives(terms.objectives, measurements or Measurements())
+    billed: tuple[Restore, ...] = ()
+    continuing: tuple[Continuing, ...] = ()
+    if terms.restore is not None:
+        billed, continuing = restores(
+            subject_down(members),
+            reduce(operator.and_, qualifying_each),
+            to_us(window.start),
+            to_us(measured_until),
+            terms.restore,
+        )
     credit = compute_credit(
         terms,
         availability,
         [end - start for start, end in outage_spans.spans],
         extra_pct=sum((o.credit_pct for o in objectives), Decimal(0)),
+        restore_pct=Decimal(0) if terms.restore is None else restore_pct(billed, terms.restore),
     )
     known_us = measured_us - unknown_us
     coverage = Fraction(known_us, measured_us) if measured_us else Fraction(0)
@@ -339,7 +366,22 @@ def compute_window(
             if budget_used is not None and budget_used * 100 >= level
         ),
         review=review,
+        restores=billed,
+        continuing=continuing,
     )
+
+
+def subject_down(members: Sequence[Sequence[Period]]) -> SpanSet:
+    """The subject's down time over all the periods given, unclipped (a redundant group
+    is down while every member is): the outages the restore clock times."""
+    starts = [to_us(p.start) for periods in members for p in periods]
+    ends = [to_us(p.end) for periods in members for p in periods]
+    if not starts:
+        return SpanSet()
+    everything = SpanSet(((min(starts), max(ends)),))
+    spans = [member_spans(periods, everything) for periods in members]
+    available = reduce(operator.or_, (up for up, _ in spans))
+    return reduce(operator.and_, (down for _, down in spans)) - available
 
 
 def coverage_review(
@@ -384,9 +426,11 @@ def compute_credit(
     outage_lengths_us: Sequence[int],
     *,
     extra_pct: Decimal = Decimal(0),
+    restore_pct: Decimal = Decimal(0),
 ) -> Credit:
-    """Linear steps, bands, the incident rule and `extra_pct` (missed performance
-    objectives), summed, capped, priced and floored."""
+    """Linear steps, bands, the incident rule, `extra_pct` (missed performance
+    objectives) and `restore_pct` (outages restored late), summed, capped, priced and
+    floored."""
     zero = Decimal(0)
     if availability is None:
         return _no_credit(terms.currency)
@@ -407,12 +451,20 @@ def compute_credit(
         long_enough = rule.min_duration // timedelta(microseconds=1)
         if sum(1 for length in outage_lengths_us if length >= long_enough) >= rule.count:
             incident_pct = rule.credit_pct
-    total_pct = min(terms.cap_pct, steps_pct + band_pct + incident_pct + extra_pct)
+    total_pct = min(terms.cap_pct, steps_pct + band_pct + incident_pct + extra_pct + restore_pct)
     amount = quantise(terms.fee * total_pct / 100, terms.currency)
     if amount < terms.minimum_credit:
         amount = quantise(zero, terms.currency)
     return Credit(
-        steps, steps_pct, band_pct, incident_pct, extra_pct, total_pct, amount, terms.currency
+        steps,
+        steps_pct,
+        band_pct,
+        incident_pct,
+        extra_pct,
+        total_pct,
+        amount,
+        terms.currency,
+        restore_pct,
     )
 
 

@@ -47,8 +47,12 @@ from sla.report import (
     compute_plan,
     monitoring_began,
     plan_windows,
+    restore_rule,
     subjects,
 )
+from sla.restore import RestoreRule
+from sla.restore_text import continuing_text, restore_text
+from sla.restore_text import rule_text as restore_rule_text
 from sla.windows import Window, parse_window, window_containing
 
 # A window's figures are final once its ledger row has left `open` (its grace is over).
@@ -448,6 +452,8 @@ def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
                 f"{terms.loss.credit} % if missed",
             )
         )
+    if terms.restore is not None:
+        rows.append(Row("Time to restore", restore_rule_text(_restore_rule(terms))))
     rows.append(Row("Credit cap", f"{credit.cap} % of the fee"))
     if terms.budget_warnings:
         rows.append(
@@ -769,6 +775,9 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
             )
         )
         parts.append(f"{credit.objective_pct} %")
+    if terms.restore is not None:
+        rows += _restore_rows(item)
+        parts.append(f"{credit.restore_pct} %")
     summed = " + ".join(parts) or "0 %"
     rows.append(
         Row(
@@ -800,6 +809,40 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
         method = "nothing is credited automatically under the contract's minimum coverage"
     rows.append(Row("Credit amount", f"{credit.amount:,} {credit.currency}", method, strong=True))
     return tuple(rows)
+
+
+def _restore_rows(item: ContractWindow) -> list[Row]:
+    """Per outage over the restore limit (and per outage still running at the window's
+    end), then the window's restore credit."""
+    rule = _restore_rule(item.terms)
+    zone = item.result.window.start.tzinfo
+    assert zone is not None
+    rows = [
+        Row("Restored late", f"{restore.pct} %", restore_text(restore, rule, zone))
+        for restore in item.result.restores
+        if restore.over
+    ]
+    rows += [
+        Row("Still running", "0 %", continuing_text(outage, zone))
+        for outage in item.result.continuing
+    ]
+    billed = item.result.restores
+    summed = " + ".join(f"{r.pct} %" for r in billed if r.over) or "0 %"
+    rows.append(
+        Row(
+            "Restore credit",
+            f"{item.result.credit.restore_pct} %",
+            f"the lesser of the restore cap {rule.cap_pct} % and {summed}; "
+            f"{len(billed)} outage{'s' if len(billed) != 1 else ''} ended in this window",
+        )
+    )
+    return rows
+
+
+def _restore_rule(terms: ResolvedTerms) -> RestoreRule:
+    rule = restore_rule(terms)
+    assert rule is not None
+    return rule
 
 
 def _outages(

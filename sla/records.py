@@ -16,7 +16,8 @@ from typing import Any
 
 from kernel.formatting import csv_text, text_table
 from sla.compute import WindowResult, seconds, truncate, truncate_pct
-from sla.report import ContractWindow
+from sla.report import ContractWindow, restore_rule
+from sla.restore_text import result_lines
 
 FIELDS = (
     "contract", "customer", "link", "window", "window_start", "window_end", "window_s",
@@ -26,6 +27,7 @@ FIELDS = (
     # Added after the first release: appended, so positional CSV readers keep working.
     "budget_remaining_s", "burn_rate", "budget_warning_pct", "objectives_met",
     "needs_review", "review_reason", "withheld_credit_amount",
+    "restore_pct", "restores_over", "restores_continuing",
 )  # fmt: skip
 
 
@@ -70,7 +72,19 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "withheld_credit_amount": (
             None if r.review is None or r.review.withheld is None else str(r.review.withheld.amount)
         ),
+        # Time to restore: its credit (within credit_pct), the outages billed here over
+        # the limit, and those still running at the window's end (billed where they end).
+        "restore_pct": _pct(r.credit.restore_pct),
+        "restores_over": sum(1 for restore in r.restores if restore.over),
+        "restores_continuing": len(r.continuing),
     }
+
+
+def restore_lines(item: ContractWindow) -> list[str]:
+    """`report sla`'s line per outage over the restore limit (and per outage still
+    running at the window's end), as printed under its table."""
+    head = f"restore {item.contract.id} {item.subject.id} {item.result.window.label}"
+    return [f"{head}: {line}" for line in result_lines(item.result, restore_rule(item.terms))]
 
 
 def review_reason(result: WindowResult) -> str | None:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from psycopg.rows import tuple_row
 
 from collector import Database
 from collector.intervals import Interval, clip_intervals
-from collector.state_reads import link_intervals
+from collector.state_reads import incidents, link_intervals
 from collector.stored import maintenance_windows
 from kernel.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
 from kernel.domain import MaintenanceWindow
@@ -39,6 +39,7 @@ from sla.compute import (
 )
 from sla.measurements import window_performance
 from sla.queries import query
+from sla.restore import RestoreRule
 from sla.windows import Window, WindowKind, parse_window
 
 NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
@@ -91,6 +92,16 @@ def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Windo
         objectives=objectives(terms),
         min_coverage_pct=terms.min_coverage,
         review_coverage_pct=review_below,
+        restore=restore_rule(terms),
+    )
+
+
+def restore_rule(terms: ResolvedTerms) -> RestoreRule | None:
+    restore = terms.restore
+    if restore is None:
+        return None
+    return RestoreRule(
+        restore.within, restore.credit_per, restore.credit_pct, restore.cap_pct, restore.warn_at_pct
     )
 
 
@@ -321,11 +332,23 @@ async def compute_plan(
     read_start = min(start for start, _, _ in spans)
     read_end = max(measured_end for _, _, measured_end in spans)
     link_ids = list(dict.fromkeys(link_id for c, _, _ in todo for link_id in c.links))
+    restore_from = await _restore_reads(db, todo, now)
+    if restore_from:
+        # Time to restore needs its outages whole: from their confirmed start, and
+        # whether they still run just after the measured end.
+        read_start = min(read_start, *restore_from.values())
+        read_end += _JUST_AFTER
     intervals = await link_intervals(db, link_ids, read_start, read_end)
     planned: dict[tuple[datetime, datetime], list[MaintenanceWindow]] = {}
     for start, end, _ in sorted(spans):
         if (start, end) not in planned:
             planned[start, end] = await maintenance_windows(db, start, end)
+    for contract, window, _ in todo:
+        if contract.id in restore_from:
+            start, end, _ = _utc_span(window, now)
+            early = restore_from[contract.id]
+            if (early, end) not in planned:
+                planned[early, end] = await maintenance_windows(db, early, end)
 
     results: list[ContractWindow] = []
     for contract, window, terms in todo:
@@ -349,13 +372,39 @@ async def compute_plan(
             terms,
             now,
             intervals,
-            planned[start, end],
+            planned[restore_from.get(contract.id, start), end],
             start,
             measured_end,
             performance,
             config.ledger.review_coverage_below,
+            restore_from=restore_from.get(contract.id),
         )
     return results
+
+
+_JUST_AFTER = timedelta(microseconds=1)
+
+
+async def _restore_reads(
+    db: Database, todo: Sequence[tuple[Contract, Window, ResolvedTerms]], now: datetime
+) -> dict[str, datetime]:
+    """contract id -> where its reads begin, for contracts with a `restore` term: the
+    confirmed start of the earliest outage of its links running at its window's start,
+    else that start. One query per distinct window start."""
+    starts: dict[datetime, list[tuple[Contract, Window]]] = {}
+    for contract, window, terms in todo:
+        if terms.restore is not None:
+            starts.setdefault(_utc_span(window, now)[0], []).append((contract, window))
+    found: dict[str, datetime] = {}
+    for start, contracts in starts.items():
+        ids = list(dict.fromkeys(i for c, _ in contracts for i in c.links))
+        running: dict[str, datetime] = {}
+        for outage in await incidents(db, ids, start, start + _JUST_AFTER):
+            if outage.starts_at < start and (outage.ends_at is None or outage.ends_at > start):
+                running[outage.link_id] = min(outage.starts_at, running.get(outage.link_id, start))
+        for contract, _ in contracts:
+            found[contract.id] = min([start, *(running[i] for i in contract.links if i in running)])
+    return found
 
 
 def _utc_span(window: Window, now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -375,8 +424,15 @@ def _compute(
     measured_end: datetime,
     performance: Mapping[str, Measurements],
     review_below: Decimal,
+    *,
+    restore_from: datetime | None = None,
 ) -> list[ContractWindow]:
     sla = sla_terms(terms, review_below)
+    clip_from, clip_until = start, measured_end
+    if restore_from is not None:
+        # Periods before the window and just after its measured end are for the restore
+        # clock only; the window's own figures count nothing outside it.
+        clip_from, clip_until = restore_from, measured_end + _JUST_AFTER
     out = []
     for subject in subjects(contract):
         members: list[Sequence[Period]] = []
@@ -384,8 +440,8 @@ def _compute(
         for link_id in subject.link_ids:
             members.append(
                 [
-                    Period(i.starts_at, i.ends_at or measured_end, i.status)
-                    for i in clip_intervals(intervals[link_id], start, measured_end)
+                    Period(i.starts_at, i.ends_at or clip_until, i.status)
+                    for i in clip_intervals(intervals[link_id], clip_from, clip_until)
                 ]
             )
             maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])

@@ -119,6 +119,9 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "needs_review": False,  # measured all week
         "review_reason": None,
         "withheld_credit_amount": None,
+        "restore_pct": "0",  # no restore term
+        "restores_over": 0,
+        "restores_continuing": 0,
     }
 
 

@@ -76,6 +76,36 @@ class LossObjective(_Strict):
     credit: Percent = Decimal("0")
 
 
+class RestoreTerms(_Strict):
+    """Time to restore: each outage is restored within `within`; every started
+    `credit_per` beyond it earns `credit_pct` % of the window's fee, at most `cap_pct` %
+    per window (before the overall cap). Operations are warned when an outage reaches
+    `warn_at_pct` % of `within`. The clock pauses over time the contract excludes."""
+
+    within: Duration
+    credit_per: Duration = timedelta(hours=1)
+    credit_pct: PositivePercent
+    cap_pct: PositivePercent = Decimal("100")
+    warn_at_pct: PositivePercent = Decimal("80")
+
+    @_rule
+    def _warned_before_the_deadline(self) -> None:
+        if self.warn_at_pct >= 100:
+            raise ValueError(
+                f"warn_at_pct {self.warn_at_pct.normalize():f} warns no earlier than the "
+                "deadline itself (restore-overdue); use a share above 0 and under 100"
+            )
+
+    @_rule
+    def _cap_allows_a_unit(self) -> None:
+        if self.cap_pct < self.credit_pct:
+            raise ValueError(
+                f"cap_pct {self.cap_pct.normalize():f} is under credit_pct "
+                f"{self.credit_pct.normalize():f}, so not even one unit could be credited; "
+                "use a cap_pct of at least credit_pct"
+            )
+
+
 class Terms(_Strict):
     """Terms a plan, a contract or a contract version may set. Unset fields come from the
     layer below: built-in defaults <- plan <- contract <- version in force."""
@@ -95,6 +125,7 @@ class Terms(_Strict):
     breach_notice: Template | None = None  # the customer's message when a window is missed
     # Coverage (percent) under which a window gets no automatic credit: a person reviews it.
     min_coverage: Percent | None = None
+    restore: RestoreTerms | None = None  # time to restore; None: no such term
 
 
 class ResolvedTerms(_Strict):
@@ -114,6 +145,7 @@ class ResolvedTerms(_Strict):
     loss: LossObjective | None = None
     breach_notice: str | None = None
     min_coverage: Decimal | None = None
+    restore: RestoreTerms | None = None
 
 
 class Plan(Terms):

@@ -96,6 +96,7 @@ EVENT_GROUPS: dict[str, tuple[EventKind, ...]] = {
         EventKind.MAINTENANCE_FINISHED,
         EventKind.MAINTENANCE_CANCELLED,
     ),
+    "restore": (EventKind.RESTORE_WARNING, EventKind.RESTORE_OVERDUE),
 }
 EventName = Literal[
     "all",
@@ -113,6 +114,9 @@ EventName = Literal[
     "site",
     "site-blind",
     "site-recovered",
+    "restore",
+    "restore-warning",
+    "restore-overdue",
 ]
 
 

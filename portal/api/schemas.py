@@ -129,6 +129,21 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "description": "Under the contract's min_coverage: the credit its rules give, not "
         "credited automatically (credit_amount is 0 until a person decides).",
     },
+    "restore_pct": {
+        **DECIMAL,
+        "description": "Credit percent from outages restored later than the contract's "
+        "restore term allows (within credit_pct, before the overall cap); 0 without one.",
+    },
+    "restores_over": {
+        **INTEGER,
+        "description": "Outages billed in this window (those that ended in it) that took "
+        "longer than the restore term allows.",
+    },
+    "restores_continuing": {
+        **INTEGER,
+        "description": "Outages still running at the window's end (under a restore term): "
+        "billed in the window they end in.",
+    },
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -141,6 +156,9 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "needs_review": BOOLEAN,
     "review_reason": nullable(STRING),
     "withheld_credit_amount": nullable(DECIMAL),
+    "restore_pct": nullable(DECIMAL),
+    "restores_over": nullable(INTEGER),
+    "restores_continuing": nullable(INTEGER),
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,

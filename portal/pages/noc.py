@@ -44,6 +44,7 @@ from portal.ledger_views import Standing, Verdict
 from portal.pages.common import positive_int, require
 from portal.params import choice
 from portal.rendering import render, render_fragment
+from portal.restore_views import RestoreClock, restore_clock
 from portal.scope import can
 from sla.report import ContractWindow
 from sla.spans import US_PER_S
@@ -109,10 +110,11 @@ class Outage:
     started: Moment | None
     duration: str  # running, since the outage started
     countdowns: tuple[Countdown, ...]
+    restores: tuple[RestoreClock, ...] = ()  # deadlines of contracts with a restore term
 
     @property
     def level(self) -> Level:
-        return worst(c.level for c in self.countdowns)
+        return worst([*(c.level for c in self.countdowns), *(r.level for r in self.restores)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +292,7 @@ async def outages(request: web.Request, board: Board, now: datetime) -> list[Out
     for row in down:
         since = row.since_at
         marks = []
+        clocks = []
         for item in by_link.get(row.id, ()):
             # A redundant group loses availability only while every member does.
             members = item.subject.link_ids
@@ -300,6 +303,9 @@ async def outages(request: web.Request, board: Board, now: datetime) -> list[Out
                 else "no budget used: this contract leaves unknown time out"
             )
             marks.append(countdown(item, uses, since, now, idle=idle))
+            clock = restore_clock(item, now, UTC_ZONE, running=uses)
+            if clock is not None and row.status is LinkStatus.DOWN:
+                clocks.append(clock)
         marks.sort(key=_urgency)
         found.append(
             Outage(
@@ -307,6 +313,7 @@ async def outages(request: web.Request, board: Board, now: datetime) -> list[Out
                 started=moment(since, now, UTC_ZONE, exact=row.since_exact),
                 duration=_running(since, now, exact=row.since_exact),
                 countdowns=tuple(marks),
+                restores=tuple(sorted(clocks, key=lambda c: c.left_s)),
             )
         )
     found.sort(key=lambda o: (-o.row.status.severity, _outage_urgency(o), o.row.id))
