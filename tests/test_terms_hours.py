@@ -1,0 +1,425 @@
+"""Covered hours and holidays: the schedule's config, its instants (DST-exact), the
+availability measured inside it, and `report sla` / the monthly report that state it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from kernel.config import parse_config
+from kernel.config.hours import CoveredRange, covered_ranges, schedule_text
+from sla.hours import covered, wall_instant
+from sla.spans import US_PER_S, SpanSet, from_us, to_us
+from sla.windows import parse_window
+from tests.test_config import edit, problems
+
+BERLIN = ZoneInfo("Europe/Berlin")
+H = 3600 * US_PER_S
+
+
+def berlin(*args: int) -> datetime:
+    return datetime(*args, tzinfo=BERLIN)  # type: ignore[misc]
+
+
+# --- config -------------------------------------------------------------------------------
+
+RANGE_ALLOWED = (
+    'use "HH:MM-HH:MM" from 00:00 to 24:00, e.g. "08:00-18:00" (an end at or before the '
+    'start runs past midnight, e.g. "22:00-06:00"), or a list of such ranges'
+)
+
+MISTAKES = [
+    pytest.param(
+        edit("contracts.0.hours", {"mon-frx": "08:00-18:00"}),
+        ["contracts[0].hours.mon-frx: 'mon-frx' is not a day; use mon, tue, wed, thu, fri, "
+         "sat, sun, a run of them such as mon-fri, or daily"],
+        id="unknown-day",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"fri-mon": "08:00-18:00"}),
+        ["contracts[0].hours.fri-mon: 'fri-mon' runs backwards; a run of days goes from an "
+         "earlier to a later day of the week (Monday first), e.g. mon-fri or sat-sun"],
+        id="days-backwards",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"mon-fri": "08:00-18:00", "wed": "19:00-20:00"}),
+        ["contracts[0].hours: wed is named twice (in 'mon-fri' and 'wed'); name each day "
+         "once, with a list of ranges for several"],
+        id="day-named-twice",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"daily": "08:00-18:00", "sat-sun": "19:00-20:00"}),
+        ["contracts[0].hours: sat, sun are named twice (in 'daily' and 'sat-sun'); name each "
+         "day once, with a list of ranges for several"],
+        id="days-named-twice",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"mon": "08:00-25:00"}),
+        [f"contracts[0].hours.mon: 25:00 in '08:00-25:00' is not a time; {RANGE_ALLOWED}"],
+        id="bad-hour",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"mon": ["08:00-12:00", "13:60-18:00"]}),
+        [f"contracts[0].hours.mon: 13:60 in '13:60-18:00' is not a time; {RANGE_ALLOWED}"],
+        id="bad-minute-in-a-list",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"mon": "8-18"}),
+        [f"contracts[0].hours.mon: '8-18' is not a time range; {RANGE_ALLOWED}"],
+        id="not-a-range",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"mon": "24:00-06:00"}),
+        ["contracts[0].hours.mon: '24:00-06:00' starts at 24:00, which is the end of a day; "
+         'start at 00:00 to 23:59, e.g. "00:00-06:00" on the next day'],
+        id="starts-at-24",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"mon": ["08:00-12:00", "11:00-13:00"]}),
+        ["contracts[0].hours: '08:00-12:00' of mon overlaps '11:00-13:00' of mon on Mon "
+         "11:00 to 12:00; covered ranges must not overlap: join them into one or shorten one"],
+        id="overlapping-ranges",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"sun": "22:00-06:00", "mon": "05:00-07:00"}),
+        ["contracts[0].hours: '05:00-07:00' of mon overlaps '22:00-06:00' of sun on Mon "
+         "05:00 to 06:00; covered ranges must not overlap: join them into one or shorten one"],
+        id="overlap-across-sunday-midnight",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {"mon": []}),
+        ['contracts[0].hours.mon: [] has no time range; give "HH:MM-HH:MM" or a list of '
+         "them, or leave the day out"],
+        id="empty-range",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", {}),
+        ['contracts[0].hours: no day is covered; name days with their hours, e.g. {mon-fri: '
+         '"08:00-18:00"}, or leave hours out to measure every hour'],
+        id="no-day",
+    ),
+    pytest.param(
+        edit("contracts.0.hours", "mon-fri 08:00-18:00"),
+        ["contracts[0].hours: 'mon-fri 08:00-18:00' is not a schedule; map days to hours, "
+         'e.g. {mon-fri: "08:00-18:00", sat: "09:00-13:00"}'],
+        id="not-a-mapping",
+    ),
+    pytest.param(
+        edit("contracts.0.holidays", ["2026-12-25", "25.12.2026", "2026-02-30"]),
+        ["contracts[0].holidays[1]: '25.12.2026' is not a date; write it as YYYY-MM-DD, "
+         "e.g. 2026-12-25",
+         "contracts[0].holidays[2]: '2026-02-30' is not a date; write it as YYYY-MM-DD, "
+         "e.g. 2026-12-25"],
+        id="holiday-not-a-date",
+    ),
+    pytest.param(
+        edit("contracts.0.holidays", [datetime(2026, 12, 25, 10)]),
+        ["contracts[0].holidays[0]: 2026-12-25T10:00:00 is a moment, not a date; write the "
+         "day as YYYY-MM-DD, e.g. 2026-12-25"],
+        id="holiday-with-a-time",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "expected"), MISTAKES)
+def test_each_schedule_mistake_is_named_with_its_value_and_what_is_allowed(
+    data: dict[str, Any], expected: list[str]
+) -> None:
+    assert problems(data) == expected
+
+
+def test_a_plan_mistake_is_named_at_the_plan() -> None:
+    data = edit("plans", [{"id": "office", "hours": {"mon-fri": "08:00-18:00", "tue": "x"}}])
+    assert problems(data) == [
+        f"plans[0].hours.tue: 'x' is not a time range; {RANGE_ALLOWED}",
+    ]
+
+
+def _contract(**terms: Any) -> dict[str, Any]:
+    data = edit("plans", [{"id": "office", "hours": {"mon-fri": "08:00-18:00"}}])
+    data["contracts"][0] |= {"plan": "office", **terms}
+    return data
+
+
+def test_a_version_replaces_the_plans_schedule_whole() -> None:
+    data = _contract(
+        holidays=["2026-12-25"],
+        versions=[{"effective_from": "2026-12-01T00:00:00+01:00", "hours": {"sat": "09:00-13:00"}}],
+    )
+    config = parse_config(yaml.safe_dump(data), environ={})
+    contract, plans = config.contracts[0], config.plans
+    before = contract.terms_at(datetime(2026, 11, 1, tzinfo=UTC), plans)
+    after = contract.terms_at(datetime(2026, 12, 7, tzinfo=UTC), plans)
+    assert before is not None
+    assert after is not None
+    assert before.hours == {"mon-fri": ["08:00-18:00"]}
+    assert after.hours == {"sat": ["09:00-13:00"]}  # not Mon-Fri and Sat
+    assert before.holidays == after.holidays == [date(2026, 12, 25)]
+
+
+def test_no_schedule_is_every_hour() -> None:
+    contract = parse_config(yaml.safe_dump(edit("contracts.0.target", 99)), environ={})
+    terms = contract.contracts[0].terms_at(datetime(2026, 11, 1, tzinfo=UTC), [])
+    assert terms is not None
+    assert (terms.hours, terms.holidays) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("hours", "holidays", "text"),
+    [
+        pytest.param(
+            {"mon-fri": "08:00-18:00"},
+            [date(2026, 12, 25)],
+            "Mon-Fri 08:00-18:00 Europe/Berlin; not on 2026-12-25",
+            id="office-hours",
+        ),
+        pytest.param(
+            {"mon-thu": ["08:00-12:00", "13:00-17:00"], "fri": "08:00-12:00", "sat": "22:00-06:00"},
+            [],
+            "Mon-Thu 08:00-12:00 and 13:00-17:00, Fri 08:00-12:00, Sat 22:00-06:00 Europe/Berlin",
+            id="several-runs",
+        ),
+        pytest.param({"daily": "00:00-24:00"}, [], "Daily 00:00-24:00 Europe/Berlin", id="daily"),
+        pytest.param(
+            None,
+            [date(2026, 12, 26), date(2026, 12, 25)],
+            "Daily 00:00-24:00 Europe/Berlin; not on 2026-12-25, 2026-12-26",
+            id="holidays-only",
+        ),
+    ],
+)
+def test_the_schedule_in_words(
+    hours: dict[str, Any] | None, holidays: list[date], text: str
+) -> None:
+    lists = (
+        None if hours is None else {k: v if isinstance(v, list) else [v] for k, v in hours.items()}
+    )
+    ranges = None if lists is None else covered_ranges(lists)
+    assert schedule_text(ranges, holidays, "Europe/Berlin") == text
+
+
+# --- instants ---------------------------------------------------------------------------
+
+
+def _ranges(**hours: str | list[str]) -> tuple[CoveredRange, ...]:
+    return covered_ranges(
+        {k.replace("_", "-"): v if isinstance(v, list) else [v] for k, v in hours.items()}
+    )
+
+
+@pytest.mark.parametrize(
+    ("day", "minute", "expected"),
+    [
+        pytest.param(
+            date(2026, 11, 16), 8 * 60, datetime(2026, 11, 16, 7, tzinfo=UTC), id="winter"
+        ),
+        pytest.param(date(2026, 7, 6), 8 * 60, datetime(2026, 7, 6, 6, tzinfo=UTC), id="summer"),
+        pytest.param(
+            date(2026, 11, 16), 24 * 60, datetime(2026, 11, 16, 23, tzinfo=UTC), id="24:00"
+        ),
+        # Spring forward, Sun 2026-03-29: clocks jump from 02:00 to 03:00 (01:00 UTC).
+        pytest.param(date(2026, 3, 29), 150, datetime(2026, 3, 29, 1, tzinfo=UTC), id="gap-02:30"),
+        pytest.param(date(2026, 3, 29), 120, datetime(2026, 3, 29, 1, tzinfo=UTC), id="gap-02:00"),
+        pytest.param(date(2026, 3, 29), 180, datetime(2026, 3, 29, 1, tzinfo=UTC), id="gap-end"),
+        pytest.param(date(2026, 3, 29), 119, datetime(2026, 3, 29, 0, 59, tzinfo=UTC), id="gap-1"),
+        # Fall back, Sun 2026-10-25: 02:00-03:00 happens twice; the first one counts.
+        pytest.param(
+            date(2026, 10, 25), 150, datetime(2026, 10, 25, 0, 30, tzinfo=UTC), id="repeat-02:30"
+        ),
+        pytest.param(
+            date(2026, 10, 25), 180, datetime(2026, 10, 25, 2, tzinfo=UTC), id="after-repeat"
+        ),
+    ],
+)
+def test_a_wall_time_is_the_first_instant_the_clock_reads_it(
+    day: date, minute: int, expected: datetime
+) -> None:
+    assert from_us(wall_instant(day, minute, BERLIN)) == expected
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+COVERED = [
+    pytest.param(
+        _ranges(mon_fri="08:00-18:00"),
+        [],
+        berlin(2026, 11, 16, 8),
+        berlin(2026, 11, 16, 9),
+        [(berlin(2026, 11, 16, 8), berlin(2026, 11, 16, 9))],
+        id="exactly-at-08:00",
+    ),
+    pytest.param(
+        _ranges(mon_fri="08:00-18:00"),
+        [],
+        berlin(2026, 11, 16, 7, 59),
+        berlin(2026, 11, 16, 8),
+        [],
+        id="the-minute-before-08:00",
+    ),
+    pytest.param(
+        _ranges(mon_fri="08:00-18:00"),
+        [],
+        berlin(2026, 11, 16, 18),
+        berlin(2026, 11, 16, 19),
+        [],
+        id="from-18:00-on",
+    ),
+    pytest.param(
+        _ranges(fri="22:00-06:00"),
+        [],
+        berlin(2026, 11, 20),
+        berlin(2026, 11, 23),
+        [(berlin(2026, 11, 20, 22), berlin(2026, 11, 21, 6))],
+        id="crossing-midnight",
+    ),
+    pytest.param(
+        _ranges(fri="22:00-06:00"),
+        [],
+        berlin(2026, 11, 21, 3),
+        berlin(2026, 11, 21, 12),
+        [(berlin(2026, 11, 21, 3), berlin(2026, 11, 21, 6))],
+        id="a-span-starting-inside-last-nights-range",
+    ),
+    pytest.param(
+        _ranges(sun="22:00-06:00"),
+        [],
+        berlin(2026, 11, 22, 12),
+        berlin(2026, 11, 23, 12),
+        [(berlin(2026, 11, 22, 22), berlin(2026, 11, 23, 6))],
+        id="sunday-night-into-the-next-week",
+    ),
+    pytest.param(
+        _ranges(sat="22:00-06:00"),
+        [],
+        berlin(2026, 3, 28, 12),
+        berlin(2026, 3, 29, 12),
+        [(_utc(2026, 3, 28, 21), _utc(2026, 3, 29, 4))],
+        id="crossing-midnight-into-spring-forward-7h",
+    ),
+    pytest.param(
+        _ranges(sat="22:00-06:00"),
+        [],
+        berlin(2026, 10, 24, 12),
+        berlin(2026, 10, 25, 12),
+        [(_utc(2026, 10, 24, 20), _utc(2026, 10, 25, 5))],
+        id="crossing-midnight-into-fall-back-9h",
+    ),
+    pytest.param(
+        _ranges(sun="02:30-04:00"),
+        [],
+        berlin(2026, 3, 29),
+        berlin(2026, 3, 30),
+        [(_utc(2026, 3, 29, 1), _utc(2026, 3, 29, 2))],
+        id="start-in-the-spring-gap-is-its-end",
+    ),
+    pytest.param(
+        _ranges(sun="02:00-03:00"),
+        [],
+        berlin(2026, 3, 29),
+        berlin(2026, 3, 30),
+        [],
+        id="the-skipped-hour-is-empty",
+    ),
+    pytest.param(
+        _ranges(sun="02:00-03:00"),
+        [],
+        berlin(2026, 10, 25),
+        berlin(2026, 10, 26),
+        [(_utc(2026, 10, 25, 0), _utc(2026, 10, 25, 2))],
+        id="the-repeated-hour-is-covered-twice",
+    ),
+    pytest.param(
+        _ranges(mon_fri="08:00-18:00"),
+        [date(2026, 12, 25)],
+        berlin(2026, 12, 24),
+        berlin(2026, 12, 26),
+        [(berlin(2026, 12, 24, 8), berlin(2026, 12, 24, 18))],
+        id="holiday",
+    ),
+    pytest.param(
+        _ranges(thu="22:00-06:00"),
+        [date(2026, 12, 25)],
+        berlin(2026, 12, 24),
+        berlin(2026, 12, 26),
+        [(berlin(2026, 12, 24, 22), berlin(2026, 12, 25, 6))],
+        id="a-range-starting-the-day-before-a-holiday-is-covered",
+    ),
+    pytest.param(
+        _ranges(fri="22:00-06:00"),
+        [date(2026, 12, 25)],
+        berlin(2026, 12, 24),
+        berlin(2026, 12, 27),
+        [],
+        id="a-range-starting-on-a-holiday-is-not-even-after-midnight",
+    ),
+    pytest.param(
+        None,
+        [date(2026, 12, 25)],
+        berlin(2026, 12, 24, 12),
+        berlin(2026, 12, 26, 12),
+        [(berlin(2026, 12, 24, 12), berlin(2026, 12, 25)),
+         (berlin(2026, 12, 26), berlin(2026, 12, 26, 12))],
+        id="no-hours-a-holiday-is-its-whole-day",
+    ),
+    pytest.param(
+        None,
+        [date(2026, 3, 29)],
+        berlin(2026, 3, 28),
+        berlin(2026, 3, 31),
+        [(berlin(2026, 3, 28), berlin(2026, 3, 29)), (berlin(2026, 3, 30), berlin(2026, 3, 31))],
+        id="a-23h-holiday",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("hours", "holidays", "start", "end", "expected"), COVERED)
+def test_covered_part_of_a_span(
+    hours: tuple[CoveredRange, ...] | None,
+    holidays: list[date],
+    start: datetime,
+    end: datetime,
+    expected: list[tuple[datetime, datetime]],
+) -> None:
+    found = covered(hours, holidays, BERLIN, start, end)
+    assert found == SpanSet.of((to_us(a), to_us(b)) for a, b in expected)
+
+
+@pytest.mark.parametrize(
+    ("label", "hours"),
+    [
+        pytest.param("2026-W13", 167, id="spring-week-167h"),
+        pytest.param("2026-W43", 169, id="autumn-week-169h"),
+        pytest.param("2026-W47", 168, id="plain-week-168h"),
+    ],
+)
+def test_a_whole_day_schedule_covers_the_real_length_of_a_dst_week(label: str, hours: int) -> None:
+    window = parse_window(label, BERLIN)
+    whole = covered(_ranges(daily="00:00-24:00"), [], BERLIN, window.start, window.end)
+    assert whole.length_us == hours * H == to_us(window.end) - to_us(window.start)
+    # The same week covered night by night, each 22:00 to 06:00: the night of the
+    # change is one hour shorter or longer.
+    nights = covered(_ranges(daily="22:00-06:00"), [], BERLIN, window.start, window.end)
+    assert nights.length_us == (8 * 7 + hours - 168) * H
+
+
+def test_covered_is_the_same_over_any_span_it_is_cut_from() -> None:
+    # The restore clock asks about an outage that began before the window: the covered
+    # part of a long span is the union of its pieces'.
+    hours = _ranges(mon_fri="08:00-18:00", sat="22:00-06:00")
+    start, end = berlin(2026, 10, 20, 13, 17), berlin(2026, 11, 3, 9, 41)
+    cut = berlin(2026, 10, 25, 2, 30)  # inside the repeated hour
+    whole = covered(hours, [date(2026, 10, 26)], BERLIN, start, end)
+    parts = covered(hours, [date(2026, 10, 26)], BERLIN, start, cut) | covered(
+        hours, [date(2026, 10, 26)], BERLIN, cut, end
+    )
+    assert whole == parts
+    # Tue 13:17-18:00, Wed-Fri 30 h, Sat night 9 h (fall back), Mon a holiday, Tue-Fri
+    # 40 h, Sat night 8 h, Mon 10 h, Tue 08:00-09:41.
+    expected = timedelta(hours=4, minutes=43 + 41) + timedelta(hours=30 + 9 + 40 + 8 + 10 + 1)
+    assert whole.length_us == expected // timedelta(microseconds=1)
