@@ -12,14 +12,16 @@ import math
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from functools import reduce
 from typing import Literal
 
+from kernel.config.hours import CoveredRange
 from kernel.domain import LinkStatus, MaintenanceWindow
 from kernel.money import quantise
+from sla.hours import covered
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
 
@@ -59,6 +61,10 @@ class WindowTerms:
     objectives: tuple[Objective, ...] = ()
     min_coverage_pct: Decimal | None = None  # under it: no automatic credit, a review
     review_coverage_pct: Decimal = Decimal("0")  # under it: a review (ledger's floor)
+    # Covered hours in the window's zone (None: every hour) and holidays: time outside
+    # them is excluded like announced maintenance (sla/hours.py).
+    hours: tuple[CoveredRange, ...] | None = None
+    holidays: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +150,7 @@ class WindowResult:
     measured_until: datetime  # window end, or `now` for a running window
     window_us: int  # the whole window, real elapsed time
     measured_us: int  # the part of it up to measured_until
-    excluded_us: int  # qualifying maintenance within the measured part
+    excluded_us: int  # qualifying maintenance and time outside covered hours, measured part
     unknown_us: int  # unknown time not excluded
     down_us: int  # down time not excluded (plus unknown under count_as_down)
     eligible_us: int
@@ -160,6 +166,7 @@ class WindowResult:
     objectives: tuple[ObjectiveResult, ...] = field(default=())
     warnings: tuple[int, ...] = field(default=())  # budget warning levels reached, percent
     review: Review | None = None
+    outside_hours_us: int = 0  # of excluded_us: outside covered hours (maintenance or not)
 
     @property
     def incidents(self) -> int:
@@ -274,6 +281,9 @@ def compute_window(
         available_each.append(member_up)
         down_each.append(member_down)
     excluded_whole = reduce(operator.and_, excluded_each)
+    outside = outside_hours(terms, window)
+    if outside:
+        excluded_whole |= outside
     available = reduce(operator.or_, available_each)
     down = reduce(operator.and_, down_each) - available
 
@@ -339,7 +349,19 @@ def compute_window(
             if budget_used is not None and budget_used * 100 >= level
         ),
         review=review,
+        outside_hours_us=(outside & measured).length_us,
     )
+
+
+def outside_hours(terms: WindowTerms, window: Window) -> SpanSet:
+    """The window's time outside the contract's covered hours (or on its holidays):
+    nothing when the contract measures every hour."""
+    if terms.hours is None and not terms.holidays:
+        return SpanSet()
+    tz = window.start.tzinfo
+    assert tz is not None
+    whole = SpanSet.between(window.start, window.end)
+    return whole - covered(terms.hours, terms.holidays, tz, window.start, window.end)
 
 
 def coverage_review(

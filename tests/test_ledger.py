@@ -227,7 +227,7 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
     # Billing systems read the first release's columns by position: they stay first.
     assert header[: len(FIRST_EXPORT)] == FIRST_EXPORT
     assert header[len(FIRST_EXPORT) :] == [
-        "needs_review", "review_reason", "withheld_credit_amount",
+        "needs_review", "review_reason", "withheld_credit_amount", "outside_hours_s",
         "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
     ]  # fmt: skip
     assert set(header) == {*FIELDS, *LEDGER_FIELDS}

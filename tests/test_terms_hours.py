@@ -3,7 +3,10 @@ availability measured inside it, and `report sla` / the monthly report that stat
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +15,8 @@ import yaml
 
 from kernel.config import parse_config
 from kernel.config.hours import CoveredRange, covered_ranges, schedule_text
+from kernel.domain import LinkStatus, MaintenanceWindow
+from sla.compute import Period, WindowTerms, compute_window
 from sla.hours import covered, wall_instant
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import parse_window
@@ -423,3 +428,163 @@ def test_covered_is_the_same_over_any_span_it_is_cut_from() -> None:
     # 40 h, Sat night 8 h, Mon 10 h, Tue 08:00-09:41.
     expected = timedelta(hours=4, minutes=43 + 41) + timedelta(hours=30 + 9 + 40 + 8 + 10 + 1)
     assert whole.length_us == expected // timedelta(microseconds=1)
+
+
+# --- availability inside covered hours --------------------------------------------------
+
+WEEK = parse_window("2026-W47", BERLIN)  # Mon 2026-11-16 00:00 CET .. Mon 2026-11-23
+AFTER = WEEK.end + timedelta(days=1)
+GOLD = WindowTerms(
+    target_pct=Decimal("99.5"),
+    fee=Decimal("250.00"),
+    per_step_pct=Decimal("5"),
+    cap_pct=Decimal("50"),
+)
+OFFICE = replace(GOLD, hours=_ranges(mon_fri="08:00-18:00"))  # 50 covered hours a week
+UP, DOWN, UNKNOWN = LinkStatus.UP, LinkStatus.DOWN, LinkStatus.UNKNOWN
+
+
+def _at(day: int, hour: float) -> datetime:
+    """Local time in the week: day 0 is Monday."""
+    return WEEK.start + timedelta(days=day, hours=hour)
+
+
+def _timeline(*spans: tuple[datetime, datetime, LinkStatus]) -> list[Period]:
+    """UP all week but for the given spans."""
+    periods, cursor = [], WEEK.start
+    for start, end, status in sorted(spans):
+        if start > cursor:
+            periods.append(Period(cursor, start, UP))
+        periods.append(Period(start, end, status))
+        cursor = end
+    periods.append(Period(cursor, WEEK.end, UP))
+    return periods
+
+
+def _mw(start: datetime, end: datetime) -> MaintenanceWindow:
+    return MaintenanceWindow("mw", start, end, start - timedelta(days=7), link_ids=("l",))
+
+
+@dataclass(frozen=True)
+class Hours:
+    name: str
+    terms: WindowTerms
+    periods: list[Period]
+    down_h: Fraction
+    excluded_h: Fraction
+    outside_h: Fraction
+    eligible_h: Fraction
+    outages: list[tuple[datetime, datetime]]
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    now: datetime = AFTER
+
+
+AVAILABILITY = [
+    Hours(
+        "an outage half inside, half outside hours counts its covered half",
+        OFFICE,
+        _timeline((_at(0, 17), _at(0, 19), DOWN)),
+        Fraction(1), Fraction(118), Fraction(118), Fraction(50),
+        [(_at(0, 17), _at(0, 18))],
+    ),
+    Hours(
+        "an outage ending exactly at 08:00 counts nothing",
+        OFFICE,
+        _timeline((_at(1, 7), _at(1, 8), DOWN)),
+        Fraction(0), Fraction(118), Fraction(118), Fraction(50),
+        [],
+    ),
+    Hours(
+        "an outage starting exactly at 08:00 counts from then",
+        OFFICE,
+        _timeline((_at(1, 8), _at(1, 8.5), DOWN)),
+        Fraction(1, 2), Fraction(118), Fraction(118), Fraction(50),
+        [(_at(1, 8), _at(1, 8.5))],
+    ),
+    Hours(
+        "an outage through the night is two outages of covered time",
+        OFFICE,
+        _timeline((_at(0, 17), _at(1, 9), DOWN)),
+        Fraction(2), Fraction(118), Fraction(118), Fraction(50),
+        [(_at(0, 17), _at(0, 18)), (_at(1, 8), _at(1, 9))],
+    ),
+    Hours(
+        "unknown time outside hours is not unknown: it is excluded",
+        OFFICE,
+        _timeline((_at(5, 0), _at(7, 0), UNKNOWN)),
+        Fraction(0), Fraction(118), Fraction(118), Fraction(50),
+        [],
+    ),
+    Hours(
+        "maintenance reaching past 18:00 excludes its covered part; outside hours once",
+        OFFICE,
+        _timeline((_at(0, 17), _at(0, 19), DOWN)),
+        Fraction(0), Fraction(120), Fraction(118), Fraction(48),
+        [],
+        maintenance=(_mw(_at(0, 16), _at(0, 20)),),
+    ),
+    Hours(
+        "a holiday without hours excludes its whole day",
+        replace(GOLD, holidays=(date(2026, 11, 18),)),
+        _timeline((_at(2, 23), _at(3, 1), DOWN)),
+        Fraction(1), Fraction(24), Fraction(24), Fraction(144),
+        [(_at(3, 0), _at(3, 1))],
+    ),
+    Hours(
+        "a holiday in office hours drops that day's ten hours",
+        replace(OFFICE, holidays=(date(2026, 11, 18),)),
+        _timeline((_at(2, 9), _at(2, 10), DOWN)),
+        Fraction(0), Fraction(128), Fraction(128), Fraction(40),
+        [],
+    ),
+    Hours(
+        "a running window: only the measured part's outside time is excluded",
+        OFFICE,
+        _timeline(),
+        Fraction(0), Fraction(8), Fraction(8), Fraction(4),
+        [],
+        now=_at(0, 12),
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", AVAILABILITY, ids=lambda c: c.name)
+def test_only_covered_time_is_measured(case: Hours) -> None:
+    result = compute_window(WEEK, case.terms, [case.periods], [list(case.maintenance)], case.now)
+    assert Fraction(result.down_us, H) == case.down_h
+    assert Fraction(result.excluded_us, H) == case.excluded_h
+    assert Fraction(result.outside_hours_us, H) == case.outside_h
+    assert Fraction(result.eligible_us, H) == case.eligible_h
+    assert result.outages == tuple((a.astimezone(UTC), b.astimezone(UTC)) for a, b in case.outages)
+    assert result.incidents == len(case.outages)
+    assert result.coverage == 1
+    assert result.availability == (case.eligible_h - case.down_h) / case.eligible_h
+
+
+def test_an_outage_half_in_office_hours_is_credited_on_the_covered_hours() -> None:
+    # 1 h down of 50 covered hours: 98 %, a shortfall of 1.5 points -> 3 steps of 5 %.
+    result = compute_window(WEEK, OFFICE, [AVAILABILITY[0].periods], [[]], AFTER)
+    assert result.availability == Fraction(49, 50)
+    assert result.credit.steps == 3
+    assert result.credit.amount == Decimal("37.50")
+    # The budget is 0.5 % of the covered hours: 900 s, not 0.5 % of the week.
+    assert result.budget_us == Fraction(900 * US_PER_S)
+    # Measured every hour, both hours count, of the whole week: 98.8095 %, 2 steps.
+    every_hour = compute_window(WEEK, GOLD, [AVAILABILITY[0].periods], [[]], AFTER)
+    assert every_hour.availability == Fraction(604800 - 7200, 604800)
+    assert every_hour.credit.steps == 2
+
+
+def test_the_budget_of_a_running_window_counts_every_covered_hour_ahead() -> None:
+    result = compute_window(WEEK, OFFICE, [_timeline()], [[]], _at(0, 12))
+    assert result.budget_us == Fraction(900 * US_PER_S)  # 0.5 % of 50 h, not of 4 h
+
+
+def test_no_schedule_computes_exactly_as_before() -> None:
+    periods = _timeline((_at(0, 17), _at(1, 9), DOWN), (_at(5, 0), _at(5, 2), UNKNOWN))
+    maintenance = [[_mw(_at(2, 1), _at(2, 3))]]
+    plain = compute_window(WEEK, GOLD, [periods], maintenance, AFTER)
+    assert plain.outside_hours_us == 0
+    everything = replace(GOLD, hours=_ranges(daily="00:00-24:00"))
+    same = compute_window(WEEK, everything, [periods], maintenance, AFTER)
+    assert same == plain

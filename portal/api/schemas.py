@@ -129,6 +129,11 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "description": "Under the contract's min_coverage: the credit its rules give, not "
         "credited automatically (credit_amount is 0 until a person decides).",
     },
+    "outside_hours_s": {
+        **SECONDS,
+        "description": "Of excluded_s: the time outside the contract's covered hours (or on "
+        "its holidays); 0 for a contract measured every hour.",
+    },
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -141,6 +146,7 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "needs_review": BOOLEAN,
     "review_reason": nullable(STRING),
     "withheld_credit_amount": nullable(DECIMAL),
+    "outside_hours_s": {"type": ["number", "string", "null"]},
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
