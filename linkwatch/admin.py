@@ -410,11 +410,13 @@ async def _stored_data(config: Config, *, samples: bool = False) -> Database:
 class SlaReport:
     records: list[dict[str, Any]]
     notes: list[str]  # contracts left out of the window, and why
+    schedules: dict[str, str] = field(default_factory=dict)  # contract -> its covered hours
 
 
 async def sla_report(
     config: Config, label: str, now: datetime, customer: str | None = None
 ) -> SlaReport:
+    from sla.hours import schedules
     from sla.ledger import window_statuses
     from sla.records import record
     from sla.report import compute_plan, monitoring_began, plan_windows
@@ -435,7 +437,7 @@ async def sla_report(
     records = [
         record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
     ]
-    return SlaReport(records, plan.notes())
+    return SlaReport(records, plan.notes(), schedules(results))
 
 
 def _check_window(label: str | None) -> None:

@@ -20,14 +20,19 @@ excludes its whole day. Pure: no I/O, no clock, integer microseconds only.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from kernel.config.hours import MINUTES_PER_DAY, CoveredRange, schedule_text
+from kernel.config import ResolvedTerms
+from kernel.config.hours import MINUTES_PER_DAY, CoveredRange, covered_ranges, schedule_text
 from sla.spans import SpanSet, from_us, to_us
 
-__all__ = ["covered", "describe", "wall_instant"]
+if TYPE_CHECKING:
+    from sla.report import ContractWindow
+
+__all__ = ["covered", "describe", "schedule_of", "schedules", "wall_instant"]
 
 
 def covered(
@@ -113,3 +118,23 @@ def describe(hours: Sequence[CoveredRange] | None, holidays: Sequence[date], tz:
     2026-12-25"."""
     zone = getattr(tz, "key", None) or str(from_us(0).astimezone(tz).tzname() or UTC)
     return schedule_text(hours, holidays, zone)
+
+
+def schedule_of(terms: ResolvedTerms, tz: tzinfo) -> str | None:
+    """A contract's covered hours in words, or None when it measures every hour."""
+    if terms.hours is None and not terms.holidays:
+        return None
+    ranges = None if terms.hours is None else covered_ranges(terms.hours)
+    return describe(ranges, terms.holidays, tz)
+
+
+def schedules(items: Iterable[ContractWindow]) -> dict[str, str]:
+    """contract id -> its covered hours in words, for the contracts that have them."""
+    found = {}
+    for item in items:
+        tz = item.result.window.start.tzinfo
+        assert tz is not None
+        text = schedule_of(item.terms, tz)
+        if text is not None:
+            found[item.contract.id] = text
+    return found

@@ -9,7 +9,7 @@ ISO 8601 with the customer's offset. Pure: no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -121,7 +121,11 @@ def to_csv(records: Sequence[dict[str, Any]]) -> str:
     return csv_text(FIELDS, records)
 
 
-def to_table(records: Sequence[dict[str, Any]]) -> str:
+def to_table(
+    records: Sequence[dict[str, Any]], *, schedules: Mapping[str, str] | None = None
+) -> str:
+    """The records for people; `schedules` (contract -> its covered hours in words) are
+    noted under the table for the contracts shown."""
     columns = [
         ("contract", "contract"), ("link", "link"), ("window", "window"),
         ("availability_pct", "avail %"), ("target_pct", "target %"), ("met", "met"),
@@ -140,6 +144,13 @@ def to_table(records: Sequence[dict[str, Any]]) -> str:
         f"review {r['contract']} {r['link']} {r['window']}: {r['review_reason']}"
         for r in records
         if r["needs_review"]
+    ]
+    shown = dict.fromkeys(r["contract"] for r in records)
+    lines += [
+        f"hours {contract}: {schedules[contract]} (only these hours are measured; the rest "
+        "is excluded like announced maintenance)"
+        for contract in shown
+        if schedules and contract in schedules
     ]
     return "\n".join(lines)
 

@@ -3,10 +3,13 @@ availability measured inside it, and `report sla` / the monthly report that stat
 
 from __future__ import annotations
 
+import json
+import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +23,7 @@ from sla.compute import Period, WindowTerms, compute_window
 from sla.hours import covered, wall_instant
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import parse_window
+from tests.helpers import linkwatch, text_of
 from tests.test_config import edit, problems
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -142,6 +146,18 @@ def test_a_plan_mistake_is_named_at_the_plan() -> None:
     assert problems(data) == [
         f"plans[0].hours.tue: 'x' is not a time range; {RANGE_ALLOWED}",
     ]
+
+
+def test_the_examples_schedule_is_valid_as_documented() -> None:
+    example = (Path(__file__).resolve().parent.parent / "config" / "example.yaml").read_text()
+    assert "    # hours: " in example
+    text = example.replace("    # hours: ", "    hours: ").replace(
+        "    # holidays: ", "    holidays: "
+    )
+    config = parse_config(text, environ={"SNMP_COMMUNITY": "public"})
+    plan = config.plans[0]
+    assert plan.hours == {"mon-fri": ["08:00-18:00"], "sat": ["09:00-12:00", "13:00-17:00"]}
+    assert plan.holidays == [date(2026, 12, 25), date(2026, 12, 26)]
 
 
 def _contract(**terms: Any) -> dict[str, Any]:
@@ -588,3 +604,140 @@ def test_no_schedule_computes_exactly_as_before() -> None:
     everything = replace(GOLD, hours=_ranges(daily="00:00-24:00"))
     same = compute_window(WEEK, everything, [periods], maintenance, AFTER)
     assert same == plain
+
+
+# --- `report sla` and the monthly report, on the embedded database ------------------------
+
+W43 = parse_window("2026-W43", BERLIN)  # Mon 2026-10-19 .. Mon 2026-10-26: 169 h (DST ends)
+W43_OUTAGE = (berlin(2026, 10, 20, 17), berlin(2026, 10, 20, 19))  # Tue, half in office hours
+
+
+def _hours_config(directory: Path) -> Path:
+    config = directory / "linkwatch.yaml"
+    config.write_text(
+        f"""\
+data_dir: {directory}
+customers:
+  - {{id: acme, name: ACME Corp, timezone: Europe/Berlin}}
+links:
+  - {{id: acme-hq, customer: acme, probes: [{{id: icmp, kind: icmp, host: 127.0.0.1,
+      interval: 1m}}]}}
+plans:
+  - {{id: office, target: 99.5, window: week, credit: {{step: 0.5, per_step: 5, cap: 50}},
+      hours: {{mon-fri: "08:00-18:00"}}}}
+contracts:
+  - {{id: acme-office, customer: acme, links: [acme-hq], plan: office, fee: "100.00",
+      holidays: [2026-10-23]}}
+  - {{id: acme-always, customer: acme, links: [acme-hq], target: 99.5, window: week,
+      fee: "100.00", credit: {{step: 0.5, per_step: 5, cap: 50}}}}
+"""
+    )
+    return config
+
+
+@pytest.fixture(scope="module")
+def hours_loaded(pg_base_dir: Path) -> Path:
+    directory = Path(tempfile.mkdtemp(dir=pg_base_dir))
+    directory.chmod(0o711)
+    config = _hours_config(directory)
+    samples = directory / "w43.csv"
+    with samples.open("w") as handle:
+        handle.write("time,link,probe,outcome,rtt_ms,loss_pct\n")
+        moment = W43.start.astimezone(UTC)
+        while moment < W43.end:
+            down = W43_OUTAGE[0] <= moment < W43_OUTAGE[1]
+            outcome, rtt, loss = ("down", "", "100") if down else ("up", "4.2", "0")
+            handle.write(f"{moment.isoformat()},acme-hq,icmp,{outcome},{rtt},{loss}\n")
+            moment += timedelta(minutes=1)
+    result = linkwatch("import", "samples", "--config", str(config), str(samples))
+    assert result.returncode == 0, result.stderr
+    return config
+
+
+def test_report_sla_measures_only_covered_hours_and_states_the_schedule(
+    hours_loaded: Path,
+) -> None:
+    args = ("report", "sla", "--config", str(hours_loaded), "--window", "2026-W43")
+    result = linkwatch(*args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    office, always = json.loads(result.stdout)
+    # Mon-Thu 08:00-18:00 (Friday is a holiday): 40 h of a 169 h week; one of the two
+    # hours down is inside them: 97.5 %, 2 points short, 4 steps of 5 %.
+    assert {k: office[k] for k in FIGURES} == {
+        "contract": "acme-office",
+        "window_s": 608400,
+        "excluded_s": 608400 - 40 * 3600,
+        "outside_hours_s": 608400 - 40 * 3600,
+        "unknown_s": 0,
+        "down_s": 3600,
+        "eligible_s": 40 * 3600,
+        "availability_pct": "97.5000",
+        "incidents": 1,
+        "budget_s": 720,
+        "credit_pct": "20",
+        "credit_amount": "20.00",
+    }
+    # The same link under a contract of every hour: both hours, of the whole week.
+    assert {k: always[k] for k in FIGURES} == {
+        "contract": "acme-always",
+        "window_s": 608400,
+        "excluded_s": 0,
+        "outside_hours_s": 0,
+        "unknown_s": 0,
+        "down_s": 7200,
+        "eligible_s": 608400,
+        "availability_pct": "98.8165",
+        "incidents": 1,
+        "budget_s": 3042,
+        "credit_pct": "10",
+        "credit_amount": "10.00",
+    }
+    table = linkwatch(*args)
+    assert table.returncode == 0, table.stderr
+    *_, note = table.stdout.strip().splitlines()
+    assert note == (
+        "hours acme-office: Mon-Fri 08:00-18:00 Europe/Berlin; not on 2026-10-23 (only these "
+        "hours are measured; the rest is excluded like announced maintenance)"
+    )
+    assert "acme-always:" not in table.stdout
+    csv_text = linkwatch(*args, "--format", "csv").stdout
+    assert csv_text.splitlines()[0].endswith(",outside_hours_s")
+
+
+FIGURES = (
+    "contract", "window_s", "excluded_s", "outside_hours_s", "unknown_s", "down_s",
+    "eligible_s", "availability_pct", "incidents", "budget_s", "credit_pct", "credit_amount",
+)  # fmt: skip
+
+
+def test_the_monthly_report_states_the_schedule_and_the_time_outside_it(
+    hours_loaded: Path,
+) -> None:
+    result = linkwatch(
+        "report", "monthly", "--config", str(hours_loaded), "--customer", "acme",
+        "--month", "2026-10",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = text_of(result.stdout)
+    assert (
+        "Covered hours. Some contracts are measured only in covered hours, in the customer's "
+        "time zone. Contract acme-office: Mon-Fri 08:00-18:00 Europe/Berlin; not on "
+        "2026-10-23. Time outside these hours"
+    ) in text
+    assert (
+        "Covered hours Mon-Fri 08:00-18:00 Europe/Berlin; not on 2026-10-23: only these hours "
+        "are measured"
+    ) in text
+    assert (
+        "Outside covered hours 464,400 s the contract measures only its covered hours "
+        "(Mon-Fri 08:00-18:00 Europe/Berlin; not on 2026-10-23); the rest of the window is "
+        "excluded like announced maintenance"
+    ) in text
+    assert "Excluded maintenance 0 s no maintenance was planned" in text
+    assert (
+        "Eligible time 144,000 s window − excluded − unknown = 608,400 − 464,400 − 0; "
+        "excluded = maintenance + outside covered hours = 0 + 464,400"
+    ) in text
+    # The contract measured every hour shows no such line.
+    always = text.split("Contract acme-always")[-1]
+    assert "Outside covered hours" not in always
