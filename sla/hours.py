@@ -21,7 +21,7 @@ excludes its whole day. Pure: no I/O, no clock, integer microseconds only.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -116,7 +116,7 @@ def _offset(instant: int, tz: tzinfo) -> timedelta | None:
 def describe(hours: Sequence[CoveredRange] | None, holidays: Sequence[date], tz: tzinfo) -> str:
     """The schedule in words, with its zone: "Mon-Fri 08:00-18:00 Europe/Berlin; not on
     2026-12-25"."""
-    zone = getattr(tz, "key", None) or str(from_us(0).astimezone(tz).tzname() or UTC)
+    zone = getattr(tz, "key", None) or str(tz)  # a ZoneInfo's IANA name
     return schedule_text(hours, holidays, zone)
 
 
