@@ -411,11 +411,13 @@ class SlaReport:
     records: list[dict[str, Any]]
     notes: list[str]  # contracts left out of the window, and why
     restores: list[str] = field(default_factory=list)  # outages restored late, in words
+    schedules: dict[str, str] = field(default_factory=dict)  # contract -> its covered hours
 
 
 async def sla_report(
     config: Config, label: str, now: datetime, customer: str | None = None
 ) -> SlaReport:
+    from sla.hours import schedules
     from sla.ledger import window_statuses
     from sla.records import record, restore_lines
     from sla.report import compute_plan, monitoring_began, plan_windows
@@ -437,7 +439,7 @@ async def sla_report(
         record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
     ]
     restores = [line for item in results for line in restore_lines(item)]
-    return SlaReport(records, plan.notes(), restores)
+    return SlaReport(records, plan.notes(), restores, schedules(results))
 
 
 def _check_window(label: str | None) -> None:

@@ -596,6 +596,8 @@ def _import_samples(args: argparse.Namespace) -> int:
 
 
 def _report_sla(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from linkwatch.admin import sla_report
     from sla.records import to_csv, to_json, to_table
 
@@ -603,7 +605,8 @@ def _report_sla(args: argparse.Namespace) -> int:
     report = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
     for note in report.notes:
         print(f"linkwatch: note: {note}", file=sys.stderr)
-    render = {"json": to_json, "csv": to_csv, "table": to_table}[args.format]
+    table: Callable[..., str] = partial(to_table, schedules=report.schedules)
+    render = {"json": to_json, "csv": to_csv, "table": table}[args.format]
     print(render(report.records))
     if args.format == "table" and report.restores:
         print("\n".join(report.restores))

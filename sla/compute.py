@@ -12,14 +12,16 @@ import math
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from functools import reduce
 from typing import Literal
 
+from kernel.config.hours import CoveredRange
 from kernel.domain import LinkStatus, MaintenanceWindow
 from kernel.money import quantise
+from sla.hours import covered
 from sla.restore import Continuing, Restore, RestoreRule, restore_pct, restores
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
@@ -61,6 +63,10 @@ class WindowTerms:
     min_coverage_pct: Decimal | None = None  # under it: no automatic credit, a review
     review_coverage_pct: Decimal = Decimal("0")  # under it: a review (ledger's floor)
     restore: RestoreRule | None = None  # time to restore, per outage (sla/restore.py)
+    # Covered hours in the window's zone (None: every hour) and holidays: time outside
+    # them is excluded like announced maintenance (sla/hours.py).
+    hours: tuple[CoveredRange, ...] | None = None
+    holidays: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +153,7 @@ class WindowResult:
     measured_until: datetime  # window end, or `now` for a running window
     window_us: int  # the whole window, real elapsed time
     measured_us: int  # the part of it up to measured_until
-    excluded_us: int  # qualifying maintenance within the measured part
+    excluded_us: int  # qualifying maintenance and time outside covered hours, measured part
     unknown_us: int  # unknown time not excluded
     down_us: int  # down time not excluded (plus unknown under count_as_down)
     eligible_us: int
@@ -168,6 +174,7 @@ class WindowResult:
     # are billed in the window they end in.
     restores: tuple[Restore, ...] = field(default=())
     continuing: tuple[Continuing, ...] = field(default=())
+    outside_hours_us: int = 0  # of excluded_us: outside covered hours (maintenance or not)
 
     @property
     def incidents(self) -> int:
@@ -271,25 +278,20 @@ def compute_window(
     for periods, windows in zip(members, maintenance, strict=True):
         member_decisions = decide_maintenance(windows, terms.maintenance_notice)
         decisions += member_decisions
-        qualifying_each.append(
-            SpanSet.of(
-                (to_us(d.window.starts_at), to_us(d.window.covers_until))
-                for d in member_decisions
-                if d.excluded
-            )
+        qualifying = SpanSet.of(
+            (to_us(d.window.starts_at), to_us(d.window.covers_until))
+            for d in member_decisions
+            if d.excluded
         )
-        excluded_each.append(
-            SpanSet.of(
-                (to_us(d.window.starts_at), to_us(d.window.covers_until))
-                for d in member_decisions
-                if d.excluded
-            )
-            & whole
-        )
+        qualifying_each.append(qualifying)
+        excluded_each.append(qualifying & whole)
         member_up, member_down = member_spans(periods, measured)
         available_each.append(member_up)
         down_each.append(member_down)
     excluded_whole = reduce(operator.and_, excluded_each)
+    outside = outside_hours(terms, window.start, window.end)
+    if outside:
+        excluded_whole |= outside
     available = reduce(operator.or_, available_each)
     down = reduce(operator.and_, down_each) - available
 
@@ -322,9 +324,19 @@ def compute_window(
     billed: tuple[Restore, ...] = ()
     continuing: tuple[Continuing, ...] = ()
     if terms.restore is not None:
+        subject_outages = subject_down(members)
+        # The clock stops over what the contract excludes inside the outage, also before
+        # the window's start: qualifying maintenance and time outside covered hours.
+        clock_stops = reduce(operator.and_, qualifying_each)
+        if subject_outages:
+            first, last = subject_outages.spans[0][0], subject_outages.spans[-1][1]
+            zone = window.start.tzinfo
+            clock_stops |= outside_hours(
+                terms, from_us(first).astimezone(zone), from_us(last).astimezone(zone)
+            )
         billed, continuing = restores(
-            subject_down(members),
-            reduce(operator.and_, qualifying_each),
+            subject_outages,
+            clock_stops,
             to_us(window.start),
             to_us(measured_until),
             terms.restore,
@@ -368,6 +380,7 @@ def compute_window(
         review=review,
         restores=billed,
         continuing=continuing,
+        outside_hours_us=(outside & measured).length_us,
     )
 
 
@@ -382,6 +395,16 @@ def subject_down(members: Sequence[Sequence[Period]]) -> SpanSet:
     spans = [member_spans(periods, everything) for periods in members]
     available = reduce(operator.or_, (up for up, _ in spans))
     return reduce(operator.and_, (down for _, down in spans)) - available
+
+
+def outside_hours(terms: WindowTerms, start: datetime, end: datetime) -> SpanSet:
+    """The time of [start, end) outside the contract's covered hours (or on its
+    holidays), in the zone of `start`: nothing when the contract measures every hour."""
+    if terms.hours is None and not terms.holidays:
+        return SpanSet()
+    tz = start.tzinfo
+    assert tz is not None
+    return SpanSet.between(start, end) - covered(terms.hours, terms.holidays, tz, start, end)
 
 
 def coverage_review(

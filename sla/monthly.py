@@ -38,6 +38,7 @@ from kernel.config.links import Vantage
 from kernel.formatting import decimal_pct, duration_text
 from kernel.money import quantise
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
+from sla.hours import schedule_of, schedules
 from sla.queries import query
 from sla.records import review_reason
 from sla.report import (
@@ -172,6 +173,8 @@ class ReportView:
     summary: tuple[Measurement, ...] = field(default=())
     not_measured: tuple[str, ...] = field(default=())  # windows left out, and why
     several_sites: bool = False  # some link is measured from several sites
+    # (contract, its covered hours in words) for the contracts measured only in them
+    schedules: tuple[tuple[str, str], ...] = field(default=())
 
 
 # --- building it -------------------------------------------------------------------------
@@ -297,6 +300,7 @@ async def monthly_report(
         summary=tuple(m for contract in contracts for m in contract.measurements),
         not_measured=tuple(note for plan in plans for note in plan.notes()),
         several_sites=any(len(v.sites) > 1 for v in vantage.values()),
+        schedules=tuple(schedules(items).items()),
     )
     return _environment.get_template("monthly.html").render(report=view)
 
@@ -387,13 +391,23 @@ def _contract_view(
             " The contract's terms changed during this period: each window uses the "
             "version in force at its start, as its calculation shows."
         )
+    schedule = schedule_of(terms, tz)
+    hours_rows = () if schedule is None else (_hours_row(schedule),)
     return ContractView(
         id=contract.id,
         kind="weekly" if weekly else "monthly",
-        terms=_terms_rows(contract, terms),
+        terms=_terms_rows(contract, terms) + hours_rows,
         measurements=measurements,
         credit_total=", ".join(f"{quantise(a, c):,} {c}" for c, a in totals.items()),
         note=note.strip(),
+    )
+
+
+def _hours_row(schedule: str) -> Row:
+    return Row(
+        "Covered hours",
+        f"{schedule}: only these hours are measured; the rest of each window is excluded "
+        "like announced maintenance",
     )
 
 
@@ -581,6 +595,20 @@ def _rows(
             else "no maintenance was planned for this link in this window",
         )
     )
+    schedule = schedule_of(terms, tz)
+    if schedule is not None:
+        # Excluded time is maintenance or outside the schedule: each on its own line.
+        maintenance_us = r.excluded_us - r.outside_hours_us
+        rows[-1] = Row(rows[-1].label, _s(maintenance_us), rows[-1].method)
+        rows.append(
+            Row(
+                "Outside covered hours",
+                _s(r.outside_hours_us),
+                f"the contract measures only its covered hours ({schedule}); the rest of the "
+                f"{measured} is excluded like announced maintenance, ahead of down and "
+                "unknown time",
+            )
+        )
     rows.append(
         Row(
             "Unknown time",
@@ -613,6 +641,11 @@ def _rows(
         eligible_method = (
             f"{measured} − excluded = {_n(base)} − {_n(r.excluded_us)} (unknown time stays in, "
             f"{UNKNOWN_POLICY[terms.unknown]})"
+        )
+    if schedule is not None:
+        eligible_method += (
+            f"; excluded = maintenance + outside covered hours = {_n(maintenance_us)} + "
+            f"{_n(r.outside_hours_us)}"
         )
     rows.append(Row("Eligible time", _s(r.eligible_us), eligible_method))
     if r.availability is None:

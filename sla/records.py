@@ -9,7 +9,7 @@ ISO 8601 with the customer's offset. Pure: no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ FIELDS = (
     "budget_remaining_s", "burn_rate", "budget_warning_pct", "objectives_met",
     "needs_review", "review_reason", "withheld_credit_amount",
     "restore_pct", "restores_over", "restores_continuing",
+    "outside_hours_s",
 )  # fmt: skip
 
 
@@ -77,6 +78,7 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "restore_pct": _pct(r.credit.restore_pct),
         "restores_over": sum(1 for restore in r.restores if restore.over),
         "restores_continuing": len(r.continuing),
+        "outside_hours_s": seconds(r.outside_hours_us),
     }
 
 
@@ -133,7 +135,11 @@ def to_csv(records: Sequence[dict[str, Any]]) -> str:
     return csv_text(FIELDS, records)
 
 
-def to_table(records: Sequence[dict[str, Any]]) -> str:
+def to_table(
+    records: Sequence[dict[str, Any]], *, schedules: Mapping[str, str] | None = None
+) -> str:
+    """The records for people; `schedules` (contract -> its covered hours in words) are
+    noted under the table for the contracts shown."""
     columns = [
         ("contract", "contract"), ("link", "link"), ("window", "window"),
         ("availability_pct", "avail %"), ("target_pct", "target %"), ("met", "met"),
@@ -152,6 +158,13 @@ def to_table(records: Sequence[dict[str, Any]]) -> str:
         f"review {r['contract']} {r['link']} {r['window']}: {r['review_reason']}"
         for r in records
         if r["needs_review"]
+    ]
+    shown = dict.fromkeys(r["contract"] for r in records)
+    lines += [
+        f"hours {contract}: {schedules[contract]} (only these hours are measured; the rest "
+        "is excluded like announced maintenance)"
+        for contract in shown
+        if schedules and contract in schedules
     ]
     return "\n".join(lines)
 

@@ -25,6 +25,7 @@ from collector.intervals import Interval, clip_intervals
 from collector.state_reads import incidents, link_intervals
 from collector.stored import maintenance_windows
 from kernel.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
+from kernel.config.hours import covered_ranges
 from kernel.domain import MaintenanceWindow
 from kernel.errors import LinkwatchError
 from sla.compute import (
@@ -93,6 +94,8 @@ def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Windo
         min_coverage_pct=terms.min_coverage,
         review_coverage_pct=review_below,
         restore=restore_rule(terms),
+        hours=None if terms.hours is None else covered_ranges(terms.hours),
+        holidays=tuple(terms.holidays),
     )
 
 

@@ -25,6 +25,7 @@ from kernel.config.fields import (
     _rule,
     _Strict,
 )
+from kernel.config.hours import CoveredHours, Holiday
 from kernel.config.notifications import Template
 from kernel.config.raw import Path_, _mappings
 from kernel.formatting import excerpt
@@ -126,6 +127,9 @@ class Terms(_Strict):
     # Coverage (percent) under which a window gets no automatic credit: a person reviews it.
     min_coverage: Percent | None = None
     restore: RestoreTerms | None = None  # time to restore; None: no such term
+    # Covered hours (kernel/config/hours.py): only these count; None measures every hour.
+    hours: CoveredHours | None = None
+    holidays: list[Holiday] | None = None  # dates in the contract's zone
 
 
 class ResolvedTerms(_Strict):
@@ -146,6 +150,8 @@ class ResolvedTerms(_Strict):
     breach_notice: str | None = None
     min_coverage: Decimal | None = None
     restore: RestoreTerms | None = None
+    hours: CoveredHours | None = None
+    holidays: list[Holiday] = Field(default_factory=list)
 
 
 class Plan(Terms):
@@ -193,10 +199,15 @@ def _effective_from(version: ContractVersion) -> datetime:
     return version.effective_from
 
 
+# Terms a layer replaces whole: a schedule is read as one (a version's `hours` is the
+# whole week, not days added to the plan's).
+_WHOLE_TERMS = frozenset({"hours"})
+
+
 def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
     """Field by field, nested sections too: a layer changes only what it sets."""
     for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
+        if isinstance(value, dict) and isinstance(into.get(key), dict) and key not in _WHOLE_TERMS:
             _merge(into[key], value)
         else:
             into[key] = value

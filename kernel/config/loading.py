@@ -142,7 +142,10 @@ def _expand_env(
 
 def _without_union_tags(loc: Path_) -> Path_:
     """Drop the tag pydantic puts after a probe's index (links.0.probes.0.icmp.timeout):
-    the user wrote no such key. A key that merely has a kind's name stays."""
+    the user wrote no such key. A key that merely has a kind's name stays. A mapping
+    key's own mistake is named at that key (pydantic adds "[key]" after it)."""
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-1]
     return tuple(
         part
         for i, part in enumerate(loc)

@@ -144,6 +144,11 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "description": "Outages still running at the window's end (under a restore term): "
         "billed in the window they end in.",
     },
+    "outside_hours_s": {
+        **SECONDS,
+        "description": "Of excluded_s: the time outside the contract's covered hours (or on "
+        "its holidays); 0 for a contract measured every hour.",
+    },
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -159,6 +164,7 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "restore_pct": nullable(DECIMAL),
     "restores_over": nullable(INTEGER),
     "restores_continuing": nullable(INTEGER),
+    "outside_hours_s": {"type": ["number", "string", "null"]},
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
