@@ -435,7 +435,9 @@ async def sla_report(
     records = [
         record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
     ]
-    return SlaReport(records, plan.notes())
+    from sla.attributions import report_notes
+
+    return SlaReport(records, plan.notes() + report_notes(results))
 
 
 def _check_window(label: str | None) -> None:

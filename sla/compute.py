@@ -24,6 +24,7 @@ from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
 
 UnknownPolicy = Literal["exclude", "count_as_up", "count_as_down"]
+CustomerCausedPolicy = Literal["exclude", "count"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class WindowTerms:
     objectives: tuple[Objective, ...] = ()
     min_coverage_pct: Decimal | None = None  # under it: no automatic credit, a review
     review_coverage_pct: Decimal = Decimal("0")  # under it: a review (ledger's floor)
+    # Outage time attributed to the customer: excluded like maintenance, or counted.
+    customer_caused: CustomerCausedPolicy = "exclude"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,10 @@ class WindowResult:
     objectives: tuple[ObjectiveResult, ...] = field(default=())
     warnings: tuple[int, ...] = field(default=())  # budget warning levels reached, percent
     review: Review | None = None
+    # Outage time attributed to the customer (beyond qualifying maintenance), within the
+    # measured part: part of excluded_us when the contract excludes it, else counted.
+    customer_caused_us: int = 0
+    customer_caused: tuple[tuple[datetime, datetime], ...] = field(default=())  # its spans
 
     @property
     def incidents(self) -> int:
@@ -244,21 +251,28 @@ def compute_window(
     maintenance: Sequence[Sequence[MaintenanceWindow]],
     now: datetime,
     measurements: Measurements | None = None,
+    *,
+    customer_caused: Sequence[Sequence[tuple[datetime, datetime]]] | None = None,
 ) -> WindowResult:
     """One result for a link (one member) or a redundant group (several members).
 
     A group is down only while every member is down, available while any member is, and
     excluded only while every member is in qualifying maintenance. `maintenance[i]` are
-    the windows that concern member i.
+    the windows that concern member i; `customer_caused[i]` the spans of member i's
+    outages attributed to the customer (in force), excluded like maintenance when the
+    terms say so, and never where the member was available.
     """
     if len(members) != len(maintenance) or not members:
         raise ValueError("need one maintenance list per member, and at least one member")
+    if customer_caused is not None and len(customer_caused) != len(members):
+        raise ValueError("need one list of customer-caused spans per member")
     whole = SpanSet.between(window.start, window.end)
     measured_until = min(max(now, window.start), window.end)
     measured = SpanSet.between(window.start, measured_until)
 
     decisions: list[MaintenanceDecision] = []
     excluded_each, available_each, down_each = [], [], []
+    caused_each: list[SpanSet] = []
     for periods, windows in zip(members, maintenance, strict=True):
         member_decisions = decide_maintenance(windows, terms.maintenance_notice)
         decisions += member_decisions
@@ -273,7 +287,17 @@ def compute_window(
         member_up, member_down = member_spans(periods, measured)
         available_each.append(member_up)
         down_each.append(member_down)
+        attributed = customer_caused[len(caused_each)] if customer_caused is not None else ()
+        caused_each.append(attributed_time(attributed, member_up, measured))
     excluded_whole = reduce(operator.and_, excluded_each)
+    # Customer-caused time is what would be excluded with the attributions that maintenance
+    # does not exclude already; only the contract's `exclude` takes it out.
+    caused = (
+        reduce(operator.and_, (e | c for e, c in zip(excluded_each, caused_each, strict=True)))
+        - excluded_whole
+    )
+    if terms.customer_caused == "exclude":
+        excluded_whole = excluded_whole | caused
     available = reduce(operator.or_, available_each)
     down = reduce(operator.and_, down_each) - available
 
@@ -339,7 +363,17 @@ def compute_window(
             if budget_used is not None and budget_used * 100 >= level
         ),
         review=review,
+        customer_caused_us=caused.length_us,
+        customer_caused=tuple(_datetime_span(span) for span in caused.spans),
     )
+
+
+def attributed_time(
+    spans: Iterable[tuple[datetime, datetime]], available: SpanSet, measured: SpanSet
+) -> SpanSet:
+    """Of a member's spans attributed to the customer, the measured time it was not
+    available: an attribution excuses outage time, never time the link was up."""
+    return (SpanSet.of((to_us(start), to_us(end)) for start, end in spans) & measured) - available
 
 
 def coverage_review(

@@ -26,6 +26,7 @@ FIELDS = (
     # Added after the first release: appended, so positional CSV readers keep working.
     "budget_remaining_s", "burn_rate", "budget_warning_pct", "objectives_met",
     "needs_review", "review_reason", "withheld_credit_amount",
+    "customer_caused_s",
 )  # fmt: skip
 
 
@@ -70,6 +71,7 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "withheld_credit_amount": (
             None if r.review is None or r.review.withheld is None else str(r.review.withheld.amount)
         ),
+        "customer_caused_s": seconds(r.customer_caused_us),
     }
 
 

@@ -21,6 +21,7 @@ from decimal import Decimal
 from psycopg.rows import tuple_row
 
 from collector import Database
+from collector.attributions import attributions
 from collector.intervals import Interval, clip_intervals
 from collector.state_reads import link_intervals
 from collector.stored import maintenance_windows
@@ -91,6 +92,7 @@ def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Windo
         objectives=objectives(terms),
         min_coverage_pct=terms.min_coverage,
         review_coverage_pct=review_below,
+        customer_caused=terms.customer_caused,
     )
 
 
@@ -322,6 +324,9 @@ async def compute_plan(
     read_end = max(measured_end for _, _, measured_end in spans)
     link_ids = list(dict.fromkeys(link_id for c, _, _ in todo for link_id in c.links))
     intervals = await link_intervals(db, link_ids, read_start, read_end)
+    attributed: dict[str, list[tuple[datetime, datetime]]] = {}
+    for found in await attributions(db, link_ids, read_start, read_end, in_force=True):
+        attributed.setdefault(found.link_id, []).append((found.starts_at, found.ends_at))
     planned: dict[tuple[datetime, datetime], list[MaintenanceWindow]] = {}
     for start, end, _ in sorted(spans):
         if (start, end) not in planned:
@@ -354,6 +359,7 @@ async def compute_plan(
             measured_end,
             performance,
             config.ledger.review_coverage_below,
+            attributed=attributed,
         )
     return results
 
@@ -375,6 +381,8 @@ def _compute(
     measured_end: datetime,
     performance: Mapping[str, Measurements],
     review_below: Decimal,
+    *,
+    attributed: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
 ) -> list[ContractWindow]:
     sla = sla_terms(terms, review_below)
     out = []
@@ -389,6 +397,14 @@ def _compute(
                 ]
             )
             maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])
-        result = compute_window(window, sla, members, maintenance, now, performance.get(subject.id))
+        result = compute_window(
+            window,
+            sla,
+            members,
+            maintenance,
+            now,
+            performance.get(subject.id),
+            customer_caused=[(attributed or {}).get(i, ()) for i in subject.link_ids],
+        )
         out.append(ContractWindow(contract, contract.customer, subject, terms, result))
     return out

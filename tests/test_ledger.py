@@ -229,6 +229,7 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
     assert header[len(FIRST_EXPORT) :] == [
         "needs_review", "review_reason", "withheld_credit_amount",
         "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
+        "customer_caused_s",
     ]  # fmt: skip
     assert set(header) == {*FIELDS, *LEDGER_FIELDS}
     report_csv = _rows(_run("report", "sla", *c, "--window", WEEK, "--format", "csv"))[0]

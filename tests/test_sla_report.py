@@ -119,6 +119,7 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "needs_review": False,  # measured all week
         "review_reason": None,
         "withheld_credit_amount": None,
+        "customer_caused_s": 0,
     }
 
 

@@ -95,6 +95,9 @@ class Terms(_Strict):
     breach_notice: Template | None = None  # the customer's message when a window is missed
     # Coverage (percent) under which a window gets no automatic credit: a person reviews it.
     min_coverage: Percent | None = None
+    # Outage time staff attributed to the customer: excluded like announced maintenance
+    # (what SLAs commonly say), or counted like any other outage.
+    customer_caused: Literal["exclude", "count"] | None = None
 
 
 class ResolvedTerms(_Strict):
@@ -114,6 +117,7 @@ class ResolvedTerms(_Strict):
     loss: LossObjective | None = None
     breach_notice: str | None = None
     min_coverage: Decimal | None = None
+    customer_caused: Literal["exclude", "count"] = "exclude"
 
 
 class Plan(Terms):
