@@ -21,13 +21,14 @@ Capability = Literal[
     "noc",  # the operations dashboard and compliance overview
     "ledger",  # the billing desk: the ledger, its audit trail and exports
     "settle",  # approve, apply and adjust credits
+    "attribute",  # attribute outage time to the customer, and withdraw that
 ]
 
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     "customer": frozenset(),
-    "ops": frozenset({"all_customers", "noc"}),
+    "ops": frozenset({"all_customers", "noc", "attribute"}),
     "billing": frozenset({"all_customers", "ledger", "settle"}),
-    "admin": frozenset({"all_customers", "noc", "ledger", "settle"}),
+    "admin": frozenset({"all_customers", "noc", "ledger", "settle", "attribute"}),
 }
 
 

@@ -1,0 +1,235 @@
+"""Outages the customer caused: the exclusion rule at its boundaries (pure), the contract
+term's validation, and the whole story through the real database, the portal's form,
+the API and the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kernel.domain import LinkStatus, MaintenanceWindow
+from sla.compute import Period, WindowResult, WindowTerms, compute_window
+from sla.windows import parse_window
+
+# --- the rule, pure ------------------------------------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WEEK = parse_window("2026-W47", BERLIN)  # 604,800 s
+START = WEEK.start
+AFTER = WEEK.end + timedelta(days=1)
+GOLD = WindowTerms(
+    target_pct=Decimal("99.5"), fee=Decimal("250.00"), per_step_pct=Decimal("5"),
+    cap_pct=Decimal("50"),
+)  # fmt: skip
+COUNT = replace(GOLD, customer_caused="count")
+UP, DOWN, UNKNOWN = LinkStatus.UP, LinkStatus.DOWN, LinkStatus.UNKNOWN
+H = 3600
+
+
+def at(hours: float) -> datetime:
+    return START + timedelta(hours=hours)
+
+
+def link(*spans: tuple[float, float, LinkStatus]) -> list[Period]:
+    """UP all week but for the given (start_h, end_h, status) spans."""
+    periods, cursor = [], START
+    for begin, finish, status in sorted(spans):
+        if at(begin) > cursor:
+            periods.append(Period(cursor, at(begin), UP))
+        periods.append(Period(at(begin), at(finish), status))
+        cursor = at(finish)
+    periods.append(Period(cursor, WEEK.end, UP))
+    return periods
+
+
+OUTAGE = tuple(link((24, 26, DOWN)))  # two hours down on Tuesday
+
+
+def maintenance(start_h: float, end_h: float, notice_h: float) -> MaintenanceWindow:
+    return MaintenanceWindow(
+        "mw", at(start_h), at(end_h), at(start_h) - timedelta(hours=notice_h), link_ids=("l",)
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    attributed: tuple[tuple[float, float], ...]
+    down_s: int
+    excluded_s: int
+    customer_caused_s: int
+    outages: int
+    periods: tuple[Period, ...] = OUTAGE
+    terms: WindowTerms = GOLD
+    planned: tuple[MaintenanceWindow, ...] = ()
+    now: datetime = AFTER
+
+
+CASES = [
+    Case("nothing attributed: as before", (), 2 * H, 0, 0, 1),
+    Case("the whole outage, excluded", ((24, 26),), 0, 2 * H, 2 * H, 0),
+    Case("its first hour", ((24, 25),), H, H, H, 1),
+    Case("its middle hour splits it in two", ((24.5, 25.5),), H, H, H, 2),
+    Case("up time around it is never excused", ((20, 30),), 0, 2 * H, 2 * H, 0),
+    Case("ending where the outage begins: nothing", ((22, 24),), 2 * H, 0, 0, 1),
+    Case("one second of it", ((25, 25 + 1 / H),), 2 * H - 1, 1, 1, 2),
+    Case("outside the window", ((-5, -1),), 2 * H, 0, 0, 1),
+    Case(
+        "overlapping announced maintenance: counted once, as maintenance",
+        ((24, 26),), 0, 3 * H, H, 0, planned=(maintenance(25, 27, notice_h=96),),
+    ),
+    Case(
+        "maintenance announced too late excludes nothing; the attribution still does",
+        ((24, 26),), 0, 2 * H, 2 * H, 0, planned=(maintenance(25, 27, notice_h=1),),
+    ),
+    Case(
+        "unknown time in it: excluded takes precedence",
+        ((24, 26),), 0, 2 * H, 2 * H, 0, periods=tuple(link((24, 26, UNKNOWN))),
+    ),
+    Case("count: attributed, and counted as down", ((24, 26),), 2 * H, 0, 2 * H, 1, terms=COUNT),
+    Case("count, part of it", ((24, 25),), 2 * H, 0, H, 1, terms=COUNT),
+    Case("a running window: only what is measured", ((24, 26),), 0, H, H, 0, now=at(25)),
+]  # fmt: skip
+
+
+def compute(case: Case) -> WindowResult:
+    spans = [(at(a), at(b)) for a, b in case.attributed]
+    return compute_window(
+        WEEK, case.terms, [case.periods], [list(case.planned)], case.now, customer_caused=[spans]
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_customer_caused_time(case: Case) -> None:
+    result = compute(case)
+    assert result.down_us == case.down_s * 1_000_000
+    assert result.excluded_us == case.excluded_s * 1_000_000
+    assert result.customer_caused_us == case.customer_caused_s * 1_000_000
+    assert len(result.outages) == case.outages
+    assert sum((b - a) // timedelta(microseconds=1) for a, b in result.customer_caused) == (
+        result.customer_caused_us
+    )
+
+
+def test_nothing_attributed_computes_exactly_as_before() -> None:
+    for periods, planned in ((list(OUTAGE), []), (link((1, 90, DOWN)), [maintenance(2, 3, 100)])):
+        before = compute_window(WEEK, GOLD, [periods], [planned], AFTER)
+        assert compute_window(WEEK, GOLD, [periods], [planned], AFTER, customer_caused=[[]]) == (
+            before
+        )
+        assert replace(before, customer_caused_us=0) == before
+
+
+def test_the_excluded_outage_earns_no_credit_and_the_counted_one_does() -> None:
+    spans = [[(at(24), at(26))]]
+    excluded = compute_window(WEEK, GOLD, [OUTAGE], [[]], AFTER, customer_caused=spans)
+    counted = compute_window(WEEK, COUNT, [OUTAGE], [[]], AFTER, customer_caused=spans)
+    plain = compute_window(WEEK, GOLD, [OUTAGE], [[]], AFTER)
+    assert excluded.availability == 1
+    assert excluded.credit.amount == Decimal("0.00")
+    assert excluded.eligible_us == (604_800 - 2 * H) * 1_000_000
+    # 7,200 s of 604,800: 98.8095 %, 0.69 points short: 2 steps of 5 % of 250.00.
+    assert counted.availability == Fraction(604_800 - 2 * H, 604_800) == plain.availability
+    assert (counted.credit.amount, plain.credit.amount) == (Decimal("25.00"), Decimal("25.00"))
+    # The budget excludes it as well: the whole window minus the excluded time.
+    assert excluded.budget_us == Fraction(5, 1000) * (604_800 - 2 * H) * 1_000_000
+
+
+GROUP_CASES = [
+    ("one member's attributed outage while the other is up", [[(24, 26)], []],
+     [list(OUTAGE), link()], 0, 0, 0),
+    ("both down, one attributed: the group is down", [[(24, 26)], []],
+     [list(OUTAGE), list(OUTAGE)], 2 * H, 0, 0),
+    ("both down, both attributed: excluded", [[(24, 26)], [(24, 26)]],
+     [list(OUTAGE), list(OUTAGE)], 0, 2 * H, 2 * H),
+    ("both down, one attributed, the other in maintenance", [[(24, 26)], []],
+     [list(OUTAGE), list(OUTAGE)], 0, 2 * H, 2 * H),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", GROUP_CASES, ids=[c[0] for c in GROUP_CASES])
+def test_a_redundant_group_is_excluded_only_while_every_member_is(
+    case: tuple[str, list[list[tuple[float, float]]], list[list[Period]], int, int, int],
+) -> None:
+    name, attributed, members, down_s, excluded_s, caused_s = case
+    planned: list[list[MaintenanceWindow]] = [[], []]
+    if "maintenance" in name:
+        planned[1] = [maintenance(23, 27, notice_h=96)]
+    result = compute_window(
+        WEEK,
+        GOLD,
+        members,
+        planned,
+        AFTER,
+        customer_caused=[[(at(a), at(b)) for a, b in spans] for spans in attributed],
+    )
+    assert (result.down_us, result.excluded_us, result.customer_caused_us) == (
+        down_s * 1_000_000,
+        excluded_s * 1_000_000,
+        caused_s * 1_000_000,
+    )
+
+
+def test_one_list_of_spans_per_member() -> None:
+    with pytest.raises(ValueError, match="one list of customer-caused spans per member"):
+        compute_window(WEEK, GOLD, [OUTAGE], [[]], AFTER, customer_caused=[[], []])
+
+
+# --- the contract term ---------------------------------------------------------------------
+
+
+def _config_with(term: str) -> str:
+    from tests.portal_kit import CONFIG_TEXT
+
+    return CONFIG_TEXT.replace(
+        'window: week,\n     fee: "250.00"', f'window: week, {term},\n     fee: "250.00"', 1
+    )
+
+
+CONFIG_MISTAKES = [
+    ("customer_caused: ignore", "contracts[0].customer_caused: 'ignore' is not allowed; "
+     "use one of 'exclude' or 'count'"),
+    ("customer_caused: 1", "contracts[0].customer_caused: 1 is not allowed; "
+     "use one of 'exclude' or 'count'"),
+    ("customer_caused: Exclude", "contracts[0].customer_caused: 'Exclude' is not allowed; "
+     "use one of 'exclude' or 'count'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("term", "message"), CONFIG_MISTAKES, ids=[m[0] for m in CONFIG_MISTAKES])
+def test_a_mistaken_term_is_named_with_its_value_and_what_is_allowed(
+    term: str, message: str
+) -> None:
+    from kernel.config import parse_config
+    from kernel.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_config_with(term), source="contracts.yaml")
+    assert [p.path + ": " + p.message for p in caught.value.problems] == [message]
+
+
+def test_the_term_defaults_to_exclude_and_a_version_may_count() -> None:
+    from datetime import UTC
+
+    from kernel.config import parse_config
+    from tests.portal_kit import CONFIG_TEXT
+
+    config = parse_config(CONFIG_TEXT, source="contracts.yaml")
+    moment = datetime(2026, 11, 18, tzinfo=UTC)
+    assert all(
+        c.terms_at(moment, config.plans).customer_caused == "exclude"  # type: ignore[union-attr]
+        for c in config.contracts
+    )
+    text = _config_with(
+        "customer_caused: count, versions: [{effective_from: 2027-01-01T00:00:00Z, "
+        "customer_caused: exclude}]"
+    )
+    gold = parse_config(text, source="contracts.yaml").contracts[0]
+    assert gold.terms_at(moment, []).customer_caused == "count"  # type: ignore[union-attr]
+    later = datetime(2027, 2, 1, tzinfo=UTC)
+    assert gold.terms_at(later, []).customer_caused == "exclude"  # type: ignore[union-attr]
