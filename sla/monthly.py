@@ -32,11 +32,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from psycopg.rows import tuple_row
 
 from collector import Database
+from collector.attributions import attributions
 from collector.state_reads import Incident, incidents
 from kernel.config import Config, Contract, Customer, ResolvedTerms
 from kernel.config.links import Vantage
 from kernel.formatting import decimal_pct, duration_text
 from kernel.money import quantise
+from sla.attributions import describe, policy_words
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
 from sla.queries import query
 from sla.records import review_reason
@@ -168,6 +170,10 @@ class ReportView:
     summary: tuple[Measurement, ...] = field(default=())
     not_measured: tuple[str, ...] = field(default=())  # windows left out, and why
     several_sites: bool = False  # some link is measured from several sites
+    # Outage time attributed to the customer in the report's windows (withdrawn too),
+    # each with its reason, and what each contract does with such time.
+    attributions: tuple[str, ...] = field(default=())
+    customer_caused: tuple[str, ...] = field(default=())
 
 
 # --- building it -------------------------------------------------------------------------
@@ -293,8 +299,35 @@ async def monthly_report(
         summary=tuple(m for contract in contracts for m in contract.measurements),
         not_measured=tuple(note for plan in plans for note in plan.notes()),
         several_sites=any(len(v.sites) > 1 for v in vantage.values()),
+        **await _attributions(db, config, link_ids, items, tz),
     )
     return _environment.get_template("monthly.html").render(report=view)
+
+
+async def _attributions(
+    db: Database,
+    config: Config,
+    link_ids: Sequence[str],
+    items: Sequence[ContractWindow],
+    tz: ZoneInfo,
+) -> dict[str, tuple[str, ...]]:
+    """The method section's lines on outage time attributed to the customer."""
+    if not items:
+        return {}
+    first = min(item.result.window.start for item in items).astimezone(UTC)
+    last = max(item.result.window.end for item in items).astimezone(UTC)
+    found = await attributions(db, link_ids, first, last)
+    if not found:
+        return {}
+    policies = {
+        f"{item.contract.id}: {item.terms.customer_caused}, "
+        f"{policy_words(item.terms.customer_caused)}"
+        for item in items
+    }
+    return {
+        "attributions": tuple(f"{a.link_id}: {describe(a, tz)}" for a in found),
+        "customer_caused": tuple(sorted(policies)),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +424,22 @@ def _contract_view(
         credit_total=", ".join(f"{quantise(a, c):,} {c}" for c, a in totals.items()),
         note=note.strip(),
     )
+
+
+def _customer_caused_row(item: ContractWindow) -> Row:
+    """Outage time attributed to the customer: where it went in the figures."""
+    policy = item.terms.customer_caused
+    if policy == "exclude":
+        how = (
+            "outage time attributed to the customer (see the method), beyond excluded "
+            "maintenance: customer_caused exclude, so it is part of the excluded time above"
+        )
+    else:
+        how = (
+            "outage time attributed to the customer (see the method): customer_caused "
+            "count, so it counts as down time like any outage"
+        )
+    return Row("Attributed to the customer", _s(item.result.customer_caused_us), how)
 
 
 def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
@@ -575,6 +624,8 @@ def _rows(
             else "no maintenance was planned for this link in this window",
         )
     )
+    if r.customer_caused_us:
+        rows.append(_customer_caused_row(item))
     rows.append(
         Row(
             "Unknown time",

@@ -135,7 +135,7 @@ PAGES = [
             "ends_at": "{later_end}",
             "reason": "CPE powered off",
         },
-    ),  # fmt: skip
+    ),
     Case(
         "POST",
         "/links/{down_link}/attributions/{own_attribution}/withdraw",
@@ -193,7 +193,7 @@ API = [
             "ends_at": "{later_end}",
             "reason": "CPE powered off",
         },
-    ),  # fmt: skip
+    ),
     Case(
         "POST",
         "/api/v1/links/{down_link}/attributions/{own_attribution}/withdraw",

@@ -233,3 +233,201 @@ def test_the_term_defaults_to_exclude_and_a_version_may_count() -> None:
     assert gold.terms_at(moment, []).customer_caused == "count"  # type: ignore[union-attr]
     later = datetime(2027, 2, 1, tzinfo=UTC)
     assert gold.terms_at(later, []).customer_caused == "exclude"  # type: ignore[union-attr]
+
+
+# --- the whole story: portal form, customer's page, API, ledger, audit, report ------------
+
+from collector import Database  # noqa: E402
+from kernel.domain import Sample  # noqa: E402
+from sla.ledger import approve, list_rows, refresh_ledger  # noqa: E402
+from tests.helpers import text_of  # noqa: E402
+from tests.portal_kit import NOW, minutes, running_portal, samples  # noqa: E402
+
+OUTAGE_START = NOW - timedelta(minutes=60)
+OUTAGE_END = NOW - timedelta(minutes=30)
+
+
+def cpe_history(now: datetime) -> list[Sample]:
+    """acme-ber-2 (contract acme-ber-silver: 99.0 %, 90.00 EUR a month, 5 % a step, cap
+    30 %) up for three hours but for 30 minutes down, an hour before `now`."""
+    from kernel.domain import Outcome
+
+    out = samples("acme-ber-2", minutes(now - timedelta(hours=3), OUTAGE_START), rtt_ms=8.0)
+    out += samples("acme-ber-2", minutes(OUTAGE_START, OUTAGE_END), Outcome.DOWN, loss_pct=100.0)
+    out += samples("acme-ber-2", minutes(OUTAGE_END, now), rtt_ms=8.0)
+    return out
+
+
+def silver(rows: list, kind: str = "window") -> list:  # type: ignore[type-arg]
+    return [
+        r
+        for r in rows
+        if r.contract_id == "acme-ber-silver" and r.window_label == "2026-11" and r.kind == kind
+    ]
+
+
+async def test_an_attribution_from_the_noc_to_a_withdrawal_after_approval(
+    database: Database,
+) -> None:
+    async with running_portal(database, history=cpe_history) as kit:
+        # Operations attribute the whole outage from the link page's form.
+        await kit.sign_in("olga")
+        page = await kit.page("/links/acme-ber-2")
+        assert "Outages the customer caused" in page
+        token = page.split('name="csrf_token" value="', 2)[2].split('"', 1)[0]
+        form = {"outage_start": OUTAGE_START.isoformat(), "reason": "CPE powered off on site"}
+        forged = await kit.client.post(
+            "/links/acme-ber-2/attributions", data={**form, "csrf_token": "x"},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert forged.status == 403
+        assert await list_rows(database) == []  # nothing stored, nothing recomputed
+        done = await kit.client.post(
+            "/links/acme-ber-2/attributions", data={**form, "csrf_token": token},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert done.status == 303, await done.text()
+        assert done.headers["Location"].startswith("/links/acme-ber-2?done=attributed")
+        again = await kit.client.post(
+            "/links/acme-ber-2/attributions", data={**form, "csrf_token": token},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert again.status == 409
+        assert "overlaps attribution #" in await again.text()
+
+        # The month's row follows at once: the outage is excluded, nothing is owed.
+        (row,) = silver(await list_rows(database))
+        assert (row.status, row.down_s, row.credit_amount) == ("open", 0, Decimal("0.00"))
+        assert row.extra_figures["customer_caused_s"] == "1800"
+        assert row.availability_pct == Decimal("100.0000")
+
+        # The customer sees it beside the outage: why, who, when, and what it means.
+        await kit.sign_out()
+        await kit.sign_in("alice")
+        seen = text_of(await kit.page("/links/acme-ber-2"))
+        assert "Attributed to the customer:" in seen
+        assert "because: CPE powered off on site" in seen
+        assert "Recorded by olga on 2026-11-18 13:00 CET" in seen
+        assert "Excluded from availability under acme-ber-silver" in seen
+        assert "Outages the customer caused" not in seen  # no forms for customers
+        refused = await kit.client.post(
+            "/links/acme-ber-2/attributions", data={**form, "csrf_token": token},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert refused.status in (403, 404)
+        report = text_of(await kit.page("/reports/monthly?customer=acme&month=2026-11"))
+        assert "Outages the customer caused." in report
+        assert "CPE powered off on site" in report
+        assert "acme-ber-silver: exclude, excluded from availability" in report
+
+        # The month closes and billing approves the (zero) credit.
+        kit.clock.now = datetime(2026, 12, 3, 12, tzinfo=NOW.tzinfo)
+        await refresh_ledger(database, kit.config, ["2026-11"], kit.clock.now)
+        (row,) = silver(await list_rows(database))
+        assert row.status == "closed"
+        await approve(database, [row.id], "bill", kit.clock.now, "monitoring began this month")
+
+        # The customer disputes it: operations withdraw the attribution through the API.
+        from portal.keys import ACCOUNTS
+
+        accounts = kit.client.app[ACCOUNTS]
+        olga = await accounts.user("olga")
+        assert olga is not None
+        _, secret = await accounts.create_token(olga, "noc", kit.clock.now)
+        auth = {"Authorization": f"Bearer {secret}"}
+        listed = await (
+            await kit.client.get("/api/v1/links/acme-ber-2/attributions", headers=auth)
+        ).json()
+        (made,) = listed["items"]
+        assert (made["in_force"], made["duration_s"], made["reason"]) == (
+            True, 1800, "CPE powered off on site",
+        )  # fmt: skip
+        withdrawn = await kit.client.post(
+            f"/api/v1/links/acme-ber-2/attributions/{made['id']}/withdraw",
+            json={"reason": "the customer shows the CPE was on"},
+            headers=auth,
+        )
+        assert withdrawn.status == 200, await withdrawn.text()
+        body = await withdrawn.json()
+        assert (body["in_force"], body["withdrawn_by"]) == (False, "olga")
+        twice = await kit.client.post(
+            f"/api/v1/links/acme-ber-2/attributions/{made['id']}/withdraw",
+            json={"reason": "again"},
+            headers=auth,
+        )
+        assert twice.status == 409
+
+        # The approved row stands; an adjustment awaits approval with the difference:
+        # 30 of 182 measured minutes down, 83.5 %: 31 steps of 5 %, capped at 30 % of 90.00.
+        rows = await list_rows(database)
+        (settled,) = silver(rows)
+        (adjustment,) = silver(rows, "adjustment")
+        assert (settled.status, settled.credit_amount) == ("approved", Decimal("0.00"))
+        assert (adjustment.status, adjustment.amount) == ("closed", Decimal("27.00"))
+        assert adjustment.parent_id == settled.id
+        assert adjustment.reason is not None
+        assert adjustment.reason.startswith(
+            f"withdrawal of outage attribution #{made['id']} by olga "
+            "(the customer shows the CPE was on) changed availability from 100.0000 % to"
+        )
+        assert adjustment.extra_figures["customer_caused_s"] == "0"
+
+        # Billing sees both acts in the audit trail; the customer the withdrawn one.
+        await kit.sign_out()
+        await kit.sign_in("bill")
+        trail = text_of(await kit.page("/billing/audit"))
+        assert "olga attributed" in trail
+        assert "olga withdrawn" in trail
+        assert "the customer shows the CPE was on" in trail
+        await kit.sign_out()
+        await kit.sign_in("alice")
+        seen = text_of(await kit.page("/links/acme-ber-2"))
+        assert "Withdrawn by olga" in seen
+        assert "counts as an outage again" in seen
+
+
+async def test_the_api_refuses_what_is_not_inside_an_outage(database: Database) -> None:
+    async with running_portal(database, history=cpe_history) as kit:
+        from portal.keys import ACCOUNTS
+
+        accounts = kit.client.app[ACCOUNTS]
+        ada = await accounts.user("ada")
+        assert ada is not None
+        _, secret = await accounts.create_token(ada, "noc", kit.clock.now)
+        auth = {"Authorization": f"Bearer {secret}"}
+        url = "/api/v1/links/acme-ber-2/attributions"
+
+        async def post(body: dict[str, str]) -> tuple[int, str]:
+            answer = await kit.client.post(url, json=body, headers=auth)
+            return answer.status, (await answer.json())["error"]["message"]
+
+        start = OUTAGE_START.isoformat()
+        cases = [
+            ({"outage_start": (OUTAGE_START + timedelta(minutes=1)).isoformat(), "reason": "x"},
+             404, "acme-ber-2 has no outage that began at 2026-11-18T11:01:00Z"),
+            ({"outage_start": start, "ends_at": NOW.isoformat(), "reason": "x"},
+             400, "2026-11-18T11:00:00Z to 2026-11-18T12:00:00Z is not inside the outage of "
+             "acme-ber-2 (2026-11-18T11:00:00Z to 2026-11-18T11:30:00Z)"),
+            ({"outage_start": start, "starts_at": (OUTAGE_START - timedelta(seconds=1)).isoformat(),
+              "reason": "x"}, 400, "is not inside the outage"),
+            ({"outage_start": start, "reason": "  "}, 400, "reason is required"),
+            ({"outage_start": start, "reason": "x", "why": "y"}, 400, "unknown field 'why'"),
+        ]  # fmt: skip
+        for body, status, message in cases:
+            got = await post(body)
+            assert got[0] == status, (body, got)
+            assert message in got[1], (body, got)
+        # Part of it, from its start to the minute after: exactly what was asked.
+        part = {
+            "outage_start": start,
+            "ends_at": (OUTAGE_START + timedelta(minutes=1)).isoformat(),
+            "reason": "the customer's own maintenance",
+        }
+        answer = await kit.client.post(url, json=part, headers=auth)
+        assert answer.status == 200
+        made = await answer.json()
+        assert (made["starts_at"], made["duration_s"], made["created_by"]) == (
+            "2026-11-18T11:00:00+00:00", 60, "ada",
+        )  # fmt: skip
+        (row,) = silver(await list_rows(database))
+        assert (row.down_s, row.extra_figures["customer_caused_s"]) == (1740, "60")
