@@ -431,3 +431,30 @@ async def test_the_api_refuses_what_is_not_inside_an_outage(database: Database) 
         )  # fmt: skip
         (row,) = silver(await list_rows(database))
         assert (row.down_s, row.extra_figures["customer_caused_s"]) == (1740, "60")
+
+
+def test_report_sla_notes_the_time_attributed_and_what_the_contract_does_with_it() -> None:
+    from sla.attributions import report_notes
+    from sla.report import ContractWindow, Subject
+    from tests.portal_kit import portal_config
+
+    config = portal_config()
+    gold = config.contracts[0]
+    terms = gold.terms_at(NOW, config.plans)
+    assert terms is not None
+    spans = [[(at(24), at(25))]]
+    subject = Subject("acme-fra-1", ("acme-fra-1",))
+    excluded = compute_window(WEEK, GOLD, [list(OUTAGE)], [[]], AFTER, customer_caused=spans)
+    untouched = compute_window(WEEK, GOLD, [list(OUTAGE)], [[]], AFTER)
+    items = [
+        ContractWindow(gold, "acme", subject, terms, excluded),
+        ContractWindow(gold, "acme", subject, terms, untouched),
+        ContractWindow(gold, "acme", subject, terms.model_copy(update={"customer_caused": "count"}),
+                       excluded),
+    ]  # fmt: skip
+    assert report_notes(items) == [
+        "acme-fra-gold acme-fra-1 2026-W47: 1 h of outage attributed to the customer, "
+        "excluded from availability, like announced maintenance (customer_caused: exclude)",
+        "acme-fra-gold acme-fra-1 2026-W47: 1 h of outage attributed to the customer, "
+        "counted as downtime, as the contract says (customer_caused: count)",
+    ]
