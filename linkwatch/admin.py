@@ -417,6 +417,7 @@ class SlaReport:
 async def sla_report(
     config: Config, label: str, now: datetime, customer: str | None = None
 ) -> SlaReport:
+    from sla.attributions import report_notes
     from sla.hours import schedules
     from sla.ledger import window_statuses
     from sla.records import record, restore_lines
@@ -439,7 +440,8 @@ async def sla_report(
         record(item, now, statuses.get((item.contract.id, item.subject.id))) for item in results
     ]
     restores = [line for item in results for line in restore_lines(item)]
-    return SlaReport(records, plan.notes(), restores, schedules(results))
+    notes = plan.notes() + report_notes(results)
+    return SlaReport(records, notes, restores, schedules(results))
 
 
 def _check_window(label: str | None) -> None:

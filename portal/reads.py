@@ -22,6 +22,8 @@ from typing import TypeVar
 
 from collector import Database, current_link_states, maintenance_windows
 from collector.agents import agents_seen
+from collector.attributions import Attribution, recent_attributions
+from collector.attributions import attributions as outage_attributions
 from collector.intervals import Interval
 from collector.rollups import Bucket, Rollup, bucket_floor, rollups
 from collector.series import LatestCheck, SampleBucket, latest_checks, sample_buckets
@@ -520,3 +522,33 @@ class PortalReads:
             return await compliance_reads.window_counts(self._db, since, customer)
 
         return await self._ledger(("compliance-counts", customer, since), load)
+
+    async def attributions(
+        self, link_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[Attribution]:
+        """The links' outage attributions overlapping [start, end), withdrawn ones too,
+        oldest first."""
+        wanted = tuple(link_ids)
+
+        async def load() -> list[Attribution]:
+            return await outage_attributions(self._db, wanted, start, end)
+
+        return await self._read(("attributions", wanted, start, end), load)
+
+    async def attribution_trail(
+        self,
+        link_ids: Sequence[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[Attribution]:
+        """Attributions made or withdrawn in [since, until), newest first (the audit
+        trail's part about them); `link_ids` None: every link."""
+        wanted = None if link_ids is None else tuple(link_ids)
+
+        async def load() -> list[Attribution]:
+            return await recent_attributions(
+                self._db, link_ids=wanted, since=since, until=until, limit=limit
+            )
+
+        return await self._read(("attribution-trail", wanted, since, until, limit), load)

@@ -22,13 +22,14 @@ Capability = Literal[
     "ledger",  # the billing desk: the ledger, its audit trail and exports
     "settle",  # approve, apply and adjust credits
     "compliance",  # the compliance rate of every customer, plan and contract
+    "attribute",  # attribute outage time to the customer, and withdraw that
 ]
 
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     "customer": frozenset(),
-    "ops": frozenset({"all_customers", "noc", "compliance"}),
+    "ops": frozenset({"all_customers", "noc", "compliance", "attribute"}),
     "billing": frozenset({"all_customers", "ledger", "settle", "compliance"}),
-    "admin": frozenset({"all_customers", "noc", "ledger", "settle", "compliance"}),
+    "admin": frozenset({"all_customers", "noc", "ledger", "settle", "compliance", "attribute"}),
 }
 
 

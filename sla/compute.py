@@ -27,6 +27,7 @@ from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
 
 UnknownPolicy = Literal["exclude", "count_as_up", "count_as_down"]
+CustomerCausedPolicy = Literal["exclude", "count"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ class WindowTerms:
     # them is excluded like announced maintenance (sla/hours.py).
     hours: tuple[CoveredRange, ...] | None = None
     holidays: tuple[date, ...] = ()
+    # Outage time attributed to the customer: excluded like maintenance, or counted.
+    customer_caused: CustomerCausedPolicy = "exclude"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,10 @@ class WindowResult:
     restores: tuple[Restore, ...] = field(default=())
     continuing: tuple[Continuing, ...] = field(default=())
     outside_hours_us: int = 0  # of excluded_us: outside covered hours (maintenance or not)
+    # Outage time attributed to the customer (beyond qualifying maintenance), within the
+    # measured part: part of excluded_us when the contract excludes it, else counted.
+    customer_caused_us: int = 0
+    customer_caused: tuple[tuple[datetime, datetime], ...] = field(default=())  # its spans
 
     @property
     def incidents(self) -> int:
@@ -259,15 +266,21 @@ def compute_window(
     maintenance: Sequence[Sequence[MaintenanceWindow]],
     now: datetime,
     measurements: Measurements | None = None,
+    *,
+    customer_caused: Sequence[Sequence[tuple[datetime, datetime]]] | None = None,
 ) -> WindowResult:
     """One result for a link (one member) or a redundant group (several members).
 
     A group is down only while every member is down, available while any member is, and
     excluded only while every member is in qualifying maintenance. `maintenance[i]` are
-    the windows that concern member i.
+    the windows that concern member i; `customer_caused[i]` the spans of member i's
+    outages attributed to the customer (in force), excluded like maintenance when the
+    terms say so, and never where the member was available.
     """
     if len(members) != len(maintenance) or not members:
         raise ValueError("need one maintenance list per member, and at least one member")
+    if customer_caused is not None and len(customer_caused) != len(members):
+        raise ValueError("need one list of customer-caused spans per member")
     whole = SpanSet.between(window.start, window.end)
     measured_until = min(max(now, window.start), window.end)
     measured = SpanSet.between(window.start, measured_until)
@@ -275,6 +288,7 @@ def compute_window(
     decisions: list[MaintenanceDecision] = []
     excluded_each, available_each, down_each = [], [], []
     qualifying_each: list[SpanSet] = []  # unclipped, for the restore clock
+    caused_each: list[SpanSet] = []
     for periods, windows in zip(members, maintenance, strict=True):
         member_decisions = decide_maintenance(windows, terms.maintenance_notice)
         decisions += member_decisions
@@ -288,10 +302,20 @@ def compute_window(
         member_up, member_down = member_spans(periods, measured)
         available_each.append(member_up)
         down_each.append(member_down)
+        attributed = customer_caused[len(caused_each)] if customer_caused is not None else ()
+        caused_each.append(attributed_time(attributed, member_up, measured))
     excluded_whole = reduce(operator.and_, excluded_each)
     outside = outside_hours(terms, window.start, window.end)
     if outside:
         excluded_whole |= outside
+    # Customer-caused time is what would be excluded with the attributions that maintenance
+    # does not exclude already; only the contract's `exclude` takes it out.
+    caused = (
+        reduce(operator.and_, (e | c for e, c in zip(excluded_each, caused_each, strict=True)))
+        - excluded_whole
+    )
+    if terms.customer_caused == "exclude":
+        excluded_whole = excluded_whole | caused
     available = reduce(operator.or_, available_each)
     down = reduce(operator.and_, down_each) - available
 
@@ -328,6 +352,11 @@ def compute_window(
         # The clock stops over what the contract excludes inside the outage, also before
         # the window's start: qualifying maintenance and time outside covered hours.
         clock_stops = reduce(operator.and_, qualifying_each)
+        if terms.customer_caused == "exclude" and customer_caused is not None:
+            clock_stops |= reduce(
+                operator.and_,
+                (SpanSet.of((to_us(a), to_us(b)) for a, b in spans) for spans in customer_caused),
+            )
         if subject_outages:
             first, last = subject_outages.spans[0][0], subject_outages.spans[-1][1]
             zone = window.start.tzinfo
@@ -381,6 +410,8 @@ def compute_window(
         restores=billed,
         continuing=continuing,
         outside_hours_us=(outside & measured).length_us,
+        customer_caused_us=caused.length_us,
+        customer_caused=tuple(_datetime_span(span) for span in caused.spans),
     )
 
 
@@ -405,6 +436,14 @@ def outside_hours(terms: WindowTerms, start: datetime, end: datetime) -> SpanSet
     tz = start.tzinfo
     assert tz is not None
     return SpanSet.between(start, end) - covered(terms.hours, terms.holidays, tz, start, end)
+
+
+def attributed_time(
+    spans: Iterable[tuple[datetime, datetime]], available: SpanSet, measured: SpanSet
+) -> SpanSet:
+    """Of a member's spans attributed to the customer, the measured time it was not
+    available: an attribution excuses outage time, never time the link was up."""
+    return (SpanSet.of((to_us(start), to_us(end)) for start, end in spans) & measured) - available
 
 
 def coverage_review(

@@ -32,11 +32,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from psycopg.rows import tuple_row
 
 from collector import Database
+from collector.attributions import attributions
 from collector.state_reads import Incident, incidents
 from kernel.config import Config, Contract, Customer, ResolvedTerms
 from kernel.config.links import Vantage
 from kernel.formatting import decimal_pct, duration_text
 from kernel.money import quantise
+from sla.attributions import describe, policy_words
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
 from sla.hours import schedule_of, schedules
 from sla.queries import query
@@ -175,6 +177,10 @@ class ReportView:
     several_sites: bool = False  # some link is measured from several sites
     # (contract, its covered hours in words) for the contracts measured only in them
     schedules: tuple[tuple[str, str], ...] = field(default=())
+    # Outage time attributed to the customer in the report's windows (withdrawn too),
+    # each with its reason, and what each contract does with such time.
+    attributions: tuple[str, ...] = field(default=())
+    customer_caused: tuple[str, ...] = field(default=())
 
 
 # --- building it -------------------------------------------------------------------------
@@ -301,8 +307,35 @@ async def monthly_report(
         not_measured=tuple(note for plan in plans for note in plan.notes()),
         several_sites=any(len(v.sites) > 1 for v in vantage.values()),
         schedules=tuple(schedules(items).items()),
+        **await _attributions(db, config, link_ids, items, tz),
     )
     return _environment.get_template("monthly.html").render(report=view)
+
+
+async def _attributions(
+    db: Database,
+    config: Config,
+    link_ids: Sequence[str],
+    items: Sequence[ContractWindow],
+    tz: ZoneInfo,
+) -> dict[str, tuple[str, ...]]:
+    """The method section's lines on outage time attributed to the customer."""
+    if not items:
+        return {}
+    first = min(item.result.window.start for item in items).astimezone(UTC)
+    last = max(item.result.window.end for item in items).astimezone(UTC)
+    found = await attributions(db, link_ids, first, last)
+    if not found:
+        return {}
+    policies = {
+        f"{item.contract.id}: {item.terms.customer_caused}, "
+        f"{policy_words(item.terms.customer_caused)}"
+        for item in items
+    }
+    return {
+        "attributions": tuple(f"{a.link_id}: {describe(a, tz)}" for a in found),
+        "customer_caused": tuple(sorted(policies)),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +442,22 @@ def _hours_row(schedule: str) -> Row:
         f"{schedule}: only these hours are measured; the rest of each window is excluded "
         "like announced maintenance",
     )
+
+
+def _customer_caused_row(item: ContractWindow) -> Row:
+    """Outage time attributed to the customer: where it went in the figures."""
+    policy = item.terms.customer_caused
+    if policy == "exclude":
+        how = (
+            "outage time attributed to the customer (see the method), beyond excluded "
+            "maintenance: customer_caused exclude, so it is part of the excluded time above"
+        )
+    else:
+        how = (
+            "outage time attributed to the customer (see the method): customer_caused "
+            "count, so it counts as down time like any outage"
+        )
+    return Row("Attributed to the customer", _s(item.result.customer_caused_us), how)
 
 
 def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
@@ -599,6 +648,8 @@ def _rows(
     if schedule is not None:
         # Excluded time is maintenance or outside the schedule: each on its own line.
         maintenance_us = r.excluded_us - r.outside_hours_us
+        if item.terms.customer_caused == "exclude":
+            maintenance_us -= r.customer_caused_us
         rows[-1] = Row(rows[-1].label, _s(maintenance_us), rows[-1].method)
         rows.append(
             Row(
@@ -609,6 +660,8 @@ def _rows(
                 "unknown time",
             )
         )
+    if r.customer_caused_us:
+        rows.append(_customer_caused_row(item))
     rows.append(
         Row(
             "Unknown time",

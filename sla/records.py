@@ -29,6 +29,7 @@ FIELDS = (
     "needs_review", "review_reason", "withheld_credit_amount",
     "restore_pct", "restores_over", "restores_continuing",
     "outside_hours_s",
+    "customer_caused_s",
 )  # fmt: skip
 
 
@@ -79,6 +80,7 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "restores_over": sum(1 for restore in r.restores if restore.over),
         "restores_continuing": len(r.continuing),
         "outside_hours_s": seconds(r.outside_hours_us),
+        "customer_caused_s": seconds(r.customer_caused_us),
     }
 
 

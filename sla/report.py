@@ -21,6 +21,7 @@ from decimal import Decimal
 from psycopg.rows import tuple_row
 
 from collector import Database
+from collector.attributions import attributions
 from collector.intervals import Interval, clip_intervals
 from collector.state_reads import incidents, link_intervals
 from collector.stored import maintenance_windows
@@ -96,6 +97,7 @@ def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Windo
         restore=restore_rule(terms),
         hours=None if terms.hours is None else covered_ranges(terms.hours),
         holidays=tuple(terms.holidays),
+        customer_caused=terms.customer_caused,
     )
 
 
@@ -342,6 +344,9 @@ async def compute_plan(
         read_start = min(read_start, *restore_from.values())
         read_end += _JUST_AFTER
     intervals = await link_intervals(db, link_ids, read_start, read_end)
+    attributed: dict[str, list[tuple[datetime, datetime]]] = {}
+    for found in await attributions(db, link_ids, read_start, read_end, in_force=True):
+        attributed.setdefault(found.link_id, []).append((found.starts_at, found.ends_at))
     planned: dict[tuple[datetime, datetime], list[MaintenanceWindow]] = {}
     for start, end, _ in sorted(spans):
         if (start, end) not in planned:
@@ -381,6 +386,7 @@ async def compute_plan(
             performance,
             config.ledger.review_coverage_below,
             restore_from=restore_from.get(contract.id),
+            attributed=attributed,
         )
     return results
 
@@ -429,6 +435,7 @@ def _compute(
     review_below: Decimal,
     *,
     restore_from: datetime | None = None,
+    attributed: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
 ) -> list[ContractWindow]:
     sla = sla_terms(terms, review_below)
     clip_from, clip_until = start, measured_end
@@ -448,6 +455,14 @@ def _compute(
                 ]
             )
             maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])
-        result = compute_window(window, sla, members, maintenance, now, performance.get(subject.id))
+        result = compute_window(
+            window,
+            sla,
+            members,
+            maintenance,
+            now,
+            performance.get(subject.id),
+            customer_caused=[(attributed or {}).get(i, ()) for i in subject.link_ids],
+        )
         out.append(ContractWindow(contract, contract.customer, subject, terms, result))
     return out

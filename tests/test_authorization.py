@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from collector import Database
+from collector.attributions import attribute
 from portal.keys import ACCOUNTS
 from sla.ledger import TimeRange, list_rows, refresh_ledger
 from tests.portal_kit import PortalKit, form_token, running_portal
@@ -123,6 +124,25 @@ PAGES = [
     ),
     # Another user's token is nobody else's to revoke, whatever their role.
     Case("POST", "/account/tokens/{other_token}/revoke", {**each(404), "anonymous": 403}),
+    # Outage attributions: ops and admin attribute and withdraw (the second one to try
+    # finds the time attributed, or withdrawn, already: refused on its own terms).
+    Case(
+        "POST",
+        "/links/{down_link}/attributions",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {
+            "outage_start": "{outage_start}",
+            "starts_at": "{later_start}",
+            "ends_at": "{later_end}",
+            "reason": "CPE powered off",
+        },
+    ),
+    Case(
+        "POST",
+        "/links/{down_link}/attributions/{own_attribution}/withdraw",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"reason": "the customer disputes it"},
+    ),
     # Config-file users change their password in the file: refused, but reached.
     Case(
         "POST",
@@ -162,6 +182,25 @@ API = [
     Case("GET", "/api/v1/credits/{other_row}", api(LEDGER)),
     Case("POST", "/api/v1/credits/{own_row}/approve", api(LEDGER, NOT_404), {}),
     Case("POST", "/api/v1/credits/{own_row}/apply", api(LEDGER, NOT_404), {"invoice_ref": "INV-1"}),
+    Case("GET", "/api/v1/links/{down_link}/attributions", api()),
+    Case("GET", "/api/v1/links/{other_link}/attributions", api(STAFF)),
+    Case(
+        "POST",
+        "/api/v1/links/{down_link}/attributions",
+        api(NOC, NOT_404),
+        {
+            "outage_start": "{outage_start}",
+            "starts_at": "{later_start}",
+            "ends_at": "{later_end}",
+            "reason": "CPE powered off",
+        },
+    ),
+    Case(
+        "POST",
+        "/api/v1/links/{down_link}/attributions/{own_attribution}/withdraw",
+        api(NOC, NOT_404),
+        {"reason": "the customer disputes it"},
+    ),
     Case("GET", "/api/v1/maintenance", api()),
     Case("GET", "/api/v1/sites", api(NOC)),
     Case("GET", "/api/v1/compliance", api()),
@@ -196,7 +235,18 @@ async def world(database: Database) -> AsyncIterator[World]:
         gus = await accounts.user("gus")
         assert gus is not None
         gus_token, _ = await accounts.create_token(gus, "not yours", now)
+        # acme-ber-2 is down for the last 25 minutes (tests.portal_kit.standard_history).
+        outage = now - timedelta(minutes=25)
+        made = await attribute(
+            database, "acme-ber-2", outage, reason="CPE off", by="olga", at=now,
+            ends_at=outage + timedelta(minutes=5),
+        )  # fmt: skip
         ids = {
+            "down_link": "acme-ber-2",
+            "outage_start": outage.isoformat(),
+            "later_start": (now - timedelta(minutes=15)).isoformat(),
+            "later_end": (now - timedelta(minutes=10)).isoformat(),
+            "own_attribution": str(made.id),
             "own_link": "acme-fra-1",
             "other_link": "globex-nyc-1",
             "own_row": str(own.id),
@@ -236,6 +286,8 @@ def _case_id(case: Case) -> str:
 
 
 MISSING = {
+    "down_link": "no-such-link",
+    "own_attribution": "999999999",
     "own_link": "no-such-link",
     "other_link": "no-such-link",
     "own_row": "999999999",
@@ -286,6 +338,8 @@ def test_every_route_is_in_the_matrix(database: Database) -> None:
             continue
         routes.add((route.method, path))
     placeholder = {
+        "down_link": "{link_id}",
+        "own_attribution": "{attribution_id}",
         "own_link": "{link_id}",
         "other_link": "{link_id}",
         "own_row": "{row_id}",

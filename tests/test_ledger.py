@@ -230,6 +230,7 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
         "needs_review", "review_reason", "withheld_credit_amount",
         "restore_pct", "restores_over", "restores_continuing", "outside_hours_s",
         "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
+        "customer_caused_s",
     ]  # fmt: skip
     assert set(header) == {*FIELDS, *LEDGER_FIELDS}
     report_csv = _rows(_run("report", "sla", *c, "--window", WEEK, "--format", "csv"))[0]

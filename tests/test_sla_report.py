@@ -123,6 +123,7 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "restores_over": 0,
         "restores_continuing": 0,
         "outside_hours_s": 0,  # every hour is covered
+        "customer_caused_s": 0,
     }
 
 

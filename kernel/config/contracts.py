@@ -130,6 +130,9 @@ class Terms(_Strict):
     # Covered hours (kernel/config/hours.py): only these count; None measures every hour.
     hours: CoveredHours | None = None
     holidays: list[Holiday] | None = None  # dates in the contract's zone
+    # Outage time staff attributed to the customer: excluded like announced maintenance
+    # (what SLAs commonly say), or counted like any other outage.
+    customer_caused: Literal["exclude", "count"] | None = None
 
 
 class ResolvedTerms(_Strict):
@@ -152,6 +155,7 @@ class ResolvedTerms(_Strict):
     restore: RestoreTerms | None = None
     hours: CoveredHours | None = None
     holidays: list[Holiday] = Field(default_factory=list)
+    customer_caused: Literal["exclude", "count"] = "exclude"
 
 
 class Plan(Terms):

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from portal.api import (
+    attributions,
     compliance,
     contracts,
     credits,
@@ -32,6 +33,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     links.list_links,
     links.get_link,
     links.link_incidents,
+    attributions.list_attributions,
+    attributions.attribute,
+    attributions.withdraw,
     reports.link_availability,
     series.link_series,
     contracts.list_contracts,

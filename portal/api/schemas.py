@@ -149,6 +149,12 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "description": "Of excluded_s: the time outside the contract's covered hours (or on "
         "its holidays); 0 for a contract measured every hour.",
     },
+    "customer_caused_s": {
+        **SECONDS,
+        "description": "Outage time attributed to the customer (beyond qualifying "
+        "maintenance): part of excluded_s when the contract's customer_caused is exclude, "
+        "counted in down_s when it is count.",
+    },
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -165,6 +171,7 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "restores_over": nullable(INTEGER),
     "restores_continuing": nullable(INTEGER),
     "outside_hours_s": {"type": ["number", "string", "null"]},
+    "customer_caused_s": {"type": ["number", "string", "null"]},
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
@@ -342,6 +349,12 @@ TERMS = closed(
         )
     ),
     loss=nullable(closed("A loss objective.", max_pct=NUMBER, credit_pct=DECIMAL)),
+    customer_caused={
+        "type": "string",
+        "enum": ["exclude", "count"],
+        "description": "What outage time attributed to the customer does: excluded like "
+        "announced maintenance, or counted as downtime.",
+    },
 )
 CONTRACT = closed(
     "A contract and its terms in force now.",
@@ -437,6 +450,23 @@ SITE = closed(
     links={**INTEGER, "description": "Links measured from the site."},
     measurements={**INTEGER, "description": "Probes taken of them there."},
 )
+ATTRIBUTION = closed(
+    "Part of a link's outage attributed to the customer, with who said why and when, and "
+    "its withdrawal if it was withdrawn (it then no longer counts, and stays on record).",
+    id=INTEGER,
+    link=STRING,
+    outage_start=TIME,
+    starts_at=TIME,
+    ends_at=TIME,
+    duration_s=SECONDS,
+    reason=STRING,
+    created_by=STRING,
+    created_at=TIME,
+    in_force=BOOLEAN,
+    withdrawn_by=nullable(STRING),
+    withdrawn_at=nullable(TIME),
+    withdrawn_reason=nullable(STRING),
+)
 ME = closed(
     "The token's user.",
     name=STRING,
@@ -530,8 +560,11 @@ def schemas() -> dict[str, JsonSchema]:
         "Agent": AGENT,
         "Site": SITE,
         "SiteList": closed("Every site, in one answer.", items=array(ref("Site"))),
+        "Attribution": ATTRIBUTION,
     }
     found.update(COMPLIANCE_SCHEMAS)
-    for item in ("Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance"):
+    for item in (
+        "Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance", "Attribution"
+    ):  # fmt: skip
         found[f"{item}Page"] = page(item)
     return found

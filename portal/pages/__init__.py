@@ -6,6 +6,7 @@ from aiohttp import web
 
 from portal.pages import (
     account,
+    attributions,
     auth,
     billing,
     link,
@@ -21,3 +22,4 @@ from portal.pages import (
 def add_routes(app: web.Application) -> None:
     for module in (system, auth, links, link, noc, sites, notifications, billing, reports, account):
         app.router.add_routes(module.routes)
+    app.router.add_routes(attributions.routes)

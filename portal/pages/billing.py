@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import hdrs, web
 
 from kernel.money import minor_units
+from portal.attribution_views import TrailLine, trail_lines
 from portal.auth import Viewer
 from portal.compliance_views import compliance_of, table
 from portal.formatting import Moment, decimal_pct, moment, money
@@ -696,10 +697,12 @@ async def audit_view(request: web.Request) -> web.Response:
         limit=limit,
     )
     names = _names(request, viewer)
+    trail = await attribution_trail(request, customer, actor, since, until, limit)
     return render(
         request,
         "billing_audit.html",
         {
+            "attribution_lines": trail,
             "lines": [(line, moment(line.entry.at, now, UTC_ZONE)) for line in lines],
             "names": names,
             "customers": list(names.items()),
@@ -716,3 +719,24 @@ async def audit_view(request: web.Request) -> web.Response:
             },
         },
     )
+
+
+async def attribution_trail(
+    request: web.Request,
+    customer: str | None,
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[TrailLine]:
+    """Outage attributions made and withdrawn, beside the ledger's trail: they change
+    credits, so billing sees who attributed what, when and why."""
+    app = request.app
+    links = None
+    if customer is not None:
+        links = [link.id for link in app[LIVE].config.links if link.customer == customer]
+    found = await app[READS].attribution_trail(links, since, until, limit)
+    lines = trail_lines(found, app[CLOCK](), UTC_ZONE)
+    if actor is not None:
+        lines = [line for line in lines if line.actor == actor]
+    return lines[:limit]

@@ -26,10 +26,13 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
+from collector.attributions import Attribution
 from collector.rollups import BUCKET_ORIGIN
 from collector.series import SampleBucket
+from collector.state_reads import Incident
 from kernel.config import RESPONSE_TIME_KINDS, Contract, Link
 from kernel.domain import LinkStatus, MaintenanceWindow
+from portal.attribution_views import attribution_view, of_incident, policies
 from portal.auth import Viewer
 from portal.board import LinkRow, link_row
 from portal.credit_views import credit_view
@@ -60,7 +63,7 @@ from portal.maintenance_views import maintenance_view, strictest_notice
 from portal.pages.common import require_viewer, visible_link
 from portal.params import choice
 from portal.rendering import render, render_fragment
-from portal.scope import Directory
+from portal.scope import Directory, can
 from sla.compute import decide_maintenance
 from sla.ledger import LedgerRow
 from sla.report import ContractWindow, concerns
@@ -247,6 +250,8 @@ async def _history(
         chart_data(app, link, range_name, now, traffic=False),
         raw_charts(),
     )
+    attributed = await attributions_of(app, link, found, now)
+    policy = policies(contracts, config, now)
 
     # A link measured from several sites: its outages say which sites saw them.
     sites = [(s, directory.site_name(s)) for s in link.vantage.sites] if link.vantage else []
@@ -266,6 +271,10 @@ async def _history(
         return {
             "days": day_bar(days),
             "incidents": [incident_view(i, now, tz, sites, home) for i in reversed(found)],
+            "attributed": [
+                [attribution_view(a, now, tz, policy) for a in of_incident(i, attributed)]
+                for i in reversed(found)
+            ],
             "upcoming": upcoming,
             "past": past,
             "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
@@ -283,6 +292,39 @@ async def _history(
     # Drawing the charts is the costly part: off the event loop, so pages keep being
     # served while it is done.
     return await asyncio.to_thread(assemble)
+
+
+async def attributions_of(
+    app: web.Application, link: Link, found: Sequence[Incident], now: datetime
+) -> list[Attribution]:
+    """The attributions made on the link's outages in `found` (withdrawn ones too)."""
+    if not found:
+        return []
+    start = min(i.starts_at for i in found)
+    return await app[READS].attributions([link.id], start, now)
+
+
+async def _attribution_desk(
+    request: web.Request, viewer: Viewer, link: Link
+) -> dict[str, Any] | None:
+    """The NOC's forms to attribute the link's outages to the customer and to withdraw
+    attributions: for those who may, built per request (the forms carry the session's
+    CSRF token, which no cached part of the page may hold)."""
+    if not can(viewer.user, "attribute"):
+        return None
+    app = request.app
+    now = app[CLOCK]()
+    tz = app[LIVE].directory.viewer_tz(viewer.user)
+    found = await app[READS].recent_incidents(link.id, DAYS, now)
+    attributed = await attributions_of(app, link, found, now)
+    return {
+        "outages": [
+            (incident_view(i, now, tz), i.starts_at.isoformat(),
+             [attribution_view(a, now, tz) for a in of_incident(i, attributed)])
+            for i in reversed(found)
+        ],
+        "done": request.query.get("done"),
+    }  # fmt: skip
 
 
 def _audience(request: web.Request, viewer: Viewer) -> tuple[bool, str]:
@@ -317,11 +359,17 @@ async def link_page(request: web.Request) -> web.Response:
     # Building the page (the SVG charts and long tables above all) costs more than
     # reading its data: it is built once per cache period for everyone it is the same
     # for, and only the frame around it (navigation, the viewer's name) per request.
-    live_html, history_html = await asyncio.gather(
+    live_html, history_html, desk = await asyncio.gather(
         _live_html(request, viewer, link),
         request.app[CACHE].get(("link-history", link.id, range_name, *audience), history),
+        _attribution_desk(request, viewer, link),
     )
-    context = {"row": link, "live_html": live_html, "history_html": history_html}
+    context = {
+        "row": link,
+        "live_html": live_html,
+        "history_html": history_html,
+        "attribution_desk": desk,
+    }
     return render(request, "link.html", context)
 
 

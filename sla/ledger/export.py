@@ -20,9 +20,19 @@ _FIRST_EXPORT = (
 )
 
 
+# The columns added after the first release, in the order files have carried them: the
+# record's review fields, then the ledger's own. A record field added later still comes
+# after all of these, never between them.
+_RELEASED = (
+    *_FIRST_EXPORT,
+    *(f for f in FIELDS[: FIELDS.index("withheld_credit_amount") + 1] if f not in _FIRST_EXPORT),
+    *(f for f in LEDGER_FIELDS[: LEDGER_FIELDS.index("timezone") + 1] if f not in _FIRST_EXPORT),
+)
+
+
 def export_fields() -> tuple[str, ...]:
-    later = [f for f in (*FIELDS, *LEDGER_FIELDS) if f not in _FIRST_EXPORT]
-    return (*_FIRST_EXPORT, *later)
+    later = [f for f in (*FIELDS, *LEDGER_FIELDS) if f not in _RELEASED]
+    return (*_RELEASED, *later)
 
 
 def export_csv(rows: Sequence[LedgerRow]) -> str:

@@ -106,6 +106,7 @@ async def refresh_ledger(
     actor: str = SYSTEM,
     contract_ids: Collection[str] | None = None,
     progress: Progress | None = None,
+    because: str | None = None,
 ) -> LedgerRefresh:
     """Recompute the ledger for some windows (labels, or every window of a time range),
     for every contract or only those in `contract_ids`.
@@ -117,7 +118,8 @@ async def refresh_ledger(
     what was settled for it (the row plus its settled adjustments) gets an adjustment
     row, or its pending one is recomputed (or withdrawn, when the difference is gone).
     Runs as one transaction under the ledger lock: all of it or nothing. `progress`
-    hears how many windows are computed and rows written.
+    hears how many windows are computed and rows written. `because` (what a person did
+    that calls for the refresh) opens the reason of any adjustment it writes.
     """
     progress = progress or Progress()
     if isinstance(labels_or_range, TimeRange):
@@ -160,7 +162,7 @@ async def refresh_ledger(
         by_key: dict[tuple[str, str, str], list[LedgerRow]] = {}
         for row in rows:
             by_key.setdefault((row.contract_id, row.subject_id, row.window_label), []).append(row)
-        writer = _Writer(cur, config, now, actor)
+        writer = _Writer(cur, config, now, actor, because=because)
         progress.stage("writing ledger rows", len(items), "rows")
         for done, item in enumerate(items, 1):
             key = (item.contract.id, item.subject.id, item.result.window.label)
@@ -263,9 +265,16 @@ class _Writer:
     """Writes one refresh's results; counts what it did."""
 
     def __init__(
-        self, cur: psycopg.AsyncCursor[dict[str, Any]], config: Config, now: datetime, actor: str
+        self,
+        cur: psycopg.AsyncCursor[dict[str, Any]],
+        config: Config,
+        now: datetime,
+        actor: str,
+        *,
+        because: str | None = None,
     ) -> None:
         self.cur, self.config, self.now, self.actor = cur, config, now, actor
+        self.because = because
         self.created = self.recomputed = self.closed = self.unchanged = 0
         self.adjustments: list[int] = []
         self.withdrawn: list[int] = []
@@ -369,7 +378,7 @@ class _Writer:
         if pending is not None and delta == 0:
             await self._withdraw(pending, figures, credited)
             return
-        reason = _reason(latest, figures)
+        reason = _reason(latest, figures, self.because)
         if pending is None:
             row = await self._insert(
                 figures,
@@ -492,16 +501,17 @@ def _changes(old: LedgerRow, new: LedgerRow) -> str:
     return ", ".join(parts) or f"other figures changed ({_summary(new)} unchanged)"
 
 
-def _reason(basis: LedgerRow, figures: Mapping[str, Any]) -> str:
+def _reason(basis: LedgerRow, figures: Mapping[str, Any], because: str | None = None) -> str:
     new_pct: Decimal | None = figures["availability_pct"]
     credit = f"credit {basis.credit_amount:f} -> {figures['credit_amount']:f} {basis.currency}"
     if new_pct != basis.availability_pct:
         return (
-            "late data changed availability from "
+            f"{because or 'late data'} changed availability from "
             f"{decimal_pct(basis.availability_pct, space=' ')} to "
             f"{decimal_pct(new_pct, space=' ')}; {credit}"
         )
     return (
-        f"recomputation changed the credit with availability unchanged at "
+        ("" if because is None else f"{because}: ")
+        + "recomputation changed the credit with availability unchanged at "
         f"{decimal_pct(new_pct, space=' ')} (terms or incidents changed); {credit}"
     )
