@@ -39,7 +39,7 @@ from sla.compute import (
 )
 from sla.measurements import window_performance
 from sla.queries import query
-from sla.windows import Window, WindowKind, parse_window
+from sla.windows import Window, WindowKind, label_kind, parse_window
 
 NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
 
@@ -118,7 +118,7 @@ def concerns(window: MaintenanceWindow, link_id: str, customer_id: str) -> bool:
 
 
 def window_for(config: Config, contract: Contract, label: str) -> Window:
-    """`label` (2026-W47 or 2026-11) in the contract's customer's time zone."""
+    """`label` (2026-W47, 2026-11, 2026-Q3 or 2026) in the contract's customer's zone."""
     return parse_window(label, config.customer(contract.customer).tz)
 
 
@@ -189,11 +189,12 @@ def plan_windows(
     monitored_from: Mapping[str, datetime] | None = None,
 ) -> WindowPlan:
     """The contracts measured in windows of `label`'s kind (a week label covers the weekly
-    contracts, a month label the monthly ones; `any_kind`: every contract), each over
+    contracts, a month label the monthly ones, a quarter or year label the quarterly or
+    yearly ones; `any_kind`: every contract), each over
     its own window of that label, split by the rules above. `monitored_from` (link id ->
     first data, see `monitoring_began`) applies the monitoring rule; None leaves it out.
     """
-    kind: WindowKind = "week" if "-W" in label else "month"
+    kind: WindowKind | None = label_kind(label)
     wanted = None if contract_ids is None else frozenset(contract_ids)
     todo: list[Planned] = []
     not_begun: list[Planned] = []

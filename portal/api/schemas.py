@@ -281,7 +281,7 @@ SERIES_POINT = closed(
 TERMS = closed(
     "The contract's terms in force now (plan, contract and versions merged).",
     target_pct=DECIMAL,
-    window={"type": "string", "enum": ["week", "month"]},
+    window={"type": "string", "enum": ["week", "month", "quarter", "year"]},
     fee=DECIMAL,
     currency=STRING,
     credit=closed(
