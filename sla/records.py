@@ -26,6 +26,8 @@ FIELDS = (
     # Added after the first release: appended, so positional CSV readers keep working.
     "budget_remaining_s", "burn_rate", "budget_warning_pct", "objectives_met",
     "needs_review", "review_reason", "withheld_credit_amount",
+    # The annual credit cap (sla/annual_cap.py): credit_amount is what is paid after it.
+    "credit_before_annual_cap", "annual_cap_amount", "annual_cap_remaining",
 )  # fmt: skip
 
 
@@ -70,6 +72,18 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "withheld_credit_amount": (
             None if r.review is None or r.review.withheld is None else str(r.review.withheld.amount)
         ),
+        **annual_cap_fields(item),
+    }
+
+
+def annual_cap_fields(item: ContractWindow) -> dict[str, str | None]:
+    """The window's credit by its own rules, the year's cap and what the earlier windows
+    of the year left of it; None for a contract without an annual cap."""
+    cap = item.annual_cap
+    return {
+        "credit_before_annual_cap": None if cap is None else str(cap.before),
+        "annual_cap_amount": None if cap is None else str(cap.cap),
+        "annual_cap_remaining": None if cap is None else str(cap.remaining),
     }
 
 

@@ -27,6 +27,7 @@ from collector.stored import maintenance_windows
 from kernel.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
 from kernel.domain import MaintenanceWindow
 from kernel.errors import LinkwatchError
+from sla.annual_cap import AnnualCap, cap_annually
 from sla.compute import (
     Band,
     IncidentRule,
@@ -58,7 +59,8 @@ class ContractWindow:
     customer_id: str
     subject: Subject
     terms: ResolvedTerms
-    result: WindowResult
+    result: WindowResult  # its credit amount is what is paid, after the annual cap
+    annual_cap: AnnualCap | None = None  # how the annual cap bore on it, if there is one
 
 
 def subjects(contract: Contract) -> list[Subject]:
@@ -307,9 +309,11 @@ async def contract_windows(
 
 
 async def compute_plan(
-    db: Database, config: Config, plan: WindowPlan, now: datetime
+    db: Database, config: Config, plan: WindowPlan, now: datetime, *, annual_cap: bool = True
 ) -> list[ContractWindow]:
-    """The results of a plan's contracts (those it keeps), from stored data."""
+    """The results of a plan's contracts (those it keeps), from stored data, with the
+    annual credit cap applied on the ledger's figures for the earlier windows of the year
+    (`annual_cap=False`: the ledger, which applies it in its own transaction)."""
     todo = [(p.contract, p.window, p.terms) for p in plan.todo]
     if not todo:
         return []
@@ -356,6 +360,9 @@ async def compute_plan(
             performance,
             config.ledger.review_coverage_below,
         )
+    if annual_cap and any(item.terms.credit.annual_cap_pct is not None for item in results):
+        async with db.connection() as conn:
+            results = await cap_annually(conn, results)
     return results
 
 

@@ -119,6 +119,9 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "needs_review": False,  # measured all week
         "review_reason": None,
         "withheld_credit_amount": None,
+        "credit_before_annual_cap": None,  # the contract has no annual cap
+        "annual_cap_amount": None,
+        "annual_cap_remaining": None,
     }
 
 

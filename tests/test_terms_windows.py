@@ -6,13 +6,21 @@ are real elapsed time), label parsing and what it refuses, a `window: quarter` c
 
 from __future__ import annotations
 
+import copy
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
-from sla.windows import label_kind, parse_window, window_containing
+from kernel.config import parse_config
+from kernel.errors import ConfigError
+from sla.annual_cap import cap_credits, windows_in_year, year_cap
+from sla.windows import WindowKind, label_kind, parse_window, window_containing
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -149,6 +157,173 @@ FORMS = (
     ],
 )
 def test_a_bad_label_is_refused_naming_the_four_forms(label: str, message: str) -> None:
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match=re.escape(message)) as refused:
         parse_window(label, BERLIN)
     assert str(refused.value) == message
+
+
+# --- the annual credit cap, as a pure rule -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapCase:
+    name: str
+    credits: tuple[str, ...]  # one window's subject credits, in the contract's order
+    used: str  # what the earlier windows of the year credit
+    paid: tuple[str, ...]
+    remaining: tuple[str, ...]  # what was left of the cap for each
+
+
+CAP = Decimal("400.00")
+CAP_CASES = [
+    CapCase("well under the cap pays in full", ("300.00",), "0", ("300.00",), ("400.00",)),
+    CapCase("reaching the cap exactly pays in full", ("100.00",), "300.00", ("100.00",),
+            ("100.00",)),
+    CapCase("the window that reaches it pays the remainder", ("300.00",), "300.00",
+            ("100.00",), ("100.00",)),
+    CapCase("a cent under the cap pays that cent", ("300.00",), "399.99", ("0.01",),
+            ("0.01",)),
+    CapCase("the windows after it pay nothing", ("300.00",), "400.00", ("0.00",), ("0.00",)),
+    CapCase("more used than the cap (a manual adjustment) leaves nothing", ("5.00",),
+            "450.00", ("0.00",), ("0.00",)),
+    CapCase("no credit takes nothing", ("0.00",), "400.00", ("0.00",), ("0.00",)),
+    CapCase("the subjects of a window take what is left in order",
+            ("80.00", "80.00", "80.00"), "250.00", ("80.00", "70.00", "0.00"),
+            ("150.00", "70.00", "0.00")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CAP_CASES, ids=[c.name for c in CAP_CASES])
+def test_a_window_pays_at_most_what_the_year_left_of_the_cap(case: CapCase) -> None:
+    capped = cap_credits(2026, [Decimal(c) for c in case.credits], CAP, Decimal(case.used), "EUR")
+    assert tuple(f"{c.amount:.2f}" for c in capped) == case.paid
+    assert tuple(f"{c.remaining:.2f}" for c in capped) == case.remaining
+    assert tuple(f"{c.before:.2f}" for c in capped) == case.credits
+    assert all(c.cap == CAP and c.year == 2026 for c in capped)
+    assert [c.reduced for c in capped] == [
+        Decimal(p) < Decimal(b) for p, b in zip(case.paid, case.credits, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fee", "windows", "pct", "currency", "cap"),
+    [
+        ("1000.00", 4, "10", "EUR", "400.00"),
+        ("250.00", 12, "12.5", "EUR", "375.00"),
+        ("99.99", 53, "3.333", "EUR", "176.63"),  # 176.6313..., cut
+        ("99.99", 52, "3.333", "EUR", "173.29"),  # 173.2986...: cut, never rounded up to 173.30
+        ("40000", 52, "7.5", "JPY", "156000"),
+        ("12.345", 12, "10", "KWD", "14.814"),
+        ("1000.00", 1, "0", "EUR", "0.00"),
+    ],
+)
+def test_the_years_cap_is_its_percent_of_the_years_fees_cut_to_the_minor_unit(
+    fee: str, windows: int, pct: str, currency: str, cap: str
+) -> None:
+    assert str(year_cap(Decimal(fee), windows, Decimal(pct), currency)) == cap
+
+
+@pytest.mark.parametrize(
+    ("kind", "zone", "year", "count"),
+    [
+        ("week", BERLIN, 2026, 52),  # W01 began on Monday 2025-12-29: 2025's
+        ("week", BERLIN, 2024, 53),  # 2024 began on a Monday: 53 Mondays
+        ("week", BERLIN, 2020, 52),  # 53 ISO weeks, but W01 began in 2019
+        ("week", BERLIN, 2025, 52),  # 2025-12-29 (2026-W01) is a Monday of 2025
+        ("month", BERLIN, 2026, 12),
+        ("quarter", SYDNEY, 2026, 4),
+        ("year", NEW_YORK, 2026, 1),
+    ],
+)
+def test_a_year_holds_the_windows_that_start_in_it(
+    kind: WindowKind, zone: ZoneInfo, year: int, count: int
+) -> None:
+    assert windows_in_year(kind, zone, year) == count
+
+
+# --- config ---------------------------------------------------------------------------------
+
+CONFIG_BASE: dict[str, Any] = {
+    "customers": [{"id": "acme", "name": "ACME Corp", "timezone": "Europe/Berlin"}],
+    "links": [
+        {
+            "id": "acme-hq",
+            "customer": "acme",
+            "probes": [{"id": "icmp", "kind": "icmp", "host": "127.0.0.1", "interval": "1h"}],
+        }
+    ],
+    "contracts": [
+        {
+            "id": "acme-q",
+            "customer": "acme",
+            "links": ["acme-hq"],
+            "target": 99.5,
+            "window": "quarter",
+            "fee": "1000.00",
+            "credit": {"per_step": 15, "annual_cap_pct": 10},
+        }
+    ],
+}
+
+
+def _contract(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(CONFIG_BASE)
+    data["contracts"][0].update(changes)
+    return data
+
+
+def test_a_quarterly_contract_with_an_annual_cap_is_a_valid_config() -> None:
+    config = parse_config(yaml.safe_dump(CONFIG_BASE), environ={})
+    terms = config.contracts[0].terms_at(utc(2026, 7, 1), config.plans)
+    assert terms is not None
+    assert (terms.window, terms.credit.annual_cap_pct) == ("quarter", Decimal(10))
+    yearly = parse_config(yaml.safe_dump(_contract(window="year")), environ={})
+    yearly_terms = yearly.contracts[0].terms_at(utc(2026, 7, 1), yearly.plans)
+    assert yearly_terms is not None
+    assert yearly_terms.window == "year"
+    # Without the term there is no annual cap: existing contracts credit as before.
+    plain = parse_config(yaml.safe_dump(_contract(credit={"per_step": 15})), environ={})
+    plain_terms = plain.contracts[0].terms_at(utc(2026, 7, 1), plain.plans)
+    assert plain_terms is not None
+    assert plain_terms.credit.annual_cap_pct is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"window": "semester"},
+            "contracts[0].window: 'semester' is not allowed; use one of 'week', 'month', "
+            "'quarter' or 'year'",
+        ),
+        (
+            {"window": "2026-Q3"},
+            "contracts[0].window: '2026-Q3' is not allowed; use one of 'week', 'month', "
+            "'quarter' or 'year'",
+        ),
+        (
+            {"credit": {"annual_cap_pct": 150}},
+            "contracts[0].credit.annual_cap_pct: 150: input should be less than or equal to 100",
+        ),
+        (
+            {"credit": {"annual_cap_pct": -1}},
+            "contracts[0].credit.annual_cap_pct: -1: input should be greater than or equal to 0",
+        ),
+        (
+            {"credit": {"annual_cap_pct": "ten"}},
+            "contracts[0].credit.annual_cap_pct: 'ten': input should be a valid decimal",
+        ),
+        (
+            {"credit": {"annual_cap": 10}},
+            "contracts[0].credit.annual_cap: unknown key 'annual_cap'; allowed keys here: "
+            "step, per_step, rounding, cap, bands, incidents, annual_cap_pct",
+        ),
+    ],
+    ids=["unknown kind", "a label, not a kind", "over 100", "negative", "not a number", "misspelt"],
+)
+def test_config_mistakes_name_the_path_the_value_and_what_is_allowed(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config(yaml.safe_dump(_contract(**changes)), environ={})
+    assert [f"{p.path}: {p.message}" for p in refused.value.problems] == [message]

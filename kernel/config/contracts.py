@@ -53,6 +53,9 @@ class CreditTerms(_Strict):
     cap: Percent = Decimal("100")
     bands: list[CreditBand] = Field(default_factory=list)
     incidents: IncidentCredit | None = None
+    # The credits of the windows starting in one calendar year never exceed this percent
+    # of the year's fees (sla/annual_cap.py); None: no annual cap.
+    annual_cap_pct: Percent | None = None
 
 
 class LatencyObjective(_Strict):

@@ -129,6 +129,21 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "description": "Under the contract's min_coverage: the credit its rules give, not "
         "credited automatically (credit_amount is 0 until a person decides).",
     },
+    "credit_before_annual_cap": {
+        **nullable(DECIMAL),
+        "description": "Under an annual credit cap: the window's credit by its own rules; "
+        "credit_amount is what is paid, at most annual_cap_remaining. Null without one.",
+    },
+    "annual_cap_amount": {
+        **nullable(DECIMAL),
+        "description": "The annual cap in money: its percent of the fee times the "
+        "contract's windows starting in the window's calendar year.",
+    },
+    "annual_cap_remaining": {
+        **nullable(DECIMAL),
+        "description": "What the earlier windows of the year (and earlier links of this "
+        "window) left of the annual cap, as the ledger credits them.",
+    },
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -141,6 +156,9 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "needs_review": BOOLEAN,
     "review_reason": nullable(STRING),
     "withheld_credit_amount": nullable(DECIMAL),
+    "credit_before_annual_cap": nullable(DECIMAL),
+    "annual_cap_amount": nullable(DECIMAL),
+    "annual_cap_remaining": nullable(DECIMAL),
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
