@@ -6,21 +6,30 @@ are real elapsed time), label parsing and what it refuses, a `window: quarter` c
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import csv
+import io
+import json
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-from kernel.config import parse_config
+from kernel.config import load_config, parse_config
 from kernel.errors import ConfigError
+from linkwatch.daemon import open_database
 from sla.annual_cap import cap_credits, windows_in_year, year_cap
+from sla.ledger import export_csv, list_rows
 from sla.windows import WindowKind, label_kind, parse_window, window_containing
+from tests.helpers import FAST_HASHER, linkwatch
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -327,3 +336,137 @@ def test_config_mistakes_name_the_path_the_value_and_what_is_allowed(
     with pytest.raises(ConfigError) as refused:
         parse_config(yaml.safe_dump(_contract(**changes)), environ={})
     assert [f"{p.path}: {p.message}" for p in refused.value.problems] == [message]
+
+
+# --- a quarterly contract with an annual cap, as billing meets it ---------------------------
+
+# 2026 in Berlin. An hourly probe; a day down in each of Q1, Q2 and Q3, each 2 steps of
+# 15 % of 1,000.00 = 300.00 by the window's own rules, against an annual cap of 10 % of
+# 4 x 1,000.00 = 400.00. Q1's second day has no samples at first (unknown, excluded).
+YEAR_START = utc(2025, 12, 31, 23)
+DATA_END = utc(2026, 9, 30, 22)  # Q3's end: Q4 is running on the test machine's clock
+DOWN_DAYS = [utc(2026, 2, 10, 9), utc(2026, 5, 12, 9), utc(2026, 8, 11, 9)]
+LATE_DAY = utc(2026, 3, 3, 9)  # the late data: Q1 was down this day too
+DAY = timedelta(days=1)
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    return [start + timedelta(hours=h) for h in range((end - start) // HOUR)]
+
+
+def _samples_csv(start: datetime, end: datetime, *, all_down: bool = False) -> str:
+    lines = ["time,link,probe,outcome,rtt_ms,loss_pct"]
+    for moment in _hours(start, end):
+        if not all_down and LATE_DAY <= moment < LATE_DAY + DAY:
+            continue
+        down = all_down or any(day <= moment < day + DAY for day in DOWN_DAYS)
+        lines.append(
+            f"{moment.isoformat()},acme-hq,icmp,{'down' if down else 'up'},"
+            f"{'' if down else '4.2'},{'100' if down else '0'}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _quarterly_config(directory: Path) -> str:
+    contract = copy.deepcopy(CONFIG_BASE)
+    contract["data_dir"] = str(directory)
+    contract["users"] = [
+        {"name": "betty", "role": "billing", "password_hash": FAST_HASHER.hash("pw-betty-1")}
+    ]
+    return yaml.safe_dump(contract)
+
+
+def _report(c: list[str], label: str) -> dict[str, Any]:
+    (record,) = json.loads(_cli("report", "sla", *c, "--window", label, "--format", "json"))
+    return {k: record[k] for k in ("window", "availability_pct", "credit_pct", "credit_amount",
+                                   "credit_before_annual_cap", "annual_cap_amount",
+                                   "annual_cap_remaining", "status")}  # fmt: skip
+
+
+def _cli(*args: str) -> str:
+    result = linkwatch(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def _ledger(config_path: Path) -> list[dict[str, str]]:
+    """Every ledger row, open and closed ones too, as the billing export writes them."""
+
+    async def rows() -> str:
+        db = await open_database(load_config(config_path))
+        try:
+            return export_csv(await list_rows(db))
+        finally:
+            await db.close()
+
+    found = csv.DictReader(io.StringIO(asyncio.run(rows())))
+    wanted = (r for r in found if r["window"] != "2026-Q4")
+    return sorted(wanted, key=lambda r: (r["window"], int(r["id"])))
+
+
+def test_a_quarterly_contract_reaches_its_annual_cap_in_q2_and_the_ledger_agrees(
+    pg_base_dir: Path,
+) -> None:
+    directory = Path(tempfile.mkdtemp(dir=pg_base_dir))
+    directory.chmod(0o711)  # the embedded server may run as another user
+    config_path = directory / "linkwatch.yaml"
+    config_path.write_text(_quarterly_config(directory))
+    c = ["--config", str(config_path)]
+    history = directory / "2026.csv"
+    history.write_text(_samples_csv(YEAR_START, DATA_END))
+
+    # The import computes the quarters' rows, oldest first.
+    _cli("import", "samples", *c, str(history))
+    q1, q2, q3 = (_report(c, label) for label in ("2026-Q1", "2026-Q2", "2026-Q3"))
+    assert q1 == {
+        "window": "2026-Q1", "availability_pct": "98.8769", "credit_pct": "30",
+        "credit_amount": "300.00", "credit_before_annual_cap": "300.00",
+        "annual_cap_amount": "400.00", "annual_cap_remaining": "400.00", "status": "closed",
+    }  # fmt: skip
+    # The quarter that reaches the cap pays the remainder, the next one nothing.
+    assert q2 == {
+        "window": "2026-Q2", "availability_pct": "98.9010", "credit_pct": "30",
+        "credit_amount": "100.00", "credit_before_annual_cap": "300.00",
+        "annual_cap_amount": "400.00", "annual_cap_remaining": "100.00", "status": "closed",
+    }  # fmt: skip
+    assert q3 == {
+        "window": "2026-Q3", "availability_pct": "98.9130", "credit_pct": "30",
+        "credit_amount": "0.00", "credit_before_annual_cap": "300.00",
+        "annual_cap_amount": "400.00", "annual_cap_remaining": "0.00", "status": "closed",
+    }  # fmt: skip
+    # What the ledger pays is what the report says, field for field.
+    ledger = _ledger(config_path)
+    assert [(r["window"], r["kind"], r["amount"]) for r in ledger] == [
+        ("2026-Q1", "window", "300.00"),
+        ("2026-Q2", "window", "100.00"),
+        ("2026-Q3", "window", "0.00"),
+    ]
+    for row, report in zip(ledger, (q1, q2, q3), strict=True):
+        assert {k: row[k] for k in report} == report
+    # Refreshing again changes none of them (only the running Q4 follows the clock).
+    refreshed = _cli("credits", "refresh", *c)
+    assert "1 recomputed, 0 closed, 3 unchanged, 0 adjustments" in refreshed
+
+    # Billing approves Q1; late data then shows a second day down in it: Q1's credit by
+    # its rules doubles, but only 100.00 of the cap is left for it, so its adjustment is
+    # +100.00 and Q2, which the cap's remainder paid, now pays nothing.
+    q1_id = next(r["id"] for r in ledger if r["window"] == "2026-Q1")
+    _cli("credits", "approve", *c, "--id", q1_id, "--user", "betty")
+    late = directory / "late.csv"
+    late.write_text(_samples_csv(LATE_DAY, LATE_DAY + DAY, all_down=True))
+    _cli("import", "samples", *c, str(late))
+    after = _ledger(config_path)
+    assert [(r["window"], r["kind"], r["status"], r["amount"]) for r in after] == [
+        ("2026-Q1", "window", "approved", "300.00"),
+        ("2026-Q1", "adjustment", "closed", "100.00"),
+        ("2026-Q2", "window", "closed", "0.00"),
+        ("2026-Q3", "window", "closed", "0.00"),
+    ]
+    adjustment = after[1]
+    assert (adjustment["credit_amount"], adjustment["credit_before_annual_cap"]) == (
+        "400.00",
+        "600.00",
+    )
+    assert _report(c, "2026-Q2")["credit_amount"] == "0.00"
+    assert _report(c, "2026-Q2")["annual_cap_remaining"] == "0.00"
