@@ -229,7 +229,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     report_sla.add_argument("--config", "-c", required=True, type=Path)
     report_sla.add_argument(
-        "--window", required=True, help="an ISO week (2026-W47) or a month (2026-11)"
+        "--window",
+        required=True,
+        help="an ISO week (2026-W47), a month (2026-11), a quarter (2026-Q3) or a year (2026)",
     )
     report_sla.add_argument("--customer", help="only this customer's contracts")
     report_sla.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -313,7 +315,7 @@ def _credits_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "credits", help="the credit ledger: list, refresh, approve, apply, export"
     )
     sub = credits.add_subparsers(title="credits commands", required=True, metavar="COMMAND")
-    window_help = "an ISO week (2026-W47) or a month (2026-11)"
+    window_help = "an ISO week (2026-W47), a month (2026-11), a quarter (2026-Q3) or a year (2026)"
 
     list_ = sub.add_parser("list", help="ledger rows with their status")
     list_.add_argument("--config", "-c", required=True, type=Path)

@@ -30,6 +30,8 @@ FIELDS = (
     "restore_pct", "restores_over", "restores_continuing",
     "outside_hours_s",
     "customer_caused_s",
+    # The annual credit cap (sla/annual_cap.py): credit_amount is what is paid after it.
+    "credit_before_annual_cap", "annual_cap_amount", "annual_cap_remaining",
 )  # fmt: skip
 
 
@@ -81,6 +83,18 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "restores_continuing": len(r.continuing),
         "outside_hours_s": seconds(r.outside_hours_us),
         "customer_caused_s": seconds(r.customer_caused_us),
+        **annual_cap_fields(item),
+    }
+
+
+def annual_cap_fields(item: ContractWindow) -> dict[str, str | None]:
+    """The window's credit by its own rules, the year's cap and what the earlier windows
+    of the year left of it; None for a contract without an annual cap."""
+    cap = item.annual_cap
+    return {
+        "credit_before_annual_cap": None if cap is None else str(cap.before),
+        "annual_cap_amount": None if cap is None else str(cap.cap),
+        "annual_cap_remaining": None if cap is None else str(cap.remaining),
     }
 
 

@@ -29,6 +29,7 @@ from kernel.config import RESPONSE_TIME_KINDS, Config, Contract, ResolvedTerms
 from kernel.config.hours import covered_ranges
 from kernel.domain import MaintenanceWindow
 from kernel.errors import LinkwatchError
+from sla.annual_cap import AnnualCap, cap_annually
 from sla.compute import (
     Band,
     IncidentRule,
@@ -42,7 +43,7 @@ from sla.compute import (
 from sla.measurements import window_performance
 from sla.queries import query
 from sla.restore import RestoreRule
-from sla.windows import Window, WindowKind, parse_window
+from sla.windows import Window, WindowKind, label_kind, parse_window
 
 NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
 
@@ -61,7 +62,8 @@ class ContractWindow:
     customer_id: str
     subject: Subject
     terms: ResolvedTerms
-    result: WindowResult
+    result: WindowResult  # its credit amount is what is paid, after the annual cap
+    annual_cap: AnnualCap | None = None  # how the annual cap bore on it, if there is one
 
 
 def subjects(contract: Contract) -> list[Subject]:
@@ -134,7 +136,7 @@ def concerns(window: MaintenanceWindow, link_id: str, customer_id: str) -> bool:
 
 
 def window_for(config: Config, contract: Contract, label: str) -> Window:
-    """`label` (2026-W47 or 2026-11) in the contract's customer's time zone."""
+    """`label` (2026-W47, 2026-11, 2026-Q3 or 2026) in the contract's customer's zone."""
     return parse_window(label, config.customer(contract.customer).tz)
 
 
@@ -205,11 +207,12 @@ def plan_windows(
     monitored_from: Mapping[str, datetime] | None = None,
 ) -> WindowPlan:
     """The contracts measured in windows of `label`'s kind (a week label covers the weekly
-    contracts, a month label the monthly ones; `any_kind`: every contract), each over
+    contracts, a month label the monthly ones, a quarter or year label the quarterly or
+    yearly ones; `any_kind`: every contract), each over
     its own window of that label, split by the rules above. `monitored_from` (link id ->
     first data, see `monitoring_began`) applies the monitoring rule; None leaves it out.
     """
-    kind: WindowKind = "week" if "-W" in label else "month"
+    kind: WindowKind | None = label_kind(label)
     wanted = None if contract_ids is None else frozenset(contract_ids)
     todo: list[Planned] = []
     not_begun: list[Planned] = []
@@ -322,9 +325,11 @@ async def contract_windows(
 
 
 async def compute_plan(
-    db: Database, config: Config, plan: WindowPlan, now: datetime
+    db: Database, config: Config, plan: WindowPlan, now: datetime, *, annual_cap: bool = True
 ) -> list[ContractWindow]:
-    """The results of a plan's contracts (those it keeps), from stored data."""
+    """The results of a plan's contracts (those it keeps), from stored data, with the
+    annual credit cap applied on the ledger's figures for the earlier windows of the year
+    (`annual_cap=False`: the ledger, which applies it in its own transaction)."""
     todo = [(p.contract, p.window, p.terms) for p in plan.todo]
     if not todo:
         return []
@@ -388,6 +393,9 @@ async def compute_plan(
             restore_from=restore_from.get(contract.id),
             attributed=attributed,
         )
+    if annual_cap and any(item.terms.credit.annual_cap_pct is not None for item in results):
+        async with db.connection() as conn:
+            results = await cap_annually(conn, results)
     return results
 
 

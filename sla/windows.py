@@ -1,7 +1,10 @@
-"""Contract windows: ISO weeks and calendar months in the contract's own time zone.
+"""Contract windows: ISO weeks, calendar months, quarters and years in the contract's own
+time zone.
 
-A window runs from local midnight (Monday for a week, the 1st for a month) to the next,
-and its length is real elapsed time: a week with a DST change is 167 or 169 hours.
+A window runs from local midnight (Monday for a week, the 1st for a month, the 1st of
+January, April, July or October for a quarter, the 1st of January for a year) to the
+next, and its length is real elapsed time: a week with a DST change is 167 or 169 hours,
+a year with both changes is exactly 365 (or 366) days.
 A window exists for a contract only from its own start in its own zone (`has_begun`):
 a label names different instants in different zones, so "2026-W50" can be running in
 Tokyo while it has not begun in Berlin. Nothing here reads a clock.
@@ -15,16 +18,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-WindowKind = Literal["week", "month"]
+WindowKind = Literal["week", "month", "quarter", "year"]
+WINDOW_KINDS: tuple[WindowKind, ...] = ("week", "month", "quarter", "year")
+# The four forms a label takes, for every message that refuses one.
+LABEL_FORMS = (
+    "an ISO week like 2026-W47, a month like 2026-11, a quarter like 2026-Q3 or a year like 2026"
+)
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q(\d)$")
+_YEAR = re.compile(r"^(\d{4})$")
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
     kind: WindowKind
-    label: str  # "2026-W47" or "2026-11"
+    label: str  # "2026-W47", "2026-11", "2026-Q3" or "2026"
     start: datetime  # local midnight, tz-aware in the contract's zone
     end: datetime
 
@@ -67,6 +77,10 @@ def window_containing(kind: WindowKind, tz: ZoneInfo, moment: datetime) -> Windo
     if kind == "week":
         year, week, _ = local.isocalendar()
         return _week(year, week, tz)
+    if kind == "quarter":
+        return _quarter(local.year, (local.month - 1) // 3 + 1, tz)
+    if kind == "year":
+        return _year(local.year, tz)
     return _month(local.year, local.month, tz)
 
 
@@ -86,8 +100,32 @@ def _month(year: int, month: int, tz: ZoneInfo) -> Window:
     return Window("month", f"{year}-{month:02d}", _midnight(first, tz), _midnight(following, tz))
 
 
+def _quarter(year: int, quarter: int, tz: ZoneInfo) -> Window:
+    first = date(year, 3 * quarter - 2, 1)
+    following = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    return Window("quarter", f"{year}-Q{quarter}", _midnight(first, tz), _midnight(following, tz))
+
+
+def _year(year: int, tz: ZoneInfo) -> Window:
+    first, following = date(year, 1, 1), date(year + 1, 1, 1)
+    return Window("year", f"{year}", _midnight(first, tz), _midnight(following, tz))
+
+
+def label_kind(label: str) -> WindowKind | None:
+    """The kind of window a label names by its form alone (2026-W47 a week, 2026-11 a
+    month, 2026-Q3 a quarter, 2026 a year); None for anything else."""
+    if _WEEK.fullmatch(label):
+        return "week"
+    if _MONTH.fullmatch(label):
+        return "month"
+    if _QUARTER.fullmatch(label):
+        return "quarter"
+    return "year" if _YEAR.fullmatch(label) else None
+
+
 def parse_window(label: str, tz: ZoneInfo) -> Window:
-    """`2026-W47` (ISO week) or `2026-11` (month) in zone `tz`; ValueError otherwise."""
+    """`2026-W47` (ISO week), `2026-11` (month), `2026-Q3` (quarter) or `2026` (year) in
+    zone `tz`; ValueError otherwise."""
     if match := _WEEK.fullmatch(label):
         year, week = int(match.group(1)), int(match.group(2))
         try:
@@ -99,6 +137,11 @@ def parse_window(label: str, tz: ZoneInfo) -> Window:
         if not 1 <= month <= 12:
             raise ValueError(f"{label!r}: month must be 01 to 12")
         return _month(year, month, tz)
-    raise ValueError(
-        f"{label!r} is not a window; use an ISO week like 2026-W47 or a month like 2026-11"
-    )
+    if match := _QUARTER.fullmatch(label):
+        year, quarter = int(match.group(1)), int(match.group(2))
+        if not 1 <= quarter <= 4:
+            raise ValueError(f"{label!r}: quarter must be Q1 to Q4")
+        return _quarter(year, quarter, tz)
+    if match := _YEAR.fullmatch(label):
+        return _year(int(match.group(1)), tz)
+    raise ValueError(f"{label!r} is not a window; use {LABEL_FORMS}")

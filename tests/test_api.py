@@ -665,8 +665,9 @@ INCIDENTS = "/api/v1/links/acme-fra-1/incidents"
 SERIES = "/api/v1/links/acme-fra-1/series"
 LIMIT_SAYS = "limit='0' is not allowed; use a whole number from 1 to 500"
 WINDOW_SAYS = (
-    "is not a window; use an ISO week such as 2026-W47 (W01 to W53) or a month such as "
-    "2026-11 (01 to 12), in the years 1970 to 9998"
+    "is not a window; use an ISO week such as 2026-W47 (W01 to W53), a month such as "
+    "2026-11 (01 to 12), a quarter such as 2026-Q3 (Q1 to Q4) or a year such as 2026, in "
+    "the years 1970 to 9998"
 )
 TIME_SAYS = (
     "is not a time; use RFC 3339 such as 2026-11-24T08:00:00Z, or a date such as "

@@ -161,7 +161,8 @@ CASES = [
     ),
     pytest.param(
         edit("contracts.0.window", "fortnight"),
-        "contracts[0].window: 'fortnight' is not allowed; use one of 'week' or 'month'",
+        "contracts[0].window: 'fortnight' is not allowed; use one of 'week', 'month', "
+        "'quarter' or 'year'",
         id="bad-choice",
     ),
     pytest.param(

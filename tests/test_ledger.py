@@ -228,9 +228,10 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
     assert header[: len(FIRST_EXPORT)] == FIRST_EXPORT
     assert header[len(FIRST_EXPORT) :] == [
         "needs_review", "review_reason", "withheld_credit_amount",
-        "restore_pct", "restores_over", "restores_continuing", "outside_hours_s",
         "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
+        "restore_pct", "restores_over", "restores_continuing", "outside_hours_s",
         "customer_caused_s",
+        "credit_before_annual_cap", "annual_cap_amount", "annual_cap_remaining",
     ]  # fmt: skip
     assert set(header) == {*FIELDS, *LEDGER_FIELDS}
     report_csv = _rows(_run("report", "sla", *c, "--window", WEEK, "--format", "csv"))[0]

@@ -124,6 +124,9 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "restores_continuing": 0,
         "outside_hours_s": 0,  # every hour is covered
         "customer_caused_s": 0,
+        "credit_before_annual_cap": None,  # the contract has no annual cap
+        "annual_cap_amount": None,
+        "annual_cap_remaining": None,
     }
 
 

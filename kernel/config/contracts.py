@@ -54,6 +54,9 @@ class CreditTerms(_Strict):
     cap: Percent = Decimal("100")
     bands: list[CreditBand] = Field(default_factory=list)
     incidents: IncidentCredit | None = None
+    # The credits of the windows starting in one calendar year never exceed this percent
+    # of the year's fees (sla/annual_cap.py); None: no annual cap.
+    annual_cap_pct: Percent | None = None
 
 
 class LatencyObjective(_Strict):
@@ -112,7 +115,7 @@ class Terms(_Strict):
     layer below: built-in defaults <- plan <- contract <- version in force."""
 
     target: PositivePercent | None = None  # 100: no down time allowed (a budget of 0)
-    window: Literal["week", "month"] | None = None
+    window: Literal["week", "month", "quarter", "year"] | None = None
     fee: Amount | None = None  # per window
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     credit: CreditTerms | None = None
@@ -139,7 +142,7 @@ class ResolvedTerms(_Strict):
     """Every term set, as they apply to one window."""
 
     target: PositivePercent
-    window: Literal["week", "month"] = "month"
+    window: Literal["week", "month", "quarter", "year"] = "month"
     fee: Decimal = Decimal("0")
     currency: str = "EUR"
     credit: CreditTerms = CreditTerms()

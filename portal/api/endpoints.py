@@ -144,8 +144,9 @@ LINK_ID = Param("link_id", ID, "The link's id.", where="path")
 WINDOW = Param(
     "window",
     {"type": "string", "pattern": WINDOW_PATTERN},
-    f"A window label, in each contract's own time zone: an ISO week (2026-W47; W01 to W53) "
-    f"or a calendar month (2026-11), in the years {YEARS}. Week 53 exists only in the years "
+    f"A window label, in each contract's own time zone: an ISO week (2026-W47; W01 to W53), "
+    f"a calendar month (2026-11), a quarter (2026-Q3) or a year (2026), in the years "
+    f"{YEARS}. Week 53 exists only in the years "
     "that have one (2020, 2026, 2032, ...): in another year it names no window, a 404.",
 )
 FROM = Param("from", MOMENT, "The start of the range: a time with its offset, or a date (UTC).")

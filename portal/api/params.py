@@ -200,13 +200,15 @@ def required_window_label(request: web.Request) -> str:
     label = window_label(request)
     if label is None:
         raise bad_request(
-            "window is required: an ISO week such as 2026-W47 or a month such as 2026-11"
+            "window is required: an ISO week such as 2026-W47, a month such as 2026-11, a "
+            "quarter such as 2026-Q3 or a year such as 2026"
         )
     return label
 
 
 def window_label(request: web.Request) -> str | None:
-    """The `window` label, if given: an ISO week or a month in the document's pattern. A
+    """The `window` label, if given: an ISO week, a month, a quarter or a year in the
+    document's pattern. A
     week 53 in a year of 52 weeks fits the pattern but names no window: 404, as any name
     of something that does not exist, with the year's last week."""
     text = request.query.get("window")
@@ -215,7 +217,8 @@ def window_label(request: web.Request) -> str | None:
     if not _WINDOW.fullmatch(text):
         raise bad_request(
             f"window={text!r} is not a window; use an ISO week such as 2026-W47 (W01 to "
-            f"W53) or a month such as 2026-11 (01 to 12), in the years {YEARS}"
+            f"W53), a month such as 2026-11 (01 to 12), a quarter such as 2026-Q3 (Q1 to "
+            f"Q4) or a year such as 2026, in the years {YEARS}"
         )
     try:
         parse_window(text, _UTC_ZONE)

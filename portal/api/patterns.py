@@ -30,9 +30,10 @@ MOMENT: JsonSchema = {
     f"2026-11-24T09:00:00.5+01:00; at most nine decimals of a second), or a date meaning "
     f"its midnight UTC (2026-11-24), in the years {YEARS}.",
 }
-# Window labels as the SLA engine names them: an ISO week or a calendar month. W53 is in
-# the pattern for the years that have one; in a year of 52 weeks it names no window (404).
-WINDOW_PATTERN = f"^{_YEAR}-(W(0[1-9]|[1-4][0-9]|5[0-3])|0[1-9]|1[0-2])$"
+# Window labels as the SLA engine names them: an ISO week, a calendar month, a quarter or
+# a year. W53 is in the pattern for the years that have one; in a year of 52 weeks it
+# names no window (404).
+WINDOW_PATTERN = f"^{_YEAR}(-(W(0[1-9]|[1-4][0-9]|5[0-3])|0[1-9]|1[0-2]|Q[1-4]))?$"
 # A positive duration as config files write them (6h, 7d, 1h30m): at least one part is
 # not zero, and at most three decimals, so the shortest is 0.001ms, one microsecond.
 _UNIT = "(ms|s|m|h|d|w)"

@@ -10,7 +10,6 @@ A well-formed window with nothing to report is a 404 saying why (`unavailable`),
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 from aiohttp import web
 
@@ -25,6 +24,7 @@ from portal.keys import CLOCK, LIVE, READS
 from portal.middleware import PortalError
 from sla.records import record
 from sla.report import ContractWindow, WindowPlan, WindowUnavailable
+from sla.windows import WindowKind
 
 
 def unavailable(label: str, plans: Sequence[WindowPlan]) -> PortalError | None:
@@ -48,8 +48,9 @@ def unavailable(label: str, plans: Sequence[WindowPlan]) -> PortalError | None:
     "getLinkAvailability",
     "The link's availability against each of its contracts",
     description="One SLA record per contract of the link. Without `window`, each contract "
-    "over its own running window (a week or a month); with one, every contract over that "
-    "window, `contractual` telling whether it is a window the contract pays credits on.",
+    "over its own running window (a week, a month, a quarter or a year); with one, every "
+    "contract over that window, `contractual` telling whether it is a window the contract "
+    "pays credits on.",
     response=ref("Availability"),
     params=(LINK_ID, WINDOW),
     errors=(400, 404, *DATA),
@@ -62,7 +63,7 @@ async def link_availability(request: web.Request, user: Account) -> Body:
     contracts = list(app[LIVE].directory.contracts_of_link(link.id))
     found: list[ContractWindow] = []
     if label is None:
-        by_kind: dict[Literal["week", "month"], list[Contract]] = {}
+        by_kind: dict[WindowKind, list[Contract]] = {}
         for contract in contracts:
             terms = contract.terms_at(now, config.plans)
             if terms is not None:

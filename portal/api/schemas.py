@@ -155,6 +155,21 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "maintenance): part of excluded_s when the contract's customer_caused is exclude, "
         "counted in down_s when it is count.",
     },
+    "credit_before_annual_cap": {
+        **nullable(DECIMAL),
+        "description": "Under an annual credit cap: the window's credit by its own rules; "
+        "credit_amount is what is paid, at most annual_cap_remaining. Null without one.",
+    },
+    "annual_cap_amount": {
+        **nullable(DECIMAL),
+        "description": "The annual cap in money: its percent of the fee times the "
+        "contract's windows starting in the window's calendar year.",
+    },
+    "annual_cap_remaining": {
+        **nullable(DECIMAL),
+        "description": "What the earlier windows of the year (and earlier links of this "
+        "window) left of the annual cap, as the ledger credits them.",
+    },
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -172,6 +187,9 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "restores_continuing": nullable(INTEGER),
     "outside_hours_s": {"type": ["number", "string", "null"]},
     "customer_caused_s": {"type": ["number", "string", "null"]},
+    "credit_before_annual_cap": nullable(DECIMAL),
+    "annual_cap_amount": nullable(DECIMAL),
+    "annual_cap_remaining": nullable(DECIMAL),
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
@@ -312,7 +330,7 @@ SERIES_POINT = closed(
 TERMS = closed(
     "The contract's terms in force now (plan, contract and versions merged).",
     target_pct=DECIMAL,
-    window={"type": "string", "enum": ["week", "month"]},
+    window={"type": "string", "enum": ["week", "month", "quarter", "year"]},
     fee=DECIMAL,
     currency=STRING,
     credit=closed(

@@ -15,7 +15,7 @@ from portal.auth import Viewer
 from portal.keys import LIVE, VIEWER
 from portal.middleware import bad_request
 from portal.scope import Capability, can
-from sla.windows import parse_window
+from sla.windows import label_kind, parse_window
 
 
 def require_viewer(request: web.Request, *, partial: bool = False) -> Viewer:
@@ -75,7 +75,8 @@ def safe_next(value: str | None) -> str:
 
 
 def window_label(value: str | None, name: str = "window") -> str | None:
-    """A week (2026-W47) or month (2026-11) label as the SLA engine names windows."""
+    """A week (2026-W47), month (2026-11), quarter (2026-Q3) or year (2026) label as the
+    SLA engine names windows."""
     if value is None or value == "":
         return None
     try:
@@ -89,7 +90,7 @@ def window_label(value: str | None, name: str = "window") -> str | None:
 
 def month_label(value: str | None, name: str = "month") -> str | None:
     label = window_label(value, name)
-    if label is not None and "-W" in label:
+    if label is not None and label_kind(label) != "month":
         raise bad_request(f"{name}={value!r} is not a month; write it as 2026-11")
     return label
 

@@ -14,7 +14,7 @@ from psycopg.rows import tuple_row
 from collector import Database
 from kernel.config import Config
 from sla.queries import query
-from sla.windows import WindowKind, window_containing
+from sla.windows import WINDOW_KINDS, WindowKind, window_containing
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ def window_labels(config: Config, span: TimeRange, now: datetime) -> list[str]:
     labels: set[str] = set()
     if span.start >= end:
         return []
-    kinds: tuple[WindowKind, ...] = ("week", "month")
+    kinds = _kinds(config)
     for zone in {config.customer(c.customer).tz for c in config.contracts}:
         for kind in kinds:
             window = window_containing(kind, zone, span.start)
@@ -60,15 +60,30 @@ def recent_range(config: Config, now: datetime) -> TimeRange:
         (t.grace for c in config.contracts if (t := c.terms_at(now, config.plans)) is not None),
         default=timedelta(0),
     )
-    # A month is the longest window: its start lies at most 31 days before its end.
-    return TimeRange(now - grace - timedelta(days=32), now)
+    # The running window of the longest kind in use reaches back to its own start: a
+    # running year needs its whole length. A day spare for zones ahead of UTC.
+    longest = {"week": 7, "month": 31, "quarter": 92, "year": 366}
+    days = max((longest[kind] for kind in _kinds(config)), default=31)
+    return TimeRange(now - grace - timedelta(days=days + 1), now)
 
 
 def running_labels(config: Config, now: datetime) -> list[str]:
-    """The labels of the week and month running at `now` in each contract zone."""
-    kinds: tuple[WindowKind, ...] = ("week", "month")
+    """The labels of the windows running at `now` in each contract zone: the week and
+    month always, the quarter and year where a contract is measured in them."""
+    kinds = _kinds(config)
     zones = {config.customer(c.customer).tz for c in config.contracts}
     return sorted({window_containing(kind, zone, now).label for zone in zones for kind in kinds})
+
+
+def _kinds(config: Config) -> tuple[WindowKind, ...]:
+    """Weeks and months (the portal shows both for every contract), and quarters and
+    years only where some contract version is measured in them: labels nobody uses cost
+    a computation each."""
+    used = {"week", "month"}
+    for contract in config.contracts:
+        layers = [p for p in config.plans if p.id == contract.plan]
+        used |= {t.window for t in (*layers, contract, *contract.versions) if t.window}
+    return tuple(kind for kind in WINDOW_KINDS if kind in used)
 
 
 async def history_range(db: Database, now: datetime) -> TimeRange | None:

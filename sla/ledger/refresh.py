@@ -9,7 +9,7 @@ adjustments whose difference came back to zero. It never updates a settled row's
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +24,7 @@ from kernel.config import Config
 from kernel.formatting import count_of, decimal_pct
 from kernel.money import quantise
 from kernel.progress import Progress
+from sla.annual_cap import cap_annually, later_in_year
 from sla.ledger.ranges import TimeRange, running_labels, window_labels
 from sla.ledger.rows import (
     _COLUMN_FIELDS,
@@ -139,6 +140,11 @@ async def refresh_ledger(
         await cur.execute(query("ledger_overdue_labels"), {"now": now})
         overdue = [r["window_label"] for r in await cur.fetchall()]
         labels = sorted(set(requested) | set(overdue))
+        # Under an annual credit cap, what is left of the cap for the later windows of
+        # the year follows every earlier window's credit: they are recomputed too.
+        later = later_in_year(config, contracts, labels, now)
+        asked = frozenset(labels)
+        labels = sorted(asked | set(later))
         await cur.execute(
             query("ledger_rows_for_labels"),
             {"labels": labels, "contract_ids": None if wanted is None else sorted(wanted)},
@@ -150,13 +156,14 @@ async def refresh_ledger(
         items: list[ContractWindow] = []
         progress.stage("computing windows", len(labels), "windows")
         for done, label in enumerate(labels, 1):
-            plan = plan_windows(config, label, now, contract_ids=wanted, monitored_from=began)
+            ids = wanted if label in asked else frozenset(later[label])
+            plan = plan_windows(config, label, now, contract_ids=ids, monitored_from=began)
             # The monitoring rule decides which rows are made, never which are kept up
             # to date: a row made before it (or before retention removed the first
             # data) still follows the data.
             kept = [p for p in plan.unmonitored if (p.contract.id, label) in has_row]
             items += await compute_plan(
-                db, config, replace(plan, todo=plan.todo + tuple(kept)), now
+                db, config, replace(plan, todo=plan.todo + tuple(kept)), now, annual_cap=False
             )
             progress.update(done)
         by_key: dict[tuple[str, str, str], list[LedgerRow]] = {}
@@ -164,10 +171,13 @@ async def refresh_ledger(
             by_key.setdefault((row.contract_id, row.subject_id, row.window_label), []).append(row)
         writer = _Writer(cur, config, now, actor, because=because)
         progress.stage("writing ledger rows", len(items), "rows")
-        for done, item in enumerate(items, 1):
-            key = (item.contract.id, item.subject.id, item.result.window.label)
-            await writer.write(item, by_key.get(key, []))
-            progress.update(done)
+        done = 0
+        async for group in _capped_in_order(items, writer, conn):
+            for item in group:
+                key = (item.contract.id, item.subject.id, item.result.window.label)
+                await writer.write(item, by_key.get(key, []))
+                done += 1
+                progress.update(done)
         await writer.flush()
     orphaned = 0 if contract_ids is not None else _orphans(config, rows)
     result = LedgerRefresh(
@@ -187,6 +197,27 @@ async def refresh_ledger(
             "ledger has open rows of contracts or links no longer configured count=%d", orphaned
         )
     return result
+
+
+async def _capped_in_order(
+    items: Sequence[ContractWindow], writer: _Writer, conn: psycopg.AsyncConnection[Any]
+) -> AsyncIterator[Sequence[ContractWindow]]:
+    """The items to write, in groups: first those without an annual cap, as computed;
+    then each capped contract's windows oldest first, each window's subjects together,
+    capped on the ledger as this transaction has written it so far (the earlier windows
+    of the year included), exactly as `report sla` caps them on the ledger."""
+    plain = [i for i in items if i.terms.credit.annual_cap_pct is None]
+    if plain:
+        yield plain
+    capped: dict[tuple[datetime, str, str], list[ContractWindow]] = {}
+    for item in items:
+        if item.terms.credit.annual_cap_pct is not None:
+            window = item.result.window
+            key = (window.start.astimezone(UTC), item.contract.id, window.label)
+            capped.setdefault(key, []).append(item)
+    for key in sorted(capped):
+        await writer.flush()  # the rows it holds back are part of what the cap reads
+        yield await cap_annually(conn, capped[key])
 
 
 def _orphans(config: Config, rows: Iterable[LedgerRow]) -> int:
@@ -504,6 +535,13 @@ def _changes(old: LedgerRow, new: LedgerRow) -> str:
 def _reason(basis: LedgerRow, figures: Mapping[str, Any], because: str | None = None) -> str:
     new_pct: Decimal | None = figures["availability_pct"]
     credit = f"credit {basis.credit_amount:f} -> {figures['credit_amount']:f} {basis.currency}"
+    was_left = basis.extra_figures.get("annual_cap_remaining")
+    left = figures["extra_figures"].get("annual_cap_remaining")
+    if new_pct == basis.availability_pct and was_left != left and None not in (was_left, left):
+        return (
+            f"the earlier windows of the year changed what is left of the annual credit cap "
+            f"from {was_left} to {left} {basis.currency}; {credit}"
+        )
     if new_pct != basis.availability_pct:
         return (
             f"{because or 'late data'} changed availability from "
