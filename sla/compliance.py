@@ -26,6 +26,7 @@ from fractions import Fraction
 from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
+from sla.compute import truncate
 from sla.windows import WindowKind, window_containing
 
 # window kind -> the periods shown, in windows of that kind, shortest first.
@@ -181,12 +182,6 @@ class Compliance:
 
     def plan(self, plan_id: str | None) -> Scope | None:
         return next((s for s in self.plans if s.id == plan_id), None)
-
-
-def truncate(value: Fraction, places: int) -> Decimal:
-    """`value` to `places` decimals, toward zero: a share never shows more than it is."""
-    scaled = int(value * 10**places)  # int() of a Fraction truncates toward zero
-    return Decimal(scaled).scaleb(-places)
 
 
 def _ago(kind: str, tz: ZoneInfo, now: datetime, most: int) -> dict[str, int] | None:
