@@ -17,7 +17,7 @@ from kernel.config import Config
 from kernel.domain import Event, EventKind
 from sla.compute import seconds
 from sla.ledger import TimeRange, window_labels
-from sla.report import ContractWindow, contract_windows, restore_rule
+from sla.report import ContractWindow, contract_windows, restore_clock_at, restore_rule
 from sla.restore import warn_at_us
 
 _US = timedelta(microseconds=1)
@@ -46,7 +46,9 @@ def events_of(item: ContractWindow, now: datetime) -> list[Event]:
     if rule is None or not item.result.continuing:
         return []
     outage = item.result.continuing[-1]
-    counted, within = outage.counted_us, rule.within // _US
+    clock = restore_clock_at(item, now, running=False)
+    assert clock is not None  # a restore term and a running outage
+    counted, within, deadline = outage.counted_us, rule.within // _US, clock.deadline
     if counted >= within:
         kind, reached = EventKind.RESTORE_OVERDUE, within
     elif counted >= warn_at_us(rule):
@@ -67,7 +69,7 @@ def events_of(item: ContractWindow, now: datetime) -> list[Event]:
                 "subject_id": subject.id,
                 "window": item.result.window.label,
                 "since": start,
-                "deadline": (now + (within - counted) * _US).astimezone(UTC).isoformat(),
+                "deadline": deadline.astimezone(UTC).isoformat(),
                 "within_s": str(seconds(within)),
                 "counted_s": str(seconds(counted)),
                 "warn_at_pct": str(rule.warn_at_pct),

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from kernel.formatting import decimal_text, duration_text, local_time
-from sla.report import ContractWindow, restore_rule
+from sla.report import ContractWindow, restore_clock_at, restore_rule
 from sla.restore import warn_at_us
 
 RestoreLevel = Literal["ok", "warning", "critical"]
@@ -38,16 +38,12 @@ def restore_clock(
     term or its subject has no outage running. `running`: the outage still goes on now
     (its clock runs from the measured end to `now`)."""
     rule = restore_rule(item.terms)
-    result = item.result
-    if rule is None or not result.continuing:
+    timing = restore_clock_at(item, now, running=running)
+    if rule is None or timing is None:
         return None
-    outage = result.continuing[-1]  # the one running at the measured end
-    counted = outage.counted_us
-    if running and now > result.measured_until:
-        counted += (now - result.measured_until) // _US
-    within = rule.within // _US
-    left = within - counted
-    deadline = now + timedelta(microseconds=left)
+    result = item.result
+    counted, deadline = timing.counted_us, timing.deadline
+    left = rule.within // _US - counted
     by = local_time(deadline, zone)
     detail = (
         f"{result.window.label} · restore within {duration_text(rule.within, smallest='min')}"
@@ -64,9 +60,13 @@ def restore_clock(
             left // 1_000_000,
         )
     level: RestoreLevel = "warning" if counted >= warn_at_us(rule) else "ok"
-    # Whole minutes towards the deadline: never more time left than there is.
+    # Whole minutes towards the deadline: never more time left than there is. Under
+    # covered hours the deadline lies further off than the clock's time left.
     shown = timedelta(minutes=left // 60_000_000)
-    clock = deadline.astimezone(zone).strftime("%H:%M")
+    local = deadline.astimezone(zone)
+    # A deadline on another day (covered hours stop the clock overnight) names its day.
+    same_day = local.date() == now.astimezone(zone).date()
+    clock = local.strftime("%H:%M" if same_day else "%a %d %b %H:%M")
     return RestoreClock(
         item.contract.id,
         item.subject.id,

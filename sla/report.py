@@ -39,10 +39,12 @@ from sla.compute import (
     WindowResult,
     WindowTerms,
     compute_window,
+    outside_hours,
 )
 from sla.measurements import window_performance
 from sla.queries import query
-from sla.restore import RestoreRule
+from sla.restore import RestoreRule, clock_end_us
+from sla.spans import SpanSet, from_us, to_us
 from sla.windows import Window, WindowKind, label_kind, parse_window
 
 NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
@@ -110,6 +112,46 @@ def restore_rule(terms: ResolvedTerms) -> RestoreRule | None:
     return RestoreRule(
         restore.within, restore.credit_per, restore.credit_pct, restore.cap_pct, restore.warn_at_pct
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreTiming:
+    """Where the restore clock of a subject's running outage stands at a moment."""
+
+    counted_us: int  # of the outage so far, excluded time left out
+    deadline: datetime  # when the clock reaches `within` (in the past once overdue)
+
+
+# How far ahead a deadline is looked for in the covered hours: a first stretch that
+# holds nearly every deadline cheaply, then up to a year for sparse schedules.
+_DEADLINE_HORIZONS = (timedelta(days=14), timedelta(days=366))
+
+
+def restore_clock_at(
+    item: ContractWindow, now: datetime, *, running: bool = True
+) -> RestoreTiming | None:
+    """The restore clock of `item`'s outage still running at its measured end, timed on
+    to `now` (`running`: the outage goes on until `now`) and to its deadline, both over
+    covered time only; None without a restore term or a running outage. Time planned as
+    maintenance from the measured end on is not known to stop it."""
+    rule = restore_rule(item.terms)
+    result = item.result
+    if rule is None or not result.continuing:
+        return None
+    terms = sla_terms(item.terms)
+    zone = result.window.start.tzinfo
+    since = result.measured_until.astimezone(zone)
+    counted = result.continuing[-1].counted_us
+    if running and now > since:
+        counted += (SpanSet.between(since, now) - outside_hours(terms, since, now)).length_us
+    at = max(now, since)
+    left = rule.within // timedelta(microseconds=1) - counted
+    for horizon in _DEADLINE_HORIZONS:
+        stops = outside_hours(terms, at.astimezone(zone), at + horizon)
+        end_us = clock_end_us(to_us(at), left, stops)
+        if end_us < to_us(at + horizon) or horizon == _DEADLINE_HORIZONS[-1]:
+            break
+    return RestoreTiming(counted, from_us(end_us))
 
 
 def objectives(terms: ResolvedTerms) -> tuple[Objective, ...]:

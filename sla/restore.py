@@ -106,3 +106,22 @@ def warn_at_us(rule: RestoreRule) -> int:
 def share_us(micros: int, pct: Decimal) -> int:
     """`pct` % of `micros`, rounded down: a warning never comes later than asked."""
     return int(micros * pct / 100)
+
+
+def clock_end_us(from_us: int, left_us: int, stops: SpanSet) -> int:
+    """The instant the restore clock, at `from_us` with `left_us` still to run, reaches
+    its end when it does not run over `stops` (time outside covered hours, say): the
+    deadline of a running outage. A clock already past its end (`left_us` < 0) ended
+    that long before `from_us`."""
+    if left_us <= 0:
+        return from_us + left_us
+    at, remaining = from_us, left_us
+    for start, end in stops.spans:
+        if end <= at:
+            continue
+        if start > at:
+            if start - at >= remaining:
+                break
+            remaining -= start - at
+        at = end
+    return at + remaining
