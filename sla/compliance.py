@@ -134,7 +134,14 @@ class Rate:
 
     def change_pts(self, places: int = 2) -> Decimal | None:
         change = self.change
-        return None if change is None else truncate(change, places)
+        # Toward zero: a fall of 8.333 points shows as 8.33, as a rise would.
+        return (
+            None
+            if change is None
+            else -truncate(-change, places)
+            if change < 0
+            else truncate(change, places)
+        )
 
     @property
     def trend(self) -> Trend | None:
