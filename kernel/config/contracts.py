@@ -26,6 +26,8 @@ from kernel.config.fields import (
     _Strict,
 )
 from kernel.config.notifications import Template
+from kernel.config.objectives import MetricObjective
+from kernel.config.quality import AvailabilityTerms
 from kernel.config.raw import Path_, _mappings
 from kernel.formatting import excerpt
 from kernel.money import minor_units
@@ -95,6 +97,11 @@ class Terms(_Strict):
     breach_notice: Template | None = None  # the customer's message when a window is missed
     # Coverage (percent) under which a window gets no automatic credit: a person reviews it.
     min_coverage: Percent | None = None
+    # Slots of poor quality (loss, RTT over a limit) count as unavailable (kernel.config.quality).
+    availability: AvailabilityTerms | None = None
+    # Objectives on any stored metric (kernel.config.objectives); a version's list replaces
+    # the plan's or contract's whole.
+    objectives: list[MetricObjective] | None = Field(default=None, max_length=50)
 
 
 class ResolvedTerms(_Strict):
@@ -114,6 +121,8 @@ class ResolvedTerms(_Strict):
     loss: LossObjective | None = None
     breach_notice: str | None = None
     min_coverage: Decimal | None = None
+    availability: AvailabilityTerms | None = None
+    objectives: list[MetricObjective] = Field(default_factory=list)
 
 
 class Plan(Terms):
