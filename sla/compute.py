@@ -20,6 +20,8 @@ from typing import Literal
 
 from kernel.domain import LinkStatus, MaintenanceWindow
 from kernel.money import quantise
+from sla.objectives import MetricFigures, MetricObjective, MetricResult, evaluate_metric_objectives
+from sla.quality import QualityRule, SlotFigures, poor_slots, unavailable_for_quality
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
 
@@ -59,6 +61,8 @@ class WindowTerms:
     objectives: tuple[Objective, ...] = ()
     min_coverage_pct: Decimal | None = None  # under it: no automatic credit, a review
     review_coverage_pct: Decimal = Decimal("0")  # under it: a review (ledger's floor)
+    quality: QualityRule | None = None  # slots of poor quality count as down (sla.quality)
+    metric_objectives: tuple[MetricObjective, ...] = ()  # on any stored metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,9 @@ class WindowResult:
     objectives: tuple[ObjectiveResult, ...] = field(default=())
     warnings: tuple[int, ...] = field(default=())  # budget warning levels reached, percent
     review: Review | None = None
+    # Of down_us: available time in slots of poor quality (sla.quality); no outage.
+    quality_down_us: int = 0
+    metric_objectives: tuple[MetricResult, ...] = field(default=())
 
     @property
     def incidents(self) -> int:
@@ -244,12 +251,16 @@ def compute_window(
     maintenance: Sequence[Sequence[MaintenanceWindow]],
     now: datetime,
     measurements: Measurements | None = None,
+    *,
+    quality: Sequence[Sequence[SlotFigures]] | None = None,
+    metric_figures: Sequence[MetricFigures] | None = None,
 ) -> WindowResult:
     """One result for a link (one member) or a redundant group (several members).
 
     A group is down only while every member is down, available while any member is, and
     excluded only while every member is in qualifying maintenance. `maintenance[i]` are
-    the windows that concern member i.
+    the windows that concern member i. Under a quality rule, `quality[i]` are member i's
+    slot figures; `metric_figures[j]` are the samples of `terms.metric_objectives[j]`.
     """
     if len(members) != len(maintenance) or not members:
         raise ValueError("need one maintenance list per member, and at least one member")
@@ -280,6 +291,10 @@ def compute_window(
     excluded = excluded_whole & measured
     unknown = measured - available - down - excluded
     down = down - excluded
+    poor = SpanSet()
+    if terms.quality is not None and quality is not None:
+        poor_each = [poor_slots(figures, terms.quality) for figures in quality]
+        poor = unavailable_for_quality(available_each, poor_each) - excluded
     unknown_us, down_us = unknown.length_us, down.length_us
     measured_us, excluded_us = measured.length_us, excluded.length_us
 
@@ -289,6 +304,8 @@ def compute_window(
         eligible_us = measured_us - excluded_us
         if terms.unknown == "count_as_down":
             down_us += unknown_us
+    # Unavailable for quality: down in the availability and the budget, never an outage.
+    down_us += poor.length_us
     availability = Fraction(eligible_us - down_us, eligible_us) if eligible_us > 0 else None
     target = Fraction(terms.target_pct) / 100
 
@@ -303,11 +320,16 @@ def compute_window(
     outage_spans = down if terms.unknown != "count_as_down" else down | unknown
     outages = tuple(_datetime_span(span) for span in outage_spans.spans)
     objectives = evaluate_objectives(terms.objectives, measurements or Measurements())
+    metric_results = evaluate_metric_objectives(
+        terms.metric_objectives,
+        metric_figures or [MetricFigures() for _ in terms.metric_objectives],
+    )
     credit = compute_credit(
         terms,
         availability,
         [end - start for start, end in outage_spans.spans],
-        extra_pct=sum((o.credit_pct for o in objectives), Decimal(0)),
+        extra_pct=sum((o.credit_pct for o in objectives), Decimal(0))
+        + sum((m.credit_pct for m in metric_results), Decimal(0)),
     )
     known_us = measured_us - unknown_us
     coverage = Fraction(known_us, measured_us) if measured_us else Fraction(0)
@@ -339,6 +361,8 @@ def compute_window(
             if budget_used is not None and budget_used * 100 >= level
         ),
         review=review,
+        quality_down_us=poor.length_us,
+        metric_objectives=metric_results,
     )
 
 

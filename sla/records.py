@@ -12,11 +12,13 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
-from kernel.formatting import csv_text, text_table
+from kernel.formatting import csv_text, duration_text, text_table
 from sla.compute import WindowResult, seconds, truncate, truncate_pct
 from sla.report import ContractWindow
+from sla.spans import US_PER_S
 
 FIELDS = (
     "contract", "customer", "link", "window", "window_start", "window_end", "window_s",
@@ -26,6 +28,7 @@ FIELDS = (
     # Added after the first release: appended, so positional CSV readers keep working.
     "budget_remaining_s", "burn_rate", "budget_warning_pct", "objectives_met",
     "needs_review", "review_reason", "withheld_credit_amount",
+    "quality_down_s", "objectives",
 )  # fmt: skip
 
 
@@ -64,12 +67,70 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "budget_remaining_s": seconds(r.budget_remaining_us),
         "burn_rate": None if r.burn_rate is None else f"{truncate(r.burn_rate, 2):f}",
         "budget_warning_pct": max(r.warnings) if r.warnings else None,
-        "objectives_met": _all_met([o.met for o in r.objectives]),
+        "objectives_met": _all_met(
+            [o.met for o in r.objectives] + [m.met for m in r.metric_objectives]
+        ),
         "needs_review": r.review is not None,
         "review_reason": review_reason(r),
         "withheld_credit_amount": (
             None if r.review is None or r.review.withheld is None else str(r.review.withheld.amount)
         ),
+        # None: the contract has no quality term; otherwise part of down_s.
+        "quality_down_s": None if item.terms.availability is None else seconds(r.quality_down_us),
+        "objectives": objective_records(r),
+    }
+
+
+def objective_records(result: WindowResult) -> list[dict[str, Any]]:
+    """Every objective of the window (latency and loss, then those on any metric) with
+    its measured value, truncated to four decimals, and whether it was met."""
+    out = []
+    for o in result.objectives:
+        measured = None if o.measured is None else Decimal(str(o.measured))
+        out.append(
+            _objective(
+                o.objective.name,
+                o.objective.limit,
+                o.objective.unit,
+                measured,
+                o.met,
+                o.credit_pct,
+                None,
+            )
+        )
+    for m in result.metric_objectives:
+        measured_m = None if m.measured is None else truncate(m.measured, 4)
+        out.append(
+            _objective(
+                m.objective.name,
+                m.objective.limit,
+                m.objective.unit,
+                measured_m,
+                m.met,
+                m.credit_pct,
+                m.samples,
+            )
+        )
+    return out
+
+
+def _objective(
+    name: str,
+    limit: Decimal,
+    unit: str,
+    measured: Decimal | None,
+    met: bool | None,
+    credit_pct: Decimal,
+    samples: int | None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "limit": f"{limit.normalize():f}",
+        "unit": unit,
+        "measured": None if measured is None else f"{measured.normalize():f}",
+        "samples": samples,
+        "met": met,
+        "credit_pct": f"{credit_pct.normalize():f}",
     }
 
 
@@ -139,7 +200,26 @@ def to_table(records: Sequence[dict[str, Any]]) -> str:
         for r in records
         if r["needs_review"]
     ]
+    lines += quality_lines(records)
     return "\n".join(lines)
+
+
+def quality_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Under the table: the time unavailable for quality, and each missed objective."""
+    lines = []
+    for r in records:
+        which = f"{r['contract']} {r['link']} {r['window']}"
+        if r.get("quality_down_s") is not None:
+            spent = duration_text(Fraction(str(r["quality_down_s"])) * US_PER_S, space=" ")
+            lines.append(f"{which}: unavailable for quality: {spent}")
+        for o in r.get("objectives") or []:
+            if o["met"] is False:
+                unit = f" {o['unit']}" if o["unit"] else ""
+                lines.append(
+                    f"{which}: objective missed: {o['name']} {o['measured']}{unit} over the "
+                    f"limit {o['limit']}{unit} (credit {o['credit_pct']} %)"
+                )
+    return lines
 
 
 def _show(value: object) -> str:

@@ -39,6 +39,12 @@ from sla.compute import (
 )
 from sla.measurements import window_performance
 from sla.queries import query
+from sla.terms_figures import (
+    SubjectFigures,
+    metric_objectives,
+    quality_rule,
+    subject_figures,
+)
 from sla.windows import Window, WindowKind, parse_window
 
 NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
@@ -91,6 +97,8 @@ def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Windo
         objectives=objectives(terms),
         min_coverage_pct=terms.min_coverage,
         review_coverage_pct=review_below,
+        quality=quality_rule(terms),
+        metric_objectives=metric_objectives(terms),
     )
 
 
@@ -343,6 +351,12 @@ async def compute_plan(
                     if probe.availability and probe.kind not in RESPONSE_TIME_KINDS
                 ]
                 performance[subject.id] = await window_performance(db, probes, start, measured_end)
+        figures: dict[str, SubjectFigures] = {}
+        if quality_rule(terms) is not None or terms.objectives:
+            for subject in subjects(contract):
+                figures[subject.id] = await subject_figures(
+                    db, config, terms, subject.link_ids, start, measured_end
+                )
         results += _compute(
             contract,
             window,
@@ -354,6 +368,7 @@ async def compute_plan(
             measured_end,
             performance,
             config.ledger.review_coverage_below,
+            figures=figures,
         )
     return results
 
@@ -375,6 +390,8 @@ def _compute(
     measured_end: datetime,
     performance: Mapping[str, Measurements],
     review_below: Decimal,
+    *,
+    figures: Mapping[str, SubjectFigures] | None = None,
 ) -> list[ContractWindow]:
     sla = sla_terms(terms, review_below)
     out = []
@@ -389,6 +406,16 @@ def _compute(
                 ]
             )
             maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])
-        result = compute_window(window, sla, members, maintenance, now, performance.get(subject.id))
+        found = (figures or {}).get(subject.id, SubjectFigures())
+        result = compute_window(
+            window,
+            sla,
+            members,
+            maintenance,
+            now,
+            performance.get(subject.id),
+            quality=found.quality,
+            metric_figures=found.metrics,
+        )
         out.append(ContractWindow(contract, contract.customer, subject, terms, result))
     return out

@@ -119,6 +119,27 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "needs_review": False,  # measured all week
         "review_reason": None,
         "withheld_credit_amount": None,
+        "quality_down_s": None,  # no quality term
+        "objectives": [
+            {
+                "name": "latency p95",
+                "limit": "5",
+                "unit": "ms",
+                "measured": "4.2",
+                "samples": None,
+                "met": True,
+                "credit_pct": "0",
+            },
+            {
+                "name": "loss",
+                "limit": "0.1",
+                "unit": "%",
+                "measured": "0",
+                "samples": None,
+                "met": True,
+                "credit_pct": "0",
+            },
+        ],
     }
 
 
