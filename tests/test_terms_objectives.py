@@ -29,7 +29,7 @@ from sla.objectives import (
     evaluate_metric_objectives,
 )
 from sla.windows import parse_window
-from tests.helpers import linkwatch
+from tests.helpers import linkwatch, words
 
 WINDOW = parse_window("2026-W47", ZoneInfo("UTC"))
 
@@ -375,3 +375,14 @@ def test_report_sla_shows_each_objective_and_a_line_per_missed_one(reported: Pat
     assert record["credit_pct"] == "3"
     assert record["credit_amount"] == "3.00"
     assert record["quality_down_s"] is None  # no quality term
+
+
+def test_the_monthly_report_lists_each_objective(reported: Path) -> None:
+    result = linkwatch(
+        "report", "monthly", "--config", str(reported), "--customer", "acme", "--month", "2026-11"
+    )
+    assert result.returncode == 0, result.stderr
+    text = words(result.stdout)
+    assert "jitter_ms: p95 at most 2 over the available samples; 3 % if missed" in text
+    assert "jitter_ms p95 (10,080 samples) 2 ms 3 ms missed 3 %" in text
+    assert "rtt_max_ms max (10,080 samples) 50 ms 9.5 ms met 0 %" in text

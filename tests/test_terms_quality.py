@@ -5,6 +5,7 @@ config's mistakes, the slots read from the real database, and `report sla`."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from sla.measurements import quality_figures
 from sla.quality import QualityRule, SlotFigures
 from sla.spans import US_PER_S, to_us
 from sla.windows import parse_window
-from tests.helpers import linkwatch
+from tests.helpers import linkwatch, words
 
 UP, DOWN, DEGRADED = LinkStatus.UP, LinkStatus.DOWN, LinkStatus.DEGRADED
 WINDOW = parse_window("2026-W47", ZoneInfo("UTC"))  # Monday 2026-11-16 00:00 UTC
@@ -361,3 +362,20 @@ def test_report_sla_csv_has_the_quality_column_last_but_one(reported: Path) -> N
     header, row = result.stdout.splitlines()[:2]
     assert header.split(",")[-2:] == ["quality_down_s", "objectives"]
     assert ",840," in row
+
+
+def test_the_monthly_report_shows_the_quality_rule_and_its_line(reported: Path) -> None:
+    result = linkwatch(
+        "report", "monthly", "--config", str(reported), "--customer", "acme", "--month", "2026-11"
+    )
+    assert result.returncode == 0, result.stderr
+    shown = re.findall(
+        r"<th[^>]*>Unavailable for quality</th>\s*<td[^>]*>([^<]+)</td>", result.stdout
+    )
+    assert "840 s" in shown
+    text = words(result.stdout)
+    assert (
+        "each 1\u00a0min from the window's start with mean loss over 5 % or mean RTT over "
+        "150 ms is unavailable" in text
+    )
+    assert "plus the 840 s unavailable for quality" in text
