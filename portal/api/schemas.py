@@ -129,6 +129,30 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "description": "Under the contract's min_coverage: the credit its rules give, not "
         "credited automatically (credit_amount is 0 until a person decides).",
     },
+    "quality_down_s": {
+        **nullable(SECONDS),
+        "description": "Of down_s: available time in slots whose mean loss or RTT was over "
+        "the contract's quality limit (no outage). Null: the contract has no such term.",
+    },
+    "objectives": array(
+        closed(
+            "A performance objective of the window: latency and loss, then those on any "
+            "stored metric.",
+            name=STRING,
+            limit=DECIMAL,
+            unit=STRING,
+            measured={
+                **nullable(DECIMAL),
+                "description": "Truncated to four decimals; null: no sample to measure on.",
+            },
+            samples={
+                **nullable(INTEGER),
+                "description": "Samples measured (objectives on a metric; null otherwise).",
+            },
+            met=nullable(BOOLEAN),
+            credit_pct=DECIMAL,
+        )
+    ),
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -141,6 +165,8 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "needs_review": BOOLEAN,
     "review_reason": nullable(STRING),
     "withheld_credit_amount": nullable(DECIMAL),
+    "quality_down_s": {"type": ["number", "string", "null"]},
+    "objectives": {"type": ["array", "null"]},
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
