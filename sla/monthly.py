@@ -522,7 +522,7 @@ def _measurement(
         credit_rows=_credit_rows(item),
         outages=_outages(item, tz, found, vantage, config.site.id),
         maintenance=_maintenance(r.maintenance, tz),
-        objectives=_objectives(r),
+        objectives=_objectives(r) + metric_objective_views(r),
         review=review_reason(r),
     )
 
@@ -928,6 +928,12 @@ def _objectives(result: WindowResult) -> tuple[ObjectiveView, ...]:
                 credit=_plain(outcome.credit_pct, " %"),
             )
         )
+    return tuple(views)
+
+
+def metric_objective_views(result: WindowResult) -> tuple[ObjectiveView, ...]:
+    """The objectives on any stored metric, after the latency and loss ones."""
+    views = []
     for metric in result.metric_objectives:
         unit = f" {metric.objective.unit}" if metric.objective.unit else ""
         views.append(

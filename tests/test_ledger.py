@@ -228,6 +228,7 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
     assert header[: len(FIRST_EXPORT)] == FIRST_EXPORT
     assert header[len(FIRST_EXPORT) :] == [
         "needs_review", "review_reason", "withheld_credit_amount",
+        "quality_down_s", "objectives",
         "approval_note", "approved_at_utc", "applied_at_utc", "timezone",
     ]  # fmt: skip
     assert set(header) == {*FIELDS, *LEDGER_FIELDS}
