@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import reprlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -203,6 +204,9 @@ def csv_text(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str
 def _csv_cell(value: object) -> object:
     if value is None:
         return ""
+    if isinstance(value, list | dict):
+        # A structured field (a record's objectives) as JSON text in its one cell.
+        return json.dumps(value, separators=(",", ":"))
     if isinstance(value, bool):
         return "true" if value else "false"
     return value

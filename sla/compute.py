@@ -22,6 +22,8 @@ from kernel.config.hours import CoveredRange
 from kernel.domain import LinkStatus, MaintenanceWindow
 from kernel.money import quantise
 from sla.hours import covered
+from sla.objectives import MetricFigures, MetricObjective, MetricResult, evaluate_metric_objectives
+from sla.quality import QualityRule, SlotFigures, poor_slots, unavailable_for_quality
 from sla.restore import Continuing, Restore, RestoreRule, restore_pct, restores
 from sla.spans import US_PER_S, SpanSet, from_us, to_us
 from sla.windows import Window
@@ -70,6 +72,8 @@ class WindowTerms:
     holidays: tuple[date, ...] = ()
     # Outage time attributed to the customer: excluded like maintenance, or counted.
     customer_caused: CustomerCausedPolicy = "exclude"
+    quality: QualityRule | None = None  # slots of poor quality count as down (sla.quality)
+    metric_objectives: tuple[MetricObjective, ...] = ()  # on any stored metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,9 @@ class WindowResult:
     # measured part: part of excluded_us when the contract excludes it, else counted.
     customer_caused_us: int = 0
     customer_caused: tuple[tuple[datetime, datetime], ...] = field(default=())  # its spans
+    # Of down_us: available time in slots of poor quality (sla.quality); no outage.
+    quality_down_us: int = 0
+    metric_objectives: tuple[MetricResult, ...] = field(default=())
 
     @property
     def incidents(self) -> int:
@@ -268,6 +275,8 @@ def compute_window(
     measurements: Measurements | None = None,
     *,
     customer_caused: Sequence[Sequence[tuple[datetime, datetime]]] | None = None,
+    quality: Sequence[Sequence[SlotFigures]] | None = None,
+    metric_figures: Sequence[MetricFigures] | None = None,
 ) -> WindowResult:
     """One result for a link (one member) or a redundant group (several members).
 
@@ -276,6 +285,8 @@ def compute_window(
     the windows that concern member i; `customer_caused[i]` the spans of member i's
     outages attributed to the customer (in force), excluded like maintenance when the
     terms say so, and never where the member was available.
+    the windows that concern member i. Under a quality rule, `quality[i]` are member i's
+    slot figures; `metric_figures[j]` are the samples of `terms.metric_objectives[j]`.
     """
     if len(members) != len(maintenance) or not members:
         raise ValueError("need one maintenance list per member, and at least one member")
@@ -322,6 +333,10 @@ def compute_window(
     excluded = excluded_whole & measured
     unknown = measured - available - down - excluded
     down = down - excluded
+    poor = SpanSet()
+    if terms.quality is not None and quality is not None:
+        poor_each = [poor_slots(figures, terms.quality) for figures in quality]
+        poor = unavailable_for_quality(available_each, poor_each) - excluded
     unknown_us, down_us = unknown.length_us, down.length_us
     measured_us, excluded_us = measured.length_us, excluded.length_us
 
@@ -331,6 +346,8 @@ def compute_window(
         eligible_us = measured_us - excluded_us
         if terms.unknown == "count_as_down":
             down_us += unknown_us
+    # Unavailable for quality: down in the availability and the budget, never an outage.
+    down_us += poor.length_us
     availability = Fraction(eligible_us - down_us, eligible_us) if eligible_us > 0 else None
     target = Fraction(terms.target_pct) / 100
 
@@ -370,11 +387,16 @@ def compute_window(
             to_us(measured_until),
             terms.restore,
         )
+    metric_results = evaluate_metric_objectives(
+        terms.metric_objectives,
+        metric_figures or [MetricFigures() for _ in terms.metric_objectives],
+    )
     credit = compute_credit(
         terms,
         availability,
         [end - start for start, end in outage_spans.spans],
-        extra_pct=sum((o.credit_pct for o in objectives), Decimal(0)),
+        extra_pct=sum((o.credit_pct for o in objectives), Decimal(0))
+        + sum((m.credit_pct for m in metric_results), Decimal(0)),
         restore_pct=Decimal(0) if terms.restore is None else restore_pct(billed, terms.restore),
     )
     known_us = measured_us - unknown_us
@@ -412,6 +434,8 @@ def compute_window(
         outside_hours_us=(outside & measured).length_us,
         customer_caused_us=caused.length_us,
         customer_caused=tuple(_datetime_span(span) for span in caused.spans),
+        quality_down_us=poor.length_us,
+        metric_objectives=metric_results,
     )
 
 

@@ -517,6 +517,7 @@ def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
         )
     if terms.restore is not None:
         rows.append(Row("Time to restore", restore_rule_text(_restore_rule(terms))))
+    rows += quality_terms_rows(terms)
     rows.append(Row("Credit cap", f"{credit.cap} % of the fee"))
     if terms.budget_warnings:
         rows.append(
@@ -590,7 +591,7 @@ def _measurement(
         credit_rows=_credit_rows(item),
         outages=_outages(item, tz, found, vantage, config.site.id),
         maintenance=_maintenance(r.maintenance, tz),
-        objectives=_objectives(r),
+        objectives=_objectives(r) + metric_objective_views(r),
         review=review_reason(r),
     )
 
@@ -684,7 +685,11 @@ def _rows(
     )
     if terms.unknown == "count_as_down" and r.unknown_us:
         down_method += f", plus the {_n(r.unknown_us)} s of unknown time"
+    if terms.availability is not None:
+        down_method += f", plus the {_n(r.quality_down_us)} s unavailable for quality"
     rows.append(Row("Down time", _s(r.down_us), down_method))
+    if terms.availability is not None:
+        rows.append(quality_row(terms, r.quality_down_us))
     if terms.unknown == "exclude":
         eligible_method = (
             f"{measured} − excluded − unknown = {_n(base)} − {_n(r.excluded_us)} − "
@@ -852,7 +857,7 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
         parts.append(f"{credit.band_pct} %")
     if rules.incidents is not None:
         parts.append(f"{credit.incident_pct} %")
-    if r.objectives:
+    if r.objectives or r.metric_objectives:
         rows.append(
             Row(
                 "Objectives credit",
@@ -1053,6 +1058,65 @@ def _objectives(result: WindowResult) -> tuple[ObjectiveView, ...]:
             )
         )
     return tuple(views)
+
+
+def metric_objective_views(result: WindowResult) -> tuple[ObjectiveView, ...]:
+    """The objectives on any stored metric, after the latency and loss ones."""
+    views = []
+    for metric in result.metric_objectives:
+        unit = f" {metric.objective.unit}" if metric.objective.unit else ""
+        views.append(
+            ObjectiveView(
+                name=f"{metric.objective.name} ({metric.samples:,} samples)",
+                limit=_plain(metric.objective.limit, unit),
+                measured=_plain(metric.measured, unit),
+                met="not measured" if metric.met is None else ("met" if metric.met else "missed"),
+                credit=_plain(metric.credit_pct, " %"),
+            )
+        )
+    return tuple(views)
+
+
+def quality_terms_rows(terms: ResolvedTerms) -> list[Row]:
+    """The contract's quality rule and metric objectives, as its terms state them."""
+    rows = []
+    if terms.availability is not None:
+        limits = terms.availability.unavailable_when
+        over = [f"mean loss over {limits.loss_pct_over} %"] if limits.loss_pct_over else []
+        over += [f"mean RTT over {limits.rtt_ms_over} ms"] if limits.rtt_ms_over else []
+        rows.append(
+            Row(
+                "Quality",
+                f"each {duration_text(limits.over, exact=True)} from the window's start with "
+                f"{' or '.join(over)} is unavailable",
+            )
+        )
+    for o in terms.objectives:
+        what = (
+            f"at most {o.limit} % of samples over {o.above}"
+            if o.aggregate == "share_above"
+            else f"{o.aggregate} at most {o.limit}"
+        )
+        on = f" (probe {o.probe})" if o.probe else ""
+        rows.append(
+            Row(
+                "Objective",
+                f"{o.metric}{on}: {what} over the available samples; {o.credit} % if missed",
+            )
+        )
+    return rows
+
+
+def quality_row(terms: ResolvedTerms, quality_down_us: int) -> Row:
+    assert terms.availability is not None
+    limits = terms.availability.unavailable_when
+    return Row(
+        "Unavailable for quality",
+        _s(quality_down_us),
+        f"available time in slots of {duration_text(limits.over, exact=True)} whose mean "
+        "loss or RTT was over the contract's limit; counted as down time (included above) "
+        "but not as an outage",
+    )
 
 
 # --- formatting ----------------------------------------------------------------------------

@@ -12,12 +12,14 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
-from kernel.formatting import csv_text, text_table
+from kernel.formatting import csv_text, duration_text, text_table
 from sla.compute import WindowResult, seconds, truncate, truncate_pct
 from sla.report import ContractWindow, restore_rule
 from sla.restore_text import result_lines
+from sla.spans import US_PER_S
 
 FIELDS = (
     "contract", "customer", "link", "window", "window_start", "window_end", "window_s",
@@ -32,6 +34,7 @@ FIELDS = (
     "customer_caused_s",
     # The annual credit cap (sla/annual_cap.py): credit_amount is what is paid after it.
     "credit_before_annual_cap", "annual_cap_amount", "annual_cap_remaining",
+    "quality_down_s", "objectives",
 )  # fmt: skip
 
 
@@ -70,7 +73,9 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "budget_remaining_s": seconds(r.budget_remaining_us),
         "burn_rate": None if r.burn_rate is None else f"{truncate(r.burn_rate, 2):f}",
         "budget_warning_pct": max(r.warnings) if r.warnings else None,
-        "objectives_met": _all_met([o.met for o in r.objectives]),
+        "objectives_met": _all_met(
+            [o.met for o in r.objectives] + [m.met for m in r.metric_objectives]
+        ),
         "needs_review": r.review is not None,
         "review_reason": review_reason(r),
         "withheld_credit_amount": (
@@ -84,6 +89,62 @@ def record(item: ContractWindow, now: datetime, status: str | None = None) -> di
         "outside_hours_s": seconds(r.outside_hours_us),
         "customer_caused_s": seconds(r.customer_caused_us),
         **annual_cap_fields(item),
+        # None: the contract has no quality term; otherwise part of down_s.
+        "quality_down_s": None if item.terms.availability is None else seconds(r.quality_down_us),
+        "objectives": objective_records(r),
+    }
+
+
+def objective_records(result: WindowResult) -> list[dict[str, Any]]:
+    """Every objective of the window (latency and loss, then those on any metric) with
+    its measured value, truncated to four decimals, and whether it was met."""
+    out = []
+    for o in result.objectives:
+        measured = None if o.measured is None else Decimal(str(o.measured))
+        out.append(
+            _objective(
+                o.objective.name,
+                o.objective.limit,
+                o.objective.unit,
+                measured,
+                o.met,
+                o.credit_pct,
+                None,
+            )
+        )
+    for m in result.metric_objectives:
+        measured_m = None if m.measured is None else truncate(m.measured, 4)
+        out.append(
+            _objective(
+                m.objective.name,
+                m.objective.limit,
+                m.objective.unit,
+                measured_m,
+                m.met,
+                m.credit_pct,
+                m.samples,
+            )
+        )
+    return out
+
+
+def _objective(
+    name: str,
+    limit: Decimal,
+    unit: str,
+    measured: Decimal | None,
+    met: bool | None,
+    credit_pct: Decimal,
+    samples: int | None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "limit": f"{limit.normalize():f}",
+        "unit": unit,
+        "measured": None if measured is None else f"{measured.normalize():f}",
+        "samples": samples,
+        "met": met,
+        "credit_pct": f"{credit_pct.normalize():f}",
     }
 
 
@@ -182,7 +243,26 @@ def to_table(
         for contract in shown
         if schedules and contract in schedules
     ]
+    lines += quality_lines(records)
     return "\n".join(lines)
+
+
+def quality_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Under the table: the time unavailable for quality, and each missed objective."""
+    lines = []
+    for r in records:
+        which = f"{r['contract']} {r['link']} {r['window']}"
+        if r.get("quality_down_s") is not None:
+            spent = duration_text(Fraction(str(r["quality_down_s"])) * US_PER_S, space=" ")
+            lines.append(f"{which}: unavailable for quality: {spent}")
+        for o in r.get("objectives") or []:
+            if o["met"] is False:
+                unit = f" {o['unit']}" if o["unit"] else ""
+                lines.append(
+                    f"{which}: objective missed: {o['name']} {o['measured']}{unit} over the "
+                    f"limit {o['limit']}{unit} (credit {o['credit_pct']} %)"
+                )
+    return lines
 
 
 def _show(value: object) -> str:

@@ -45,6 +45,12 @@ from sla.measurements import window_performance
 from sla.queries import query
 from sla.restore import RestoreRule, clock_end_us
 from sla.spans import SpanSet, from_us, to_us
+from sla.terms_figures import (
+    SubjectFigures,
+    metric_objectives,
+    quality_rule,
+    subject_figures,
+)
 from sla.windows import Window, WindowKind, label_kind, parse_window
 
 NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
@@ -102,6 +108,8 @@ def sla_terms(terms: ResolvedTerms, review_below: Decimal = Decimal(0)) -> Windo
         hours=None if terms.hours is None else covered_ranges(terms.hours),
         holidays=tuple(terms.holidays),
         customer_caused=terms.customer_caused,
+        quality=quality_rule(terms),
+        metric_objectives=metric_objectives(terms),
     )
 
 
@@ -421,6 +429,12 @@ async def compute_plan(
                     if probe.availability and probe.kind not in RESPONSE_TIME_KINDS
                 ]
                 performance[subject.id] = await window_performance(db, probes, start, measured_end)
+        figures: dict[str, SubjectFigures] = {}
+        if quality_rule(terms) is not None or terms.objectives:
+            for subject in subjects(contract):
+                figures[subject.id] = await subject_figures(
+                    db, config, terms, subject.link_ids, start, measured_end
+                )
         results += _compute(
             contract,
             window,
@@ -434,6 +448,7 @@ async def compute_plan(
             config.ledger.review_coverage_below,
             restore_from=restore_from.get(contract.id),
             attributed=attributed,
+            figures=figures,
         )
     if annual_cap and any(item.terms.credit.annual_cap_pct is not None for item in results):
         async with db.connection() as conn:
@@ -486,6 +501,7 @@ def _compute(
     *,
     restore_from: datetime | None = None,
     attributed: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
+    figures: Mapping[str, SubjectFigures] | None = None,
 ) -> list[ContractWindow]:
     sla = sla_terms(terms, review_below)
     clip_from, clip_until = start, measured_end
@@ -505,6 +521,7 @@ def _compute(
                 ]
             )
             maintenance.append([m for m in planned if concerns(m, link_id, contract.customer)])
+        found = (figures or {}).get(subject.id, SubjectFigures())
         result = compute_window(
             window,
             sla,
@@ -513,6 +530,8 @@ def _compute(
             now,
             performance.get(subject.id),
             customer_caused=[(attributed or {}).get(i, ()) for i in subject.link_ids],
+            quality=found.quality,
+            metric_figures=found.metrics,
         )
         out.append(ContractWindow(contract, contract.customer, subject, terms, result))
     return out

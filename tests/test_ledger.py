@@ -232,6 +232,7 @@ def test_import_report_refresh_approve_apply_export_then_late_data_adjusts(
         "restore_pct", "restores_over", "restores_continuing", "outside_hours_s",
         "customer_caused_s",
         "credit_before_annual_cap", "annual_cap_amount", "annual_cap_remaining",
+        "quality_down_s", "objectives",
     ]  # fmt: skip
     assert set(header) == {*FIELDS, *LEDGER_FIELDS}
     report_csv = _rows(_run("report", "sla", *c, "--window", WEEK, "--format", "csv"))[0]

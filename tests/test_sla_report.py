@@ -127,6 +127,27 @@ def test_json_report_has_every_field_billing_relies_on(loaded: Path) -> None:
         "credit_before_annual_cap": None,  # the contract has no annual cap
         "annual_cap_amount": None,
         "annual_cap_remaining": None,
+        "quality_down_s": None,  # no quality term
+        "objectives": [
+            {
+                "name": "latency p95",
+                "limit": "5",
+                "unit": "ms",
+                "measured": "4.2",
+                "samples": None,
+                "met": True,
+                "credit_pct": "0",
+            },
+            {
+                "name": "loss",
+                "limit": "0.1",
+                "unit": "%",
+                "measured": "0",
+                "samples": None,
+                "met": True,
+                "credit_pct": "0",
+            },
+        ],
     }
 
 

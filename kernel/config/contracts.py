@@ -27,6 +27,8 @@ from kernel.config.fields import (
 )
 from kernel.config.hours import CoveredHours, Holiday
 from kernel.config.notifications import Template
+from kernel.config.objectives import MetricObjective
+from kernel.config.quality import AvailabilityTerms
 from kernel.config.raw import Path_, _mappings
 from kernel.formatting import excerpt
 from kernel.money import minor_units
@@ -136,6 +138,11 @@ class Terms(_Strict):
     # Outage time staff attributed to the customer: excluded like announced maintenance
     # (what SLAs commonly say), or counted like any other outage.
     customer_caused: Literal["exclude", "count"] | None = None
+    # Slots of poor quality (loss, RTT over a limit) count as unavailable (kernel.config.quality).
+    availability: AvailabilityTerms | None = None
+    # Objectives on any stored metric (kernel.config.objectives); a version's list replaces
+    # the plan's or contract's whole.
+    objectives: list[MetricObjective] | None = Field(default=None, max_length=50)
 
 
 class ResolvedTerms(_Strict):
@@ -159,6 +166,8 @@ class ResolvedTerms(_Strict):
     hours: CoveredHours | None = None
     holidays: list[Holiday] = Field(default_factory=list)
     customer_caused: Literal["exclude", "count"] = "exclude"
+    availability: AvailabilityTerms | None = None
+    objectives: list[MetricObjective] = Field(default_factory=list)
 
 
 class Plan(Terms):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from kernel.config.contracts import _check_terms, _valid_contracts
 from kernel.config.links import PROBE_KINDS
 from kernel.config.notifications import CHANNEL_KINDS
+from kernel.config.objective_data import objectives_problems
 from kernel.config.raw import Path_, _render_path
 from kernel.config.references import _check_references
 from kernel.config.sections import Config
@@ -86,6 +87,7 @@ def parse_config(
     else:
         # A mistake elsewhere must not hide the contracts' own: judge the valid ones.
         problems.extend(_check_terms(*_valid_contracts(data)))
+    problems.extend(objectives_problems(data, config))
     deadline.check(source)
 
     if problems:

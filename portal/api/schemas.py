@@ -170,6 +170,30 @@ SLA_FIELDS: dict[str, JsonSchema] = {
         "description": "What the earlier windows of the year (and earlier links of this "
         "window) left of the annual cap, as the ledger credits them.",
     },
+    "quality_down_s": {
+        **nullable(SECONDS),
+        "description": "Of down_s: available time in slots whose mean loss or RTT was over "
+        "the contract's quality limit (no outage). Null: the contract has no such term.",
+    },
+    "objectives": array(
+        closed(
+            "A performance objective of the window: latency and loss, then those on any "
+            "stored metric.",
+            name=STRING,
+            limit=DECIMAL,
+            unit=STRING,
+            measured={
+                **nullable(DECIMAL),
+                "description": "Truncated to four decimals; null: no sample to measure on.",
+            },
+            samples={
+                **nullable(INTEGER),
+                "description": "Samples measured (objectives on a metric; null otherwise).",
+            },
+            met=nullable(BOOLEAN),
+            credit_pct=DECIMAL,
+        )
+    ),
 }
 
 # The ledger keeps the fields added to the record after its first release as JSON, with
@@ -190,6 +214,8 @@ _LEDGER_LATER: dict[str, JsonSchema] = {
     "credit_before_annual_cap": nullable(DECIMAL),
     "annual_cap_amount": nullable(DECIMAL),
     "annual_cap_remaining": nullable(DECIMAL),
+    "quality_down_s": {"type": ["number", "string", "null"]},
+    "objectives": {"type": ["array", "null"]},
 }
 LEDGER_OWN_FIELDS: dict[str, JsonSchema] = {
     "id": INTEGER,
