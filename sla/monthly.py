@@ -209,14 +209,29 @@ def report_plans(
     now: datetime,
     monitored_from: Mapping[str, datetime],
 ) -> list[WindowPlan]:
-    """What a month's report covers: the month for monthly contracts and every ISO week
-    overlapping it for weekly ones, by the same rules as the ledger's rows."""
+    """What a month's report covers: the month for monthly contracts, every ISO week
+    overlapping it for weekly ones, and for quarterly and yearly ones their window when it
+    ends with the month (the report of the month it is billed in) or is running now, by
+    the same rules as the ledger's rows."""
     return [
         plan_windows(
             config, window.label, now, customer_id=customer_id, monitored_from=monitored_from
         )
-        for window in (month, *weeks_overlapping(month))
+        for window in (month, *weeks_overlapping(month), *longer_windows(month, now))
     ]
+
+
+def longer_windows(month: Window, now: datetime) -> list[Window]:
+    """The quarter and the year around `month` that a report of it shows: the one ending
+    with the month, or, in the report of the month running at `now`, the one running."""
+    assert isinstance(month.start.tzinfo, ZoneInfo)
+    current = month.start.astimezone(UTC) <= now < month.end.astimezone(UTC)
+    found = []
+    for kind in ("quarter", "year"):
+        window = window_containing(kind, month.start.tzinfo, month.start)
+        if window.end == month.end or current:
+            found.append(window)
+    return found
 
 
 def _customer_links(config: Config, customer_id: str) -> list[str]:
@@ -412,7 +427,16 @@ def _contract_view(
         credit = item.result.credit
         totals[credit.currency] = totals.get(credit.currency, Decimal(0)) + credit.amount
     note = ""
-    if weekly:
+    if terms.window in ("quarter", "year"):
+        window = items[0].result.window
+        note = (
+            f"This contract is measured per calendar {terms.window} in the customer's time "
+            f"zone; {window.label} runs from {_moment(window.start, tz)} to "
+            f"{_moment(window.end, tz)}. It is shown whole, with its own credit, in the report "
+            f"of the month it ends in"
+        )
+        note += "." if window.end == month.end else "; while it runs, its figures so far."
+    elif weekly:
         note = (
             "This contract is measured per ISO week (Monday 00:00 to Monday 00:00 local "
             "time). Every week that overlaps the month is shown whole, and each week earns "
@@ -428,12 +452,15 @@ def _contract_view(
     hours_rows = () if schedule is None else (_hours_row(schedule),)
     return ContractView(
         id=contract.id,
-        kind="weekly" if weekly else "monthly",
+        kind=_KIND_WORDS[terms.window],
         terms=_terms_rows(contract, terms) + hours_rows,
         measurements=measurements,
         credit_total=", ".join(f"{quantise(a, c):,} {c}" for c, a in totals.items()),
         note=note.strip(),
     )
+
+
+_KIND_WORDS = {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"}
 
 
 def _hours_row(schedule: str) -> Row:
@@ -468,7 +495,7 @@ def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
             "Window",
             "ISO week, in the customer's time zone"
             if terms.window == "week"
-            else "calendar month, in the customer's time zone",
+            else f"calendar {terms.window}, in the customer's time zone",
         ),
         Row("Fee per window", f"{quantise(terms.fee, terms.currency):,} {terms.currency}"),
         Row("Unknown time", f"{terms.unknown}: {UNKNOWN_POLICY[terms.unknown]}"),

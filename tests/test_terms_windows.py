@@ -29,7 +29,7 @@ from linkwatch.daemon import open_database
 from sla.annual_cap import cap_credits, windows_in_year, year_cap
 from sla.ledger import export_csv, list_rows
 from sla.windows import WindowKind, label_kind, parse_window, window_containing
-from tests.helpers import FAST_HASHER, linkwatch
+from tests.helpers import FAST_HASHER, linkwatch, text_of
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -444,6 +444,13 @@ def test_a_quarterly_contract_reaches_its_annual_cap_in_q2_and_the_ledger_agrees
     ]
     for row, report in zip(ledger, (q1, q2, q3), strict=True):
         assert {k: row[k] for k in report} == report
+    # The customer's monthly report shows a quarter whole in the month it ends in.
+    june = text_of(_cli("report", "monthly", *c, "--customer", "acme", "--month", "2026-06"))
+    assert "Quarter 2026-Q2" in june
+    assert "quarterly" in june
+    assert "100.00 EUR" in june
+    may = text_of(_cli("report", "monthly", *c, "--customer", "acme", "--month", "2026-05"))
+    assert "2026-Q2" not in may
     # Refreshing again changes none of them (only the running Q4 follows the clock).
     refreshed = _cli("credits", "refresh", *c)
     assert "1 recomputed, 0 closed, 3 unchanged, 0 adjustments" in refreshed
