@@ -20,6 +20,6 @@ from portal.pages import (
 
 
 def add_routes(app: web.Application) -> None:
-    for module in (system, auth, links, link, noc, sites, notifications, billing, reports, account):
+    modules = (system, auth, links, link, attributions, noc, sites, notifications, billing)
+    for module in (*modules, reports, account):
         app.router.add_routes(module.routes)
-    app.router.add_routes(attributions.routes)
