@@ -35,6 +35,7 @@ from collector.state_reads import (
     link_intervals,
     state_failures,
 )
+from collector.work_log import WorkEntry, work_entries
 from kernel.config import Contract, Customer, Link
 from kernel.domain import LinkState, MaintenanceWindow
 from notify import status as notification_status
@@ -552,3 +553,33 @@ class PortalReads:
             )
 
         return await self._read(("attribution-trail", wanted, since, until, limit), load)
+
+    async def work_trail(
+        self,
+        customer_id: str | None,
+        link_ids: Sequence[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        actor: str | None,
+        limit: int,
+        subject: str | None = None,
+    ) -> list[WorkEntry]:
+        """The operations trail in [since, until), newest first: everything, or what
+        concerns one customer (`customer_id` with its `link_ids`)."""
+        links = None if customer_id is None else tuple(link_ids or ())
+        customers = None if customer_id is None else (customer_id,)
+
+        async def load() -> list[WorkEntry]:
+            return await work_entries(
+                self._db,
+                since=since,
+                until=until,
+                subject=subject,
+                actor=actor,
+                link_ids=links,
+                customer_ids=customers,
+                limit=limit,
+            )
+
+        key = ("work-trail", customer_id, links, since, until, actor, limit, subject)
+        return await self._read(key, load)

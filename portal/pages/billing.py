@@ -698,11 +698,16 @@ async def audit_view(request: web.Request) -> web.Response:
     )
     names = _names(request, viewer)
     trail = await attribution_trail(request, customer, actor, since, until, limit)
+    customer_links = None
+    if customer is not None:
+        customer_links = [link.id for link in app[LIVE].config.links if link.customer == customer]
+    work = await app[READS].work_trail(customer, customer_links, since, until, actor, limit)
     return render(
         request,
         "billing_audit.html",
         {
             "attribution_lines": trail,
+            "work_lines": [(entry, moment(entry.at, now, UTC_ZONE)) for entry in work],
             "lines": [(line, moment(line.entry.at, now, UTC_ZONE)) for line in lines],
             "names": names,
             "customers": list(names.items()),
