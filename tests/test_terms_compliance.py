@@ -189,6 +189,24 @@ CASES = [
         (3, 3, 0, 3),
     ),
     Case(
+        "quarters: the last 4 ended quarters, and the 4 before",
+        [count(q, contract="acme-q") for q in ("2026-Q3", "2026-Q2", "2026-Q1", "2025-Q4")]
+        + [count(q, met=0, contract="acme-q") for q in ("2025-Q3", "2025-Q2")]
+        + [count("2026-Q4", contract="acme-q")],  # running
+        W46_END,
+        "quarter",
+        4,
+        (4, 4, 0, 2),
+    ),
+    Case(
+        "a year ending exactly now is counted; the year before is the previous period",
+        [count("2025", contract="acme-y"), count("2024", met=0, contract="acme-y")],
+        datetime(2025, 12, 31, 23, 0, tzinfo=UTC),  # 2026-01-01 00:00 in Berlin
+        "year",
+        1,
+        (1, 1, 0, 1),
+    ),
+    Case(
         "a label that names no window kind is left out",
         [count("2026-W46"), WindowCount("acme-gold", "acme", "2026-X1", BERLIN, W46_END, 1, 1)],
         W46_END,
