@@ -28,7 +28,7 @@ from collector.queries import query
 from collector.work_log import record_work
 from kernel.durations import format_duration
 from kernel.errors import DatabaseError
-from kernel.recurrence import MaintenanceSeries, occurrence_id
+from kernel.recurrence import MaintenanceSeries, RecurrenceError, occurrence_id
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,12 @@ async def announce_due(db: Database, now: datetime) -> list[str]:
     written: list[str] = []
     async with db.connection() as conn:
         for series in await _all(conn):
-            for start in series.due(now):
+            try:
+                due = series.due(now)
+            except RecurrenceError as exc:  # stored by an earlier version that took it
+                log.error("maintenance series not announced id=%s cause=%s", series.id, exc)
+                continue
+            for start in due:
                 window = series.window(start, announced_at=now)
                 async with conn.transaction():
                     cur = conn.cursor(row_factory=tuple_row)
@@ -309,15 +314,20 @@ async def announce_due(db: Database, now: datetime) -> list[str]:
 
 def next_due(series: Sequence[MaintenanceSeries], now: datetime) -> datetime:
     """When `announce_due` has something to write next: the earliest announcement time
-    after `now`, or `now + LOOK_EVERY` if that is sooner (a series created meanwhile)."""
+    after `now`, but no later than `now + LOOK_EVERY` (a series may be created meanwhile)."""
     soonest = now + LOOK_EVERY
     for item in series:
         if item.cancelled_at is not None:
             continue
-        after = now + item.lead + timedelta(microseconds=1)  # now's are announced already
-        for start in item.occurrences(after, soonest + item.lead):
-            soonest = min(soonest, start - item.lead)
+        with contextlib.suppress(RecurrenceError):  # announce_due says why
+            soonest = min(soonest, _next_announcement(item, now, soonest))
     return max(soonest, now)
+
+
+def _next_announcement(item: MaintenanceSeries, now: datetime, soonest: datetime) -> datetime:
+    after = now + item.lead + timedelta(microseconds=1)  # now's are announced already
+    starts = item.occurrences(after, soonest + item.lead)
+    return starts[0] - item.lead if starts else soonest
 
 
 async def run_announcer(
