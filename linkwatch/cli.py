@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from kernel import __version__
 from kernel.config import PortalConfig, load_config
+from kernel.config.recurring import notice_warnings
 from kernel.errors import ConfigError, ConfigProblem, LinkwatchError
 from kernel.formatting import count_of, text_table
 from kernel.logs import setup_logging
@@ -472,6 +473,8 @@ def _check_config(args: argparse.Namespace) -> int:
         count_of(len(config.users), "user"),
     )
     print(f"{args.file}: OK ({', '.join(counts)})")
+    for warning in notice_warnings(config):
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -37,6 +37,7 @@ from collector.agents import CLAIM_LIMIT, claim_announced
 from collector.deriver import StateDeriver
 from collector.housekeeping import run_housekeeping
 from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
+from collector.recurring import run_announcer, sync_config_series
 from collector.rollups import bucket_floor, refresh_after_write, refresh_rollups
 from collector.site_guard import SiteGuard
 from collector.site_record import SiteRecord
@@ -173,6 +174,8 @@ async def _sync_maintenance(db: Database, config: Config) -> None:
     window taken out of the file before it ended is cancelled (logged per window)."""
     windows = [m.to_window() for m in config.maintenance]
     await sync_maintenance(db, windows, source="config", now=datetime.now(UTC))
+    series = [s.to_series() for s in config.recurring]
+    await sync_config_series(db, series, now=datetime.now(UTC))
 
 
 async def serve(
@@ -227,6 +230,7 @@ async def serve(
                         collecting.dispatcher.run(stop), name="notification-dispatcher"
                     )
                     group.create_task(collecting.evaluator.run(stop), name="notification-evaluator")
+                    group.create_task(run_announcer(db, stop), name="maintenance-announcer")
                 if on_ready is not None:
                     await on_ready(db, url)
                 _freeze_startup_objects()

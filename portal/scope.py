@@ -23,6 +23,7 @@ Capability = Literal[
     "settle",  # approve, apply and adjust credits
     "compliance",  # the compliance rate of every customer, plan and contract
     "attribute",  # attribute outage time to the customer, and withdraw that
+    "maintenance",  # announce, skip and cancel maintenance (recurring series too)
 ]
 
 CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -31,6 +32,8 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
     "billing": frozenset({"all_customers", "ledger", "settle", "compliance"}),
     "admin": frozenset({"all_customers", "noc", "ledger", "settle", "compliance", "attribute"}),
 }
+for _role in ("ops", "admin"):  # staff who plan the work
+    CAPABILITIES[_role] |= {"maintenance"}
 
 
 def can(user: Account, capability: Capability) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,8 @@ from psycopg.rows import tuple_row
 
 from collector import Database
 from collector.attributions import attribute
+from collector.recurring import create_series
+from kernel.recurrence import MaintenanceSeries
 from portal.keys import ACCOUNTS
 from sla.ledger import TimeRange, list_rows, refresh_ledger
 from tests.portal_kit import PortalKit, form_token, running_portal
@@ -143,6 +145,34 @@ PAGES = [
         {**capability(NOC, NOT_404), "anonymous": 403},
         {"reason": "the customer disputes it"},
     ),
+    # Recurring maintenance: ops and admin create, skip one occurrence, cancel a series
+    # (the second one to try finds it done already: refused on its own terms).
+    Case("GET", "/noc/maintenance/series", capability(NOC)),
+    Case(
+        "POST",
+        "/noc/maintenance/series",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {
+            "id": "matrix",
+            "links": "acme-fra-1",
+            "start": "2027-01-05T02:00",
+            "timezone": "Europe/Berlin",
+            "duration": "2h",
+            "rrule": "FREQ=MONTHLY;BYDAY=1TU",
+        },
+    ),
+    Case(
+        "POST",
+        "/noc/maintenance/series/{own_series}/skip",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"starts_at": "{occurrence}", "reason": "change freeze"},
+    ),
+    Case(
+        "POST",
+        "/noc/maintenance/series/{own_series}/cancel",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"reason": "no longer needed"},
+    ),
     # Config-file users change their password in the file: refused, but reached.
     Case(
         "POST",
@@ -202,6 +232,27 @@ API = [
         {"reason": "the customer disputes it"},
     ),
     Case("GET", "/api/v1/maintenance", api()),
+    Case("GET", "/api/v1/maintenance/series", api(NOC)),
+    Case(
+        "POST",
+        "/api/v1/maintenance/series",
+        api(NOC, NOT_404),
+        {
+            "id": "matrix",
+            "links": ["acme-fra-1"],
+            "start": "2027-01-05T02:00",
+            "timezone": "Europe/Berlin",
+            "duration": "2h",
+            "rrule": "FREQ=MONTHLY;BYDAY=1TU",
+        },
+    ),
+    Case(
+        "POST",
+        "/api/v1/maintenance/series/{own_series}/skip",
+        api(NOC, NOT_404),
+        {"starts_at": "{occurrence}"},
+    ),
+    Case("POST", "/api/v1/maintenance/series/{own_series}/cancel", api(NOC, NOT_404), {}),
     Case("GET", "/api/v1/sites", api(NOC)),
     Case("GET", "/api/v1/compliance", api()),
     Case("GET", "/api/v1/compliance?customer=acme", api()),
@@ -209,6 +260,20 @@ API = [
     Case("GET", "/api/v1/compliance?plan=none", api(STAFF)),
 ]
 CASES = PAGES + API
+MATRIX_SERIES = MaintenanceSeries(
+    id="fra-patching",
+    description="Frankfurt PoP software update",
+    reference="CHG-77",
+    link_ids=("acme-fra-1",),
+    customer_ids=(),
+    start=datetime(2026, 12, 1, 2, 0),
+    zone="Europe/Berlin",
+    duration=timedelta(hours=2),
+    rule="FREQ=MONTHLY;BYDAY=1TU",
+    lead=timedelta(days=14),
+    source="portal",
+    created_by="olga",
+)
 
 
 @dataclass
@@ -252,7 +317,10 @@ async def world(database: Database) -> AsyncIterator[World]:
             "own_row": str(own.id),
             "other_row": str(other.id),
             "other_token": str(gus_token.id),
+            "own_series": "fra-patching",
+            "occurrence": "2026-12-01T01:00:00Z",  # 02:00 in Berlin, 13 days ahead
         }
+        await create_series(database, MATRIX_SERIES, now=now)
         yield World(kit, ids, tokens)
 
 
@@ -293,6 +361,7 @@ MISSING = {
     "own_row": "999999999",
     "other_row": "999999999",
     "other_token": "999999999",
+    "own_series": "no-such-series",
 }
 
 
@@ -345,6 +414,7 @@ def test_every_route_is_in_the_matrix(database: Database) -> None:
         "own_row": "{row_id}",
         "other_row": "{row_id}",
         "other_token": "{token_id}",
+        "own_series": "{series_id}",
     }
     covered = set()
     for case in CASES:

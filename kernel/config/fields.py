@@ -78,7 +78,8 @@ Id = Annotated[str, AfterValidator(_check_id)]
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: with the tzdata package installed, a name too long for a file name.
         raise ValueError(
             f"{excerpt(value)} is not a known time zone; use an IANA name such as "
             "Europe/Berlin or UTC"

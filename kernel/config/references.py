@@ -28,6 +28,12 @@ def _check_references(data: Mapping[str, Any]) -> Iterator[tuple[Path_, str]]:
         yield from _check_contract(index, contract, defined)
     for index, window in _mappings(data.get("maintenance")):
         yield from _check_maintenance(index, window, defined)
+    yield from _duplicate_ids(_mappings(data.get("recurring")), ("recurring",))
+    for index, series in _mappings(data.get("recurring")):
+        for l_index, link_id in enumerate(_list(series.get("links"))):
+            yield from defined.link(("recurring", index, "links", l_index), link_id)
+        for c_index, customer_id in enumerate(_list(series.get("customers"))):
+            yield from defined.customer(("recurring", index, "customers", c_index), customer_id)
     yield from _check_sites(data)
     yield from _check_users(_mappings(data.get("users")), defined)
     yield from _check_notifications(data.get("notifications"), defined.customer)

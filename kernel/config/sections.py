@@ -32,6 +32,7 @@ from kernel.config.fields import (
 )
 from kernel.config.links import Link
 from kernel.config.notifications import NotificationsConfig
+from kernel.config.recurring import RecurringMaintenance
 from kernel.config.sites import SiteConfig, measure_from_sites
 from kernel.domain import MaintenanceWindow, SampleTimes
 from kernel.durations import format_duration
@@ -240,6 +241,7 @@ class Config(_Strict):
     plans: list[Plan] = Field(default_factory=list)
     contracts: list[Contract] = Field(default_factory=list)
     maintenance: list[Maintenance] = Field(default_factory=list)
+    recurring: list[RecurringMaintenance] = Field(default_factory=list)  # maintenance series
     users: list[User] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from portal.api import (
     document,
     links,
     maintenance,
+    recurring,
     reports,
     series,
     sites,
@@ -45,6 +46,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     credits.approve_credit,
     credits.apply_credit,
     maintenance.list_maintenance,
+    recurring.list_series,
+    recurring.create,
+    recurring.skip,
+    recurring.cancel,
     sites.list_sites,
     compliance.get_compliance,
 )

@@ -607,6 +607,9 @@ def schemas() -> dict[str, JsonSchema]:
         "Attribution": ATTRIBUTION,
     }
     found.update(COMPLIANCE_SCHEMAS)
+    from portal.api.recurring import SERIES_SCHEMAS  # it builds on this module's helpers
+
+    found.update(SERIES_SCHEMAS)
     for item in (
         "Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance", "Attribution"
     ):  # fmt: skip

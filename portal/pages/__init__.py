@@ -13,6 +13,7 @@ from portal.pages import (
     links,
     noc,
     notifications,
+    recurring,
     reports,
     sites,
     system,
@@ -23,3 +24,4 @@ def add_routes(app: web.Application) -> None:
     modules = (system, auth, links, link, attributions, noc, sites, notifications, billing)
     for module in (*modules, reports, account):
         app.router.add_routes(module.routes)
+    app.router.add_routes(recurring.routes)
