@@ -298,7 +298,8 @@ async def test_acknowledging_in_a_browser(database: Database) -> None:
             await page.wait_for_load_state("networkidle")
             assert page.url.endswith("/noc")
             card = await page.inner_text("li.outage")
-            assert "Acknowledged by olga 25\u00a0min after it began: fibre cut, crew on the way" in card
+            said = "Acknowledged by olga 25\u00a0min after it began: fibre cut, crew on the way"
+            assert said in card
 
 
 # --- the operations report ------------------------------------------------------------
