@@ -226,6 +226,9 @@ class EventKind(StrEnum):
     # `within`, or its deadline: for operations only, once per outage each.
     RESTORE_WARNING = "restore-warning"
     RESTORE_OVERDUE = "restore-overdue"
+    # A running outage nobody acknowledged within a route's `escalate_after`: told to the
+    # route it escalates to, for operations only, once per outage and route.
+    OUTAGE_ESCALATED = "outage-escalated"
 
     @property
     def customer_facing(self) -> bool:
@@ -237,6 +240,7 @@ class EventKind(StrEnum):
             EventKind.TEST,
             EventKind.RESTORE_WARNING,
             EventKind.RESTORE_OVERDUE,
+            EventKind.OUTAGE_ESCALATED,
         )
 
 

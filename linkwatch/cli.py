@@ -249,6 +249,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     report_monthly.set_defaults(command=_report_monthly)
 
+    report_operations = report_commands.add_parser(
+        "operations", help="time to acknowledge and to restore outages in a month"
+    )
+    report_operations.add_argument("--config", "-c", required=True, type=Path)
+    report_operations.add_argument("--month", required=True, help="a month (UTC), e.g. 2026-11")
+    report_operations.add_argument("--format", choices=["table", "json"], default="table")
+    report_operations.set_defaults(command=_report_operations)
+
     _credits_parser(commands)
     _notify_parser(commands)
 
@@ -630,6 +638,15 @@ def _report_monthly(args: argparse.Namespace) -> int:
         args.output.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise LinkwatchError(f"--output {args.output}: cannot write the report: {exc}") from None
+    return EXIT_OK
+
+
+def _report_operations(args: argparse.Namespace) -> int:
+    from linkwatch.operations import as_json, operations_report_of, table
+
+    config = load_config(args.config)
+    report = asyncio.run(operations_report_of(config, args.month, datetime.now(UTC)))
+    print(as_json(report) if args.format == "json" else table(report))
     return EXIT_OK
 
 

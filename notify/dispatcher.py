@@ -86,6 +86,8 @@ def routes_for(
     (never the monitor's), an operations route every event of its kinds. `told`: routes
     that were sent what the event retracts (a cancelled window's announcement), which
     take the retraction whatever their kinds."""
+    if event.kind is EventKind.OUTAGE_ESCALATED:  # for the route it escalates to only
+        return [r for r in routes if r.id == event.payload.get("route")]
     chosen = []
     for route in routes:
         if event.kind not in route.kinds() and route.id not in told:

@@ -29,6 +29,7 @@ from collector.site_record import recent_blind_spans
 from kernel.config import EVENT_GROUPS, Config
 from kernel.domain import Event, EventKind, LinkStatus, MaintenanceWindow
 from kernel.errors import DatabaseError
+from notify.escalation import escalates, escalation_events
 from notify.queries import query
 from notify.restore_events import restore_events
 from sla.compute import seconds, truncate_pct
@@ -91,6 +92,8 @@ class Evaluator:
             events += await self._sites(now)
         if wanted & {EventKind.RESTORE_WARNING, EventKind.RESTORE_OVERDUE}:
             events += await restore_events(self._db, self._config, now)
+        if escalates(self._config):
+            events += await escalation_events(self._db, self._config, now)
         written = await store_events(self._db, events)
         if written:
             log.info("notification events written events=%d", written)

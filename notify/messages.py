@@ -514,6 +514,29 @@ def _restore(
     )
 
 
+def _escalated(
+    event: Event, config: Config, customer: Customer | None, link: Link | None, tz: tzinfo
+) -> _Described:
+    name = _link_name(link, event.link_id)
+    data = event.payload
+    since = _when(data["down_since"], tz)
+    waited = duration_text(timedelta(seconds=int(str(data["unacknowledged_s"]))), smallest="min")
+    return (
+        f"ESCALATED: {name} down, not acknowledged after {waited}",
+        f"Link {name} is down since {since} and nobody has acknowledged the outage in "
+        f"{waited}: it is escalated to you (step {data['step']}, after route "
+        f"{data['from_route']}). Acknowledge it on the NOC page to stop the escalation.",
+        [
+            *_who(customer),
+            ("Link", name),
+            ("Down since", since),
+            ("Unacknowledged for", waited),
+            ("Escalated from", str(data["from_route"])),
+        ],
+        "/noc",
+    )
+
+
 _DESCRIBE = {
     EventKind.LINK_DOWN: _link_down,
     EventKind.LINK_RECOVERED: _link_recovered,
@@ -529,6 +552,7 @@ _DESCRIBE = {
     EventKind.TEST: _test,
     EventKind.RESTORE_WARNING: _restore,
     EventKind.RESTORE_OVERDUE: _restore,
+    EventKind.OUTAGE_ESCALATED: _escalated,
 }
 
 

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from collector import Database, current_link_states, maintenance_windows
+from collector.acknowledgements import Acknowledgement
+from collector.acknowledgements import acknowledgements as outage_acknowledgements
 from collector.agents import agents_seen
 from collector.attributions import Attribution, recent_attributions
 from collector.attributions import attributions as outage_attributions
@@ -36,7 +38,7 @@ from collector.state_reads import (
     state_failures,
 )
 from collector.work_log import WorkEntry, work_entries
-from kernel.config import Contract, Customer, Link
+from kernel.config import Config, Contract, Customer, Link
 from kernel.domain import LinkState, MaintenanceWindow
 from notify import status as notification_status
 from notify.status import DeliveryRow
@@ -59,6 +61,7 @@ from sla.ledger import (
     window_statuses,
 )
 from sla.monthly import MonthEntry, monthly_report, report_months
+from sla.operations import OperationsReport, operations_report
 from sla.report import ContractWindow, WindowPlan, compute_plan, monitoring_began, plan_windows
 from sla.windows import WindowKind, window_containing
 
@@ -535,6 +538,27 @@ class PortalReads:
             return await outage_attributions(self._db, wanted, start, end)
 
         return await self._read(("attributions", wanted, start, end), load)
+
+    async def acknowledgements(
+        self, link_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[Acknowledgement]:
+        """The acknowledgements of the links' outages that began in [start, end)."""
+        wanted = tuple(link_ids)
+
+        async def load() -> list[Acknowledgement]:
+            return await outage_acknowledgements(self._db, wanted, start, end)
+
+        return await self._read(("acknowledgements", wanted, start, end), load)
+
+    async def operations_report(
+        self, config: Config, month: str, now: datetime
+    ) -> OperationsReport:
+        """The operations report of `month` (TTA and TTR), as read at most a ttl ago."""
+
+        async def load() -> OperationsReport:
+            return await operations_report(self._db, config, month, now)
+
+        return await self._read(("operations-report", month), load)
 
     async def attribution_trail(
         self,

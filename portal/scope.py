@@ -24,16 +24,19 @@ Capability = Literal[
     "compliance",  # the compliance rate of every customer, plan and contract
     "attribute",  # attribute outage time to the customer, and withdraw that
     "maintenance",  # announce, skip and cancel maintenance (recurring series too)
+    "acknowledge",  # acknowledge an outage (and read who acknowledged which)
 ]
 
+# Operations run the network and plan its work; billing settles credits; admin does both.
+_OPERATIONS: frozenset[Capability] = frozenset(
+    {"all_customers", "noc", "compliance", "attribute", "acknowledge", "maintenance"}
+)
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     "customer": frozenset(),
-    "ops": frozenset({"all_customers", "noc", "compliance", "attribute"}),
+    "ops": _OPERATIONS,
     "billing": frozenset({"all_customers", "ledger", "settle", "compliance"}),
-    "admin": frozenset({"all_customers", "noc", "ledger", "settle", "compliance", "attribute"}),
+    "admin": _OPERATIONS | {"ledger", "settle"},
 }
-for _role in ("ops", "admin"):  # staff who plan the work
-    CAPABILITIES[_role] |= {"maintenance"}
 
 
 def can(user: Account, capability: Capability) -> bool:

@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from collector import Database
+from collector.acknowledgements import outage_key
 from collector.attributions import attribute
 from collector.recurring import create_series
 from kernel.recurrence import MaintenanceSeries
@@ -173,6 +174,16 @@ PAGES = [
         {**capability(NOC, NOT_404), "anonymous": 403},
         {"reason": "no longer needed"},
     ),
+    # Acknowledging an outage: ops and admin (the second to try finds it acknowledged).
+    Case("GET", "/links/{down_link}/outages/{outage_key}/ack", capability(NOC)),
+    Case(
+        "POST",
+        "/links/{down_link}/outages/{outage_key}/ack",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"note": "crew dispatched", "next": "/noc"},
+    ),
+    Case("GET", "/noc/operations", capability(NOC)),
+    Case("GET", "/noc/operations?month=2026-10", capability(NOC)),
     # Config-file users change their password in the file: refused, but reached.
     Case(
         "POST",
@@ -231,6 +242,10 @@ API = [
         api(NOC, NOT_404),
         {"reason": "the customer disputes it"},
     ),
+    Case("POST", "/api/v1/links/{down_link}/outages/{outage_key}/ack", api(NOC, NOT_404), {}),
+    Case("GET", "/api/v1/links/{down_link}/acknowledgements", api(STAFF)),
+    Case("GET", "/api/v1/links/{other_link}/acknowledgements", api(STAFF)),
+    Case("GET", "/api/v1/reports/operations", api(NOC)),
     Case("GET", "/api/v1/maintenance", api()),
     Case("GET", "/api/v1/maintenance/series", api(NOC)),
     Case(
@@ -309,6 +324,7 @@ async def world(database: Database) -> AsyncIterator[World]:
         ids = {
             "down_link": "acme-ber-2",
             "outage_start": outage.isoformat(),
+            "outage_key": outage_key(outage),
             "later_start": (now - timedelta(minutes=15)).isoformat(),
             "later_end": (now - timedelta(minutes=10)).isoformat(),
             "own_attribution": str(made.id),
@@ -356,6 +372,7 @@ def _case_id(case: Case) -> str:
 MISSING = {
     "down_link": "no-such-link",
     "own_attribution": "999999999",
+    "outage_key": "2026-11-18T11:35:00Z",
     "own_link": "no-such-link",
     "other_link": "no-such-link",
     "own_row": "999999999",
@@ -409,6 +426,7 @@ def test_every_route_is_in_the_matrix(database: Database) -> None:
     placeholder = {
         "down_link": "{link_id}",
         "own_attribution": "{attribution_id}",
+        "outage_key": "{start}",
         "own_link": "{link_id}",
         "other_link": "{link_id}",
         "own_row": "{row_id}",

@@ -112,6 +112,13 @@ class RestoreTerms(_Strict):
             )
 
 
+class AcknowledgeTerms(_Strict):
+    """Time to acknowledge: operations acknowledge each outage within `within` of its
+    confirmed start. An objective the operations report measures; it earns no credit."""
+
+    within: Duration
+
+
 class Terms(_Strict):
     """Terms a plan, a contract or a contract version may set. Unset fields come from the
     layer below: built-in defaults <- plan <- contract <- version in force."""
@@ -132,6 +139,7 @@ class Terms(_Strict):
     # Coverage (percent) under which a window gets no automatic credit: a person reviews it.
     min_coverage: Percent | None = None
     restore: RestoreTerms | None = None  # time to restore; None: no such term
+    acknowledge: AcknowledgeTerms | None = None  # time-to-acknowledge objective
     # Covered hours (kernel/config/hours.py): only these count; None measures every hour.
     hours: CoveredHours | None = None
     holidays: list[Holiday] | None = None  # dates in the contract's zone
@@ -163,6 +171,7 @@ class ResolvedTerms(_Strict):
     breach_notice: str | None = None
     min_coverage: Decimal | None = None
     restore: RestoreTerms | None = None
+    acknowledge: AcknowledgeTerms | None = None
     hours: CoveredHours | None = None
     holidays: list[Holiday] = Field(default_factory=list)
     customer_caused: Literal["exclude", "count"] = "exclude"

@@ -133,6 +133,18 @@ class Route(_Strict):
     events: list[EventName] = Field(default_factory=_all_events, min_length=1)
     customer: Id | None = None
     to: list[Email] | None = None  # e-mail recipients instead of the channel's
+    # An outage this route is told of and nobody acknowledges within `escalate_after` is
+    # told to route `escalate_to` (operations routes only; kernel/config/escalation.py).
+    escalate_after: Duration | None = None
+    escalate_to: Id | None = None
+
+    @_rule
+    def _escalation_complete(self) -> None:
+        if (self.escalate_after is None) != (self.escalate_to is None):
+            raise ValueError(
+                "set escalate_after and escalate_to together: how long an outage may go "
+                "unacknowledged, and the route told then"
+            )
 
     def kinds(self) -> frozenset[EventKind]:
         chosen = {

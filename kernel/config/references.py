@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kernel.config.escalation import check_escalation
 from kernel.config.raw import Path_, _list, _mappings, _render_path
 from kernel.domain import EventKind
 from kernel.formatting import excerpt
@@ -263,3 +264,4 @@ def _check_notifications(
                         "monitor-blind is about the monitor, for operations only; "
                         "remove it or remove customer",
                     )
+    yield from check_escalation(entries("routes"))

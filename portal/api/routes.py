@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from portal.api import (
+    acknowledgements,
     attributions,
     compliance,
     contracts,
@@ -37,6 +38,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     attributions.list_attributions,
     attributions.attribute,
     attributions.withdraw,
+    acknowledgements.acknowledge_outage,
+    acknowledgements.list_acknowledgements,
     reports.link_availability,
     series.link_series,
     contracts.list_contracts,
@@ -52,6 +55,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     recurring.cancel,
     sites.list_sites,
     compliance.get_compliance,
+    acknowledgements.operations_report,
 )
 
 

@@ -511,6 +511,56 @@ ATTRIBUTION = closed(
     withdrawn_at=nullable(TIME),
     withdrawn_reason=nullable(STRING),
 )
+ACKNOWLEDGEMENT = closed(
+    "An outage acknowledged by operations: who, when, the note, and the time to "
+    "acknowledge from the outage's confirmed start.",
+    link=STRING,
+    outage_start=TIME,
+    acknowledged_by=STRING,
+    acknowledged_at=TIME,
+    note=STRING,
+    tta_s=SECONDS,
+)
+_FIGURE: JsonSchema = {
+    "type": ["string", "null"],
+    "pattern": r"^([0-9]+(\.[0-9]+)?|never)$",
+    "description": "Exact decimal seconds; never: an outage never acknowledged; null: none.",
+}
+_OPERATIONS_SUMMARY = closed(
+    "One contract's (or every link's) outages of the month.",
+    name=STRING,
+    customer=nullable(STRING),
+    objective_s=nullable(SECONDS),
+    outages=INTEGER,
+    acknowledged=INTEGER,
+    never_acknowledged=INTEGER,
+    with_objective=INTEGER,
+    within_objective=INTEGER,
+    running=INTEGER,
+    tta_median_s=_FIGURE,
+    tta_p90_s=_FIGURE,
+    tta_worst_s=_FIGURE,
+    ttr_median_s=_FIGURE,
+    ttr_p90_s=_FIGURE,
+    ttr_worst_s=_FIGURE,
+)
+OPERATIONS_REPORT = closed(
+    "Time to acknowledge and to restore the outages that began in a month (UTC).",
+    month=STRING,
+    contracts=array(_OPERATIONS_SUMMARY),
+    overall=_OPERATIONS_SUMMARY,
+    outages=array(
+        closed(
+            "One outage of the month.",
+            link=STRING,
+            start=TIME,
+            end=nullable(TIME),
+            acknowledged_by=nullable(STRING),
+            tta_s=_FIGURE,
+            ttr_s=_FIGURE,
+        )
+    ),
+)
 ME = closed(
     "The token's user.",
     name=STRING,
@@ -605,6 +655,9 @@ def schemas() -> dict[str, JsonSchema]:
         "Site": SITE,
         "SiteList": closed("Every site, in one answer.", items=array(ref("Site"))),
         "Attribution": ATTRIBUTION,
+        "Acknowledgement": ACKNOWLEDGEMENT,
+        "AcknowledgementPage": page("Acknowledgement"),
+        "OperationsReport": OPERATIONS_REPORT,
     }
     found.update(COMPLIANCE_SCHEMAS)
     from portal.api.recurring import SERIES_SCHEMAS  # it builds on this module's helpers

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from portal.pages import (
     account,
+    acknowledgements,
     attributions,
     auth,
     billing,
@@ -22,6 +23,6 @@ from portal.pages import (
 
 def add_routes(app: web.Application) -> None:
     modules = (system, auth, links, link, attributions, noc, sites, notifications, billing)
-    for module in (*modules, reports, account):
+    for module in (*modules, acknowledgements, reports, account):
         app.router.add_routes(module.routes)
     app.router.add_routes(recurring.routes)

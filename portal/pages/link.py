@@ -60,6 +60,7 @@ from portal.link_views import (
     window_view,
 )
 from portal.maintenance_views import maintenance_view, strictest_notice
+from portal.pages.acknowledgements import response_times
 from portal.pages.common import require_viewer, visible_link
 from portal.params import choice
 from portal.rendering import render, render_fragment
@@ -252,6 +253,8 @@ async def _history(
     )
     attributed = await attributions_of(app, link, found, now)
     policy = policies(contracts, config, now)
+    # Staff see how fast each outage was acknowledged and restored.
+    responses = await response_times(app, link, found) if staff else None
 
     # A link measured from several sites: its outages say which sites saw them.
     sites = [(s, directory.site_name(s)) for s in link.vantage.sites] if link.vantage else []
@@ -275,6 +278,7 @@ async def _history(
                 [attribution_view(a, now, tz, policy) for a in of_incident(i, attributed)]
                 for i in reversed(found)
             ],
+            "responses": None if responses is None else list(reversed(responses)),
             "upcoming": upcoming,
             "past": past,
             "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],

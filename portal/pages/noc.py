@@ -41,6 +41,7 @@ from portal.compliance_views import compliance_of, staff_tables
 from portal.formatting import NBSP, Moment, decimal_pct, duration_text, local_time, moment
 from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS, SETTINGS
 from portal.ledger_views import Standing, Verdict
+from portal.pages.acknowledgements import with_acknowledgements
 from portal.pages.common import positive_int, require
 from portal.params import choice
 from portal.rendering import render, render_fragment
@@ -111,6 +112,8 @@ class Outage:
     duration: str  # running, since the outage started
     countdowns: tuple[Countdown, ...]
     restores: tuple[RestoreClock, ...] = ()  # deadlines of contracts with a restore term
+    ack_key: str | None = None  # the outage's start in its acknowledgement form's path
+    acknowledged: str | None = None  # "acknowledged by olga 3 min after it began: ..."
 
     @property
     def level(self) -> Level:
@@ -316,6 +319,7 @@ async def outages(request: web.Request, board: Board, now: datetime) -> list[Out
                 restores=tuple(sorted(clocks, key=lambda c: c.left_s)),
             )
         )
+    found = await with_acknowledgements(app, found)
     found.sort(key=lambda o: (-o.row.status.severity, _outage_urgency(o), o.row.id))
     return found
 
