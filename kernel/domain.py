@@ -226,6 +226,12 @@ class EventKind(StrEnum):
     # `within`, or its deadline: for operations only, once per outage each.
     RESTORE_WARNING = "restore-warning"
     RESTORE_OVERDUE = "restore-overdue"
+    # Staff posted an update on an incident (one or more outages of a shared failure),
+    # once per customer concerned naming their links only, and once for operations.
+    INCIDENT_UPDATE = "incident-update"
+    # Links behind the same upstream that went down within a minute of each other: one
+    # message for operations instead of one per link; customers keep their link-down.
+    LINKS_DOWN = "links-down"
 
     @property
     def customer_facing(self) -> bool:
@@ -237,6 +243,7 @@ class EventKind(StrEnum):
             EventKind.TEST,
             EventKind.RESTORE_WARNING,
             EventKind.RESTORE_OVERDUE,
+            EventKind.LINKS_DOWN,
         )
 
 
