@@ -23,13 +23,16 @@ Capability = Literal[
     "settle",  # approve, apply and adjust credits
     "compliance",  # the compliance rate of every customer, plan and contract
     "attribute",  # attribute outage time to the customer, and withdraw that
+    "incidents",  # group outages into incidents and post the updates customers read
 ]
 
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     "customer": frozenset(),
-    "ops": frozenset({"all_customers", "noc", "compliance", "attribute"}),
+    "ops": frozenset({"all_customers", "noc", "compliance", "attribute", "incidents"}),
     "billing": frozenset({"all_customers", "ledger", "settle", "compliance"}),
-    "admin": frozenset({"all_customers", "noc", "ledger", "settle", "compliance", "attribute"}),
+    "admin": frozenset(
+        {"all_customers", "noc", "ledger", "settle", "compliance", "attribute", "incidents"}
+    ),
 }
 
 

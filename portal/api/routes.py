@@ -17,6 +17,7 @@ from portal.api import (
     contracts,
     credits,
     document,
+    incidents,
     links,
     maintenance,
     reports,
@@ -47,6 +48,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     maintenance.list_maintenance,
     sites.list_sites,
     compliance.get_compliance,
+    incidents.list_incident_reports,
+    incidents.get_incident_report,
+    incidents.open_incident_report,
+    incidents.add_incident_report_outages,
+    incidents.post_incident_report_update,
 )
 
 

@@ -9,6 +9,7 @@ from portal.pages import (
     attributions,
     auth,
     billing,
+    incidents,
     link,
     links,
     noc,
@@ -21,5 +22,5 @@ from portal.pages import (
 
 def add_routes(app: web.Application) -> None:
     modules = (system, auth, links, link, attributions, noc, sites, notifications, billing)
-    for module in (*modules, reports, account):
+    for module in (*modules, reports, account, incidents):
         app.router.add_routes(module.routes)

@@ -27,6 +27,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from collector.attributions import Attribution
+from collector.incident_reports import incident_reports
 from collector.rollups import BUCKET_ORIGIN
 from collector.series import SampleBucket
 from collector.state_reads import Incident
@@ -36,7 +37,8 @@ from portal.attribution_views import attribution_view, of_incident, policies
 from portal.auth import Viewer
 from portal.board import LinkRow, link_row
 from portal.credit_views import credit_view
-from portal.keys import CACHE, CLOCK, LIVE, READS
+from portal.incident_views import HISTORY, causes_of
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.link_charts import (
     DAYS,
     DEFAULT_RANGE,
@@ -61,6 +63,7 @@ from portal.link_views import (
 )
 from portal.maintenance_views import maintenance_view, strictest_notice
 from portal.pages.common import require_viewer, visible_link
+from portal.pages.incidents import link_incidents
 from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import Directory, can
@@ -252,6 +255,7 @@ async def _history(
     )
     attributed = await attributions_of(app, link, found, now)
     policy = policies(contracts, config, now)
+    told = await incident_reports(app[DATABASE], since=now - HISTORY, link_ids=[link.id])
 
     # A link measured from several sites: its outages say which sites saw them.
     sites = [(s, directory.site_name(s)) for s in link.vantage.sites] if link.vantage else []
@@ -275,6 +279,7 @@ async def _history(
                 [attribution_view(a, now, tz, policy) for a in of_incident(i, attributed)]
                 for i in reversed(found)
             ],
+            "reported": causes_of(list(reversed(found)), told),
             "upcoming": upcoming,
             "past": past,
             "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
@@ -359,16 +364,18 @@ async def link_page(request: web.Request) -> web.Response:
     # Building the page (the SVG charts and long tables above all) costs more than
     # reading its data: it is built once per cache period for everyone it is the same
     # for, and only the frame around it (navigation, the viewer's name) per request.
-    live_html, history_html, desk = await asyncio.gather(
+    live_html, history_html, desk, told = await asyncio.gather(
         _live_html(request, viewer, link),
         request.app[CACHE].get(("link-history", link.id, range_name, *audience), history),
         _attribution_desk(request, viewer, link),
+        link_incidents(request, viewer, link),
     )
     context = {
         "row": link,
         "live_html": live_html,
         "history_html": history_html,
         "attribution_desk": desk,
+        "incident_reports": told,
     }
     return render(request, "link.html", context)
 
