@@ -229,6 +229,12 @@ class EventKind(StrEnum):
     # A running outage nobody acknowledged within a route's `escalate_after`: told to the
     # route it escalates to, for operations only, once per outage and route.
     OUTAGE_ESCALATED = "outage-escalated"
+    # Staff posted an update on an incident (one or more outages of a shared failure),
+    # once per customer concerned naming their links only, and once for operations.
+    INCIDENT_UPDATE = "incident-update"
+    # Links behind the same upstream that went down within a minute of each other: one
+    # message for operations instead of one per link; customers keep their link-down.
+    LINKS_DOWN = "links-down"
 
     @property
     def customer_facing(self) -> bool:
@@ -241,6 +247,7 @@ class EventKind(StrEnum):
             EventKind.RESTORE_WARNING,
             EventKind.RESTORE_OVERDUE,
             EventKind.OUTAGE_ESCALATED,
+            EventKind.LINKS_DOWN,
         )
 
 

@@ -33,6 +33,7 @@ from kernel.domain import Event, EventKind
 from kernel.errors import DatabaseError
 from kernel.formatting import count_of
 from notify.channels import DeliveryError, send
+from notify.grouping import due_for_operations, grouped_into, was_grouped
 from notify.messages import render
 from notify.queries import query
 
@@ -44,7 +45,7 @@ BATCH = 200
 SENDING_AT_ONCE = 16
 
 # Kinds written once per customer concerned and once for operations.
-_ONE_FOR_OPS = frozenset(EVENT_GROUPS["maintenance"])
+_ONE_FOR_OPS = frozenset((*EVENT_GROUPS["maintenance"], EventKind.INCIDENT_UPDATE))
 
 DeliveryStatus = Literal["pending", "sent", "failed", "suppressed"]
 
@@ -231,7 +232,10 @@ class Dispatcher:
                 if not routes:
                     continue
                 due = await self._due(cur, event, now)
-                rows += [(event.id, r.id, r.channel, due) for r in routes]
+                rows += [
+                    (event.id, r.id, r.channel, due_for_operations(event, r, due, self._config))
+                    for r in routes
+                ]
             if rows:
                 await cur.execute(
                     query("deliveries_insert"),
@@ -311,6 +315,12 @@ class Dispatcher:
         held = await self._held_back(item, now)
         if held is not None:
             return held
+        if item.attempts == 1:  # decided once: a retry of a message sent alone goes alone
+            async with self._db.connection() as conn:
+                cur = conn.cursor(row_factory=tuple_row)
+                grouped = await grouped_into(cur, item.event, route, self._config)
+            if grouped is not None:
+                return _Outcome("suppressed", item.attempts, now, note=grouped)
         channel = notifications.channel(route.channel)
         try:
             message = render(item.event, self._config)
@@ -383,7 +393,7 @@ class Dispatcher:
                     query("delivery_status"), {"event_id": down, "route_id": item.route_id}
                 )
                 row = await cur.fetchone()
-                if row is not None and row[0] == "suppressed":
+                if row is not None and row[0] == "suppressed" and not was_grouped(row[2]):
                     return _Outcome(
                         "suppressed", item.attempts, now, note="its down message was not sent"
                     )

@@ -25,6 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from kernel.config import Config, Contract, Customer, Link, ResolvedTerms
 from kernel.domain import Event, EventKind, MaintenanceWindow
 from kernel.formatting import count_of, decimal_pct, duration_text, local_time, money
+from notify.incident_messages import incident_update, links_down
 from sla.compute import decide_maintenance
 from sla.windows import window_containing
 
@@ -553,6 +554,8 @@ _DESCRIBE = {
     EventKind.RESTORE_WARNING: _restore,
     EventKind.RESTORE_OVERDUE: _restore,
     EventKind.OUTAGE_ESCALATED: _escalated,
+    EventKind.INCIDENT_UPDATE: incident_update,
+    EventKind.LINKS_DOWN: links_down,
 }
 
 

@@ -25,11 +25,12 @@ Capability = Literal[
     "attribute",  # attribute outage time to the customer, and withdraw that
     "maintenance",  # announce, skip and cancel maintenance (recurring series too)
     "acknowledge",  # acknowledge an outage (and read who acknowledged which)
+    "incidents",  # group outages into incidents and post the updates customers read
 ]
 
 # Operations run the network and plan its work; billing settles credits; admin does both.
 _OPERATIONS: frozenset[Capability] = frozenset(
-    {"all_customers", "noc", "compliance", "attribute", "acknowledge", "maintenance"}
+    {"all_customers", "noc", "compliance", "attribute", "acknowledge", "maintenance", "incidents"}
 )
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     "customer": frozenset(),

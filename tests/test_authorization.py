@@ -22,6 +22,7 @@ from psycopg.rows import tuple_row
 from collector import Database
 from collector.acknowledgements import outage_key
 from collector.attributions import attribute
+from collector.incident_reports import OutageRef, open_incident
 from collector.recurring import create_series
 from kernel.recurrence import MaintenanceSeries
 from portal.keys import ACCOUNTS
@@ -184,6 +185,27 @@ PAGES = [
     ),
     Case("GET", "/noc/operations", capability(NOC)),
     Case("GET", "/noc/operations?month=2026-10", capability(NOC)),
+    # Incidents: ops and admin group outages and post updates (the outage is the
+    # incident's already, so grouping it again is refused on its own terms).
+    Case("GET", "/noc/incidents", capability(NOC)),
+    Case(
+        "POST",
+        "/noc/incidents",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"outage": "{down_link}|{outage_start}", "title": "Fibre cut"},
+    ),
+    Case(
+        "POST",
+        "/noc/incidents/{own_incident}/outages",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"outage": "{down_link}|{outage_start}"},
+    ),
+    Case(
+        "POST",
+        "/noc/incidents/{own_incident}/updates",
+        {**capability(NOC, 303), "anonymous": 403},
+        {"body": "Crew on site, ETA 14:00"},
+    ),
     # Config-file users change their password in the file: refused, but reached.
     Case(
         "POST",
@@ -273,6 +295,27 @@ API = [
     Case("GET", "/api/v1/compliance?customer=acme", api()),
     Case("GET", "/api/v1/compliance?customer=globex", api(STAFF)),
     Case("GET", "/api/v1/compliance?plan=none", api(STAFF)),
+    Case("GET", "/api/v1/incidents", api()),
+    Case("GET", "/api/v1/incidents/{own_incident}", api()),
+    Case("GET", "/api/v1/incidents/{other_incident}", api(STAFF)),
+    Case(
+        "POST",
+        "/api/v1/incidents",
+        api(NOC, NOT_404),  # reached: the body, without its outages, is refused
+        {"title": "Fibre cut"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/incidents/{own_incident}/outages",
+        api(NOC, NOT_404),
+        {},
+    ),
+    Case(
+        "POST",
+        "/api/v1/incidents/{own_incident}/updates",
+        api(NOC),
+        {"body": "Crew on site, ETA 14:00"},
+    ),
 ]
 CASES = PAGES + API
 MATRIX_SERIES = MaintenanceSeries(
@@ -321,7 +364,26 @@ async def world(database: Database) -> AsyncIterator[World]:
             database, "acme-ber-2", outage, reason="CPE off", by="olga", at=now,
             ends_at=outage + timedelta(minutes=5),
         )  # fmt: skip
+        told = await open_incident(
+            database, [OutageRef("acme-ber-2", outage)], title="Fibre cut", by="olga", at=now,
+            customers={"acme-ber-2": "acme"},
+        )  # fmt: skip
+        # Another customer's incident, stored as it would be (their link has no outage).
+        async with database.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO incident_reports (title, opened_by, opened_at)"
+                " VALUES ('Power', 'olga', %s) RETURNING id",
+                (now,),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            await conn.execute(
+                "INSERT INTO incident_report_outages VALUES (%s, 'globex-bos-2', %s, 'olga', %s)",
+                (row[0], now - timedelta(minutes=5), now),
+            )
         ids = {
+            "own_incident": str(told.id),
+            "other_incident": str(row[0]),
             "down_link": "acme-ber-2",
             "outage_start": outage.isoformat(),
             "outage_key": outage_key(outage),
@@ -370,6 +432,8 @@ def _case_id(case: Case) -> str:
 
 
 MISSING = {
+    "own_incident": "999999999",
+    "other_incident": "999999999",
     "down_link": "no-such-link",
     "own_attribution": "999999999",
     "outage_key": "2026-11-18T11:35:00Z",
@@ -424,6 +488,8 @@ def test_every_route_is_in_the_matrix(database: Database) -> None:
             continue
         routes.add((route.method, path))
     placeholder = {
+        "own_incident": "{incident_id}",
+        "other_incident": "{incident_id}",
         "down_link": "{link_id}",
         "own_attribution": "{attribution_id}",
         "outage_key": "{start}",

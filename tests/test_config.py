@@ -83,7 +83,7 @@ CASES = [
     pytest.param(
         edit("links.0.colour", "red"),
         "links[0].colour: unknown key 'colour'; allowed keys here: id, customer, description,"
-        " probes, thresholds, vantage",
+        " probes, thresholds, vantage, upstream",
         id="unknown-key",
     ),
     pytest.param(

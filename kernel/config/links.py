@@ -273,6 +273,12 @@ class Link(_Strict):
     probes: list[ProbeSpec] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
     vantage: Vantage | None = None  # unset: measured from this monitor's site alone
+    # The device or PoP the link hangs off (an aggregation router, a PoP's switch), as
+    # operations name it. Links with the same upstream that go down within a minute of
+    # each other reach operations as one grouped message (notify.grouping). A vantage
+    # site is where a link is measured from, not what it runs through, so it cannot say
+    # which links share a failure.
+    upstream: Id | None = None
 
     @property
     def quorum(self) -> int:

@@ -88,7 +88,9 @@ CHANNEL_KINDS = ("webhook", "email")
 # Names a route may list: an event kind, or a group of them.
 EVENT_GROUPS: dict[str, tuple[EventKind, ...]] = {
     "all": tuple(k for k in EventKind if k is not EventKind.TEST),
-    "link": (EventKind.LINK_DOWN, EventKind.LINK_RECOVERED),
+    # links-down stands in for operations' link-downs of a shared failure, so a route
+    # that takes "link" takes it too (a customer's route never gets it).
+    "link": (EventKind.LINK_DOWN, EventKind.LINK_RECOVERED, EventKind.LINKS_DOWN),
     "site": (EventKind.SITE_BLIND, EventKind.SITE_RECOVERED),
     "maintenance": (
         EventKind.MAINTENANCE_ANNOUNCED,
@@ -117,6 +119,8 @@ EventName = Literal[
     "restore",
     "restore-warning",
     "restore-overdue",
+    "incident-update",
+    "links-down",
 ]
 
 

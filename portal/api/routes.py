@@ -18,6 +18,7 @@ from portal.api import (
     contracts,
     credits,
     document,
+    incidents,
     links,
     maintenance,
     recurring,
@@ -56,6 +57,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     sites.list_sites,
     compliance.get_compliance,
     acknowledgements.operations_report,
+    incidents.list_incident_reports,
+    incidents.get_incident_report,
+    incidents.open_incident_report,
+    incidents.add_incident_report_outages,
+    incidents.post_incident_report_update,
 )
 
 

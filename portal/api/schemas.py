@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.incident_reports import CAUSE_CATEGORIES
 from kernel.domain import LinkStatus
 from portal.api.openapi import JsonSchema
 from portal.api.patterns import CURSOR, WINDOW_PATTERN
@@ -612,6 +613,43 @@ COMPLIANCE_SCHEMAS: dict[str, JsonSchema] = {
 }
 
 
+# --- incidents staff report to customers ------------------------------------------------
+
+_CAUSE_CATEGORIES = list(CAUSE_CATEGORIES)
+INCIDENT_REPORT_SCHEMAS: dict[str, JsonSchema] = {
+    "IncidentReportOutage": closed(
+        "An outage the incident covers, named as /links/{link_id}/incidents lists it.",
+        link=STRING,
+        outage_start=TIME,
+    ),
+    "IncidentReportUpdate": closed(
+        "An update staff posted, as its customers were told it; `links` are the caller's "
+        "links it concerned.",
+        id=INTEGER,
+        posted_at=TIME,
+        posted_by=nullable({**STRING, "description": "Staff only; null for customers."}),
+        body=STRING,
+        closes=BOOLEAN,
+        links=array(STRING),
+    ),
+    "IncidentReport": closed(
+        "One shared failure as staff report it: its outages (the caller's links only), "
+        "its updates oldest first, and, once resolved, its cause.",
+        id=INTEGER,
+        title=STRING,
+        open=BOOLEAN,
+        opened_at=TIME,
+        opened_by=nullable({**STRING, "description": "Staff only; null for customers."}),
+        closed_at=nullable(TIME),
+        cause_category=nullable({"type": "string", "enum": _CAUSE_CATEGORIES}),
+        cause=nullable(STRING),
+        outages=array(ref("IncidentReportOutage")),
+        updates=array(ref("IncidentReportUpdate")),
+    ),
+    "IncidentReportPage": page("IncidentReport"),
+}
+
+
 def schemas() -> dict[str, JsonSchema]:
     link = closed("A link and its current status.", **LINK_PROPERTIES)
     detail = closed(
@@ -663,6 +701,7 @@ def schemas() -> dict[str, JsonSchema]:
     from portal.api.recurring import SERIES_SCHEMAS  # it builds on this module's helpers
 
     found.update(SERIES_SCHEMAS)
+    found.update(INCIDENT_REPORT_SCHEMAS)
     for item in (
         "Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance", "Attribution"
     ):  # fmt: skip

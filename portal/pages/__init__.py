@@ -10,6 +10,7 @@ from portal.pages import (
     attributions,
     auth,
     billing,
+    incidents,
     link,
     links,
     noc,
@@ -23,6 +24,5 @@ from portal.pages import (
 
 def add_routes(app: web.Application) -> None:
     modules = (system, auth, links, link, attributions, noc, sites, notifications, billing)
-    for module in (*modules, acknowledgements, reports, account):
+    for module in (*modules, acknowledgements, incidents, recurring, reports, account):
         app.router.add_routes(module.routes)
-    app.router.add_routes(recurring.routes)

@@ -27,6 +27,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from collector.attributions import Attribution
+from collector.incident_reports import incident_reports
 from collector.rollups import BUCKET_ORIGIN
 from collector.series import SampleBucket
 from collector.state_reads import Incident
@@ -36,7 +37,8 @@ from portal.attribution_views import attribution_view, of_incident, policies
 from portal.auth import Viewer
 from portal.board import LinkRow, link_row
 from portal.credit_views import credit_view
-from portal.keys import CACHE, CLOCK, LIVE, READS
+from portal.incident_views import HISTORY, causes_of
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.link_charts import (
     DAYS,
     DEFAULT_RANGE,
@@ -62,6 +64,7 @@ from portal.link_views import (
 from portal.maintenance_views import maintenance_view, strictest_notice
 from portal.pages.acknowledgements import response_times
 from portal.pages.common import require_viewer, visible_link
+from portal.pages.incidents import link_incidents
 from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import Directory, can
@@ -255,6 +258,7 @@ async def _history(
     policy = policies(contracts, config, now)
     # Staff see how fast each outage was acknowledged and restored.
     responses = await response_times(app, link, found) if staff else None
+    told = await incident_reports(app[DATABASE], since=now - HISTORY, link_ids=[link.id])
 
     # A link measured from several sites: its outages say which sites saw them.
     sites = [(s, directory.site_name(s)) for s in link.vantage.sites] if link.vantage else []
@@ -279,6 +283,7 @@ async def _history(
                 for i in reversed(found)
             ],
             "responses": None if responses is None else list(reversed(responses)),
+            "reported": causes_of(list(reversed(found)), told),
             "upcoming": upcoming,
             "past": past,
             "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
@@ -363,16 +368,18 @@ async def link_page(request: web.Request) -> web.Response:
     # Building the page (the SVG charts and long tables above all) costs more than
     # reading its data: it is built once per cache period for everyone it is the same
     # for, and only the frame around it (navigation, the viewer's name) per request.
-    live_html, history_html, desk = await asyncio.gather(
+    live_html, history_html, desk, told = await asyncio.gather(
         _live_html(request, viewer, link),
         request.app[CACHE].get(("link-history", link.id, range_name, *audience), history),
         _attribution_desk(request, viewer, link),
+        link_incidents(request, viewer, link),
     )
     context = {
         "row": link,
         "live_html": live_html,
         "history_html": history_html,
         "attribution_desk": desk,
+        "incident_reports": told,
     }
     return render(request, "link.html", context)
 

@@ -16,6 +16,7 @@ from portal.board import STATUS_ORDER, board_page, board_query, full_board
 from portal.compliance_views import NO_WINDOWS, compliance_of
 from portal.keys import CACHE, LIVE, SETTINGS
 from portal.pages.common import positive_int, redirect, require_viewer
+from portal.pages.incidents import home_incidents
 from portal.rendering import render, render_fragment
 from portal.scope import can
 from sla.compliance import summary
@@ -72,7 +73,11 @@ async def links_page(request: web.Request) -> web.Response:
     return render(
         request,
         "links.html",
-        {"page_html": page_html, "compliance": await customer_compliance(request, viewer)},
+        {
+            "page_html": page_html,
+            "compliance": await customer_compliance(request, viewer),
+            "incident_reports": await home_incidents(request, viewer),
+        },
     )
 
 

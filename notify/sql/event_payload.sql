@@ -1,0 +1,1 @@
+SELECT payload FROM events WHERE id = %(id)s
