@@ -23,6 +23,7 @@ Capability = Literal[
     "settle",  # approve, apply and adjust credits
     "compliance",  # the compliance rate of every customer, plan and contract
     "attribute",  # attribute outage time to the customer, and withdraw that
+    "maintain",  # announce, reschedule and cancel maintenance windows
 ]
 
 CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -31,6 +32,8 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
     "billing": frozenset({"all_customers", "ledger", "settle", "compliance"}),
     "admin": frozenset({"all_customers", "noc", "ledger", "settle", "compliance", "attribute"}),
 }
+# Maintenance windows are the NOC's work: ops and admin announce, move and cancel them.
+CAPABILITIES.update({role: CAPABILITIES[role] | {"maintain"} for role in ("ops", "admin")})
 
 
 def can(user: Account, capability: Capability) -> bool:

@@ -11,6 +11,7 @@ from portal.pages import (
     billing,
     link,
     links,
+    maintenance_work,
     noc,
     notifications,
     reports,
@@ -23,3 +24,4 @@ def add_routes(app: web.Application) -> None:
     modules = (system, auth, links, link, attributions, noc, sites, notifications, billing)
     for module in (*modules, reports, account):
         app.router.add_routes(module.routes)
+    app.router.add_routes(maintenance_work.routes)

@@ -15,6 +15,7 @@ from portal.auth import Viewer
 from portal.board import STATUS_ORDER, board_page, board_query, full_board
 from portal.compliance_views import NO_WINDOWS, compliance_of
 from portal.keys import CACHE, LIVE, SETTINGS
+from portal.maintenance_desk import planned_for_customer
 from portal.pages.common import positive_int, redirect, require_viewer
 from portal.rendering import render, render_fragment
 from portal.scope import can
@@ -72,7 +73,11 @@ async def links_page(request: web.Request) -> web.Response:
     return render(
         request,
         "links.html",
-        {"page_html": page_html, "compliance": await customer_compliance(request, viewer)},
+        {
+            "page_html": page_html,
+            "compliance": await customer_compliance(request, viewer),
+            "planned": await planned_for_customer(request, viewer.user),
+        },
     )
 
 
