@@ -125,6 +125,9 @@ async def maintenance_windows(
             link_ids=tuple(row[5]),
             customer_ids=tuple(row[6]),
             cancelled_at=row[7],
+            reference=row[8],
+            impact=row[9],
+            sequence=row[10],
         )
         for row in rows
     ]

@@ -192,6 +192,9 @@ class MaintenanceWindow:
     link_ids: tuple[str, ...] = ()
     customer_ids: tuple[str, ...] = ()
     cancelled_at: datetime | None = None
+    reference: str = ""  # the ticket or change number staff gave it
+    impact: str = "OUTAGE"  # what the work does to the service, as BCOP maintnote names it
+    sequence: int = 0  # how often it was rescheduled: each time a new announcement
 
     @property
     def covers_until(self) -> datetime:

@@ -122,6 +122,15 @@ def email_message(
     mail["X-Linkwatch-Event-Id"] = event.id
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
+    if message.calendar is not None:
+        # Mail clients and providers' maintenance parsers read the attached event.
+        window = str(event.payload.get("maintenance_id", "maintenance"))
+        mail.add_attachment(
+            message.calendar,
+            subtype="calendar",
+            filename=f"{window}.ics",
+            params={"method": "PUBLISH"},
+        )
     return mail
 
 

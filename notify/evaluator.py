@@ -356,10 +356,13 @@ def _maintenance_event(
     customer_id: str | None,
     link_ids: list[str],
 ) -> Event:
-    # A window moved to another time is announced again: its start is part of the id.
+    # A window moved to another time is announced again: its start is part of the id,
+    # and so is its sequence once rescheduled (a move of its end alone is news too).
     audience = customer_id or "ops"
+    start = window.starts_at.astimezone(UTC).isoformat()
+    moved = f"#{window.sequence}" if window.sequence else ""
     return Event(
-        id=f"{kind.value}:{window.id}:{window.starts_at.astimezone(UTC).isoformat()}:{audience}",
+        id=f"{kind.value}:{window.id}:{start}{moved}:{audience}",
         kind=kind,
         occurred_at=occurred_at,
         customer_id=customer_id,
@@ -373,6 +376,9 @@ def _maintenance_event(
             if window.cancelled_at is None
             else window.cancelled_at.astimezone(UTC).isoformat(),
             "link_ids": link_ids,
+            "reference": window.reference,
+            "impact": window.impact,
+            "sequence": window.sequence,
         },
     )
 

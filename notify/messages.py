@@ -25,6 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from kernel.config import Config, Contract, Customer, Link, ResolvedTerms
 from kernel.domain import Event, EventKind, MaintenanceWindow
 from kernel.formatting import count_of, decimal_pct, duration_text, local_time, money
+from notify.calendar import event_calendar
 from notify.incident_messages import incident_update, links_down
 from sla.compute import decide_maintenance
 from sla.windows import window_containing
@@ -51,9 +52,10 @@ class Message:
     text: str  # plain-text body
     html: str  # HTML body
     link_url: str | None  # the portal page to look at, when a portal URL is configured
+    calendar: str | None = None  # iCalendar (maintnote) of a maintenance notice
 
     def webhook_body(self, event: Event) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "id": event.id,
             "kind": event.kind.value,
             "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
@@ -65,6 +67,9 @@ class Message:
             "url": self.link_url,
             "data": dict(event.payload),
         }
+        if self.calendar is not None:
+            body["calendar"] = self.calendar
+        return body
 
 
 def render(event: Event, config: Config) -> Message:
@@ -92,6 +97,7 @@ def render(event: Event, config: Config) -> Message:
         text=_TEMPLATES.get_template("message.txt").render(context),
         html=_TEMPLATES.get_template("message.html").render(context),
         link_url=url,
+        calendar=event_calendar(event, config, summary),
     )
 
 

@@ -23,7 +23,7 @@ Capability = Literal[
     "settle",  # approve, apply and adjust credits
     "compliance",  # the compliance rate of every customer, plan and contract
     "attribute",  # attribute outage time to the customer, and withdraw that
-    "maintenance",  # announce, skip and cancel maintenance (recurring series too)
+    "maintenance",  # announce, reschedule, skip and cancel maintenance (series too)
     "acknowledge",  # acknowledge an outage (and read who acknowledged which)
     "incidents",  # group outages into incidents and post the updates customers read
 ]

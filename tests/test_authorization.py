@@ -23,6 +23,7 @@ from collector import Database
 from collector.acknowledgements import outage_key
 from collector.attributions import attribute
 from collector.incident_reports import OutageRef, open_incident
+from collector.maintenance_work import create_window, resolve_scope
 from collector.recurring import create_series
 from kernel.recurrence import MaintenanceSeries
 from portal.keys import ACCOUNTS
@@ -206,6 +207,36 @@ PAGES = [
         {**capability(NOC, 303), "anonymous": 403},
         {"body": "Crew on site, ETA 14:00"},
     ),
+    # Maintenance: the NOC's desk and its forms (the second role to try finds the window
+    # moved or cancelled already: refused on its own terms); every viewer's own feed.
+    Case("GET", "/noc/maintenance", capability(NOC)),
+    Case("GET", "/noc/maintenance/{own_maintenance}", capability(NOC)),
+    Case("GET", "/noc/maintenance/{other_maintenance}", capability(NOC)),
+    Case("GET", "/maintenance.ics", each(200)),
+    Case(
+        "POST",
+        "/noc/maintenance",
+        {**capability(NOC, 303), "anonymous": 403},
+        {
+            "scope": "links",
+            "link_ids": "{own_link}",
+            "starts_at": "{mw_start}",
+            "ends_at": "{mw_end}",
+            "description": "Line card swap",
+        },
+    ),
+    Case(
+        "POST",
+        "/noc/maintenance/{own_maintenance}/reschedule",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"starts_at": "{mw_start}", "ends_at": "{mw_end}"},
+    ),
+    Case(
+        "POST",
+        "/noc/maintenance/{own_maintenance}/cancel",
+        {**capability(NOC, NOT_404), "anonymous": 403},
+        {"note": "postponed by the vendor"},
+    ),
     # Config-file users change their password in the file: refused, but reached.
     Case(
         "POST",
@@ -269,6 +300,24 @@ API = [
     Case("GET", "/api/v1/links/{other_link}/acknowledgements", api(STAFF)),
     Case("GET", "/api/v1/reports/operations", api(NOC)),
     Case("GET", "/api/v1/maintenance", api()),
+    Case("GET", "/api/v1/maintenance.ics", api()),
+    Case("GET", "/api/v1/maintenance/{own_maintenance}", api()),
+    Case("GET", "/api/v1/maintenance/{other_maintenance}", api(STAFF)),
+    # The matrix sends string fields only: the announcement is refused on its own terms
+    # (tests/test_work_maintenance.py announces through the API for real).
+    Case(
+        "POST",
+        "/api/v1/maintenance",
+        api(NOC, NOT_404),
+        {"starts_at": "{mw_start}", "ends_at": "{mw_end}", "description": "Line card swap"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/maintenance/{own_maintenance}/reschedule",
+        api(NOC, NOT_404),
+        {"starts_at": "{mw_start}", "ends_at": "{mw_end}"},
+    ),
+    Case("POST", "/api/v1/maintenance/{own_maintenance}/cancel", api(NOC, NOT_404), {}),
     Case("GET", "/api/v1/maintenance/series", api(NOC)),
     Case(
         "POST",
@@ -381,7 +430,23 @@ async def world(database: Database) -> AsyncIterator[World]:
                 "INSERT INTO incident_report_outages VALUES (%s, 'globex-bos-2', %s, 'olga', %s)",
                 (row[0], now - timedelta(minutes=5), now),
             )
+        own_window, other_window = [
+            await create_window(
+                database,
+                resolve_scope(kit.config, link_ids=[link]),
+                starts_at=now + timedelta(days=3),
+                ends_at=now + timedelta(days=3, hours=2),
+                description=f"Planned work on {link}",
+                by="olga",
+                now=now,
+            )
+            for link in ("acme-fra-1", "globex-nyc-1")
+        ]
         ids = {
+            "own_maintenance": own_window.id,
+            "other_maintenance": other_window.id,
+            "mw_start": (now + timedelta(days=5)).isoformat(),
+            "mw_end": (now + timedelta(days=5, hours=1)).isoformat(),
             "own_incident": str(told.id),
             "other_incident": str(row[0]),
             "down_link": "acme-ber-2",
@@ -432,6 +497,8 @@ def _case_id(case: Case) -> str:
 
 
 MISSING = {
+    "own_maintenance": "mw-999999999",
+    "other_maintenance": "mw-999999999",
     "own_incident": "999999999",
     "other_incident": "999999999",
     "down_link": "no-such-link",
@@ -488,6 +555,8 @@ def test_every_route_is_in_the_matrix(database: Database) -> None:
             continue
         routes.add((route.method, path))
     placeholder = {
+        "own_maintenance": "{maintenance_id}",
+        "other_maintenance": "{maintenance_id}",
         "own_incident": "{incident_id}",
         "other_incident": "{incident_id}",
         "down_link": "{link_id}",

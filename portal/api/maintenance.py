@@ -41,6 +41,9 @@ def _maintenance(
         "everything": everything,
         "link_ids": [i for i in window.link_ids if links is None or i in links],
         "customer_ids": [c for c in window.customer_ids if links is None or c == customer],
+        "reference": window.reference,
+        "impact": window.impact,
+        "sequence": window.sequence,
     }
 
 

@@ -426,7 +426,46 @@ MAINTENANCE = closed(
     everything={**BOOLEAN, "description": "The window covers every link."},
     link_ids=array(STRING),
     customer_ids=array(STRING),
+    reference={**STRING, "description": "The ticket or change number; empty when none."},
+    impact={
+        "type": "string",
+        "enum": ["OUTAGE", "DEGRADED", "REDUCED-REDUNDANCY", "NO-IMPACT"],
+        "description": "What the work does to the service (BCOP maintnote IMPACT).",
+    },
+    sequence={
+        **INTEGER,
+        "description": "How often it was rescheduled; each time is a new announcement.",
+    },
 )
+MAINTENANCE_WORK_SCHEMAS: dict[str, JsonSchema] = {
+    "MaintenanceChange": closed(
+        "One thing done to a maintenance window, oldest first.",
+        at=TIME,
+        by=STRING,
+        action={"type": "string", "enum": ["created", "rescheduled", "cancelled"]},
+        starts_at={**TIME, "description": "The window's start after the action."},
+        ends_at={**TIME, "description": "The window's end after the action."},
+        previous_starts_at={**nullable(TIME), "description": "A reschedule: the old start."},
+        previous_ends_at={**nullable(TIME), "description": "A reschedule: the old end."},
+        sequence=INTEGER,
+        note=STRING,
+    ),
+    "MaintenanceDetail": closed(
+        "A maintenance window, where it came from and what was done to it.",
+        window=ref("Maintenance"),
+        source={
+            "type": "string",
+            "enum": ["portal", "config", "demo"],
+            "description": "portal: created here or through the API, and changed only "
+            "here; config and demo windows are imported from their file and changed there.",
+        },
+        editable={**BOOLEAN, "description": "Whether it can still be rescheduled or cancelled."},
+        history={
+            **nullable(array(ref("MaintenanceChange"))),
+            "description": "Who did what to it, for staff; null for customers.",
+        },
+    ),
+}
 BLIND_SPAN = closed(
     "A span in which the site was blind: its canaries failed, so what its probes saw fail "
     "was recorded as unknown.",
@@ -702,6 +741,7 @@ def schemas() -> dict[str, JsonSchema]:
 
     found.update(SERIES_SCHEMAS)
     found.update(INCIDENT_REPORT_SCHEMAS)
+    found.update(MAINTENANCE_WORK_SCHEMAS)
     for item in (
         "Link", "Incident", "Contract", "SlaRecord", "Credit", "Maintenance", "Attribution"
     ):  # fmt: skip

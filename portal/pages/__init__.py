@@ -13,6 +13,7 @@ from portal.pages import (
     incidents,
     link,
     links,
+    maintenance_work,
     noc,
     notifications,
     recurring,
@@ -24,5 +25,7 @@ from portal.pages import (
 
 def add_routes(app: web.Application) -> None:
     modules = (system, auth, links, link, attributions, noc, sites, notifications, billing)
-    for module in (*modules, acknowledgements, incidents, recurring, reports, account):
+    # `recurring` before `maintenance_work`: /noc/maintenance/series is not a window id.
+    work = (acknowledgements, incidents, recurring, maintenance_work)
+    for module in (*modules, *work, reports, account):
         app.router.add_routes(module.routes)

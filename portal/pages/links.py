@@ -15,6 +15,7 @@ from portal.auth import Viewer
 from portal.board import STATUS_ORDER, board_page, board_query, full_board
 from portal.compliance_views import NO_WINDOWS, compliance_of
 from portal.keys import CACHE, LIVE, SETTINGS
+from portal.maintenance_desk import planned_for_customer
 from portal.pages.common import positive_int, redirect, require_viewer
 from portal.pages.incidents import home_incidents
 from portal.rendering import render, render_fragment
@@ -77,6 +78,7 @@ async def links_page(request: web.Request) -> web.Response:
             "page_html": page_html,
             "compliance": await customer_compliance(request, viewer),
             "incident_reports": await home_incidents(request, viewer),
+            "planned": await planned_for_customer(request, viewer.user),
         },
     )
 
