@@ -367,8 +367,9 @@ class _Writer:
             return new
         self.recomputed += 1
         # Open rows follow the clock on every refresh; only a change to a row billing may
-        # already be looking at (a closed one) is worth an audit entry.
-        if row.status == "closed":
+        # already be looking at (a closed one) is worth an audit entry, and a figure the
+        # record gained since the row was computed changes nothing billing saw.
+        if row.status == "closed" and not _only_added(row, params):
             detail = f"recomputed: {_changes(row, new)}"
             if row.kind == "adjustment":
                 await self._audit(new, "adjusted", row.status, f"{detail}; {reason}")
@@ -516,6 +517,21 @@ def _same(row: LedgerRow, params: Mapping[str, Any]) -> bool:
         if name in ("id", "computed_at"):
             continue
         if getattr(row, name) != value:
+            return False
+    return True
+
+
+def _only_added(row: LedgerRow, params: Mapping[str, Any]) -> bool:
+    """Whether the recomputed values differ from the stored ones only by record fields
+    the row did not have yet (added to the record after it was computed)."""
+    for name, value in params.items():
+        if name in ("id", "computed_at"):
+            continue
+        if name == "extra_figures":
+            stored = row.extra_figures
+            if set(stored) - set(value) or any(value[key] != old for key, old in stored.items()):
+                return False
+        elif getattr(row, name) != value:
             return False
     return True
 
