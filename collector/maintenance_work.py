@@ -27,6 +27,7 @@ from psycopg.rows import tuple_row
 
 from collector.database import Database
 from collector.queries import query
+from collector.stored import maintenance_row
 from collector.work_log import record_work
 from kernel.config import Config
 from kernel.domain import MaintenanceWindow
@@ -166,22 +167,7 @@ def check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
 
 
 def _window(row: Sequence[Any]) -> StoredWindow:
-    return StoredWindow(
-        MaintenanceWindow(
-            id=row[0],
-            starts_at=row[1],
-            ends_at=row[2],
-            announced_at=row[3],
-            description=row[4],
-            link_ids=tuple(row[5]),
-            customer_ids=tuple(row[6]),
-            cancelled_at=row[7],
-            reference=row[8],
-            impact=row[9],
-            sequence=row[10],
-        ),
-        source=row[11],
-    )
+    return StoredWindow(maintenance_row(row), source=row[11])
 
 
 async def _history(

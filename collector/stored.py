@@ -115,22 +115,25 @@ async def maintenance_windows(
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(query("maintenance_overlapping"), {"start": start, "end": end})
         rows = await cur.fetchall()
-    return [
-        MaintenanceWindow(
-            id=row[0],
-            starts_at=row[1],
-            ends_at=row[2],
-            announced_at=row[3],
-            description=row[4],
-            link_ids=tuple(row[5]),
-            customer_ids=tuple(row[6]),
-            cancelled_at=row[7],
-            reference=row[8],
-            impact=row[9],
-            sequence=row[10],
-        )
-        for row in rows
-    ]
+    return [maintenance_row(row) for row in rows]
+
+
+def maintenance_row(row: Sequence[Any]) -> MaintenanceWindow:
+    """A window from a row of maintenance_windows' columns, in the order of
+    maintenance_overlapping.sql."""
+    return MaintenanceWindow(
+        id=row[0],
+        starts_at=row[1],
+        ends_at=row[2],
+        announced_at=row[3],
+        description=row[4],
+        link_ids=tuple(row[5]),
+        customer_ids=tuple(row[6]),
+        cancelled_at=row[7],
+        reference=row[8],
+        impact=row[9],
+        sequence=row[10],
+    )
 
 
 async def latest_sample_time(db: Database) -> datetime | None:
