@@ -32,6 +32,8 @@ aggregate would lose those buckets.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -440,13 +442,40 @@ async def _refresh_timescaledb(
             step = _TIMESCALEDB_REFRESH_STEP if up_to is not None else hi - lo
             while lo < hi:
                 step_end = min(hi, lo + step)
-                await conn.execute(
-                    query("rollups_timescaledb_refresh"),
-                    {"view": view, "start": lo, "end": step_end},
-                )
+                await _refresh_step(conn, view, lo, step_end)
                 calls += 1
                 lo = step_end
     return calls
+
+
+# How long a refresh waits for another one over the same window (a policy job's) to
+# finish, pausing a little longer each time: longer than a policy run of a busy hour.
+_CONCURRENT_REFRESH_WAIT = timedelta(seconds=120)
+_CONCURRENT_REFRESH_PAUSES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+async def _refresh_step(
+    conn: psycopg.AsyncConnection[Any], view: str, start: datetime, end: datetime
+) -> None:
+    """One refresh call. TimescaleDB 2.26.3 and later refuse a refresh whose window
+    overlaps one in progress (LockNotAvailable) instead of waiting for it, and its own
+    policy job refreshes the same recent buckets: wait for that one to finish and refresh
+    then, which is what older releases did by blocking."""
+    waited = 0.0
+    for attempt in itertools.count():
+        try:
+            await conn.execute(
+                query("rollups_timescaledb_refresh"), {"view": view, "start": start, "end": end}
+            )
+            return
+        except psycopg.errors.LockNotAvailable:
+            if waited >= _CONCURRENT_REFRESH_WAIT.total_seconds():
+                raise
+            pause = _CONCURRENT_REFRESH_PAUSES[min(attempt, len(_CONCURRENT_REFRESH_PAUSES) - 1)]
+            if attempt == 0:
+                logger.info("rollups: %s is being refreshed by another session; waiting", view)
+            await asyncio.sleep(pause)
+            waited += pause
 
 
 async def _timescaledb_watermarks(

@@ -7,6 +7,7 @@ there and skip otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -317,3 +318,36 @@ async def test_stats_on_timescaledb(timescale_db: Database) -> None:
     assert f"{compressed} chunk{'' if compressed == 1 else 's'}" in row
     assert " -> " in row
     assert "Spool          0 B of 512.0 MiB (0.0 %), 0 samples waiting" in text
+
+
+@pytest.mark.timescaledb
+async def test_a_refresh_waits_out_a_policy_refresh_of_the_same_window(
+    timescale_db: Database,
+) -> None:
+    """TimescaleDB 2.26.3 on refuses a refresh that overlaps one in progress (the policy
+    job's, say) instead of waiting: ours waits its turn, and the buckets are there."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    batch = every(now - timedelta(hours=6), now - timedelta(seconds=30), timedelta(minutes=5), "a")
+    await write_samples(timescale_db, batch)
+    async with timescale_db.connection() as holder, timescale_db.connection() as conn:
+        # A refresh in progress, as another session registers it: the whole range, for
+        # both aggregates, by a live backend.
+        await conn.execute(
+            "INSERT INTO _timescaledb_catalog.continuous_aggs_jobs_refresh_ranges"
+            " (materialization_id, start_range, end_range, pid, job_id, created_at)"
+            " SELECT mat_hypertable_id, -9223372036854775807, 9223372036854775807,"
+            " %(pid)s, 0, now() FROM _timescaledb_catalog.continuous_agg",
+            {"pid": holder.info.backend_pid},
+        )
+
+        async def finish_the_other_refresh() -> None:
+            await asyncio.sleep(1.5)
+            await conn.execute(
+                "DELETE FROM _timescaledb_catalog.continuous_aggs_jobs_refresh_ranges"
+            )
+
+        ours = asyncio.create_task(materialize_rollups(timescale_db, now))
+        await finish_the_other_refresh()
+        await ours
+    found = await rollups(timescale_db, ["a"], now - timedelta(hours=7), now, "hour")
+    assert len(found) >= 5
