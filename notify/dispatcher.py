@@ -27,6 +27,7 @@ import aiohttp
 import psycopg
 from psycopg.rows import tuple_row
 
+from collector.acknowledgements import acknowledgement
 from collector.database import Database
 from kernel.config import EVENT_GROUPS, Config, Route, WebhookChannel
 from kernel.domain import Event, EventKind
@@ -402,6 +403,25 @@ class Dispatcher:
                     # when it is being sent (due, then, only when its lease ends).
                     later = min(max(row[1], now), now + RECHECK) + timedelta(seconds=1)
                     return _Outcome("pending", item.attempts - 1, later)
+            elif event.kind is EventKind.OUTAGE_ESCALATED and event.link_id is not None:
+                # Escalating stops at an acknowledgement or the outage's end, also for a
+                # message still on its way (a receiver that was down is retried later).
+                since = datetime.fromisoformat(str(event.payload["down_since"]))
+                ack = await acknowledgement(self._db, event.link_id, since)
+                if ack is not None:
+                    return _Outcome(
+                        "suppressed",
+                        item.attempts,
+                        now,
+                        note=f"acknowledged by {ack.by} before it got through",
+                    )
+                recovered = f"link-recovered:{event.link_id}:{since.astimezone(UTC).isoformat()}"
+                await cur.execute(query("event_exists"), {"id": recovered})
+                row = await cur.fetchone()
+                if row is not None and row[0]:
+                    return _Outcome(
+                        "suppressed", item.attempts, now, note="over before it got through"
+                    )
             elif event.kind is EventKind.BUDGET:
                 await cur.execute(query("budget_highest_level"), {"key": event.payload.get("key")})
                 row = await cur.fetchone()

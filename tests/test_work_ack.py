@@ -191,6 +191,47 @@ async def test_the_chain_reaches_the_on_call_webhook_then_the_managers_mail_once
     assert "step 2, after route oncall" in mail.get_body(("plain",)).get_content()
 
 
+async def test_an_escalation_still_retrying_stops_once_the_outage_is_acknowledged(
+    database: Database,
+) -> None:
+    """The on-call's receiver is down when the escalation comes due; someone acknowledges
+    the outage before the next attempt: that attempt is not sent, and the manager is not
+    told either."""
+    from collector.acknowledgements import acknowledge
+    from notify import Dispatcher, Evaluator
+    from tests.test_notify_evaluator import load
+
+    down_from = NOW - 14 * MIN
+    clock = [NOW]
+    async with webhook_receiver() as receiver, smtp_server() as smtp:
+        receiver.fail_next = 1_000  # the on-call's receiver refuses everything for now
+        cfg = parse_config(BASE + chain_yaml(receiver.url, smtp.port))
+        await load(database, cfg, _history(NOW - timedelta(hours=1), NOW, down_from))
+
+        async def at(moment: datetime) -> None:
+            await load(database, cfg, _history(clock[0], moment + timedelta(seconds=1), down_from))
+            clock[0] = moment
+            await Evaluator(database, cfg, clock=lambda: clock[0]).evaluate_once()
+            await Dispatcher(database, cfg, clock=lambda: clock[0]).run_once()
+
+        await at(down_from + 15 * MIN)
+        assert receiver.refused >= 2  # the NOC's link-down and the escalation: refused
+        await acknowledge(
+            database, "acme-hq", down_from, by="olga", at=down_from + 16 * MIN, note="on it"
+        )
+        receiver.fail_next = 0
+        for minutes in (17, 26, 30):
+            await at(down_from + minutes * MIN)
+        async with database.connection() as conn:
+            cur = await conn.execute(
+                "SELECT status, note FROM deliveries WHERE event_id LIKE 'outage-escalated:%'"
+            )
+            rows = await cur.fetchall()
+    assert receiver.ids("/oncall") == []
+    assert smtp.messages == []
+    assert rows == [("suppressed", "acknowledged by olga before it got through")]
+
+
 # --- acknowledging through the portal and the API -------------------------------------
 
 
