@@ -198,6 +198,20 @@ class PortalReads:
 
         return await self._read(("intervals-recent", link_id, start), load)
 
+    async def intervals_of(
+        self, link_ids: Sequence[str], start: datetime, now: datetime
+    ) -> dict[str, list[Interval]]:
+        """Several links' stored intervals from `start` (a day's start) up to `now`, in one
+        read (the home page's 90-day bars), as read at most a ttl ago."""
+        wanted = tuple(link_ids)
+        if not wanted:
+            return {}
+
+        async def load() -> dict[str, list[Interval]]:
+            return await link_intervals(self._db, wanted, start, now)
+
+        return await self._read(("intervals-of", wanted, start), load)
+
     async def rollups(
         self,
         link_id: str,
