@@ -18,6 +18,7 @@ from portal.keys import CACHE, LIVE, SETTINGS
 from portal.maintenance_desk import planned_for_customer
 from portal.pages.common import positive_int, redirect, require_viewer
 from portal.pages.incidents import home_incidents
+from portal.pages.overview import overview_rows, overview_summary
 from portal.rendering import render, render_fragment
 from portal.scope import can
 from sla.compliance import summary
@@ -46,6 +47,7 @@ async def board_html(request: web.Request, viewer: Viewer, *, partial: bool) -> 
             "customers": directory.visible_customers(user),
             "statuses": STATUS_ORDER,
             "refresh_seconds": int(request.app[SETTINGS].refresh.total_seconds()),
+            "overview": await overview_rows(request, viewer, listing.board.rows),
         }
         return await asyncio.to_thread(render_fragment, request.app, template, context)
 
@@ -77,6 +79,7 @@ async def links_page(request: web.Request) -> web.Response:
         {
             "page_html": page_html,
             "compliance": await customer_compliance(request, viewer),
+            "summary": await overview_summary(request, viewer),
             "incident_reports": await home_incidents(request, viewer),
             "planned": await planned_for_customer(request, viewer.user),
         },
