@@ -19,6 +19,10 @@ RUN pip install /wheels/*.whl \
     && rm -r /wheels \
     && useradd --system --home-dir /var/lib/linkwatch --create-home linkwatch \
     && mkdir /etc/linkwatch
+# The portal prints the monthly reports' PDFs with headless Chromium (and its fonts).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium fonts-liberation \
+    && rm -rf /var/lib/apt/lists/*
 
 # Unprivileged ICMP uses datagram sockets (docker-compose.yml widens ping_group_range);
 # raw sockets need the NET_RAW capability, which the compose file grants to probes only.

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kernel import __version__
-from kernel.config import PortalConfig, load_config
+from kernel.config import Config, PortalConfig, load_config
 from kernel.config.recurring import notice_warnings
 from kernel.errors import ConfigError, ConfigProblem, LinkwatchError
 from kernel.formatting import count_of, text_table
@@ -239,13 +239,19 @@ def _parser() -> argparse.ArgumentParser:
     report_sla.set_defaults(command=_report_sla)
 
     report_monthly = report_commands.add_parser(
-        "monthly", help="printable monthly SLA report for one customer, as HTML"
+        "monthly", help="printable monthly SLA report for one customer, as HTML or PDF"
     )
     report_monthly.add_argument("--config", "-c", required=True, type=Path)
     report_monthly.add_argument("--customer", required=True, help="the customer's id")
     report_monthly.add_argument("--month", required=True, help="a month, e.g. 2026-11")
     report_monthly.add_argument(
-        "--output", "-o", type=Path, help="write the HTML here (default: standard output)"
+        "--format",
+        choices=["html", "pdf"],
+        default="html",
+        help="pdf: the same report printed by Chromium, with page numbers (needs chromium)",
+    )
+    report_monthly.add_argument(
+        "--output", "-o", type=Path, help="write the report here (default: standard output)"
     )
     report_monthly.set_defaults(command=_report_monthly)
 
@@ -630,12 +636,38 @@ def _report_monthly(args: argparse.Namespace) -> int:
     from linkwatch.admin import monthly_sla_report
 
     config = load_config(args.config)
+    if args.format == "pdf":
+        return _report_monthly_pdf(args, config)
     html = asyncio.run(monthly_sla_report(config, args.customer, args.month, datetime.now(UTC)))
     if args.output is None:
         sys.stdout.write(html)
         return EXIT_OK
     try:
         args.output.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise LinkwatchError(f"--output {args.output}: cannot write the report: {exc}") from None
+    return EXIT_OK
+
+
+def _report_monthly_pdf(args: argparse.Namespace, config: Config) -> int:
+    from linkwatch.admin import BadArgument, monthly_sla_report
+    from sla.pdf import PdfPrinter, require_browser
+
+    if args.output is None and sys.stdout.isatty():
+        raise BadArgument("--format pdf: give --output FILE, or redirect standard output")
+    require_browser()  # before the report is worked out, not after
+
+    async def printed() -> bytes:
+        html = await monthly_sla_report(config, args.customer, args.month, datetime.now(UTC))
+        return await PdfPrinter().print_pdf(html)
+
+    pdf = asyncio.run(printed())
+    if args.output is None:
+        sys.stdout.buffer.write(pdf)
+        sys.stdout.flush()
+        return EXIT_OK
+    try:
+        args.output.write_bytes(pdf)
     except OSError as exc:
         raise LinkwatchError(f"--output {args.output}: cannot write the report: {exc}") from None
     return EXIT_OK

@@ -41,6 +41,7 @@ from portal.keys import (
     LIVE,
     LOGIN_TOKENS,
     NOTICES,
+    PRINTER,
     READS,
     SETTINGS,
     TEMPLATES,
@@ -51,6 +52,7 @@ from portal.reads import PortalReads
 from portal.rendering import create_environment
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
+from sla.pdf import PdfPrinter
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +186,7 @@ def create_app(
     app[CLOCK] = clock
     app[NOTICES] = notices
     app[HEALTH] = health_answers(health or partial(storage_health, db))
+    app[PRINTER] = PdfPrinter()
 
     app.cleanup_ctx.append(_accounts_ready)
     app.on_response_prepare.append(add_security_headers)

@@ -14,6 +14,7 @@ from portal.cache import Cache
 from portal.reads import PortalReads
 from portal.scope import LiveConfig
 from portal.settings import PortalSettings
+from sla.pdf import PdfPrinter
 
 SETTINGS = web.AppKey("settings", PortalSettings)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
@@ -30,6 +31,8 @@ CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 NOTICES: web.AppKey[Callable[[], Sequence[str]]] = web.AppKey("notices")
 # Whether samples can be stored, and the JSON saying so (/healthz, /readyz).
 HEALTH: web.AppKey[Callable[[], tuple[bool, bytes]]] = web.AppKey("health")
+# Prints the monthly reports' PDFs (headless Chromium, a few at a time).
+PRINTER = web.AppKey("printer", PdfPrinter)
 
 # Set by the session middleware on every request: None when nobody is signed in.
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer")

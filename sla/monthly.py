@@ -41,6 +41,7 @@ from kernel.money import quantise
 from sla.attributions import describe, policy_words
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
 from sla.hours import schedule_of, schedules
+from sla.print_css import css_string
 from sla.queries import query
 from sla.records import review_reason
 from sla.report import (
@@ -75,6 +76,7 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_environment.filters["css_string"] = css_string  # the printed pages' running header
 
 
 # --- what the template shows ------------------------------------------------------------

@@ -90,6 +90,8 @@ PAGES = [
     Case("GET", "/reports", each(200)),
     Case("GET", f"/reports/monthly?customer=acme&month={MONTH}", each(200)),
     Case("GET", f"/reports/monthly?customer=globex&month={MONTH}", staff(200, 404)),
+    Case("GET", f"/reports/monthly.pdf?customer=acme&month={MONTH}", each(200)),
+    Case("GET", f"/reports/monthly.pdf?customer=globex&month={MONTH}", staff(200, 404)),
     Case("GET", "/credits", {**each(200), "bill": 303, "ada": 303}),
     Case("GET", "/credits?customer=globex", {**staff(200, 404), "bill": 303, "ada": 303}),
     Case("GET", "/maintenance", each(200)),
@@ -484,7 +486,7 @@ async def _ask(world: World, role: str, case: Case) -> tuple[int, str]:
         return response.status, await response.text()
     if case.method == "GET":
         response = await client.get(path, allow_redirects=False)
-        return response.status, await response.text()
+        return response.status, await response.text(errors="replace")  # a PDF is not text
     data = {k: _fill(str(v), world.ids) for k, v in (case.data or {}).items()}
     if role != "anonymous":
         data["csrf_token"] = form_token(await (await client.get("/account")).text())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from kernel.domain import MaintenanceWindow
 from portal.auth import Viewer
 from portal.credit_views import CreditView, credit_view
 from portal.formatting import money_text
-from portal.keys import CLOCK, LIVE, READS
+from portal.keys import CLOCK, LIVE, PRINTER, READS
 from portal.maintenance_views import MaintenanceView, maintenance_view
 from portal.middleware import PortalError, bad_request
 from portal.pages.common import month_label, redirect, require_viewer, visible_customer
@@ -35,8 +36,10 @@ from portal.rendering import render
 from portal.scope import Directory, can
 from sla.ledger import LedgerRow
 from sla.monthly import check_month
+from sla.pdf import PdfEngineMissing, PdfError, require_browser
 from sla.report import WindowNotBegun
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 MONTHS_SHOWN = 13  # raw samples are kept 13 months by default: older reports lose detail
@@ -91,6 +94,7 @@ class MonthLink:
     name: str
     state: str
     href: str
+    pdf_href: str  # the same report as a PDF download
 
 
 MONTH_STATES = {
@@ -113,6 +117,7 @@ async def report_months(request: web.Request, customer: Customer) -> list[MonthL
             name=e.name,
             state=MONTH_STATES[e.state],
             href=f"/reports/monthly?customer={customer.id}&month={e.label}",
+            pdf_href=f"/reports/monthly.pdf?customer={customer.id}&month={e.label}",
         )
         for e in entries
     ]
@@ -128,8 +133,9 @@ async def reports_page(request: web.Request) -> web.Response:
     return _page(request, viewer, "reports.html", customer, {"months": months})
 
 
-@routes.get("/reports/monthly")
-async def monthly_report_page(request: web.Request) -> web.Response:
+def _report_asked(request: web.Request) -> tuple[Customer, str, datetime]:
+    """The customer and month of the report the query asks for, if this viewer may see
+    it and it has begun, and the time it is worked out at: for the page and its PDF."""
     viewer = require_viewer(request)
     customer = _customer_for(request, viewer)
     if customer is None:
@@ -144,10 +150,39 @@ async def monthly_report_page(request: web.Request) -> web.Response:
     except WindowNotBegun as exc:
         # Well formed, but there is no such report yet: a 404 saying why, as the API's.
         raise PortalError(404, f"month={label!r} {exc.reason}") from None
-    html = await app[READS].monthly_report(customer.id, label, now)
+    return customer, label, now
+
+
+@routes.get("/reports/monthly")
+async def monthly_report_page(request: web.Request) -> web.Response:
+    customer, label, now = _report_asked(request)
+    html = await request.app[READS].monthly_report(customer.id, label, now)
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = report_policy(html)
     return response
+
+
+@routes.get("/reports/monthly.pdf")
+async def monthly_report_pdf(request: web.Request) -> web.Response:
+    """The same report printed to PDF, as a download named after customer and month."""
+    customer, label, now = _report_asked(request)
+    try:
+        require_browser()  # said before the report is worked out, not after
+        html = await request.app[READS].monthly_report(customer.id, label, now)
+        pdf = await request.app[PRINTER].print_pdf(html)
+    except PdfEngineMissing as exc:
+        raise PortalError(503, str(exc)) from None
+    except PdfError as exc:
+        log.warning("monthly report pdf failed month=%s error=%s", request.query.get("month"), exc)
+        raise PortalError(
+            503, "The PDF could not be made just now; the report itself is on the page beside it."
+        ) from None
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", f"sla-report-{customer.id}-{label}.pdf")
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def report_policy(html: str) -> str:
