@@ -144,7 +144,8 @@ async def monthly_report_page(request: web.Request) -> web.Response:
     except WindowNotBegun as exc:
         # Well formed, but there is no such report yet: a 404 saying why, as the API's.
         raise PortalError(404, f"month={label!r} {exc.reason}") from None
-    html = await app[READS].monthly_report(customer.id, label, now)
+    back = f"/reports?customer={customer.id}"  # the report is a page of its own: a way back
+    html = await app[READS].monthly_report(customer.id, label, now, back_href=back)
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = report_policy(html)
     return response
