@@ -20,7 +20,11 @@ from markupsafe import Markup, escape
 # The drawing's own units; the SVG scales to its container's width.
 WIDTH = 560
 HEIGHT = 200
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 30
+LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 30  # LEFT: the least; wider y labels widen it
+# The font sizes link.css gives chart text, in the drawing's units: on wide screens, and
+# on phones, where the drawing is shrunk to ~60 % and its text must stay readable.
+FONT_WIDE, FONT_NARROW = 12, 18
+LABEL_GAP = 6  # between a y label and the plot
 # Above this many buckets, one hover target covers several buckets (the page stays light).
 MAX_TARGETS = 180
 
@@ -89,6 +93,39 @@ def _trusted(parts: Sequence[str]) -> Markup:
 
 def _coord(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+# Advance widths in em of DejaVu Sans, the widest of the common sans-serif faces (and
+# Debian's default): a label measured with them fits in whichever face the browser picks.
+_EM = {
+    **dict.fromkeys("0123456789", 0.64), **dict.fromkeys(" \u00a0.,:;", 0.32),
+    "%": 0.95, "m": 0.98, "M": 0.87, "W": 0.99, "w": 0.82, "—": 1.0, "–": 0.5, "-": 0.36,
+    "/": 0.34, "i": 0.28, "l": 0.28, "j": 0.28, "f": 0.36, "t": 0.4, "r": 0.42, "J": 0.3,
+    "I": 0.3,
+}  # fmt: skip
+
+
+def text_width(text: str, font: float) -> float:
+    """About how wide `text` is at `font` units, erring wide (unknown letters: 0.7 em)."""
+    return font * sum(_EM.get(ch, 0.7) for ch in text)
+
+
+def _spread(
+    ticks: Sequence[tuple[float, str]], font: float, left: float, right: float
+) -> list[tuple[float, str]]:
+    """Axis labels centred under their ticks at `font`, each moved inside [left, right]
+    when it would stick out (the first day's label clear of the y axis's "0 %"), and
+    one left out whenever it would touch the one before it."""
+    placed: list[tuple[float, str]] = []
+    end = -math.inf
+    for x, text in ticks:
+        half = text_width(text, font) / 2
+        centre = min(max(x, left + half), right - half)
+        if centre - half < end + font / 2:
+            continue
+        placed.append((centre, text))
+        end = centre + half
+    return placed
 
 
 # --- time ticks -------------------------------------------------------------------------------
@@ -177,14 +214,18 @@ def line_chart(
     where room is short. `chart_id` must be unique on the page.
     """
     label = axis_fmt or fmt
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     span_s = max((axis.end - axis.start).total_seconds(), 1.0)
     values = [v for s in series for _, v in s.points if v is not None and math.isfinite(v)]
     top = nice_ceiling(max([*values, minimum_top, 0.0]) or 1.0)
     half = axis.step / 2
+    y_labels = [(top * index / 4, label(top * index / 4)) for index in range(5)]
+    # The plot starts right of the widest y label at the larger font, so none is clipped.
+    widest = max(text_width(text, FONT_NARROW) for _, text in y_labels)
+    left = max(LEFT, math.ceil(widest) + LABEL_GAP + 2)
+    plot_w, plot_h = WIDTH - left - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(at: datetime) -> float:
-        return LEFT + plot_w * min(max((at - axis.start).total_seconds() / span_s, 0.0), 1.0)
+        return left + plot_w * min(max((at - axis.start).total_seconds() / span_s, 0.0), 1.0)
 
     def y(value: float) -> float:
         return TOP + plot_h * (1 - min(max(value / top, 0.0), 1.0))
@@ -200,23 +241,31 @@ def line_chart(
 
     # Grid and y labels: five steps from zero to the top.
     parts.append('<g class="gridlines">')
-    for index in range(5):
-        value = top * index / 4
+    for value, text in y_labels:
         yy = _coord(y(value))
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{yy}" y2="{yy}"/>')
-        shown = escape(label(value))
-        parts.append(f'<text class="ylabel" x="{LEFT - 6}" y="{yy}" dy="0.32em">{shown}</text>')
-    for at, text in time_ticks(axis.start, axis.end, axis.tz):
-        xx = _coord(x(at))
-        parts.append(f'<line class="tick" x1="{xx}" x2="{xx}" y1="{TOP}" y2="{TOP + plot_h}"/>')
+        parts.append(f'<line x1="{left}" x2="{WIDTH - RIGHT}" y1="{yy}" y2="{yy}"/>')
         parts.append(
-            f'<text class="xlabel" x="{xx}" y="{HEIGHT - BOTTOM + 18}">{escape(text)}</text>'
+            f'<text class="ylabel" x="{left - LABEL_GAP}" y="{yy}" dy="0.32em">'
+            f"{escape(text)}</text>"
         )
+    ticks = [(x(at), text) for at, text in time_ticks(axis.start, axis.end, axis.tz)]
+    for xx, _ in ticks:
+        parts.append(
+            f'<line class="tick" x1="{_coord(xx)}" x2="{_coord(xx)}" y1="{TOP}" '
+            f'y2="{TOP + plot_h}"/>'
+        )
+    # Labels thinned for each font size; the stylesheet shows the set for the screen.
+    for size, font in (("wide", FONT_WIDE), ("narrow", FONT_NARROW)):
+        for xx, text in _spread(ticks, font, left, WIDTH):
+            parts.append(
+                f'<text class="xlabel xlabel-{size}" x="{_coord(xx)}" '
+                f'y="{HEIGHT - BOTTOM + 18}">{escape(text)}</text>'
+            )
     parts.append("</g>")
 
     if not values:
         parts.append(
-            f'<text class="nodata" x="{LEFT + plot_w / 2:.0f}" y="{TOP + plot_h / 2:.0f}">'
+            f'<text class="nodata" x="{left + plot_w / 2:.0f}" y="{TOP + plot_h / 2:.0f}">'
             "No measurements in this range</text>"
         )
     for line in series:

@@ -359,13 +359,18 @@ class PortalReads:
 
         return await self._ledger(("report-months", customer.id, most), load)
 
-    async def monthly_report(self, customer_id: str, label: str, now: datetime) -> str:
+    async def monthly_report(
+        self, customer_id: str, label: str, now: datetime, *, back_href: str | None = None
+    ) -> str:
         """The customer's monthly report for `label`, as one HTML document."""
 
         async def load() -> str:
-            return await monthly_report(self._db, self._live.config, customer_id, label, now)
+            config = self._live.config
+            return await monthly_report(
+                self._db, config, customer_id, label, now, back_href=back_href
+            )
 
-        return await self._read(("monthly-report", customer_id, label), load)
+        return await self._read(("monthly-report", customer_id, label, back_href), load)
 
     # --- the ledger ----------------------------------------------------------------------
 

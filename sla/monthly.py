@@ -254,9 +254,16 @@ async def ledger_statuses(
 
 
 async def monthly_report(
-    db: Database, config: Config, customer_id: str, month_label: str, now: datetime
+    db: Database,
+    config: Config,
+    customer_id: str,
+    month_label: str,
+    now: datetime,
+    *,
+    back_href: str | None = None,
 ) -> str:
-    """The customer's report for `month_label` (e.g. 2026-11) as one HTML document.
+    """The customer's report for `month_label` (e.g. 2026-11) as one HTML document;
+    `back_href` (the portal's list of reports) adds a link back there, never printed.
 
     Raises ValueError for an unknown customer or a label that is not a month, and
     `WindowNotBegun` for a month that has not begun in the customer's zone.
@@ -326,7 +333,7 @@ async def monthly_report(
         schedules=tuple(schedules(items).items()),
         **await _attributions(db, config, link_ids, items, tz),
     )
-    return _environment.get_template("monthly.html").render(report=view)
+    return _environment.get_template("monthly.html").render(report=view, back_href=back_href)
 
 
 async def _attributions(

@@ -3,6 +3,7 @@ time axes across DST, axis tops, the focusable 90-day bar and the budget meter."
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, date, datetime, timedelta
 from xml.etree import ElementTree
@@ -65,9 +66,10 @@ def test_points_sit_at_their_bucket_and_scale_to_a_nice_top() -> None:
     assert labels == ["0 ms", "12.5 ms", "25 ms", "37.5 ms", "50 ms"]
     (points,) = re.findall(r'<polyline class="line" points="([^"]+)"', svg)
     (x0, y0), (x1, y1) = (tuple(map(float, p.split(","))) for p in points.split())
-    plot_w = charts.WIDTH - charts.LEFT - charts.RIGHT
-    assert x0 == pytest.approx(charts.LEFT + plot_w * 0.25, abs=0.1)  # middle of hour 1 of 2
-    assert x1 == pytest.approx(charts.LEFT + plot_w * 0.75, abs=0.1)
+    left = float(re.findall(r'<line x1="([\d.]+)"', svg)[0])  # the plot starts at its grid
+    plot_w = charts.WIDTH - left - charts.RIGHT
+    assert x0 == pytest.approx(left + plot_w * 0.25, abs=0.1)  # middle of hour 1 of 2
+    assert x1 == pytest.approx(left + plot_w * 0.75, abs=0.1)
     bottom = charts.HEIGHT - charts.BOTTOM
     assert y0 == pytest.approx(bottom)
     assert y1 == pytest.approx(bottom - (bottom - charts.TOP) * 0.8, abs=0.1)  # 40 of 50
@@ -117,6 +119,39 @@ def test_many_buckets_share_hover_targets() -> None:
                             chart_axis, fmt=ms)  # fmt: skip
     assert svg.count('class="target"') == 180
     assert "mean up to 6 ms" in svg
+
+
+def _texts(svg: str, cls: str) -> list[tuple[float, str]]:
+    return [
+        (float(x), text)
+        for x, text in re.findall(rf'<text class="{cls}[^"]*" x="([\d.]+)"[^>]*>([^<]+)<', svg)
+    ]
+
+
+@pytest.mark.parametrize("font", [charts.FONT_WIDE, charts.FONT_NARROW])
+def test_axis_labels_fit_their_chart_and_keep_clear_of_each_other(font: int) -> None:
+    # A phone's larger text once clipped "200 ms" to "00 ms", and ran "0 %" (right-aligned
+    # at the plot's left edge) into the first day's label, centred under that same edge.
+    week = charts.TimeAxis(START - timedelta(days=7), START, HOUR, BERLIN)
+    series = charts.Series("mean", "a", tuple((START - i * HOUR, 180.0) for i in range(1, 168)))
+    svg = str(charts.line_chart("rtt", "RTT", [series], week, fmt=ms))
+    left = float(re.findall(r'<line x1="([\d.]+)"', svg)[0])
+    ylabels = _texts(svg, "ylabel")
+    assert [text for _, text in ylabels][-1] == "200 ms"
+    for x, text in ylabels:  # right-aligned at x
+        assert x - charts.text_width(text, font) >= 0, text
+        assert x < left
+    size = "wide" if font == charts.FONT_WIDE else "narrow"
+    xlabels = _texts(svg, f"xlabel xlabel-{size}")
+    assert len(xlabels) >= 3
+    spans = [
+        (x - charts.text_width(t, font) / 2, x + charts.text_width(t, font) / 2) for x, t in xlabels
+    ]
+    assert spans[0][0] >= left - 0.1  # right of the y axis and its "0 ms"
+    assert spans[-1][1] <= charts.WIDTH + 0.1  # coordinates are written to 0.1
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))
+    # At the smaller size every day keeps its label; at the larger one some make room.
+    assert len(_texts(svg, "xlabel xlabel-wide")) >= len(_texts(svg, "xlabel xlabel-narrow"))
 
 
 def test_ticks_follow_local_midnight_across_dst() -> None:

@@ -200,6 +200,7 @@ def test_header_names_the_customer_period_and_time_zone(report: str) -> None:
     assert "Europe/Berlin; every time in this report is local time there" in text
     assert "2026-W40, 2026-W41, 2026-W42, 2026-W43, 2026-W44" in text
     assert "globex" not in report  # only this customer's contracts
+    assert "All reports" not in text  # a file has no portal to go back to; the page has
 
 
 def test_monthly_contract_shows_every_step(report: str) -> None:

@@ -404,7 +404,11 @@ async def test_the_monthly_report_is_the_one_the_cli_prints(kit: PortalKit) -> N
     response = await kit.client.get("/reports/monthly?month=2026-11")
     assert response.status == 200
     body = await response.text()
-    assert body == await monthly_report(kit.db, kit.config, "acme", "2026-11", NOW)
+    # The command line's document, plus a way back to the list (a file has no portal).
+    back = "/reports?customer=acme"
+    assert body == await monthly_report(kit.db, kit.config, "acme", "2026-11", NOW, back_href=back)
+    assert f'<a href="{back}">' in body
+    assert "All reports" not in await monthly_report(kit.db, kit.config, "acme", "2026-11", NOW)
     policy = response.headers["Content-Security-Policy"]
     assert re.search(r"style-src 'sha256-[A-Za-z0-9+/=]+';", policy)
     assert "script-src" not in policy

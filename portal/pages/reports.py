@@ -156,7 +156,8 @@ def _report_asked(request: web.Request) -> tuple[Customer, str, datetime]:
 @routes.get("/reports/monthly")
 async def monthly_report_page(request: web.Request) -> web.Response:
     customer, label, now = _report_asked(request)
-    html = await request.app[READS].monthly_report(customer.id, label, now)
+    back = f"/reports?customer={customer.id}"  # the report is a page of its own: a way back
+    html = await request.app[READS].monthly_report(customer.id, label, now, back_href=back)
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = report_policy(html)
     return response
