@@ -398,7 +398,7 @@ async def test_the_monthly_report_is_the_one_the_cli_prints(kit: PortalKit) -> N
     listing = await kit.page("/reports")
     months = re.findall(r"<li>.*?</li>", element(listing, "ul", "months"), flags=re.S)
     assert [words(m).strip() for m in months] == [
-        "November 2026 2026-11 · in progress: provisional figures"
+        "November 2026 2026-11 · in progress: provisional figures Download PDF"
     ]
     assert "October 2026" not in words(listing)  # monitoring began in November
     response = await kit.client.get("/reports/monthly?month=2026-11")

@@ -307,7 +307,7 @@ async def test_every_page_fits_a_phone(
         await phone.get_by_role("link", name="All reports").click()
         await phone.wait_for_load_state("networkidle")
         assert phone.url.endswith("/reports?customer=acme")
-        assert await phone.get_by_role("link", name=re.compile("November 2026")).count() == 1
+        assert await phone.get_by_role("link", name=re.compile("^November 2026")).count() == 1
         # The pages every role has, and the ones only some roles have, were all looked at.
         assert {"/links", "/reports", "/maintenance", "/account"} <= set(visited)
         if role in ("olga", "ada"):
