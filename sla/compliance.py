@@ -8,8 +8,7 @@ is the N windows before those. A window is counted from the ledger's window row 
 `met`): one still running is not counted, nor one with no availability ("n/a", met is
 None), since nothing was promised about time nobody could measure.
 
-Keyed by window kind (`PERIODS`): a kind the calendar (`sla.windows`) does not know yet
-is left out rather than counted in the wrong calendar.
+Keyed by window kind (`PERIODS`); a label that names no kind of window is left out.
 
 Pure: no clock, no database, no formatting for people beyond exact truncated figures.
 Shares are `Fraction`s; percentages are truncated toward zero, never rounded up.
@@ -17,17 +16,16 @@ Shares are `Fraction`s; percentages are truncated toward zero, never rounded up.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Literal, cast
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sla.compute import truncate
-from sla.windows import WindowKind, window_containing
+from sla.windows import WindowKind, label_kind, window_containing
 
 # window kind -> the periods shown, in windows of that kind, shortest first.
 PERIODS: dict[str, tuple[int, ...]] = {
@@ -41,32 +39,14 @@ KIND_ORDER = tuple(PERIODS)
 # years (of weeks, months, quarters or years), and a margin for time zones.
 LOOKBACK = timedelta(days=2 * 366 + 7)
 
-_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("week", re.compile(r"^\d{4}-W\d{2}$")),
-    ("month", re.compile(r"^\d{4}-\d{2}$")),
-    ("quarter", re.compile(r"^\d{4}-Q[1-4]$")),
-    ("year", re.compile(r"^\d{4}$")),
-)
-_UNITS = {"week": "week", "month": "month", "quarter": "quarter", "year": "year"}
-
 NO_PLAN = "no plan"
 ScopeKind = Literal["overall", "plan", "customer"]
 Trend = Literal["up", "down", "flat"]
 
 
-def kind_of(label: str) -> str | None:
-    """The window kind a ledger label names: 2026-W47 week, 2026-11 month, 2026-Q3
-    quarter, 2026 year; None for anything else."""
-    for kind, pattern in _KINDS:
-        if pattern.fullmatch(label):
-            return kind
-    return None
-
-
 def unit(kind: str, count: int) -> str:
     """ "week" / "weeks": how a person counts windows of `kind`."""
-    name = _UNITS.get(kind, kind)
-    return name if count == 1 else f"{name}s"
+    return kind if count == 1 else f"{kind}s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +171,10 @@ class Compliance:
         return next((s for s in self.plans if s.id == plan_id), None)
 
 
-def _ago(kind: str, tz: ZoneInfo, now: datetime, most: int) -> dict[str, int] | None:
+def _ago(kind: WindowKind, tz: ZoneInfo, now: datetime, most: int) -> dict[str, int]:
     """label -> how many windows back it ended (1: the one that ended last), for the
-    last `most` windows of `kind` ended by `now` in zone `tz`; None for a kind the
-    calendar does not know."""
-    window = window_containing(cast(WindowKind, kind), tz, now)
-    if window.kind != kind:
-        return None
+    last `most` windows of `kind` ended by `now` in zone `tz`."""
+    window = window_containing(kind, tz, now)
     out: dict[str, int] = {}
     for back in range(1, most + 1):
         window = window.previous()
@@ -216,7 +193,7 @@ def compliance(
     """The rates of every scope, from the ledger's window counts as of `now`. A contract
     that is not (or no longer) configured counts under its row's customer and "no plan";
     a configured contract with no row yet still gives its customer and plan a scope."""
-    calendars: dict[tuple[str, str], dict[str, int] | None] = {}
+    calendars: dict[tuple[str, str], dict[str, int]] = {}
     # (scope, kind) -> windows back -> tally
     tallies: dict[Key, dict[str, dict[int, Tally]]] = {("overall", None): {}}
     for info in contracts.values():
@@ -227,10 +204,9 @@ def compliance(
                 kinds.setdefault(info.kind, {})
                 tallies[("overall", None)].setdefault(info.kind, {})
     for count in counts:
-        kind = kind_of(count.window_label)
-        if kind not in PERIODS:
+        kind = label_kind(count.window_label)
+        if kind is None or kind not in PERIODS:
             continue
-        assert kind is not None
         info = contracts.get(count.contract_id, ContractInfo(count.customer_id, None))
         keys: tuple[Key, ...] = (
             ("overall", None),
@@ -242,8 +218,6 @@ def compliance(
                 kind, ZoneInfo(count.timezone), now, 2 * max(PERIODS[kind])
             )
         ago = calendars[(count.timezone, kind)]
-        if ago is None:
-            continue
         for key in keys:
             tallies.setdefault(key, {}).setdefault(kind, {})
         back = ago.get(count.window_label)

@@ -28,10 +28,10 @@ from sla.compliance import (
     Scope,
     WindowCount,
     compliance,
-    kind_of,
     summary,
 )
 from sla.ledger import refresh_ledger
+from sla.windows import label_kind as kind_of
 from sla.windows import parse_window
 from tests.helpers import element_by_id, table_row, text_of
 from tests.portal_kit import (
