@@ -16,7 +16,7 @@ import math
 import reprlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Literal
 
@@ -166,11 +166,63 @@ def decimal_text(value: Decimal) -> str:
     return f"{value.normalize():f}" if value != value.to_integral_value() else f"{int(value)}"
 
 
-def money(amount: Decimal, currency: str, *, signed: bool = False) -> str:
-    """E.g. "1,234.50 EUR", or "+25.00 EUR" with `signed`; the currency's own places."""
+# Decimals of an availability a person reads when the contract says nothing
+# (`availability_decimals`), and for figures that belong to no single contract.
+DEFAULT_AVAILABILITY_DECIMALS = 3
+# What the SLA engine and the ledger keep (sla.compute.truncate_pct): no display shows more.
+MAX_AVAILABILITY_DECIMALS = 4
+
+
+def availability_text(
+    points: Decimal | Fraction | None,
+    decimals: int = DEFAULT_AVAILABILITY_DECIMALS,
+    *,
+    space: str = NBSP,
+) -> str:
+    """A measured availability in percent (points, not a ratio) for a person: truncated
+    toward zero to `decimals` places, every one of them shown ("99.500 %", "100.000 %"),
+    so figures line up and none claims more than was measured; "n/a" when nothing
+    eligible was measured. The one rule for pages, reports, e-mails and API text alike:
+    the contract says `decimals` (its `availability_decimals`), the default otherwise."""
+    if points is None:
+        return "n/a"
+    if not 0 <= decimals <= MAX_AVAILABILITY_DECIMALS:
+        raise ValueError(f"{decimals} decimals: allowed are 0 to {MAX_AVAILABILITY_DECIMALS}")
+    scaled = math.floor(Fraction(points) * 10**decimals)
+    return f"{Decimal(scaled).scaleb(-decimals):f}{space}%"
+
+
+def ratio_availability_text(
+    ratio: Fraction | None, decimals: int = DEFAULT_AVAILABILITY_DECIMALS, *, space: str = NBSP
+) -> str:
+    """`availability_text` of a ratio (0 to 1) as the SLA engine keeps it."""
+    return availability_text(None if ratio is None else ratio * 100, decimals, space=space)
+
+
+def target_text(target: Decimal | int, *, space: str = NBSP) -> str:
+    """A contract's availability target as the contract wrote it, trailing zeros trimmed:
+    "99 %", "99.5 %", "99.95 %" (never "99.0 %")."""
+    return f"{decimal_text(Decimal(target))}{space}%"
+
+
+def met_text(met: bool | None) -> str:
+    """Whether a window met its target, in the words a person uses."""
+    return {True: "Target met", False: "Target missed", None: "Nothing measured"}[met]
+
+
+def money(amount: Decimal, currency: str, *, signed: bool = False, space: str = NBSP) -> str:
+    """E.g. "1,234.50 EUR", "4,000 JPY", or "+25.00 EUR" with `signed` (an adjustment):
+    the currency's own minor units, grouped in thousands, half up. `space` as in
+    `decimal_pct`."""
     places = minor_units(currency)
-    sign = "+" if signed and amount > 0 else ""
-    return f"{sign}{amount:,.{places}f}{NBSP}{currency}"
+    shown = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    sign = "+" if signed and shown > 0 else ""
+    return f"{sign}{shown:,.{places}f}{space}{currency}"
+
+
+def local_span(start: datetime, end: datetime, tz: tzinfo) -> str:
+    """A window or range for a person: "2026-11-01 00:00 CET to 2026-12-01 00:00 CET"."""
+    return f"{local_time(start, tz)} to {local_time(end, tz)}"
 
 
 def text_table(rows: Sequence[Sequence[str]], *, right: Collection[int] = ()) -> str:

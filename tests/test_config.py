@@ -171,6 +171,18 @@ CASES = [
         id="target-out-of-range",
     ),
     pytest.param(
+        edit("contracts.0.availability_decimals", 5),
+        "contracts[0].availability_decimals: 5 is not allowed; use a whole number from 0 to 4"
+        " (availability is kept to 4 decimals)",
+        id="availability-decimals-out-of-range",
+    ),
+    pytest.param(
+        edit("contracts.0.availability_decimals", "2"),
+        "contracts[0].availability_decimals: '2' is not a number of decimals; use a whole"
+        " number from 0 to 4",
+        id="availability-decimals-not-a-number",
+    ),
+    pytest.param(
         edit("maintenance.0.end", "2026-11-24T01:00:00+01:00"),
         "maintenance[0]: end 2026-11-24T01:00:00+01:00 is not after start"
         " 2026-11-24T02:00:00+01:00",
@@ -498,6 +510,7 @@ def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
             "window": "week",
             "fee": "100.00",
             "credit": {"per_step": 10, "cap": 30, "bands": [{"below": 99, "credit": 25}]},
+            "availability_decimals": 2,
         }
     ]
     data["contracts"] = [
@@ -508,9 +521,21 @@ def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
             "plan": "gold",
             "effective_from": "2026-01-01T00:00:00+01:00",
             "credit": {"cap": 50},
-            "versions": [{"effective_from": "2026-12-01T00:00:00+01:00", "target": 99.95}],
+            "versions": [
+                {
+                    "effective_from": "2026-12-01T00:00:00+01:00",
+                    "target": 99.95,
+                    "availability_decimals": 4,
+                }
+            ],
         }
     ]
+    config = parse_config(yaml.safe_dump(data), environ={})
+    # Decimals of the availability people read: the plan's, then the version's; the
+    # default for a contract the config does not have (any more).
+    assert config.availability_decimals("c1", datetime(2026, 11, 16, tzinfo=UTC)) == 2
+    assert config.availability_decimals("c1", datetime(2026, 12, 7, tzinfo=UTC)) == 4
+    assert config.availability_decimals("gone", datetime(2026, 12, 7, tzinfo=UTC)) == 3
     contract = parse_config(yaml.safe_dump(data), environ={}).contracts[0]
     plans = parse_config(yaml.safe_dump(data), environ={}).plans
     november = contract.terms_at(datetime(2026, 11, 16, tzinfo=UTC), plans)

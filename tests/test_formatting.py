@@ -1,14 +1,28 @@
-"""Durations as people read them: one renderer for the portal, notifications, the command
-line and the billing report (`kernel.formatting.duration_text`)."""
+"""Figures as people read them, one rule per kind for the portal, notifications, the
+command line and the reports alike (`kernel.formatting`): durations, availability,
+targets, money, whether a target was met."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from kernel.formatting import NBSP, duration_text
+from kernel.formatting import (
+    NBSP,
+    availability_text,
+    duration_text,
+    local_span,
+    met_text,
+    money,
+    ratio_availability_text,
+    target_text,
+)
 
 S = 1_000_000  # µs
 
@@ -110,3 +124,97 @@ def test_a_negative_span_under_the_smallest_unit_reads_like_a_positive_one() -> 
 def test_command_line_text_uses_plain_spaces() -> None:
     assert duration_text(timedelta(minutes=5, seconds=56), space=" ") == "5 min 56 s"
     assert duration_text(timedelta(microseconds=5), space=" ") == "under 1 s"
+
+
+# --- availability, targets, money -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("points", "decimals", "expected"),
+    [
+        pytest.param(Decimal("98.0207"), 3, "98.020", id="default-three"),
+        pytest.param(Decimal("98.0207"), 2, "98.02", id="contract-two"),
+        pytest.param(Decimal("99.49995"), 4, "99.4999", id="never-rounded-up"),
+        pytest.param(Decimal("99.9999"), 0, "99", id="no-decimals-still-truncates"),
+        pytest.param(Decimal("99.5"), 3, "99.500", id="trailing-zeros-kept-to-line-up"),
+        pytest.param(Decimal("100"), 3, "100.000", id="whole"),
+        pytest.param(Decimal("0"), 2, "0.00", id="zero"),
+        pytest.param(Fraction(2, 3) * 100, 3, "66.666", id="fraction-points"),
+    ],
+)
+def test_availability_is_truncated_to_the_contracts_decimals(
+    points: Decimal | Fraction, decimals: int, expected: str
+) -> None:
+    assert availability_text(points, decimals) == f"{expected}{NBSP}%"
+
+
+def test_availability_of_nothing_measured_and_of_a_ratio() -> None:
+    assert availability_text(None) == "n/a"
+    assert ratio_availability_text(None, 2) == "n/a"
+    assert ratio_availability_text(Fraction(995, 1000)) == f"99.500{NBSP}%"
+    assert ratio_availability_text(Fraction(1, 3), 2, space=" ") == "33.33 %"
+
+
+def test_availability_decimals_outside_what_is_kept_are_refused() -> None:
+    with pytest.raises(ValueError, match="0 to 4"):
+        availability_text(Decimal("99"), 5)
+
+
+@given(
+    st.fractions(min_value=0, max_value=100, max_denominator=10**9),
+    st.integers(min_value=0, max_value=4),
+)
+def test_availability_shown_never_exceeds_the_value(points: Fraction, decimals: int) -> None:
+    shown = Fraction(Decimal(availability_text(points, decimals).removesuffix(f"{NBSP}%")))
+    assert shown <= points < shown + Fraction(1, 10**decimals)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        pytest.param(Decimal("99"), "99", id="whole"),
+        pytest.param(Decimal("99.0"), "99", id="no-trailing-zero"),
+        pytest.param(Decimal("99.50"), "99.5", id="one-decimal"),
+        pytest.param(Decimal("99.95"), "99.95", id="two-decimals"),
+        pytest.param(Decimal("100"), "100", id="hundred"),
+    ],
+)
+def test_targets_read_as_the_contract_wrote_them(target: Decimal, expected: str) -> None:
+    assert target_text(target) == f"{expected}{NBSP}%"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "signed", "expected"),
+    [
+        pytest.param(Decimal("4000"), "JPY", False, "4,000 JPY", id="no-minor-unit-grouped"),
+        pytest.param(Decimal("1234.5"), "EUR", False, "1,234.50 EUR", id="two-places"),
+        pytest.param(Decimal("1234.5678"), "KWD", False, "1,234.568 KWD", id="three-places"),
+        pytest.param(Decimal("0.005"), "EUR", False, "0.01 EUR", id="half-up"),
+        pytest.param(Decimal("25"), "EUR", True, "+25.00 EUR", id="signed-credit"),
+        pytest.param(Decimal("-1250"), "JPY", True, "-1,250 JPY", id="signed-debit"),
+        pytest.param(Decimal("0"), "EUR", True, "0.00 EUR", id="signed-zero-no-sign"),
+    ],
+)
+def test_money_in_the_currencys_minor_units_grouped(
+    amount: Decimal, currency: str, signed: bool, expected: str
+) -> None:
+    assert money(amount, currency, signed=signed) == expected.replace(" ", NBSP)
+    assert money(amount, currency, signed=signed, space=" ") == expected
+
+
+@pytest.mark.parametrize(
+    ("met", "expected"),
+    [
+        pytest.param(True, "Target met", id="met"),
+        pytest.param(False, "Target missed", id="missed"),
+        pytest.param(None, "Nothing measured", id="n-a"),
+    ],
+)
+def test_met_reads_as_words(met: bool | None, expected: str) -> None:
+    assert met_text(met) == expected
+
+
+def test_a_span_reads_in_local_time_with_its_zone() -> None:
+    start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    text = local_span(start, start + timedelta(days=31), ZoneInfo("Europe/Berlin"))
+    assert text == "2026-12-01 00:00 CET to 2027-01-01 00:00 CET"

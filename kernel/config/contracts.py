@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
 from kernel.config.fields import (
     Amount,
@@ -30,7 +30,11 @@ from kernel.config.notifications import Template
 from kernel.config.objectives import MetricObjective
 from kernel.config.quality import AvailabilityTerms
 from kernel.config.raw import Path_, _mappings
-from kernel.formatting import excerpt
+from kernel.formatting import (
+    DEFAULT_AVAILABILITY_DECIMALS,
+    MAX_AVAILABILITY_DECIMALS,
+    excerpt,
+)
 from kernel.money import minor_units
 
 
@@ -119,6 +123,21 @@ class AcknowledgeTerms(_Strict):
     within: Duration
 
 
+def _decimals(value: object) -> int:
+    """`availability_decimals`: a whole number the ledger's four decimals can fill."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(
+            f"{excerpt(value)} is not a number of decimals; use a whole number from 0 to "
+            f"{MAX_AVAILABILITY_DECIMALS}"
+        )
+    if not 0 <= value <= MAX_AVAILABILITY_DECIMALS:
+        raise ValueError(
+            f"{value} is not allowed; use a whole number from 0 to {MAX_AVAILABILITY_DECIMALS} "
+            f"(availability is kept to {MAX_AVAILABILITY_DECIMALS} decimals)"
+        )
+    return value
+
+
 class Terms(_Strict):
     """Terms a plan, a contract or a contract version may set. Unset fields come from the
     layer below: built-in defaults <- plan <- contract <- version in force."""
@@ -151,6 +170,9 @@ class Terms(_Strict):
     # Objectives on any stored metric (kernel.config.objectives); a version's list replaces
     # the plan's or contract's whole.
     objectives: list[MetricObjective] | None = Field(default=None, max_length=50)
+    # Decimals of the availability people read (pages, reports, e-mails), truncated; the
+    # engine and the ledger keep four, so no display can honestly show more.
+    availability_decimals: Annotated[int, BeforeValidator(_decimals)] | None = None
 
 
 class ResolvedTerms(_Strict):
@@ -177,6 +199,7 @@ class ResolvedTerms(_Strict):
     customer_caused: Literal["exclude", "count"] = "exclude"
     availability: AvailabilityTerms | None = None
     objectives: list[MetricObjective] = Field(default_factory=list)
+    availability_decimals: int = DEFAULT_AVAILABILITY_DECIMALS
 
 
 class Plan(Terms):

@@ -9,7 +9,7 @@ checked on the raw data by `references`, not here.
 from __future__ import annotations
 
 import ipaddress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,7 +36,7 @@ from kernel.config.recurring import RecurringMaintenance
 from kernel.config.sites import SiteConfig, measure_from_sites
 from kernel.domain import MaintenanceWindow, SampleTimes
 from kernel.durations import format_duration
-from kernel.formatting import excerpt
+from kernel.formatting import DEFAULT_AVAILABILITY_DECIMALS, excerpt
 
 
 class DatabaseConfig(_Strict):
@@ -262,3 +262,11 @@ class Config(_Strict):
 
     def link(self, link_id: str) -> Link:
         return next(link for link in self.links if link.id == link_id)
+
+    def availability_decimals(self, contract_id: str, at: datetime) -> int:
+        """Decimals of the availability people read for the contract's window starting
+        `at` (the terms in force then); the default for a contract the config no longer
+        has, or one not yet in force."""
+        contract = next((c for c in self.contracts if c.id == contract_id), None)
+        terms = None if contract is None else contract.terms_at(at, self.plans)
+        return DEFAULT_AVAILABILITY_DECIMALS if terms is None else terms.availability_decimals

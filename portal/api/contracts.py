@@ -60,6 +60,7 @@ def _terms(terms: ResolvedTerms) -> Body:
         if terms.loss is None
         else {"max_pct": terms.loss.max_pct, "credit_pct": decimal_str(terms.loss.credit)},
         "customer_caused": terms.customer_caused,
+        "availability_decimals": terms.availability_decimals,
     }
 
 

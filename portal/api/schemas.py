@@ -400,6 +400,13 @@ TERMS = closed(
         "description": "What outage time attributed to the customer does: excluded like "
         "announced maintenance, or counted as downtime.",
     },
+    availability_decimals={
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 4,
+        "description": "Decimals of the availability people read (pages, reports, e-mails), "
+        "truncated, never rounded up; the API's availability_pct fields keep four.",
+    },
 )
 CONTRACT = closed(
     "A contract and its terms in force now.",
