@@ -205,6 +205,16 @@ def target_text(target: Decimal | int, *, space: str = NBSP) -> str:
     return f"{decimal_text(Decimal(target))}{space}%"
 
 
+def share_text(points: Decimal | Fraction | None, *, space: str = NBSP) -> str:
+    """A share in percent that is not an availability (coverage, error budget used, a
+    credit's percent of the fee): truncated to two decimals, trailing zeros trimmed:
+    "99.5 %", "100 %", "0.25 %"; "n/a" when there is none."""
+    if points is None:
+        return "n/a"
+    scaled = Decimal(math.floor(Fraction(points) * 100)).scaleb(-2)
+    return f"{decimal_text(scaled)}{space}%"
+
+
 def met_text(met: bool | None) -> str:
     """Whether a window met its target, in the words a person uses."""
     return {True: "Target met", False: "Target missed", None: "Nothing measured"}[met]

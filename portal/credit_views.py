@@ -10,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from portal.formatting import NBSP, decimal_text, local_time, money_text, signed_money_text
+from portal.formatting import (
+    DEFAULT_AVAILABILITY_DECIMALS,
+    NBSP,
+    availability_text,
+    decimal_text,
+    local_span,
+    local_time,
+    money,
+    target_text,
+)
 from sla.ledger import LedgerRow
 
 
@@ -54,28 +63,27 @@ def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
     return f"Credited on invoice {row.invoice_ref}" if row.invoice_ref else "Credited"
 
 
-def credit_view(row: LedgerRow, now: datetime, tz: tzinfo) -> CreditView:
+def credit_view(
+    row: LedgerRow, now: datetime, tz: tzinfo, decimals: int = DEFAULT_AVAILABILITY_DECIMALS
+) -> CreditView:
+    """`decimals`: of the availability, as the row's contract says (its
+    `availability_decimals`)."""
     note = None
     if row.kind == "adjustment":
         note = f"Correction of #{row.parent_id}: {row.reason}" if row.reason else None
     amount = row.amount if row.kind == "adjustment" else row.credit_amount
-    shown = signed_money_text(amount, row.currency) if row.kind == "adjustment" else None
     return CreditView(
         id=row.id,
         kind=row.kind,
         contract_id=row.contract_id,
         subject=row.subject_id,
         window_label=row.window_label,
-        window_span=f"{local_time(row.window_start, tz)} to {local_time(row.window_end, tz)}",
-        availability=(
-            "n/a"
-            if row.availability_pct is None
-            else f"{decimal_text(row.availability_pct)}{NBSP}%"
-        ),
-        target=f"{decimal_text(row.target_pct)}{NBSP}%",
+        window_span=local_span(row.window_start, row.window_end, tz),
+        availability=availability_text(row.availability_pct, decimals),
+        target=target_text(row.target_pct),
         met=row.met,
         credit_pct=f"{decimal_text(row.credit_pct)}{NBSP}%",
-        amount=shown or money_text(amount, row.currency),
+        amount=money(amount, row.currency, signed=row.kind == "adjustment"),
         status=row.status,
         status_words=status_words(row, now, tz),
         note=note,

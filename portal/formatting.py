@@ -1,5 +1,6 @@
-"""How measurements read on the portal's pages; the figures shared with notifications
-(durations, times, percentages, money) come from `kernel.formatting`.
+"""How measurements read on the portal's pages; the figures shared with reports and
+notifications (availability, targets, durations, times, money) come from
+`kernel.formatting`, one rule per kind, and are only re-exported here.
 """
 
 from __future__ import annotations
@@ -7,34 +8,45 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal
-from fractions import Fraction
 
 from kernel.domain import LinkStatus
 from kernel.formatting import (
+    DEFAULT_AVAILABILITY_DECIMALS,
     MISSING,
     NBSP,
+    availability_text,
     decimal_pct,
     decimal_text,
     duration_text,
+    local_span,
     local_time,
+    met_text,
     money,
+    ratio_availability_text,
+    share_text,
+    target_text,
 )
-from sla.compute import truncate_pct
 
 __all__ = [
+    "DEFAULT_AVAILABILITY_DECIMALS",
     "MISSING",
     "NBSP",
     "STATUS_LABELS",
     "Moment",
+    "availability_text",
     "decimal_pct",
     "decimal_text",
     "duration_text",
+    "local_span",
     "local_time",
+    "met_text",
     "milliseconds",
     "moment",
     "money",
     "percent",
+    "ratio_availability_text",
+    "share_text",
+    "target_text",
 ]
 
 
@@ -85,16 +97,3 @@ def moment(at: datetime | None, now: datetime, tz: tzinfo, *, exact: bool = True
         local=local_time(at, tz) if exact else f"at or before {local_time(at, tz)}",
         iso=at.astimezone(UTC).isoformat(timespec="seconds"),
     )
-
-
-def pct_text(ratio: Fraction | None, places: int = 4) -> str:
-    """A ratio as a percentage truncated like the SLA engine's ("99.4999 %"), or "n/a"."""
-    return decimal_pct(truncate_pct(ratio, places), trim=True)
-
-
-def money_text(amount: Decimal, currency: str) -> str:
-    return f"{amount:,}{NBSP}{currency}"
-
-
-def signed_money_text(amount: Decimal, currency: str) -> str:
-    return ("+" if amount > 0 else "") + money_text(amount, currency)

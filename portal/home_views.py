@@ -23,7 +23,7 @@ from markupsafe import Markup
 from kernel.config import Contract
 from kernel.domain import LinkStatus
 from portal.board import LinkRow
-from portal.formatting import money_text
+from portal.formatting import money
 from portal.link_charts import DayFigures, day_bar, day_cell
 from portal.link_views import window_view
 from sla.ledger import LedgerRow, LedgerStatus
@@ -105,7 +105,7 @@ def money_by_currency(amounts: Iterable[tuple[str, Decimal]]) -> str:
     totals: dict[str, Decimal] = {}
     for currency, amount in amounts:
         totals[currency] = totals.get(currency, Decimal(0)) + amount
-    shown = [money_text(amount, cur) for cur, amount in sorted(totals.items()) if amount]
+    shown = [money(amount, cur) for cur, amount in sorted(totals.items()) if amount]
     return ", ".join(shown) or "none"
 
 

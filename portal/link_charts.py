@@ -24,7 +24,12 @@ from collector.rollups import BUCKET_ORIGIN, bucket_floor
 from collector.series import SampleBucket
 from kernel.config import RESPONSE_TIME_KINDS, Link
 from portal import charts
-from portal.formatting import NBSP, duration_text, pct_text
+from portal.formatting import (
+    DEFAULT_AVAILABILITY_DECIMALS,
+    NBSP,
+    duration_text,
+    ratio_availability_text,
+)
 from sla.compute import Period, member_spans
 from sla.spans import SpanSet, to_us
 
@@ -129,7 +134,7 @@ def day_tone(figures: DayFigures) -> str:
     return "up"
 
 
-def day_cell(figures: DayFigures) -> charts.DayCell:
+def day_cell(figures: DayFigures, decimals: int = DEFAULT_AVAILABILITY_DECIMALS) -> charts.DayCell:
     when = figures.day.strftime("%a %d %b %Y") + (" (today so far)" if figures.today else "")
     if not figures.monitored:
         line1, line2 = when, "no data: monitoring had not begun"
@@ -137,7 +142,8 @@ def day_cell(figures: DayFigures) -> charts.DayCell:
         if figures.availability is None:
             line1 = f"{when} · nothing measured"
         else:
-            line1 = f"{when} · {pct_text(figures.availability)} available"
+            shown = ratio_availability_text(figures.availability, decimals)
+            line1 = f"{when} · {shown} available"
         line2 = (
             f"down {duration_text(figures.down_us)} · unknown {duration_text(figures.unknown_us)}"
             f" · maintenance {duration_text(figures.excluded_us)}"
@@ -159,15 +165,16 @@ DAY_BAR_HINT = "Availability per day, last 90 days. Hover or tap a day for its f
 DAY_BAR_HINT_NARROW = "Tap a day for its figures."
 
 
-def day_bar(figures: Sequence[DayFigures]) -> DayBar:
-    cells = [day_cell(f) for f in figures]
+def day_bar(figures: Sequence[DayFigures], decimals: int = DEFAULT_AVAILABILITY_DECIMALS) -> DayBar:
+    """The link's last days; `decimals` of its contract's availability, when it has one."""
+    cells = [day_cell(f, decimals) for f in figures]
     eligible = sum(max(f.eligible_us, 0) for f in figures)
     down = sum(f.down_us for f in figures)
     overall = Fraction(eligible - down, eligible) if eligible > 0 else None
     return DayBar(
         wide=charts.day_bar("days-wide", cells, columns=len(cells), hint=DAY_BAR_HINT),
         narrow=charts.day_bar("days-narrow", cells, columns=30, hint=DAY_BAR_HINT_NARROW),
-        availability=pct_text(overall),
+        availability=ratio_availability_text(overall, decimals),
         downtime=duration_text(down),
         first_day=figures[0].day.strftime("%d %b %Y") if figures else "",
         last_day=figures[-1].day.strftime("%d %b %Y") if figures else "",

@@ -26,12 +26,14 @@ from portal import charts
 from portal.formatting import (
     NBSP,
     Moment,
-    decimal_text,
     duration_text,
+    local_span,
     local_time,
     milliseconds,
     moment,
-    pct_text,
+    ratio_availability_text,
+    share_text,
+    target_text,
 )
 from sla.report import ContractWindow
 from sla.spans import from_us, to_us
@@ -137,20 +139,20 @@ def window_view(
         left = f"{duration_text(remaining)} left"
     else:
         left = f"exceeded by {duration_text(-remaining)}"
-    used_text = pct_text(used, 2) if used is not None else "n/a"
+    used_text = share_text(None if used is None else used * 100)
     window = result.window
     return WindowView(
         contract_id=item.contract.id,
         kind=kind,
         heading="This week" if kind == "week" else "This month",
         label=window.label,
-        span=f"{local_time(window.start, tz)} to {local_time(window.end, tz)}",
+        span=local_span(window.start, window.end, tz),
         contractual=contractual,
-        availability=pct_text(result.availability),
-        target=f"{decimal_text(item.terms.target)}{NBSP}%",
+        availability=ratio_availability_text(result.availability, item.terms.availability_decimals),
+        target=target_text(item.terms.target),
         verdict=verdict,
         tone=tone,
-        coverage=pct_text(result.coverage, 2),
+        coverage=share_text(None if result.coverage is None else result.coverage * 100),
         downtime=duration_text(result.down_us),
         excluded=duration_text(result.excluded_us),
         budget=duration_text(result.budget_us),

@@ -21,6 +21,7 @@ from kernel.formatting import (
     met_text,
     money,
     ratio_availability_text,
+    share_text,
     target_text,
 )
 
@@ -200,6 +201,22 @@ def test_money_in_the_currencys_minor_units_grouped(
 ) -> None:
     assert money(amount, currency, signed=signed) == expected.replace(" ", NBSP)
     assert money(amount, currency, signed=signed, space=" ") == expected
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        pytest.param(Decimal("99.5000"), "99.5", id="trimmed"),
+        pytest.param(Decimal("100.0000"), "100", id="whole"),
+        pytest.param(Decimal("12.3499"), "12.34", id="truncated-to-two"),
+        pytest.param(Fraction(1, 3), "0.33", id="fraction"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+def test_shares_read_to_two_decimals_trimmed(
+    points: Decimal | Fraction | None, expected: str | None
+) -> None:
+    assert share_text(points) == ("n/a" if expected is None else f"{expected}{NBSP}%")
 
 
 @pytest.mark.parametrize(

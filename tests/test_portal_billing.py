@@ -108,8 +108,31 @@ async def test_the_ledger_shows_recent_windows_with_filters_and_totals(kit: Port
     fra = await row_of(kit, "acme-fra-gold")
     line = text_of(table_row(html, f'<a href="/billing/ledger/{fra.id}">'))
     assert "acme-fra-gold Acme Corp acme-fra-1 2026-W46" in line
-    assert "99.4047 % target 99.5 %" in line  # 3,600 s down of 604,800 s
+    assert "99.404 % target 99.5 %" in line  # 3,600 s down of 604,800 s, 3 decimals
     assert "5 % 12.50 EUR closed computed" in line
+
+    # The row's own page: every figure as a person reads it, none raw.
+    detail = await kit.page(f"/billing/ledger/{fra.id}")
+    figures = element(detail, "table", "figures")
+    shown = {
+        text_of(label): text_of(value)
+        for label, value in re.findall(
+            r'<th scope="row">(.*?)</th><td class="num">(.*?)</td>', figures
+        )
+    }
+    assert shown["Window"] == ("2026-W46 · 2026-11-09 00:00 CET to 2026-11-16 00:00 CET")
+    assert shown["Window length"] == "7 d"
+    assert shown["Down"] == "1 h"
+    assert shown["Error budget"] == "50 min 24 s"  # 0.5 % of 604,800 s
+    assert shown["Availability"] == "99.404 %"
+    assert shown["Target"] == "99.5 %"
+    assert shown["Result"] == "Target missed"
+    assert shown["Credit amount"] == "12.50 EUR"
+    assert re.fullmatch(r"2026-11-\d\d \d\d:\d\d CET", shown["Closes (end of grace)"])
+    # ISO 8601 only where machines read it: in <time datetime="...">.
+    outside = re.sub(r'datetime="[^"]*"', "", detail)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", outside)
+    assert not re.search(r"\d\.\d{6} s", text_of(detail))
     totals = text_of(element(html, "section", "totals"))
     assert "closed 12.50 EUR 1 row" in totals
     assert "closed 264.00 USD 1 row" in totals

@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
+from decimal import Decimal
 from html import unescape
 
 import pytest
 
 from collector import Database, upsert_maintenance
 from kernel.domain import MaintenanceWindow, Outcome, Sample
-from portal.formatting import duration_text, pct_text
+from portal.formatting import duration_text, ratio_availability_text
 from sla.ledger import apply, approve, list_rows, refresh_ledger
 from sla.monthly import monthly_report
 from sla.report import contract_windows
@@ -106,7 +106,7 @@ async def test_a_dst_day_with_an_hour_down_is_red_with_its_exact_figures(
     tone, figures = day(html, "Sun 25 Oct 2026")
     assert tone == "major"  # over 30 minutes down: red
     # 24 of 25 hours available: 96 %, not the 95.83 % a 24-hour day would give.
-    assert f"96{NBSP}% available" in figures
+    assert f"96.000{NBSP}% available" in figures
     assert f"down 1{NBSP}h · unknown none · maintenance none" in figures
     assert day(html, "Sat 24 Oct 2026") == (
         "none",
@@ -155,7 +155,7 @@ async def test_a_short_outage_is_amber_and_announced_maintenance_blue(empty: Por
     tone, figures = day(html, "Tue 10 Nov 2026")
     assert tone == "minor"
     assert f"down 10{NBSP}min" in figures
-    assert pct_text(Fraction(1430, 1440)) in figures  # 99.3055 %, truncated
+    assert f"99.305{NBSP}% available" in figures  # 1430 of 1440 min, 3 decimals, truncated
     tone, figures = day(html, "Thu 12 Nov 2026")
     assert tone == "maintenance"
     assert f"maintenance 2{NBSP}h" in figures
@@ -180,7 +180,9 @@ async def test_this_weeks_availability_and_budget_are_the_sla_engines(kit: Porta
     html = await kit.page("/links/acme-fra-1")
     week = sla_card(html, "acme-fra-gold", "2026-W47")
     assert shown(week, "span", "tag") == "Contractual"
-    assert shown(week, "span", "sla-availability") == pct_text(item.result.availability)
+    assert shown(week, "span", "sla-availability") == ratio_availability_text(
+        item.result.availability, item.terms.availability_decimals
+    )
     assert shown(week, "span", "sla-target") == f"target 99.5{NBSP}%"
     left, budget = item.result.budget_remaining_us, item.result.budget_us
     assert f"{duration_text(left)} left of {duration_text(budget)}" in shown(
@@ -488,9 +490,9 @@ async def test_credits_per_window_with_amount_and_status_in_plain_words(kit: Por
     w46 = fra_gold(section(html, "Window 2026-W46"))
     amount = f"{rows['2026-W46'].credit_amount:,}{NBSP}EUR"
     assert cell(w46, "Amount") == amount
-    assert cell(w46, "Availability").startswith(
-        f"{rows['2026-W46'].availability_pct.normalize():f}{NBSP}%"
-    )
+    # 7,200 s down of 604,800 s: 98.8095 % stored, 98.809 % read (3 decimals, truncated).
+    assert rows["2026-W46"].availability_pct == Decimal("98.8095")
+    assert cell(w46, "Availability").startswith(f"98.809{NBSP}%")
     assert "Credited on invoice INV-2026-118" in cell(w46, "Status")
     w47 = fra_gold(section(html, "Window 2026-W47"))
     assert "Being measured: the figures change until the window ends" in cell(w47, "Status")

@@ -17,19 +17,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import hdrs, web
 
+from kernel.config import Config
 from kernel.money import minor_units
 from portal.attribution_views import TrailLine, trail_lines
 from portal.auth import Viewer
 from portal.compliance_views import compliance_of, table
-from portal.formatting import Moment, decimal_pct, moment, money
+from portal.formatting import (
+    Moment,
+    availability_text,
+    duration_text,
+    local_span,
+    local_time,
+    met_text,
+    moment,
+    money,
+    share_text,
+    target_text,
+)
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.middleware import bad_request, read_form
 from portal.pages.common import (
@@ -63,6 +76,7 @@ from sla.ledger import (
     is_manual,
     why_not,
 )
+from sla.spans import US_PER_S
 
 routes = web.RouteTableDef()
 
@@ -220,7 +234,7 @@ class DeskRow:
         return self.row.id
 
 
-def desk_row(row: LedgerRow, names: Mapping[str, str], now: datetime) -> DeskRow:
+def desk_row(row: LedgerRow, names: Mapping[str, str], now: datetime, config: Config) -> DeskRow:
     if row.applied_by is not None:
         who, at = f"applied by {row.applied_by} · {row.invoice_ref}", row.applied_at
     elif row.approved_by is not None:
@@ -237,9 +251,9 @@ def desk_row(row: LedgerRow, names: Mapping[str, str], now: datetime) -> DeskRow
     return DeskRow(
         row=row,
         customer_name=names.get(row.customer_id, row.customer_id),
-        availability=decimal_pct(row.availability_pct),
-        target=decimal_pct(row.target_pct),
-        credit_pct=decimal_pct(row.credit_pct),
+        availability=availability_text(row.availability_pct, _decimals(config, row)),
+        target=target_text(row.target_pct),
+        credit_pct=share_text(row.credit_pct),
         amount=money(row.amount, row.currency, signed=row.kind == "adjustment"),
         who=who,
         when=moment(at, now, UTC_ZONE),
@@ -290,7 +304,7 @@ async def ledger_desk(request: web.Request) -> web.Response:
         offset = (filters.page - 1) * PAGE_ROWS
         page = await app[READS].ledger_page(filters.wanted(now), limit=PAGE_ROWS, offset=offset)
     names = _names(request, viewer)
-    rows = [desk_row(row, names, now) for row in page.rows]
+    rows = [desk_row(row, names, now, app[LIVE].config) for row in page.rows]
     first = (filters.page - 1) * PAGE_ROWS + 1
     # The same compliance summary as /noc/compliance, per customer (the one filtered on).
     rates = await compliance_of(request, filters.customer)
@@ -398,7 +412,7 @@ async def _confirmation(
         "billing_confirm.html",
         {
             "action": action,
-            "rows": [desk_row(row, names, now) for row in rows],
+            "rows": [desk_row(row, names, now, request.app[LIVE].config) for row in rows],
             "sums": sums(rows),
             "problem": problem,
             "invoice_ref": invoice_ref,
@@ -510,31 +524,45 @@ async def apply_rows(request: web.Request) -> web.Response:
 class Figure:
     label: str
     value: str
+    iso: str | None = None  # a moment: for <time datetime>
 
 
-def figures_of(row: LedgerRow) -> list[Figure]:
-    def seconds(value: Decimal) -> str:
-        return f"{value:,f} s"
+def _decimals(config: Config, row: LedgerRow) -> int:
+    return config.availability_decimals(row.contract_id, row.window_start)
 
-    span = f"{row.window_start:%Y-%m-%d %H:%M} to {row.window_end:%Y-%m-%d %H:%M}"
+
+def figures_of(row: LedgerRow, config: Config) -> list[Figure]:
+    """Every stored figure of the row as a person reads it (the CSV and the API keep the
+    exact values): durations in words, times local with their zone, money grouped."""
+    zone = ZoneInfo(row.timezone)
+
+    def span(value: Decimal) -> str:
+        return duration_text(Fraction(value) * US_PER_S)
+
+    def at(moment: datetime) -> Figure:
+        return Figure("", local_time(moment, zone), moment.astimezone(UTC).isoformat())
+
+    measured, closes = at(row.measured_until), at(row.closes_at)
     return [
-        Figure("Window", f"{row.window_label} · {span} {row.timezone}"),
-        Figure("Measured until", row.local(row.measured_until) or ""),
-        Figure("Closes (end of grace)", row.local(row.closes_at) or ""),
-        Figure("Window length", seconds(row.window_s)),
-        Figure("Excluded (maintenance)", seconds(row.excluded_s)),
-        Figure("Unknown", seconds(row.unknown_s)),
-        Figure("Down", seconds(row.down_s)),
-        Figure("Eligible", seconds(row.eligible_s)),
-        Figure("Coverage", decimal_pct(row.coverage_pct)),
-        Figure("Availability", decimal_pct(row.availability_pct)),
-        Figure("Target", decimal_pct(row.target_pct)),
-        Figure("Met", {True: "yes", False: "no", None: "n/a"}[row.met]),
-        Figure("Error budget", seconds(row.budget_s)),
-        Figure("Budget used", decimal_pct(row.budget_used_pct)),
+        Figure(
+            "Window", f"{row.window_label} · {local_span(row.window_start, row.window_end, zone)}"
+        ),
+        Figure("Measured until", measured.value, measured.iso),
+        Figure("Closes (end of grace)", closes.value, closes.iso),
+        Figure("Window length", span(row.window_s)),
+        Figure("Excluded (maintenance)", span(row.excluded_s)),
+        Figure("Unknown", span(row.unknown_s)),
+        Figure("Down", span(row.down_s)),
+        Figure("Eligible", span(row.eligible_s)),
+        Figure("Coverage", share_text(row.coverage_pct)),
+        Figure("Availability", availability_text(row.availability_pct, _decimals(config, row))),
+        Figure("Target", target_text(row.target_pct)),
+        Figure("Result", met_text(row.met)),
+        Figure("Error budget", span(row.budget_s)),
+        Figure("Budget used", share_text(row.budget_used_pct)),
         Figure("Outages", str(row.incidents)),
         Figure("Credit steps", str(row.credit_steps)),
-        Figure("Credit", decimal_pct(row.credit_pct)),
+        Figure("Credit", share_text(row.credit_pct)),
         Figure("Credit amount", money(row.credit_amount, row.currency)),
         *_review_figures(row),
     ]
@@ -592,9 +620,9 @@ async def _row_page(
         request,
         "billing_row.html",
         {
-            "row": desk_row(row, names, now),
-            "figures": figures_of(row),
-            "family": [desk_row(r, names, now) for r in family],
+            "row": desk_row(row, names, now, app[LIVE].config),
+            "figures": figures_of(row, app[LIVE].config),
+            "family": [desk_row(r, names, now, app[LIVE].config) for r in family],
             "credited": sums(credited) if credited else [],
             "audit": audit,
             "can_settle": _may_settle(viewer),

@@ -31,8 +31,9 @@ from collector.incident_reports import incident_reports
 from collector.rollups import BUCKET_ORIGIN
 from collector.series import SampleBucket
 from collector.state_reads import Incident
-from kernel.config import RESPONSE_TIME_KINDS, Contract, Link
+from kernel.config import RESPONSE_TIME_KINDS, Config, Contract, Link
 from kernel.domain import LinkStatus, MaintenanceWindow
+from kernel.formatting import DEFAULT_AVAILABILITY_DECIMALS
 from portal.attribution_views import attribution_view, of_incident, policies
 from portal.auth import Viewer
 from portal.board import LinkRow, link_row
@@ -218,6 +219,13 @@ async def _live(request: web.Request, viewer: Viewer, link: Link) -> dict[str, A
     }
 
 
+def bar_decimals(config: Config, contracts: Sequence[Contract], now: datetime) -> int:
+    """Decimals of the day bar's availability: the link's, not one window's; its
+    contracts' when they agree, the default when it has none or they differ."""
+    found = {config.availability_decimals(c.id, now) for c in contracts}
+    return found.pop() if len(found) == 1 else DEFAULT_AVAILABILITY_DECIMALS
+
+
 async def _history(
     request: web.Request, viewer: Viewer, link: Link, range_name: str
 ) -> dict[str, Any]:
@@ -276,7 +284,7 @@ async def _history(
                       reverse=True)  # fmt: skip
         spec = RANGES[range_name]
         return {
-            "days": day_bar(days),
+            "days": day_bar(days, bar_decimals(config, contracts, now)),
             "incidents": [incident_view(i, now, tz, sites, home) for i in reversed(found)],
             "attributed": [
                 [attribution_view(a, now, tz, policy) for a in of_incident(i, attributed)]
@@ -286,7 +294,15 @@ async def _history(
             "reported": causes_of(list(reversed(found)), told),
             "upcoming": upcoming,
             "past": past,
-            "credits": [credit_view(r, now, directory.customer_tz(link.customer)) for r in ledger],
+            "credits": [
+                credit_view(
+                    r,
+                    now,
+                    directory.customer_tz(link.customer),
+                    config.availability_decimals(r.contract_id, r.window_start),
+                )
+                for r in ledger
+            ],
             "charts": chart_views(link, data, traffic, tz, spec.label, staff=staff, phases=phases),
             "traffic_capped": staff
             and range_name not in TRAFFIC_RANGES

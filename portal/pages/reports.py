@@ -23,11 +23,11 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from kernel.config import Contract, Customer
+from kernel.config import Config, Contract, Customer
 from kernel.domain import MaintenanceWindow
 from portal.auth import Viewer
 from portal.credit_views import CreditView, credit_view
-from portal.formatting import money_text
+from portal.formatting import money
 from portal.keys import CLOCK, LIVE, PRINTER, READS
 from portal.maintenance_views import MaintenanceView, maintenance_view
 from portal.middleware import PortalError, bad_request
@@ -219,10 +219,10 @@ def _sum(rows: Sequence[LedgerRow]) -> str:
         by_currency[row.currency] = by_currency.get(row.currency, Decimal(0)) + row.amount
     if not by_currency:
         return "none"
-    return ", ".join(money_text(amount, cur) for cur, amount in sorted(by_currency.items()))
+    return ", ".join(money(amount, cur) for cur, amount in sorted(by_currency.items()))
 
 
-def credit_groups(rows: Sequence[LedgerRow], now: datetime) -> list[WindowGroup]:
+def credit_groups(rows: Sequence[LedgerRow], now: datetime, config: Config) -> list[WindowGroup]:
     """Ledger rows grouped by window, the latest to end first (a running month before the
     weeks inside it), adjustments after their row."""
     by_label: dict[str, list[LedgerRow]] = {}
@@ -238,7 +238,12 @@ def credit_groups(rows: Sequence[LedgerRow], now: datetime) -> list[WindowGroup]
                 label=label,
                 span=f"{first.window_start:%Y-%m-%d} to "
                 f"{(first.window_end - timedelta(seconds=1)):%Y-%m-%d}",
-                rows=tuple(credit_view(r, now, tz) for r in mine),
+                rows=tuple(
+                    credit_view(
+                        r, now, tz, config.availability_decimals(r.contract_id, r.window_start)
+                    )
+                    for r in mine
+                ),
                 total=_sum(mine),
             )
         )
@@ -257,7 +262,7 @@ async def credits_page(request: web.Request) -> web.Response:
     if customer is not None:
         now = app[CLOCK]()
         rows = await app[READS].ledger_rows(customer=customer.id, begun_by=now)
-        groups = credit_groups(rows, now)
+        groups = credit_groups(rows, now, app[LIVE].config)
         totals = Totals(
             credited=_sum([r for r in rows if r.status == "applied"]),
             approved=_sum([r for r in rows if r.status == "approved"]),
