@@ -24,7 +24,16 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from kernel.config import Config, Contract, Customer, Link, ResolvedTerms
 from kernel.domain import Event, EventKind, MaintenanceWindow
-from kernel.formatting import count_of, decimal_pct, duration_text, local_time, money
+from kernel.formatting import (
+    availability_text,
+    count_of,
+    decimal_pct,
+    duration_text,
+    local_time,
+    money,
+    share_text,
+    target_text,
+)
 from notify.calendar import event_calendar
 from notify.incident_messages import incident_update, links_down
 from sla.compute import decide_maintenance
@@ -178,7 +187,7 @@ def _budget(
         subject = f"Error budget used up: {what}, {window}"
         summary = (
             f"The downtime {what} may have in {window} ({allowed}) is used up: the "
-            f"availability target of {decimal_pct(Decimal(str(data['target_pct'])))} is missed "
+            f"availability target of {_target(data)} is missed "
             "for this window, and a service credit follows when it closes."
         )
     else:
@@ -192,10 +201,10 @@ def _budget(
         *_who(customer),
         ("Contract", str(data["contract_id"])),
         ("Window", window),
-        ("Budget used", decimal_pct(Decimal(str(data["budget_used_pct"])), 1)),
+        ("Budget used", share_text(Decimal(str(data["budget_used_pct"])))),
         ("Allowed downtime", allowed),
-        ("Availability so far", decimal_pct(_opt_decimal(data.get("availability_pct")), 4)),
-        ("Target", decimal_pct(Decimal(str(data["target_pct"])))),
+        ("Availability so far", _availability(config, data)),
+        ("Target", _target(data)),
     ]
     return subject, summary, facts, _subject_path(data)
 
@@ -208,6 +217,18 @@ def _subject_path(data: Mapping[str, object]) -> str | None:
 def _seconds(value: object) -> timedelta:
     """A payload's exact decimal seconds (stored as text) as a duration."""
     return timedelta(seconds=float(Decimal(str(value))))
+
+
+def _availability(config: Config, data: Mapping[str, object]) -> str:
+    """A window's measured availability to its contract's decimals, as its pages and
+    reports show it."""
+    start = datetime.fromisoformat(str(data["window_start"]))
+    decimals = config.availability_decimals(str(data["contract_id"]), start)
+    return availability_text(_opt_decimal(data.get("availability_pct")), decimals)
+
+
+def _target(data: Mapping[str, object]) -> str:
+    return target_text(Decimal(str(data["target_pct"])))
 
 
 def _opt_decimal(value: object) -> Decimal | None:
@@ -235,12 +256,12 @@ def breach_context(config: Config, event: Event, tz: tzinfo) -> dict[str, object
         "contract": data["contract_id"],
         "subject": _subject_name(config, data),
         "window": data["window"],
-        "availability": decimal_pct(_opt_decimal(data.get("availability_pct")), 4),
-        "target": decimal_pct(Decimal(str(data["target_pct"]))),
+        "availability": _availability(config, data),
+        "target": _target(data),
         "downtime": duration_text(_seconds(data["down_s"]), smallest="min"),
         "incidents": data.get("incidents", 0),
         "credit": money(credit, currency),
-        "credit_pct": decimal_pct(Decimal(str(data["credit_pct"]))),
+        "credit_pct": share_text(Decimal(str(data["credit_pct"]))),
         "credit_status": status,
         "credit_when": when,
         "closed_at": _when(data["closes_at"], tz),

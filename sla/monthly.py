@@ -36,7 +36,15 @@ from collector.attributions import attributions
 from collector.state_reads import Incident, incidents
 from kernel.config import Config, Contract, Customer, ResolvedTerms
 from kernel.config.links import Vantage
-from kernel.formatting import decimal_pct, duration_text
+from kernel.formatting import (
+    count_of,
+    decimal_pct,
+    duration_text,
+    money,
+    ratio_availability_text,
+    share_text,
+    target_text,
+)
 from kernel.money import quantise
 from sla.attributions import describe, policy_words
 from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
@@ -324,7 +332,7 @@ async def monthly_report(
             m.status != "final" for contract in contracts for m in contract.measurements
         ),
         contracts=contracts,
-        totals=tuple((cur, f"{quantise(amount, cur):,}") for cur, amount in totals.items()),
+        totals=tuple((cur, _money(amount, cur)) for cur, amount in totals.items()),
         weeks=tuple(w.label for w in weeks),
         boundary_weeks=tuple(w.label for w in weeks if w.start < month.start or w.end > month.end),
         summary=tuple(m for contract in contracts for m in contract.measurements),
@@ -464,7 +472,7 @@ def _contract_view(
         kind=_KIND_WORDS[terms.window],
         terms=_terms_rows(contract, terms) + hours_rows,
         measurements=measurements,
-        credit_total=", ".join(f"{quantise(a, c):,} {c}" for c, a in totals.items()),
+        credit_total=", ".join(_money(a, c) for c, a in totals.items()),
         note=note.strip(),
     )
 
@@ -499,14 +507,19 @@ def _customer_caused_row(item: ContractWindow) -> Row:
 def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
     credit = terms.credit
     rows = [
-        Row("Availability target", f"{terms.target} %"),
+        Row("Availability target", _target(terms)),
+        Row(
+            "Availability shown",
+            f"to {count_of(terms.availability_decimals, 'decimal place')}, truncated "
+            "(never rounded up)",
+        ),
         Row(
             "Window",
             "ISO week, in the customer's time zone"
             if terms.window == "week"
             else f"calendar {terms.window}, in the customer's time zone",
         ),
-        Row("Fee per window", f"{quantise(terms.fee, terms.currency):,} {terms.currency}"),
+        Row("Fee per window", _money(terms.fee, terms.currency)),
         Row("Unknown time", f"{terms.unknown}: {UNKNOWN_POLICY[terms.unknown]}"),
         Row(
             "Maintenance notice",
@@ -566,8 +579,7 @@ def _terms_rows(contract: Contract, terms: ResolvedTerms) -> tuple[Row, ...]:
         rows.append(
             Row(
                 "Minimum credit",
-                f"{quantise(terms.minimum_credit, terms.currency):,} {terms.currency}: "
-                "smaller amounts are not paid",
+                f"{_money(terms.minimum_credit, terms.currency)}: smaller amounts are not paid",
             )
         )
     if contract.group == "redundant":
@@ -604,7 +616,7 @@ def _measurement(
     ledger_status = statuses.get((item.contract.id, item.subject.id, window.label))
     status = "final" if ledger_status in FINAL_STATUSES else "provisional"
     verdict = "n/a" if r.met is None else ("met" if r.met else "missed")
-    availability = _pct(r.availability)
+    availability = _availability(r.availability, terms)
     # The subject's links measured from several sites, with their vantage.
     vantage = {i: vantage_of[i] for i in item.subject.link_ids if i in vantage_of}
     return Measurement(
@@ -618,9 +630,9 @@ def _measurement(
         status=status,
         verdict=verdict,
         availability=availability,
-        target=f"{terms.target} %",
-        credit_pct=f"{r.credit.total_pct} %",
-        credit_amount=f"{r.credit.amount:,}",
+        target=_target(terms),
+        credit_pct=share_text(r.credit.total_pct, space=" "),
+        credit_amount=_money(r.credit.amount, r.credit.currency),
         currency=r.credit.currency,
         rows=_rows(item, tz, now, vantage),
         budget_rows=_budget_rows(item),
@@ -755,9 +767,10 @@ def _rows(
         rows.append(
             Row(
                 "Availability",
-                _pct(r.availability),
+                _availability(r.availability, terms),
                 f"(eligible − down) ÷ eligible = ({_n(r.eligible_us)} − {_n(r.down_us)}) ÷ "
-                f"{_n(r.eligible_us)}, truncated to 4 decimal places (never rounded up)",
+                f"{_n(r.eligible_us)} = {_exact_pct(r.availability)} %, truncated to "
+                f"{count_of(terms.availability_decimals, 'decimal place')} (never rounded up)",
                 strong=True,
             )
         )
@@ -770,7 +783,7 @@ def _rows(
             else "missed: availability is below the target"
         )
     )
-    rows.append(Row("Target", f"{terms.target} %", verdict, strong=True))
+    rows.append(Row("Target", _target(terms), verdict, strong=True))
     return tuple(rows)
 
 
@@ -836,7 +849,7 @@ def _budget_rows(item: ContractWindow) -> tuple[Row, ...]:
 def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
     r, terms = item.result, item.terms
     credit, rules = r.credit, terms.credit
-    fee = f"{quantise(terms.fee, terms.currency):,} {terms.currency}"
+    fee = _money(terms.fee, terms.currency)
     if r.availability is None:
         return (Row("Credit", f"0 % = {credit.amount} {credit.currency}", "no eligible time"),)
     rows: list[Row] = []
@@ -919,7 +932,7 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
     if raw != credit.amount:
         method += (
             f": {raw} is below the minimum credit of "
-            f"{quantise(terms.minimum_credit, terms.currency)} {terms.currency}, so nothing is paid"
+            f"{_money(terms.minimum_credit, terms.currency)}, so nothing is paid"
         )
     review = r.review
     if review is not None and review.withheld is not None:
@@ -930,11 +943,11 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
             f"coverage {_pct(r.coverage)} is under the contract's minimum of "
             f"{review.limit_pct.normalize():f} %: no credit is computed automatically; the "
             f"rules above would give {withheld.total_pct.normalize():f} % "
-            f"({withheld.amount:,} {withheld.currency}), which a person reviews",
+            f"({_money(withheld.amount, withheld.currency)}), which a person reviews",
             strong=True,
         )
         method = "nothing is credited automatically under the contract's minimum coverage"
-    rows.append(Row("Credit amount", f"{credit.amount:,} {credit.currency}", method, strong=True))
+    rows.append(Row("Credit amount", _money(credit.amount, credit.currency), method, strong=True))
     return tuple(rows)
 
 
@@ -1183,6 +1196,20 @@ def _s(micros: int | Fraction) -> str:
 def _pct(ratio: Fraction | None) -> str:
     """A ratio as the engine truncates it (four decimals), shown as every report shows it."""
     return decimal_pct(truncate_pct(ratio), space=" ")
+
+
+def _availability(ratio: Fraction | None, terms: ResolvedTerms) -> str:
+    """The measured availability as every page, e-mail and report reads it: truncated to
+    the contract's decimals."""
+    return ratio_availability_text(ratio, terms.availability_decimals, space=" ")
+
+
+def _target(terms: ResolvedTerms) -> str:
+    return target_text(terms.target, space=" ")
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return money(amount, currency, space=" ")
 
 
 def _exact_pct(ratio: Fraction) -> str:

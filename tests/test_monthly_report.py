@@ -221,8 +221,8 @@ def test_monthly_contract_shows_every_step(report: str) -> None:
         "Coverage 99.9373 % known time ÷ window = (2,682,000 − 1,680) ÷ 2,682,000",
         "Down time 4,500 s confirmed outages outside excluded maintenance (2 listed below)",
         "Eligible time 2,673,120 s window − excluded − unknown = 2,682,000 − 7,200 − 1,680",
-        "Availability 99.8316 % (eligible − down) ÷ eligible = (2,673,120 − 4,500) ÷ 2,673,120,"
-        " truncated to 4 decimal places (never rounded up)",
+        "Availability 99.831 % (eligible − down) ÷ eligible = (2,673,120 − 4,500) ÷ 2,673,120"
+        " = 99.831657… %, truncated to 3 decimal places (never rounded up)",
         "Target 99.9 % missed",
         "Allowed down time 2,673.12 s (100 % − 99.9 %) × 2,673,120 s",
         "Budget used 168.3426 % down ÷ allowed = 4,500 ÷ 2,673.12 (over budget)",
@@ -270,8 +270,8 @@ def test_weekly_contract_shows_each_week_overlapping_the_month(report: str) -> N
     assert "2026-09-28 00:00:00 CEST to 2026-10-05 00:00:00 CEST" in text  # whole, not cut
     assert "Weeks 2026-W40 and 2026-W44 cross the month's boundary" in text
     # W41: two hours down; the lone lost sample of W42 is no outage.
-    assert "acme-branch-gold acme-branch 2026-W41 98.8095 % 99.5 % Target missed" in text
-    assert "acme-branch-gold acme-branch 2026-W42 100.0000 % 99.5 % Target met" in text
+    assert "acme-branch-gold acme-branch 2026-W41 98.809 % 99.5 % Target missed" in text
+    assert "acme-branch-gold acme-branch 2026-W42 100.000 % 99.5 % Target met" in text
     assert "Steps 2 × 5 % = 10 % 0.690476… ÷ 0.5 = 1.380952…, rounded up" in text
     assert "Credit amount 25.00 EUR fee 250.00 EUR × 10 %" in text
     # The week DST ends in is 169 hours long.

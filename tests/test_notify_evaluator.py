@@ -99,12 +99,12 @@ async def test_a_missed_week_sends_the_contracts_notice_with_the_credit(
     assert [b["kind"] for b in sent] == ["sla-breached"]
     notice = sent[0]
     assert notice["summary"] == (
-        "Dear Acme Corp, Acme HQ fibre (acme-hq) reached 98.8095\u00a0% in 2026-W46 "
+        "Dear Acme Corp, Acme HQ fibre (acme-hq) reached 98.809\u00a0% in 2026-W46 "
         "against 99.5\u00a0%. You will receive 100.00\u00a0EUR: it will appear on your "
         "next invoice once billing has approved it."
     )
     assert notice["data"]["credit_amount"] == "100.00"
-    assert notice["facts"]["Measured availability"] == "98.8095\u00a0%"
+    assert notice["facts"]["Measured availability"] == "98.809\u00a0%"
     assert receiver.unique("/ops") == {notice["id"]}
 
 
@@ -429,7 +429,7 @@ def test_the_default_breach_notice_says_what_happened_and_when_the_credit_comes(
     message = render(event, cfg)
     assert message.summary == (
         "Acme HQ fibre (acme-hq) did not meet its availability target in 2026-W46: we "
-        "measured 98.8095\u00a0% against the 99.5\u00a0% your contract promises (2\u00a0h of "
+        "measured 98.809\u00a0% against the 99.5\u00a0% your contract promises (2\u00a0h of "
         "downtime counted, 1 outage). Your contract entitles you to a service credit of "
         "100.00\u00a0EUR (10\u00a0% of the window's fee): credited on invoice INV-2026-1142. "
         "We apologise for the disruption."
