@@ -13,12 +13,15 @@ import csv
 import io
 import json
 import math
+import re
 import reprlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Literal
+
+from markupsafe import Markup
 
 from kernel.money import minor_units
 
@@ -233,6 +236,22 @@ def money(amount: Decimal, currency: str, *, signed: bool = False, space: str = 
 def local_span(start: datetime, end: datetime, tz: tzinfo) -> str:
     """A window or range for a person: "2026-11-01 00:00 CET to 2026-12-01 00:00 CET"."""
     return f"{local_time(start, tz)} to {local_time(end, tz)}"
+
+
+# A date, with its time and zone when it has them: one unit a line must not break inside
+# ("2026-" on one line, "12-14" on the next).
+_DATE = re.compile(r"\d{4}-\d\d-\d\d(?: \d\d:\d\d(?::\d\d)?(?: [A-Z][A-Za-z]{1,5}|[+-]\d\d)?)?")
+
+
+def nowrap_dates(text: str) -> Markup:
+    """`text` for an HTML page, escaped, each date (and its time and zone) in a
+    `<span class="date">` that the page's style keeps on one line."""
+    out, at = Markup(""), 0
+    for found in _DATE.finditer(text):
+        out += text[at : found.start()]  # escaped by Markup
+        out += Markup('<span class="date">{}</span>').format(found.group(0))
+        at = found.end()
+    return out + text[at:]
 
 
 def text_table(rows: Sequence[Sequence[str]], *, right: Collection[int] = ()) -> str:

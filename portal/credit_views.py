@@ -39,6 +39,9 @@ class CreditView:
     status: str
     status_words: str
     note: str | None
+    # The colour of the status words, by what they mean to the customer: a final window
+    # with nothing due is settled (calm), not something waiting (amber).
+    tone: str = ""
 
 
 def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
@@ -61,6 +64,13 @@ def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
     if row.status == "approved":
         return "Approved: to be credited on your next invoice"
     return f"Credited on invoice {row.invoice_ref}" if row.invoice_ref else "Credited"
+
+
+def status_tone(row: LedgerRow) -> str:
+    """The CSS tone of a row's status words: its status, but "settled" for a final
+    window that owes nothing (nothing is left to happen to it)."""
+    nothing_due = row.kind == "window" and row.amount == 0 and not row.needs_review
+    return "settled" if row.status == "closed" and nothing_due else row.status
 
 
 def credit_view(
@@ -86,5 +96,6 @@ def credit_view(
         amount=money(amount, row.currency, signed=row.kind == "adjustment"),
         status=row.status,
         status_words=status_words(row, now, tz),
+        tone=status_tone(row),
         note=note,
     )

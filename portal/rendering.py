@@ -14,6 +14,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from kernel import __version__
+from kernel.formatting import nowrap_dates
 from portal import formatting
 from portal.keys import SETTINGS, TEMPLATES, VIEWER
 from portal.scope import can
@@ -33,6 +34,7 @@ def create_environment() -> jinja2.Environment:
     env.globals["static"] = static_url
     env.globals["status_label"] = formatting.STATUS_LABELS.__getitem__
     env.globals["can"] = can
+    env.filters["dates"] = nowrap_dates
     return env
 
 

@@ -41,6 +41,7 @@ from kernel.formatting import (
     decimal_pct,
     duration_text,
     money,
+    nowrap_dates,
     ratio_availability_text,
     share_text,
     target_text,
@@ -84,6 +85,7 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_environment.filters["dates"] = nowrap_dates
 _environment.filters["css_string"] = css_string  # the printed pages' running header
 
 

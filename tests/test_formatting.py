@@ -235,3 +235,13 @@ def test_a_span_reads_in_local_time_with_its_zone() -> None:
     start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     text = local_span(start, start + timedelta(days=31), ZoneInfo("Europe/Berlin"))
     assert text == "2026-12-01 00:00 CET to 2027-01-01 00:00 CET"
+
+
+def test_dates_on_a_page_are_kept_whole_and_the_rest_escaped() -> None:
+    from kernel.formatting import nowrap_dates
+
+    html = str(nowrap_dates("<b> 2026-11-09 00:00 CET to 2026-12-14"))
+    assert html == (
+        '&lt;b&gt; <span class="date">2026-11-09 00:00 CET</span> to '
+        '<span class="date">2026-12-14</span>'
+    )

@@ -224,6 +224,13 @@ CARD_CELLS_IN_LABEL_COLUMN = """() => {
   return [...new Set(problems)];
 }"""
 
+# Dates, times with their zone and the ends of a range are read whole: one that breaks
+# across lines ("2026-" / "12-14") is named.
+BROKEN_DATES = """() => [...document.querySelectorAll('time, .date')]
+  .filter(e => e.getClientRects().length > 1)
+  .slice(0, 8)
+  .map(e => e.textContent.trim())"""
+
 # Elements wider than the viewport, to name the culprit when the page scrolls sideways.
 WIDE_ELEMENTS = """(width) => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > width + 1)
@@ -298,6 +305,7 @@ async def test_every_page_fits_a_phone(
             assert width <= PHONE["width"], f"{path} as {role} scrolls sideways: {width} px {wide}"
             assert await phone.evaluate(CHART_TEXT_PROBLEMS) == [], path
             assert await phone.evaluate(CARD_CELLS_IN_LABEL_COLUMN) == [], path
+            assert await phone.evaluate(BROKEN_DATES) == [], path
             await _screenshot(phone, dirs, f"{name}-390-{scheme}")
             await laptop.goto(world.base + path)
             assert await laptop.evaluate(CHART_TEXT_PROBLEMS) == [], path
