@@ -19,12 +19,22 @@ import pytest
 
 from collector import Database, upsert_maintenance
 from kernel.domain import MaintenanceWindow, Outcome, Sample
+from notify.evaluator import _breach_event
+from notify.messages import render
 from portal.formatting import duration_text, ratio_availability_text
 from sla.ledger import apply, approve, list_rows, refresh_ledger
 from sla.monthly import monthly_report
 from sla.report import contract_windows
 from tests.helpers import cell, element, element_by_id, elements, section, table_row, words
-from tests.portal_kit import NOW, PortalKit, minutes, running_portal, samples
+from tests.portal_kit import (
+    CONFIG_TEXT,
+    NOW,
+    PortalKit,
+    minutes,
+    portal_config,
+    running_portal,
+    samples,
+)
 
 NBSP = "\u00a0"
 
@@ -580,3 +590,45 @@ async def test_cached_figures_are_shared_but_staff_only_ones_stay_staffs(
         week = shown(sla_card(staff, "acme-ber-silver", "2026-W47"), "span", "sla-availability")
         seen = sla_card(customer, "acme-ber-silver", "2026-W47")
         assert shown(seen, "span", "sla-availability") == week
+
+
+@pytest.mark.parametrize(
+    ("decimals", "expected"),
+    [pytest.param(None, "98.809", id="default-3"), pytest.param(2, "98.80", id="contract-2")],
+)
+async def test_a_windows_availability_reads_the_same_everywhere(
+    database: Database, decimals: int | None, expected: str
+) -> None:
+    """One contract window, 2 h down of 604,800 s (98.8095 % in the ledger): the link
+    page, the credits page, the monthly report and the e-mail all write the same figure,
+    to the contract's decimals."""
+    text = CONFIG_TEXT
+    if decimals is not None:
+        text = text.replace(
+            "id: acme-fra-gold,", f"id: acme-fra-gold, availability_decimals: {decimals},"
+        )
+    async with running_portal(database, portal_config(text), history=None) as kit:
+        outage = datetime(2026, 11, 10, 9, tzinfo=UTC)
+        week = minutes(datetime(2026, 11, 8, 23, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC))
+        await kit.store([s for s in samples("acme-fra-1", week, rtt_ms=10.0, loss_pct=0.0)
+                         if not outage <= s.observed_at < outage + timedelta(hours=2)])  # fmt: skip
+        await kit.store(down_samples("acme-fra-1", outage, outage + timedelta(hours=2)))
+        await refresh_ledger(kit.db, kit.config, ["2026-W46"], NOW)
+        (row,) = [r for r in await list_rows(kit.db, window="2026-W46")
+                  if r.contract_id == "acme-fra-gold"]  # fmt: skip
+        assert row.availability_pct == Decimal("98.8095")  # the ledger keeps its value
+        figure = f"{expected}{NBSP}%"
+
+        await kit.sign_in("alice")
+        link = await kit.page("/links/acme-fra-1")
+        w46 = table_row(section(link, "credits-heading"), "<strong>2026-W46</strong>")
+        assert cell(w46, "Availability").startswith(figure)
+        credits = fra_gold(section(await kit.page("/credits"), "Window 2026-W46"))
+        assert cell(credits, "Availability").startswith(figure)
+        report = words(await kit.page("/reports/monthly?month=2026-11")).replace(NBSP, " ")
+        assert f"acme-fra-gold acme-fra-1 2026-W46 {expected} % 99.5 % Target missed" in report
+
+        event = _breach_event(row, NOW)
+        message = render(event, kit.config)
+        assert f"measured {figure} against the 99.5{NBSP}%" in message.text
+        assert dict(message.facts)["Measured availability"] == figure
