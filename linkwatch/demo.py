@@ -2,6 +2,10 @@
 SLA-breaching outages, degraded spells, monitor gaps and maintenance windows (some
 announced in time, some late, some overrunning).
 
+So that every run shows each feature from its first page view, the history can end with
+a link down for a while already (`down_now`: its live probe keeps it down) and a link
+that breached its contract the week before (`breached`), whatever the random events.
+
 Generation is deterministic: each link's events and noise are seeded by the link and the
 UTC week, so regenerating an overlapping range yields the same samples (which the
 idempotent write path then stores once). Pure: no I/O, no clock; the caller passes times.
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
@@ -22,6 +26,8 @@ from kernel.domain import MaintenanceWindow, Outcome, Sample
 
 STEP = timedelta(minutes=1)
 WEEK = timedelta(days=7)
+DOWN_SO_FAR = timedelta(minutes=17)  # how long a `down_now` link has been down at the end
+BREACH = timedelta(hours=3)  # a `breached` link's outage the week before: past any target
 _EPOCH_MONDAY = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: weeks are counted from here
 
 
@@ -39,11 +45,28 @@ class History:
 
 
 def generate_history(
-    config: Config, start: datetime, end: datetime, *, seed: str = "linkwatch-demo"
+    config: Config,
+    start: datetime,
+    end: datetime,
+    *,
+    seed: str = "linkwatch-demo",
+    down_now: Collection[str] = (),
+    breached: Collection[str] = (),
 ) -> History:
-    """Samples on a one-minute grid in [start, end) for every probe of every link."""
+    """Samples on a one-minute grid in [start, end) for every probe of every link; the
+    links in `down_now` down for the last `DOWN_SO_FAR`, those in `breached` down for
+    `BREACH` on the Wednesday of the week before `end`'s."""
     samples: list[Sample] = []
     maintenance: dict[str, MaintenanceWindow] = {}
+    last = _on_grid(end - DOWN_SO_FAR)
+    this_week = _EPOCH_MONDAY + ((end - _EPOCH_MONDAY) // WEEK) * WEEK
+    breach_at = this_week - WEEK + timedelta(days=2, hours=9)
+    story = {
+        link_id: [Spell(last, end + STEP, "down")] if link_id in down_now else []
+        for link_id in {*down_now, *breached}
+    }
+    for link_id in breached:
+        story[link_id].append(Spell(breach_at, breach_at + BREACH, "down"))
     for week in _weeks(start, end):
         gaps = _monitor_gaps(seed, week)
         for link in config.links:
@@ -54,7 +77,8 @@ def generate_history(
                     maintenance[window.id] = window
             samples.extend(
                 s
-                for s in _link_samples(seed, link, week, [*gaps, *spells])
+                # The story's spells first: they hold even over a monitor gap.
+                for s in _link_samples(seed, link, week, [*story.get(link.id, []), *gaps, *spells])
                 if start <= s.observed_at < end
             )
     return History(samples=samples, maintenance=sorted(maintenance.values(), key=_by_start))

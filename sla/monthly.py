@@ -58,6 +58,7 @@ from sla.report import (
     WindowNotBegun,
     WindowPlan,
     compute_plan,
+    first_data,
     monitoring_began,
     plan_windows,
     restore_rule,
@@ -384,11 +385,12 @@ class MonthEntry:
 async def report_months(
     db: Database, config: Config, customer: Customer, now: datetime, *, most: int = 13
 ) -> list[MonthEntry]:
-    """The customer's months, newest first, from the one in which monitoring of their
-    contracts' links began (at most `most`): running while the month runs, complete once
-    every window its report covers has a closed ledger row, provisional until then."""
+    """The customer's months, newest first, from the one in which a contract of theirs
+    was first both in force and measured (at most `most`): running while the month runs,
+    complete once every window its report covers has a closed ledger row, provisional
+    until then."""
     began = await monitoring_began(db, _customer_links(config, customer.id))
-    first = min(began.values(), default=now)  # never measured: the running month alone
+    first = _first_reported(config, customer.id, began) or now  # nothing yet: this month
     months: list[Window] = []
     month = window_containing("month", customer.tz, now)
     while len(months) < most and month.end.astimezone(UTC) > first:
@@ -412,6 +414,25 @@ async def report_months(
             state = "complete" if final else "provisional"
         entries.append(MonthEntry(month.label, month.start.strftime("%B %Y"), state))
     return entries
+
+
+def _first_reported(
+    config: Config, customer_id: str, began: Mapping[str, datetime]
+) -> datetime | None:
+    """When the first of the customer's contracts had both begun and been measured: a
+    month before it has nothing to report (links monitored before their contract starts
+    measure no contract)."""
+    found = []
+    for contract in config.contracts:
+        if contract.customer != customer_id:
+            continue
+        first = first_data(contract, began)
+        if first is None:
+            continue
+        if contract.effective_from is not None:
+            first = max(first, contract.effective_from)
+        found.append(first)
+    return min(found, default=None)
 
 
 def weeks_overlapping(month: Window) -> list[Window]:

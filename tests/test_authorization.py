@@ -65,6 +65,7 @@ class Case:
 PAGES = [
     Case("GET", "/healthz", dict.fromkeys(ROLES, 200)),
     Case("GET", "/readyz", dict.fromkeys(ROLES, 200)),
+    Case("GET", "/favicon.ico", dict.fromkeys(ROLES, 200)),
     Case("GET", "/login", {"anonymous": 200, **dict.fromkeys(ROLES[1:], 303)}),
     Case("GET", "/", each(303)),
     Case("GET", "/links", each(200)),

@@ -35,11 +35,17 @@ from tests.portal_kit import (
 
 pytestmark = needs_browser
 
-# acme-fra-1 probed every 5 minutes here, so 90 days of history stay a few thousand rows.
+# acme-fra-1 probed every 5 minutes here, so 90 days of history stay a few thousand rows;
+# acme-web-3 has one TCP probe: one chart (its response time), where acme-fra-1 has two.
 CONFIG = portal_config(
     CONFIG_TEXT.replace(
         "{id: icmp, kind: icmp, host: 127.0.0.1, interval: 60s}",
         "{id: icmp, kind: icmp, host: 127.0.0.1, interval: 5m}",
+    ).replace(
+        "  - id: globex-nyc-1\n",
+        "  - id: acme-web-3\n    customer: acme\n    description: Web shop\n    probes:\n"
+        "      - {id: tcp, kind: tcp, host: 127.0.0.1, port: 443, interval: 5m}\n"
+        "  - id: globex-nyc-1\n",
     )
 )
 # A two-hour outage nine days ago, in week 46: below the 99.5 % target, so a credit.
@@ -59,6 +65,9 @@ def history(now: Any) -> list[Sample]:
         Outcome.DOWN,
         loss_pct=100.0,
         error="no reply (5/5 lost)",
+    )
+    out += samples(
+        "acme-web-3", minutes(now - timedelta(hours=3), now, step), probe_id="tcp", rtt_ms=3.2
     )
     # The last three hours (and the other links) as every portal test has them.
     return (
@@ -107,6 +116,15 @@ async def _deliveries(kit: PortalKit) -> None:
             )  # fmt: skip
 
 
+# How large each chart's axis labels are drawn on the screen, in CSS pixels: the SVG's
+# font size times the scale its drawing is shown at.
+CHART_TEXT_PX = """() => [...document.querySelectorAll('figure.chart svg.chart-svg')].map(svg => {
+  const label = [...svg.querySelectorAll('text.ylabel')].find(t => t.getClientRects().length);
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  return Math.round(parseFloat(getComputedStyle(label).fontSize) * scale * 10) / 10;
+})"""
+
+
 async def _sign_in(page: Any, base: str, name: str) -> None:
     await page.goto(f"{base}/login")
     await page.fill("#username", name)
@@ -120,7 +138,7 @@ async def test_a_customer_sees_the_bar_and_charts_and_billing_approves_a_credit(
 ) -> None:
     base = str(kit.client.make_url("")).rstrip("/")
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        context = await browser.new_context(viewport={"width": 1366, "height": 900})
         page = await context.new_page()
         await page.goto(f"{base}/login")
         await screenshot(page, "01-sign-in")
@@ -152,6 +170,13 @@ async def test_a_customer_sees_the_bar_and_charts_and_billing_approves_a_credit(
         await cell.focus()  # a phone's tap or a keyboard's tab shows the same figures
         await screenshot(page, "03-customer-link-page")
 
+        # A link with a single chart draws it as large as a link with two, not across
+        # the whole page with its text twice the size.
+        two = await page.evaluate(CHART_TEXT_PX)
+        await page.goto(f"{base}/links/acme-web-3")
+        (one,) = await page.evaluate(CHART_TEXT_PX)
+        assert set(two) == {one}, (two, one)
+
         await page.goto(f"{base}/links/acme-fra-1?range=90d")
         assert await page.locator("figure.chart polyline.line").count() >= 2
         await page.goto(f"{base}/reports")
@@ -169,6 +194,11 @@ async def test_a_customer_sees_the_bar_and_charts_and_billing_approves_a_credit(
         width = await mobile.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, f"the page scrolls sideways on a phone ({width} px)"
         await screenshot(mobile, "06-customer-link-page-phone-dark")
+        on_phone = await mobile.evaluate(CHART_TEXT_PX)
+        await mobile.goto(f"{base}/links/acme-web-3")
+        assert await mobile.evaluate(CHART_TEXT_PX) == on_phone[:1]
+        width = await mobile.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, f"the one-chart page scrolls sideways on a phone ({width} px)"
         await phone.close()
         await context.close()
 

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import psycopg
 
 from kernel.config import load_config
@@ -24,6 +25,7 @@ from tests.helpers import (
     start_linkwatch,
     stop,
     stopped_after,
+    text_of,
     wait_for,
 )
 
@@ -109,6 +111,31 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
         assert logins["noc"] == "noc-demo"
         assert logins["acme"] == "acme-demo"
 
+        # The first page views show every feature at once, not after minutes of probing.
+        base = f"http://127.0.0.1:{port}"
+        async with browser() as session:
+            board = await login(session, base, "noc", logins["noc"])
+            assert ("globex-backup", "down") in board_statuses(board)  # down now
+            noc = text_of(await _page(session, f"{base}/noc"))
+            assert "Acknowledged by noc" in noc
+            assert "Compliance" in noc
+            notifications = await _page(session, f"{base}/noc/notifications?status=all")
+            assert "No notification routes are configured" not in notifications
+            assert "globex-it (globex-hook, webhook)" in text_of(notifications)
+            maintenance = text_of(await _page(session, f"{base}/noc/maintenance"))
+            assert re.search(r"Upcoming .*\(in \d+ d", maintenance)
+            assert "Core network software update" in maintenance  # the weekly series
+        async with browser() as session:
+            home = text_of(await login(session, base, "acme", logins["acme"]))
+            assert "Planned maintenance Core router software upgrade" in home
+            owed = re.search(r"Credits owed ([\d.]+) EUR", home)
+            assert owed is not None
+            assert float(owed.group(1)) > 0  # last week's breach of acme-hq's target
+            assert "Track record Your contracts:" in home
+        async with browser() as session:
+            home = text_of(await login(session, base, "globex", logins["globex"]))
+            assert "Incident #1: Backup line down at the edge router Open" in home
+
         url = re.search(r"database: (\S+)", banner)
         assert url is not None
         with psycopg.connect(url.group(1)) as conn:
@@ -143,7 +170,6 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
         assert covered is not None
         assert covered[0] > 90
 
-        base = f"http://127.0.0.1:{port}"
         async with browser() as session:
             board = await login(session, base, "acme", logins["acme"])
             assert {link for link, _ in board_statuses(board)} == {"acme-hq", "acme-branch"}
@@ -153,6 +179,12 @@ async def test_demo_command_brings_up_history_probes_and_portal(pg_data_dir: Pat
 
         stop(proc, log, signal.SIGINT)  # Ctrl-C, as the banner says
     assert "Traceback" not in log.read_text()
+
+
+async def _page(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(url) as response:
+        assert response.status == 200, url
+        return await response.text()
 
 
 def _windows_since(first: datetime, now: datetime) -> set[tuple[str, str]]:

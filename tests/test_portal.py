@@ -88,6 +88,18 @@ async def test_healthz_answers_without_login(kit: PortalKit) -> None:
     assert health["database"]["reachable"] is True
 
 
+async def test_the_icon_is_served_to_anyone_and_cached(kit: PortalKit) -> None:
+    response = await kit.client.get("/favicon.ico", allow_redirects=False)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "image/x-icon"
+    assert "max-age=" in response.headers["Cache-Control"]
+    icon = await response.read()
+    assert icon[:4] == b"\x00\x00\x01\x00"  # an ICO file, as every browser takes it
+    head = re.search(r"<head>.*?</head>", await kit.page("/login"), flags=re.S)
+    assert head
+    assert re.search(r'<link rel="icon" href="/favicon\.ico"', head.group(0))
+
+
 async def test_pages_send_anonymous_visitors_to_sign_in(kit: PortalKit) -> None:
     response = await kit.client.get("/links/acme-fra-1", allow_redirects=False)
     assert response.status == 303

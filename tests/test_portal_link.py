@@ -21,6 +21,7 @@ from collector import Database, upsert_maintenance
 from kernel.domain import MaintenanceWindow, Outcome, Sample
 from notify.evaluator import _breach_event
 from notify.messages import render
+from portal import reload_config
 from portal.formatting import duration_text, ratio_availability_text
 from sla.ledger import apply, approve, list_rows, refresh_ledger
 from sla.monthly import monthly_report
@@ -427,6 +428,28 @@ async def test_the_monthly_report_is_the_one_the_cli_prints(kit: PortalKit) -> N
     assert "default-src 'none'" in policy
     same = await kit.client.get("/reports/monthly?customer=acme&month=2026-11")
     assert same.status == 200
+
+
+async def test_reports_begin_with_the_first_month_a_contract_was_measured(
+    kit: PortalKit,
+) -> None:
+    # acme-fra-1 was measured for two hours in September already.
+    september = datetime(2026, 9, 20, 8, 0, tzinfo=UTC)
+    await kit.store(up_samples("acme-fra-1", september, september + timedelta(hours=2)))
+    await kit.sign_in("alice")
+    listing = words(element(await kit.page("/reports"), "ul", "months"))
+    assert re.findall(r"(\w+ 2026) 2026-", listing) == [
+        "November 2026",
+        "October 2026",
+        "September 2026",
+    ]
+    # Its contract begins in November: before then there is nothing to report.
+    starts = "links: [acme-fra-1], effective_from: '2026-11-01T00:00:00+01:00',"
+    text = CONFIG_TEXT.replace("links: [acme-fra-1],", starts)
+    assert text != CONFIG_TEXT
+    await reload_config(kit.client.app, portal_config(text))
+    listing = words(element(await kit.page("/reports"), "ul", "months"))
+    assert re.findall(r"(\w+ 2026) 2026-", listing) == ["November 2026"]
 
 
 async def test_staff_choose_the_customer_of_a_report(kit: PortalKit) -> None:

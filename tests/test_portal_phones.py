@@ -6,7 +6,8 @@ is visited, its path parameters filled from seeded data, so a page added later i
 without touching this file (a route whose parameter has no seeded value fails here, with
 its name). At 390 px no page may scroll sideways (a table may scroll inside its own box),
 no chart text may stick out of its chart or run into another, and the navigation stays a
-single bar until opened. A screenshot of each page at each size and scheme is saved under
+single bar until opened; no button is left to the browser's own look and no two panels
+touch. A screenshot of each page at each size and scheme is saved under
 the test's temporary directory and, when LINKWATCH_SCREENSHOTS names a directory, there.
 """
 
@@ -231,6 +232,29 @@ BROKEN_DATES = """() => [...document.querySelectorAll('time, .date')]
   .slice(0, 8)
   .map(e => e.textContent.trim())"""
 
+# Buttons left to the browser's own look: a grey bevel among the portal's flat buttons.
+UNSTYLED_BUTTONS = """() => [...document.querySelectorAll('button')]
+  .filter(b => b.getClientRects().length && getComputedStyle(b).borderTopStyle === 'outset')
+  .map(b => b.textContent.trim())"""
+
+# Panels (cards, a page's facts) one under another with no room between them.
+TOUCHING_PANELS = """() => {
+  const panels = [...document.querySelectorAll('.card, dl.facts')]
+    .filter(p => p.getClientRects().length);
+  const name = p => `${p.tagName.toLowerCase()}.${[...p.classList].join('.')}`;
+  const problems = [];
+  for (const upper of panels) {
+    for (const lower of panels) {
+      if (upper === lower || upper.contains(lower) || lower.contains(upper)) continue;
+      const a = upper.getBoundingClientRect(), b = lower.getBoundingClientRect();
+      const gap = b.top - a.bottom;
+      if (a.left < b.right && b.left < a.right && gap >= 0 && gap < 8)
+        problems.push(`${name(upper)} and ${name(lower)} are ${gap} px apart`);
+    }
+  }
+  return problems;
+}"""
+
 # Elements wider than the viewport, to name the culprit when the page scrolls sideways.
 WIDE_ELEMENTS = """(width) => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > width + 1)
@@ -309,6 +333,8 @@ async def test_every_page_fits_a_phone(
             await _screenshot(phone, dirs, f"{name}-390-{scheme}")
             await laptop.goto(world.base + path)
             assert await laptop.evaluate(CHART_TEXT_PROBLEMS) == [], path
+            assert await laptop.evaluate(UNSTYLED_BUTTONS) == [], path
+            assert await laptop.evaluate(TOUCHING_PANELS) == [], path
             await _screenshot(laptop, dirs, f"{name}-1366-{scheme}")
         # The report is a document of its own: on a phone there is a way back to the list.
         await phone.goto(world.base + "/reports/monthly?customer=acme&month=2026-11")

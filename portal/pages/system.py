@@ -1,4 +1,4 @@
-"""Pages about the portal itself rather than links: liveness and readiness.
+"""Pages about the portal itself rather than links: liveness, readiness and its icon.
 
 Both answer from what the process knows in memory (the database watch's last check, the
 sample pipeline's writes and spool) and never query the database: /healthz is what load
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -20,6 +21,10 @@ from portal.keys import HEALTH
 routes = web.RouteTableDef()
 
 HealthAnswer = tuple[bool, bytes]  # ready, JSON body
+_FAVICON = (Path(__file__).parent.parent / "static" / "favicon.ico").read_bytes()
+# Browsers ask for /favicon.ico on every site, signed in or not; it changes with a release
+# at most, so a day's caching spares a request per page view.
+_FAVICON_CACHE = "public, max-age=86400"
 _FRESH_S = 1.0  # the database watch looks every 2 s: a second-old answer is current
 
 
@@ -53,3 +58,11 @@ async def readyz(request: web.Request) -> web.Response:
     """200 while samples reach the database, 503 while they cannot be stored."""
     ready, body = request.app[HEALTH]()
     return web.Response(body=body, content_type="application/json", status=200 if ready else 503)
+
+
+@routes.get("/favicon.ico", allow_head=True)
+async def favicon(request: web.Request) -> web.Response:
+    """The portal's icon, for every visitor: browsers fetch it before anyone signs in."""
+    return web.Response(
+        body=_FAVICON, content_type="image/x-icon", headers={"Cache-Control": _FAVICON_CACHE}
+    )
