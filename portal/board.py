@@ -79,6 +79,9 @@ class Board:
     notices: tuple[str, ...] = ()  # operational warnings, for staff only
     total: int = 0  # links in the viewer's scope before filters
     show_customer: bool = False  # staff boards name each link's customer
+    # The moment the states were read (UTC): a page built from the board later counts
+    # its durations to this moment, so that one "Updated" time holds for all it shows.
+    read_at: datetime | None = None
 
 
 def probe_row(probe: ProbeState, now: datetime, tz: tzinfo, site: str = "") -> ProbeRow:
@@ -203,6 +206,7 @@ async def load_board(
         notices=tuple(app[NOTICES]()) if viewer.user.is_staff else (),
         total=len(links),
         show_customer=viewer.user.is_staff,
+        read_at=now,
     )
 
 

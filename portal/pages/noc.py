@@ -260,9 +260,9 @@ def burns(row: LinkRow, contract: Contract, config: Config, now: datetime) -> bo
 async def outages(request: web.Request, board: Board, now: datetime) -> list[Outage]:
     """Links that use error budget now, worst first: soonest (or already) breached.
 
-    The board may have been read a while before `now` (it is cached): each card takes
-    its status and start from the board row and counts all its durations to `now`, so
-    that "4 min" never stands beside "down since 2 min ago"."""
+    Each card takes its status and start from the board row and counts all its
+    durations to `now` (the moment the board was read), so that "4 min" never stands
+    beside "down since 2 min ago" and none runs past the page's "Updated" time."""
     app = request.app
     config, directory = app[LIVE].config, app[LIVE].directory
     burning: dict[tuple[str, str], bool] = {}  # (link, contract) -> uses its budget
@@ -471,8 +471,10 @@ async def _dashboard(
 ) -> dict[str, object]:
     app = request.app
     directory = app[LIVE].directory
-    now = app[CLOCK]()
     board = await full_board(request, viewer)
+    # The whole dashboard is as of the moment its states were read (the board is kept
+    # for a refresh period): one "Updated" time, and every duration counted to it.
+    now = board.read_at or app[CLOCK]()
     # Every NOC screen shares one computation of the outages and their countdowns.
     down = await app[CACHE].get(
         ("noc-outages",),
@@ -520,7 +522,7 @@ async def _dashboard(
             (f, moment(f.since, now, UTC_ZONE)) for f in underived[:STATE_FAILURES_SHOWN]
         ],
         "state_failures_total": len(underived),
-        "updated": now.astimezone(UTC_ZONE).strftime("%H:%M:%S UTC"),
+        "updated": board.updated,
         "refresh_seconds": int(app[SETTINGS].refresh.total_seconds()),
     }
 
