@@ -26,6 +26,7 @@ from collector.acknowledgements import acknowledgements as outage_acknowledgemen
 from collector.agents import agents_seen
 from collector.attributions import Attribution, recent_attributions
 from collector.attributions import attributions as outage_attributions
+from collector.incident_reports import IncidentReport, incident_reports
 from collector.intervals import Interval
 from collector.rollups import Bucket, Rollup, bucket_floor, rollups
 from collector.series import LatestCheck, SampleBucket, latest_checks, sample_buckets
@@ -186,6 +187,20 @@ class PortalReads:
             return await incidents(self._db, [link_id], now - timedelta(days=days), now)
 
         return await self._read(("incidents-recent", link_id, days), load)
+
+    async def incident_reports(
+        self, scope: Hashable, since: datetime, link_ids: Sequence[str] | None
+    ) -> list[IncidentReport]:
+        """The incidents `collector.incident_reports` finds for `link_ids` (None: every
+        link) since `since`, read once per ttl for `scope` (what the link ids stand for:
+        a link, a customer, every link). `since` is the first asker's: whoever asks in
+        the same period is answered from that read, which callers narrow to their own
+        moment. A change made through the portal clears the cache, so it shows at once."""
+
+        async def load() -> list[IncidentReport]:
+            return await incident_reports(self._db, since=since, link_ids=link_ids)
+
+        return await self._read(("incident-reports", scope), load)
 
     async def recent_intervals(
         self, link_id: str, start: datetime, now: datetime

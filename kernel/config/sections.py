@@ -12,10 +12,10 @@ import ipaddress
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
 
 from kernel.config.contracts import Contract, Plan
 from kernel.config.fields import (
@@ -243,6 +243,11 @@ class Config(_Strict):
     maintenance: list[Maintenance] = Field(default_factory=list)
     recurring: list[RecurringMaintenance] = Field(default_factory=list)  # maintenance series
     users: list[User] = Field(default_factory=list)
+    # id -> item of a section, built on first use: a portal page or a notification looks
+    # up contracts and customers by id thousands of times among 10,000 of them. Each
+    # index remembers the list it was made from, so a copy with that section replaced
+    # (`model_copy(update=...)`) builds its own.
+    _index: dict[str, tuple[list[Any], dict[str, Any]]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _measured(self) -> Config:
@@ -257,16 +262,30 @@ class Config(_Strict):
         """This monitor's site, then the agents'."""
         return [self.site, *self.sites]
 
+    def _by_id(self, section: Literal["customers", "links", "contracts"]) -> dict[str, Any]:
+        items = getattr(self, section)
+        found = self._index.get(section)
+        if found is None or found[0] is not items:
+            found = (items, {item.id: item for item in reversed(items)})  # the first wins
+            self._index[section] = found
+        return found[1]
+
     def customer(self, customer_id: str) -> Customer:
-        return next(c for c in self.customers if c.id == customer_id)
+        customer: Customer = self._by_id("customers")[customer_id]
+        return customer
 
     def link(self, link_id: str) -> Link:
-        return next(link for link in self.links if link.id == link_id)
+        link: Link = self._by_id("links")[link_id]
+        return link
+
+    def contract(self, contract_id: str) -> Contract | None:
+        contract: Contract | None = self._by_id("contracts").get(contract_id)
+        return contract
 
     def availability_decimals(self, contract_id: str, at: datetime) -> int:
         """Decimals of the availability people read for the contract's window starting
         `at` (the terms in force then); the default for a contract the config no longer
         has, or one not yet in force."""
-        contract = next((c for c in self.contracts if c.id == contract_id), None)
+        contract = self.contract(contract_id)
         terms = None if contract is None else contract.terms_at(at, self.plans)
         return DEFAULT_AVAILABILITY_DECIMALS if terms is None else terms.availability_decimals

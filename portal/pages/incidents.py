@@ -42,7 +42,7 @@ from portal.incident_views import (
     pickable,
     visible_reports,
 )
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE
+from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
 from portal.middleware import PortalError, bad_request, read_form
 from portal.pages.common import digits_only, redirect, require, timestamp
 from portal.rendering import render
@@ -256,6 +256,7 @@ async def home_incidents(request: web.Request, viewer: Viewer) -> list[IncidentV
     links = None if staff else [link.id for link in directory.visible_links(user)]
     if links is not None and not links:
         return []
-    found = await incident_reports(app[DATABASE], since=now - HOME_AFTER_CLOSE, link_ids=links)
+    scope = ("home", None if links is None else tuple(links))
+    found = await app[READS].incident_reports(scope, now - HOME_AFTER_CLOSE, links)
     shown = on_home(visible_reports(found, directory, user), now)
     return [incident_view(r, directory, staff, now, directory.viewer_tz(user)) for r in shown]

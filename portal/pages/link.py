@@ -27,7 +27,6 @@ from aiohttp import web
 from markupsafe import Markup
 
 from collector.attributions import Attribution
-from collector.incident_reports import incident_reports
 from collector.rollups import BUCKET_ORIGIN
 from collector.series import SampleBucket
 from collector.state_reads import Incident
@@ -39,7 +38,7 @@ from portal.auth import Viewer
 from portal.board import LinkRow, link_row
 from portal.credit_views import credit_view
 from portal.incident_views import HISTORY, causes_of
-from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
+from portal.keys import CACHE, CLOCK, LIVE, READS
 from portal.link_charts import (
     DAYS,
     DEFAULT_RANGE,
@@ -266,7 +265,7 @@ async def _history(
     policy = policies(contracts, config, now)
     # Staff see how fast each outage was acknowledged and restored.
     responses = await response_times(app, link, found) if staff else None
-    told = await incident_reports(app[DATABASE], since=now - HISTORY, link_ids=[link.id])
+    told = await app[READS].incident_reports(("link", link.id), now - HISTORY, [link.id])
 
     # A link measured from several sites: its outages say which sites saw them.
     sites = [(s, directory.site_name(s)) for s in link.vantage.sites] if link.vantage else []
