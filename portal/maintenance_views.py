@@ -139,7 +139,8 @@ def exclusion_note(
     if not any(f.excluded_us for f in found):
         return None
     if len({(f.excluded_us, f.windows) for f in found}) == 1:
-        return f"{_how_much(found[0].excluded_us, outage_us, running)}: {_windows(found[0], tz)}"
+        text = f"{_how_much(found[0].excluded_us, outage_us, running)}: {_windows(found[0], tz)}"
+        return text[0].upper() + text[1:]
     parts = []
     for f in found:
         if f.excluded_us:
@@ -172,7 +173,7 @@ def outage_note(
 
 def _how_much(excluded_us: int, outage_us: int, running: bool) -> str:
     if excluded_us >= outage_us:
-        return "Excluded"
+        return "excluded"
     so_far = " so far" if running else ""
     return f"{duration_text(excluded_us)} of {duration_text(outage_us)}{so_far} excluded"
 
