@@ -337,6 +337,10 @@ async def test_outages_in_excluded_maintenance_are_tagged_with_how_much_and_unde
             "Excluded: planned maintenance “Fibre splice”, "
             "2026-11-02 09:00 UTC to 2026-11-02 10:00 UTC"
         )
+        # The monthly report lists the part that counts, and says what was excluded.
+        report = words(await monthly_report(kit.db, config, "acme", "2026-11", NOW))
+        assert f"35{NBSP}min of it was excluded: planned maintenance “Core upgrade”" in report
+        assert "of it was excluded: planned maintenance “Emergency patch”" not in report
 
 
 def mw_titles(html: str) -> list[str]:
