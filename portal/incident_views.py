@@ -39,6 +39,7 @@ class OutageLine:
     name: str
     start: Moment
     value: str  # "link|start" as the forms send it
+    excluded: str | None = None  # what excluded maintenance took out of it, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +89,20 @@ def _link_name(directory: Directory, link_id: str) -> str:
     return f"{link_id} ({link.description})"
 
 
+# (link id, outage start) -> `portal.maintenance_views.outage_note` of that outage
+Notes = Mapping[tuple[str, datetime], str]
+
+
 def incident_view(
-    report: IncidentReport, directory: Directory, staff: bool, now: datetime, tz: tzinfo
+    report: IncidentReport,
+    directory: Directory,
+    staff: bool,
+    now: datetime,
+    tz: tzinfo,
+    notes: Notes | None = None,
 ) -> IncidentView:
-    """`report` must be narrowed to the viewer already (`visible_report`)."""
+    """`report` must be narrowed to the viewer already (`visible_report`); `notes` say
+    what excluded maintenance took out of its outages."""
     opened = moment(report.opened_at, now, tz)
     assert opened is not None
     outages = []
@@ -99,7 +110,9 @@ def incident_view(
         start = moment(o.outage_start, now, tz)
         assert start is not None
         name = _link_name(directory, o.link_id)
-        outages.append(OutageLine(o.link_id, name, start, outage_value(o.link_id, o.outage_start)))
+        note = (notes or {}).get((o.link_id, o.outage_start))
+        value = outage_value(o.link_id, o.outage_start)
+        outages.append(OutageLine(o.link_id, name, start, value, note))
     updates = []
     for u in reversed(report.updates):
         posted = moment(u.posted_at, now, tz)
@@ -154,8 +167,9 @@ def pickable(
     directory: Directory,
     now: datetime,
     tz: tzinfo,
+    notes: Notes | None = None,
 ) -> list[PickableOutage]:
-    """Running outages first, then the newest."""
+    """Running outages first, then the newest; `notes` as for `incident_view`."""
     holder = {(o.link_id, o.outage_start): r.id for r in reports for o in r.outages}
     out = []
     for i in sorted(found, key=lambda i: (i.ends_at is not None, -i.starts_at.timestamp())):
@@ -171,6 +185,7 @@ def pickable(
                     _link_name(directory, i.link_id),
                     start,
                     outage_value(i.link_id, i.starts_at),
+                    (notes or {}).get((i.link_id, i.starts_at)),
                 ),
                 customer,
                 moment(i.ends_at, now, tz),

@@ -182,6 +182,7 @@ class IncidentView:
     end: Moment | None  # None: ongoing
     duration: str
     cause: str
+    excluded: str | None = None  # what excluded maintenance took out of it, if any
 
 
 def incident_view(
@@ -190,9 +191,11 @@ def incident_view(
     tz: tzinfo,
     sites: Sequence[tuple[str, str]] = (),
     home: str = "",
+    excluded: str | None = None,
 ) -> IncidentView:
     """An outage for the link page. Of a link measured from several `sites` ((id, name)
-    pairs), its cause says which sites saw it down and which did not."""
+    pairs), its cause says which sites saw it down and which did not; `excluded` is
+    `portal.maintenance_views.outage_note`'s."""
     start = moment(incident.starts_at, now, tz)
     assert start is not None
     if incident.ends_at is None:
@@ -222,6 +225,7 @@ def incident_view(
         end=moment(incident.ends_at, now, tz),
         duration=duration,
         cause="; ".join(causes),
+        excluded=excluded,
     )
 
 

@@ -1,8 +1,10 @@
 """Maintenance windows as people read them: when, announced how far ahead, and whether
-each counts against availability under the contracts that decide it.
+each counts against availability under the contracts that decide it; and, beside an
+outage in a list of outages, how much of it excluded maintenance took out.
 
-Shared by the link page and the maintenance page. Pure: the windows come from the
-caller (see `PortalReads.maintenance_around`), and nothing here checks who may see them.
+Shared by the link page, the maintenance page and the incident lists. Pure: the
+windows come from the caller (see `PortalReads.maintenance_around`), and nothing here
+checks who may see them.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
-from kernel.config import Config, Contract
+from collector.state_reads import Incident
+from kernel.config import Config, Contract, Link
 from kernel.domain import MaintenanceWindow
-from portal.formatting import Moment, duration_text, moment
+from portal.formatting import Moment, duration_text, local_span, moment
 from sla.compute import decide_maintenance
+from sla.report import OutageExclusion, outage_exclusions
 
 DEFAULT_NOTICE = timedelta(hours=72)  # kernel.config.ResolvedTerms' default
 
@@ -121,3 +125,62 @@ def strictest_notice(contracts: Sequence[Contract], config: Config, now: datetim
     bar is excluded under every one of them."""
     notices = [n for c in contracts if (n := notice_of(c, config, now)) is not None]
     return max(notices, default=DEFAULT_NOTICE)
+
+
+def exclusion_note(
+    found: Sequence[OutageExclusion], outage_us: int, tz: tzinfo, *, running: bool = False
+) -> str | None:
+    """What excluded maintenance took out of an outage lasting `outage_us` (so far, while
+    `running`), per the link's contracts (`sla.report.outage_exclusions`): "Excluded:
+    planned maintenance “Core upgrade”, 2026-11-18 02:00 CET to 2026-11-18 04:00 CET", or
+    "35 min of 1 h 10 min excluded: ..." for part of it. Contracts that decide it alike
+    are one verdict; when they differ, each is named ("... under contract acme-gold;
+    counts in full under contract acme-silver"). None when no contract excludes any."""
+    if not any(f.excluded_us for f in found):
+        return None
+    if len({(f.excluded_us, f.windows) for f in found}) == 1:
+        text = f"{_how_much(found[0].excluded_us, outage_us, running)}: {_windows(found[0], tz)}"
+        return text[0].upper() + text[1:]
+    parts = []
+    for f in found:
+        if f.excluded_us:
+            how_much = _how_much(f.excluded_us, outage_us, running)
+            parts.append(f"{how_much} under contract {f.contract_id}: {_windows(f, tz)}")
+        else:
+            parts.append(f"counts in full under contract {f.contract_id}")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
+
+
+def outage_note(
+    outage: Incident,
+    link: Link,
+    contracts: Sequence[Contract],
+    config: Config,
+    planned: Sequence[MaintenanceWindow],
+    now: datetime,
+    tz: tzinfo,
+) -> str | None:
+    """`exclusion_note` of one stored outage of `link` under `contracts` (those of the
+    link the viewer may see), with `planned` every maintenance window around it."""
+    end = outage.ends_at or max(now, outage.starts_at)
+    found = outage_exclusions(
+        config, contracts, link.id, link.customer, outage.starts_at, end, planned
+    )
+    lasted = (end - outage.starts_at) // timedelta(microseconds=1)
+    return exclusion_note(found, lasted, tz, running=outage.ends_at is None)
+
+
+def _how_much(excluded_us: int, outage_us: int, running: bool) -> str:
+    if excluded_us >= outage_us:
+        return "excluded"
+    so_far = " so far" if running else ""
+    return f"{duration_text(excluded_us)} of {duration_text(outage_us)}{so_far} excluded"
+
+
+def _windows(found: OutageExclusion, tz: tzinfo) -> str:
+    described = [
+        f"“{w.description or w.id}”, {local_span(w.starts_at, w.covers_until, tz)}"
+        for w in found.windows
+    ]
+    return "planned maintenance " + " and ".join(described)

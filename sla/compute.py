@@ -259,6 +259,26 @@ def decide_maintenance(
     return decisions
 
 
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """The time one qualifying maintenance window excludes: from its start to where it
+    covers until (an overrun past its announced end counts; a cancellation stops it)."""
+
+    window: MaintenanceWindow
+    start: datetime
+    end: datetime
+
+
+def exclusions(decisions: Iterable[MaintenanceDecision]) -> list[Exclusion]:
+    """The excluded time of the windows `decide_maintenance` found qualifying: the one
+    rule for what maintenance takes out of a contract's measured time."""
+    return [
+        Exclusion(d.window, d.window.starts_at, d.window.covers_until)
+        for d in decisions
+        if d.excluded
+    ]
+
+
 def _hours(delta: timedelta) -> str:
     hours = Fraction(delta.total_seconds()) / 3600
     if hours.denominator == 1:
@@ -304,9 +324,7 @@ def compute_window(
         member_decisions = decide_maintenance(windows, terms.maintenance_notice)
         decisions += member_decisions
         qualifying = SpanSet.of(
-            (to_us(d.window.starts_at), to_us(d.window.covers_until))
-            for d in member_decisions
-            if d.excluded
+            (to_us(e.start), to_us(e.end)) for e in exclusions(member_decisions)
         )
         qualifying_each.append(qualifying)
         excluded_each.append(qualifying & whole)

@@ -48,7 +48,14 @@ from kernel.formatting import (
 )
 from kernel.money import quantise
 from sla.attributions import describe, policy_words
-from sla.compute import MaintenanceDecision, WindowResult, seconds, truncate_pct
+from sla.compute import (
+    Exclusion,
+    MaintenanceDecision,
+    WindowResult,
+    exclusions,
+    seconds,
+    truncate_pct,
+)
 from sla.hours import schedule_of, schedules
 from sla.print_css import css_string
 from sla.queries import query
@@ -67,6 +74,7 @@ from sla.report import (
 from sla.restore import RestoreRule
 from sla.restore_text import continuing_text, restore_text
 from sla.restore_text import rule_text as restore_rule_text
+from sla.spans import SpanSet, to_us
 from sla.windows import Window, parse_window, window_containing
 
 # A window's figures are final once its ledger row has left `open` (its grace is over).
@@ -1016,6 +1024,7 @@ def _outages(
     home: str,
 ) -> tuple[OutageView, ...]:
     links = set(item.subject.link_ids)
+    excluded = exclusions(item.result.maintenance)
     views = []
     for number, (start, end) in enumerate(item.result.outages, start=1):
         seen = [
@@ -1032,10 +1041,34 @@ def _outages(
                 ends_at=_moment(end, tz),
                 duration=duration_text(end - start, exact=True),
                 duration_s=_s(_us(end - start)),
-                detail=_outage_detail(start, end, seen, tz, vantage, home),
+                detail=_outage_detail(start, end, seen, tz, vantage, home, excluded),
             )
         )
     return tuple(views)
+
+
+def _excluded_of(incident: Incident, excluded: Sequence[Exclusion], tz: ZoneInfo) -> str:
+    """How much of a stored outage the window's qualifying maintenance took out, and
+    which: "; 35 min of it was excluded: planned maintenance “Core upgrade” (...)"."""
+    end = incident.ends_at or incident.seen_until
+    if end is None:
+        return ""
+    outage = SpanSet.between(incident.starts_at, end)
+    # A redundant group's members decide the same window each: name it once.
+    inside = list(
+        {e.window.id: e for e in excluded if e.start < end and e.end > incident.starts_at}.values()
+    )
+    taken = SpanSet.of((to_us(e.start), to_us(e.end)) for e in inside) & outage
+    if not taken:
+        return ""
+    works = " and ".join(
+        f"“{e.window.description or e.window.id}” ({_moment(e.start, tz)} to {_moment(e.end, tz)})"
+        for e in inside
+    )
+    return (
+        f"; {duration_text(taken.length_us, exact=True)} of it was excluded: planned "
+        f"maintenance {works}"
+    )
 
 
 def _sites_saw(incident: Incident, vantage: Vantage, home: str, tz: ZoneInfo) -> str:
@@ -1065,6 +1098,7 @@ def _outage_detail(
     tz: ZoneInfo,
     vantage: Mapping[str, Vantage],
     home: str,
+    excluded: Sequence[Exclusion] = (),
 ) -> str:
     if not seen:
         return "no measurement: unknown time counted as down under the contract's policy"
@@ -1084,6 +1118,7 @@ def _outage_detail(
                 f"; the outage ran from {_moment(incident.starts_at, tz)} to {until}, only "
                 "the part in this window and outside excluded maintenance counts here"
             )
+            text += _excluded_of(incident, excluded, tz)
         parts.append(text)
     return " · ".join(parts)
 

@@ -39,6 +39,8 @@ from sla.compute import (
     WindowResult,
     WindowTerms,
     compute_window,
+    decide_maintenance,
+    exclusions,
     outside_hours,
 )
 from sla.measurements import window_performance
@@ -51,7 +53,7 @@ from sla.terms_figures import (
     quality_rule,
     subject_figures,
 )
-from sla.windows import Window, WindowKind, label_kind, parse_window
+from sla.windows import Window, WindowKind, label_kind, parse_window, window_containing
 
 NAMED_AT_MOST = 5  # contracts named in a message; the rest are counted
 
@@ -183,6 +185,57 @@ def concerns(window: MaintenanceWindow, link_id: str, customer_id: str) -> bool:
     if not window.link_ids and not window.customer_ids:
         return True
     return link_id in window.link_ids or customer_id in window.customer_ids
+
+
+def terms_deciding(config: Config, contract: Contract, at: datetime) -> ResolvedTerms | None:
+    """The terms the engine measures the moment `at` by: the version in force at the start
+    of the contract's window holding it; None before the contract starts."""
+    now_in_force = contract.terms_at(at, config.plans)
+    if now_in_force is None:
+        return None
+    zone = config.customer(contract.customer).tz
+    window = window_containing(now_in_force.window, zone, at)
+    return contract.terms_at(window.start.astimezone(UTC), config.plans) or now_in_force
+
+
+@dataclass(frozen=True, slots=True)
+class OutageExclusion:
+    """What one contract's qualifying maintenance excludes of one outage of a link."""
+
+    contract_id: str
+    excluded_us: int  # of the outage: the time its qualifying windows cover
+    windows: tuple[MaintenanceWindow, ...]  # those windows, in order of their start
+
+
+def outage_exclusions(
+    config: Config,
+    contracts: Iterable[Contract],
+    link_id: str,
+    customer_id: str,
+    start: datetime,
+    end: datetime,
+    maintenance: Iterable[MaintenanceWindow],
+) -> list[OutageExclusion]:
+    """Per contract of the link, how much of its outage [start, end) the contract's
+    qualifying maintenance excludes, by the engine's own rule (`decide_maintenance`,
+    `exclusions`) under the terms the engine measures the outage's start by. Pure."""
+    concerned = [w for w in maintenance if concerns(w, link_id, customer_id)]
+    outage = SpanSet.between(start, end)
+    found = []
+    for contract in contracts:
+        terms = terms_deciding(config, contract, start)
+        if terms is None:
+            continue
+        covering = [
+            e
+            for e in exclusions(decide_maintenance(concerned, terms.maintenance_notice))
+            if e.start < end and e.end > start
+        ]
+        excluded = SpanSet.of((to_us(e.start), to_us(e.end)) for e in covering) & outage
+        found.append(
+            OutageExclusion(contract.id, excluded.length_us, tuple(e.window for e in covering))
+        )
+    return found
 
 
 def window_for(config: Config, contract: Contract, label: str) -> Window:

@@ -275,6 +275,74 @@ async def test_incidents_list_start_end_and_duration_in_the_viewers_zone(kit: Po
     assert "2026-11-02 09:15 UTC 2026-11-02 09:57 UTC" in ended
 
 
+# acme-ber-2 under a second contract that takes maintenance announced an hour ahead
+TWO_CONTRACTS = CONFIG_TEXT.replace(
+    "  - {id: globex-nyc-platinum",
+    "  - {id: acme-ber-express, customer: acme, links: [acme-ber-2], target: 99.9, "
+    "window: month, maintenance_notice: 1h}\n  - {id: globex-nyc-platinum",
+)
+
+
+def excluded_note(incidents: str, start: str) -> str | None:
+    """The exclusion note of the outage row starting at `start` (UTC ISO), if any."""
+    notes = elements(table_row(incidents, f'datetime="{start}"'), "p", "excluded-note")
+    return words(notes[0]).strip() if notes else None
+
+
+async def test_outages_in_excluded_maintenance_are_tagged_with_how_much_and_under_what(
+    database: Database,
+) -> None:
+    hour = timedelta(hours=1)
+    days = [datetime(2026, 11, d, 9, tzinfo=UTC) for d in (2, 5, 9, 12)]
+    outages = [
+        (days[0] + timedelta(minutes=15), timedelta(minutes=42)),  # inside the window
+        (days[1] + timedelta(minutes=25), timedelta(minutes=70)),  # 35 min of it inside
+        (days[2] + timedelta(minutes=15), timedelta(minutes=30)),  # 4 h notice: one contract
+        (days[3] + timedelta(minutes=15), timedelta(minutes=30)),  # announced after it began
+    ]
+    windows = [
+        MaintenanceWindow("mw-splice", days[0], days[0] + hour, days[0] - timedelta(days=13),
+                          "Fibre splice", link_ids=("acme-ber-2",)),
+        MaintenanceWindow("mw-core", days[1] + hour, days[1] + 2 * hour,
+                          days[1] - timedelta(days=11), "Core upgrade", customer_ids=("acme",)),
+        MaintenanceWindow("mw-patch", days[2], days[2] + hour, days[2] - 4 * hour,
+                          "Emergency patch", link_ids=("acme-ber-2",)),
+        MaintenanceWindow("mw-fix", days[3], days[3] + hour, days[3] + timedelta(minutes=30),
+                          "Unplanned fix"),
+    ]  # fmt: skip
+    config = portal_config(TWO_CONTRACTS)
+    async with running_portal(database, config, history=None) as kit:
+        await kit.store(history("acme-ber-2", days[0] - hour, days[3] + 2 * hour, *outages))
+        await upsert_maintenance(kit.db, windows, source="config")
+        await kit.sign_in("alice")
+        incidents = incidents_table(await kit.page("/links/acme-ber-2"))
+        assert excluded_note(incidents, "2026-11-02T09:15:00+00:00") == (
+            "Excluded: planned maintenance “Fibre splice”, "
+            "2026-11-02 10:00 CET to 2026-11-02 11:00 CET"
+        )
+        assert excluded_note(incidents, "2026-11-05T09:25:00+00:00") == (
+            f"35{NBSP}min of 1{NBSP}h 10{NBSP}min excluded: planned maintenance "
+            "“Core upgrade”, 2026-11-05 11:00 CET to 2026-11-05 12:00 CET"
+        )
+        assert excluded_note(incidents, "2026-11-09T09:15:00+00:00") == (
+            "Counts in full under contract acme-ber-silver; excluded under contract "
+            "acme-ber-express: planned maintenance “Emergency patch”, "
+            "2026-11-09 10:00 CET to 2026-11-09 11:00 CET"
+        )
+        assert excluded_note(incidents, "2026-11-12T09:15:00+00:00") is None
+        await kit.sign_out()
+        await kit.sign_in("olga")  # staff read it in their own zone
+        incidents = incidents_table(await kit.page("/links/acme-ber-2"))
+        assert excluded_note(incidents, "2026-11-02T09:15:00+00:00") == (
+            "Excluded: planned maintenance “Fibre splice”, "
+            "2026-11-02 09:00 UTC to 2026-11-02 10:00 UTC"
+        )
+        # The monthly report lists the part that counts, and says what was excluded.
+        report = words(await monthly_report(kit.db, config, "acme", "2026-11", NOW))
+        assert f"35{NBSP}min of it was excluded: planned maintenance “Core upgrade”" in report
+        assert "of it was excluded: planned maintenance “Emergency patch”" not in report
+
+
 def mw_titles(html: str) -> list[str]:
     """The titles of the maintenance windows listed in `html`, in the order shown."""
     return re.findall(r'<strong class="mw-title">([^<]*)</strong>', html)

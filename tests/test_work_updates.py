@@ -18,15 +18,16 @@ from typing import Any
 import pytest
 from psycopg.rows import tuple_row
 
-from collector import Database
+from collector import Database, upsert_maintenance
 from collector.outbox import store_events
 from collector.work_log import work_entries
 from kernel.config import parse_config
-from kernel.domain import Event, EventKind, Outcome, Sample
+from kernel.domain import Event, EventKind, MaintenanceWindow, Outcome, Sample
 from notify import Dispatcher
 from notify.grouping import group_of
 from portal.keys import ACCOUNTS
 from tests.browser_kit import chromium, needs_browser, screenshot
+from tests.helpers import elements, section, words
 from tests.notify_kit import SECRET, WebhookReceiver, smtp_server, webhook_receiver
 from tests.portal_kit import (
     CONFIG_TEXT,
@@ -40,6 +41,7 @@ from tests.portal_kit import (
 )
 
 T0 = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+NBSP = "\u00a0"
 
 
 # --- the grouping rule ------------------------------------------------------------------
@@ -261,15 +263,56 @@ def outage(desk: Desk, link: str, minutes_ago: int) -> dict[str, str]:
     return {"link": link, "outage_start": start.isoformat()}
 
 
+def planned_work(now: datetime) -> list[MaintenanceWindow]:
+    """acme-ber-2's outage (the last 25 minutes) falls inside announced work; of
+    globex-bos-2's (the last 20), the last 10 minutes do, and all of it falls inside work
+    announced too late to count."""
+    ago, days = lambda n: now - timedelta(minutes=n), timedelta(days=5)
+    return [
+        MaintenanceWindow("mw-core", ago(40), ago(-20), now - days, "Core router upgrade",
+                          link_ids=("acme-ber-2",)),
+        MaintenanceWindow("mw-rewire", ago(10), ago(-60), now - days, "Boston rewiring",
+                          link_ids=("globex-bos-2",)),
+        MaintenanceWindow("mw-hotfix", ago(30), ago(-60), ago(60), "Hotfix",
+                          customer_ids=("globex",)),
+    ]  # fmt: skip
+
+
+def excluded_notes(html: str) -> list[str]:
+    """What the page says excluded maintenance took out of outages, in page order."""
+    # `words` puts a space where a tag ends; a reader sees none before the colon.
+    return [words(p).strip().replace(" :", ":") for p in elements(html, "p", "excluded-note")]
+
+
 async def test_an_update_reaches_each_customer_with_their_links_only_and_closing_records_the_cause(
     desk: Desk,
 ) -> None:
+    await upsert_maintenance(desk.kit.db, planned_work(desk.kit.clock()), source="config")
     both = [outage(desk, "acme-ber-2", 25), outage(desk, "globex-bos-2", 20)]
     status, made = await desk.api(
         "POST", "/incidents", "olga", {"title": "Fibre cut Frankfurt-Berlin", "outages": both}
     )
     assert status == 200, made
     number = made["id"]
+
+    # Operations read which outages announced work excluded, and how much, in UTC.
+    await desk.kit.sign_in("olga")
+    noc = await desk.kit.page("/noc/incidents")
+    whole = (
+        "Excluded: planned maintenance “Core router upgrade”, "
+        "2026-11-18 11:20 UTC to 2026-11-18 12:20 UTC"
+    )
+    part = (
+        f"10{NBSP}min of 20{NBSP}min so far excluded: planned maintenance “Boston rewiring”, "
+        "2026-11-18 11:50 UTC to 2026-11-18 13:00 UTC"
+    )
+    assert excluded_notes(section(noc, "open-heading")) == [
+        f"acme-ber-2 (Berlin data centre <backup>), down since 2026-11-18 11:35 UTC: {whole}.",
+        f"globex-bos-2 (Boston branch), down since 2026-11-18 11:40 UTC: {part}.",
+    ]
+    assert excluded_notes(section(noc, "outages-heading")) == [part, whole]  # newest first
+    assert "Hotfix" not in str(excluded_notes(noc))  # announced an hour ahead: it counts
+    await desk.kit.sign_out()
     assert [o["link"] for o in made["outages"]] == ["acme-ber-2", "globex-bos-2"]
 
     status, told = await desk.api(
@@ -319,10 +362,21 @@ async def test_an_update_reaches_each_customer_with_their_links_only_and_closing
     home = await kit.page("/links")
     assert "crew on site, ETA 14:00" in home
     assert "globex" not in home.lower()
+    # The customer reads it in their own zone, on the home page and the link's page.
+    excluded = (
+        "Excluded: planned maintenance “Core router upgrade”, "
+        "2026-11-18 12:20 CET to 2026-11-18 13:20 CET"
+    )
+    down_since = "acme-ber-2 (Berlin data centre <backup>), down since 2026-11-18 12:35 CET"
+    assert excluded_notes(section(home, "home-incidents-heading")) == [f"{down_since}: {excluded}."]
     page = await kit.page("/links/acme-ber-2")
     assert f"Incident #{number}: Fibre cut Frankfurt-Berlin" in page
     assert "globex" not in page.lower()
     assert "olga" not in page
+    assert excluded_notes(section(page, "incident-reports-heading")) == [
+        f"{down_since}: {excluded}."
+    ]
+    assert excluded_notes(section(page, "incidents-heading")) == [excluded]
 
     kit.clock.advance(timedelta(minutes=30))
     status, closed = await desk.api(

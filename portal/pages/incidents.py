@@ -12,7 +12,8 @@ closed incident, a blank update) is answered with what to change, and nothing is
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from collector.incident_reports import (
     MAX_BODY_CHARS,
     MAX_CAUSE_CHARS,
     MAX_TITLE_CHARS,
+    IncidentReport,
     IncidentReportError,
     OutageRef,
     add_outages,
@@ -29,20 +31,22 @@ from collector.incident_reports import (
     open_incident,
     post_update,
 )
-from collector.state_reads import incidents
+from collector.state_reads import Incident, incidents
 from kernel.config import Link
-from portal.auth import Viewer
+from portal.auth import Account, Viewer
 from portal.incident_views import (
     CAUSES,
     HISTORY,
     HOME_AFTER_CLOSE,
     IncidentView,
+    Notes,
     incident_view,
     on_home,
     pickable,
     visible_reports,
 )
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE, READS
+from portal.maintenance_views import outage_note
 from portal.middleware import PortalError, bad_request, read_form
 from portal.pages.common import digits_only, redirect, require, timestamp
 from portal.rendering import render
@@ -93,6 +97,46 @@ def _refused(exc: IncidentReportError) -> PortalError:
     return PortalError(exc.status, str(exc))
 
 
+async def held_outages(
+    app: web.Application, reports: Iterable[IncidentReport], now: datetime
+) -> list[Incident]:
+    """The stored outages the incidents hold, with the ends their records lack."""
+    held = {(o.link_id, o.outage_start) for r in reports for o in r.outages}
+    if not held:
+        return []
+    start = min(at for _, at in held)
+    end = max(now, start + timedelta(microseconds=1))
+    found = await incidents(app[DATABASE], sorted({link for link, _ in held}), start, end)
+    return [i for i in found if (i.link_id, i.starts_at) in held]
+
+
+async def exclusion_notes(
+    app: web.Application, found: Iterable[Incident], user: Account, now: datetime, tz: tzinfo
+) -> Notes:
+    """What excluded maintenance took out of each outage, under the contracts of its link
+    that `user` may see (`portal.maintenance_views.outage_note`); outages it took
+    nothing out of are left out."""
+    found = list(found)
+    if not found:
+        return {}
+    planned = await app[READS].maintenance_around(now)
+    config, directory = app[LIVE].config, app[LIVE].directory
+    notes = {}
+    for outage in found:
+        link = directory.link(outage.link_id)
+        if link is None:
+            continue
+        contracts = [
+            c
+            for c in directory.contracts_of_link(link.id)
+            if directory.may_see_customer(user, c.customer)
+        ]
+        note = outage_note(outage, link, contracts, config, planned, now, tz)
+        if note is not None:
+            notes[(outage.link_id, outage.starts_at)] = note
+    return notes
+
+
 @routes.get("/noc/incidents")
 async def desk(request: web.Request) -> web.Response:
     viewer = require(request, "incidents")
@@ -103,11 +147,13 @@ async def desk(request: web.Request) -> web.Response:
     links = [link.id for link in app[LIVE].config.links]
     reports = await incident_reports(app[DATABASE], since=now - CLOSED_SHOWN)
     found = await incidents(app[DATABASE], links, now - PICK_BACK, now)
-    views = [incident_view(r, directory, True, now, tz) for r in reports]
+    held = await held_outages(app, reports, now)
+    notes = await exclusion_notes(app, [*found, *held], viewer.user, now, tz)
+    views = [incident_view(r, directory, True, now, tz, notes) for r in reports]
     context = {
         "open": [v for v in views if v.open],
         "closed": [v for v in views if not v.open],
-        "outages": pickable(found, reports, directory, now, tz),
+        "outages": pickable(found, reports, directory, now, tz, notes),
         "causes": CAUSES,
         "limits": {"title": MAX_TITLE_CHARS, "body": MAX_BODY_CHARS, "cause": MAX_CAUSE_CHARS},
         "done": request.query.get("done"),
@@ -224,11 +270,15 @@ async def link_incidents(request: web.Request, viewer: Viewer, link: Link) -> di
         viewer.user,
     )
     desk: dict[str, Any] | None = None
+    found: list[Incident] = []
     if can(viewer.user, "incidents"):
         found = await incidents(app[DATABASE], [link.id], now - LINK_DESK_BACK, now)
+    held = await held_outages(app, reports, now)
+    notes = await exclusion_notes(app, [*found, *held], viewer.user, now, tz)
+    if can(viewer.user, "incidents"):
         every_open = [r for r in await incident_reports(app[DATABASE], since=now) if r.is_open]
         desk = {
-            "outages": pickable(found, reports, directory, now, tz),
+            "outages": pickable(found, reports, directory, now, tz, notes),
             "open": [(r.id, r.title) for r in every_open],
             "causes": CAUSES,
             "limits": {
@@ -239,7 +289,7 @@ async def link_incidents(request: web.Request, viewer: Viewer, link: Link) -> di
             "back": f"/links/{link.id}",
         }
     return {
-        "incidents": [incident_view(r, directory, staff, now, tz) for r in reports],
+        "incidents": [incident_view(r, directory, staff, now, tz, notes) for r in reports],
         "desk": desk,
         "done": request.query.get("done"),
     }
@@ -259,4 +309,6 @@ async def home_incidents(request: web.Request, viewer: Viewer) -> list[IncidentV
     scope = ("home", None if links is None else tuple(links))
     found = await app[READS].incident_reports(scope, now - HOME_AFTER_CLOSE, links)
     shown = on_home(visible_reports(found, directory, user), now)
-    return [incident_view(r, directory, staff, now, directory.viewer_tz(user)) for r in shown]
+    tz = directory.viewer_tz(user)
+    notes = await exclusion_notes(app, await held_outages(app, shown, now), user, now, tz)
+    return [incident_view(r, directory, staff, now, tz, notes) for r in shown]

@@ -61,14 +61,14 @@ from portal.link_views import (
     phases_view,
     window_view,
 )
-from portal.maintenance_views import maintenance_view, strictest_notice
+from portal.maintenance_views import maintenance_view, outage_note, strictest_notice
 from portal.pages.acknowledgements import response_times
 from portal.pages.common import require_viewer, visible_link
 from portal.pages.incidents import link_incidents
 from portal.params import choice
 from portal.rendering import render, render_fragment
 from portal.scope import Directory, can
-from sla.compute import decide_maintenance
+from sla.compute import decide_maintenance, exclusions
 from sla.ledger import LedgerRow
 from sla.report import ContractWindow, concerns
 from sla.windows import WindowKind
@@ -102,11 +102,7 @@ async def days_of(
     found = await app[READS].recent_intervals(link.id, start, now)
     planned = concerning(await app[READS].maintenance_around(now), link)
     notice = strictest_notice(contracts, app[LIVE].config, now)
-    excluded = [
-        (d.window.starts_at, d.window.covers_until)
-        for d in decide_maintenance(planned, notice)
-        if d.excluded
-    ]
+    excluded = [(e.start, e.end) for e in exclusions(decide_maintenance(planned, notice))]
     return day_figures(found, excluded, tz, now)
 
 
@@ -284,7 +280,17 @@ async def _history(
         spec = RANGES[range_name]
         return {
             "days": day_bar(days, bar_decimals(config, contracts, now)),
-            "incidents": [incident_view(i, now, tz, sites, home) for i in reversed(found)],
+            "incidents": [
+                incident_view(
+                    i,
+                    now,
+                    tz,
+                    sites,
+                    home,
+                    outage_note(i, link, contracts, config, planned, now, tz),
+                )
+                for i in reversed(found)
+            ],
             "attributed": [
                 [attribution_view(a, now, tz, policy) for a in of_incident(i, attributed)]
                 for i in reversed(found)
