@@ -32,6 +32,7 @@ from kernel.errors import LinkwatchError
 from sla.annual_cap import AnnualCap, cap_annually
 from sla.compute import (
     Band,
+    Exclusion,
     IncidentRule,
     Measurements,
     Objective,
@@ -218,22 +219,31 @@ def outage_exclusions(
 ) -> list[OutageExclusion]:
     """Per contract of the link, how much of its outage [start, end) the contract's
     qualifying maintenance excludes, by the engine's own rule (`decide_maintenance`,
-    `exclusions`) under the terms the engine measures the outage's start by. Pure."""
-    concerned = [w for w in maintenance if concerns(w, link_id, customer_id)]
+    `exclusions`) under the terms the engine measures the outage's start by: for a
+    redundant group, only while every member is in qualifying maintenance, as
+    `compute_window` excludes a group's time. Pure."""
+    windows = list(maintenance)
     outage = SpanSet.between(start, end)
     found = []
     for contract in contracts:
         terms = terms_deciding(config, contract, start)
         if terms is None:
             continue
-        covering = [
-            e
-            for e in exclusions(decide_maintenance(concerned, terms.maintenance_notice))
-            if e.start < end and e.end > start
-        ]
-        excluded = SpanSet.of((to_us(e.start), to_us(e.end)) for e in covering) & outage
+        members = contract.links if contract.group == "redundant" else [link_id]
+        excluded = outage
+        covering: list[Exclusion] = []
+        for member in members:
+            concerned = [w for w in windows if concerns(w, member, customer_id)]
+            qualifying = [
+                e
+                for e in exclusions(decide_maintenance(concerned, terms.maintenance_notice))
+                if e.start < end and e.end > start
+            ]
+            excluded &= SpanSet.of((to_us(e.start), to_us(e.end)) for e in qualifying)
+            covering += [e for e in qualifying if all(e.window != c.window for c in covering)]
+        named = sorted(covering, key=lambda e: e.start) if excluded.length_us else []
         found.append(
-            OutageExclusion(contract.id, excluded.length_us, tuple(e.window for e in covering))
+            OutageExclusion(contract.id, excluded.length_us, tuple(e.window for e in named))
         )
     return found
 
