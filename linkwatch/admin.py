@@ -412,6 +412,8 @@ class SlaReport:
     notes: list[str]  # contracts left out of the window, and why
     restores: list[str] = field(default_factory=list)  # outages restored late, in words
     schedules: dict[str, str] = field(default_factory=dict)  # contract -> its covered hours
+    # contract -> the decimals of availability its terms for the window ask people to read
+    decimals: dict[str, int] = field(default_factory=dict)
 
 
 async def sla_report(
@@ -441,7 +443,8 @@ async def sla_report(
     ]
     restores = [line for item in results for line in restore_lines(item)]
     notes = plan.notes() + report_notes(results)
-    return SlaReport(records, notes, restores, schedules(results))
+    decimals = {item.contract.id: item.terms.availability_decimals for item in results}
+    return SlaReport(records, notes, restores, schedules(results), decimals)
 
 
 def _check_window(label: str | None) -> None:

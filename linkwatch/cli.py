@@ -624,7 +624,9 @@ def _report_sla(args: argparse.Namespace) -> int:
     report = asyncio.run(sla_report(config, args.window, datetime.now(UTC), args.customer))
     for note in report.notes:
         print(f"linkwatch: note: {note}", file=sys.stderr)
-    table: Callable[..., str] = partial(to_table, schedules=report.schedules)
+    table: Callable[..., str] = partial(
+        to_table, schedules=report.schedules, decimals=report.decimals
+    )
     render = {"json": to_json, "csv": to_csv, "table": table}[args.format]
     print(render(report.records))
     if args.format == "table" and report.restores:

@@ -12,12 +12,11 @@ from datetime import datetime, tzinfo
 
 from portal.formatting import (
     DEFAULT_AVAILABILITY_DECIMALS,
-    NBSP,
     availability_text,
-    decimal_text,
     local_span,
     local_time,
     money,
+    share_text,
     target_text,
 )
 from sla.ledger import LedgerRow
@@ -55,8 +54,8 @@ def status_words(row: LedgerRow, now: datetime, tz: tzinfo) -> str:
     if row.status == "closed":
         if row.needs_review:
             return (
-                f"Under review: this window was measured for {decimal_text(row.coverage_pct)}"
-                f"{NBSP}% of its time, so billing checks it before the credit is final"
+                f"Under review: this window was measured for {share_text(row.coverage_pct)}"
+                " of its time, so billing checks it before the credit is final"
             )
         if row.kind == "window" and row.amount == 0:
             return "Final: no credit due"
@@ -92,7 +91,7 @@ def credit_view(
         availability=availability_text(row.availability_pct, decimals),
         target=target_text(row.target_pct),
         met=row.met,
-        credit_pct=f"{decimal_text(row.credit_pct)}{NBSP}%",
+        credit_pct=share_text(row.credit_pct),
         amount=money(amount, row.currency, signed=row.kind == "adjustment"),
         status=row.status,
         status_words=status_words(row, now, tz),

@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Literal
 
 from collector import Database
+from kernel.config import Config
+from kernel.formatting import availability_text, share_text, target_text
 from sla.ledger import STATUSES, LedgerFilter, LedgerRow, LedgerStatus, Total
 from sla.ledger.reads import matching_rows, standing_rows
 
@@ -31,6 +33,7 @@ class Standing:
     subject_id: str
     window_label: str
     status: LedgerStatus
+    window_start: datetime  # its contract's terms then say how its figures read
     window_end: datetime
     measured_until: datetime
     computed_at: datetime
@@ -60,6 +63,27 @@ class Standing:
         if self.budget_warning_pct is not None:
             return "at_risk"
         return "on_track"
+
+
+class StandingText:
+    """The figures of standings as people read them, by the shared rules: availability to
+    the decimals of its contract's terms in force when the window began, the target as
+    the contract wrote it, budget used as a share (two decimals, truncated)."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+
+    def availability(self, standing: Standing) -> str:
+        decimals = self._config.availability_decimals(standing.contract_id, standing.window_start)
+        return availability_text(standing.availability_pct, decimals)
+
+    @staticmethod
+    def target(standing: Standing) -> str:
+        return target_text(standing.target_pct)
+
+    @staticmethod
+    def budget_used(standing: Standing) -> str:
+        return share_text(standing.budget_used_pct)
 
 
 async def standings(db: Database, labels: Sequence[str], now: datetime) -> list[Standing]:

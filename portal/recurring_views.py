@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from collector.recurring import Announced
 from kernel.config import Config
 from kernel.config.recurring import RecurringMaintenance
-from kernel.durations import format_duration
+from kernel.formatting import duration_text, local_time
 from kernel.recurrence import MaintenanceSeries, occurrence_id
 from portal.middleware import PortalError
 
@@ -122,7 +122,7 @@ def series_view(
                 id=window_id,
                 starts_at=start,
                 ends_at=start + series.duration,
-                local=start.astimezone(recurrence.tz).strftime("%a %Y-%m-%d %H:%M %Z"),
+                local=f"{start.astimezone(recurrence.tz):%a} {local_time(start, recurrence.tz)}",
                 state=state,
                 announce_at=start - series.lead if found is None else found.announced_at,
             )
@@ -133,7 +133,7 @@ def series_view(
         scope = ", ".join([*series.link_ids, *(f"customer {c}" for c in series.customer_ids)])
     schedule = (
         f"{series.rule} from {series.start:%Y-%m-%d %H:%M} {series.zone}, "
-        f"{format_duration(series.duration)} each, announced "
-        f"{format_duration(series.lead)} ahead"
+        f"{duration_text(series.duration, exact=True)} each, announced "
+        f"{duration_text(series.lead, exact=True)} ahead"
     )
     return SeriesView(series, scope, schedule, tuple(lines), series.skipped)

@@ -38,7 +38,6 @@ from kernel.config import Config, Contract, Customer, ResolvedTerms
 from kernel.config.links import Vantage
 from kernel.formatting import (
     count_of,
-    decimal_pct,
     duration_text,
     money,
     nowrap_dates,
@@ -973,7 +972,7 @@ def _credit_rows(item: ContractWindow) -> tuple[Row, ...]:
             "0 %",
             f"coverage {_pct(r.coverage)} is under the contract's minimum of "
             f"{review.limit_pct.normalize():f} %: no credit is computed automatically; the "
-            f"rules above would give {withheld.total_pct.normalize():f} % "
+            f"rules above would give {share_text(withheld.total_pct, space=' ')} "
             f"({_money(withheld.amount, withheld.currency)}), which a person reviews",
             strong=True,
         )
@@ -1252,8 +1251,9 @@ def _s(micros: int | Fraction) -> str:
 
 
 def _pct(ratio: Fraction | None) -> str:
-    """A ratio as the engine truncates it (four decimals), shown as every report shows it."""
-    return decimal_pct(truncate_pct(ratio), space=" ")
+    """A share that is not an availability (coverage, budget used) as every page, e-mail
+    and report reads it: truncated to two decimals."""
+    return share_text(None if ratio is None else ratio * 100, space=" ")
 
 
 def _availability(ratio: Fraction | None, terms: ResolvedTerms) -> str:

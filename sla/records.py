@@ -15,7 +15,17 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from kernel.formatting import csv_text, duration_text, text_table
+from kernel.formatting import (
+    DEFAULT_AVAILABILITY_DECIMALS,
+    availability_text,
+    csv_text,
+    duration_text,
+    met_text,
+    money,
+    share_text,
+    target_text,
+    text_table,
+)
 from sla.compute import WindowResult, seconds, truncate, truncate_pct
 from sla.report import ContractWindow, restore_rule
 from sla.restore_text import result_lines
@@ -213,24 +223,45 @@ def to_csv(records: Sequence[dict[str, Any]]) -> str:
 
 
 def to_table(
-    records: Sequence[dict[str, Any]], *, schedules: Mapping[str, str] | None = None
+    records: Sequence[dict[str, Any]],
+    *,
+    schedules: Mapping[str, str] | None = None,
+    decimals: Mapping[str, int] | None = None,
 ) -> str:
-    """The records for people; `schedules` (contract -> its covered hours in words) are
+    """The records for people, every figure by the shared rules with plain spaces:
+    availability to its contract's `decimals` (the default for a contract not named),
+    targets as written, other percentages as shares, durations in words, money in the
+    currency's minor units. `schedules` (contract -> its covered hours in words) are
     noted under the table for the contracts shown."""
-    columns = [
-        ("contract", "contract"), ("link", "link"), ("window", "window"),
-        ("availability_pct", "avail %"), ("target_pct", "target %"), ("met", "met"),
-        ("down_s", "down s"), ("unknown_s", "unknown s"), ("excluded_s", "excl. s"),
-        ("coverage_pct", "coverage %"), ("incidents", "inc."), ("credit_pct", "credit %"),
-        ("credit_amount", "credit"), ("currency", ""), ("status", "status"),
-        ("needs_review", "review"),
-    ]  # fmt: skip
-    rows = [[h for _, h in columns]]
+    headers = (
+        "contract", "link", "window", "availability", "target", "result", "down",
+        "unknown", "excluded", "coverage", "inc.", "credit %", "credit", "status", "review",
+    )  # fmt: skip
+    rows = [list(headers)]
     for r in records:
-        rows.append(["n/a" if r[k] is None else _show(r[k]) for k, _ in columns])
-        rows[-1][-1] = "REVIEW" if r["needs_review"] else ""
+        places = (decimals or {}).get(r["contract"], DEFAULT_AVAILABILITY_DECIMALS)
+        rows.append(
+            [
+                r["contract"],
+                r["link"],
+                r["window"],
+                availability_text(_decimal(r["availability_pct"]), places, space=" "),
+                target_text(Decimal(r["target_pct"]), space=" "),
+                met_text(r["met"]),
+                _duration(r["down_s"]),
+                _duration(r["unknown_s"]),
+                _duration(r["excluded_s"]),
+                share_text(_decimal(r["coverage_pct"]), space=" "),
+                str(r["incidents"]),
+                share_text(_decimal(r["credit_pct"]), space=" "),
+                money(Decimal(r["credit_amount"]), r["currency"], space=" "),
+                r["status"],
+                "REVIEW" if r["needs_review"] else "",
+            ]
+        )
+    # Figures on the right, so that their digits line up.
+    lines = [text_table(rows, right={3, 4, 6, 7, 8, 9, 10, 11, 12})]
     # Why each flagged line needs a person, under the table.
-    lines = [text_table(rows)]
     lines += [
         f"review {r['contract']} {r['link']} {r['window']}: {r['review_reason']}"
         for r in records
@@ -245,6 +276,15 @@ def to_table(
     ]
     lines += quality_lines(records)
     return "\n".join(lines)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _duration(value: object) -> str:
+    """A record's seconds (a whole or exact decimal number) as a duration in words."""
+    return duration_text(Fraction(str(value)) * US_PER_S, space=" ")
 
 
 def quality_lines(records: Sequence[dict[str, Any]]) -> list[str]:
@@ -263,9 +303,3 @@ def quality_lines(records: Sequence[dict[str, Any]]) -> list[str]:
                     f"limit {o['limit']}{unit} (credit {o['credit_pct']} %)"
                 )
     return lines
-
-
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    return str(value)

@@ -588,6 +588,12 @@ async def test_credits_per_window_with_amount_and_status_in_plain_words(kit: Por
 
     await kit.sign_in("alice")
     html = await kit.page("/credits")
+    # The window as every page shows it: its start and end with their times, in the
+    # customer's zone (Berlin's week, not the UTC dates it begins and ends on), kept whole.
+    heading = section(html, "Window 2026-W46").split("</h2>")[0]
+    span = "2026-11-09 00:00 CET to 2026-11-16 00:00 CET · total"
+    assert " ".join(words(heading).split()).startswith(f"2026-W46 {span}"), words(heading)
+    assert '<span class="date">2026-11-16 00:00 CET</span>' in heading
     w46 = fra_gold(section(html, "Window 2026-W46"))
     amount = f"{rows['2026-W46'].credit_amount:,}{NBSP}EUR"
     assert cell(w46, "Amount") == amount

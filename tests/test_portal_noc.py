@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from html import unescape
 
 import pytest
@@ -134,7 +135,10 @@ async def test_a_link_that_comes_back_leaves_the_outages_but_its_budget_stays_wa
     assert "No outage is using error budget now." in outages
     watched = section(html, "watch-heading")
     row = table_row(watched, '<span class="link-id">acme-fra-gold</span>')
-    assert "79.3 %" in text_of(row)  # 2,400 s of 3,024 s, truncated
+    # Budget used is a share (2,400 s of 3,024 s: 79.365 %, truncated to two decimals);
+    # availability has the contract's decimals (the default three), the target as written.
+    assert "79.36 %" in text_of(row)
+    assert "98.921 % / 99.5 %" in text_of(row)  # 98.9213 % as the ledger keeps it
     assert "≥ 50 % warning" in text_of(row)
     assert '<span class="badge badge-up">Up</span>' in row
 
@@ -151,7 +155,13 @@ async def test_compliance_counts_are_the_ledgers(database: Database) -> None:
         out += samples("globex-nyc-1", _every(outage[1], nyc_week + timedelta(days=6, hours=23)))
         return out
 
-    async with running_portal(database, CONFIG, history=history) as kit:
+    # globex-nyc-platinum asks for two decimals of availability.
+    config = portal_config(
+        CONFIG_TEXT.replace("interval: 60s", "interval: 10m")
+        .replace("interval: 5m", "interval: 10m")
+        .replace("currency: USD, credit:", "currency: USD, availability_decimals: 2, credit:")
+    )
+    async with running_portal(database, config, history=history) as kit:
         labels = ["2026-W46", "2026-W47", "2026-10", "2026-11"]
         await refresh_ledger(kit.db, kit.config, labels, NOW - timedelta(minutes=5))
         rows = [r for r in await ledger.list_rows(kit.db) if r.kind == "window"]
@@ -177,7 +187,14 @@ async def test_compliance_counts_are_the_ledgers(database: Database) -> None:
         (missed,) = [r for r in rows if r.window_label == "2026-W46" and r.met is False]
         assert missed.contract_id == "globex-nyc-platinum"
         assert '<span class="outcome outcome-missed">' in missed_row
-        assert f"{missed.availability_pct:f}" in missed_row
+        # 98.8047 % as the ledger keeps it, shown to the contract's two decimals; the
+        # target as written; budget used as a share, to two decimals.
+        assert (missed.availability_pct, missed.budget_used_pct) == (
+            Decimal("98.8047"),
+            Decimal("1195.2191"),
+        )
+        cells = [text_of(c) for c in re.findall(r"<td[^>]*>.*?</td>", missed_row, re.S)]
+        assert cells[4:7] == ["98.80 %", "99.9 %", "1195.21 %"], cells
         assert "/billing/ledger/" not in listing  # ops have no billing desk
         assert 'href="/noc/compliance?period=last-week&amp;outcome=missed"' in html
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sla.records import FIELDS
+from sla.records import FIELDS, to_table
 from tests.helpers import linkwatch
 
 WEEK_START = datetime(2026, 11, 15, 23, 0, tzinfo=UTC)  # 2026-W47 starts Mon 00:00 Berlin
@@ -195,9 +195,32 @@ def test_csv_and_table_forms(loaded: Path) -> None:
         "false",
         "25.00",
     )
+    # The table is for people: every figure by the shared rules, with plain spaces.
     table = linkwatch("report", "sla", "--config", str(loaded), "--window", "2026-W47")
-    assert "acme-gold" in table.stdout
-    assert "98.8023" in table.stdout
+    header, row = (re.split(r" {2,}", line.strip()) for line in table.stdout.splitlines()[:2])
+    assert dict(zip(header, row, strict=False)) == {  # no review: its cell is empty
+        "contract": "acme-gold",
+        "link": "acme-hq",
+        "window": "2026-W47",
+        "availability": "98.802 %",  # 98.8023 %, to the default three decimals
+        "target": "99.5 %",
+        "result": "Target missed",
+        "down": "2 h",
+        "unknown": "none",
+        "excluded": "1 h",
+        "coverage": "100 %",
+        "inc.": "1",
+        "credit %": "10 %",
+        "credit": "25.00 EUR",
+        "status": "closed",
+    }
+    # A contract asking for two decimals has two.
+    (record,) = json.loads(
+        linkwatch(
+            "report", "sla", "--config", str(loaded), "--window", "2026-W47", "--format", "json"
+        ).stdout
+    )
+    assert " 98.80 % " in to_table([record], decimals={"acme-gold": 2})
 
 
 def test_a_window_before_any_data_has_no_record_and_says_why(loaded: Path) -> None:

@@ -15,6 +15,7 @@ import json
 import re
 import tempfile
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from html import unescape
 from pathlib import Path
 
@@ -183,8 +184,10 @@ async def test_the_desk_badges_filters_and_asks_for_a_note_on_flagged_rows(
         # The customer sees why that credit waits.
         await kit.sign_in("alice")
         credits = _text(await kit.page("/credits"))
+        # Coverage is a share: 0.7936 % as the ledger keeps it, read to two decimals.
+        assert flagged.coverage_pct == Decimal("0.7936")
         assert (
-            "Under review: this window was measured for 0.7936 % of its time, so billing "
+            "Under review: this window was measured for 0.79 % of its time, so billing "
             "checks it before the credit is final"
         ) in credits
         await kit.sign_out()

@@ -375,8 +375,18 @@ async def test_ops_create_skip_and_cancel_a_series_in_the_browser(database: Data
             await page.wait_for_load_state("networkidle")
             text = await page.inner_text("main")
             assert "The series is stored" in text
-            assert "Tue 2026-12-01 02:00 CET" in text
-            assert "announced late" in text  # 13 days ahead of a 14-day lead
+            schedule = "2026-12-01 02:00 Europe/Berlin, 2\u00a0h each, announced 14\u00a0d ahead"
+            assert f"FREQ=MONTHLY;BYDAY=1TU from {schedule}" in text
+            # Times as on every staff page: UTC with its zone, each a <time>.
+            cells = await page.locator("tr.occurrence").first.locator("td").all_inner_texts()
+            assert cells[:4] == [
+                "Tue 2026-12-01 02:00 CET",
+                "2026-12-01 01:00 UTC",
+                "2026-12-01 03:00 UTC",
+                "announced late 2026-11-18 12:00 UTC",  # 13 days ahead of a 14-day lead
+            ]
+            starts = page.locator("tr.occurrence td[data-label=Starts] time").first
+            assert await starts.get_attribute("datetime") == "2026-12-01T01:00:00+00:00"
             row = page.locator("tr.occurrence").first
             await row.locator("input[name=reason]").fill("change freeze")
             await row.locator("button").click()

@@ -38,9 +38,9 @@ from portal.board import (
     full_board,
 )
 from portal.compliance_views import compliance_of, staff_tables
-from portal.formatting import NBSP, Moment, decimal_pct, duration_text, local_time, moment
+from portal.formatting import Moment, duration_text, local_time, moment, share_text, target_text
 from portal.keys import CACHE, CLOCK, LIVE, NOTICES, READS, SETTINGS
-from portal.ledger_views import Standing, Verdict
+from portal.ledger_views import Standing, StandingText, Verdict
 from portal.pages.acknowledgements import with_acknowledgements
 from portal.pages.common import positive_int, require
 from portal.params import choice
@@ -193,7 +193,7 @@ def countdown(
         left_us -= Fraction((now - result.measured_until) // timedelta(microseconds=1))
     left_s = _seconds(left_us)
     used = None if result.budget_us <= 0 else 1 - left_us / result.budget_us
-    target = f"{item.terms.target.normalize():f}{NBSP}%"
+    target = target_text(item.terms.target)
     budget = duration_text(timedelta(seconds=_seconds(result.budget_us)), smallest="min")
     base = f"{window.label} · target {target} · budget {budget}"
 
@@ -472,7 +472,7 @@ def watched_rows(
                 customer_name=directory.customer_name(s.customer_id),
                 link_status=statuses.get(s.subject_id),
                 level=level,
-                used=decimal_pct(used, 1),
+                used=share_text(used),
                 used_ratio=meter(None if used is None else used / 100),
                 computed=moment(s.computed_at, now, UTC_ZONE),
             )
@@ -521,7 +521,7 @@ async def _dashboard(
         "filters": filters,
         "attention": attention[:ATTENTION_SHOWN],
         "attention_total": len(attention),
-        "pct": decimal_pct,
+        "figures": StandingText(app[LIVE].config),
         "listing": board_page(
             board,
             filters,
@@ -610,7 +610,7 @@ async def compliance_page(request: web.Request) -> web.Response:
             "matching": len(chosen),
             "names": {c.id: c.name for c in directory.visible_customers(viewer.user)},
             "ledger_links": can(viewer.user, "ledger"),
-            "pct": decimal_pct,
+            "figures": StandingText(app[LIVE].config),
             "rate_tables": staff_tables(
                 await compliance_of(request, None),
                 {c.id: c.name for c in directory.visible_customers(viewer.user)},

@@ -12,6 +12,7 @@ staff, with each occurrence's local time in its series' zone beside it.
 from __future__ import annotations
 
 from datetime import UTC
+from functools import partial
 
 from aiohttp import web
 
@@ -26,6 +27,7 @@ from collector.recurring import (
 )
 from kernel.config.recurring import MAX_DURATION
 from kernel.recurrence import MaintenanceSeries
+from portal.formatting import moment
 from portal.keys import CACHE, CLOCK, DATABASE, LIVE
 from portal.middleware import PortalError, read_form
 from portal.pages.common import redirect, require, timestamp
@@ -60,7 +62,8 @@ async def series_page(request: web.Request) -> web.Response:
             "done": DONE.get(request.query.get("done", "")),
             "links": [link.id for link in config.links],
             "customers": [customer.id for customer in config.customers],
-            "now": now.astimezone(UTC),
+            "now": now,
+            "moment": partial(moment, now=now, tz=UTC),  # a time as every staff page shows it
         },
     )
 

@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from aiohttp import web
@@ -27,7 +27,7 @@ from kernel.config import Config, Contract, Customer
 from kernel.domain import MaintenanceWindow
 from portal.auth import Viewer
 from portal.credit_views import CreditView, credit_view
-from portal.formatting import money
+from portal.formatting import local_span, money
 from portal.keys import CLOCK, LIVE, PRINTER, READS
 from portal.maintenance_views import MaintenanceView, maintenance_view
 from portal.middleware import PortalError, bad_request
@@ -222,9 +222,11 @@ def _sum(rows: Sequence[LedgerRow]) -> str:
     return ", ".join(money(amount, cur) for cur, amount in sorted(by_currency.items()))
 
 
-def credit_groups(rows: Sequence[LedgerRow], now: datetime, config: Config) -> list[WindowGroup]:
+def credit_groups(
+    rows: Sequence[LedgerRow], now: datetime, config: Config, tz: tzinfo
+) -> list[WindowGroup]:
     """Ledger rows grouped by window, the latest to end first (a running month before the
-    weeks inside it), adjustments after their row."""
+    weeks inside it), adjustments after their row; times in the customer's zone `tz`."""
     by_label: dict[str, list[LedgerRow]] = {}
     for row in sorted(rows, key=lambda r: (r.window_end, r.window_start, r.id), reverse=True):
         by_label.setdefault(row.window_label, []).append(row)
@@ -232,12 +234,10 @@ def credit_groups(rows: Sequence[LedgerRow], now: datetime, config: Config) -> l
     for label, mine in by_label.items():
         mine.sort(key=lambda r: (r.contract_id, r.subject_id, r.id))
         first = mine[0]
-        tz = first.window_start.tzinfo or UTC
         groups.append(
             WindowGroup(
                 label=label,
-                span=f"{first.window_start:%Y-%m-%d} to "
-                f"{(first.window_end - timedelta(seconds=1)):%Y-%m-%d}",
+                span=local_span(first.window_start, first.window_end, tz),
                 rows=tuple(
                     credit_view(
                         r, now, tz, config.availability_decimals(r.contract_id, r.window_start)
@@ -262,7 +262,8 @@ async def credits_page(request: web.Request) -> web.Response:
     if customer is not None:
         now = app[CLOCK]()
         rows = await app[READS].ledger_rows(customer=customer.id, begun_by=now)
-        groups = credit_groups(rows, now, app[LIVE].config)
+        tz = app[LIVE].directory.customer_tz(customer.id)
+        groups = credit_groups(rows, now, app[LIVE].config, tz)
         totals = Totals(
             credited=_sum([r for r in rows if r.status == "applied"]),
             approved=_sum([r for r in rows if r.status == "approved"]),

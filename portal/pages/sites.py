@@ -60,7 +60,7 @@ def _ago(age: timedelta) -> str:
 
 
 def _when(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return local_time(at, UTC)
 
 
 def agent_line(agent: AgentSeen) -> AgentLine:
