@@ -304,8 +304,9 @@ def compute_window(
     excluded only while every member is in qualifying maintenance. `maintenance[i]` are
     the windows that concern member i; `customer_caused[i]` the spans of member i's
     outages attributed to the customer (in force), excluded like maintenance when the
-    terms say so, and never where the member was available. Under a quality rule, `quality[i]` are member i's
-    slot figures; `metric_figures[j]` are the samples of `terms.metric_objectives[j]`.
+    terms say so, and never where the member was available. Under a quality rule,
+    `quality[i]` are member i's slot figures; `metric_figures[j]` are the samples of
+    `terms.metric_objectives[j]`.
     """
     if len(members) != len(maintenance) or not members:
         raise ValueError("need one maintenance list per member, and at least one member")
