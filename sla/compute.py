@@ -20,6 +20,7 @@ from typing import Literal
 
 from kernel.config.hours import CoveredRange
 from kernel.domain import LinkStatus, MaintenanceWindow
+from kernel.formatting import duration_text
 from kernel.money import quantise
 from sla.hours import covered
 from sla.objectives import MetricFigures, MetricObjective, MetricResult, evaluate_metric_objectives
@@ -245,15 +246,16 @@ def decide_maintenance(
             reason = "cancelled before it began, so it excludes nothing"
             decisions.append(MaintenanceDecision(mw, False, reason))
         elif given >= notice:
-            reason = f"announced {_hours(given)} ahead (notice required: {_hours(notice)})"
+            reason = f"announced {_span(given)} ahead (notice required: {_span(notice)})"
             if mw.covers_until < mw.ends_at:
                 ran = mw.covers_until - mw.starts_at
-                reason += f"; cancelled {_hours(ran)} after it began, excluded only until then"
+                reason += f"; cancelled {_span(ran)} after it began, excluded only until then"
             decisions.append(MaintenanceDecision(mw, True, reason))
         else:
+            late = given <= timedelta(0)
+            when = "only once it had begun" if late else f"only {_span(given)} ahead"
             reason = (
-                f"announced only {_hours(given)} ahead; the contract requires {_hours(notice)},"
-                " so it counts normally"
+                f"announced {when}; the contract requires {_span(notice)}, so it counts normally"
             )
             decisions.append(MaintenanceDecision(mw, False, reason))
     return decisions
@@ -279,11 +281,11 @@ def exclusions(decisions: Iterable[MaintenanceDecision]) -> list[Exclusion]:
     ]
 
 
-def _hours(delta: timedelta) -> str:
-    hours = Fraction(delta.total_seconds()) / 3600
-    if hours.denominator == 1:
-        return f"{hours.numerator} h"
-    return f"{float(hours):.1f} h"
+def _span(delta: timedelta) -> str:
+    """A notice or a run in a reason the ledger and reports keep: the duration rule of
+    every page ("3 d 18 h", truncated, so a notice a minute short never reads as met),
+    with plain spaces as stored text has."""
+    return duration_text(delta, space=" ")
 
 
 def compute_window(

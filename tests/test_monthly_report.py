@@ -254,12 +254,12 @@ def test_maintenance_decisions_give_their_reasons(report: str) -> None:
     _, text = _read(report)
     assert (
         "mw-announced Line card swap 2026-10-20 02:00:00 CEST to 2026-10-20 04:00:00 CEST"
-        " 2026-10-10 02:00:00 CEST excluded announced 240 h ahead (notice required: 72 h)"
+        " 2026-10-10 02:00:00 CEST excluded announced 10 d ahead (notice required: 3 d)"
     ) in text
     assert (
         "mw-late Emergency <firmware> fix 2026-10-22 01:00:00 CEST to 2026-10-22 02:00:00 CEST"
         " 2026-10-21 12:00:00 CEST counted announced only 13 h ahead; the contract requires"
-        " 72 h, so it counts normally"
+        " 3 d, so it counts normally"
     ) in text
 
 

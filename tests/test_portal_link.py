@@ -375,14 +375,14 @@ async def test_maintenance_upcoming_and_past_with_whether_it_is_excluded(kit: Po
     assert ">Upcoming</h3>" in upcoming
     assert mw_titles(upcoming) == ["Core upgrade", "Network-wide change"]  # soonest first
     assert shown(mw_item(upcoming, "Core upgrade"), "p", "mw-verdict").startswith(
-        "Counts as normal time: announced only 4 h ahead; the contract requires 72 h"
+        "Counts as normal time: announced only 4 h ahead; the contract requires 3 d"
     )
     assert shown(mw_item(upcoming, "Network-wide change"), "p", "mw-verdict").startswith(
-        "Excluded from availability: announced 240 h ahead"
+        "Excluded from availability: announced 10 d ahead"
     )
     assert mw_titles(past) == ["Router swap"]
     assert shown(mw_item(past, "Router swap"), "p", "mw-verdict").startswith(
-        "Excluded from availability: announced 168 h ahead (notice required: 72 h)"
+        "Excluded from availability: announced 7 d ahead (notice required: 3 d)"
     )
     assert "Boston" not in html  # it does not concern acme-fra-1
 

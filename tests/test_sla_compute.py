@@ -344,7 +344,7 @@ def test_excluded_time_takes_precedence_over_unknown() -> None:
     assert result.unknown_us == 0
     assert seconds(result.excluded_us) == 4 * 3600
     assert [d.excluded for d in result.maintenance] == [True]
-    assert "announced 168 h ahead" in result.maintenance[0].reason
+    assert "announced 7 d ahead" in result.maintenance[0].reason
 
 
 def test_cancelled_maintenance_says_what_it_still_excludes() -> None:
@@ -356,7 +356,7 @@ def test_cancelled_maintenance_says_what_it_still_excludes() -> None:
     assert [(d.window.id, d.excluded) for d in result.maintenance] == [("a", False), ("b", True)]
     assert result.maintenance[0].reason == "cancelled before it began, so it excludes nothing"
     assert result.maintenance[1].reason.endswith(
-        "; cancelled 1.5 h after it began, excluded only until then"
+        "; cancelled 1 h 30 min after it began, excluded only until then"
     )
     assert result.excluded_us == 90 * 60 * 1_000_000
 
@@ -365,7 +365,20 @@ def test_late_maintenance_says_why_it_counted() -> None:
     result = one(timeline(), maintenance=(mw(30, 32, timedelta(hours=20)),))
     assert result.maintenance[0].excluded is False
     assert result.maintenance[0].reason == (
-        "announced only 20 h ahead; the contract requires 72 h, so it counts normally"
+        "announced only 20 h ahead; the contract requires 3 d, so it counts normally"
+    )
+
+
+def test_notice_a_minute_short_never_reads_as_the_notice_required() -> None:
+    """Durations in reasons are truncated like every duration people read: 71 h 59 min
+    once read "72.0 h ahead; the contract requires 72 h"."""
+    short = one(timeline(), maintenance=(mw(30, 32, timedelta(hours=72) - timedelta(minutes=1)),))
+    assert short.maintenance[0].reason == (
+        "announced only 2 d 23 h ahead; the contract requires 3 d, so it counts normally"
+    )
+    late = one(timeline(), maintenance=(mw(30, 32, -timedelta(minutes=5)),))
+    assert late.maintenance[0].reason == (
+        "announced only once it had begun; the contract requires 3 d, so it counts normally"
     )
 
 
