@@ -18,10 +18,9 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -34,22 +33,20 @@ from collector import (
     upsert_maintenance,
     write_samples,
 )
-from collector.acknowledgements import AcknowledgementError, acknowledge
 from collector.agents import CLAIM_LIMIT, claim_announced
 from collector.deriver import StateDeriver
 from collector.housekeeping import run_housekeeping
-from collector.incident_reports import OutageRef, incident_reports, open_incident, post_update
 from collector.pipeline import PipelineSettings, SamplePipeline, storage_health
 from collector.recurring import run_announcer, sync_config_series
 from collector.rollups import bucket_floor, refresh_after_write, refresh_rollups
 from collector.site_guard import SiteGuard
 from collector.site_record import SiteRecord
-from collector.state_reads import incidents
 from kernel.config import Config, Link, SiteConfig, Thresholds, load_config
 from kernel.config.sites import links_at
-from kernel.domain import MaintenanceWindow, Sample
+from kernel.domain import Sample
 from kernel.errors import ConfigError, DatabaseError, LinkwatchError
 from kernel.formatting import count_of
+from linkwatch import demo_site
 from linkwatch.demo import generate_history
 from notify import Dispatcher, Evaluator
 from portal import PortalSettings, create_app, reload_config, secret_key
@@ -731,106 +728,12 @@ def _request_stop(stop: asyncio.Event, signum: int) -> None:
 DEMO_PASSWORD_SUFFIX = "-demo"  # noqa: S105 - published demo logins, not a secret
 
 
-# What every demo run shows from its first page view, whatever the random history: a link
-# down now (its live probe, to a loopback port nothing listens on, keeps it down), a
-# contract breached last week (a credit owed), and upcoming maintenance.
-DEMO_DOWN_NOW = ("globex-backup",)
-DEMO_BREACHED = ("acme-hq",)
-DEMO_STAFF = "noc"
-# The ledger rows computed before the portal opens, so that credits and compliance are
-# there at once; the background backfill adds the older windows.
-DEMO_LEDGER_AT_ONCE = timedelta(days=21)
-
-
 async def serve_demo(config: Config, *, weeks: int = 8) -> None:
-    receiver, port = await _start_demo_receiver()
+    receiver, port = await demo_site.start_receiver()
     try:
-        await _serve_demo(_demo_channels_at(config, port), weeks=weeks)
+        await _serve_demo(demo_site.channels_at(config, port), weeks=weeks)
     finally:
         await receiver.cleanup()
-
-
-async def _start_demo_receiver() -> tuple[web.AppRunner, int]:
-    """A webhook receiver on a free loopback port, standing in for the NOC's and the
-    customers' systems: it takes every message and logs one line for each."""
-
-    async def receive(request: web.Request) -> web.Response:
-        body = await request.json()
-        log.info(
-            "demo receiver got a message channel=%s event=%s",
-            request.match_info["name"],
-            body.get("kind") if isinstance(body, dict) else "?",
-        )
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/{name}", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    log.info("demo webhook receiver listening address=127.0.0.1:%d", port)
-    return runner, int(port)
-
-
-def _demo_channels_at(config: Config, port: int) -> Config:
-    """The demo config's webhook channels to 127.0.0.1 without a port, pointed at the
-    receiver's."""
-    channels = []
-    for channel in config.notifications.channels:
-        url = urlsplit(channel.url) if channel.kind == "webhook" else None
-        if url is not None and url.hostname == "127.0.0.1" and url.port is None:
-            channel = channel.model_copy(update={"url": f"http://127.0.0.1:{port}{url.path}"})
-        channels.append(channel)
-    notifications = config.notifications.model_copy(update={"channels": channels})
-    return config.model_copy(update={"notifications": notifications})
-
-
-def _upcoming_window(config: Config, now: datetime) -> MaintenanceWindow:
-    """A window two days ahead, announced five days before it: excluded for every
-    contract, on every customer's home page."""
-    link = config.links[0]
-    tz = config.customer(link.customer).tz
-    day = (now.astimezone(tz) + timedelta(days=2)).date()
-    starts = datetime.combine(day, time(1, 0), tzinfo=tz)
-    return MaintenanceWindow(
-        id=f"demo-upcoming-{link.id}-{day.isoformat()}",
-        starts_at=starts.astimezone(UTC),
-        ends_at=starts.astimezone(UTC) + timedelta(hours=2),
-        announced_at=starts.astimezone(UTC) - timedelta(days=5),
-        description="Core router software upgrade [CHG-4711]",
-        link_ids=(link.id,),
-    )
-
-
-async def _demo_story(db: Database, config: Config, now: datetime) -> None:
-    """The running outage acknowledged by operations and told as an incident, as staff
-    would have done by the time someone looks."""
-    customers = {link.id: link.customer for link in config.links}
-    running = [
-        i for i in await incidents(db, DEMO_DOWN_NOW, now - timedelta(hours=1), now) if i.running
-    ]
-    told = await incident_reports(db, since=now - timedelta(days=1), link_ids=DEMO_DOWN_NOW)
-    in_incident = {(o.link_id, o.outage_start) for r in told for o in r.outages}
-    for outage in running:
-        with contextlib.suppress(AcknowledgementError):  # a rerun's: acknowledged already
-            await acknowledge(
-                db, outage.link_id, outage.starts_at, by=DEMO_STAFF, at=now,
-                note="Edge router port down; field engineer on the way",
-                customer_id=customers[outage.link_id],
-            )  # fmt: skip
-        if (outage.link_id, outage.starts_at) in in_incident:
-            continue
-        report = await open_incident(
-            db, [OutageRef(outage.link_id, outage.starts_at)], by=DEMO_STAFF, at=now,
-            title="Backup line down at the edge router", customers=customers,
-        )  # fmt: skip
-        await post_update(
-            db, report.id, "The edge router's service port stopped answering. A field "
-            "engineer is on the way; next update within the hour.",
-            by=DEMO_STAFF, at=now, customers=customers,
-        )  # fmt: skip
 
 
 async def _serve_demo(config: Config, *, weeks: int) -> None:
@@ -841,7 +744,9 @@ async def _serve_demo(config: Config, *, weeks: int) -> None:
         if last is not None and last > start:
             start = last  # history up to the previous run is already there
         history = await asyncio.to_thread(
-            functools.partial(generate_history, down_now=DEMO_DOWN_NOW, breached=DEMO_BREACHED),
+            functools.partial(
+                generate_history, down_now=demo_site.DOWN_NOW, breached=demo_site.BREACHED
+            ),
             config,
             start,
             now,
@@ -849,13 +754,13 @@ async def _serve_demo(config: Config, *, weeks: int) -> None:
         stored = 0
         for offset in range(0, len(history.samples), 50_000):
             stored += await write_samples(db, history.samples[offset : offset + 50_000])
-        upcoming = _upcoming_window(config, now)
+        upcoming = demo_site.upcoming_window(config, now)
         await upsert_maintenance(db, [*history.maintenance, upcoming], source="demo")
         # States and the recent ledger before the portal opens: its first page shows the
         # outage running, the credits owed and the compliance figures.
         await StateDeriver(db, config.links).catch_up()
-        await _demo_story(db, config, now)
-        await refresh_ledger(db, config, TimeRange(now - DEMO_LEDGER_AT_ONCE, now), now)
+        await demo_site.tell_the_story(db, config, now)
+        await refresh_ledger(db, config, TimeRange(now - demo_site.LEDGER_AT_ONCE, now), now)
         log.info(
             "demo history loaded from=%s samples_stored=%d maintenance_windows=%d",
             start.isoformat(timespec="seconds"),
