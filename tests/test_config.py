@@ -553,6 +553,14 @@ def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
     assert december.target == Decimal("99.95")
     assert december.credit.cap == Decimal(50)
     assert contract.terms_at(datetime(2025, 12, 1, tzinfo=UTC), plans) is None
+    # Asked again (the terms are kept once resolved): each moment still gets its own,
+    # and other plans (a reloaded config's) their own.
+    again = contract.terms_at(datetime(2026, 11, 20, tzinfo=UTC), plans)
+    assert again is not None and again.target == Decimal("99.9")
+    data["plans"][0]["target"] = 99.8
+    reloaded = parse_config(yaml.safe_dump(data), environ={}).plans
+    changed = contract.terms_at(datetime(2026, 11, 20, tzinfo=UTC), reloaded)
+    assert changed is not None and changed.target == Decimal("99.8")
 
 
 # --- input that must not hurt --------------------------------------------------------------
