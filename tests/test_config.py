@@ -561,6 +561,13 @@ def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
     reloaded = parse_config(yaml.safe_dump(data), environ={}).plans
     changed = contract.terms_at(datetime(2026, 11, 20, tzinfo=UTC), reloaded)
     assert changed is not None and changed.target == Decimal("99.8")
+    # What is kept is no part of the contract: one asked and one not compare as equal
+    # (a reload compares configs; the maintenance desk finds contracts in lists).
+    data["plans"][0]["target"] = 99.9  # as `config` was read
+    fresh = parse_config(yaml.safe_dump(data), environ={})
+    assert fresh.contracts[0] == contract
+    assert contract in fresh.contracts
+    assert fresh == config  # `config` has looked contracts up by id; `fresh` has not
 
 
 # --- input that must not hurt --------------------------------------------------------------

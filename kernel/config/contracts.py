@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PrivateAttr, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
 from kernel.config.fields import (
     Amount,
@@ -223,23 +223,26 @@ class Contract(Terms):
     group: Literal["none", "redundant"] = "none"
     effective_from: AwareDatetime | None = None  # the contract's start; None: always
     versions: list[ContractVersion] = Field(default_factory=list)
-    # The terms resolved so far, by how many versions are in force (those in force at a
-    # moment are always the earliest ones): every page and window asks for them, 10,000
-    # contracts at a time, and merging and validating the layers is what costs. Each
-    # entry names the contract and plans it was made from, so a copy of the contract (a
-    # copy shares this) or other plans never take another's.
-    _resolved: dict[int, tuple[Contract, Sequence[Plan], ResolvedTerms]] = PrivateAttr(
-        default_factory=dict
-    )
 
     def terms_at(self, moment: datetime, plans: Sequence[Plan]) -> ResolvedTerms | None:
         """The terms in force at `moment`, or None before the contract starts."""
         if self.effective_from is not None and moment < self.effective_from:
             return None
+        # The terms resolved so far are kept, by how many versions are in force (those in
+        # force at a moment are always the earliest ones): every page and window asks for
+        # them, 10,000 contracts at a time, and merging and validating the layers is what
+        # costs. Kept in the instance's __dict__ beside its fields, as functools'
+        # cached_property keeps a value, so that pydantic's equality ignores them; marked
+        # with the instance's id, so that a copy (which shares the dict) makes its own.
+        kept: tuple[int, dict[int, tuple[Sequence[Plan], ResolvedTerms]]] | None
+        kept = self.__dict__.get(_RESOLVED)
+        if kept is None or kept[0] != id(self):
+            kept = (id(self), {})
+            self.__dict__[_RESOLVED] = kept
         in_force = sum(1 for v in self.versions if v.effective_from <= moment)
-        found = self._resolved.get(in_force)
-        if found is not None and found[0] is self and found[1] is plans:
-            return found[2]
+        found = kept[1].get(in_force)
+        if found is not None and found[0] is plans:
+            return found[1]
         layers: list[Terms] = [p for p in plans if p.id == self.plan]
         layers.append(self)
         versions = sorted(
@@ -250,11 +253,12 @@ class Contract(Terms):
         for layer in layers:
             _merge(merged, layer.model_dump(include=_TERM_FIELDS, exclude_unset=True))
         terms = ResolvedTerms.model_validate(merged)
-        self._resolved[in_force] = (self, plans, terms)
+        kept[1][in_force] = (plans, terms)
         return terms
 
 
 _TERM_FIELDS = set(Terms.model_fields)
+_RESOLVED = "_terms_resolved"  # not a field: see Contract.terms_at
 
 
 def _effective_from(version: ContractVersion) -> datetime:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from kernel.config.contracts import Contract, Plan
 from kernel.config.fields import (
@@ -243,11 +243,6 @@ class Config(_Strict):
     maintenance: list[Maintenance] = Field(default_factory=list)
     recurring: list[RecurringMaintenance] = Field(default_factory=list)  # maintenance series
     users: list[User] = Field(default_factory=list)
-    # id -> item of a section, built on first use: a portal page or a notification looks
-    # up contracts and customers by id thousands of times among 10,000 of them. Each
-    # index remembers the list it was made from, so a copy with that section replaced
-    # (`model_copy(update=...)`) builds its own.
-    _index: dict[str, tuple[list[Any], dict[str, Any]]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _measured(self) -> Config:
@@ -263,12 +258,18 @@ class Config(_Strict):
         return [self.site, *self.sites]
 
     def _by_id(self, section: Literal["customers", "links", "contracts"]) -> dict[str, Any]:
+        """id -> item of a section, built on first use: a portal page or a notification
+        looks up contracts and customers by id thousands of times among 10,000 of them.
+        Kept in the instance's __dict__ beside its fields, as functools' cached_property
+        keeps a value, so that pydantic's equality ignores it; each index remembers the
+        list it was made from, so a copy with that section replaced builds its own."""
+        key = f"_index_{section}"
         items = getattr(self, section)
-        found = self._index.get(section)
+        found = self.__dict__.get(key)
         if found is None or found[0] is not items:
-            found = (items, {item.id: item for item in reversed(items)})  # the first wins
-            self._index[section] = found
-        return found[1]
+            found = self.__dict__[key] = (items, {item.id: item for item in reversed(items)})
+        index: dict[str, Any] = found[1]
+        return index
 
     def customer(self, customer_id: str) -> Customer:
         customer: Customer = self._by_id("customers")[customer_id]
