@@ -556,11 +556,13 @@ def test_contract_terms_resolve_through_plan_contract_and_version() -> None:
     # Asked again (the terms are kept once resolved): each moment still gets its own,
     # and other plans (a reloaded config's) their own.
     again = contract.terms_at(datetime(2026, 11, 20, tzinfo=UTC), plans)
-    assert again is not None and again.target == Decimal("99.9")
+    assert again is not None
+    assert again.target == Decimal("99.9")
     data["plans"][0]["target"] = 99.8
     reloaded = parse_config(yaml.safe_dump(data), environ={}).plans
     changed = contract.terms_at(datetime(2026, 11, 20, tzinfo=UTC), reloaded)
-    assert changed is not None and changed.target == Decimal("99.8")
+    assert changed is not None
+    assert changed.target == Decimal("99.8")
     # What is kept is no part of the contract: one asked and one not compare as equal
     # (a reload compares configs; the maintenance desk finds contracts in lists).
     data["plans"][0]["target"] = 99.9  # as `config` was read
