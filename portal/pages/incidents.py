@@ -264,18 +264,22 @@ async def link_incidents(request: web.Request, viewer: Viewer, link: Link) -> di
     directory = app[LIVE].directory
     tz = directory.viewer_tz(viewer.user)
     staff = can(viewer.user, "all_customers")
-    reports = visible_reports(
-        await incident_reports(app[DATABASE], since=now - HISTORY, link_ids=[link.id]),
-        directory,
-        viewer.user,
+    at_desk = can(viewer.user, "incidents")
+    told = (
+        # The desk acts on what it shows: read now. Everyone else reads what the link's
+        # other parts read, through the cache (a change made in the portal clears it).
+        await incident_reports(app[DATABASE], since=now - HISTORY, link_ids=[link.id])
+        if at_desk
+        else await app[READS].incident_reports(("link", link.id), now - HISTORY, [link.id])
     )
+    reports = visible_reports(told, directory, viewer.user)
     desk: dict[str, Any] | None = None
     found: list[Incident] = []
-    if can(viewer.user, "incidents"):
+    if at_desk:
         found = await incidents(app[DATABASE], [link.id], now - LINK_DESK_BACK, now)
     held = await held_outages(app, reports, now)
     notes = await exclusion_notes(app, [*found, *held], viewer.user, now, tz)
-    if can(viewer.user, "incidents"):
+    if at_desk:
         every_open = [r for r in await incident_reports(app[DATABASE], since=now) if r.is_open]
         desk = {
             "outages": pickable(found, reports, directory, now, tz, notes),
