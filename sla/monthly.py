@@ -19,7 +19,9 @@ truncated, never rounded up) and explained.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,6 +66,7 @@ from sla.report import (
     WindowNotBegun,
     WindowPlan,
     compute_plan,
+    concerns,
     first_data,
     monitoring_began,
     plan_windows,
@@ -1023,7 +1026,7 @@ def _outages(
     home: str,
 ) -> tuple[OutageView, ...]:
     links = set(item.subject.link_ids)
-    excluded = exclusions(item.result.maintenance)
+    excluded = _qualifying(item)
     views = []
     for number, (start, end) in enumerate(item.result.outages, start=1):
         seen = [
@@ -1046,18 +1049,35 @@ def _outages(
     return tuple(views)
 
 
-def _excluded_of(incident: Incident, excluded: Sequence[Exclusion], tz: ZoneInfo) -> str:
+def _qualifying(item: ContractWindow) -> tuple[list[Exclusion], SpanSet]:
+    """The window's qualifying maintenance, and the time it excludes for the subject: a
+    redundant group's only while every member is in such work, as the engine counts."""
+    every = exclusions(item.result.maintenance)
+    customer = item.contract.customer
+    each = [
+        SpanSet.of(
+            (to_us(e.start), to_us(e.end)) for e in every if concerns(e.window, link, customer)
+        )
+        for link in item.subject.link_ids
+    ]
+    return every, functools.reduce(operator.and_, each)
+
+
+def _excluded_of(
+    incident: Incident, excluded: tuple[Sequence[Exclusion], SpanSet], tz: ZoneInfo
+) -> str:
     """How much of a stored outage the window's qualifying maintenance took out, and
     which: "; 35 min of it was excluded: planned maintenance “Core upgrade” (...)"."""
     end = incident.ends_at or incident.seen_until
     if end is None:
         return ""
     outage = SpanSet.between(incident.starts_at, end)
+    windows, spans = excluded
+    taken = spans & outage
     # A redundant group's members decide the same window each: name it once.
     inside = list(
-        {e.window.id: e for e in excluded if e.start < end and e.end > incident.starts_at}.values()
+        {e.window.id: e for e in windows if SpanSet.between(e.start, e.end) & taken}.values()
     )
-    taken = SpanSet.of((to_us(e.start), to_us(e.end)) for e in inside) & outage
     if not taken:
         return ""
     works = " and ".join(
@@ -1097,7 +1117,7 @@ def _outage_detail(
     tz: ZoneInfo,
     vantage: Mapping[str, Vantage],
     home: str,
-    excluded: Sequence[Exclusion] = (),
+    excluded: tuple[Sequence[Exclusion], SpanSet] = ((), SpanSet()),
 ) -> str:
     if not seen:
         return "no measurement: unknown time counted as down under the contract's policy"

@@ -343,6 +343,38 @@ async def test_outages_in_excluded_maintenance_are_tagged_with_how_much_and_unde
         assert "of it was excluded: planned maintenance “Emergency patch”" not in report
 
 
+async def test_a_redundant_pair_excludes_only_work_on_both_of_its_links(
+    database: Database,
+) -> None:
+    """Work on one link of a pair excludes nothing for the pair (the other link could
+    carry the service): its monthly report must not say that any of the outage was."""
+    start = datetime(2026, 11, 5, 9, 25, tzinfo=UTC)
+    work = MaintenanceWindow("mw-ber", datetime(2026, 11, 5, 10, tzinfo=UTC),
+                             datetime(2026, 11, 5, 11, tzinfo=UTC),
+                             datetime(2026, 10, 25, tzinfo=UTC), "Berlin line card",
+                             link_ids=("acme-ber-2",))  # fmt: skip
+    config = portal_config(
+        CONFIG_TEXT.replace(
+            "  - {id: globex-nyc-platinum",
+            "  - {id: acme-pair, customer: acme, links: [acme-fra-1, acme-ber-2], "
+            "group: redundant, target: 99.9, window: month}\n  - {id: globex-nyc-platinum",
+        )
+    )
+    async with running_portal(database, config, history=None) as kit:
+        hour = timedelta(hours=1)
+        await kit.store(history("acme-ber-2", start - hour, start + 3 * hour,
+                                (start, timedelta(minutes=70))))  # fmt: skip
+        await kit.store(history("acme-fra-1", start - hour, start + 3 * hour,
+                                (start, timedelta(minutes=40))))  # fmt: skip
+        await upsert_maintenance(kit.db, [work], source="config")
+        report = await monthly_report(kit.db, config, "acme", "2026-11", NOW)
+    alone = words(element_by_id(report, "section", "contract-acme-ber-silver"))
+    assert f"35{NBSP}min of it was excluded: planned maintenance “Berlin line card”" in alone
+    pair = words(element_by_id(report, "section", "contract-acme-pair"))
+    assert "the outage ran from" in pair  # Berlin's outage outlasted the pair's
+    assert "of it was excluded" not in pair
+
+
 def mw_titles(html: str) -> list[str]:
     """The titles of the maintenance windows listed in `html`, in the order shown."""
     return re.findall(r'<strong class="mw-title">([^<]*)</strong>', html)
