@@ -202,6 +202,20 @@ class PortalReads:
 
         return await self._read(("incident-reports", scope), load)
 
+    async def held_outages(
+        self, held: frozenset[tuple[str, datetime]], now: datetime
+    ) -> list[Incident]:
+        """The stored outages (link, start) of `held`, with their ends, as read at most a
+        ttl ago: what incidents hold, for every page that lists them."""
+
+        async def load() -> list[Incident]:
+            start = min(at for _, at in held)
+            end = max(now, start + timedelta(microseconds=1))
+            found = await incidents(self._db, sorted({link for link, _ in held}), start, end)
+            return [i for i in found if (i.link_id, i.starts_at) in held]
+
+        return await self._read(("held-outages", held), load)
+
     async def recent_intervals(
         self, link_id: str, start: datetime, now: datetime
     ) -> list[Interval]:

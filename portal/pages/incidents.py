@@ -101,13 +101,8 @@ async def held_outages(
     app: web.Application, reports: Iterable[IncidentReport], now: datetime
 ) -> list[Incident]:
     """The stored outages the incidents hold, with the ends their records lack."""
-    held = {(o.link_id, o.outage_start) for r in reports for o in r.outages}
-    if not held:
-        return []
-    start = min(at for _, at in held)
-    end = max(now, start + timedelta(microseconds=1))
-    found = await incidents(app[DATABASE], sorted({link for link, _ in held}), start, end)
-    return [i for i in found if (i.link_id, i.starts_at) in held]
+    held = frozenset((o.link_id, o.outage_start) for r in reports for o in r.outages)
+    return await app[READS].held_outages(held, now) if held else []
 
 
 async def exclusion_notes(
